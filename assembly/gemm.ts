@@ -1,0 +1,324 @@
+// Matrix products of a linear layer, over f32 activations and f32, bf16 or int8 weights.
+//
+// One blocked driver (BLIS-style) serves all three forms: A is packed into [4-row strips][p][4],
+// B into [8-column strips][p][8] (dequantizing bf16 and int8 on the way), and a 4x8 register-
+// blocked micro-kernel does the arithmetic. Edges (M % 4, N % 8) go through a small tile, so any
+// sizes work. Forward products with fewer than 4 rows (decoding) take a dot-product path that
+// streams each weight row once.
+
+import { fma, hsum } from './simd';
+import { KC, NC, MC, packA, packB, tile } from './workspace';
+
+/** Weight storage types. */
+export const WT_F32: i32 = 0;
+export const WT_BF16: i32 = 1;
+export const WT_I8: i32 = 2;
+
+// @ts-ignore: decorator
+@inline function elemBytes(wt: i32): usize {
+  return wt == WT_F32 ? 4 : wt == WT_BF16 ? 2 : 1;
+}
+
+/** One weight element as f32 (no scale). */
+// @ts-ignore: decorator
+@inline function wload(b: usize, idx: usize, wt: i32): f32 {
+  if (wt == WT_F32) return load<f32>(b + (idx << 2));
+  if (wt == WT_BF16) return reinterpret<f32>(<u32>load<u16>(b + (idx << 1)) << 16);
+  return <f32>load<i8>(b + idx);
+}
+
+/** Four consecutive weight elements as f32x4 (no scale). */
+// @ts-ignore: decorator
+@inline function wload4(src: usize, wt: i32): v128 {
+  if (wt == WT_F32) return v128.load(src);
+  if (wt == WT_BF16) return i32x4.shl(i32x4.extend_low_i16x8_u(v128.load64_zero(src)), 16);
+  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(src))));
+}
+
+/** C[4x8] (+)= Ap[kc][4] · Bp[kc][8]; ldc in bytes. */
+function kernel4x8(c: usize, ldc: usize, a: usize, b: usize, kc: i32, load: bool): void {
+  let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  if (load) {
+    c00 = v128.load(c); c01 = v128.load(c, 16);
+    c10 = v128.load(c + ldc); c11 = v128.load(c + ldc, 16);
+    c20 = v128.load(c + 2 * ldc); c21 = v128.load(c + 2 * ldc, 16);
+    c30 = v128.load(c + 3 * ldc); c31 = v128.load(c + 3 * ldc, 16);
+  }
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let x = v128.load32_splat(a);
+    c00 = fma(x, b0, c00); c01 = fma(x, b1, c01);
+    x = v128.load32_splat(a, 4);
+    c10 = fma(x, b0, c10); c11 = fma(x, b1, c11);
+    x = v128.load32_splat(a, 8);
+    c20 = fma(x, b0, c20); c21 = fma(x, b1, c21);
+    x = v128.load32_splat(a, 12);
+    c30 = fma(x, b0, c30); c31 = fma(x, b1, c31);
+    a += 16; b += 32;
+  }
+  v128.store(c, c00); v128.store(c, c01, 16);
+  v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
+  v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
+  v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
+}
+
+/** Packs A[mc x kc] (element (i, p) at a + (i·ars + p·aps)·4) into [mc/4][kc][4], zero-padded. */
+function packPanelA(dst: usize, a: usize, ars: usize, aps: usize, mc: i32, kc: i32): void {
+  for (let i0 = 0; i0 < mc; i0 += 4) {
+    const strip = dst + <usize>(i0 * kc) * 4;
+    const full = i0 + 4 <= mc;
+    if (full && aps == 1) {
+      const r0 = a + <usize>i0 * ars * 4, r1 = r0 + ars * 4, r2 = r1 + ars * 4, r3 = r2 + ars * 4;
+      let p = 0;
+      for (; p + 4 <= kc; p += 4) {
+        const o = <usize>p * 4;
+        const v0 = v128.load(r0 + o), v1 = v128.load(r1 + o), v2 = v128.load(r2 + o), v3 = v128.load(r3 + o);
+        const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5), t1 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
+        const t2 = i32x4.shuffle(v2, v3, 0, 4, 1, 5), t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
+        const d = strip + o * 4;
+        v128.store(d, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+        v128.store(d, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 16);
+        v128.store(d, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 32);
+        v128.store(d, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 48);
+      }
+      for (; p < kc; p++) {
+        const o = <usize>p * 4, d = strip + o * 4;
+        store<f32>(d, load<f32>(r0 + o)); store<f32>(d, load<f32>(r1 + o), 4);
+        store<f32>(d, load<f32>(r2 + o), 8); store<f32>(d, load<f32>(r3 + o), 12);
+      }
+    } else if (full && ars == 1) {
+      const r = a + <usize>i0 * 4;
+      for (let p = 0; p < kc; p++) v128.store(strip + <usize>p * 16, v128.load(r + <usize>p * aps * 4));
+    } else {
+      for (let p = 0; p < kc; p++) {
+        for (let r = 0; r < 4; r++) {
+          const i = i0 + r;
+          const v: f32 = i < mc ? load<f32>(a + (<usize>i * ars + <usize>p * aps) * 4) : 0;
+          store<f32>(strip + <usize>(p * 4 + r) * 4, v);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Packs B[kc x nc] (element (p, j) at b + (p·bks + j·bns)·elemBytes) into [nc/8][kc][8] f32,
+ * zero-padded; int8 elements are multiplied by scale[j] (scaleByCol) or scale[p].
+ */
+function packPanelB(dst: usize, b: usize, bks: usize, bns: usize, wt: i32, scale: usize, scaleByCol: bool, kc: i32, nc: i32): void {
+  const es = elemBytes(wt), quant = wt == WT_I8;
+  for (let j0 = 0; j0 < nc; j0 += 8) {
+    const strip = dst + <usize>(j0 * kc) * 4;
+    const full = j0 + 8 <= nc;
+    if (full && bns == 1) {
+      // Rows of B are contiguous along j: copy 8 at a time.
+      let s0 = f32x4.splat(1), s1 = s0;
+      if (quant && scaleByCol) { s0 = v128.load(scale + <usize>j0 * 4); s1 = v128.load(scale + <usize>j0 * 4, 16); }
+      for (let p = 0; p < kc; p++) {
+        const src = b + (<usize>p * bks + <usize>j0) * es;
+        let lo: v128, hi: v128;
+        if (wt == WT_F32) {
+          lo = v128.load(src); hi = v128.load(src, 16);
+        } else if (wt == WT_BF16) {
+          const v = v128.load(src);
+          lo = i32x4.shl(i32x4.extend_low_i16x8_u(v), 16); hi = i32x4.shl(i32x4.extend_high_i16x8_u(v), 16);
+        } else {
+          const w = i16x8.extend_low_i8x16_s(v128.load64_zero(src));
+          lo = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w)); hi = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w));
+          if (!scaleByCol) { s0 = v128.load32_splat(scale + <usize>p * 4); s1 = s0; }
+          lo = f32x4.mul(lo, s0); hi = f32x4.mul(hi, s1);
+        }
+        const d = strip + <usize>p * 32;
+        v128.store(d, lo); v128.store(d, hi, 16);
+      }
+    } else if (full && bks == 1) {
+      // Columns of B are contiguous along p (B = Wᵀ): transpose 8 columns x 4 p at a time.
+      const rs = bns * es;
+      const r0 = b + <usize>j0 * rs;
+      let p = 0;
+      for (; p + 4 <= kc; p += 4) {
+        const o = <usize>p * es;
+        let v0 = wload4(r0 + o, wt), v1 = wload4(r0 + rs + o, wt), v2 = wload4(r0 + 2 * rs + o, wt), v3 = wload4(r0 + 3 * rs + o, wt);
+        let v4 = wload4(r0 + 4 * rs + o, wt), v5 = wload4(r0 + 5 * rs + o, wt), v6 = wload4(r0 + 6 * rs + o, wt), v7 = wload4(r0 + 7 * rs + o, wt);
+        if (quant) {
+          if (scaleByCol) {
+            const sp = scale + <usize>j0 * 4;
+            v0 = f32x4.mul(v0, v128.load32_splat(sp)); v1 = f32x4.mul(v1, v128.load32_splat(sp, 4));
+            v2 = f32x4.mul(v2, v128.load32_splat(sp, 8)); v3 = f32x4.mul(v3, v128.load32_splat(sp, 12));
+            v4 = f32x4.mul(v4, v128.load32_splat(sp, 16)); v5 = f32x4.mul(v5, v128.load32_splat(sp, 20));
+            v6 = f32x4.mul(v6, v128.load32_splat(sp, 24)); v7 = f32x4.mul(v7, v128.load32_splat(sp, 28));
+          } else {
+            const s = v128.load(scale + <usize>p * 4);
+            v0 = f32x4.mul(v0, s); v1 = f32x4.mul(v1, s); v2 = f32x4.mul(v2, s); v3 = f32x4.mul(v3, s);
+            v4 = f32x4.mul(v4, s); v5 = f32x4.mul(v5, s); v6 = f32x4.mul(v6, s); v7 = f32x4.mul(v7, s);
+          }
+        }
+        const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5), t1 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
+        const t2 = i32x4.shuffle(v2, v3, 0, 4, 1, 5), t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
+        const u0 = i32x4.shuffle(v4, v5, 0, 4, 1, 5), u1 = i32x4.shuffle(v4, v5, 2, 6, 3, 7);
+        const u2 = i32x4.shuffle(v6, v7, 0, 4, 1, 5), u3 = i32x4.shuffle(v6, v7, 2, 6, 3, 7);
+        const d = strip + <usize>p * 32;
+        v128.store(d, i32x4.shuffle(t0, t2, 0, 1, 4, 5)); v128.store(d, i32x4.shuffle(u0, u2, 0, 1, 4, 5), 16);
+        v128.store(d, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 32); v128.store(d, i32x4.shuffle(u0, u2, 2, 3, 6, 7), 48);
+        v128.store(d, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 64); v128.store(d, i32x4.shuffle(u1, u3, 0, 1, 4, 5), 80);
+        v128.store(d, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 96); v128.store(d, i32x4.shuffle(u1, u3, 2, 3, 6, 7), 112);
+      }
+      for (; p < kc; p++) packScalarRow(strip, b, bks, bns, wt, scale, scaleByCol, p, j0, nc);
+    } else {
+      for (let p = 0; p < kc; p++) packScalarRow(strip, b, bks, bns, wt, scale, scaleByCol, p, j0, nc);
+    }
+  }
+}
+
+/** Packs the 8 elements (p, j0..j0+7) of B one by one, zeros past nc. */
+function packScalarRow(strip: usize, b: usize, bks: usize, bns: usize, wt: i32, scale: usize, scaleByCol: bool, p: i32, j0: i32, nc: i32): void {
+  for (let jj = 0; jj < 8; jj++) {
+    const j = j0 + jj;
+    let v: f32 = 0;
+    if (j < nc) {
+      v = wload(b, <usize>p * bks + <usize>j * bns, wt);
+      if (wt == WT_I8) v *= load<f32>(scale + <usize>(scaleByCol ? j : p) * 4);
+    }
+    store<f32>(strip + <usize>(p * 8 + jj) * 4, v);
+  }
+}
+
+/**
+ * C[M,N] (+)= A[M,K] · B[K,N], the general driver. Strides are in elements: A(i,p) at
+ * a + (i·ars + p·aps)·4 (f32), B(p,j) at b + (p·bks + j·bns)·elemBytes(wt), C(i,j) at c + (i·ldc + j)·4.
+ */
+function gemm(c: usize, ldc: usize, a: usize, ars: usize, aps: usize, b: usize, bks: usize, bns: usize,
+  wt: i32, scale: usize, scaleByCol: bool, M: i32, N: i32, K: i32, accumulate: bool): void {
+  if (K == 0) {
+    if (!accumulate) for (let i = 0; i < M; i++) memory.fill(c + <usize>i * ldc * 4, 0, <usize>N * 4);
+    return;
+  }
+  const es = elemBytes(wt);
+  const bp = packB(), ap = packA(), t = tile();
+  const ldcb = ldc * 4;
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = min(NC, N - jc);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = min(KC, K - pc);
+      const sc = wt == WT_I8 ? scale + <usize>(scaleByCol ? jc : pc) * 4 : 0;
+      packPanelB(bp, b + (<usize>pc * bks + <usize>jc * bns) * es, bks, bns, wt, sc, scaleByCol, kc, nc);
+      const load = accumulate || pc > 0;
+      for (let ic = 0; ic < M; ic += MC) {
+        const mc = min(MC, M - ic);
+        packPanelA(ap, a + (<usize>ic * ars + <usize>pc * aps) * 4, ars, aps, mc, kc);
+        for (let jr = 0; jr < nc; jr += 8) {
+          const bstrip = bp + <usize>(jr * kc) * 4;
+          for (let ir = 0; ir < mc; ir += 4) {
+            const astrip = ap + <usize>(ir * kc) * 4;
+            const cp = c + (<usize>(ic + ir) * ldc + <usize>(jc + jr)) * 4;
+            if (ir + 4 <= mc && jr + 8 <= nc) {
+              kernel4x8(cp, ldcb, astrip, bstrip, kc, load);
+            } else {
+              const rows = min(4, mc - ir), cols = min(8, nc - jr);
+              memory.fill(t, 0, 128);
+              if (load) for (let r = 0; r < rows; r++) memory.copy(t + <usize>r * 32, cp + <usize>r * ldcb, <usize>cols * 4);
+              kernel4x8(t, 32, astrip, bstrip, kc, true);
+              for (let r = 0; r < rows; r++) memory.copy(cp + <usize>r * ldcb, t + <usize>r * 32, <usize>cols * 4);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Dot products of x[K] with 4 weight rows, returned as lanes. */
+// @ts-ignore: decorator
+@inline function dot4rows(x: usize, w: usize, rowBytes: usize, K: i32, wt: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  const es = elemBytes(wt);
+  const w1 = w + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+  let k = 0;
+  if (wt == WT_I8) {
+    for (; k + 16 <= K; k += 16) {
+      const xp = x + <usize>k * 4, o = <usize>k;
+      const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
+      a0 = dotI8x16(v128.load(w + o), x0, x1, x2, x3, a0);
+      a1 = dotI8x16(v128.load(w1 + o), x0, x1, x2, x3, a1);
+      a2 = dotI8x16(v128.load(w2 + o), x0, x1, x2, x3, a2);
+      a3 = dotI8x16(v128.load(w3 + o), x0, x1, x2, x3, a3);
+    }
+  } else if (wt == WT_BF16) {
+    for (; k + 8 <= K; k += 8) {
+      const xp = x + <usize>k * 4, o = <usize>k * 2;
+      const x0 = v128.load(xp), x1 = v128.load(xp, 16);
+      a0 = dotBf16x8(v128.load(w + o), x0, x1, a0);
+      a1 = dotBf16x8(v128.load(w1 + o), x0, x1, a1);
+      a2 = dotBf16x8(v128.load(w2 + o), x0, x1, a2);
+      a3 = dotBf16x8(v128.load(w3 + o), x0, x1, a3);
+    }
+  } else {
+    for (; k + 4 <= K; k += 4) {
+      const xv = v128.load(x + <usize>k * 4), o = <usize>k * 4;
+      a0 = fma(v128.load(w + o), xv, a0); a1 = fma(v128.load(w1 + o), xv, a1);
+      a2 = fma(v128.load(w2 + o), xv, a2); a3 = fma(v128.load(w3 + o), xv, a3);
+    }
+  }
+  // Transpose-and-add the four accumulators into one vector of four sums.
+  const t0 = f32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
+  const t1 = f32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
+  let s = f32x4.add(i32x4.shuffle(t0, t1, 0, 1, 4, 5), i32x4.shuffle(t0, t1, 2, 3, 6, 7));
+  for (; k < K; k++) {
+    const xv = load<f32>(x + <usize>k * 4), o = <usize>k;
+    s = f32x4.add(s, f32x4(xv * wload(w, o, wt), xv * wload(w1, o, wt), xv * wload(w2, o, wt), xv * wload(w3, o, wt)));
+  }
+  return s;
+}
+
+// @ts-ignore: decorator
+@inline function dotI8x16(q: v128, x0: v128, x1: v128, x2: v128, x3: v128, acc: v128): v128 {
+  const lo = i16x8.extend_low_i8x16_s(q), hi = i16x8.extend_high_i8x16_s(q);
+  acc = fma(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), x0, acc);
+  acc = fma(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), x1, acc);
+  acc = fma(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), x2, acc);
+  return fma(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), x3, acc);
+}
+
+// @ts-ignore: decorator
+@inline function dotBf16x8(w: v128, x0: v128, x1: v128, acc: v128): v128 {
+  acc = fma(i32x4.shl(i32x4.extend_low_i16x8_u(w), 16), x0, acc);
+  return fma(i32x4.shl(i32x4.extend_high_i16x8_u(w), 16), x1, acc);
+}
+
+/** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ row by row: each weight row is read once per row of X. */
+function gemvXWt(y: usize, x: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
+  const rowBytes = <usize>K * elemBytes(wt);
+  for (let m = 0; m < M; m++) {
+    const xr = x + <usize>m * <usize>K * 4, yr = y + <usize>m * <usize>N * 4;
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      let s = dot4rows(xr, w + <usize>n * rowBytes, rowBytes, K, wt);
+      if (wt == WT_I8) s = f32x4.mul(s, v128.load(scale + <usize>n * 4));
+      const yp = yr + <usize>n * 4;
+      v128.store(yp, accumulate ? f32x4.add(v128.load(yp), s) : s);
+    }
+    for (; n < N; n++) {
+      // A lone row: all four lanes read the same row (row stride 0); lane 0 is the sum.
+      let v = f32x4.extract_lane(dot4rows(xr, w + <usize>n * rowBytes, 0, K, wt), 0);
+      if (wt == WT_I8) v *= load<f32>(scale + <usize>n * 4);
+      const yp = yr + <usize>n * 4;
+      store<f32>(yp, accumulate ? load<f32>(yp) + v : v);
+    }
+  }
+}
+
+/** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ: the forward product of a linear layer (W stored f32, bf16 or int8 with scale[N]). */
+export function matmul_xwt(y: usize, x: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
+  if (M < 4) gemvXWt(y, x, w, scale, M, N, K, wt, accumulate);
+  else gemm(y, N, x, K, 1, w, 1, K, wt, scale, true, M, N, K, accumulate);
+}
+
+/** dX[M,K] (+)= dY[M,N]·W[N,K]: the input gradient of a linear layer. */
+export function matmul_dyw(dx: usize, dy: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
+  gemm(dx, K, dy, N, 1, w, K, 1, wt, scale, false, M, K, N, accumulate);
+}
+
+/** dW[N,K] (+)= dY[M,N]ᵀ·X[M,K]: the weight gradient of a linear layer (f32). */
+export function matmul_dytx(dw: usize, dy: usize, x: usize, M: i32, N: i32, K: i32, accumulate: bool): void {
+  gemm(dw, K, dy, 1, N, x, K, 1, WT_F32, 0, false, N, K, M, accumulate);
+}

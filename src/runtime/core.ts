@@ -1,0 +1,92 @@
+/**
+ * Loads the compute core: the relaxed-SIMD build when the engine accepts it (enabling it on
+ * Node 20 first), otherwise the plain SIMD128 build. `WASMFORMERS_CORE=simd|relaxed` or the
+ * `kind` option forces one, so tests run both.
+ */
+import { relaxedCore, simdCore } from '../../build/cores.ts';
+import { Arena } from './arena.ts';
+import { Kernels, type CoreExports } from './kernels.ts';
+
+/** Which build of the core is running. */
+export type CoreKind = 'relaxed' | 'simd';
+
+/** Options for loadCore. */
+export interface CoreOptions {
+  /** 'auto' (default) picks relaxed when supported; the env var WASMFORMERS_CORE overrides 'auto'. */
+  kind?: CoreKind | 'auto';
+  /** Memory to import (for instance a shared one); a fresh one is made otherwise. */
+  memory?: WebAssembly.Memory;
+}
+
+/** A loaded core: its kernels, its memory arena, and which build it is. */
+export interface Core {
+  kind: CoreKind;
+  arena: Arena;
+  kernels: Kernels;
+}
+
+let relaxedFlagTried = false;
+
+/** On Node 20, relaxed SIMD sits behind a V8 flag that must be set before compiling. */
+async function enableRelaxedSimd(): Promise<void> {
+  if (relaxedFlagTried) return;
+  relaxedFlagTried = true;
+  const g = globalThis as { process?: { versions?: { node?: string } } };
+  if (!g.process?.versions?.node) return;
+  try {
+    const v8 = await import('node:v8');
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // Not Node after all, or flags are locked: feature detection below decides.
+  }
+}
+
+function decode(b64: string): Uint8Array {
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return bytes;
+}
+
+const modules = new Map<CoreKind, WebAssembly.Module>();
+
+/** Whether this engine can compile the relaxed-SIMD core. */
+export async function relaxedSupported(): Promise<boolean> {
+  await enableRelaxedSimd();
+  return WebAssembly.validate(decode(relaxedCore));
+}
+
+function requestedKind(opt: CoreOptions['kind']): CoreKind | 'auto' {
+  if (opt && opt !== 'auto') return opt;
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.WASMFORMERS_CORE;
+  if (env === undefined || env === '' || env === 'auto') return 'auto';
+  if (env !== 'relaxed' && env !== 'simd') throw new Error(`WASMFORMERS_CORE=${env}: expected relaxed, simd or auto`);
+  return env;
+}
+
+/** Compiles (once per kind) and instantiates a core with its own arena and workspace. */
+export async function loadCore(options: CoreOptions = {}): Promise<Core> {
+  const want = requestedKind(options.kind);
+  const relaxedOk = await relaxedSupported();
+  if (want === 'relaxed' && !relaxedOk) throw new Error('this engine does not support relaxed SIMD (the relaxed core was requested)');
+  const kind: CoreKind = want === 'auto' ? (relaxedOk ? 'relaxed' : 'simd') : want;
+  let module = modules.get(kind);
+  if (!module) {
+    module = await WebAssembly.compile(decode(kind === 'relaxed' ? relaxedCore : simdCore));
+    modules.set(kind, module);
+  }
+  const memory = options.memory ?? new WebAssembly.Memory({ initial: 16 });
+  const instance = await WebAssembly.instantiate(module, {
+    env: {
+      memory,
+      abort(): never {
+        throw new Error('wasmformers core: abort');
+      },
+    },
+  });
+  const exports = instance.exports as unknown as CoreExports;
+  const arena = new Arena(memory, exports.heap_base());
+  const workspace = arena.alloc(exports.workspace_bytes());
+  exports.set_workspace(workspace);
+  return { kind, arena, kernels: new Kernels(exports) };
+}
