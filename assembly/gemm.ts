@@ -187,7 +187,7 @@ function packScalarRow(strip: usize, b: usize, bks: usize, bns: usize, wt: i32, 
  * C[M,N] (+)= A[M,K] · B[K,N], the general driver. Strides are in elements: A(i,p) at
  * a + (i·ars + p·aps)·4 (f32), B(p,j) at b + (p·bks + j·bns)·elemBytes(wt), C(i,j) at c + (i·ldc + j)·4.
  */
-function gemm(c: usize, ldc: usize, a: usize, ars: usize, aps: usize, b: usize, bks: usize, bns: usize,
+export function gemm(c: usize, ldc: usize, a: usize, ars: usize, aps: usize, b: usize, bks: usize, bns: usize,
   wt: i32, scale: usize, scaleByCol: bool, M: i32, N: i32, K: i32, accumulate: bool): void {
   if (K == 0) {
     if (!accumulate) for (let i = 0; i < M; i++) memory.fill(c + <usize>i * ldc * 4, 0, <usize>N * 4);

@@ -25,7 +25,8 @@
  * e^x per lane, Cephes-style: x = n·ln2 + r, |r| ≤ ln2/2, a degree-6 polynomial for e^r, 2^n
  * through the exponent bits. About 1 ulp over [-87.3, 88.7]; 0 below, +inf above, NaN stays NaN.
  */
-export function exp4(x: v128): v128 {
+// @ts-ignore: decorator
+@inline export function exp4(x: v128): v128 {
   const lo = f32x4.splat(-87.33654), hi = f32x4.splat(88.72283);
   const xc = f32x4.min(f32x4.max(x, lo), hi);
   const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));

@@ -11,8 +11,12 @@ export const MC: i32 = 128;
 export const PACK_B_BYTES: usize = <usize>(KC * NC * 4);
 export const PACK_A_BYTES: usize = <usize>(MC * KC * 4);
 export const TILE_BYTES: usize = 256;
-/** Attention keeps a few [64 × head_dim ≤ 256] blocks and a [64 × 64] score tile per step. */
-export const ATTN_BYTES: usize = 8 * 64 * 256 * 4;
+/** Attention blocks: queries and keys per block, and the largest head dimension. */
+export const ATTN_QB: i32 = 64;
+export const ATTN_KB: i32 = 64;
+export const ATTN_MAX_D: i32 = 256;
+/** Two [QB x KB] tiles, one [QB x D] accumulator and three per-row vectors. */
+export const ATTN_BYTES: usize = <usize>(2 * ATTN_QB * ATTN_KB + ATTN_QB * ATTN_MAX_D + 3 * ATTN_QB) * 4;
 
 /** Total bytes of workspace every kernel may use. */
 export const WORKSPACE_BYTES: usize = PACK_B_BYTES + PACK_A_BYTES + TILE_BYTES + ATTN_BYTES;

@@ -1,16 +1,27 @@
 /**
  * Typed calls into the core. Every argument named like a tensor is a byte offset into the
- * core's memory (from its Arena); shapes are in the doc comments, row-major.
+ * core's memory (from its Arena); shapes are in the doc comments, row-major. Kernels may write
+ * an output over an input only where the doc says so.
  */
 
-/** How frozen weights are stored: f32, bf16 (upper half of f32), or int8 with an f32 scale per output row. */
-export const enum WeightType {
+/** How frozen weights are stored: f32, bf16 (upper half of f32), or int8 with an f32 scale per row. */
+export enum WeightType {
   F32 = 0,
   BF16 = 1,
   I8 = 2,
 }
 
-/** The raw exports of the WASM core (see assembly/index.ts). */
+/** Bytes per element of a weight type. */
+export function weightBytes(wt: WeightType): number {
+  return wt === WeightType.F32 ? 4 : wt === WeightType.BF16 ? 2 : 1;
+}
+
+/** The largest head dimension the attention kernels take (their block scratch is sized for it). */
+export const MAX_HEAD_DIM = 256;
+/** The longest cache one decoding step reads (its scores live in the core's workspace). */
+export const MAX_DECODE_POSITIONS = 131072;
+
+/** The raw exports of the WASM core (see assembly/index.ts); booleans are passed as 0 or 1. */
 export interface CoreExports {
   heap_base(): number;
   workspace_bytes(): number;
@@ -18,18 +29,52 @@ export interface CoreExports {
   matmul_xwt(y: number, x: number, w: number, scale: number, M: number, N: number, K: number, wt: number, acc: number): void;
   matmul_dyw(dx: number, dy: number, w: number, scale: number, M: number, N: number, K: number, wt: number, acc: number): void;
   matmul_dytx(dw: number, dy: number, x: number, M: number, N: number, K: number, acc: number): void;
+  rmsnorm_fwd(y: number, rstd: number, x: number, w: number, rows: number, dim: number, eps: number): void;
+  rmsnorm_bwd(dx: number, dw: number, dy: number, x: number, w: number, rstd: number, rows: number, dim: number, acc: number): void;
+  rope_table(tab: number, S: number, D: number, theta: number, offset: number): void;
+  rope_apply(x: number, tab: number, B: number, S: number, H: number, D: number, inverse: number): void;
+  swiglu_fwd(h: number, g: number, u: number, n: number): void;
+  swiglu_bwd(dg: number, du: number, dh: number, g: number, u: number, n: number): void;
+  attention_fwd(o: number, lse: number, q: number, k: number, v: number, B: number, S: number, H: number, KVH: number, D: number): void;
+  attention_bwd(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number, o: number, lse: number,
+    B: number, S: number, H: number, KVH: number, D: number): void;
+  attention_decode(o: number, q: number, kc: number, vc: number, B: number, H: number, KVH: number, D: number, Tmax: number, T: number): void;
+  ce_fwd(loss: number, lse: number, logits: number, targets: number, rows: number, V: number): void;
+  ce_bwd(dlogits: number, logits: number, lse: number, targets: number, rows: number, V: number, scale: number): void;
+  embedding_gather(out: number, table: number, scale: number, ids: number, n: number, dim: number, wt: number): void;
+  embedding_scatter_add(dtable: number, dout: number, ids: number, n: number, dim: number): void;
+  adamw(p: number, g: number, m: number, v: number, n: number, lr: number, b1: number, b2: number, eps: number, wd: number, bc1: number, bc2: number): void;
+  sumsq(x: number, n: number): number;
+  scale(x: number, n: number, s: number): void;
+  axpy(y: number, x: number, n: number, a: number): void;
+  quantize_rows_i8(q: number, scale: number, w: number, rows: number, cols: number): void;
+  f32_to_bf16(dst: number, src: number, n: number): void;
+  bf16_to_f32(dst: number, src: number, n: number): void;
+  fma_peak(iters: number): number;
+  copy_bytes(dst: number, src: number, bytes: number): void;
+}
+
+/** AdamW hyper-parameters for one step; bc1 and bc2 are the bias corrections (1 for none). */
+export interface AdamWStep {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  bc1: number;
+  bc2: number;
 }
 
 /** The kernels of one core instance. */
 export class Kernels {
   constructor(private readonly core: CoreExports) {}
 
-  /** y[M,N] (+)= x[M,K]·w[N,K]ᵀ; w stored as `wt`, `scale`[N] used for int8 (pass 0 otherwise). */
+  /** y[M,N] (+)= x[M,K]·w[N,K]ᵀ; w stored as `wt`, with `scale`[N] for int8 (pass 0 otherwise). */
   matmulXWt(y: number, x: number, w: number, scale: number, M: number, N: number, K: number, wt: WeightType, accumulate = false): void {
     this.core.matmul_xwt(y, x, w, scale, M, N, K, wt, accumulate ? 1 : 0);
   }
 
-  /** dx[M,K] (+)= dy[M,N]·w[N,K]; w stored as `wt`, `scale`[N] for int8. */
+  /** dx[M,K] (+)= dy[M,N]·w[N,K]; w stored as `wt`, with `scale`[N] for int8. */
   matmulDyW(dx: number, dy: number, w: number, scale: number, M: number, N: number, K: number, wt: WeightType, accumulate = false): void {
     this.core.matmul_dyw(dx, dy, w, scale, M, N, K, wt, accumulate ? 1 : 0);
   }
@@ -38,4 +83,126 @@ export class Kernels {
   matmulDyTX(dw: number, dy: number, x: number, M: number, N: number, K: number, accumulate = false): void {
     this.core.matmul_dytx(dw, dy, x, M, N, K, accumulate ? 1 : 0);
   }
+
+  /** y[rows,dim] = x·rstd·w; rstd[rows] = 1/sqrt(mean(x²) + eps) is saved for the backward. */
+  rmsnormForward(y: number, rstd: number, x: number, w: number, rows: number, dim: number, eps: number): void {
+    this.core.rmsnorm_fwd(y, rstd, x, w, rows, dim, eps);
+  }
+
+  /** dx[rows,dim] from dy (dx may alias dy); dw[dim] (+)= Σ dy∘x·rstd. */
+  rmsnormBackward(dx: number, dw: number, dy: number, x: number, w: number, rstd: number, rows: number, dim: number, accumulate = false): void {
+    this.core.rmsnorm_bwd(dx, dw, dy, x, w, rstd, rows, dim, accumulate ? 1 : 0);
+  }
+
+  /** tab[S,D]: cos then sin of the RoPE angles of positions offset..offset+S−1 (Hugging Face f32 numerics). */
+  ropeTable(tab: number, S: number, D: number, theta: number, offset = 0): void {
+    if (D % 2 !== 0) throw new RangeError(`RoPE needs an even head dimension, got ${D}`);
+    this.core.rope_table(tab, S, D, theta, offset);
+  }
+
+  /** Rotates x[B,S,H,D] in place (rotate-half layout); inverse rotates back (the backward pass). */
+  ropeApply(x: number, tab: number, B: number, S: number, H: number, D: number, inverse = false): void {
+    this.core.rope_apply(x, tab, B, S, H, D, inverse ? 1 : 0);
+  }
+
+  /** h[n] = silu(g)·u. */
+  swigluForward(h: number, g: number, u: number, n: number): void {
+    this.core.swiglu_fwd(h, g, u, n);
+  }
+
+  /** dg, du [n] from dh; dg may alias g and du may alias u. */
+  swigluBackward(dg: number, du: number, dh: number, g: number, u: number, n: number): void {
+    this.core.swiglu_bwd(dg, du, dh, g, u, n);
+  }
+
+  /** Causal attention: o[B,S,H,D] and lse[B,H,S] from q[B,S,H,D], k and v [B,S,KVH,D]. */
+  attentionForward(o: number, lse: number, q: number, k: number, v: number, B: number, S: number, H: number, KVH: number, D: number): void {
+    checkHeads(H, KVH, D);
+    this.core.attention_fwd(o, lse, q, k, v, B, S, H, KVH, D);
+  }
+
+  /** dq[B,S,H,D], dk and dv [B,S,KVH,D] (overwritten) from dout and the forward's tensors. */
+  attentionBackward(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number, o: number, lse: number,
+    B: number, S: number, H: number, KVH: number, D: number): void {
+    checkHeads(H, KVH, D);
+    this.core.attention_bwd(dq, dk, dv, dout, q, k, v, o, lse, B, S, H, KVH, D);
+  }
+
+  /** One decoding step: o[B,H,D] from q[B,H,D] over positions 0..T−1 of caches [B,Tmax,KVH,D]. */
+  attentionDecode(o: number, q: number, kc: number, vc: number, B: number, H: number, KVH: number, D: number, Tmax: number, T: number): void {
+    checkHeads(H, KVH, D);
+    if (T < 1 || T > Tmax || T > MAX_DECODE_POSITIONS) throw new RangeError(`decode attention over ${T} positions (cache ${Tmax}, limit ${MAX_DECODE_POSITIONS})`);
+    this.core.attention_decode(o, q, kc, vc, B, H, KVH, D, Tmax, T);
+  }
+
+  /** loss[rows] = lse − logits[target] (0 where target < 0) and lse[rows] from logits[rows,V], targets int32[rows]. */
+  crossEntropyForward(loss: number, lse: number, logits: number, targets: number, rows: number, V: number): void {
+    this.core.ce_fwd(loss, lse, logits, targets, rows, V);
+  }
+
+  /** dlogits = (softmax − onehot)·scale, zero rows where target < 0; may alias logits. */
+  crossEntropyBackward(dlogits: number, logits: number, lse: number, targets: number, rows: number, V: number, scale: number): void {
+    this.core.ce_bwd(dlogits, logits, lse, targets, rows, V, scale);
+  }
+
+  /** out[n,dim] = table[ids] (table stored as `wt`, with `scale`[vocab] for int8). */
+  embeddingGather(out: number, table: number, scale: number, ids: number, n: number, dim: number, wt: WeightType): void {
+    this.core.embedding_gather(out, table, scale, ids, n, dim, wt);
+  }
+
+  /** dtable[ids[i]] += dout[i]. */
+  embeddingScatterAdd(dtable: number, dout: number, ids: number, n: number, dim: number): void {
+    this.core.embedding_scatter_add(dtable, dout, ids, n, dim);
+  }
+
+  /** One AdamW step over n parameters p with gradient g and state m, v (all f32, in place). */
+  adamw(p: number, g: number, m: number, v: number, n: number, s: AdamWStep): void {
+    this.core.adamw(p, g, m, v, n, s.lr, s.beta1, s.beta2, s.eps, s.weightDecay, s.bc1, s.bc2);
+  }
+
+  /** Σ x² over n floats. */
+  sumSquares(x: number, n: number): number {
+    return this.core.sumsq(x, n);
+  }
+
+  /** x[n] *= s. */
+  scale(x: number, n: number, s: number): void {
+    this.core.scale(x, n, s);
+  }
+
+  /** y[n] += a·x. */
+  axpy(y: number, x: number, n: number, a = 1): void {
+    this.core.axpy(y, x, n, a);
+  }
+
+  /** q int8[rows,cols] and scale[rows] (max|w|/127) from w f32[rows,cols]. */
+  quantizeRowsInt8(q: number, scale: number, w: number, rows: number, cols: number): void {
+    this.core.quantize_rows_i8(q, scale, w, rows, cols);
+  }
+
+  /** dst bf16[n] from src f32[n], rounded to nearest even. */
+  f32ToBf16(dst: number, src: number, n: number): void {
+    this.core.f32_to_bf16(dst, src, n);
+  }
+
+  /** dst f32[n] from src bf16[n]. */
+  bf16ToF32(dst: number, src: number, n: number): void {
+    this.core.bf16_to_f32(dst, src, n);
+  }
+
+  /** Runs the register-only FMA loop: 80·iters flops. */
+  fmaPeak(iters: number): number {
+    return this.core.fma_peak(iters);
+  }
+
+  /** Copies bytes (a multiple of 64) with 128-bit loads and stores. */
+  copyBytes(dst: number, src: number, bytes: number): void {
+    if (bytes % 64 !== 0) throw new RangeError(`copyBytes needs a multiple of 64 bytes, got ${bytes}`);
+    this.core.copy_bytes(dst, src, bytes);
+  }
+}
+
+function checkHeads(H: number, KVH: number, D: number): void {
+  if (KVH < 1 || H % KVH !== 0) throw new RangeError(`attention: ${H} query heads cannot share ${KVH} kv heads`);
+  if (D < 1 || D > MAX_HEAD_DIM) throw new RangeError(`attention: head dimension ${D} outside 1..${MAX_HEAD_DIM}`);
 }

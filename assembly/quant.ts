@@ -1,0 +1,46 @@
+// Storage conversions for frozen weights: int8 rows with an f32 scale, and bf16.
+
+/**
+ * q[rows,cols] int8 and scale[rows]: scale = max|w|/127 (0 for an all-zero row),
+ * q = round-half-even(w/scale) clamped to ±127.
+ */
+export function quantize_rows_i8(q: usize, scale: usize, w: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const wr = w + <usize>r * <usize>cols * 4, qr = q + <usize>r * <usize>cols;
+    let mv = f32x4.splat(0);
+    let j = 0;
+    for (; j + 4 <= cols; j += 4) mv = f32x4.max(mv, f32x4.abs(v128.load(wr + <usize>j * 4)));
+    let m = max<f32>(max<f32>(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max<f32>(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (; j < cols; j++) m = max<f32>(m, Mathf.abs(load<f32>(wr + <usize>j * 4)));
+    const s: f32 = m / 127.0;
+    store<f32>(scale + <usize>r * 4, s);
+    if (s == 0) { memory.fill(qr, 0, <usize>cols); continue; }
+    const sv = f32x4.splat(s), lim = f32x4.splat(127.0);
+    j = 0;
+    for (; j + 4 <= cols; j += 4) {
+      const v = f32x4.min(lim, f32x4.max(f32x4.neg(lim), f32x4.nearest(f32x4.div(v128.load(wr + <usize>j * 4), sv))));
+      const i = i32x4.trunc_sat_f32x4_s(v);
+      store<u32>(qr + <usize>j, i32x4.extract_lane(i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(i, i), i16x8.splat(0)), 0));
+    }
+    for (; j < cols; j++) {
+      const v = min<f32>(127.0, max<f32>(-127.0, nearest<f32>(load<f32>(wr + <usize>j * 4) / s)));
+      store<i8>(qr + <usize>j, <i8>(<i32>v));
+    }
+  }
+}
+
+/** dst[n] bf16 = src f32 rounded to nearest even; NaN becomes a quiet NaN with its sign. */
+export function f32_to_bf16(dst: usize, src: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const bits = load<u32>(src + <usize>i * 4);
+    let h: u32;
+    if ((bits & 0x7fffffff) > 0x7f800000) h = (bits >> 16 & 0x8000) | 0x7fc0;
+    else h = (bits + 0x7fff + (bits >> 16 & 1)) >> 16;
+    store<u16>(dst + <usize>i * 2, <u16>h);
+  }
+}
+
+/** dst[n] f32 = src bf16. */
+export function bf16_to_f32(dst: usize, src: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<u32>(dst + <usize>i * 4, <u32>load<u16>(src + <usize>i * 2) << 16);
+}

@@ -1,0 +1,50 @@
+/** Test helpers: both core builds, moving arrays in and out of a core, closeness checks. */
+import assert from 'node:assert/strict';
+import { loadCore, relaxedSupported, type Core, type CoreKind } from '../src/runtime/core.ts';
+
+/** The core builds this engine can run (relaxed only where supported). */
+export async function coreKinds(): Promise<CoreKind[]> {
+  return (await relaxedSupported()) ? ['relaxed', 'simd'] : ['simd'];
+}
+
+/** A loaded core plus helpers that copy typed arrays into fresh arena space and back. */
+export interface TestCore extends Core {
+  put(a: Float32Array | Int32Array | Uint16Array | Int8Array): number;
+  zeros(n: number): number;
+  f32(ptr: number, n: number): Float32Array;
+}
+
+/** Loads the given build with array helpers attached. */
+export async function testCore(kind: CoreKind): Promise<TestCore> {
+  const core = await loadCore({ kind });
+  const { arena } = core;
+  return {
+    ...core,
+    put(a) {
+      const p = arena.alloc(Math.max(a.byteLength, 4));
+      new Uint8Array(arena.memory.buffer, p, a.byteLength).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+      return p;
+    },
+    zeros(n) {
+      const p = arena.alloc(n * 4);
+      arena.f32(p, n).fill(0);
+      return p;
+    },
+    f32(ptr, n) {
+      return Float32Array.from(arena.f32(ptr, n));
+    },
+  };
+}
+
+/** Asserts max|a − e| ≤ rtol·max|e| + atol, naming the tensor in the message. */
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, label: string, atol = 0): void {
+  assert.equal(actual.length, expected.length, `${label}: length`);
+  let err = 0, scale = 0, at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= err)) { err = d; at = i; }
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  const bound = rtol * scale + atol;
+  assert.ok(err <= bound, `${label}: max error ${err.toExponential(3)} at ${at} (got ${actual[at]}, want ${expected[at]}) exceeds ${bound.toExponential(3)}`);
+}
