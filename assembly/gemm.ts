@@ -107,15 +107,15 @@ function packPanelA(dst: usize, a: usize, ars: usize, aps: usize, mc: i32, kc: i
  */
 function packPanelB(dst: usize, b: usize, bks: usize, bns: usize, wt: i32, scale: usize, scaleByCol: bool, kc: i32, nc: i32): void {
   const es = elemBytes(wt), quant = wt == WT_I8;
-  for (let j0 = 0; j0 < nc; j0 += 8) {
-    const strip = dst + <usize>(j0 * kc) * 4;
-    const full = j0 + 8 <= nc;
-    if (full && bns == 1) {
-      // Rows of B are contiguous along j: copy 8 at a time.
+  const full = nc & ~7;
+  if (bns == 1) {
+    // Rows of B are contiguous along j: walk each row once, 8 columns to a strip.
+    for (let p = 0; p < kc; p++) {
+      const row = b + <usize>p * bks * es;
       let s0 = f32x4.splat(1), s1 = s0;
-      if (quant && scaleByCol) { s0 = v128.load(scale + <usize>j0 * 4); s1 = v128.load(scale + <usize>j0 * 4, 16); }
-      for (let p = 0; p < kc; p++) {
-        const src = b + (<usize>p * bks + <usize>j0) * es;
+      if (quant && !scaleByCol) { s0 = v128.load32_splat(scale + <usize>p * 4); s1 = s0; }
+      for (let j0 = 0; j0 < full; j0 += 8) {
+        const src = row + <usize>j0 * es;
         let lo: v128, hi: v128;
         if (wt == WT_F32) {
           lo = v128.load(src); hi = v128.load(src, 16);
@@ -125,21 +125,22 @@ function packPanelB(dst: usize, b: usize, bks: usize, bns: usize, wt: i32, scale
         } else {
           const w = i16x8.extend_low_i8x16_s(v128.load64_zero(src));
           lo = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w)); hi = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w));
-          if (!scaleByCol) { s0 = v128.load32_splat(scale + <usize>p * 4); s1 = s0; }
+          if (scaleByCol) { s0 = v128.load(scale + <usize>j0 * 4); s1 = v128.load(scale + <usize>j0 * 4, 16); }
           lo = f32x4.mul(lo, s0); hi = f32x4.mul(hi, s1);
         }
-        const d = strip + <usize>p * 32;
+        const d = dst + <usize>(j0 * kc + p * 8) * 4;
         v128.store(d, lo); v128.store(d, hi, 16);
       }
-    } else if (full && bks == 1) {
-      // Columns of B are contiguous along p (B = Wᵀ): transpose 8 columns x 4 p at a time.
-      const rs = bns * es;
-      const r0 = b + <usize>j0 * rs;
-      let p = 0;
-      for (; p + 4 <= kc; p += 4) {
-        const o = <usize>p * es;
-        let v0 = wload4(r0 + o, wt), v1 = wload4(r0 + rs + o, wt), v2 = wload4(r0 + 2 * rs + o, wt), v3 = wload4(r0 + 3 * rs + o, wt);
-        let v4 = wload4(r0 + 4 * rs + o, wt), v5 = wload4(r0 + 5 * rs + o, wt), v6 = wload4(r0 + 6 * rs + o, wt), v7 = wload4(r0 + 7 * rs + o, wt);
+    }
+  } else if (bks == 1) {
+    // Columns of B are contiguous along p (B = Wᵀ): transpose 8 columns x 4 p at a time.
+    const rs = bns * es;
+    const p4 = kc & ~3;
+    for (let j0 = 0; j0 < full; j0 += 8) {
+      for (let p = 0; p < p4; p += 4) {
+        const r0 = b + <usize>j0 * rs + <usize>p * es;
+        let v0 = wload4(r0, wt), v1 = wload4(r0 + rs, wt), v2 = wload4(r0 + 2 * rs, wt), v3 = wload4(r0 + 3 * rs, wt);
+        let v4 = wload4(r0 + 4 * rs, wt), v5 = wload4(r0 + 5 * rs, wt), v6 = wload4(r0 + 6 * rs, wt), v7 = wload4(r0 + 7 * rs, wt);
         if (quant) {
           if (scaleByCol) {
             const sp = scale + <usize>j0 * 4;
@@ -148,25 +149,32 @@ function packPanelB(dst: usize, b: usize, bks: usize, bns: usize, wt: i32, scale
             v4 = f32x4.mul(v4, v128.load32_splat(sp, 16)); v5 = f32x4.mul(v5, v128.load32_splat(sp, 20));
             v6 = f32x4.mul(v6, v128.load32_splat(sp, 24)); v7 = f32x4.mul(v7, v128.load32_splat(sp, 28));
           } else {
-            const s = v128.load(scale + <usize>p * 4);
-            v0 = f32x4.mul(v0, s); v1 = f32x4.mul(v1, s); v2 = f32x4.mul(v2, s); v3 = f32x4.mul(v3, s);
-            v4 = f32x4.mul(v4, s); v5 = f32x4.mul(v5, s); v6 = f32x4.mul(v6, s); v7 = f32x4.mul(v7, s);
+            const sv = v128.load(scale + <usize>p * 4);
+            v0 = f32x4.mul(v0, sv); v1 = f32x4.mul(v1, sv); v2 = f32x4.mul(v2, sv); v3 = f32x4.mul(v3, sv);
+            v4 = f32x4.mul(v4, sv); v5 = f32x4.mul(v5, sv); v6 = f32x4.mul(v6, sv); v7 = f32x4.mul(v7, sv);
           }
         }
         const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5), t1 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
         const t2 = i32x4.shuffle(v2, v3, 0, 4, 1, 5), t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
         const u0 = i32x4.shuffle(v4, v5, 0, 4, 1, 5), u1 = i32x4.shuffle(v4, v5, 2, 6, 3, 7);
         const u2 = i32x4.shuffle(v6, v7, 0, 4, 1, 5), u3 = i32x4.shuffle(v6, v7, 2, 6, 3, 7);
-        const d = strip + <usize>p * 32;
+        const d = dst + <usize>(j0 * kc + p * 8) * 4;
         v128.store(d, i32x4.shuffle(t0, t2, 0, 1, 4, 5)); v128.store(d, i32x4.shuffle(u0, u2, 0, 1, 4, 5), 16);
         v128.store(d, i32x4.shuffle(t0, t2, 2, 3, 6, 7), 32); v128.store(d, i32x4.shuffle(u0, u2, 2, 3, 6, 7), 48);
         v128.store(d, i32x4.shuffle(t1, t3, 0, 1, 4, 5), 64); v128.store(d, i32x4.shuffle(u1, u3, 0, 1, 4, 5), 80);
         v128.store(d, i32x4.shuffle(t1, t3, 2, 3, 6, 7), 96); v128.store(d, i32x4.shuffle(u1, u3, 2, 3, 6, 7), 112);
       }
-      for (; p < kc; p++) packScalarRow(strip, b, bks, bns, wt, scale, scaleByCol, p, j0, nc);
-    } else {
-      for (let p = 0; p < kc; p++) packScalarRow(strip, b, bks, bns, wt, scale, scaleByCol, p, j0, nc);
     }
+    for (let j0 = 0; j0 < full; j0 += 8) {
+      for (let p = p4; p < kc; p++) packScalarRow(dst + <usize>(j0 * kc) * 4, b, bks, bns, wt, scale, scaleByCol, p, j0, nc);
+    }
+  } else {
+    for (let j0 = 0; j0 < full; j0 += 8) {
+      for (let p = 0; p < kc; p++) packScalarRow(dst + <usize>(j0 * kc) * 4, b, bks, bns, wt, scale, scaleByCol, p, j0, nc);
+    }
+  }
+  if (full < nc) {
+    for (let p = 0; p < kc; p++) packScalarRow(dst + <usize>(full * kc) * 4, b, bks, bns, wt, scale, scaleByCol, p, full, nc);
   }
 }
 
@@ -227,30 +235,46 @@ export function gemm(c: usize, ldc: usize, a: usize, ars: usize, aps: usize, b: 
   }
 }
 
-/** Dot products of x[K] with 4 weight rows, returned as lanes. */
+/** Transposes four accumulators and adds across, so lane r holds the total of a_r. */
+// @ts-ignore: decorator
+@inline function sum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const t0 = f32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
+  const t1 = f32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
+  return f32x4.add(i32x4.shuffle(t0, t1, 0, 1, 4, 5), i32x4.shuffle(t0, t1, 2, 3, 6, 7));
+}
+
+/** Adds x[k]·w_r[k] for k in [k0, K) to lane r, rows w0..w3 (the scalar tail of a dot product). */
+// @ts-ignore: decorator
+@inline function tail4(s: v128, x: usize, w0: usize, w1: usize, w2: usize, w3: usize, k0: i32, K: i32, wt: i32): v128 {
+  for (let k = k0; k < K; k++) {
+    const xv = load<f32>(x + <usize>k * 4), o = <usize>k;
+    s = f32x4.add(s, f32x4(xv * wload(w0, o, wt), xv * wload(w1, o, wt), xv * wload(w2, o, wt), xv * wload(w3, o, wt)));
+  }
+  return s;
+}
+
+/** Dot products of x[K] with 4 f32 or bf16 weight rows, returned as lanes. */
 // @ts-ignore: decorator
 @inline function dot4rows(x: usize, w: usize, rowBytes: usize, K: i32, wt: i32): v128 {
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-  const es = elemBytes(wt);
   const w1 = w + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
   let k = 0;
-  if (wt == WT_I8) {
-    for (; k + 16 <= K; k += 16) {
-      const xp = x + <usize>k * 4, o = <usize>k;
-      const x0 = v128.load(xp), x1 = v128.load(xp, 16), x2 = v128.load(xp, 32), x3 = v128.load(xp, 48);
-      a0 = dotI8x16(v128.load(w + o), x0, x1, x2, x3, a0);
-      a1 = dotI8x16(v128.load(w1 + o), x0, x1, x2, x3, a1);
-      a2 = dotI8x16(v128.load(w2 + o), x0, x1, x2, x3, a2);
-      a3 = dotI8x16(v128.load(w3 + o), x0, x1, x2, x3, a3);
-    }
-  } else if (wt == WT_BF16) {
+  if (wt == WT_BF16) {
+    // An i32 lane of 8 bf16 holds elements 2l (low half) and 2l+1 (high half): shifting and
+    // masking gives the even and odd elements as f32, matched by x split the same way.
+    const hiMask = i32x4.splat(0xffff0000);
     for (; k + 8 <= K; k += 8) {
       const xp = x + <usize>k * 4, o = <usize>k * 2;
       const x0 = v128.load(xp), x1 = v128.load(xp, 16);
-      a0 = dotBf16x8(v128.load(w + o), x0, x1, a0);
-      a1 = dotBf16x8(v128.load(w1 + o), x0, x1, a1);
-      a2 = dotBf16x8(v128.load(w2 + o), x0, x1, a2);
-      a3 = dotBf16x8(v128.load(w3 + o), x0, x1, a3);
+      const xe = i32x4.shuffle(x0, x1, 0, 2, 4, 6), xo = i32x4.shuffle(x0, x1, 1, 3, 5, 7);
+      let v = v128.load(w + o);
+      a0 = fma(v128.and(v, hiMask), xo, fma(i32x4.shl(v, 16), xe, a0));
+      v = v128.load(w1 + o);
+      a1 = fma(v128.and(v, hiMask), xo, fma(i32x4.shl(v, 16), xe, a1));
+      v = v128.load(w2 + o);
+      a2 = fma(v128.and(v, hiMask), xo, fma(i32x4.shl(v, 16), xe, a2));
+      v = v128.load(w3 + o);
+      a3 = fma(v128.and(v, hiMask), xo, fma(i32x4.shl(v, 16), xe, a3));
     }
   } else {
     for (; k + 4 <= K; k += 4) {
@@ -259,52 +283,127 @@ export function gemm(c: usize, ldc: usize, a: usize, ars: usize, aps: usize, b: 
       a2 = fma(v128.load(w2 + o), xv, a2); a3 = fma(v128.load(w3 + o), xv, a3);
     }
   }
-  // Transpose-and-add the four accumulators into one vector of four sums.
-  const t0 = f32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
-  const t1 = f32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
-  let s = f32x4.add(i32x4.shuffle(t0, t1, 0, 1, 4, 5), i32x4.shuffle(t0, t1, 2, 3, 6, 7));
-  for (; k < K; k++) {
-    const xv = load<f32>(x + <usize>k * 4), o = <usize>k;
-    s = f32x4.add(s, f32x4(xv * wload(w, o, wt), xv * wload(w1, o, wt), xv * wload(w2, o, wt), xv * wload(w3, o, wt)));
+  return tail4(sum4(a0, a1, a2, a3), x, w, w1, w2, w3, k, K, wt);
+}
+
+/** Block of x that shares one scale in the int8 GEMV: 2·127·32767 per lane-step, 256 fit in i32. */
+const XB: i32 = 256;
+/** x·65534 carries the low part: |x/s − hi| ≤ 1/2 maps onto ±32767. */
+const LO: f32 = 65534.0;
+/** Longest x the int8 GEMV splits into the A-panel workspace (two int16 halves plus scales). */
+const XQ_MAX: i32 = 30720;
+
+/**
+ * Splits x f32[K] into two int16 parts per element and one scale per block of XB:
+ * x ≈ s·(hi + lo/65534), s = max|x|/32767, which keeps about 30 bits, more than f32 has.
+ * hi goes to xq[0..K), lo to xq[K..2K), the scales to xs.
+ */
+function splitX16(xq: usize, xs: usize, x: usize, K: i32): void {
+  const xl = xq + <usize>K * 2;
+  for (let k0 = 0; k0 < K; k0 += XB) {
+    const end = min(K, k0 + XB);
+    let mv = f32x4.splat(0);
+    let k = k0;
+    for (; k + 4 <= end; k += 4) mv = f32x4.max(mv, f32x4.abs(v128.load(x + <usize>k * 4)));
+    let m = max<f32>(max<f32>(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max<f32>(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (; k < end; k++) m = max<f32>(m, Mathf.abs(load<f32>(x + <usize>k * 4)));
+    const s: f32 = m / 32767.0, inv: f32 = s == 0 ? 0 : 1.0 / s;
+    store<f32>(xs + <usize>(k0 / XB) * 4, s);
+    for (k = k0; k < end; k++) {
+      const t = min<f32>(32767, max<f32>(-32767, load<f32>(x + <usize>k * 4) * inv));
+      const hi = nearest<f32>(t);
+      store<i16>(xq + <usize>k * 2, <i16>(<i32>hi));
+      store<i16>(xl + <usize>k * 2, <i16>(<i32>nearest<f32>((t - hi) * LO)));
+    }
   }
-  return s;
 }
 
+/**
+ * Dot products of x with 2 int8 weight rows (without their row scales), in lanes 0 and 1: the
+ * products run as exact integer multiply-adds (i32x4.dot_i16x8_s) of the weights with the two
+ * int16 parts of x (splitX16), and only each block's sums are converted to f32. The last
+ * K % 16 elements use x itself.
+ */
 // @ts-ignore: decorator
-@inline function dotI8x16(q: v128, x0: v128, x1: v128, x2: v128, x3: v128, acc: v128): v128 {
-  const lo = i16x8.extend_low_i8x16_s(q), hi = i16x8.extend_high_i8x16_s(q);
-  acc = fma(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), x0, acc);
-  acc = fma(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), x1, acc);
-  acc = fma(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), x2, acc);
-  return fma(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), x3, acc);
+@inline function dot2rowsI8(x: usize, xq: usize, xs: usize, w: usize, rowBytes: usize, K: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = a0;
+  const w1 = w + rowBytes, xl = xq + <usize>K * 2;
+  const K16 = K & ~15;
+  for (let k0 = 0; k0 < K16; k0 += XB) {
+    const end = min(K16, k0 + XB);
+    let h0 = i32x4.splat(0), h1 = h0, l0 = h0, l1 = h0;
+    for (let k = k0; k < end; k += 16) {
+      const o = <usize>k, o2 = o * 2;
+      const ha = v128.load(xq + o2), hb = v128.load(xq + o2, 16), la = v128.load(xl + o2), lb = v128.load(xl + o2, 16);
+      let wa = v128.load8x8_s(w + o), wb = v128.load8x8_s(w + o, 8);
+      h0 = i32x4.add(h0, i32x4.add(i32x4.dot_i16x8_s(wa, ha), i32x4.dot_i16x8_s(wb, hb)));
+      l0 = i32x4.add(l0, i32x4.add(i32x4.dot_i16x8_s(wa, la), i32x4.dot_i16x8_s(wb, lb)));
+      wa = v128.load8x8_s(w1 + o); wb = v128.load8x8_s(w1 + o, 8);
+      h1 = i32x4.add(h1, i32x4.add(i32x4.dot_i16x8_s(wa, ha), i32x4.dot_i16x8_s(wb, hb)));
+      l1 = i32x4.add(l1, i32x4.add(i32x4.dot_i16x8_s(wa, la), i32x4.dot_i16x8_s(wb, lb)));
+    }
+    const sh = v128.load32_splat(xs + <usize>(k0 / XB) * 4), sl = f32x4.div(sh, f32x4.splat(LO));
+    a0 = fma(f32x4.convert_i32x4_s(l0), sl, fma(f32x4.convert_i32x4_s(h0), sh, a0));
+    a1 = fma(f32x4.convert_i32x4_s(l1), sl, fma(f32x4.convert_i32x4_s(h1), sh, a1));
+  }
+  return tail4(sum4(a0, a1, a0, a1), x, w, w1, w, w1, K16, K, WT_I8);
 }
 
+/** Dot products of x with 4 int8 weight rows through two dot2rowsI8 passes. */
 // @ts-ignore: decorator
-@inline function dotBf16x8(w: v128, x0: v128, x1: v128, acc: v128): v128 {
-  acc = fma(i32x4.shl(i32x4.extend_low_i16x8_u(w), 16), x0, acc);
-  return fma(i32x4.shl(i32x4.extend_high_i16x8_u(w), 16), x1, acc);
+@inline function dot4rowsI8(x: usize, xq: usize, xs: usize, w: usize, rowBytes: usize, K: i32): v128 {
+  const s01 = dot2rowsI8(x, xq, xs, w, rowBytes, K), s23 = dot2rowsI8(x, xq, xs, w + 2 * rowBytes, rowBytes, K);
+  return i32x4.shuffle(s01, s23, 0, 1, 4, 5);
 }
 
-/** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ row by row: each weight row is read once per row of X. */
+/** Dot products of x[K] with 4 int8 rows (no scales) when x is too long to quantize: f32 throughout. */
+// @ts-ignore: decorator
+@inline function dot4rowsI8f32(x: usize, w: usize, rowBytes: usize, K: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  const w1 = w + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+  let k = 0;
+  for (; k + 4 <= K; k += 4) {
+    const xv = v128.load(x + <usize>k * 4), o = <usize>k;
+    a0 = fma(wload4(w + o, WT_I8), xv, a0); a1 = fma(wload4(w1 + o, WT_I8), xv, a1);
+    a2 = fma(wload4(w2 + o, WT_I8), xv, a2); a3 = fma(wload4(w3 + o, WT_I8), xv, a3);
+  }
+  return tail4(sum4(a0, a1, a2, a3), x, w, w1, w2, w3, k, K, WT_I8);
+}
+
+/**
+ * Y[M,N] (+)= X[M,K]·W[N,K]ᵀ row by row: each weight row is read once per row of X. int8
+ * weights meet x split into two int16 parts (splitX16), so the products are integer
+ * multiply-adds instead of conversions to f32, with f32 accuracy.
+ */
 function gemvXWt(y: usize, x: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
   const rowBytes = <usize>K * elemBytes(wt);
+  const xq = packA(), xs = xq + <usize>K * 4;
+  const q16 = wt == WT_I8 && K <= XQ_MAX;
   for (let m = 0; m < M; m++) {
     const xr = x + <usize>m * <usize>K * 4, yr = y + <usize>m * <usize>N * 4;
+    if (q16) splitX16(xq, xs, xr, K);
     let n = 0;
     for (; n + 4 <= N; n += 4) {
-      let s = dot4rows(xr, w + <usize>n * rowBytes, rowBytes, K, wt);
+      let s = dotRows(xr, xq, xs, w + <usize>n * rowBytes, rowBytes, K, wt, q16);
       if (wt == WT_I8) s = f32x4.mul(s, v128.load(scale + <usize>n * 4));
       const yp = yr + <usize>n * 4;
       v128.store(yp, accumulate ? f32x4.add(v128.load(yp), s) : s);
     }
     for (; n < N; n++) {
-      // A lone row: all four lanes read the same row (row stride 0); lane 0 is the sum.
-      let v = f32x4.extract_lane(dot4rows(xr, w + <usize>n * rowBytes, 0, K, wt), 0);
+      // A lone row: every lane reads the same row (row stride 0); lane 0 is its sum.
+      let v = f32x4.extract_lane(dotRows(xr, xq, xs, w + <usize>n * rowBytes, 0, K, wt, q16), 0);
       if (wt == WT_I8) v *= load<f32>(scale + <usize>n * 4);
       const yp = yr + <usize>n * 4;
       store<f32>(yp, accumulate ? load<f32>(yp) + v : v);
     }
   }
+}
+
+/** The dot products of x with 4 weight rows by the path that suits the storage type. */
+// @ts-ignore: decorator
+@inline function dotRows(x: usize, xq: usize, xs: usize, w: usize, rowBytes: usize, K: i32, wt: i32, q16: bool): v128 {
+  if (wt != WT_I8) return dot4rows(x, w, rowBytes, K, wt);
+  return q16 ? dot4rowsI8(x, xq, xs, w, rowBytes, K) : dot4rowsI8f32(x, w, rowBytes, K);
 }
 
 /** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ: the forward product of a linear layer (W stored f32, bf16 or int8 with scale[N]). */
