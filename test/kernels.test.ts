@@ -281,6 +281,16 @@ for (const kind of await coreKinds()) {
         k.embeddingGather(out, c.put(stored), ps, pid, n, dim, wt);
         assertClose(c.f32(out, n * dim), ref.embeddingGather(deq, ids, dim), 0, `gather wt${wt}`);
       }
+      // scatter-add is the gradient of gather: check it against finite differences of gather
+      const R = ref.randn(4, n * dim), pR = c.put(R), pt = c.zeros(vocab * dim), pout = c.zeros(n * dim);
+      const gather = (t: Float32Array) => {
+        c.arena.f32(pt, t.length).set(t);
+        k.embeddingGather(pout, pt, 0, pid, n, dim, WeightType.F32);
+        return project(c.arena.f32(pout, n * dim), R);
+      };
+      const pg = c.zeros(vocab * dim);
+      k.embeddingScatterAdd(pg, pR, pid, n, dim);
+      checkGrad(gather, table, c.f32(pg, vocab * dim), 'embedding dTable');
       const dTable = ref.randn(3, vocab * dim), pdt = c.put(dTable);
       k.embeddingScatterAdd(pdt, c.put(dOut), pid, n, dim);
       ref.embeddingScatterAdd(dTable, dOut, ids, dim);

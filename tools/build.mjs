@@ -27,7 +27,7 @@ function newest(dirs) {
 
 const ifStale = process.argv.includes('--if-stale');
 const coresStale = !existsSync(stamp) || newest(['assembly', 'asconfig.json', 'tools/build.mjs']) > statSync(stamp).mtimeMs;
-const distStamp = join(root, 'dist', 'cli.js');
+const distStamp = join(root, 'dist', 'src', 'cli.js');
 const distStale = !existsSync(distStamp) || newest(['src', 'scripts', 'build/cores.ts']) > statSync(distStamp).mtimeMs;
 
 mkdirSync(out, { recursive: true });
@@ -46,7 +46,8 @@ if (!ifStale || coresStale) {
 }
 if (!ifStale || coresStale || distStale) {
   const esbuild = join(root, 'node_modules', '.bin', 'esbuild');
-  execFileSync(esbuild, ['src/cli.ts', 'src/index.ts', '--bundle', '--platform=node', '--format=esm', '--target=node20',
-    '--outdir=dist', '--packages=external', '--log-level=warning'], { cwd: root, stdio: 'inherit' });
-  console.log('bundled dist/cli.js and dist/index.js');
+  const scripts = readdirSync(join(root, 'scripts')).filter((f) => f.endsWith('.ts')).map((f) => `scripts/${f}`);
+  execFileSync(esbuild, ['src/cli.ts', 'src/index.ts', ...scripts, '--bundle', '--platform=node', '--format=esm', '--target=node20',
+    '--outbase=.', '--outdir=dist', '--packages=external', '--log-level=warning'], { cwd: root, stdio: 'inherit' });
+  console.log(`bundled dist/src/cli.js, dist/src/index.js and ${scripts.length} script(s) under dist/scripts`);
 }
