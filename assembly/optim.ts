@@ -66,3 +66,13 @@ export function axpy(y: usize, x: usize, n: i32, a: f32): void {
   }
   for (; i < n; i++) store<f32>(y + <usize>i * 4, load<f32>(y + <usize>i * 4) + a * load<f32>(x + <usize>i * 4));
 }
+
+/** y[n] = a∘b (y may alias a or b). */
+export function vmul(y: usize, a: usize, b: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i * 4;
+    v128.store(y + o, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+  }
+  for (; i < n; i++) store<f32>(y + <usize>i * 4, load<f32>(a + <usize>i * 4) * load<f32>(b + <usize>i * 4));
+}

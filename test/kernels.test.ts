@@ -323,6 +323,9 @@ for (const kind of await coreKinds()) {
         k.axpy(py, px, n, -3);
         const y = Float32Array.from(p); ref.axpy(y, half, -3);
         assertClose(c.f32(py, n), y, 1e-6, `axpy ${n}`);
+        const before = c.f32(py, n);
+        k.multiply(py, py, px, n);
+        assertClose(c.f32(py, n), before.map((v, i) => f32(v * half[i])), 0, `multiply ${n}`);
         c.arena.release(mark);
       }
     });

@@ -47,6 +47,7 @@ export interface CoreExports {
   sumsq(x: number, n: number): number;
   scale(x: number, n: number, s: number): void;
   axpy(y: number, x: number, n: number, a: number): void;
+  vmul(y: number, a: number, b: number, n: number): void;
   quantize_rows_i8(q: number, scale: number, w: number, rows: number, cols: number): void;
   f32_to_bf16(dst: number, src: number, n: number): void;
   bf16_to_f32(dst: number, src: number, n: number): void;
@@ -173,6 +174,11 @@ export class Kernels {
   /** y[n] += a·x. */
   axpy(y: number, x: number, n: number, a = 1): void {
     this.core.axpy(y, x, n, a);
+  }
+
+  /** y[n] = a∘b (y may alias a or b). */
+  multiply(y: number, a: number, b: number, n: number): void {
+    this.core.vmul(y, a, b, n);
   }
 
   /** q int8[rows,cols] and scale[rows] (max|w|/127) from w f32[rows,cols]. */

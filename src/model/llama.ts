@@ -1,0 +1,334 @@
+/**
+ * The Llama model with LoRA: forward over a batch into the SPEC loss, backward into the LoRA
+ * parameters (finetune) or every parameter (train), with optional recomputation per layer.
+ * Readable top to bottom, llm.c style: every activation has a planned place in the arena, and
+ * each step is one kernel call.
+ *
+ * Shapes: B sequences of S positions, T = B·S rows; D hidden, H heads and KVH key/value heads of
+ * size hd, F the FFN inner size, V the vocabulary. Activations are row-major [T, ·].
+ */
+import { alignUp } from '../runtime/arena.ts';
+import type { Core } from '../runtime/core.ts';
+import { WeightType } from '../runtime/kernels.ts';
+import { Rng } from '../runtime/random.ts';
+import { headDim, type LlamaConfig } from './config.ts';
+import { LINEARS, linearShape, type LinearKind } from './lora.ts';
+import { LlamaWeights, type LayerParams, type Matrix, type WeightOptions } from './weights.ts';
+
+/** Model options beyond the weights. */
+export interface ModelOptions extends WeightOptions {
+  /** keep only each layer's input and recompute the rest in backward (memory flat in depth) */
+  recompute?: boolean;
+  /** seed of the dropout stream */
+  seed?: number;
+  /** rows of logits computed at a time by the fused classifier and loss */
+  logitsChunk?: number;
+}
+
+/** What one forward (and backward) over a batch produced. */
+export interface StepResult {
+  /** Σ(ce·mask)/(Σmask + 1e-8) */
+  loss: number;
+  /** Σmask: positions that counted */
+  tokens: number;
+}
+
+/** Saved forward activations of one layer (pointers into the arena). */
+interface LayerActs {
+  xin: number; xn1: number; rstd1: number; q: number; k: number; v: number; att: number; lse: number;
+  xmid: number; xn2: number; rstd2: number; g: number; u: number; h: number;
+  /** LoRA: t = scale·dropout(x)·Aᵀ [T, rank], and the dropout multipliers [T, in] (0 when no dropout) */
+  lora: Partial<Record<LinearKind, { t: number; mask: number }>>;
+}
+
+/** Every buffer one training step over [B, S] uses, sized once per shape. */
+interface StepBuffers {
+  B: number; S: number; T: number;
+  layers: LayerActs[];
+  xL: number; xf: number; rstdf: number; rope: number;
+  ids: number; targets: number;
+  logits: number; rowLoss: number; rowLse: number;
+  dres: number; dtmp: number; dxn: number; datt: number; dq: number; dk: number; dv: number; dh: number; dg: number; du: number;
+  loraDt: number; loraTmp: number; normGradSink: number;
+}
+
+/** Bytes of each activation buffer for [B, S]: the memory plan's activation rows. */
+export function activationAllocations(c: LlamaConfig, o: ModelOptions, B: number, S: number, targets: LinearKind[]): { what: string; bytes: number }[] {
+  const T = B * S, D = c.dim, hd = headDim(c), Hq = c.nHeads * hd, Hkv = c.nKvHeads * hd, F = c.ffnDim;
+  const chunk = Math.min(T, o.logitsChunk ?? 256);
+  const rank = o.lora?.rank ?? 0, dropout = (o.lora?.dropout ?? 0) > 0;
+  const out: { what: string; bytes: number }[] = [];
+  const add = (what: string, floats: number) => out.push({ what, bytes: alignUp(floats * 4, 64) });
+  const layerSet = (l: number | 'recomputed') => {
+    const p = `layer ${l}`;
+    add(`${p} xn1`, T * D); add(`${p} rstd1`, T); add(`${p} q`, T * Hq); add(`${p} k`, T * Hkv); add(`${p} v`, T * Hkv);
+    add(`${p} att`, T * Hq); add(`${p} lse`, B * c.nHeads * S); add(`${p} xmid`, T * D); add(`${p} xn2`, T * D); add(`${p} rstd2`, T);
+    add(`${p} g`, T * F); add(`${p} u`, T * F); add(`${p} h`, T * F);
+    for (const kind of targets) {
+      add(`${p} ${kind} LoRA t`, T * rank);
+      if (dropout) add(`${p} ${kind} LoRA dropout`, T * linearShape(c, kind)[1]);
+    }
+  };
+  for (let l = 0; l < c.nLayers; l++) {
+    add(`layer ${l} input`, T * D);
+    if (!o.recompute) layerSet(l);
+  }
+  if (o.recompute) layerSet('recomputed');
+  add('last layer out', T * D); add('final norm out', T * D); add('final rstd', T); add('rope table', S * hd);
+  add('ids', T); add('targets', T);
+  add('logits chunk', chunk * c.vocabSize); add('row losses', chunk); add('row lse', chunk);
+  for (const g of ['dres', 'dtmp', 'dxn']) add(`grad ${g}`, T * D);
+  add('grad att', T * Hq); add('grad q', T * Hq); add('grad k', T * Hkv); add('grad v', T * Hkv);
+  for (const g of ['dh', 'dg', 'du']) add(`grad ${g}`, T * F);
+  const maxIn = Math.max(D, F, Hq);
+  add('LoRA dt', T * Math.max(rank, 1)); add('LoRA scratch', T * maxIn); add('norm grad sink', D);
+  return out;
+}
+
+/** A Llama model bound to one core. */
+export class LlamaModel {
+  readonly weights: LlamaWeights;
+  private buffers?: StepBuffers;
+  /** training steps taken (numbers the dropout streams) */
+  private stepCount = 0;
+
+  constructor(readonly core: Core, readonly config: LlamaConfig, readonly options: ModelOptions) {
+    this.weights = new LlamaWeights(core, config, options);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Buffers
+
+  /** Allocates (once per shape) every buffer a step over [B, S] needs, in the plan's order. */
+  private prepare(B: number, S: number): StepBuffers {
+    if (this.buffers && this.buffers.B === B && this.buffers.S === S) return this.buffers;
+    const arena = this.core.arena;
+    // Buffers of another shape are freed when nothing was allocated after them.
+    if (this.buffers && arena.mark() === this.bufferEnd) arena.release(this.bufferStart);
+    this.bufferStart = arena.mark();
+    const c = this.config, targets = this.loraKinds();
+    const it = activationAllocations(c, this.options, B, S, targets)[Symbol.iterator]();
+    const next = (): number => arena.alloc(it.next().value!.bytes);
+    const T = B * S, dropout = (this.options.lora?.dropout ?? 0) > 0;
+    const layerSet = (xin: number): LayerActs => {
+      const a = { xin, xn1: next(), rstd1: next(), q: next(), k: next(), v: next(), att: next(), lse: next(), xmid: next(),
+        xn2: next(), rstd2: next(), g: next(), u: next(), h: next(), lora: {} } as LayerActs;
+      for (const kind of targets) a.lora[kind] = { t: next(), mask: dropout ? next() : 0 };
+      return a;
+    };
+    const layers: LayerActs[] = [];
+    for (let l = 0; l < c.nLayers; l++) {
+      const xin = next();
+      layers.push(this.options.recompute ? ({ xin } as LayerActs) : layerSet(xin));
+    }
+    if (this.options.recompute) {
+      const shared = layerSet(0);
+      for (const l of layers) Object.assign(l, { ...shared, xin: l.xin });
+    }
+    const b: StepBuffers = {
+      B, S, T, layers, xL: next(), xf: next(), rstdf: next(), rope: next(), ids: next(), targets: next(),
+      logits: next(), rowLoss: next(), rowLse: next(),
+      dres: next(), dtmp: next(), dxn: next(), datt: next(), dq: next(), dk: next(), dv: next(), dh: next(), dg: next(), du: next(),
+      loraDt: next(), loraTmp: next(), normGradSink: next(),
+    };
+    this.core.kernels.ropeTable(b.rope, S, headDim(c), c.ropeTheta, 0);
+    this.bufferEnd = arena.mark();
+    this.buffers = b;
+    return b;
+  }
+  private bufferStart = 0;
+  private bufferEnd = -1;
+
+  /** The linear kinds that carry LoRA adapters. */
+  loraKinds(): LinearKind[] {
+    const first = this.weights.layers[0];
+    return first ? LINEARS.map((l) => l.kind).filter((k) => first.lora[k]) : [];
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Linear layers with LoRA
+
+  /** y[T,out] (+)= x·Wᵀ + t·Bᵀ with t = scale·dropout(x)·Aᵀ saved for backward. */
+  private linearForward(y: number, x: number, p: LayerParams, kind: LinearKind, T: number, acts: LayerActs | null, accumulate: boolean, train: boolean): void {
+    const k = this.core.kernels, W = p.linear[kind];
+    k.matmulXWt(y, x, W.ptr, W.scale, T, W.rows, W.cols, W.wt, accumulate);
+    const ad = p.lora[kind];
+    if (!ad) return;
+    const saved = acts?.lora[kind];
+    const t = saved ? saved.t : this.buffers!.loraDt;
+    let xd = x;
+    if (train && saved && saved.mask) {
+      xd = this.buffers!.loraTmp;
+      k.multiply(xd, x, saved.mask, T * W.cols);
+    }
+    k.matmulXWt(t, xd, ad.a.ptr, 0, T, ad.rank, W.cols, WeightType.F32);
+    k.scale(t, T * ad.rank, ad.scale);
+    k.matmulXWt(y, t, ad.b.ptr, 0, T, W.rows, ad.rank, WeightType.F32, true);
+  }
+
+  /** dx[T,in] (+)= dy·W (+ LoRA path); gradients of W (train) or of A and B (finetune) accumulate. */
+  private linearBackward(dx: number, dy: number, x: number, p: LayerParams, kind: LinearKind, T: number, acts: LayerActs, accumulate: boolean): void {
+    const k = this.core.kernels, W = p.linear[kind], b = this.buffers!;
+    k.matmulDyW(dx, dy, W.ptr, W.scale, T, W.rows, W.cols, W.wt, accumulate);
+    const gW = p.grads[kind];
+    if (gW) k.matmulDyTX(gW, dy, x, T, W.rows, W.cols, true);
+    const ad = p.lora[kind];
+    if (!ad) return;
+    const saved = acts.lora[kind]!;
+    k.matmulDyTX(ad.b.grad, dy, saved.t, T, W.rows, ad.rank, true); // dB += dyᵀ·t
+    k.matmulDyW(b.loraDt, dy, ad.b.ptr, 0, T, W.rows, ad.rank, WeightType.F32); // dt = dy·B
+    k.scale(b.loraDt, T * ad.rank, ad.scale);
+    let xd = x;
+    if (saved.mask) {
+      xd = b.loraTmp;
+      k.multiply(xd, x, saved.mask, T * W.cols);
+    }
+    k.matmulDyTX(ad.a.grad, b.loraDt, xd, T, ad.rank, W.cols, true); // dA += dtᵀ·dropout(x)
+    if (!saved.mask) {
+      k.matmulDyW(dx, b.loraDt, ad.a.ptr, 0, T, ad.rank, W.cols, WeightType.F32, true); // dx += dt·A
+    } else {
+      k.matmulDyW(b.loraTmp, b.loraDt, ad.a.ptr, 0, T, ad.rank, W.cols, WeightType.F32);
+      k.multiply(b.loraTmp, b.loraTmp, saved.mask, T * W.cols);
+      k.axpy(dx, b.loraTmp, T * W.cols);
+    }
+  }
+
+  /**
+   * Writes the dropout multipliers (0 or 1/(1−p)) of every adapter of layer l for the current
+   * step; they come from a stream seeded by (seed, step, layer), so recomputation redraws the
+   * same masks.
+   */
+  private drawDropout(l: number, acts: LayerActs, T: number): void {
+    const p = this.options.lora?.dropout ?? 0;
+    if (!(p > 0)) return;
+    const rng = new Rng(((this.options.seed ?? 0) * 0x9e3779b1) ^ Math.imul(this.stepCount + 1, 0x85ebca6b) ^ Math.imul(l + 1, 0xc2b2ae35));
+    const keep = 1 / (1 - p), arena = this.core.arena;
+    for (const [kind, saved] of Object.entries(acts.lora)) {
+      const n = T * linearShape(this.config, kind as LinearKind)[1];
+      const m = arena.f32(saved!.mask, n);
+      for (let i = 0; i < n; i++) m[i] = rng.uniform() < p ? 0 : keep;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // One transformer block
+
+  /** Forward of layer l from acts.xin into `out` [T,D] (the next layer's input). */
+  private layerForward(l: number, acts: LayerActs, out: number, train: boolean): void {
+    const c = this.config, k = this.core.kernels, b = this.buffers!, p = this.weights.layers[l];
+    const { B, S, T } = b, D = c.dim, hd = headDim(c), F = c.ffnDim;
+    k.rmsnormForward(acts.xn1, acts.rstd1, acts.xin, p.attnNorm, T, D, c.normEps);
+    this.linearForward(acts.q, acts.xn1, p, 'wq', T, acts, false, train);
+    this.linearForward(acts.k, acts.xn1, p, 'wk', T, acts, false, train);
+    this.linearForward(acts.v, acts.xn1, p, 'wv', T, acts, false, train);
+    k.ropeApply(acts.q, b.rope, B, S, c.nHeads, hd);
+    k.ropeApply(acts.k, b.rope, B, S, c.nKvHeads, hd);
+    k.attentionForward(acts.att, acts.lse, acts.q, acts.k, acts.v, B, S, c.nHeads, c.nKvHeads, hd);
+    this.copy(acts.xmid, acts.xin, T * D);
+    this.linearForward(acts.xmid, acts.att, p, 'wo', T, acts, true, train); // xmid = xin + att·Woᵀ
+    k.rmsnormForward(acts.xn2, acts.rstd2, acts.xmid, p.ffnNorm, T, D, c.normEps);
+    this.linearForward(acts.g, acts.xn2, p, 'w1', T, acts, false, train);
+    this.linearForward(acts.u, acts.xn2, p, 'w3', T, acts, false, train);
+    k.swigluForward(acts.h, acts.g, acts.u, T * F);
+    this.copy(out, acts.xmid, T * D);
+    this.linearForward(out, acts.h, p, 'w2', T, acts, true, train); // out = xmid + h·W2ᵀ
+  }
+
+  /** Backward of layer l: b.dres holds d(out) on entry and d(xin) on exit. */
+  private layerBackward(l: number, acts: LayerActs): void {
+    const c = this.config, k = this.core.kernels, b = this.buffers!, p = this.weights.layers[l];
+    const { B, S, T } = b, D = c.dim, hd = headDim(c), F = c.ffnDim;
+    // out = xmid + h·W2ᵀ
+    this.linearBackward(b.dh, b.dres, acts.h, p, 'w2', T, acts, false);
+    k.swigluBackward(b.dg, b.du, b.dh, acts.g, acts.u, T * F);
+    this.linearBackward(b.dxn, b.dg, acts.xn2, p, 'w1', T, acts, false);
+    this.linearBackward(b.dxn, b.du, acts.xn2, p, 'w3', T, acts, true);
+    k.rmsnormBackward(b.dtmp, p.grads.ffnNorm ?? b.normGradSink, b.dxn, acts.xmid, p.ffnNorm, acts.rstd2, T, D, p.grads.ffnNorm !== undefined);
+    k.axpy(b.dres, b.dtmp, T * D); // dres = d(xmid)
+    // xmid = xin + att·Woᵀ
+    this.linearBackward(b.datt, b.dres, acts.att, p, 'wo', T, acts, false);
+    k.attentionBackward(b.dq, b.dk, b.dv, b.datt, acts.q, acts.k, acts.v, acts.att, acts.lse, B, S, c.nHeads, c.nKvHeads, hd);
+    k.ropeApply(b.dq, b.rope, B, S, c.nHeads, hd, true);
+    k.ropeApply(b.dk, b.rope, B, S, c.nKvHeads, hd, true);
+    this.linearBackward(b.dxn, b.dq, acts.xn1, p, 'wq', T, acts, false);
+    this.linearBackward(b.dxn, b.dk, acts.xn1, p, 'wk', T, acts, true);
+    this.linearBackward(b.dxn, b.dv, acts.xn1, p, 'wv', T, acts, true);
+    k.rmsnormBackward(b.dtmp, p.grads.attnNorm ?? b.normGradSink, b.dxn, acts.xin, p.attnNorm, acts.rstd1, T, D, p.grads.attnNorm !== undefined);
+    k.axpy(b.dres, b.dtmp, T * D); // dres = d(xin)
+  }
+
+  private copy(dst: number, src: number, floats: number): void {
+    const u8 = new Uint8Array(this.core.arena.memory.buffer);
+    u8.copyWithin(dst, src, src + floats * 4);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The step
+
+  /**
+   * Forward over inputIds [B, S+1] (and labels [B, S+1], or the ids themselves when null) into
+   * the SPEC loss: tokens = ids[:, :-1], targets = labels[:, 1:], mask = (token != pad) &
+   * (target != -100). With `backward`, gradients accumulate into the trainable tensors.
+   * `logitsOut` [B·S, V], when given, receives every position's logits (for tests and tools).
+   */
+  step(inputIds: Int32Array, labels: Int32Array | null, B: number, S: number, backward: boolean, logitsOut?: Float32Array): StepResult {
+    const c = this.config, k = this.core.kernels, arena = this.core.arena;
+    if (inputIds.length !== B * (S + 1)) throw new Error(`input_ids has ${inputIds.length} ids, expected ${B}x${S + 1}`);
+    if (labels && labels.length !== inputIds.length) throw new Error(`labels has ${labels.length} entries, expected ${inputIds.length}`);
+    const b = this.prepare(B, S), T = b.T, D = c.dim, V = c.vocabSize;
+    // Inputs and loss targets.
+    const ids = arena.i32(b.ids, T), targets = arena.i32(b.targets, T);
+    let count = 0;
+    for (let r = 0; r < B; r++) {
+      for (let s = 0; s < S; s++) {
+        const tok = inputIds[r * (S + 1) + s], tgt = (labels ?? inputIds)[r * (S + 1) + s + 1];
+        if (!(tok >= 0 && tok < V)) throw new Error(`input_ids[${r}][${s}] = ${tok} is outside the vocabulary of ${V}`);
+        const valid = tok !== c.padId && tgt !== -100;
+        if (valid && !(tgt >= 0 && tgt < V)) throw new Error(`labels[${r}][${s + 1}] = ${tgt} is outside the vocabulary of ${V}`);
+        ids[r * S + s] = tok;
+        targets[r * S + s] = valid ? tgt : -1;
+        if (valid) count++;
+      }
+    }
+    const lossScale = 1 / (count + 1e-8);
+    const w = this.weights;
+    k.embeddingGather(b.layers[0].xin, w.embed.ptr, w.embed.scale, b.ids, T, D, w.embed.wt);
+    // Blocks.
+    if (backward) this.stepCount++;
+    for (let l = 0; l < c.nLayers; l++) {
+      const acts = b.layers[l];
+      if (backward) this.drawDropout(l, acts, T);
+      this.layerForward(l, acts, l + 1 < c.nLayers ? b.layers[l + 1].xin : b.xL, backward);
+    }
+    // Final norm, then the classifier and loss in chunks of rows (logits never all at once).
+    k.rmsnormForward(b.xf, b.rstdf, b.xL, w.norm, T, D, c.normEps);
+    const chunk = Math.min(T, this.options.logitsChunk ?? 256);
+    let lossSum = 0;
+    for (let r0 = 0; r0 < T; r0 += chunk) {
+      const n = Math.min(chunk, T - r0), xf = b.xf + r0 * D * 4, tg = b.targets + r0 * 4;
+      k.matmulXWt(b.logits, xf, w.head.ptr, w.head.scale, n, V, D, w.head.wt);
+      if (logitsOut) logitsOut.set(arena.f32(b.logits, n * V), r0 * V);
+      k.crossEntropyForward(b.rowLoss, b.rowLse, b.logits, tg, n, V);
+      const rl = arena.f32(b.rowLoss, n);
+      for (let i = 0; i < n; i++) lossSum += rl[i];
+      if (!backward) continue;
+      k.crossEntropyBackward(b.logits, b.logits, b.rowLse, tg, n, V, lossScale);
+      k.matmulDyW(b.dxn + r0 * D * 4, b.logits, w.head.ptr, w.head.scale, n, V, D, w.head.wt); // d(xf)
+      if (w.headGrad) k.matmulDyTX(w.headGrad, b.logits, xf, n, V, D, true);
+    }
+    const loss = Math.fround(lossSum * lossScale);
+    if (!backward) return { loss, tokens: count };
+    // Backward through the final norm and the blocks.
+    k.rmsnormBackward(b.dres, w.normGrad || b.normGradSink, b.dxn, b.xL, w.norm, b.rstdf, T, D, w.normGrad !== 0);
+    for (let l = c.nLayers - 1; l >= 0; l--) {
+      const acts = b.layers[l];
+      if (this.options.recompute) {
+        this.drawDropout(l, acts, T);
+        this.layerForward(l, acts, b.dtmp, true); // the output itself is not needed again
+      }
+      this.layerBackward(l, acts);
+    }
+    if (w.embedGrad) k.embeddingScatterAdd(w.embedGrad, b.dres, b.ids, T, D);
+    return { loss, tokens: count };
+  }
+}

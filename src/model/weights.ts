@@ -1,0 +1,260 @@
+/**
+ * The parameters of a Llama model in one core's arena: base weights (frozen ones stored f32,
+ * bf16 or int8 with a scale per output row), norms (always f32), LoRA adapters, and for every
+ * trainable tensor its gradient and AdamW state. Names are Hugging Face's.
+ */
+import { alignUp } from '../runtime/arena.ts';
+import type { Core } from '../runtime/core.ts';
+import { WeightType, weightBytes } from '../runtime/kernels.ts';
+import { Rng } from '../runtime/random.ts';
+import type { LlamaConfig } from './config.ts';
+import { LINEARS, linearShape, loraScale, loraTargets, type LinearKind, type LoraConfig } from './lora.ts';
+
+/** A matrix [rows, cols] stored as `wt`; `scale` points at rows f32 scales for int8 (0 otherwise). */
+export interface Matrix {
+  ptr: number;
+  scale: number;
+  wt: WeightType;
+  rows: number;
+  cols: number;
+}
+
+/** A tensor that training updates: its values, gradient and AdamW moments (all f32). */
+export interface Trainable {
+  name: string;
+  shape: number[];
+  n: number;
+  ptr: number;
+  grad: number;
+  m: number;
+  v: number;
+}
+
+/** LoRA adapter of one linear: A [rank, in], B [out, rank], scale alpha/rank. */
+export interface LoraAdapter {
+  a: Trainable;
+  b: Trainable;
+  rank: number;
+  scale: number;
+}
+
+/** One transformer block's parameters. */
+export interface LayerParams {
+  attnNorm: number;
+  ffnNorm: number;
+  linear: Record<LinearKind, Matrix>;
+  lora: Partial<Record<LinearKind, LoraAdapter>>;
+  /** gradients of the base tensors in train mode, by kind (norms under 'attnNorm', 'ffnNorm') */
+  grads: Partial<Record<LinearKind | 'attnNorm' | 'ffnNorm', number>>;
+}
+
+/** finetune: base frozen, LoRA trained; train: every base parameter trained in f32, no LoRA. */
+export type RunMode = 'finetune' | 'train';
+
+/** How to lay out the parameters. */
+export interface WeightOptions {
+  mode: RunMode;
+  /** storage of frozen base matrices (finetune); train mode always uses f32 */
+  weightType: WeightType;
+  /** adapters, for finetune */
+  lora?: LoraConfig;
+}
+
+/** The HF name of a block tensor. */
+export function layerTensorName(layer: number, kind: LinearKind | 'attnNorm' | 'ffnNorm'): string {
+  if (kind === 'attnNorm') return `model.layers.${layer}.input_layernorm.weight`;
+  if (kind === 'ffnNorm') return `model.layers.${layer}.post_attention_layernorm.weight`;
+  const l = LINEARS.find((x) => x.kind === kind)!;
+  return `model.layers.${layer}.${l.hfModule}.${l.hf}.weight`;
+}
+
+/** The HF PEFT-style name of a LoRA tensor (without the base_model.model. prefix). */
+export function loraTensorName(layer: number, kind: LinearKind, which: 'A' | 'B'): string {
+  return layerTensorName(layer, kind).replace(/\.weight$/, `.lora_${which}.weight`);
+}
+
+/** Every allocation of the parameters, in the order the constructor makes them, 64-byte aligned. */
+export function weightAllocations(c: LlamaConfig, o: WeightOptions): { what: string; bytes: number }[] {
+  const wt = o.mode === 'train' ? WeightType.F32 : o.weightType;
+  const trainBase = o.mode === 'train';
+  const out: { what: string; bytes: number }[] = [];
+  const add = (what: string, bytes: number) => out.push({ what, bytes: alignUp(bytes, 64) });
+  const trainable = (what: string, n: number) => { add(what, n * 4); for (const s of ['grad', 'm', 'v']) add(`${what} ${s}`, n * 4); };
+  const matrix = (what: string, rows: number, cols: number) => {
+    if (trainBase) return trainable(what, rows * cols);
+    add(what, rows * cols * weightBytes(wt));
+    if (wt === WeightType.I8) add(`${what} scales`, rows * 4);
+  };
+  const vector = (what: string, n: number) => (trainBase ? trainable(what, n) : add(what, n * 4));
+  matrix('embedding', c.vocabSize, c.dim);
+  const targets = o.mode === 'finetune' && o.lora ? loraTargets(o.lora) : [];
+  for (let l = 0; l < c.nLayers; l++) {
+    vector(`layer ${l} attention norm`, c.dim);
+    vector(`layer ${l} ffn norm`, c.dim);
+    for (const { kind } of LINEARS) {
+      const [rows, cols] = linearShape(c, kind);
+      matrix(`layer ${l} ${kind}`, rows, cols);
+      if (targets.includes(kind)) {
+        trainable(`layer ${l} ${kind} LoRA A`, o.lora!.rank * cols);
+        trainable(`layer ${l} ${kind} LoRA B`, rows * o.lora!.rank);
+      }
+    }
+  }
+  vector('final norm', c.dim);
+  if (!c.tieEmbeddings) matrix('lm head', c.vocabSize, c.dim);
+  return out;
+}
+
+/** All parameters of a model, allocated in a core's arena. */
+export class LlamaWeights {
+  readonly embed: Matrix;
+  readonly layers: LayerParams[] = [];
+  readonly norm: number;
+  readonly head: Matrix;
+  /** every tensor the optimizer updates (LoRA A and B in finetune, everything in train) */
+  readonly trainable: Trainable[] = [];
+  /** gradients of embed, final norm and head in train mode (head shares embed's when tied) */
+  readonly embedGrad: number = 0;
+  readonly normGrad: number = 0;
+  readonly headGrad: number = 0;
+
+  constructor(readonly core: Core, readonly config: LlamaConfig, readonly options: WeightOptions) {
+    const c = config, o = options, arena = core.arena;
+    if (o.mode === 'finetune' && !o.lora) throw new Error('finetune needs a LoRA config (pet_config)');
+    const trainBase = o.mode === 'train';
+    const wt = trainBase ? WeightType.F32 : o.weightType;
+    const targets = o.mode === 'finetune' && o.lora ? loraTargets(o.lora) : [];
+    const trainable = (name: string, shape: number[]): Trainable => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const t: Trainable = { name, shape, n, ptr: arena.alloc(n * 4), grad: 0, m: 0, v: 0 };
+      t.grad = arena.alloc(n * 4); t.m = arena.alloc(n * 4); t.v = arena.alloc(n * 4);
+      for (const p of [t.ptr, t.grad, t.m, t.v]) arena.f32(p, n).fill(0);
+      this.trainable.push(t);
+      return t;
+    };
+    const matrix = (name: string, rows: number, cols: number): [Matrix, number] => {
+      if (trainBase) {
+        const t = trainable(name, [rows, cols]);
+        return [{ ptr: t.ptr, scale: 0, wt: WeightType.F32, rows, cols }, t.grad];
+      }
+      const ptr = arena.alloc(rows * cols * weightBytes(wt));
+      const scale = wt === WeightType.I8 ? arena.alloc(rows * 4) : 0;
+      return [{ ptr, scale, wt, rows, cols }, 0];
+    };
+    const vector = (name: string, n: number): [number, number] => {
+      if (trainBase) { const t = trainable(name, [n]); return [t.ptr, t.grad]; }
+      const p = arena.alloc(n * 4);
+      arena.f32(p, n).fill(1);
+      return [p, 0];
+    };
+    [this.embed, this.embedGrad] = matrix('model.embed_tokens.weight', c.vocabSize, c.dim);
+    for (let l = 0; l < c.nLayers; l++) {
+      const grads: LayerParams['grads'] = {};
+      const [attnNorm, attnNormGrad] = vector(layerTensorName(l, 'attnNorm'), c.dim);
+      const [ffnNorm, ffnNormGrad] = vector(layerTensorName(l, 'ffnNorm'), c.dim);
+      if (trainBase) { grads.attnNorm = attnNormGrad; grads.ffnNorm = ffnNormGrad; }
+      const linear = {} as Record<LinearKind, Matrix>;
+      const lora: LayerParams['lora'] = {};
+      for (const { kind } of LINEARS) {
+        const [rows, cols] = linearShape(c, kind);
+        const [m, g] = matrix(layerTensorName(l, kind), rows, cols);
+        linear[kind] = m;
+        if (g) grads[kind] = g;
+        if (targets.includes(kind)) {
+          const r = o.lora!.rank;
+          lora[kind] = { a: trainable(loraTensorName(l, kind, 'A'), [r, cols]), b: trainable(loraTensorName(l, kind, 'B'), [rows, r]), rank: r, scale: loraScale(o.lora!) };
+        }
+      }
+      this.layers.push({ attnNorm, ffnNorm, linear, lora, grads });
+    }
+    [this.norm, this.normGrad] = vector('model.norm.weight', c.dim);
+    if (c.tieEmbeddings) {
+      this.head = this.embed;
+      this.headGrad = this.embedGrad;
+    } else {
+      [this.head, this.headGrad] = matrix('lm_head.weight', c.vocabSize, c.dim);
+    }
+  }
+
+  /** Every base tensor by HF name: [pointer or matrix, shape]. */
+  baseTensors(): { name: string; shape: number[]; matrix?: Matrix; vector?: number }[] {
+    const c = this.config;
+    const out: { name: string; shape: number[]; matrix?: Matrix; vector?: number }[] = [];
+    out.push({ name: 'model.embed_tokens.weight', shape: [c.vocabSize, c.dim], matrix: this.embed });
+    this.layers.forEach((p, l) => {
+      out.push({ name: layerTensorName(l, 'attnNorm'), shape: [c.dim], vector: p.attnNorm });
+      out.push({ name: layerTensorName(l, 'ffnNorm'), shape: [c.dim], vector: p.ffnNorm });
+      for (const { kind } of LINEARS) out.push({ name: layerTensorName(l, kind), shape: [p.linear[kind].rows, p.linear[kind].cols], matrix: p.linear[kind] });
+    });
+    out.push({ name: 'model.norm.weight', shape: [c.dim], vector: this.norm });
+    if (!c.tieEmbeddings) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, c.dim], matrix: this.head });
+    return out;
+  }
+
+  /** Stores f32 values into a matrix in its storage type (bf16 rounding, int8 quantization). */
+  setMatrix(m: Matrix, values: Float32Array): void {
+    const { arena, kernels } = this.core;
+    if (values.length !== m.rows * m.cols) throw new Error(`matrix of ${m.rows}x${m.cols} given ${values.length} values`);
+    if (m.wt === WeightType.F32) { arena.f32(m.ptr, values.length).set(values); return; }
+    const mark = arena.mark();
+    const tmp = arena.alloc(values.length * 4);
+    arena.f32(tmp, values.length).set(values);
+    if (m.wt === WeightType.BF16) kernels.f32ToBf16(m.ptr, tmp, values.length);
+    else kernels.quantizeRowsInt8(m.ptr, m.scale, tmp, m.rows, m.cols);
+    arena.release(mark);
+  }
+
+  /** The f32 values a matrix holds (dequantized: what the kernels compute with). */
+  getMatrix(m: Matrix): Float32Array {
+    const { arena } = this.core;
+    const n = m.rows * m.cols;
+    if (m.wt === WeightType.F32) return Float32Array.from(arena.f32(m.ptr, n));
+    if (m.wt === WeightType.BF16) {
+      const u = arena.u16(m.ptr, n), out = new Uint32Array(n);
+      for (let i = 0; i < n; i++) out[i] = u[i] << 16;
+      return new Float32Array(out.buffer);
+    }
+    const q = arena.i8(m.ptr, n), s = arena.f32(m.scale, m.rows), out = new Float32Array(n);
+    for (let r = 0; r < m.rows; r++) for (let j = 0; j < m.cols; j++) out[r * m.cols + j] = q[r * m.cols + j] * s[r];
+    return out;
+  }
+
+  /** Loads every base tensor from `read(name, shape)`; missing names are collected and reported. */
+  load(read: (name: string, shape: number[]) => Float32Array | undefined, where: string): void {
+    const missing: string[] = [];
+    for (const t of this.baseTensors()) {
+      const values = read(t.name, t.shape);
+      if (!values) { missing.push(t.name); continue; }
+      if (t.matrix) this.setMatrix(t.matrix, values);
+      else this.core.arena.f32(t.vector!, values.length).set(values);
+    }
+    if (missing.length) throw new Error(`${where}: missing ${missing.length} tensor(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
+  }
+
+  /** Random base weights (normal, std 0.02; norms 1) from `seed`, for training from scratch and tests. */
+  initRandom(seed: number, std = 0.02): void {
+    const rng = new Rng(seed);
+    for (const t of this.baseTensors()) {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      if (t.matrix) this.setMatrix(t.matrix, rng.fillNormal(new Float32Array(n), std));
+      else this.core.arena.f32(t.vector!, n).fill(1);
+    }
+  }
+
+  /** LoRA A uniform(±1/√in) and B zero (SPEC.md §8), from `seed`. */
+  initLora(seed: number): void {
+    const rng = new Rng(seed);
+    for (const layer of this.layers) {
+      for (const ad of Object.values(layer.lora)) {
+        const cols = ad.a.shape[1], bound = 1 / Math.sqrt(cols);
+        rng.fillUniform(this.core.arena.f32(ad.a.ptr, ad.a.n), -bound, bound);
+        this.core.arena.f32(ad.b.ptr, ad.b.n).fill(0);
+      }
+    }
+  }
+
+  /** Sets every trainable gradient to zero. */
+  zeroGrads(): void {
+    for (const t of this.trainable) this.core.arena.f32(t.grad, t.n).fill(0);
+  }
+}
