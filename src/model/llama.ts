@@ -41,13 +41,17 @@ interface LayerActs {
   lora: Partial<Record<LinearKind, { t: number; mask: number }>>;
 }
 
-/** Every buffer one training step over [B, S] uses, sized once per shape. */
+/** Every buffer a step uses, allocated for up to capT rows and capS positions. */
 interface StepBuffers {
+  capT: number; capS: number;
+  /** the shape of the current step (B·S ≤ capT, S ≤ capS) */
   B: number; S: number; T: number;
+  /** positions the rope table holds: ropeOffset .. ropeOffset + S − 1 */
+  ropeOffset: number; ropeS: number;
   layers: LayerActs[];
   xL: number; xf: number; rstdf: number; rope: number;
   ids: number; targets: number;
-  logits: number; rowLoss: number; rowLse: number;
+  logits: number; logitsRows: number; rowLoss: number; rowLse: number;
   dres: number; dtmp: number; dxn: number; datt: number; dq: number; dk: number; dv: number; dh: number; dg: number; du: number;
   loraDt: number; loraTmp: number; normGradSink: number;
 }
@@ -99,11 +103,30 @@ export class LlamaModel {
   // ---------------------------------------------------------------------------------------
   // Buffers
 
-  /** Allocates (once per shape) every buffer a step over [B, S] needs, in the plan's order. */
-  private prepare(B: number, S: number): StepBuffers {
-    if (this.buffers && this.buffers.B === B && this.buffers.S === S) return this.buffers;
+  /**
+   * The buffers for a step over [B, S] at positions offset.. (the rope table follows): reused
+   * when they are large enough, else allocated in the plan's order (and the old ones freed when
+   * nothing was allocated after them).
+   */
+  private prepare(B: number, S: number, offset = 0): StepBuffers {
+    let b = this.buffers;
+    if (!b || B * S > b.capT || S > b.capS) b = this.allocate(B, S);
+    b.B = B; b.S = S; b.T = B * S;
+    if (b.ropeOffset !== offset || b.ropeS !== S) {
+      this.core.kernels.ropeTable(b.rope, S, headDim(this.config), this.config.ropeTheta, offset);
+      b.ropeOffset = offset; b.ropeS = S;
+    }
+    return b;
+  }
+
+  /** Makes sure the step buffers can hold [B, S] (allocating now rather than in a later step). */
+  reserve(B: number, S: number): void {
+    this.prepare(B, S);
+  }
+
+  /** Allocates every buffer for [B, S] in the order of activationAllocations. */
+  private allocate(B: number, S: number): StepBuffers {
     const arena = this.core.arena;
-    // Buffers of another shape are freed when nothing was allocated after them.
     if (this.buffers && arena.mark() === this.bufferEnd) arena.release(this.bufferStart);
     this.bufferStart = arena.mark();
     const c = this.config, targets = this.loraKinds();
@@ -126,12 +149,11 @@ export class LlamaModel {
       for (const l of layers) Object.assign(l, { ...shared, xin: l.xin });
     }
     const b: StepBuffers = {
-      B, S, T, layers, xL: next(), xf: next(), rstdf: next(), rope: next(), ids: next(), targets: next(),
-      logits: next(), rowLoss: next(), rowLse: next(),
+      capT: T, capS: S, B, S, T, ropeOffset: -1, ropeS: 0, layers, xL: next(), xf: next(), rstdf: next(), rope: next(), ids: next(), targets: next(),
+      logits: next(), logitsRows: Math.min(T, this.options.logitsChunk ?? 256), rowLoss: next(), rowLse: next(),
       dres: next(), dtmp: next(), dxn: next(), datt: next(), dq: next(), dk: next(), dv: next(), dh: next(), dg: next(), du: next(),
       loraDt: next(), loraTmp: next(), normGradSink: next(),
     };
-    this.core.kernels.ropeTable(b.rope, S, headDim(c), c.ropeTheta, 0);
     this.bufferEnd = arena.mark();
     this.buffers = b;
     return b;
@@ -213,8 +235,8 @@ export class LlamaModel {
   // ---------------------------------------------------------------------------------------
   // One transformer block
 
-  /** Forward of layer l from acts.xin into `out` [T,D] (the next layer's input). */
-  private layerForward(l: number, acts: LayerActs, out: number, train: boolean): void {
+  /** Forward of layer l from acts.xin into `out` [T,D] (the next layer's input); with a cache, attention reads and extends it. */
+  private layerForward(l: number, acts: LayerActs, out: number, train: boolean, cache?: KVCache): void {
     const c = this.config, k = this.core.kernels, b = this.buffers!, p = this.weights.layers[l];
     const { B, S, T } = b, D = c.dim, hd = headDim(c), F = c.ffnDim;
     k.rmsnormForward(acts.xn1, acts.rstd1, acts.xin, p.attnNorm, T, D, c.normEps);
@@ -223,7 +245,8 @@ export class LlamaModel {
     this.linearForward(acts.v, acts.xn1, p, 'wv', T, acts, false, train);
     k.ropeApply(acts.q, b.rope, B, S, c.nHeads, hd);
     k.ropeApply(acts.k, b.rope, B, S, c.nKvHeads, hd);
-    k.attentionForward(acts.att, acts.lse, acts.q, acts.k, acts.v, B, S, c.nHeads, c.nKvHeads, hd);
+    if (cache) this.attendCached(l, acts, cache);
+    else k.attentionForward(acts.att, acts.lse, acts.q, acts.k, acts.v, B, S, c.nHeads, c.nKvHeads, hd);
     this.copy(acts.xmid, acts.xin, T * D);
     this.linearForward(acts.xmid, acts.att, p, 'wo', T, acts, true, train); // xmid = xin + att·Woᵀ
     k.rmsnormForward(acts.xn2, acts.rstd2, acts.xmid, p.ffnNorm, T, D, c.normEps);
@@ -232,6 +255,23 @@ export class LlamaModel {
     k.swigluForward(acts.h, acts.g, acts.u, T * F);
     this.copy(out, acts.xmid, T * D);
     this.linearForward(out, acts.h, p, 'w2', T, acts, true, train); // out = xmid + h·W2ᵀ
+  }
+
+  /**
+   * Attention of layer l with a KV cache: the new keys and values go in at positions
+   * cache.length.. ; a prompt (cache empty) attends causally to itself, a single token to the
+   * whole cache.
+   */
+  private attendCached(l: number, acts: LayerActs, cache: KVCache): void {
+    const c = this.config, k = this.core.kernels, { B, S } = this.buffers!, hd = headDim(c);
+    const row = c.nKvHeads * hd * 4, pos = cache.length;
+    for (let bi = 0; bi < B; bi++) {
+      const dst = (bi * cache.capacity + pos) * row;
+      this.copyBytes(cache.k[l] + dst, acts.k + bi * S * row, S * row);
+      this.copyBytes(cache.v[l] + dst, acts.v + bi * S * row, S * row);
+    }
+    if (pos === 0) k.attentionForward(acts.att, acts.lse, acts.q, acts.k, acts.v, B, S, c.nHeads, c.nKvHeads, hd);
+    else k.attentionDecode(acts.att, acts.q, cache.k[l], cache.v[l], B, c.nHeads, c.nKvHeads, hd, cache.capacity, pos + 1);
   }
 
   /** Backward of layer l: b.dres holds d(out) on entry and d(xin) on exit. */
@@ -258,8 +298,11 @@ export class LlamaModel {
   }
 
   private copy(dst: number, src: number, floats: number): void {
-    const u8 = new Uint8Array(this.core.arena.memory.buffer);
-    u8.copyWithin(dst, src, src + floats * 4);
+    this.copyBytes(dst, src, floats * 4);
+  }
+
+  private copyBytes(dst: number, src: number, bytes: number): void {
+    new Uint8Array(this.core.arena.memory.buffer).copyWithin(dst, src, src + bytes);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -302,7 +345,7 @@ export class LlamaModel {
     }
     // Final norm, then the classifier and loss in chunks of rows (logits never all at once).
     k.rmsnormForward(b.xf, b.rstdf, b.xL, w.norm, T, D, c.normEps);
-    const chunk = Math.min(T, this.options.logitsChunk ?? 256);
+    const chunk = b.logitsRows;
     let lossSum = 0;
     for (let r0 = 0; r0 < T; r0 += chunk) {
       const n = Math.min(chunk, T - r0), xf = b.xf + r0 * D * 4, tg = b.targets + r0 * 4;
@@ -331,4 +374,55 @@ export class LlamaModel {
     if (w.embedGrad) k.embeddingScatterAdd(w.embedGrad, b.dres, b.ids, T, D);
     return { loss, tokens: count };
   }
+
+  // ---------------------------------------------------------------------------------------
+  // Decoding
+
+  /** A KV cache for B sequences of up to `capacity` positions. */
+  newCache(B: number, capacity: number): KVCache {
+    const c = this.config, arena = this.core.arena, bytes = B * capacity * c.nKvHeads * headDim(c) * 4;
+    const cache: KVCache = { B, capacity, length: 0, k: [], v: [] };
+    for (let l = 0; l < c.nLayers; l++) { cache.k.push(arena.alloc(bytes)); cache.v.push(arena.alloc(bytes)); }
+    return cache;
+  }
+
+  /**
+   * Runs ids [B, S] through the model at positions cache.length.. (a prompt into an empty
+   * cache, or one token per sequence after it) and returns the last position's logits [B, V].
+   */
+  forwardCached(cache: KVCache, ids: Int32Array, S: number): Float32Array {
+    const c = this.config, k = this.core.kernels, arena = this.core.arena, B = cache.B, D = c.dim, V = c.vocabSize;
+    if (ids.length !== B * S) throw new Error(`forwardCached: ${ids.length} ids for ${B}x${S}`);
+    if (cache.length > 0 && S !== 1) throw new Error('after the prompt, decoding takes one token per sequence at a time');
+    if (cache.length + S > cache.capacity) throw new Error(`the KV cache holds ${cache.capacity} positions; ${cache.length + S} needed`);
+    const b = this.prepare(B, S, cache.length), w = this.weights;
+    const idv = arena.i32(b.ids, B * S);
+    for (let i = 0; i < ids.length; i++) {
+      if (!(ids[i] >= 0 && ids[i] < V)) throw new Error(`token id ${ids[i]} is outside the vocabulary of ${V}`);
+      idv[i] = ids[i];
+    }
+    k.embeddingGather(b.layers[0].xin, w.embed.ptr, w.embed.scale, b.ids, b.T, D, w.embed.wt);
+    for (let l = 0; l < c.nLayers; l++) this.layerForward(l, b.layers[l], l + 1 < c.nLayers ? b.layers[l + 1].xin : b.xL, false, cache);
+    cache.length += S;
+    // Only each sequence's last row goes through the final norm and the head.
+    for (let bi = 0; bi < B; bi++) this.copy(b.dxn + bi * D * 4, b.xL + ((bi + 1) * S - 1) * D * 4, D);
+    k.rmsnormForward(b.xf, b.rstdf, b.dxn, w.norm, B, D, c.normEps);
+    const out = new Float32Array(B * V);
+    for (let r0 = 0; r0 < B; r0 += b.logitsRows) {
+      const n = Math.min(b.logitsRows, B - r0);
+      k.matmulXWt(b.logits, b.xf + r0 * D * 4, w.head.ptr, w.head.scale, n, V, D, w.head.wt);
+      out.set(arena.f32(b.logits, n * V), r0 * V);
+    }
+    return out;
+  }
+}
+
+/** Keys and values of every layer for B sequences: k[l], v[l] point at [B, capacity, KVH, hd]. */
+export interface KVCache {
+  B: number;
+  capacity: number;
+  /** positions filled so far */
+  length: number;
+  k: number[];
+  v: number[];
 }

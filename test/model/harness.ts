@@ -37,7 +37,11 @@ export function exportWeights(model: LlamaModel): TensorToWrite[] {
   return out;
 }
 
-/** Runs one reference step (forward, loss, backward) on the model's weights and the batch. */
+/**
+ * Runs one reference step (forward, loss, backward) on the model's weights and the batch; with
+ * `weightsFile` the reference reads that checkpoint instead (then only logits and loss compare:
+ * it trains every tensor, and the model's adapters must be inactive, as LoRA B starts at zero).
+ */
 export function referenceStep(model: LlamaModel, ids: Int32Array, labels: Int32Array, B: number, S: number, weightsFile?: string): RefResult {
   const dir = mkdtempSync(join(tmpdir(), 'wasmformers-ref-'));
   try {
@@ -48,9 +52,9 @@ export function referenceStep(model: LlamaModel, ids: Int32Array, labels: Int32A
       { name: 'input_ids', dtype: 'I32', shape: [B, S + 1], data: ids },
       { name: 'labels', dtype: 'I32', shape: [B, S + 1], data: labels },
     ]);
-    const args = [REF, 'step', '--config', cfg, '--weights', weights, '--batch', batch, '--out', out, '--mode', model.options.mode];
+    const args = [REF, 'step', '--config', cfg, '--weights', weights, '--batch', batch, '--out', out, '--mode', weightsFile ? 'train' : model.options.mode];
     const lora = model.options.lora;
-    if (lora && model.options.mode === 'finetune') {
+    if (lora && model.options.mode === 'finetune' && !weightsFile) {
       const targets = LINEARS.filter((l) => model.loraKinds().includes(l.kind)).map((l) => l.hf);
       const lj = join(dir, 'lora.json');
       writeFileSync(lj, JSON.stringify({ rank: lora.rank, alpha: lora.alpha, targets }));
