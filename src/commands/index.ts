@@ -10,4 +10,5 @@ export interface Command {
 /** Every subcommand by name. */
 export const commands: Record<string, Command> = {
   info: { about: 'show which compute core runs here and how fast it multiplies', load: () => import('./info.ts') },
+  logits: { about: 'print the last-position logits of --input_ids and a --greedy continuation, as JSON', load: () => import('./logits.ts') },
 };

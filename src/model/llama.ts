@@ -13,7 +13,8 @@ import { WeightType } from '../runtime/kernels.ts';
 import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
 import { LINEARS, linearShape, type LinearKind } from './lora.ts';
-import { LlamaWeights, type LayerParams, type Matrix, type WeightOptions } from './weights.ts';
+import { activationPlan, checkFits, weightPlan } from './plan.ts';
+import { LlamaWeights, type LayerParams, type WeightOptions } from './weights.ts';
 
 /** Model options beyond the weights. */
 export interface ModelOptions extends WeightOptions {
@@ -97,6 +98,8 @@ export class LlamaModel {
   private stepCount = 0;
 
   constructor(readonly core: Core, readonly config: LlamaConfig, readonly options: ModelOptions) {
+    checkFits(weightPlan(config, options), core.arena.used,
+      options.mode === 'train' ? 'train a smaller model, or split it across ranks (model_parallel)' : 'store the base weights as bf16 or int8, or split them across ranks (model_parallel)');
     this.weights = new LlamaWeights(core, config, options);
   }
 
@@ -128,6 +131,7 @@ export class LlamaModel {
   private allocate(B: number, S: number): StepBuffers {
     const arena = this.core.arena;
     if (this.buffers && arena.mark() === this.bufferEnd) arena.release(this.bufferStart);
+    checkFits(activationPlan(this.config, this.options, B, S), arena.used, `lower the batch size (${B}) or the sequence length (${S})${this.options.recompute ? '' : ', or turn on recompute'}`);
     this.bufferStart = arena.mark();
     const c = this.config, targets = this.loraKinds();
     const it = activationAllocations(c, this.options, B, S, targets)[Symbol.iterator]();

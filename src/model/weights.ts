@@ -48,7 +48,7 @@ export interface LayerParams {
   grads: Partial<Record<LinearKind | 'attnNorm' | 'ffnNorm', number>>;
 }
 
-/** finetune: base frozen, LoRA trained; train: every base parameter trained in f32, no LoRA. */
+/** finetune: base frozen, LoRA (if any) trained; train: every base parameter trained in f32, no LoRA. */
 export type RunMode = 'finetune' | 'train';
 
 /** How to lay out the parameters. */
@@ -120,7 +120,6 @@ export class LlamaWeights {
 
   constructor(readonly core: Core, readonly config: LlamaConfig, readonly options: WeightOptions) {
     const c = config, o = options, arena = core.arena;
-    if (o.mode === 'finetune' && !o.lora) throw new Error('finetune needs a LoRA config (pet_config)');
     const trainBase = o.mode === 'train';
     const wt = trainBase ? WeightType.F32 : o.weightType;
     const targets = o.mode === 'finetune' && o.lora ? loraTargets(o.lora) : [];

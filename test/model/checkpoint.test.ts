@@ -5,6 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { loadCore } from '../../src/runtime/core.ts';
 import { WeightType } from '../../src/runtime/kernels.ts';
@@ -14,8 +15,10 @@ import { assertClose } from '../helpers.ts';
 import { referenceStep } from './harness.ts';
 import { tinyBatch, tinyConfig } from './fixtures.ts';
 import * as ref from '../reference/kernels.ts';
+import { argmax } from '../../src/generate/sampling.ts';
 
 const TINY = new URL('../../../shared/models/tiny-random-llama-2', import.meta.url).pathname;
+const SCRIPT = new URL('../../scripts/logits.ts', import.meta.url).pathname;
 
 describe('a real checkpoint', async () => {
   const core = await loadCore();
@@ -73,5 +76,31 @@ describe('LoRA gradients against finite differences', async () => {
       assertClose(grad, fd, 2e-2, `d loss / d ${t.name}`);
     }
     core.arena.release(mark);
+  });
+});
+
+describe('the logits command', () => {
+  it('prints the last-position logits and a greedy continuation that match PyTorch', async () => {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', SCRIPT, '--load_checkpoint', TINY, '--input_ids', '1,42,99', '--greedy', '4'], { encoding: 'utf8' });
+    const got = JSON.parse(out) as { input_ids: number[]; logits: number[]; greedy: number[] };
+    assert.deepEqual(got.input_ids, [1, 42, 99]);
+    assert.equal(got.greedy.length, 4);
+    // One reference pass over prompt + continuation gives the logits at every position.
+    const core = await loadCore();
+    const model = loadModel(core, TINY, { mode: 'finetune', weightType: WeightType.F32 });
+    const seq = [...got.input_ids, ...got.greedy], S = seq.length - 1, V = model.config.vocabSize;
+    const ids = Int32Array.from(seq);
+    const want = referenceStep(model, ids, ids, 1, S, join(TINY, 'model.safetensors'));
+    assertClose(got.logits, want.logits.slice(2 * V, 3 * V), 1e-4, 'last-position logits');
+    got.greedy.forEach((t, i) => assert.equal(t, argmax(want.logits.slice((2 + i) * V, (3 + i) * V)), `greedy token ${i}`));
+  });
+
+  it('rejects bad input with one line and a non-zero exit', () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', SCRIPT, ...args], { encoding: 'utf8' });
+    const bad = run('--load_checkpoint', TINY, '--input_ids', '1,x');
+    assert.equal(bad.status, 1);
+    assert.equal(bad.stderr.trim(), "logits: --input_ids takes comma-separated token ids, got '1,x'");
+    assert.match(run('--input_ids', '1').stderr, /^logits: --load_checkpoint is required\n$/);
+    assert.match(run('--load_checkpoint', TINY, '--input_ids', '5000').stderr, /token id 5000 is outside the vocabulary of 3000/);
   });
 });

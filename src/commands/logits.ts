@@ -1,0 +1,36 @@
+/**
+ * `wasmformers logits --load_checkpoint P --input_ids 1,42,99 [--greedy N]`: prints, as JSON,
+ * the last position's logits and a greedy continuation of N tokens — the quickest way to
+ * compare this implementation with another one.
+ */
+import { loadCore } from '../runtime/core.ts';
+import { WeightType } from '../runtime/kernels.ts';
+import { loadModel } from '../checkpoint/load.ts';
+import { generate } from '../generate/generate.ts';
+import { parseFlags } from './flags.ts';
+
+const STORAGE: Record<string, WeightType> = { f32: WeightType.F32, bf16: WeightType.BF16, int8: WeightType.I8 };
+
+/** Runs the command; see the file comment. */
+export async function main(argv: string[]): Promise<number> {
+  const f = parseFlags(argv, {
+    load_checkpoint: { kind: 'string', required: true },
+    input_ids: { kind: 'string', required: true },
+    greedy: { kind: 'number', default: 0 },
+    weight_dtype: { kind: 'string', default: 'f32' },
+  });
+  const ids = String(f.input_ids).split(',').map((s) => s.trim());
+  if (ids.some((s) => !/^\d+$/.test(s))) throw new Error(`--input_ids takes comma-separated token ids, got '${f.input_ids}'`);
+  const wt = STORAGE[String(f.weight_dtype)];
+  if (wt === undefined) throw new Error(`--weight_dtype takes f32, bf16 or int8, got '${f.weight_dtype}'`);
+  const greedy = Number(f.greedy);
+  if (!(Number.isInteger(greedy) && greedy >= 0)) throw new Error(`--greedy takes a count of tokens, got ${f.greedy}`);
+  const core = await loadCore();
+  const model = loadModel(core, String(f.load_checkpoint), { mode: 'finetune', weightType: wt });
+  const prompt = ids.map(Number);
+  const cache = model.newCache(1, prompt.length);
+  const logits = model.forwardCached(cache, Int32Array.from(prompt), prompt.length);
+  const continuation = greedy > 0 ? generate(model, prompt, { maxNewTokens: greedy, eosId: -1 }) : [];
+  console.log(JSON.stringify({ input_ids: prompt, logits: Array.from(logits), greedy: continuation }));
+  return 0;
+}
