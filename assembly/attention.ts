@@ -5,7 +5,7 @@
 // kv head h / (H/KVH); scores are scaled by 1/sqrt(D).
 
 import { gemm, WT_F32 } from './gemm';
-import { exp4, fma, hmax, hsum } from './simd';
+import { exp4neg, fma, hmax, hsum } from './simd';
 import { ATTN_KB, ATTN_QB, attnScratch, packB } from './workspace';
 
 const QB = ATTN_QB, KB = ATTN_KB;
@@ -51,11 +51,11 @@ export function attention_fwd(o: usize, lse: usize, q: usize, k: usize, v: usize
             const negM = f32x4.splat(-mNew);
             let acc = f32x4.splat(0);
             for (let j = 0; j < kn4; j += 4) {
-              const p = exp4(fma(v128.load(row + <usize>j * 4), sv, negM));
+              const p = exp4neg(fma(v128.load(row + <usize>j * 4), sv, negM));
               v128.store(row + <usize>j * 4, p);
               acc = f32x4.add(acc, p);
             }
-            const corr = f32x4.extract_lane(exp4(f32x4.splat(mOld - mNew)), 0);
+            const corr = f32x4.extract_lane(exp4neg(f32x4.splat(mOld - mNew)), 0);
             store<f32>(lRow + <usize>r * 4, load<f32>(lRow + <usize>r * 4) * corr + hsum(acc));
             store<f32>(mRow + <usize>r * 4, mNew);
             if (corr != 1) scaleRow(oAcc + <usize>(r * D) * 4, D, corr);
@@ -127,7 +127,7 @@ export function attention_bwd(dq: usize, dk: usize, dv: usize, dout: usize, q: u
             const valid = min(kn, i0 + r - j0 + 1);
             maskRow(row, max(valid, 0), kn4);
             const negL = f32x4.splat(-load<f32>(lh + <usize>(i0 + r) * 4));
-            for (let j = 0; j < kn4; j += 4) v128.store(row + <usize>j * 4, exp4(fma(v128.load(row + <usize>j * 4), sv, negL)));
+            for (let j = 0; j < kn4; j += 4) v128.store(row + <usize>j * 4, exp4neg(fma(v128.load(row + <usize>j * 4), sv, negL)));
           }
           // dV += Pᵀ·dO
           gemm(dvh + <usize>j0 * ks * 4, ks, pTile, 1, KB, doh + <usize>i0 * qs * 4, qs, 1, WT_F32, 0, false, kn, D, qn, true);
@@ -173,7 +173,7 @@ export function attention_decode(o: usize, q: usize, kc: usize, vc: usize, B: i3
       let sum: f32 = 0;
       const negM = f32x4.splat(-m);
       for (let j = 0; j < T; j++) {
-        const p = f32x4.extract_lane(exp4(f32x4.add(f32x4.splat(load<f32>(sc + <usize>j * 4)), negM)), 0);
+        const p = f32x4.extract_lane(exp4neg(f32x4.add(f32x4.splat(load<f32>(sc + <usize>j * 4)), negM)), 0);
         store<f32>(sc + <usize>j * 4, p);
         sum += p;
       }

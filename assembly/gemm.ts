@@ -7,7 +7,7 @@
 // streams each weight row once.
 
 import { fma, hsum } from './simd';
-import { KC, NC, MC, packA, packB, tile } from './workspace';
+import { KC, KC_MAX, NC, MC, packA, packB, tile } from './workspace';
 
 /** Weight storage types. */
 export const WT_F32: i32 = 0;
@@ -204,10 +204,14 @@ export function gemm(c: usize, ldc: usize, a: usize, ars: usize, aps: usize, b: 
   const es = elemBytes(wt);
   const bp = packB(), ap = packA(), t = tile();
   const ldcb = ldc * 4;
+  // Reduction blocks of equal depth near KC (288 is one block of 288, not 256 + 32): each block
+  // reads and writes C once, so a thin remainder block would cost a whole pass over C.
+  const blocks = max(1, max((K + KC / 2) / KC, (K + KC_MAX - 1) / KC_MAX));
+  const depth = (((K + blocks - 1) / blocks) + 3) & ~3;
   for (let jc = 0; jc < N; jc += NC) {
     const nc = min(NC, N - jc);
-    for (let pc = 0; pc < K; pc += KC) {
-      const kc = min(KC, K - pc);
+    for (let pc = 0; pc < K; pc += depth) {
+      const kc = min(depth, K - pc);
       const sc = wt == WT_I8 ? scale + <usize>(scaleByCol ? jc : pc) * 4 : 0;
       packPanelB(bp, b + (<usize>pc * bks + <usize>jc * bns) * es, bks, bns, wt, sc, scaleByCol, kc, nc);
       const load = accumulate || pc > 0;

@@ -7,7 +7,7 @@ export { rmsnorm_fwd, rmsnorm_bwd } from './norm';
 export { rope_table, rope_apply } from './rope';
 export { swiglu_fwd, swiglu_bwd } from './swiglu';
 export { attention_fwd, attention_bwd, attention_decode } from './attention';
-export { ce_fwd, ce_bwd } from './loss';
+export { ce_fwd, ce_fwd_bwd } from './loss';
 export { embedding_gather, embedding_scatter_add } from './embed';
 export { adamw, sumsq, scale, axpy, vmul } from './optim';
 export { quantize_rows_i8, f32_to_bf16, bf16_to_f32 } from './quant';

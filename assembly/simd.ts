@@ -48,6 +48,28 @@
   return v128.bitselect(x, out, f32x4.ne(x, x));
 }
 
+/**
+ * e^x per lane for x ≤ 0 (softmax arguments after subtracting the maximum): exp4 without the
+ * overflow handling; 0 below −87.3 and for −inf.
+ */
+// @ts-ignore: decorator
+@inline export function exp4neg(x: v128): v128 {
+  const lo = f32x4.splat(-87.33654);
+  const xc = f32x4.max(x, lo);
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  let r = fma(n, f32x4.splat(-0.693359375), xc);
+  r = fma(n, f32x4.splat(2.12194440e-4), r);
+  let p = f32x4.splat(1.9875691500e-4);
+  p = fma(p, r, f32x4.splat(1.3981999507e-3));
+  p = fma(p, r, f32x4.splat(8.3334519073e-3));
+  p = fma(p, r, f32x4.splat(4.1665795894e-2));
+  p = fma(p, r, f32x4.splat(1.6666665459e-1));
+  p = fma(p, r, f32x4.splat(5.0000001201e-1));
+  const y = f32x4.add(fma(f32x4.mul(p, r), r, r), f32x4.splat(1.0));
+  const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return v128.andnot(f32x4.mul(y, pow2n), f32x4.lt(x, lo));
+}
+
 /** Scalar e^x with exactly the numerics of exp4. */
 // @ts-ignore: decorator
 @inline export function expf(x: f32): f32 {

@@ -1,15 +1,17 @@
 // The scratch region kernels use for packed panels and tiles. The host reserves it in its arena
 // (WORKSPACE_BYTES, 64-byte aligned) and hands it over once with set_workspace.
 
-/** Panel depth (reduction) and width of the packed GEMM blocks. */
+/** Target panel depth (reduction) of the packed GEMM blocks; a block may be up to KC_MAX deep. */
 export const KC: i32 = 256;
+export const KC_MAX: i32 = 2 * KC;
+/** Width of a packed B panel. */
 export const NC: i32 = 512;
 /** Rows of A packed per block. */
 export const MC: i32 = 128;
 
 /** Byte offsets of the regions inside the workspace. */
-export const PACK_B_BYTES: usize = <usize>(KC * NC * 4);
-export const PACK_A_BYTES: usize = <usize>(MC * KC * 4);
+export const PACK_B_BYTES: usize = <usize>(KC_MAX * NC * 4);
+export const PACK_A_BYTES: usize = <usize>(MC * KC_MAX * 4);
 export const TILE_BYTES: usize = 256;
 /** Attention blocks: queries and keys per block, and the largest head dimension. */
 export const ATTN_QB: i32 = 64;

@@ -240,7 +240,7 @@ for (const kind of await coreKinds()) {
       }
     });
 
-    it('cross-entropy forward and backward match the reference, ignored rows included', () => {
+    it('cross-entropy forward, and forward+backward in place, match the reference, ignored rows included', () => {
       for (const [rows, V] of [[1, 1], [3, 7], [6, 3000], [4, 33]]) {
         const mark = c.arena.mark();
         const logits = ref.randn(rows * V, rows * V).map((v) => 4 * v);
@@ -250,12 +250,12 @@ for (const kind of await coreKinds()) {
         const want = ref.crossEntropyFwd(logits, targets, rows, V);
         assertClose(c.f32(ploss, rows), want.loss, 1e-5, `ce loss ${rows}x${V}`, 1e-6);
         assertClose(c.f32(plse, rows), want.lse, 1e-5, `ce lse ${rows}x${V}`);
-        const pd = c.zeros(rows * V);
-        k.crossEntropyBackward(pd, pl, plse, pt, rows, V, 0.25);
-        assertClose(c.f32(pd, rows * V), ref.crossEntropyBwd(logits, targets, rows, V, 0.25), 1e-5, `ce dlogits ${rows}x${V}`);
-        // in place over the logits
-        k.crossEntropyBackward(pl, pl, plse, pt, rows, V, 0.25);
-        assertClose(c.f32(pl, rows * V), ref.crossEntropyBwd(logits, targets, rows, V, 0.25), 1e-5, `ce dlogits in place ${rows}x${V}`);
+        // forward and backward at once, in place over the logits
+        const ploss2 = c.zeros(rows), plse2 = c.zeros(rows);
+        k.crossEntropyForwardBackward(ploss2, plse2, pl, pt, rows, V, 0.25);
+        assertClose(c.f32(ploss2, rows), want.loss, 1e-5, `ce fused loss ${rows}x${V}`, 1e-6);
+        assertClose(c.f32(plse2, rows), want.lse, 1e-5, `ce fused lse ${rows}x${V}`);
+        assertClose(c.f32(pl, rows * V), ref.crossEntropyBwd(logits, targets, rows, V, 0.25), 1e-5, `ce dlogits ${rows}x${V}`);
         c.arena.release(mark);
       }
       const [rows, V] = [3, 5];
@@ -263,10 +263,9 @@ for (const kind of await coreKinds()) {
       const mark = c.arena.mark();
       const pl = c.zeros(rows * V), pt = c.put(targets), ploss = c.zeros(rows), plse = c.zeros(rows);
       const fwd = (x: Float32Array) => { c.arena.f32(pl, rows * V).set(x); k.crossEntropyForward(ploss, plse, pl, pt, rows, V); return project(c.arena.f32(ploss, rows), [1, 1, 1]); };
-      fwd(logits);
-      const pd = c.zeros(rows * V);
-      k.crossEntropyBackward(pd, pl, plse, pt, rows, V, 1);
-      checkGrad(fwd, logits, c.f32(pd, rows * V), 'ce dlogits');
+      c.arena.f32(pl, rows * V).set(logits);
+      k.crossEntropyForwardBackward(ploss, plse, pl, pt, rows, V, 1);
+      checkGrad(fwd, logits, c.f32(pl, rows * V), 'ce dlogits');
       c.arena.release(mark);
     });
 

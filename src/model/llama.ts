@@ -192,10 +192,13 @@ export class LlamaModel {
     k.matmulXWt(y, t, ad.b.ptr, 0, T, W.rows, ad.rank, WeightType.F32, true);
   }
 
-  /** dx[T,in] (+)= dy·W (+ LoRA path); gradients of W (train) or of A and B (finetune) accumulate. */
-  private linearBackward(dx: number, dy: number, x: number, p: LayerParams, kind: LinearKind, T: number, acts: LayerActs, accumulate: boolean): void {
+  /**
+   * dx[T,in] (+)= dy·W (+ LoRA path); gradients of W (train) or of A and B (finetune) accumulate.
+   * dx = null skips the input gradient (nothing below needs it).
+   */
+  private linearBackward(dx: number | null, dy: number, x: number, p: LayerParams, kind: LinearKind, T: number, acts: LayerActs, accumulate: boolean): void {
     const k = this.core.kernels, W = p.linear[kind], b = this.buffers!;
-    k.matmulDyW(dx, dy, W.ptr, W.scale, T, W.rows, W.cols, W.wt, accumulate);
+    if (dx !== null) k.matmulDyW(dx, dy, W.ptr, W.scale, T, W.rows, W.cols, W.wt, accumulate);
     const gW = p.grads[kind];
     if (gW) k.matmulDyTX(gW, dy, x, T, W.rows, W.cols, true);
     const ad = p.lora[kind];
@@ -210,6 +213,7 @@ export class LlamaModel {
       k.multiply(xd, x, saved.mask, T * W.cols);
     }
     k.matmulDyTX(ad.a.grad, b.loraDt, xd, T, ad.rank, W.cols, true); // dA += dtᵀ·dropout(x)
+    if (dx === null) return;
     if (!saved.mask) {
       k.matmulDyW(dx, b.loraDt, ad.a.ptr, 0, T, ad.rank, W.cols, WeightType.F32, true); // dx += dt·A
     } else {
@@ -294,9 +298,13 @@ export class LlamaModel {
     k.attentionBackward(b.dq, b.dk, b.dv, b.datt, acts.q, acts.k, acts.v, acts.att, acts.lse, B, S, c.nHeads, c.nKvHeads, hd);
     k.ropeApply(b.dq, b.rope, B, S, c.nHeads, hd, true);
     k.ropeApply(b.dk, b.rope, B, S, c.nKvHeads, hd, true);
-    this.linearBackward(b.dxn, b.dq, acts.xn1, p, 'wq', T, acts, false);
-    this.linearBackward(b.dxn, b.dk, acts.xn1, p, 'wk', T, acts, true);
-    this.linearBackward(b.dxn, b.dv, acts.xn1, p, 'wv', T, acts, true);
+    // Below layer 0 lies only the embedding: with it and the first norm frozen, d(xin) is not needed.
+    const needInput = l > 0 || this.weights.embedGrad !== 0;
+    const dxn = needInput ? b.dxn : null;
+    this.linearBackward(dxn, b.dq, acts.xn1, p, 'wq', T, acts, false);
+    this.linearBackward(dxn, b.dk, acts.xn1, p, 'wk', T, acts, true);
+    this.linearBackward(dxn, b.dv, acts.xn1, p, 'wv', T, acts, true);
+    if (!needInput) return;
     k.rmsnormBackward(b.dtmp, p.grads.attnNorm ?? b.normGradSink, b.dxn, acts.xin, p.attnNorm, acts.rstd1, T, D, p.grads.attnNorm !== undefined);
     k.axpy(b.dres, b.dtmp, T * D); // dres = d(xin)
   }
@@ -355,11 +363,11 @@ export class LlamaModel {
       const n = Math.min(chunk, T - r0), xf = b.xf + r0 * D * 4, tg = b.targets + r0 * 4;
       k.matmulXWt(b.logits, xf, w.head.ptr, w.head.scale, n, V, D, w.head.wt);
       if (logitsOut) logitsOut.set(arena.f32(b.logits, n * V), r0 * V);
-      k.crossEntropyForward(b.rowLoss, b.rowLse, b.logits, tg, n, V);
+      if (backward) k.crossEntropyForwardBackward(b.rowLoss, b.rowLse, b.logits, tg, n, V, lossScale);
+      else k.crossEntropyForward(b.rowLoss, b.rowLse, b.logits, tg, n, V);
       const rl = arena.f32(b.rowLoss, n);
       for (let i = 0; i < n; i++) lossSum += rl[i];
       if (!backward) continue;
-      k.crossEntropyBackward(b.logits, b.logits, b.rowLse, tg, n, V, lossScale);
       k.matmulDyW(b.dxn + r0 * D * 4, b.logits, w.head.ptr, w.head.scale, n, V, D, w.head.wt); // d(xf)
       if (w.headGrad) k.matmulDyTX(w.headGrad, b.logits, xf, n, V, D, true);
     }

@@ -40,7 +40,7 @@ export interface CoreExports {
     B: number, S: number, H: number, KVH: number, D: number): void;
   attention_decode(o: number, q: number, kc: number, vc: number, B: number, H: number, KVH: number, D: number, Tmax: number, T: number): void;
   ce_fwd(loss: number, lse: number, logits: number, targets: number, rows: number, V: number): void;
-  ce_bwd(dlogits: number, logits: number, lse: number, targets: number, rows: number, V: number, scale: number): void;
+  ce_fwd_bwd(loss: number, lse: number, logits: number, targets: number, rows: number, V: number, scale: number): void;
   embedding_gather(out: number, table: number, scale: number, ids: number, n: number, dim: number, wt: number): void;
   embedding_scatter_add(dtable: number, dout: number, ids: number, n: number, dim: number): void;
   adamw(p: number, g: number, m: number, v: number, n: number, lr: number, b1: number, b2: number, eps: number, wd: number, bc1: number, bc2: number): void;
@@ -141,9 +141,9 @@ export class Kernels {
     this.core.ce_fwd(loss, lse, logits, targets, rows, V);
   }
 
-  /** dlogits = (softmax − onehot)·scale, zero rows where target < 0; may alias logits. */
-  crossEntropyBackward(dlogits: number, logits: number, lse: number, targets: number, rows: number, V: number, scale: number): void {
-    this.core.ce_bwd(dlogits, logits, lse, targets, rows, V, scale);
+  /** crossEntropyForward, then logits[rows,V] overwritten in place by (softmax − onehot)·scale (zero rows where target < 0). */
+  crossEntropyForwardBackward(loss: number, lse: number, logits: number, targets: number, rows: number, V: number, scale: number): void {
+    this.core.ce_fwd_bwd(loss, lse, logits, targets, rows, V, scale);
   }
 
   /** out[n,dim] = table[ids] (table stored as `wt`, with `scale`[vocab] for int8). */

@@ -143,10 +143,35 @@ def masked_loss(logits, ids, labels, pad):
     return (ce * mask.reshape(-1)).sum() / (mask.sum() + 1e-8)
 
 
+def random_weights(cfg, lora, seed=0):
+    """Normal(0, 0.02) base weights (norms 1) and LoRA A, B for a config, f32."""
+    g = torch.Generator().manual_seed(seed)
+    D, F, V = cfg['hidden_size'], cfg['intermediate_size'], cfg['vocab_size']
+    H, KVH = cfg['num_attention_heads'], cfg.get('num_key_value_heads') or cfg['num_attention_heads']
+    hd = D // H
+    shapes = {'q_proj': (H * hd, D), 'k_proj': (KVH * hd, D), 'v_proj': (KVH * hd, D), 'o_proj': (D, H * hd),
+              'gate_proj': (F, D), 'up_proj': (F, D), 'down_proj': (D, F)}
+    w = {'model.embed_tokens.weight': torch.randn(V, D, generator=g) * 0.02, 'model.norm.weight': torch.ones(D)}
+    if not cfg.get('tie_word_embeddings'):
+        w['lm_head.weight'] = torch.randn(V, D, generator=g) * 0.02
+    for l in range(cfg['num_hidden_layers']):
+        pre = f'model.layers.{l}.'
+        w[pre + 'input_layernorm.weight'] = torch.ones(D)
+        w[pre + 'post_attention_layernorm.weight'] = torch.ones(D)
+        for module, name in LINEARS:
+            out, inp = shapes[name]
+            w[f'{pre}{module}.{name}.weight'] = torch.randn(out, inp, generator=g) * 0.02
+            if lora and name in lora['targets']:
+                w[f'{pre}{module}.{name}.lora_A.weight'] = (torch.rand(lora['rank'], inp, generator=g) * 2 - 1) / inp ** 0.5
+                w[f'{pre}{module}.{name}.lora_B.weight'] = torch.zeros(out, lora['rank'])
+    return w
+
+
 def load(args, dtype):
     cfg = json.load(open(args.config))
     lora = json.load(open(args.lora)) if args.lora else None
-    return Llama(cfg, read_safetensors(args.weights), lora, args.mode, dtype), cfg
+    weights = read_safetensors(args.weights) if args.weights else random_weights(cfg, lora)
+    return Llama(cfg, weights, lora, args.mode, dtype), cfg
 
 
 def cmd_step(args):
@@ -170,7 +195,7 @@ def cmd_bench(args):
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(3, V, (B, S + 1), generator=g, dtype=torch.int32)
     opt = torch.optim.AdamW(list(model.trainable().values()), lr=1e-4) if args.mode == 'finetune' else None
-    result = {'blas': blas_name()}
+    result = {'blas': blas_name(), 'threads': torch.get_num_threads()}
 
     def train_step():
         loss = masked_loss(model.forward(ids[:, :-1]), ids, ids, 0)
@@ -226,12 +251,20 @@ def decode_rate(model, n):
 
 
 def blas_name():
-    """The BLAS PyTorch calls, from its build configuration."""
-    cfg = torch.__config__.show()
-    for line in cfg.splitlines():
-        if 'BLAS_INFO' in line:
-            return line.split('=', 1)[1].strip()
-    return 'unknown'
+    """The BLAS library loaded into this process (from /proc/self/maps), and its f32 GEMM speed."""
+    libs = set()
+    with open('/proc/self/maps') as f:
+        for line in f:
+            path = line.split()[-1] if len(line.split()) >= 6 else ''
+            if 'blas' in path or 'lapack' in path:
+                libs.add(path)
+    a, b = torch.randn(512, 1024), torch.randn(1024, 512)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(10):
+        a @ b
+    gflops = 10 * 2 * 512 * 1024 * 512 / (time.perf_counter() - t0) / 1e9
+    return {'libraries': sorted(libs), 'gemm_gflops': round(gflops, 1)}
 
 
 def main():
@@ -240,7 +273,7 @@ def main():
     for name in ('step', 'bench'):
         s = sub.add_parser(name)
         s.add_argument('--config', required=True)
-        s.add_argument('--weights', required=True)
+        s.add_argument('--weights', required=(name == 'step'), help='random weights when omitted (bench)')
         s.add_argument('--lora')
         s.add_argument('--mode', choices=['finetune', 'train'], default='finetune')
         if name == 'step':
