@@ -47,7 +47,11 @@ if (!ifStale || coresStale) {
 if (!ifStale || coresStale || distStale) {
   const esbuild = join(root, 'node_modules', '.bin', 'esbuild');
   const scripts = readdirSync(join(root, 'scripts')).filter((f) => f.endsWith('.ts')).map((f) => `scripts/${f}`);
-  execFileSync(esbuild, ['src/cli.ts', 'src/index.ts', ...scripts, '--bundle', '--platform=node', '--format=esm', '--target=node20',
+  // Worker-thread entries (src/**/<name>.worker.ts) become dist/workers/<name>.worker.js, one
+  // level below dist like every other bundle, where src/workers.ts finds them.
+  const workers = readdirSync(join(root, 'src'), { recursive: true }).filter((f) => f.endsWith('.worker.ts'))
+    .map((f) => `workers/${f.split('/').pop().slice(0, -3)}=src/${f}`);
+  execFileSync(esbuild, ['src/cli.ts', 'src/index.ts', ...scripts, ...workers, '--bundle', '--platform=node', '--format=esm', '--target=node20',
     '--outbase=.', '--outdir=dist', '--packages=external', '--log-level=warning'], { cwd: root, stdio: 'inherit' });
-  console.log(`bundled dist/src/cli.js, dist/src/index.js and ${scripts.length} script(s) under dist/scripts`);
+  console.log(`bundled dist/src/cli.js, dist/src/index.js, ${scripts.length} script(s) under dist/scripts and ${workers.length} worker(s) under dist/workers`);
 }

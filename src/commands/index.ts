@@ -11,4 +11,8 @@ export interface Command {
 export const commands: Record<string, Command> = {
   info: { about: 'show which compute core runs here and how fast it multiplies', load: () => import('./info.ts') },
   logits: { about: 'print the last-position logits of --input_ids and a --greedy continuation, as JSON', load: () => import('./logits.ts') },
+  alpaca_converter: { about: 'turn Stanford Alpaca data into the conversation JSON llama_preprocess reads', load: () => import('./alpaca_converter.ts') },
+  llama_preprocess: { about: 'tokenize conversations (qa) or wikitext (wiki) into msgpack shards, as MindFormers does', load: () => import('./llama_preprocess.ts') },
+  tokenize: { about: 'print the ids of JSON strings read from stdin (or, with --decode, the text of ids)', load: () => import('./tokenize.ts') },
+  show_dataset: { about: 'summarize a dataset folder written by llama_preprocess, or print its records as JSON lines', load: () => import('./show_dataset.ts') },
 };

@@ -146,7 +146,7 @@ export function parseModel(bytes: Uint8Array, source: string): SentencePieceMode
   }
   if (pieces.length === 0) throw new Error(`${source}: not a SentencePiece model (no pieces)`);
   if (!trainer || !normalizer) {
-    throw new Error(`${source}: truncated or not a SentencePiece model (no ${trainer ? 'normalizer_spec' : 'trainer_spec'} after ${pieces.length} pieces)`);
+    throw new Error(`${source}: truncated SentencePiece model (it ends after ${pieces.length} pieces, without ${trainer ? 'normalizer_spec' : 'trainer_spec'})`);
   }
   if (trainer.modelType !== ModelType.Bpe) {
     const name = MODEL_TYPE_NAMES[trainer.modelType] ?? `type ${trainer.modelType}`;

@@ -6,6 +6,7 @@ usage:
   llama_preprocess_ref.py qa   MODEL CONVERSATIONS_JSON SEQ_LENGTH OUT_BIN
   llama_preprocess_ref.py wiki MODEL TEXT_FILE SEQ_LENGTH REPEAT OUT_BIN
   llama_preprocess_ref.py tok  MODEL     (stdin: JSON strings; stdout: JSON arrays of tok(text))
+  llama_preprocess_ref.py clean MODEL    (stdin: JSON strings; stdout: clean_wikitext of each)
 
 OUT_BIN receives, record after record, input_ids and then (qa) labels, each SEQ_LENGTH + 1
 int32 little-endian values. stdout receives one JSON line: {"records": N, "masked": [i, ...]}
@@ -152,6 +153,10 @@ def main():
     if mode == 'tok':
         for line in sys.stdin:
             sys.stdout.write(json.dumps(tok(json.loads(line))) + '\n')
+        return
+    if mode == 'clean':
+        for line in sys.stdin:
+            sys.stdout.write(json.dumps(clean_wikitext(json.loads(line))) + '\n')
         return
     if mode == 'qa':
         source, seq_length, out = sys.argv[3], int(sys.argv[4]), sys.argv[5]

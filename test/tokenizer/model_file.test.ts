@@ -41,7 +41,7 @@ describe('tokenizer.model files', () => {
     ];
     for (const [name, bytes] of cases) {
       const path = file(name, bytes);
-      await assert.rejects(loadTokenizer(path), new RegExp(`^Error: ${path}: (truncated or )?not a SentencePiece model`), name);
+      await assert.rejects(loadTokenizer(path), new RegExp(`^Error: ${path}: not a SentencePiece model`), name);
     }
   });
 

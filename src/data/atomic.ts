@@ -1,0 +1,79 @@
+/**
+ * Outputs that appear whole or not at all. Each is written under a temporary name in the
+ * folder where it will live (`.<name>.partial-<pid>-<n>`, hidden and plainly unfinished), then
+ * renamed into place when complete; a rename within one folder is atomic, so readers never see
+ * a half-written file or folder under the real name. A failure removes the temporary; so does
+ * Ctrl-C or SIGTERM while the output is being written.
+ */
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+let counter = 0;
+/** Temporaries of outputs being written now, removed if the process is interrupted. */
+const pending = new Set<string>();
+
+function onSignal(signal: NodeJS.Signals): void {
+  for (const path of pending) rmSync(path, { recursive: true, force: true });
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+}
+
+function track(path: string): void {
+  if (pending.size === 0) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  pending.add(path);
+}
+
+function untrack(path: string): void {
+  pending.delete(path);
+  if (pending.size === 0) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * Checks that `path` can be created: it must not exist (`flag` names the option that chose it,
+ * for the message) and its parent folders are made if missing.
+ */
+export function prepareNewOutput(path: string, flag: string): void {
+  if (existsSync(path)) {
+    const kind = statSync(path).isDirectory() ? 'a directory' : 'a file';
+    throw new Error(`${path} already exists (${kind}); choose another ${flag}`);
+  }
+  mkdirSync(dirname(path), { recursive: true });
+}
+
+/** The temporary name for `path` in the same folder. */
+export function temporaryName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.partial-${process.pid}-${counter++}`);
+}
+
+/**
+ * Creates an output at `path` through a temporary: `write` receives the temporary path (a file
+ * to write, or a folder it creates when `folder` is set) and the result is renamed to `path`
+ * once `write` resolves. If `write` throws, the temporary is removed and the error passes on.
+ */
+export async function writeAtomically<T>(path: string, write: (tmp: string) => Promise<T>, { folder = false } = {}): Promise<T> {
+  const tmp = temporaryName(path);
+  track(tmp);
+  try {
+    if (folder) await mkdir(tmp);
+    const result = await write(tmp);
+    if (existsSync(path)) throw new Error(`${path} was created by someone else while this output was being written`);
+    await rename(tmp, path);
+    return result;
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  } finally {
+    untrack(tmp);
+  }
+}
+
+/** Writes a whole file atomically. */
+export async function writeFileAtomically(path: string, data: string | Uint8Array): Promise<void> {
+  await writeAtomically(path, (tmp) => writeFile(tmp, data));
+}

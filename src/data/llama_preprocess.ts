@@ -1,0 +1,155 @@
+/**
+ * The pipeline behind `llama_preprocess`: input files → tokenized rows → a dataset folder of
+ * msgpack shards. Records are read and checked on the main thread, tokenized in batches on
+ * worker threads, and written in input order as the batches come back, with a bounded number of
+ * batches in flight so that memory stays flat.
+ */
+import type { LoadedTokenizer } from '../tokenizer/load.ts';
+import { writeAtomically } from './atomic.ts';
+import { renderConversation } from './conversation.ts';
+import { parseJson, readTextFile } from './json_text.ts';
+import { PreprocessPool } from './preprocess_pool.ts';
+import type { Job, JobResult, QaResult, WikiResult } from './preprocess_jobs.ts';
+import { ShardWriter } from './shard_writer.ts';
+import { universalNewlines, wikiParagraphs } from './wiki.ts';
+
+/** What to preprocess and how. */
+export interface PreprocessOptions {
+  datasetType: 'qa' | 'wiki';
+  /** input files, read in this order */
+  inputs: string[];
+  /** the dataset folder to create (must not exist) */
+  output: string;
+  seqLength: number;
+  partitions: number;
+  /** wiki: how many times the whole token stream is repeated */
+  repeat: number;
+  tokenizer: LoadedTokenizer;
+  /** worker threads; 0 tokenizes on the calling thread */
+  threads: number;
+  /** called as work is done: (done, total) in records (qa) or paragraphs (wiki) */
+  progress?: (done: number, total: number) => void;
+}
+
+/** What was written. */
+export interface PreprocessSummary {
+  records: number;
+  /** qa: 0-based numbers of the rows whose labels are all masked */
+  maskedRows: number[];
+}
+
+/** qa records per batch; wiki characters per batch. */
+const QA_BATCH = 64;
+const WIKI_BATCH_CHARS = 1 << 16;
+
+/** Runs the pipeline; on any error nothing is left at `output`. */
+export async function preprocess(options: PreprocessOptions): Promise<PreprocessSummary> {
+  const { seqLength } = options;
+  if (!Number.isInteger(seqLength) || seqLength < 1) throw new Error(`--seq_length ${seqLength}: expected a positive integer`);
+  if (!Number.isInteger(options.repeat) || options.repeat < 1) throw new Error(`--repeat ${options.repeat}: expected a positive integer`);
+  const work = options.datasetType === 'qa' ? await qaBatches(options.inputs, seqLength + 1) : await wikiBatches(options.inputs);
+  const pool = new PreprocessPool(options.tokenizer.bytes, options.tokenizer.source, options.threads);
+  try {
+    return await writeAtomically(options.output, async (dir) => {
+      const writer = new ShardWriter(dir, {
+        datasetType: options.datasetType,
+        seqLength,
+        columns: options.datasetType === 'qa' ? ['input_ids', 'labels'] : ['input_ids'],
+        partitions: options.partitions,
+        tokenizer: { sha256: options.tokenizer.sha256, source: options.tokenizer.source },
+        sources: options.inputs,
+      });
+      try {
+        const summary = options.datasetType === 'qa'
+          ? await writeQa(pool, work, seqLength + 1, writer, options.progress)
+          : await writeWiki(pool, work, seqLength + 1, options.repeat, writer, options.progress);
+        await writer.finish(options.datasetType === 'qa' ? { masked_rows: summary.maskedRows.length } : {});
+        return summary;
+      } catch (err) {
+        await writer.abort();
+        throw err;
+      }
+    }, { folder: true });
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Every qa input rendered and checked up front (errors name the file and record), in batches. */
+async function qaBatches(inputs: string[], length: number): Promise<Job[]> {
+  const jobs: Job[] = [];
+  for (const path of inputs) {
+    const data = parseJson(await readTextFile(path), path);
+    if (!Array.isArray(data)) throw new Error(`${path}: expected a JSON array of conversation records`);
+    const prompts = data.map((record, i) => renderConversation(record, i, path));
+    for (let i = 0; i < prompts.length; i += QA_BATCH) jobs.push({ kind: 'qa', prompts: prompts.slice(i, i + QA_BATCH), length });
+  }
+  return jobs;
+}
+
+/** Every wiki input's paragraphs (each file cleaned on its own), in batches of about 64K characters. */
+async function wikiBatches(inputs: string[]): Promise<Job[]> {
+  const jobs: Job[] = [];
+  for (const path of inputs) {
+    let batch: string[] = [], chars = 0;
+    for (const paragraph of wikiParagraphs(universalNewlines(await readTextFile(path)))) {
+      batch.push(paragraph);
+      chars += paragraph.length;
+      if (chars >= WIKI_BATCH_CHARS) { jobs.push({ kind: 'wiki', paragraphs: batch }); batch = []; chars = 0; }
+    }
+    if (batch.length) jobs.push({ kind: 'wiki', paragraphs: batch });
+  }
+  return jobs;
+}
+
+/** Runs jobs, at most `inFlight` at a time, and hands each result to `take` in job order. */
+async function inOrder(pool: PreprocessPool, jobs: Job[], inFlight: number, take: (result: JobResult, job: Job) => Promise<void>): Promise<void> {
+  const running: Promise<JobResult>[] = [];
+  let next = 0;
+  const refill = () => { while (next < jobs.length && running.length < inFlight) running.push(pool.run(jobs[next++])); };
+  refill();
+  for (let done = 0; done < jobs.length; done++) {
+    const result = await running.shift()!;
+    refill();
+    await take(result, jobs[done]);
+  }
+}
+
+async function writeQa(pool: PreprocessPool, jobs: Job[], length: number, writer: ShardWriter, progress: PreprocessOptions['progress']): Promise<PreprocessSummary> {
+  const total = jobs.reduce((n, j) => n + (j.kind === 'qa' ? j.prompts.length : 0), 0);
+  const maskedRows: number[] = [];
+  await inOrder(pool, jobs, 8, async (result) => {
+    const { inputIds, labels, masked } = result as QaResult;
+    for (let i = 0; i < masked.length; i++) {
+      if (masked[i]) maskedRows.push(writer.records);
+      await writer.write({ input_ids: inputIds.subarray(i * length, (i + 1) * length), labels: labels.subarray(i * length, (i + 1) * length) });
+    }
+    progress?.(writer.records, total);
+  });
+  return { records: writer.records, maskedRows };
+}
+
+async function writeWiki(pool: PreprocessPool, jobs: Job[], length: number, repeat: number, writer: ShardWriter, progress: PreprocessOptions['progress']): Promise<PreprocessSummary> {
+  const total = jobs.reduce((n, j) => n + (j.kind === 'wiki' ? j.paragraphs.length : 0), 0);
+  const chunk = new Int32Array(length);
+  let filled = 0, paragraphs = 0;
+  const feed = async (ids: Int32Array) => {
+    for (let at = 0; at < ids.length;) {
+      const n = Math.min(length - filled, ids.length - at);
+      chunk.set(ids.subarray(at, at + n), filled);
+      filled += n;
+      at += n;
+      if (filled === length) { await writer.write({ input_ids: chunk }); filled = 0; }
+    }
+  };
+  const kept: Int32Array[] = []; // the token stream, replayed for --repeat
+  await inOrder(pool, jobs, 8, async (result, job) => {
+    const { ids } = result as WikiResult;
+    if (repeat > 1) kept.push(ids);
+    await feed(ids);
+    paragraphs += job.kind === 'wiki' ? job.paragraphs.length : 0;
+    progress?.(paragraphs, total);
+  });
+  for (let r = 1; r < repeat; r++) for (const ids of kept) await feed(ids);
+  return { records: writer.records, maskedRows: [] };
+}

@@ -1,0 +1,39 @@
+/**
+ * The units of tokenization work `llama_preprocess` hands to worker threads (or runs inline):
+ * a batch of rendered qa conversations becomes rows; a batch of wiki paragraphs becomes the
+ * concatenation of their `tok(paragraph)` ids.
+ */
+import type { LlamaTokenizer } from '../tokenizer/llama.ts';
+import { qaRow } from './qa.ts';
+
+/** A batch of rendered conversations to turn into rows of `length` (= seq_length + 1). */
+export interface QaJob { kind: 'qa'; prompts: string[]; length: number }
+/** A batch of wiki paragraphs to tokenize. */
+export interface WikiJob { kind: 'wiki'; paragraphs: string[] }
+export type Job = QaJob | WikiJob;
+
+/** Rows of a qa batch: input_ids and labels [n, length] row-major; masked[i] = 1 if row i's labels are all -100. */
+export interface QaResult { kind: 'qa'; inputIds: Int32Array; labels: Int32Array; masked: Uint8Array }
+/** ids of a wiki batch, paragraph after paragraph, each with its BOS and EOS. */
+export interface WikiResult { kind: 'wiki'; ids: Int32Array }
+export type JobResult = QaResult | WikiResult;
+
+/** Runs one job with a tokenizer. */
+export function runJob(tok: LlamaTokenizer, job: Job): JobResult {
+  if (job.kind === 'wiki') {
+    const ids: number[] = [];
+    for (const paragraph of job.paragraphs) tok.encodeTo(paragraph, ids);
+    return { kind: 'wiki', ids: Int32Array.from(ids) };
+  }
+  const n = job.prompts.length, L = job.length;
+  const inputIds = new Int32Array(n * L), labels = new Int32Array(n * L), masked = new Uint8Array(n);
+  job.prompts.forEach((prompt, i) => {
+    masked[i] = qaRow(tok, prompt, inputIds.subarray(i * L, (i + 1) * L), labels.subarray(i * L, (i + 1) * L)) ? 1 : 0;
+  });
+  return { kind: 'qa', inputIds, labels, masked };
+}
+
+/** The buffers of a result, to transfer instead of copy. */
+export function transferables(result: JobResult): ArrayBuffer[] {
+  return (result.kind === 'wiki' ? [result.ids] : [result.inputIds, result.labels, result.masked]).map((a) => a.buffer as ArrayBuffer);
+}

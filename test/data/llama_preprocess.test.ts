@@ -1,0 +1,226 @@
+/**
+ * `llama_preprocess` against the Python reference of MindFormers' algorithm
+ * (test/reference/llama_preprocess_ref.py, on python3-sentencepiece): the 5,000 Alpaca records
+ * at seq_length 512 and 2048 record by record, conversations built to hit every rule, wikitext;
+ * and the errors: malformed input, roles that do not alternate, an existing output, bad
+ * tokenizer files, interrupted runs.
+ */
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { main as convert } from '../../src/commands/alpaca_converter.ts';
+import { main as preprocessCommand } from '../../src/commands/llama_preprocess.ts';
+import { ShardDataset } from '../../src/data/shard_reader.ts';
+import { ALPACA_5000, llamaModelFile, runPython, scratchDir } from '../reference/oracles.ts';
+import { runCli } from './run_cli.ts';
+
+const dir = scratchDir();
+let model = '';
+let conversations = '';
+before(async () => {
+  model = await llamaModelFile(dir);
+  conversations = join(dir, 'alpaca-conversations.json');
+  await convert(['--data_path', ALPACA_5000, '--output_path', conversations]);
+});
+
+let outputs = 0;
+/** A fresh output path in the scratch folder. */
+function outPath(): string {
+  return join(dir, `out-${outputs++}`);
+}
+
+/** Runs the Python reference; returns its rows file and the masked rows it found. */
+function reference(args: string[]): { bin: string; records: number; masked: number[] } {
+  const bin = join(dir, `ref-${outputs++}.bin`);
+  const summary = JSON.parse(runPython('llama_preprocess_ref.py', [...args, bin]));
+  return { bin, ...summary };
+}
+
+/** Asserts that the dataset in `out` holds exactly the reference's rows. */
+function assertSameRows(out: string, ref: { bin: string; records: number }, columns: string[], seqLength: number): void {
+  const ds = ShardDataset.open(out);
+  try {
+    ds.verify();
+    assert.equal(ds.length, ref.records, 'record count');
+    assert.equal(ds.index.seq_length, seqLength);
+    const L = seqLength + 1;
+    const rows = new Int32Array(new Uint8Array(readFileSync(ref.bin)).buffer);
+    assert.equal(rows.length, ref.records * columns.length * L, 'reference size');
+    for (let i = 0; i < ds.length; i++) {
+      const record = ds.record(i);
+      columns.forEach((name, c) => {
+        const want = rows.subarray((i * columns.length + c) * L, (i * columns.length + c + 1) * L);
+        const got = record[name];
+        const at = got.findIndex((x, k) => x !== want[k]);
+        assert.equal(at, -1, `record ${i} ${name}[${at}]: ${got[at]}, reference ${want[at]}`);
+      });
+    }
+  } finally {
+    ds.close();
+  }
+}
+
+/** Writes a conversation file. */
+function conversationFile(name: string, records: unknown[]): string {
+  const path = join(dir, name);
+  writeFileSync(path, JSON.stringify(records));
+  return path;
+}
+
+const h = (value: string) => ({ from: 'human', value });
+const g = (value: string) => ({ from: 'gpt', value });
+
+/** Conversations that hit every rule of SPEC.md §3. */
+const EDGE_CONVERSATIONS = [
+  [h('What is 2+2?'), g('4')],
+  [h('Hi'), g('Hello! How can I help?'), h('Tell me a joke.'), g('Why did the llama cross the road?'), h('Why?'), g('To get to the other side.')],
+  [h('Empty answer follows'), g('')],
+  [h('Contains eos'), g('before</s>after')],
+  [h('Ends with eos'), g('done</s>')],
+  [h('I say ASSISTANT: hello'), g('odd')],
+  [h('Answer says it'), g('x ASSISTANT: y')],
+  [h('Ends on a user turn'), g('ok'), h('and then?')],
+  [g('A first gpt turn is dropped'), h('Question'), g('Answer')],
+  [h('Unknown'), g('an <unk> inside')],
+  [h('Literal <s> in the question'), g('and <s> here')],
+  [h(''), g('An empty question')],
+  [h('Only a human turn')],
+  [h('Whitespace'), g('  \n\t  spaced   out  ')],
+  [h('Unicode'), g('镇 🦙 e\u0301 ﬁ Ελληνικά')],
+  [h('Long'), g('word '.repeat(300))],
+  [h('Long question '.repeat(100)), g('short')],
+];
+
+describe('llama_preprocess', () => {
+  it('gives the reference rows for the 5,000 Alpaca records at seq_length 512 (bundle, 3 shards, worker threads)', async () => {
+    const out = outPath();
+    const result = await runCli(['llama_preprocess', '--dataset_type', 'qa', '--input_glob', conversations, '--model_file', model,
+      '--seq_length', '512', '--output_file', out, '--file_partition', '3']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `Transformed 5000 records.\nTransform finished, output files refer: ${out}\n`);
+    const ref = reference(['qa', model, conversations, '512']);
+    assert.match(result.stderr, new RegExp(`^Warning: ${ref.masked.length} of 5000 rows have every label masked \\(records ${ref.masked.map((i) => i + 1).join(', ')}\\)`));
+    assertSameRows(out, ref, ['input_ids', 'labels'], 512);
+    const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8'));
+    assert.equal(index.masked_rows, ref.masked.length);
+    assert.deepEqual(index.shards.map((s: { records: number }) => s.records), [1667, 1667, 1666]);
+  });
+
+  it('gives the reference rows for the 5,000 Alpaca records at seq_length 2048 (source, bundled tokenizer)', async () => {
+    const out = outPath();
+    const result = await runCli(['llama_preprocess', '--dataset_type', 'qa', '--input_glob', conversations, '--seq_length', '2048', '--output_file', out], { source: true });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^Transformed 5000 records\.\n/);
+    assertSameRows(out, reference(['qa', model, conversations, '2048']), ['input_ids', 'labels'], 2048);
+  });
+
+  it('gives the reference rows for conversations that hit every rule, at seq_length 16, 64 and 512', async () => {
+    const records = EDGE_CONVERSATIONS.map((conversations, i) => ({ id: `edge-${i}`, conversations }));
+    const path = conversationFile('edge.json', records);
+    for (const seq of [16, 64, 512]) {
+      const out = outPath();
+      assert.equal(await preprocessCommand(['--dataset_type', 'qa', '--input_glob', path, '--model_file', model, '--seq_length', String(seq), '--output_file', out, '--workers', '0']), 0);
+      const ref = reference(['qa', model, path, String(seq)]);
+      assert.ok(ref.masked.length >= 5, 'the edge cases include fully masked rows');
+      assertSameRows(out, ref, ['input_ids', 'labels'], seq);
+      const ds = ShardDataset.open(out);
+      assert.equal(ds.index.masked_rows, ref.masked.length);
+      ds.close();
+    }
+  });
+
+  it('gives the reference rows for wikitext (clean_wikitext, headings, CRLF, --repeat)', async () => {
+    const text = [
+      ' = Valkyria Chronicles III = ', '', ' Senjō no Valkyria 3 : Unrecorded Chronicles ( Japanese : 戦場のヴァルキュリア3 ) is a 2011 game . ',
+      ' It sold 1 @,@ 000 @,@ 000 copies , the " best " start @-@ up of 3 @.@ 5 years ; wow ! ', '', ' = = Plot = = ', '',
+      " The players ' [ team ] fought { hard } in the N ' s 's war at 20 ° C ? Yes . ", ' ', '', 'A\r\nB\rC', '',
+      '  = not a heading? it starts with = after stripping', '', ` ${'Long paragraph of words . '.repeat(40)}`,
+    ].join('\n');
+    const path = join(dir, 'wiki.train.tokens');
+    writeFileSync(path, text);
+    for (const [seq, repeat] of [[32, 1], [7, 3]]) {
+      const out = outPath();
+      assert.equal(await preprocessCommand(['--dataset_type', 'wiki', '--input_glob', path, '--model_file', model, '--seq_length', String(seq), '--repeat', String(repeat), '--output_file', out, '--workers', '0']), 0);
+      const ref = reference(['wiki', model, path, String(seq), String(repeat)]);
+      assert.ok(ref.records > 3);
+      assertSameRows(out, ref, ['input_ids'], seq);
+    }
+  });
+
+  it('cleans wikitext exactly as the Python regexes do, Unicode whitespace included', async () => {
+    const { cleanWikitext } = await import('../../src/data/wiki.ts');
+    const samples = ['( a )', '(\u3000a\u00a0)', '(\x1ca\x85)', '( \ufeff )', '[ x ] { y } " z " \' w \'', "s ' /' 5/", ' @-@ @,@ @.@ ', '= = = = x', ' N  N ', 'a ° b', '((( a ))', '" a " b " c "'];
+    const expected = runPython('llama_preprocess_ref.py', ['clean', model], samples.map((s) => JSON.stringify(s)).join('\n') + '\n').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(samples.map(cleanWikitext), expected);
+  });
+
+  it('reads every file an --input_glob matches, in sorted order', async () => {
+    const a = conversationFile('glob-b.json', [{ conversations: EDGE_CONVERSATIONS[0] }]);
+    conversationFile('glob-a.json', [{ conversations: EDGE_CONVERSATIONS[1] }, { conversations: EDGE_CONVERSATIONS[3] }]);
+    const out = outPath();
+    assert.equal(await preprocessCommand(['--dataset_type', 'qa', '--input_glob', join(dir, 'glob-?.json'), '--model_file', model, '--seq_length', '64', '--output_file', out, '--workers', '0']), 0);
+    const ds = ShardDataset.open(out);
+    assert.equal(ds.length, 3);
+    assert.deepEqual(ds.index.sources, [join(dir, 'glob-a.json'), a]);
+    ds.close();
+    await assert.rejects(preprocessCommand(['--dataset_type', 'qa', '--input_glob', join(dir, 'none-*.json'), '--output_file', outPath()]), /matches no file/);
+  });
+
+  it('gives one clear line for bad input, and leaves nothing at the output', async () => {
+    const cases: [string[], RegExp][] = [];
+    const malformed = join(dir, 'malformed.json');
+    writeFileSync(malformed, '[{"conversations": [{"from": "human", "value": "a"},\n  {"from": "gpt", "value": "b"]}]');
+    cases.push([['--input_glob', malformed], /malformed\.json: invalid JSON at line 2, column 31: unexpected "]" where "," or "}" was expected/]);
+    const twice = conversationFile('twice.json', [{ id: 'a', conversations: [h('q'), g('a')] }, { id: 'b', conversations: [h('q'), h('again')] }]);
+    cases.push([['--input_glob', twice], /twice\.json: record 2 \(id "b"\): roles do not alternate: turn 2 is from "human" where "gpt" was expected/]);
+    const stranger = conversationFile('stranger.json', [{ conversations: [{ from: 'system', value: 'x' }] }]);
+    cases.push([['--input_glob', stranger], /record 1: turn 1 has "from" "system"; expected "human" or "gpt"/]);
+    const truncated = join(dir, 'truncated.model');
+    writeFileSync(truncated, readFileSync(model).subarray(0, 100_000));
+    cases.push([['--input_glob', twice, '--model_file', truncated], /truncated\.model: truncated SentencePiece model/]);
+    const notModel = join(dir, 'not.model');
+    writeFileSync(notModel, '{"not": "a model"}');
+    cases.push([['--input_glob', twice, '--model_file', notModel], /not\.model: not a SentencePiece model/]);
+    cases.push([['--input_glob', twice, '--dataset_type', 'wikipedia'], /--dataset_type wikipedia: expected qa or wiki/]);
+    for (const [args, message] of cases) {
+      const out = outPath();
+      const argv = ['--dataset_type', 'qa', '--seq_length', '32', '--output_file', out, '--workers', '0', ...args];
+      const result = await runCli(['llama_preprocess', ...argv]);
+      assert.equal(result.code, 1, args.join(' '));
+      assert.equal(result.stderr.split('\n').length, 2, `one line: ${result.stderr}`);
+      assert.match(result.stderr, new RegExp(`^llama_preprocess: .*${message.source}`));
+      assert.ok(!existsSync(out), `${out} exists after: ${result.stderr}`);
+    }
+    const existing = outPath();
+    writeFileSync(existing, 'keep');
+    await assert.rejects(preprocessCommand(['--dataset_type', 'qa', '--input_glob', twice, '--output_file', existing]), /already exists \(a file\); choose another --output_file/);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.partial-')), []);
+  });
+
+  it('leaves no shard that looks complete when interrupted: SIGTERM removes the partial output, SIGKILL leaves only a hidden folder without an index', async () => {
+    for (const signal of ['SIGTERM', 'SIGKILL'] as NodeJS.Signals[]) {
+      const out = outPath();
+      const name = out.split('/').pop()!;
+      const result = await runCli(['llama_preprocess', '--dataset_type', 'qa', '--input_glob', conversations, '--model_file', model, '--seq_length', '2048', '--output_file', out], {
+        during: (kill) => {
+          const poll = setInterval(() => {
+            const partial = readdirSync(dir).find((f) => f.startsWith(`.${name}.partial-`));
+            if (partial && existsSync(join(dir, partial, 'shard-00000.msgpack')) && statSync(join(dir, partial, 'shard-00000.msgpack')).size > 0) {
+              clearInterval(poll);
+              kill(signal);
+            }
+          }, 5);
+        },
+      });
+      assert.equal(result.code === 0, false, `${signal}: the run finished before it could be interrupted`);
+      assert.ok(!existsSync(out), `${signal}: ${out} exists`);
+      const left = readdirSync(dir).filter((f) => f.startsWith(`.${name}.partial-`));
+      if (signal === 'SIGTERM') assert.deepEqual(left, []);
+      for (const partial of left) {
+        assert.ok(!existsSync(join(dir, partial, 'index.json')));
+        assert.throws(() => ShardDataset.open(join(dir, partial)), /no index\.json; not a dataset written by llama_preprocess, or its writing did not finish/);
+      }
+    }
+  });
+});
