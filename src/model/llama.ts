@@ -22,7 +22,7 @@ export interface ModelOptions extends WeightOptions {
   recompute?: boolean;
   /** seed of the dropout stream */
   seed?: number;
-  /** rows of logits computed at a time by the fused classifier and loss */
+  /** rows of logits computed at a time by the fused classifier and loss (1024 by default) */
   logitsChunk?: number;
 }
 
@@ -60,7 +60,7 @@ interface StepBuffers {
 /** Bytes of each activation buffer for [B, S]: the memory plan's activation rows. */
 export function activationAllocations(c: LlamaConfig, o: ModelOptions, B: number, S: number, targets: LinearKind[]): { what: string; bytes: number }[] {
   const T = B * S, D = c.dim, hd = headDim(c), Hq = c.nHeads * hd, Hkv = c.nKvHeads * hd, F = c.ffnDim;
-  const chunk = Math.min(T, o.logitsChunk ?? 256);
+  const chunk = Math.min(T, o.logitsChunk ?? 1024);
   const rank = o.lora?.rank ?? 0, dropout = (o.lora?.dropout ?? 0) > 0;
   const out: { what: string; bytes: number }[] = [];
   const add = (what: string, floats: number) => out.push({ what, bytes: alignUp(floats * 4, 64) });
@@ -154,7 +154,7 @@ export class LlamaModel {
     }
     const b: StepBuffers = {
       capT: T, capS: S, B, S, T, ropeOffset: -1, ropeS: 0, layers, xL: next(), xf: next(), rstdf: next(), rope: next(), ids: next(), targets: next(),
-      logits: next(), logitsRows: Math.min(T, this.options.logitsChunk ?? 256), rowLoss: next(), rowLse: next(),
+      logits: next(), logitsRows: Math.min(T, this.options.logitsChunk ?? 1024), rowLoss: next(), rowLse: next(),
       dres: next(), dtmp: next(), dxn: next(), datt: next(), dq: next(), dk: next(), dv: next(), dh: next(), dg: next(), du: next(),
       loraDt: next(), loraTmp: next(), normGradSink: next(),
     };

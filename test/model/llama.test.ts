@@ -26,8 +26,8 @@ interface Case { name: string; config: Partial<LlamaConfig>; options: ModelOptio
 const lora = (targetModules: string | string[], rank = 4) => ({ rank, alpha: 8, dropout: 0, targetModules });
 const cases: Case[] = [
   { name: 'multi-head, untied, LoRA on q k v o (MindFormers names)', config: {}, options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('.*wq|.*wk|.*wv|.*wo') }, B: 2, S: 9 },
-  { name: 'grouped-query, tied, LoRA on all seven (Hugging Face names), padding', config: { dim: 48, nHeads: 6, nKvHeads: 2, ffnDim: 100, vocabSize: 101, tieEmbeddings: true },
-    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj', 3) }, B: 3, S: 7 },
+  { name: 'grouped-query, tied, LoRA on all seven (Hugging Face names), padding, logits in chunks of 5 rows', config: { dim: 48, nHeads: 6, nKvHeads: 2, ffnDim: 100, vocabSize: 101, tieEmbeddings: true },
+    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj', 3), logitsChunk: 5 }, B: 3, S: 7 },
   { name: 'odd sizes, one kv head, LoRA on the MLP, recompute', config: { dim: 20, nHeads: 5, nKvHeads: 1, ffnDim: 33, vocabSize: 37, nLayers: 3 },
     options: { mode: 'finetune', weightType: WeightType.F32, lora: lora(['w1', 'w2', 'w3'], 5), recompute: true }, B: 2, S: 11 },
   { name: 'bf16 base weights, against the reference on the same rounded weights', config: { nKvHeads: 2 },
@@ -35,8 +35,8 @@ const cases: Case[] = [
   { name: 'int8 base weights, against the reference on the same dequantized weights', config: { dim: 40, nHeads: 5, nKvHeads: 5, ffnDim: 72 },
     options: { mode: 'finetune', weightType: WeightType.I8, lora: lora('.*wo|.*w2') }, B: 2, S: 70 },
   { name: 'train mode: every parameter, untied', config: { nKvHeads: 2 }, options: { mode: 'train', weightType: WeightType.F32 }, B: 2, S: 6 },
-  { name: 'train mode: every parameter, tied, recompute', config: { dim: 24, nHeads: 3, nKvHeads: 1, ffnDim: 40, tieEmbeddings: true },
-    options: { mode: 'train', weightType: WeightType.F32, recompute: true }, B: 3, S: 5 },
+  { name: 'train mode: every parameter, tied, recompute, logits in chunks of 4 rows', config: { dim: 24, nHeads: 3, nKvHeads: 1, ffnDim: 40, tieEmbeddings: true },
+    options: { mode: 'train', weightType: WeightType.F32, recompute: true, logitsChunk: 4 }, B: 3, S: 5 },
 ];
 
 describe('Llama forward and backward against PyTorch', async () => {
