@@ -7,13 +7,12 @@
  * Shapes: B sequences of S positions, T = B·S rows; D hidden, H heads and KVH key/value heads of
  * size hd, F the FFN inner size, V the vocabulary. Activations are row-major [T, ·].
  */
-import { alignUp } from '../runtime/arena.ts';
 import type { Core } from '../runtime/core.ts';
 import { WeightType } from '../runtime/kernels.ts';
 import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
 import { LINEARS, linearShape, type LinearKind } from './lora.ts';
-import { activationPlan, checkFits, weightPlan } from './plan.ts';
+import { activationAllocations, activationPlan, checkFits, weightPlan } from './plan.ts';
 import { LlamaWeights, type LayerParams, type WeightOptions } from './weights.ts';
 
 /** Model options beyond the weights. */
@@ -55,39 +54,6 @@ interface StepBuffers {
   logits: number; logitsRows: number; rowLoss: number; rowLse: number;
   dres: number; dtmp: number; dxn: number; datt: number; dq: number; dk: number; dv: number; dh: number; dg: number; du: number;
   loraDt: number; loraTmp: number; normGradSink: number;
-}
-
-/** Bytes of each activation buffer for [B, S]: the memory plan's activation rows. */
-export function activationAllocations(c: LlamaConfig, o: ModelOptions, B: number, S: number, targets: LinearKind[]): { what: string; bytes: number }[] {
-  const T = B * S, D = c.dim, hd = headDim(c), Hq = c.nHeads * hd, Hkv = c.nKvHeads * hd, F = c.ffnDim;
-  const chunk = Math.min(T, o.logitsChunk ?? 1024);
-  const rank = o.lora?.rank ?? 0, dropout = (o.lora?.dropout ?? 0) > 0;
-  const out: { what: string; bytes: number }[] = [];
-  const add = (what: string, floats: number) => out.push({ what, bytes: alignUp(floats * 4, 64) });
-  const layerSet = (l: number | 'recomputed') => {
-    const p = `layer ${l}`;
-    add(`${p} xn1`, T * D); add(`${p} rstd1`, T); add(`${p} q`, T * Hq); add(`${p} k`, T * Hkv); add(`${p} v`, T * Hkv);
-    add(`${p} att`, T * Hq); add(`${p} lse`, B * c.nHeads * S); add(`${p} xmid`, T * D); add(`${p} xn2`, T * D); add(`${p} rstd2`, T);
-    add(`${p} g`, T * F); add(`${p} u`, T * F); add(`${p} h`, T * F);
-    for (const kind of targets) {
-      add(`${p} ${kind} LoRA t`, T * rank);
-      if (dropout) add(`${p} ${kind} LoRA dropout`, T * linearShape(c, kind)[1]);
-    }
-  };
-  for (let l = 0; l < c.nLayers; l++) {
-    add(`layer ${l} input`, T * D);
-    if (!o.recompute) layerSet(l);
-  }
-  if (o.recompute) layerSet('recomputed');
-  add('last layer out', T * D); add('final norm out', T * D); add('final rstd', T); add('rope table', S * hd);
-  add('ids', T); add('targets', T);
-  add('logits chunk', chunk * c.vocabSize); add('row losses', chunk); add('row lse', chunk);
-  for (const g of ['dres', 'dtmp', 'dxn']) add(`grad ${g}`, T * D);
-  add('grad att', T * Hq); add('grad q', T * Hq); add('grad k', T * Hkv); add('grad v', T * Hkv);
-  for (const g of ['dh', 'dg', 'du']) add(`grad ${g}`, T * F);
-  const maxIn = Math.max(D, F, Hq);
-  add('LoRA dt', T * Math.max(rank, 1)); add('LoRA scratch', T * maxIn); add('norm grad sink', D);
-  return out;
 }
 
 /** A Llama model bound to one core. */

@@ -4,11 +4,44 @@
  * computed before anything is allocated, with a clear error when it exceeds what one
  * WebAssembly instance can address (4 GiB).
  */
-import { MAX_MEMORY_BYTES } from '../runtime/arena.ts';
-import type { LlamaConfig } from './config.ts';
-import { activationAllocations, type ModelOptions } from './llama.ts';
-import { loraTargets } from './lora.ts';
+import { alignUp, MAX_MEMORY_BYTES } from '../runtime/arena.ts';
+import { headDim, type LlamaConfig } from './config.ts';
+import type { ModelOptions } from './llama.ts';
+import { linearShape, loraTargets, type LinearKind } from './lora.ts';
 import { weightAllocations } from './weights.ts';
+
+/** Every activation buffer for [B, S], in the order LlamaModel allocates them, 64-byte aligned. */
+export function activationAllocations(c: LlamaConfig, o: ModelOptions, B: number, S: number, targets: LinearKind[]): { what: string; bytes: number }[] {
+  const T = B * S, D = c.dim, hd = headDim(c), Hq = c.nHeads * hd, Hkv = c.nKvHeads * hd, F = c.ffnDim;
+  const chunk = Math.min(T, o.logitsChunk ?? 1024);
+  const rank = o.lora?.rank ?? 0, dropout = (o.lora?.dropout ?? 0) > 0;
+  const out: { what: string; bytes: number }[] = [];
+  const add = (what: string, floats: number) => out.push({ what, bytes: alignUp(floats * 4, 64) });
+  const layerSet = (l: number | 'recomputed') => {
+    const p = `layer ${l}`;
+    add(`${p} xn1`, T * D); add(`${p} rstd1`, T); add(`${p} q`, T * Hq); add(`${p} k`, T * Hkv); add(`${p} v`, T * Hkv);
+    add(`${p} att`, T * Hq); add(`${p} lse`, B * c.nHeads * S); add(`${p} xmid`, T * D); add(`${p} xn2`, T * D); add(`${p} rstd2`, T);
+    add(`${p} g`, T * F); add(`${p} u`, T * F); add(`${p} h`, T * F);
+    for (const kind of targets) {
+      add(`${p} ${kind} LoRA t`, T * rank);
+      if (dropout) add(`${p} ${kind} LoRA dropout`, T * linearShape(c, kind)[1]);
+    }
+  };
+  for (let l = 0; l < c.nLayers; l++) {
+    add(`layer ${l} input`, T * D);
+    if (!o.recompute) layerSet(l);
+  }
+  if (o.recompute) layerSet('recomputed');
+  add('last layer out', T * D); add('final norm out', T * D); add('final rstd', T); add('rope table', S * hd);
+  add('ids', T); add('targets', T);
+  add('logits chunk', chunk * c.vocabSize); add('row losses', chunk); add('row lse', chunk);
+  for (const g of ['dres', 'dtmp', 'dxn']) add(`grad ${g}`, T * D);
+  add('grad att', T * Hq); add('grad q', T * Hq); add('grad k', T * Hkv); add('grad v', T * Hkv);
+  for (const g of ['dh', 'dg', 'du']) add(`grad ${g}`, T * F);
+  const maxIn = Math.max(D, F, Hq);
+  add('LoRA dt', T * Math.max(rank, 1)); add('LoRA scratch', T * maxIn); add('norm grad sink', D);
+  return out;
+}
 
 /** Where the bytes go. */
 export type PlanCategory = 'weights' | 'LoRA' | 'gradients' | 'optimizer state' | 'activations' | 'core';
