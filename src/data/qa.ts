@@ -35,7 +35,7 @@ export function qaRow(tok: LlamaTokenizer, text: string, inputIds: Int32Array, l
   for (let i = 0; i < length && i < ids.length; i++) inputIds[i] = ids[i];
   labels.set(inputIds);
 
-  const padded = Math.max(length, ids.length); // the uncut row that MindFormers masks before cutting
+  // MindFormers masks the uncut row, then cuts it: positions past `length` do not matter
   const mask = (from: number, to: number) => labels.fill(IGNORE_INDEX, Math.min(from, length), Math.min(to, length));
   let cur = 1;
   mask(0, 1);
@@ -43,10 +43,10 @@ export function qaRow(tok: LlamaTokenizer, text: string, inputIds: Int32Array, l
     const parts = rounds[r].split(ANSWER_SEP);
     if (parts.length !== 2) break;
     const instructionLength = tok.encode(parts[0] + ANSWER_SEP).length - 3;
-    mask(cur, Math.min(cur + instructionLength, padded));
+    mask(cur, cur + instructionLength);
     cur += roundLengths[r];
   }
-  mask(cur, padded);
+  mask(cur, length);
   if (cur < length && cur !== total) labels.fill(IGNORE_INDEX);
   return labels.every((x) => x === IGNORE_INDEX);
 }

@@ -10,8 +10,8 @@ import { PrefixMatcher } from './prefix_matcher.ts';
 export const SPACE = '\u2581';
 
 /** A UTF-16 surrogate without its partner: UTF-8 cannot hold it, so it is read as U+FFFD. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const LONE_SURROGATE_ALL = new RegExp(LONE_SURROGATE.source, 'g');
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
+const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
@@ -92,7 +92,7 @@ export class Normalizer {
 
   /** The normalized form of text, with `▁` for spaces where the spec escapes them. */
   normalize(text: string): string {
-    if (LONE_SURROGATE.test(text)) text = text.replace(LONE_SURROGATE_ALL, '\uFFFD');
+    if (ANY_SURROGATE.test(text)) text = text.replace(LONE_SURROGATES, '\uFFFD');
     if (this.plain) {
       if (text.length === 0) return '';
       const body = this.spec.escapeWhitespaces ? text.replaceAll(' ', SPACE) : text;

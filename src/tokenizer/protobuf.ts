@@ -84,7 +84,9 @@ export class ProtobufReader {
   string(): string {
     const at = this.pos;
     try {
-      return utf8.decode(this.bytesField());
+      const bytes = this.bytesField();
+      if (bytes.length <= 16 && bytes.every((b) => b < 0x80)) return String.fromCharCode(...bytes); // short ASCII, the common case
+      return utf8.decode(bytes);
     } catch (err) {
       if (err instanceof ProtobufError) throw err;
       throw new ProtobufError(`string field at byte ${at} is not valid UTF-8`, false);
