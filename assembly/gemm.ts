@@ -313,7 +313,16 @@ function splitX16(xq: usize, xs: usize, x: usize, K: i32): void {
     for (; k < end; k++) m = max<f32>(m, Mathf.abs(load<f32>(x + <usize>k * 4)));
     const s: f32 = m / 32767.0, inv: f32 = s == 0 ? 0 : 1.0 / s;
     store<f32>(xs + <usize>(k0 / XB) * 4, s);
-    for (k = k0; k < end; k++) {
+    const iv = f32x4.splat(inv), lim = f32x4.splat(32767), nlim = f32x4.splat(-32767), lo = f32x4.splat(LO);
+    for (k = k0; k + 8 <= end; k += 8) {
+      const t0 = f32x4.min(lim, f32x4.max(nlim, f32x4.mul(v128.load(x + <usize>k * 4), iv)));
+      const t1 = f32x4.min(lim, f32x4.max(nlim, f32x4.mul(v128.load(x + <usize>k * 4, 16), iv)));
+      const h0 = f32x4.nearest(t0), h1 = f32x4.nearest(t1);
+      const r0 = f32x4.nearest(f32x4.mul(f32x4.sub(t0, h0), lo)), r1 = f32x4.nearest(f32x4.mul(f32x4.sub(t1, h1), lo));
+      v128.store(xq + <usize>k * 2, i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(h0), i32x4.trunc_sat_f32x4_s(h1)));
+      v128.store(xl + <usize>k * 2, i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(r0), i32x4.trunc_sat_f32x4_s(r1)));
+    }
+    for (; k < end; k++) {
       const t = min<f32>(32767, max<f32>(-32767, load<f32>(x + <usize>k * 4) * inv));
       const hi = nearest<f32>(t);
       store<i16>(xq + <usize>k * 2, <i16>(<i32>hi));
@@ -323,19 +332,19 @@ function splitX16(xq: usize, xs: usize, x: usize, K: i32): void {
 }
 
 /**
- * Dot products of x with 2 int8 weight rows (without their row scales), in lanes 0 and 1: the
- * products run as exact integer multiply-adds (i32x4.dot_i16x8_s) of the weights with the two
- * int16 parts of x (splitX16), and only each block's sums are converted to f32. The last
- * K % 16 elements use x itself.
+ * Dot products of x with 4 int8 weight rows (without their row scales), as lanes: the products
+ * run as exact integer multiply-adds (i32x4.dot_i16x8_s) of the weights with the two int16 parts
+ * of x (splitX16), and only each block's sums are converted to f32. Four rows at once keep four
+ * streams of weights in flight. The last K % 16 elements use x itself.
  */
 // @ts-ignore: decorator
-@inline function dot2rowsI8(x: usize, xq: usize, xs: usize, w: usize, rowBytes: usize, K: i32): v128 {
-  let a0 = f32x4.splat(0), a1 = a0;
-  const w1 = w + rowBytes, xl = xq + <usize>K * 2;
-  const K16 = K & ~15;
+@inline function dot4rowsI8(x: usize, xq: usize, xs: usize, w: usize, rowBytes: usize, K: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  const w1 = w + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes, xl = xq + <usize>K * 2;
+  const K16 = K & ~15, invLo = f32x4.splat(1.0 / LO);
   for (let k0 = 0; k0 < K16; k0 += XB) {
     const end = min(K16, k0 + XB);
-    let h0 = i32x4.splat(0), h1 = h0, l0 = h0, l1 = h0;
+    let h0 = i32x4.splat(0), h1 = h0, h2 = h0, h3 = h0, l0 = h0, l1 = h0, l2 = h0, l3 = h0;
     for (let k = k0; k < end; k += 16) {
       const o = <usize>k, o2 = o * 2;
       const ha = v128.load(xq + o2), hb = v128.load(xq + o2, 16), la = v128.load(xl + o2), lb = v128.load(xl + o2, 16);
@@ -345,19 +354,20 @@ function splitX16(xq: usize, xs: usize, x: usize, K: i32): void {
       wa = v128.load8x8_s(w1 + o); wb = v128.load8x8_s(w1 + o, 8);
       h1 = i32x4.add(h1, i32x4.add(i32x4.dot_i16x8_s(wa, ha), i32x4.dot_i16x8_s(wb, hb)));
       l1 = i32x4.add(l1, i32x4.add(i32x4.dot_i16x8_s(wa, la), i32x4.dot_i16x8_s(wb, lb)));
+      wa = v128.load8x8_s(w2 + o); wb = v128.load8x8_s(w2 + o, 8);
+      h2 = i32x4.add(h2, i32x4.add(i32x4.dot_i16x8_s(wa, ha), i32x4.dot_i16x8_s(wb, hb)));
+      l2 = i32x4.add(l2, i32x4.add(i32x4.dot_i16x8_s(wa, la), i32x4.dot_i16x8_s(wb, lb)));
+      wa = v128.load8x8_s(w3 + o); wb = v128.load8x8_s(w3 + o, 8);
+      h3 = i32x4.add(h3, i32x4.add(i32x4.dot_i16x8_s(wa, ha), i32x4.dot_i16x8_s(wb, hb)));
+      l3 = i32x4.add(l3, i32x4.add(i32x4.dot_i16x8_s(wa, la), i32x4.dot_i16x8_s(wb, lb)));
     }
-    const sh = v128.load32_splat(xs + <usize>(k0 / XB) * 4), sl = f32x4.div(sh, f32x4.splat(LO));
+    const sh = v128.load32_splat(xs + <usize>(k0 / XB) * 4), sl = f32x4.mul(sh, invLo);
     a0 = fma(f32x4.convert_i32x4_s(l0), sl, fma(f32x4.convert_i32x4_s(h0), sh, a0));
     a1 = fma(f32x4.convert_i32x4_s(l1), sl, fma(f32x4.convert_i32x4_s(h1), sh, a1));
+    a2 = fma(f32x4.convert_i32x4_s(l2), sl, fma(f32x4.convert_i32x4_s(h2), sh, a2));
+    a3 = fma(f32x4.convert_i32x4_s(l3), sl, fma(f32x4.convert_i32x4_s(h3), sh, a3));
   }
-  return tail4(sum4(a0, a1, a0, a1), x, w, w1, w, w1, K16, K, WT_I8);
-}
-
-/** Dot products of x with 4 int8 weight rows through two dot2rowsI8 passes. */
-// @ts-ignore: decorator
-@inline function dot4rowsI8(x: usize, xq: usize, xs: usize, w: usize, rowBytes: usize, K: i32): v128 {
-  const s01 = dot2rowsI8(x, xq, xs, w, rowBytes, K), s23 = dot2rowsI8(x, xq, xs, w + 2 * rowBytes, rowBytes, K);
-  return i32x4.shuffle(s01, s23, 0, 1, 4, 5);
+  return tail4(sum4(a0, a1, a2, a3), x, w, w1, w2, w3, K16, K, WT_I8);
 }
 
 /** Dot products of x[K] with 4 int8 rows (no scales) when x is too long to quantize: f32 throughout. */
