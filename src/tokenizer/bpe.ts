@@ -5,14 +5,14 @@
  * symbol to an id, splitting UNUSED pieces back into their parts and unknown symbols into byte
  * pieces when the model has byte fallback.
  *
- * Speed comes from three things. Pairs of known pieces are looked up by id in a table that
- * remembers each pair's answer once its text has been looked up, so merging rarely makes a
- * string. Text is cut into words where no piece can span the cut, and each word's ids are
- * cached. Short words merge by scanning their few candidate pairs; long ones use a heap, as
- * SentencePiece does.
+ * Speed comes from three things. Pairs of known pieces are looked up by id in a table built once
+ * from the vocabulary (every piece split at every character boundary where both halves are
+ * pieces), so merging makes no strings. Text is cut into words where no piece can span the cut,
+ * and each word's ids are cached. Short words merge by scanning their few candidate pairs; long
+ * ones use a heap, as SentencePiece does.
  */
 import { PieceType } from './model.ts';
-import { ABSENT, PairTable } from './pair_table.ts';
+import { PairTable } from './pair_table.ts';
 import { codeUnits, type PrefixMatcher } from './prefix_matcher.ts';
 import type { Vocabulary } from './vocabulary.ts';
 
@@ -58,8 +58,8 @@ export class BpeSegmenter {
   private readonly unitId = new Int32Array(65536).fill(-1);
   /** 1 for code units that occur in a piece of two or more units (and for surrogates): only those can join a neighbour */
   private readonly joins = new Uint8Array(65536);
-  /** (left id, right id) → id of the concatenation, or -1, for pairs met so far */
-  private readonly pairs = new PairTable();
+  /** (left id, right id) → id of the concatenation */
+  private readonly pairs: PairTable;
   /** normal ids whose text is also a reserved piece, which `PieceToId` would prefer */
   private readonly shadowed = new Set<number>();
   private readonly hasUnused: boolean;
@@ -80,6 +80,18 @@ export class BpeSegmenter {
       if (cutBeforeSpace && piece.length > 1 && /[^\u2581]\u2581/.test(piece)) cutBeforeSpace = false;
     }
     this.cutBeforeSpace = cutBeforeSpace;
+    const pairs: number[] = []; // [left, right, merged] per pair
+    const part = (text: string) => (text.length === 1 ? this.unitId[text.charCodeAt(0)] : vocab.normalId(text));
+    for (const [piece, id] of vocab.normalPieces()) {
+      for (let k = 1; k < piece.length; k++) {
+        if (isLowSurrogate(piece.charCodeAt(k))) continue;
+        const a = part(piece.slice(0, k));
+        if (a < 0) continue;
+        const b = part(piece.slice(k));
+        if (b >= 0) pairs.push(a, b, id);
+      }
+    }
+    this.pairs = new PairTable(pairs);
     this.hasUnused = vocab.types.includes(PieceType.Unused);
   }
 
@@ -156,10 +168,6 @@ export class BpeSegmenter {
     let id: number;
     if (a >= 0 && b >= 0) {
       id = this.pairs.get(a, b);
-      if (id === ABSENT) {
-        id = this.vocab.normalId(this.vocab.pieces[a] + this.vocab.pieces[b]);
-        this.pairs.add(a, b, id);
-      }
     } else {
       if ((s.len[l] === 1 && !this.joins[text.charCodeAt(s.start[l])]) || (s.len[r] === 1 && !this.joins[text.charCodeAt(s.start[r])])) return -1;
       id = this.vocab.normalId(text.substr(s.start[l], s.len[l] + s.len[r]));
