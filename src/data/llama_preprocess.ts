@@ -25,7 +25,7 @@ export interface PreprocessOptions {
   /** wiki: how many times the whole token stream is repeated */
   repeat: number;
   tokenizer: LoadedTokenizer;
-  /** worker threads; 0 tokenizes on the calling thread */
+  /** worker threads (no more than there are batches); 0 tokenizes on the calling thread */
   threads: number;
   /** called as work is done: (done, total) in records (qa) or paragraphs (wiki) */
   progress?: (done: number, total: number) => void;
@@ -48,7 +48,7 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
   if (!Number.isInteger(seqLength) || seqLength < 1) throw new Error(`--seq_length ${seqLength}: expected a positive integer`);
   if (!Number.isInteger(options.repeat) || options.repeat < 1) throw new Error(`--repeat ${options.repeat}: expected a positive integer`);
   const work = options.datasetType === 'qa' ? await qaBatches(options.inputs, seqLength + 1) : await wikiBatches(options.inputs);
-  const pool = new PreprocessPool(options.tokenizer.bytes, options.tokenizer.source, options.threads);
+  const pool = new PreprocessPool(options.tokenizer.bytes, options.tokenizer.source, Math.min(options.threads, work.length));
   try {
     return await writeAtomically(options.output, async (dir) => {
       const writer = new ShardWriter(dir, {

@@ -130,7 +130,7 @@ describe('llama_preprocess', () => {
     }
   });
 
-  it('gives the reference rows for wikitext (clean_wikitext, headings, CRLF, --repeat)', async () => {
+  it('gives the reference rows for wikitext (clean_wikitext, headings, CRLF, --repeat; inline and on a worker thread)', async () => {
     const text = [
       ' = Valkyria Chronicles III = ', '', ' Senjō no Valkyria 3 : Unrecorded Chronicles ( Japanese : 戦場のヴァルキュリア3 ) is a 2011 game . ',
       ' It sold 1 @,@ 000 @,@ 000 copies , the " best " start @-@ up of 3 @.@ 5 years ; wow ! ', '', ' = = Plot = = ', '',
@@ -139,9 +139,9 @@ describe('llama_preprocess', () => {
     ].join('\n');
     const path = join(dir, 'wiki.train.tokens');
     writeFileSync(path, text);
-    for (const [seq, repeat] of [[32, 1], [7, 3]]) {
+    for (const [seq, repeat, workers] of [[32, 1, 0], [7, 3, 2]]) {
       const out = outPath();
-      assert.equal(await preprocessCommand(['--dataset_type', 'wiki', '--input_glob', path, '--model_file', model, '--seq_length', String(seq), '--repeat', String(repeat), '--output_file', out, '--workers', '0']), 0);
+      assert.equal(await preprocessCommand(['--dataset_type', 'wiki', '--input_glob', path, '--model_file', model, '--seq_length', String(seq), '--repeat', String(repeat), '--output_file', out, '--workers', String(workers)]), 0);
       const ref = reference(['wiki', model, path, String(seq), String(repeat)]);
       assert.ok(ref.records > 3);
       assertSameRows(out, ref, ['input_ids'], seq);
