@@ -48,7 +48,7 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
   if (!Number.isInteger(seqLength) || seqLength < 1) throw new Error(`--seq_length ${seqLength}: expected a positive integer`);
   if (!Number.isInteger(options.repeat) || options.repeat < 1) throw new Error(`--repeat ${options.repeat}: expected a positive integer`);
   const work = options.datasetType === 'qa' ? await qaBatches(options.inputs, seqLength + 1) : await wikiBatches(options.inputs);
-  const pool = new PreprocessPool(options.tokenizer.bytes, options.tokenizer.source, Math.min(options.threads, work.length));
+  const pool = new PreprocessPool(options.tokenizer, Math.min(options.threads, work.length));
   try {
     return await writeAtomically(options.output, async (dir) => {
       const writer = new ShardWriter(dir, {

@@ -5,7 +5,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { LlamaTokenizer } from '../tokenizer/llama.ts';
-import { SentencePieceProcessor } from '../tokenizer/sentencepiece.ts';
+import type { LoadedTokenizer } from '../tokenizer/load.ts';
 import { startWorker } from '../workers.ts';
 import { runJob, type Job, type JobResult } from './preprocess_jobs.ts';
 
@@ -18,11 +18,11 @@ export class PreprocessPool {
   private readonly inline: LlamaTokenizer | null;
   private nextId = 0;
 
-  /** `model` is the tokenizer.model bytes; `source` names it in errors. */
-  constructor(model: Uint8Array, source: string, threads: number) {
-    this.inline = threads === 0 ? new LlamaTokenizer(SentencePieceProcessor.fromBytes(model, source)) : null;
+  /** Workers get the model's bytes and build their own tokenizer; inline jobs use `tokenizer.sp`. */
+  constructor(tokenizer: LoadedTokenizer, threads: number) {
+    this.inline = threads === 0 ? new LlamaTokenizer(tokenizer.sp) : null;
     for (let t = 0; t < threads; t++) {
-      const worker = startWorker('preprocess', import.meta.url, { workerData: { model, source } });
+      const worker = startWorker('preprocess', import.meta.url, { workerData: { model: tokenizer.bytes, source: tokenizer.source } });
       const w: PoolWorker = { worker, pending: new Map(), dead: null };
       worker.on('message', (msg: { id: number; result?: JobResult; error?: string }) => {
         const p = w.pending.get(msg.id);
