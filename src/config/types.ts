@@ -1,0 +1,65 @@
+/**
+ * The run configuration: a MindFormers-layout YAML (configs/llama2/*.yaml) after defaults, the
+ * file and command-line overrides are merged and validated. Keys keep MindFormers' names.
+ */
+
+/** What run_mindformer does. */
+export type RunMode = 'train' | 'finetune' | 'eval' | 'predict';
+
+/** `callbacks:` entries (MindFormers' list of {type, ...}). */
+export type CallbackConfig =
+  | { type: 'MFLossMonitor'; per_print_times: number }
+  | { type: 'CheckpointMonitor'; prefix: string; save_checkpoint_steps: number; keep_checkpoint_max: number; integrated_save: boolean; async_save: boolean }
+  | { type: 'ObsMonitor' };
+
+/** A dataset block (`train_dataset`, `eval_dataset`). */
+export interface DatasetConfig {
+  data_loader: { type: string; dataset_dir: string; shuffle: boolean };
+  input_columns: string[];
+  drop_remainder: boolean;
+  batch_size: number;
+  repeat: number;
+  num_parallel_workers: number;
+}
+
+/** The merged, validated configuration. */
+export interface RunConfig {
+  seed: number;
+  output_dir: string;
+  run_mode: RunMode;
+  /** a file or folder, or '' for none */
+  load_checkpoint: string;
+  src_strategy_path_or_dir: string;
+  auto_trans_ckpt: boolean;
+  /** false, true (the latest checkpoint in output_dir), or a checkpoint file name */
+  resume_training: boolean | string;
+  use_parallel: boolean;
+  /** ours: the core build ('auto' | 'relaxed' | 'simd') */
+  device_target: string;
+  runner_config: { epochs: number; batch_size: number; sink_mode: boolean; sink_size: number; gradient_accumulation_steps: number };
+  optimizer: { type: string; beta1: number; beta2: number; eps: number; weight_decay: number };
+  lr_schedule: { type: 'CosineWithWarmUpLR' | 'LinearWithWarmUpLR' | 'ConstantWarmUpLR'; learning_rate: number; lr_end: number; warmup_ratio: number; warmup_steps: number; total_steps: number };
+  train_dataset: DatasetConfig;
+  eval_dataset: DatasetConfig;
+  parallel_config: { data_parallel: number; model_parallel: number; pipeline_stage: number; micro_batch_num: number; vocab_emb_dp: boolean; gradient_aggregation_group: number };
+  recompute_config: { recompute: boolean; select_recompute: boolean; parallel_optimizer_comm_recompute: boolean; mp_comm_recompute: boolean; recompute_slice_activation: boolean };
+  runner_wrapper: { type: string; scale_sense: number; use_clip_grad: boolean; max_grad_norm: number };
+  callbacks: CallbackConfig[];
+  model: {
+    model_config: Record<string, unknown> & {
+      seq_length: number; hidden_size: number; num_layers: number; num_heads: number; vocab_size: number;
+      /** storage of frozen base weights: 'float32' | 'bfloat16' | 'int8' (ours; MindFormers' compute_dtype is accepted and ignored) */
+      param_init_type: string;
+      do_sample: boolean; top_k: number; top_p: number; repetition_penalty: number; max_decode_length: number; temperature: number;
+      pet_config?: { pet_type: string; lora_rank: number; lora_alpha: number; lora_dropout: number; target_modules: string | string[] };
+    };
+    arch: { type: string };
+  };
+  processor: { tokenizer: { type: string; vocab_file: string } };
+  /** predict: prompts from --predict_data */
+  predict_data: string[];
+  predict_batch_size: number;
+  /** eval/predict: records to use (0 = all) */
+  num_samples: number;
+  profile: boolean;
+}
