@@ -1,54 +1,122 @@
 /**
- * Opening a Hugging Face checkpoint: a folder with config.json and model.safetensors, or a
- * .safetensors file with config.json beside it; and loading its tensors into a model.
+ * Loading a checkpoint into a model: open any supported path (open.ts), name its tensors the
+ * Hugging Face way, check every shape, and copy base weights and LoRA factors into the arena.
+ * What the network has and the checkpoint lacks, and the reverse, are reported as MindFormers
+ * reports them; a missing base weight is an error, a missing LoRA factor keeps its initial value.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import type { Core } from '../runtime/core.ts';
-import { configFromHF, type LlamaConfig } from '../model/config.ts';
+import type { LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
-import { SafetensorsFile } from './safetensors.ts';
+import type { LlamaWeights } from '../model/weights.ts';
+import { decodeF32 } from './dtypes.ts';
+import { detectLayout, mapName, type Layout } from './names.ts';
+import { findConfig, openTensors, relayout } from './open.ts';
+import type { TensorStore } from './store.ts';
 
-/** An opened checkpoint: its config and its weights file. */
-export interface HFCheckpoint {
+/** An opened checkpoint: its config and its tensors under Hugging Face names. */
+export interface Checkpoint {
   config: LlamaConfig;
-  weights: SafetensorsFile;
+  /** tensors by Hugging Face name */
+  weights: TensorStore;
+  /** how the file names them */
+  layout: Layout;
 }
 
-/** Opens `path` (folder or .safetensors file); errors name the path and what is missing. */
-export function openCheckpoint(path: string): HFCheckpoint {
-  if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
-  const isDir = statSync(path).isDirectory();
-  const folder = isDir ? path : dirname(path);
-  const configPath = join(folder, 'config.json');
-  if (!existsSync(configPath)) throw new Error(`${configPath}: missing (a Hugging Face checkpoint needs its config.json)`);
-  let raw: Record<string, unknown>;
+/**
+ * Opens a checkpoint path (file or folder, any layout); `config` is the model's when the caller
+ * has it (a MindFormers YAML), else config.json or params.json beside the weights.
+ */
+export function openCheckpoint(path: string, config?: LlamaConfig): Checkpoint {
+  const raw = openTensors(path);
   try {
-    raw = JSON.parse(readFileSync(configPath, 'utf8'));
+    const layout = detectLayout(raw.tensors.keys());
+    const found = config ?? findConfig(path, raw);
+    if (!found) throw new Error(`${path}: no config.json or params.json beside the weights, and no model config was given`);
+    return { config: found, weights: relayout(raw, layout, 'hf', found), layout };
   } catch (err) {
-    throw new Error(`${configPath}: not valid JSON (${(err as Error).message})`);
+    raw.close();
+    throw err;
   }
-  const config = configFromHF(raw, configPath);
-  const file = isDir ? join(path, 'model.safetensors') : path;
-  if (!existsSync(file)) throw new Error(`${file}: missing (sharded checkpoints are not supported yet)`);
-  return { config, weights: SafetensorsFile.open(file) };
 }
 
-/** Builds a model of the checkpoint's shape and loads its weights; shape mismatches name the tensor. */
-export function loadModel(core: Core, path: string, options: ModelOptions): LlamaModel {
-  const { config, weights } = openCheckpoint(path);
+/** Parameters that were not loaded: the network's without a tensor, the checkpoint's without a place. */
+export interface LoadReport {
+  notLoaded: string[];
+  unused: string[];
+}
+
+/** MindFormers' line for a load: `Network parameters are not loaded: ([...], [...])`. */
+export function formatLoadReport(r: LoadReport): string {
+  const list = (names: string[]) => `[${names.map((n) => `'${n}'`).join(', ')}]`;
+  return `Network parameters are not loaded: (${list(r.notLoaded)}, ${list(r.unused)})`;
+}
+
+/** One tensor the network takes: its HF name, shape, and where the f32 values go. */
+interface Slot {
+  name: string;
+  shape: number[];
+  base: boolean;
+  store(values: Float32Array): void;
+}
+
+function slots(w: LlamaWeights): Slot[] {
+  const arena = w.core.arena;
+  const out: Slot[] = w.baseTensors().map((t) => ({
+    name: t.name, shape: t.shape, base: true,
+    store: (v: Float32Array) => (t.matrix ? w.setMatrix(t.matrix, v) : arena.f32(t.vector!, v.length).set(v)),
+  }));
+  for (const layer of w.layers) {
+    for (const ad of Object.values(layer.lora)) {
+      for (const p of [ad.a, ad.b]) out.push({ name: p.name, shape: p.shape, base: false, store: (v) => arena.f32(p.ptr, p.n).set(v) });
+    }
+  }
+  return out;
+}
+
+/**
+ * Copies a checkpoint's tensors into a model's weights (reading the next tensor while the last
+ * is stored). Shape mismatches and missing base weights are errors naming the tensors.
+ */
+export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint): Promise<LoadReport> {
+  const store = ckpt.weights, as = (name: string) => mapName(name, 'hf', ckpt.layout === 'meta' ? 'hf' : ckpt.layout);
+  const want = slots(weights);
+  const present = want.filter((s) => store.tensors.has(s.name));
+  for (const s of present) {
+    const t = store.tensors.get(s.name)!;
+    if (t.shape.join() !== s.shape.join()) throw new Error(`${store.where}: tensor ${as(s.name)} has shape [${t.shape}], the model expects [${s.shape}]`);
+  }
+  const missingBase = want.filter((s) => s.base && !store.tensors.has(s.name)).map((s) => as(s.name));
+  if (missingBase.length) throw new Error(`${store.where}: missing ${missingBase.length} tensor(s): ${missingBase.slice(0, 5).join(', ')}${missingBase.length > 5 ? ', ...' : ''}`);
+  let next = present.length ? store.read(present[0].name) : undefined;
   try {
-    const model = new LlamaModel(core, config, options);
-    model.weights.load((name, shape) => {
-      const t = weights.tensors.get(name);
-      if (!t) return undefined;
-      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        throw new Error(`${weights.path}: tensor ${name} has shape [${t.shape}], the model expects [${shape}]`);
-      }
-      return weights.readF32(name);
-    }, weights.path);
+    for (const [i, s] of present.entries()) {
+      const bytes = await next!;
+      next = i + 1 < present.length ? store.read(present[i + 1].name) : undefined;
+      s.store(decodeF32(bytes, store.tensors.get(s.name)!.dtype, `${store.where}: tensor ${as(s.name)}`));
+    }
+  } catch (err) {
+    next?.catch(() => undefined);
+    throw err;
+  }
+  const taken = new Set(want.map((s) => s.name));
+  return {
+    notLoaded: want.filter((s) => !store.tensors.has(s.name)).map((s) => as(s.name)),
+    unused: [...store.tensors.keys()].filter((n) => !taken.has(n)).map(as),
+  };
+}
+
+/**
+ * Builds a model of the checkpoint's shape and loads it; `report` receives what was not loaded
+ * (by default nothing is printed).
+ */
+export async function loadModel(core: Core, path: string, options: ModelOptions, opts: { config?: LlamaConfig; report?: (r: LoadReport) => void } = {}): Promise<LlamaModel> {
+  const ckpt = openCheckpoint(path, opts.config);
+  try {
+    const model = new LlamaModel(core, ckpt.config, options);
+    const report = await loadWeights(model.weights, ckpt);
+    opts.report?.(report);
     return model;
   } finally {
-    weights.close();
+    ckpt.weights.close();
   }
 }

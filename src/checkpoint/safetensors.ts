@@ -1,154 +1,241 @@
 /**
  * safetensors files: an 8-byte little-endian header length, a JSON header
- * `{name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?}`, then the data buffer.
- * Reading takes one tensor at a time from disk (the file is never loaded whole); writing goes to a
- * temporary name and is renamed when complete.
+ * `{name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {string: string}}`, then
+ * the data buffer, which the tensors tile exactly. Reading parses and checks the header, then
+ * reads one tensor at a time. Files written here carry a CRC-32 per tensor in `__metadata__`
+ * (key `wasmformers.crc32`, a JSON object name → 8 hex digits), checked on every read; files
+ * from elsewhere load without one.
  */
-import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { crc32, crcHex } from './crc32.ts';
+import { decodeF32, DTYPE_BYTES, isDType, numel, tensorBytes, type DType } from './dtypes.ts';
+import { FileSource, readChecked, readCheckedSync, type ByteSource } from './source.ts';
+import { infoOf, type TensorInfo, type TensorStore } from './store.ts';
+import { temporaryName } from '../data/atomic.ts';
 
-/** Element types and their sizes in bytes. */
-export const DTYPE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 } as const;
-/** A safetensors element type. */
-export type DType = keyof typeof DTYPE_BYTES;
+/** The `__metadata__` key of the per-tensor checksums. */
+export const CRC_KEY = 'wasmformers.crc32';
+/** The largest header read (as the reference implementation limits it). */
+const MAX_HEADER = 100_000_000;
 
-/** Where one tensor lies in a file (absolute byte offsets). */
-export interface TensorInfo {
-  dtype: DType;
-  shape: number[];
+/** Where a tensor lies in a file (absolute byte offsets). */
+interface Located extends TensorInfo {
   begin: number;
   end: number;
 }
 
-/** Number of elements of a shape. */
-export function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
+/** Parses and checks the header of a safetensors file; errors name the file and what is wrong. */
+function parseHeader(src: ByteSource): { tensors: Map<string, Located>; metadata: Record<string, string>; crcs: Map<string, number> } {
+  const { where, size } = src;
+  if (size < 8) throw new Error(`${where}: not a safetensors file (${size} bytes)`);
+  const lenBuf = new Uint8Array(8);
+  src.readSync(lenBuf, 0);
+  const big = new DataView(lenBuf.buffer).getBigUint64(0, true);
+  if (big < 2n || big > BigInt(size - 8)) throw new Error(`${where}: not a safetensors file (header length ${big} in a ${size}-byte file)`);
+  const headerLen = Number(big);
+  if (headerLen > MAX_HEADER) throw new Error(`${where}: the safetensors header is ${headerLen} bytes, more than the ${MAX_HEADER} allowed`);
+  const headerBuf = new Uint8Array(headerLen);
+  src.readSync(headerBuf, 8);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBuf));
+  } catch {
+    throw new Error(`${where}: not a safetensors file (the header is not JSON)`);
+  }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new Error(`${where}: not a safetensors file (the header is not a JSON object)`);
+  const dataStart = 8 + headerLen, dataSize = size - dataStart;
+  const tensors = new Map<string, Located>();
+  let metadata: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === 'string')) {
+        throw new Error(`${where}: __metadata__ must map names to strings`);
+      }
+      metadata = raw as Record<string, string>;
+      continue;
+    }
+    const t = (raw ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (!isDType(t.dtype)) throw new Error(`${where}: tensor ${name} has unsupported dtype ${JSON.stringify(t.dtype)}`);
+    const shape = t.shape;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`${where}: tensor ${name} has a bad shape ${JSON.stringify(shape)}`);
+    const offsets = t.data_offsets;
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
+      throw new Error(`${where}: tensor ${name} has bad data_offsets ${JSON.stringify(offsets)}`);
+    }
+    const [b, e] = offsets as number[];
+    const want = numel(shape) * DTYPE_BYTES[t.dtype];
+    if (!(e >= b) || e - b !== want) throw new Error(`${where}: tensor ${name} spans bytes ${b}..${e} but ${t.dtype}[${shape}] needs ${want}`);
+    if (e > dataSize) throw new Error(`${where}: tensor ${name} ends at byte ${dataStart + e}, past the end of the file (${size} bytes): truncated?`);
+    tensors.set(name, { dtype: t.dtype, shape: shape as number[], begin: dataStart + b, end: dataStart + e });
+  }
+  // The tensors must tile the data buffer: no overlap, no hole, nothing after the last one.
+  let expected = dataStart;
+  for (const [name, t] of [...tensors].filter(([, t]) => t.end > t.begin).sort((x, y) => x[1].begin - y[1].begin)) {
+    if (t.begin !== expected) throw new Error(`${where}: tensor ${name} starts at byte ${t.begin}, expected ${expected} (tensors overlap or leave a hole)`);
+    expected = t.end;
+  }
+  if (expected !== size) throw new Error(`${where}: ${size - expected} bytes after the last tensor`);
+  return { tensors, metadata, crcs: parseCrcs(metadata, tensors, where) };
+}
+
+/** The per-tensor checksums of `__metadata__`, if the file has them. */
+function parseCrcs(metadata: Record<string, string>, tensors: Map<string, Located>, where: string): Map<string, number> {
+  const crcs = new Map<string, number>();
+  if (!Object.hasOwn(metadata, CRC_KEY)) return crcs;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(metadata[CRC_KEY]);
+  } catch {
+    raw = undefined;
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${where}: __metadata__.${CRC_KEY} is not a JSON object`);
+  for (const [name, hex] of Object.entries(raw as Record<string, unknown>)) {
+    if (typeof hex !== 'string' || !/^[0-9a-f]{8}$/.test(hex)) throw new Error(`${where}: __metadata__.${CRC_KEY} has a bad checksum for ${name}`);
+    if (!tensors.has(name)) throw new Error(`${where}: __metadata__.${CRC_KEY} names ${name}, which is not in the file`);
+    crcs.set(name, parseInt(hex, 16));
+  }
+  return crcs;
 }
 
 /** An open safetensors file: the header parsed, tensors read on demand. */
-export class SafetensorsFile {
-  private constructor(
-    /** The path, for messages. */
-    readonly path: string,
-    private readonly fd: number,
-    /** Every tensor by name. */
-    readonly tensors: ReadonlyMap<string, TensorInfo>,
-    /** The `__metadata__` strings. */
-    readonly metadata: Readonly<Record<string, string>>,
-  ) {}
+export class SafetensorsFile implements TensorStore {
+  readonly where: string;
+  readonly tensors: ReadonlyMap<string, TensorInfo>;
+  readonly metadata: Readonly<Record<string, string>>;
+  private readonly located: Map<string, Located>;
+  private readonly crcs: Map<string, number>;
 
-  /** Opens and validates a file; the error names the file and what is wrong. */
+  private constructor(private readonly src: ByteSource) {
+    this.where = src.where;
+    const h = parseHeader(src);
+    this.located = h.tensors;
+    this.tensors = new Map([...h.tensors].map(([name, t]) => [name, { dtype: t.dtype, shape: t.shape }]));
+    this.metadata = h.metadata;
+    this.crcs = h.crcs;
+  }
+
+  /** Opens and checks a file; the error names the file and what is wrong. */
   static open(path: string): SafetensorsFile {
-    const fd = openSync(path, 'r');
+    return SafetensorsFile.from(FileSource.open(path));
+  }
+
+  /** Reads a safetensors file from any byte source (closed here if its header is bad). */
+  static from(src: ByteSource): SafetensorsFile {
     try {
-      const size = fstatSync(fd).size;
-      if (size < 8) throw new Error(`${path}: not a safetensors file (${size} bytes)`);
-      const lenBuf = Buffer.alloc(8);
-      readSync(fd, lenBuf, 0, 8, 0);
-      const headerLen = Number(lenBuf.readBigUInt64LE(0));
-      if (headerLen < 2 || headerLen > 100_000_000 || 8 + headerLen > size) {
-        throw new Error(`${path}: not a safetensors file (header length ${headerLen} in a ${size}-byte file)`);
-      }
-      const headerBuf = Buffer.alloc(headerLen);
-      readSync(fd, headerBuf, 0, headerLen, 8);
-      let header: Record<string, unknown>;
-      try {
-        header = JSON.parse(headerBuf.toString('utf8'));
-      } catch {
-        throw new Error(`${path}: not a safetensors file (the header is not JSON)`);
-      }
-      if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new Error(`${path}: the safetensors header is not an object`);
-      const dataStart = 8 + headerLen;
-      const tensors = new Map<string, TensorInfo>();
-      let metadata: Record<string, string> = {};
-      for (const [name, raw] of Object.entries(header)) {
-        if (name === '__metadata__') { metadata = raw as Record<string, string>; continue; }
-        const t = raw as { dtype?: string; shape?: number[]; data_offsets?: number[] };
-        if (!t || typeof t.dtype !== 'string' || !(t.dtype in DTYPE_BYTES)) throw new Error(`${path}: tensor ${name} has unsupported dtype ${t?.dtype}`);
-        if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${path}: tensor ${name} has a bad shape`);
-        if (!Array.isArray(t.data_offsets) || t.data_offsets.length !== 2) throw new Error(`${path}: tensor ${name} has bad data_offsets`);
-        const [b, e] = t.data_offsets;
-        const dtype = t.dtype as DType;
-        const want = numel(t.shape) * DTYPE_BYTES[dtype];
-        if (!(Number.isInteger(b) && Number.isInteger(e) && b >= 0 && e - b === want)) {
-          throw new Error(`${path}: tensor ${name} spans bytes ${b}..${e} but ${dtype}${JSON.stringify(t.shape)} needs ${want}`);
-        }
-        if (dataStart + e > size) throw new Error(`${path}: tensor ${name} ends at byte ${dataStart + e}, past the end of the file (${size} bytes): truncated?`);
-        tensors.set(name, { dtype, shape: t.shape, begin: dataStart + b, end: dataStart + e });
-      }
-      return new SafetensorsFile(path, fd, tensors, metadata);
+      return new SafetensorsFile(src);
     } catch (err) {
-      closeSync(fd);
+      src.close();
       throw err;
     }
   }
 
-  /** The tensor's description; the error names the file and the tensor. */
-  info(name: string): TensorInfo {
-    const t = this.tensors.get(name);
-    if (!t) throw new Error(`${this.path}: no tensor named ${name}`);
-    return t;
+  /** Whether the file carries checksums. */
+  get checksummed(): boolean {
+    return this.crcs.size > 0;
   }
 
-  /** Reads a tensor's raw little-endian bytes into `into` (or a fresh buffer). */
-  readBytes(name: string, into?: Uint8Array): Uint8Array {
-    const t = this.info(name);
-    const n = t.end - t.begin;
-    const out = into ?? new Uint8Array(n);
-    if (out.byteLength !== n) throw new Error(`${this.path}: tensor ${name} has ${n} bytes, the destination ${out.byteLength}`);
-    let done = 0;
-    while (done < n) {
-      const got = readSync(this.fd, out, done, Math.min(n - done, 1 << 30), t.begin + done);
-      if (got <= 0) throw new Error(`${this.path}: tensor ${name} could not be read (truncated file?)`);
-      done += got;
-    }
+  private locate(name: string): Located {
+    infoOf(this, name);
+    return this.located.get(name)!;
+  }
+
+  async read(name: string): Promise<Uint8Array> {
+    const t = this.locate(name);
+    const out = new Uint8Array(t.end - t.begin);
+    await readChecked(this.src, out, t.begin, this.crcs.get(name), `${this.where}: tensor ${name}`);
     return out;
   }
 
-  /** Reads a floating-point tensor (F32, F16, BF16, F64) as f32 values. */
-  readF32(name: string): Float32Array {
-    const t = this.info(name);
-    const bytes = this.readBytes(name);
-    return toF32(bytes, t.dtype, `${this.path}: tensor ${name}`);
+  readSync(name: string): Uint8Array {
+    const t = this.locate(name);
+    const out = new Uint8Array(t.end - t.begin);
+    readCheckedSync(this.src, out, t.begin, this.crcs.get(name), `${this.where}: tensor ${name}`);
+    return out;
   }
 
-  /** Closes the file. */
+  /** A tensor's values as f32, blocking (any numeric dtype). */
+  readF32(name: string): Float32Array {
+    return decodeF32(this.readSync(name), this.locate(name).dtype, `${this.where}: tensor ${name}`);
+  }
+
   close(): void {
+    this.src.close();
+  }
+}
+
+/** The header bytes (length prefix, JSON padded to keep the data 8-byte aligned). */
+function headerBytes(entries: [string, TensorInfo][], metadata: Record<string, string>): Uint8Array {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const [name, t] of entries) {
+    const n = tensorBytes(t.dtype, t.shape);
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] };
+    offset += n;
+  }
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (8 - (json.length % 8)) % 8;
+  if (pad) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+  const out = new Uint8Array(8 + json.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  return out;
+}
+
+/**
+ * Writes a safetensors file at `path` (the caller renames it into place), one tensor at a time in
+ * the order given up front: the header goes first with placeholder checksums, which `finish`
+ * fills in (the same number of bytes).
+ */
+export class SafetensorsWriter {
+  private readonly fd: number;
+  private readonly crcs = new Map<string, string>();
+  private next = 0;
+  private position: number;
+
+  constructor(readonly path: string, private readonly entries: [string, TensorInfo][], private readonly metadata: Record<string, string> = {}) {
+    const names = new Set<string>();
+    for (const [name] of entries) {
+      if (name === '__metadata__' || names.has(name)) throw new Error(`${path}: tensor name ${name} is reserved or repeated`);
+      names.add(name);
+      this.crcs.set(name, '00000000');
+    }
+    this.fd = openSync(path, 'wx');
+    this.position = this.writeHeader();
+  }
+
+  private writeHeader(): number {
+    const head = headerBytes(this.entries, { format: 'pt', ...this.metadata, [CRC_KEY]: JSON.stringify(Object.fromEntries(this.crcs)) });
+    writeAll(this.fd, head, 0);
+    return head.length;
+  }
+
+  /** Appends the next tensor's bytes (its name and size must be the next entry's). */
+  add(name: string, bytes: Uint8Array): void {
+    const entry = this.entries[this.next];
+    if (!entry || entry[0] !== name) throw new Error(`${this.path}: tensor ${name} written out of order (expected ${entry?.[0] ?? 'no more tensors'})`);
+    const want = tensorBytes(entry[1].dtype, entry[1].shape);
+    if (bytes.length !== want) throw new Error(`${this.path}: tensor ${name} has ${bytes.length} bytes, ${entry[1].dtype}[${entry[1].shape}] needs ${want}`);
+    writeAll(this.fd, bytes, this.position);
+    this.position += bytes.length;
+    this.crcs.set(name, crcHex(crc32(bytes)));
+    this.next++;
+  }
+
+  /** Writes the checksums and closes the file; every tensor must have been added. */
+  finish(): void {
+    if (this.next !== this.entries.length) throw new Error(`${this.path}: only ${this.next} of ${this.entries.length} tensors were written`);
+    this.writeHeader();
     closeSync(this.fd);
   }
-}
 
-/** Converts raw little-endian bytes of a floating-point dtype to f32; `what` names it in errors. */
-export function toF32(bytes: Uint8Array, dtype: DType, what: string): Float32Array {
-  const n = bytes.byteLength / DTYPE_BYTES[dtype];
-  const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
-  switch (dtype) {
-    case 'F32':
-      return new Float32Array(aligned.buffer, aligned.byteOffset, n).slice();
-    case 'F64':
-      return Float32Array.from(new Float64Array(aligned.buffer, aligned.byteOffset, n));
-    case 'BF16': {
-      const u = new Uint16Array(aligned.buffer, aligned.byteOffset, n);
-      const out = new Uint32Array(n);
-      for (let i = 0; i < n; i++) out[i] = u[i] << 16;
-      return new Float32Array(out.buffer);
-    }
-    case 'F16': {
-      const u = new Uint16Array(aligned.buffer, aligned.byteOffset, n);
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = halfToFloat(u[i]);
-      return out;
-    }
-    default:
-      throw new Error(`${what}: dtype ${dtype} is not a floating-point type`);
+  /** Closes the file after a failure (the caller removes it). */
+  abort(): void {
+    try { closeSync(this.fd); } catch { /* already closed */ }
   }
 }
 
-/** IEEE half precision bits to a number. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), position + done);
 }
 
 /** One tensor to write: raw data in the dtype's little-endian layout. */
@@ -161,29 +248,15 @@ export interface TensorToWrite {
 
 /** Writes tensors (in the given order) to `path` through a temporary file renamed at the end. */
 export function writeSafetensors(path: string, tensors: TensorToWrite[], metadata?: Record<string, string>): void {
-  const header: Record<string, unknown> = {};
-  if (metadata) header.__metadata__ = metadata;
-  let offset = 0;
-  for (const t of tensors) {
-    const want = numel(t.shape) * DTYPE_BYTES[t.dtype];
-    if (t.data.byteLength !== want) throw new Error(`${path}: tensor ${t.name} has ${t.data.byteLength} bytes, ${t.dtype}${JSON.stringify(t.shape)} needs ${want}`);
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + want] };
-    offset += want;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8); // keep the data 8-byte aligned
-  const head = Buffer.alloc(8 + Buffer.byteLength(json));
-  head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)), 0);
-  head.write(json, 8, 'utf8');
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
+  const tmp = temporaryName(path);
+  let writer: SafetensorsWriter | undefined;
   try {
-    writeSync(fd, head);
-    for (const t of tensors) writeSync(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-    closeSync(fd);
+    writer = new SafetensorsWriter(tmp, tensors.map((t) => [t.name, { dtype: t.dtype, shape: t.shape }]), metadata);
+    for (const t of tensors) writer.add(t.name, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    writer.finish();
     renameSync(tmp, path);
   } catch (err) {
-    try { closeSync(fd); } catch { /* already closed */ }
+    writer?.abort();
     rmSync(tmp, { force: true });
     throw err;
   }

@@ -15,4 +15,7 @@ export const commands: Record<string, Command> = {
   llama_preprocess: { about: 'tokenize conversations (qa) or wikitext (wiki) into msgpack shards, as MindFormers does', load: () => import('./llama_preprocess.ts') },
   tokenize: { about: 'print the ids of JSON strings read from stdin (or, with --decode, the text of ids)', load: () => import('./tokenize.ts') },
   show_dataset: { about: 'summarize a dataset folder written by llama_preprocess, or print its records as JSON lines', load: () => import('./show_dataset.ts') },
+  convert_weight: { about: 'convert weights between Hugging Face (safetensors) and MindSpore (.ckpt) layouts', load: () => import('./convert_weight.ts') },
+  transform_ckpt: { about: 'split a checkpoint into model-parallel rank slices, or join rank slices back', load: () => import('./transform_ckpt.ts') },
+  transform_ckpt_lora: { about: 'merge LoRA adapters into the base weights (W += scale·B·A) and write a whole checkpoint', load: () => import('./transform_ckpt_lora.ts') },
 };

@@ -26,7 +26,7 @@ export async function main(argv: string[]): Promise<number> {
   const greedy = Number(f.greedy);
   if (!(Number.isInteger(greedy) && greedy >= 0)) throw new Error(`--greedy takes a count of tokens, got ${f.greedy}`);
   const core = await loadCore();
-  const model = loadModel(core, String(f.load_checkpoint), { mode: 'finetune', weightType: wt });
+  const model = await loadModel(core, String(f.load_checkpoint), { mode: 'finetune', weightType: wt });
   const prompt = ids.map(Number);
   const cache = model.newCache(1, prompt.length);
   const logits = model.forwardCached(cache, Int32Array.from(prompt), prompt.length);

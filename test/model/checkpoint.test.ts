@@ -23,12 +23,12 @@ const SCRIPT = new URL('../../scripts/logits.ts', import.meta.url).pathname;
 describe('a real checkpoint', async () => {
   const core = await loadCore();
 
-  it('tiny-random-llama-2 loads and its logits match PyTorch on the same file', () => {
+  it('tiny-random-llama-2 loads and its logits match PyTorch on the same file', async () => {
     const mark = core.arena.mark();
     const { config } = openCheckpoint(TINY);
     assert.deepEqual([config.dim, config.nLayers, config.nHeads, config.vocabSize, config.ffnDim], [16, 2, 4, 3000, 64]);
     for (const wt of [WeightType.F32, WeightType.BF16]) {
-      const model = loadModel(core, TINY, { mode: 'finetune', weightType: wt, lora: { rank: 2, alpha: 4, dropout: 0, targetModules: '.*wq' } });
+      const model = await loadModel(core, TINY, { mode: 'finetune', weightType: wt, lora: { rank: 2, alpha: 4, dropout: 0, targetModules: '.*wq' } });
       const prompts = Int32Array.from([1, 450, 4996, 17354, 1701, 432, 17204, 975, 2, 1, 15043, 3186, 29991, 13, 1576, 263, 1243, 310].map((t) => t % 3000));
       const logits = new Float32Array(2 * 8 * config.vocabSize);
       model.step(prompts, prompts, 2, 8, false, logits);
@@ -57,9 +57,8 @@ describe('LoRA gradients against finite differences', async () => {
     const { ids, labels } = tinyBatch(13, 2, 6, config.vocabSize);
     // The dropout masks depend on the step number: evaluate every loss as "step 1" by resetting.
     const lossAt = (): number => {
-      const m = model as unknown as { stepCount: number };
-      m.stepCount = 0;
-      return model.step(ids, labels, 2, 6, true, undefined).loss;
+      model.stepCount = 0;
+      return model.step(ids, labels, 2, 6, true).loss;
     };
     model.weights.zeroGrads();
     lossAt();
@@ -87,7 +86,7 @@ describe('the logits command', () => {
     assert.equal(got.greedy.length, 4);
     // One reference pass over prompt + continuation gives the logits at every position.
     const core = await loadCore();
-    const model = loadModel(core, TINY, { mode: 'finetune', weightType: WeightType.F32 });
+    const model = await loadModel(core, TINY, { mode: 'finetune', weightType: WeightType.F32 });
     const seq = [...got.input_ids, ...got.greedy], S = seq.length - 1, V = model.config.vocabSize;
     const ids = Int32Array.from(seq);
     const want = referenceStep(model, ids, ids, 1, S, join(TINY, 'model.safetensors'));
