@@ -25,7 +25,7 @@ export interface PreprocessOptions {
   /** wiki: how many times the whole token stream is repeated */
   repeat: number;
   tokenizer: LoadedTokenizer;
-  /** worker threads (no more than there are batches); 0 tokenizes on the calling thread */
+  /** worker threads (at most one per 64K characters of input); 0 tokenizes on the calling thread */
   threads: number;
   /** called as work is done: (done, total) in records (qa) or paragraphs (wiki) */
   progress?: (done: number, total: number) => void;
@@ -38,18 +38,23 @@ export interface PreprocessSummary {
   maskedRows: number[];
 }
 
-/** qa records per batch; wiki characters per batch. */
+/** qa records per batch; wiki characters per batch; input characters per worker thread started. */
 const QA_BATCH = 64;
 const WIKI_BATCH_CHARS = 1 << 16;
+const CHARS_PER_THREAD = 1 << 16;
 
 /** Runs the pipeline; on any error nothing is left at `output`. */
 export async function preprocess(options: PreprocessOptions): Promise<PreprocessSummary> {
   const { seqLength } = options;
   if (!Number.isInteger(seqLength) || seqLength < 1) throw new Error(`--seq_length ${seqLength}: expected a positive integer`);
   if (!Number.isInteger(options.repeat) || options.repeat < 1) throw new Error(`--repeat ${options.repeat}: expected a positive integer`);
-  const work = options.datasetType === 'qa' ? await qaBatches(options.inputs, seqLength + 1) : await wikiBatches(options.inputs);
-  const pool = new PreprocessPool(options.tokenizer, Math.min(options.threads, work.length));
+  const texts: string[] = [];
+  for (const path of options.inputs) texts.push(await readTextFile(path));
+  // the workers start (and build their tokenizers) while this thread parses the input
+  const chars = texts.reduce((n, t) => n + t.length, 0);
+  const pool = new PreprocessPool(options.tokenizer, Math.min(options.threads, Math.ceil(chars / CHARS_PER_THREAD)));
   try {
+    const work = options.datasetType === 'qa' ? qaBatches(options.inputs, texts, seqLength + 1) : wikiBatches(texts);
     return await writeAtomically(options.output, async (dir) => {
       const writer = new ShardWriter(dir, {
         datasetType: options.datasetType,
@@ -76,10 +81,10 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
 }
 
 /** Every qa input rendered and checked up front (errors name the file and record), in batches. */
-async function qaBatches(inputs: string[], length: number): Promise<Job[]> {
+function qaBatches(inputs: string[], texts: string[], length: number): Job[] {
   const jobs: Job[] = [];
-  for (const path of inputs) {
-    const data = parseJson(await readTextFile(path), path);
+  for (const [f, path] of inputs.entries()) {
+    const data = parseJson(texts[f], path);
     if (!Array.isArray(data)) throw new Error(`${path}: expected a JSON array of conversation records`);
     const prompts = data.map((record, i) => renderConversation(record, i, path));
     for (let i = 0; i < prompts.length; i += QA_BATCH) jobs.push({ kind: 'qa', prompts: prompts.slice(i, i + QA_BATCH), length });
@@ -88,11 +93,11 @@ async function qaBatches(inputs: string[], length: number): Promise<Job[]> {
 }
 
 /** Every wiki input's paragraphs (each file cleaned on its own), in batches of about 64K characters. */
-async function wikiBatches(inputs: string[]): Promise<Job[]> {
+function wikiBatches(texts: string[]): Job[] {
   const jobs: Job[] = [];
-  for (const path of inputs) {
+  for (const text of texts) {
     let batch: string[] = [], chars = 0;
-    for (const paragraph of wikiParagraphs(universalNewlines(await readTextFile(path)))) {
+    for (const paragraph of wikiParagraphs(universalNewlines(text))) {
       batch.push(paragraph);
       chars += paragraph.length;
       if (chars >= WIKI_BATCH_CHARS) { jobs.push({ kind: 'wiki', paragraphs: batch }); batch = []; chars = 0; }
