@@ -11,6 +11,7 @@ import type { LlamaWeights } from '../model/weights.ts';
 import { decodeF32 } from './dtypes.ts';
 import { detectLayout, mapName, type Layout } from './names.ts';
 import { findConfig, openTensors, relayout } from './open.ts';
+import { openAdapter } from './peft.ts';
 import type { TensorStore } from './store.ts';
 
 /** An opened checkpoint: its config and its tensors under Hugging Face names. */
@@ -75,11 +76,12 @@ function slots(w: LlamaWeights): Slot[] {
 
 /**
  * Copies a checkpoint's tensors into a model's weights (reading the next tensor while the last
- * is stored). Shape mismatches and missing base weights are errors naming the tensors.
+ * is stored); with `base: false` only the LoRA factors (an adapter). Shape mismatches and
+ * missing base weights are errors naming the tensors.
  */
-export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint): Promise<LoadReport> {
+export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint, { base = true } = {}): Promise<LoadReport> {
   const store = ckpt.weights, as = (name: string) => mapName(name, 'hf', ckpt.layout === 'meta' ? 'hf' : ckpt.layout);
-  const want = slots(weights);
+  const want = slots(weights).filter((s) => base || !s.base);
   const present = want.filter((s) => store.tensors.has(s.name));
   for (const s of present) {
     const t = store.tensors.get(s.name)!;
@@ -105,18 +107,35 @@ export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint): Prom
   };
 }
 
-/**
- * Builds a model of the checkpoint's shape and loads it; `report` receives what was not loaded
- * (by default nothing is printed).
- */
-export async function loadModel(core: Core, path: string, options: ModelOptions, opts: { config?: LlamaConfig; report?: (r: LoadReport) => void } = {}): Promise<LlamaModel> {
+/** What loadModel may be given besides the path. */
+export interface LoadOptions {
+  /** the model's config (else config.json or params.json beside the weights) */
+  config?: LlamaConfig;
+  /** a PEFT adapter folder whose LoRA settings and factors the model takes */
+  adapter?: string;
+  /** receives what was not loaded (by default nothing is printed) */
+  report?: (r: LoadReport) => void;
+}
+
+/** Builds a model of the checkpoint's shape and loads it (and an adapter, if given). */
+export async function loadModel(core: Core, path: string, options: ModelOptions, opts: LoadOptions = {}): Promise<LlamaModel> {
+  const adapter = opts.adapter === undefined ? undefined : openAdapter(opts.adapter);
   const ckpt = openCheckpoint(path, opts.config);
   try {
-    const model = new LlamaModel(core, ckpt.config, options);
+    if (adapter && options.lora && JSON.stringify(options.lora) !== JSON.stringify(adapter.lora)) {
+      throw new Error(`${opts.adapter}: the adapter's LoRA settings ${JSON.stringify(adapter.lora)} differ from the model's ${JSON.stringify(options.lora)}`);
+    }
+    const model = new LlamaModel(core, ckpt.config, adapter ? { ...options, lora: adapter.lora } : options);
     const report = await loadWeights(model.weights, ckpt);
+    if (adapter) {
+      const extra = await loadWeights(model.weights, { config: ckpt.config, weights: adapter.tensors, layout: 'hf' }, { base: false });
+      report.notLoaded = extra.notLoaded;
+      report.unused.push(...extra.unused);
+    }
     opts.report?.(report);
     return model;
   } finally {
     ckpt.weights.close();
+    adapter?.tensors.close();
   }
 }

@@ -21,7 +21,8 @@ export function mergeLora(core: Core, base: TensorStore, lora: TensorStore, layo
   for (const [name, info] of base.tensors) {
     const key = parseName(name, layout);
     if (key?.lora) continue;
-    const a = key && !key.prefix && key.part === 'layer' ? formatName({ ...key, lora: 'A' }, layout) : undefined;
+    const linear = key && !key.prefix && key.part === 'layer' && key.kind !== 'attnNorm' && key.kind !== 'ffnNorm';
+    const a = linear ? formatName({ ...key, lora: 'A' }, layout) : undefined;
     const b = a ? formatName({ ...key!, lora: 'B' }, layout) : undefined;
     if (!a || !b || !lora.tensors.has(a) || !lora.tensors.has(b)) {
       if (!key?.prefix) derived.set(name, { info, parts: [{ store: base, name }], make: ([x]) => x });
