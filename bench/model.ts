@@ -13,9 +13,10 @@ import { join } from 'node:path';
 import { Bench } from 'tinybench';
 import { loadCore, type Core } from '../src/runtime/core.ts';
 import { WeightType } from '../src/runtime/kernels.ts';
-import { configToHF, headDim, validateConfig, type LlamaConfig } from '../src/model/config.ts';
+import { configToHF, validateConfig, type LlamaConfig } from '../src/model/config.ts';
+import { stepFlops } from '../src/model/flops.ts';
 import { LlamaModel } from '../src/model/llama.ts';
-import { LINEARS, linearShape, loraTargets, type LoraConfig } from '../src/model/lora.ts';
+import { loraTargets, type LoraConfig } from '../src/model/lora.ts';
 import { generate } from '../src/generate/generate.ts';
 import { adamwStep, SEED_ADAMW } from '../src/train/optimizer.ts';
 
@@ -33,21 +34,6 @@ function shape(name: string, dim: number, layers: number, heads: number, ffn: nu
 }
 
 const SHAPES = [shape('stories15M', 288, 6, 6, 768, 8), ...(quick ? [] : [shape('stories110M', 768, 12, 12, 2048, 4)])];
-
-/** FLOPs of one LoRA step as this implementation runs it (matmuls, LoRA, attention). */
-function loraStepFlops(c: LlamaConfig, B: number, S: number): number {
-  const T = B * S, targets = loraTargets(LORA), r = LORA.rank;
-  let f = 0;
-  for (const { kind } of LINEARS) {
-    const [out, inp] = linearShape(c, kind);
-    const firstLayerSkips = kind === 'wq' || kind === 'wk' || kind === 'wv'; // no input gradient below layer 0
-    f += c.nLayers * 2 * T * out * inp * 2 - (firstLayerSkips ? 2 * T * out * inp : 0);
-    if (targets.includes(kind)) f += c.nLayers * 2 * T * r * (inp + out) * 3;
-  }
-  f += 2 * 2 * T * c.vocabSize * c.dim; // head forward and input gradient
-  f += c.nLayers * 7 * 2 * B * c.nHeads * (S * (S + 1)) / 2 * headDim(c); // attention: 2 products forward, 5 backward
-  return f;
-}
 
 async function medianMs(fn: () => unknown, iterations: number): Promise<number> {
   const bench = new Bench({ iterations, time: 0, warmupIterations: 1, warmupTime: 0 });
@@ -114,7 +100,7 @@ async function main(): Promise<void> {
     const ref = reference(s);
     const train = await ourTrain(core, s);
     const f32 = await ourDecode(core, s, WeightType.F32), int8 = await ourDecode(core, s, WeightType.I8);
-    const mfu = (loraStepFlops(s.config, s.B, s.S) * train) / (s.B * s.S) / 1e9 / peak;
+    const mfu = (stepFlops(s.config, s.B, s.S, { train: false, loraKinds: loraTargets(LORA), loraRank: LORA.rank }) * train) / (s.B * s.S) / 1e9 / peak;
     console.log(`\n${s.name} (B ${s.B}, S ${s.S}):`);
     let refOk = typeof ref !== 'string';
     if (typeof ref === 'string') console.log(`  ${ref}`);

@@ -10,6 +10,8 @@ export interface GenerateOptions extends SamplingOptions {
   /** stop after this id (the model's eos by default; -1 never stops early) */
   eosId?: number;
   seed?: number;
+  /** called with each new token as it is chosen (for streaming) */
+  onToken?: (id: number) => void;
 }
 
 /** The new token ids that continue `prompt` (the eos that stopped it included). */
@@ -27,6 +29,7 @@ export function generate(model: LlamaModel, prompt: readonly number[], options: 
       const next = sampleToken(logits, seen, o, rng);
       out.push(next);
       seen.push(next);
+      o.onToken?.(next);
       if (next === o.eosId || out.length === o.maxNewTokens) break;
       logits = model.forwardCached(cache, Int32Array.of(next), 1);
     }

@@ -60,8 +60,8 @@ interface StepBuffers {
 export class LlamaModel {
   readonly weights: LlamaWeights;
   private buffers?: StepBuffers;
-  /** training steps taken (numbers the dropout streams) */
-  private stepCount = 0;
+  /** backward passes taken: numbers the dropout streams (restored on resume for identical masks) */
+  stepCount = 0;
 
   constructor(readonly core: Core, readonly config: LlamaConfig, readonly options: ModelOptions) {
     checkFits(weightPlan(config, options), core.arena.used,

@@ -25,3 +25,16 @@ export function adamwStep(core: Core, tensors: readonly Trainable[], o: AdamWCon
     core.kernels.adamw(t.ptr, t.grad, t.m, t.v, t.n, { lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, bc1, bc2 });
   }
 }
+
+/** √Σ g² over every tensor's gradient (f64 sums). */
+export function globalGradNorm(core: Core, tensors: readonly Trainable[]): number {
+  let s = 0;
+  for (const t of tensors) s += core.kernels.sumSquares(t.grad, t.n);
+  return Math.sqrt(s);
+}
+
+/** Scales every gradient by `factor` (averaging accumulated micro-batches, clipping). */
+export function scaleGrads(core: Core, tensors: readonly Trainable[], factor: number): void {
+  if (factor === 1) return;
+  for (const t of tensors) core.kernels.scale(t.grad, t.n, factor);
+}

@@ -37,12 +37,9 @@ export function exportWeights(model: LlamaModel): TensorToWrite[] {
   return out;
 }
 
-/**
- * Runs one reference step (forward, loss, backward) on the model's weights and the batch; with
- * `weightsFile` the reference reads that checkpoint instead (then only logits and loss compare:
- * it trains every tensor, and the model's adapters must be inactive, as LoRA B starts at zero).
- */
-export function referenceStep(model: LlamaModel, ids: Int32Array, labels: Int32Array, B: number, S: number, weightsFile?: string): RefResult {
+/** Runs a llama_ref.py subcommand on the model's weights (or `weightsFile`) and the batch; returns its output tensors. */
+export function runReference(model: LlamaModel, ids: Int32Array, labels: Int32Array, B: number, S: number, command: 'step' | 'optstep',
+  extra: string[] = [], weightsFile?: string): Map<string, Float32Array> {
   const dir = mkdtempSync(join(tmpdir(), 'wasmformers-ref-'));
   try {
     const cfg = join(dir, 'config.json'), weights = weightsFile ?? join(dir, 'w.safetensors'), batch = join(dir, 'b.safetensors'), out = join(dir, 'o.safetensors');
@@ -52,7 +49,7 @@ export function referenceStep(model: LlamaModel, ids: Int32Array, labels: Int32A
       { name: 'input_ids', dtype: 'I32', shape: [B, S + 1], data: ids },
       { name: 'labels', dtype: 'I32', shape: [B, S + 1], data: labels },
     ]);
-    const args = [REF, 'step', '--config', cfg, '--weights', weights, '--batch', batch, '--out', out, '--mode', weightsFile ? 'train' : model.options.mode];
+    const args = [REF, command, '--config', cfg, '--weights', weights, '--batch', batch, '--out', out, '--mode', weightsFile ? 'train' : model.options.mode, ...extra];
     const lora = model.options.lora;
     if (lora && model.options.mode === 'finetune' && !weightsFile) {
       const targets = LINEARS.filter((l) => model.loraKinds().includes(l.kind)).map((l) => l.hf);
@@ -62,12 +59,23 @@ export function referenceStep(model: LlamaModel, ids: Int32Array, labels: Int32A
     }
     execFileSync('/usr/bin/python3', args, { stdio: ['ignore', 'ignore', 'inherit'] });
     const f = SafetensorsFile.open(out);
-    const grads = new Map<string, Float32Array>();
-    for (const name of f.tensors.keys()) if (name.startsWith('grad.')) grads.set(name.slice(5), f.readF32(name));
-    const result = { logits: f.readF32('logits'), loss: f.readF32('loss')[0], grads };
+    const result = new Map<string, Float32Array>();
+    for (const name of f.tensors.keys()) result.set(name, f.readF32(name));
     f.close();
     return result;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs one reference step (forward, loss, backward) on the model's weights and the batch; with
+ * `weightsFile` the reference reads that checkpoint instead (then only logits and loss compare:
+ * it trains every tensor, and the model's adapters must be inactive, as LoRA B starts at zero).
+ */
+export function referenceStep(model: LlamaModel, ids: Int32Array, labels: Int32Array, B: number, S: number, weightsFile?: string): RefResult {
+  const out = runReference(model, ids, labels, B, S, 'step', [], weightsFile);
+  const grads = new Map<string, Float32Array>();
+  for (const [name, t] of out) if (name.startsWith('grad.')) grads.set(name.slice(5), t);
+  return { logits: out.get('logits')!, loss: out.get('loss')![0], grads };
 }

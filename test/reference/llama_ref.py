@@ -187,6 +187,40 @@ def cmd_step(args):
     write_safetensors(args.out, out)
 
 
+def cmd_optstep(args):
+    """One optimizer step: loss and gradients, clipping by global norm, then torch.optim.AdamW."""
+    model, cfg = load(args, torch.float64)
+    batch = read_safetensors(args.batch)
+    ids, labels = batch['input_ids'], batch['labels']
+    loss = masked_loss(model.forward(ids[:, :-1]), ids, labels, cfg.get('pad_token_id', 0) or 0)
+    loss.backward()
+    params = model.trainable()
+    out = {'loss': loss.reshape(1)}
+    for name, t in params.items():
+        out['grad.' + name] = t.grad.clone()
+    norm = torch.nn.utils.clip_grad_norm_(list(params.values()), args.max_norm)
+    out['global_norm'] = norm.reshape(1)
+    opt = torch.optim.AdamW(list(params.values()), lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps, weight_decay=args.weight_decay)
+    opt.step()
+    for name, t in params.items():
+        out['param.' + name] = t.detach()
+    write_safetensors(args.out, out)
+
+
+def cosine_with_warmup(step, lr, lr_end, warmup, total):
+    """SPEC.md §5: lr·step/warmup during warm-up, then lr_end + (lr − lr_end)·0.5·(1 + cos(π·progress))."""
+    import math
+    if step < warmup:
+        return lr * step / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return lr_end + (lr - lr_end) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def cmd_schedule(args):
+    warmup = int(args.total * args.warmup_ratio)
+    print(json.dumps([cosine_with_warmup(s, args.lr, args.lr_end, warmup, args.total) for s in range(args.total)]))
+
+
 def cmd_bench(args):
     """Times LoRA training steps (forward, backward, AdamW on LoRA) and greedy decoding in f32 on one thread."""
     torch.set_num_threads(1)
@@ -284,8 +318,19 @@ def main():
             s.add_argument('--seq', type=int, default=256)
             s.add_argument('--steps', type=int, default=3)
             s.add_argument('--decode', type=int, default=0)
+    o = sub.add_parser('optstep')
+    for flag in ('--config', '--weights', '--batch', '--out'):
+        o.add_argument(flag, required=True)
+    o.add_argument('--lora')
+    o.add_argument('--mode', choices=['finetune', 'train'], default='finetune')
+    for flag, default in (('--lr', 1e-3), ('--beta1', 0.9), ('--beta2', 0.999), ('--eps', 1e-8), ('--weight-decay', 0.0), ('--max-norm', 1.0)):
+        o.add_argument(flag, type=float, default=default)
+    c = sub.add_parser('schedule')
+    for flag, default in (('--lr', 1e-3), ('--lr-end', 0.0), ('--warmup-ratio', 0.03)):
+        c.add_argument(flag, type=float, default=default)
+    c.add_argument('--total', type=int, default=100)
     args = ap.parse_args()
-    {'step': cmd_step, 'bench': cmd_bench}[args.cmd](args)
+    {'step': cmd_step, 'bench': cmd_bench, 'optstep': cmd_optstep, 'schedule': cmd_schedule}[args.cmd](args)
 
 
 if __name__ == '__main__':

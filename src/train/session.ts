@@ -1,0 +1,102 @@
+/**
+ * What a run_mindformer run sets up before its mode runs: the core, the model (from a checkpoint,
+ * a PEFT adapter folder with its base, or random), and the rank's logs.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunConfig } from '../config/types.ts';
+import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
+import { WeightType } from '../runtime/kernels.ts';
+import { openAdapter } from '../checkpoint/peft.ts';
+import { decodeF32 } from '../checkpoint/dtypes.ts';
+import { formatLoadReport, loadModel } from '../checkpoint/load.ts';
+import { configFromMindFormers, type LlamaConfig } from '../model/config.ts';
+import { LlamaModel, type ModelOptions } from '../model/llama.ts';
+import type { LoraConfig } from '../model/lora.ts';
+
+/** Storage of frozen base weights by `model_config.param_init_type`. */
+const STORAGE: Record<string, WeightType> = { float32: WeightType.F32, bfloat16: WeightType.BF16, int8: WeightType.I8 };
+
+/** The rank's log: every line to the console (rank 0) and to output/log/rank_<r>/info.log. */
+export function rankLogger(c: RunConfig, rank: number, toConsole: boolean): (line: string) => void {
+  const dir = join(c.output_dir, 'log', `rank_${rank}`);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'info.log');
+  return (line) => {
+    if (toConsole) console.log(line);
+    appendFileSync(file, line + '\n');
+  };
+}
+
+/** Loads the compute core the config asks for (device_target auto, relaxed or simd). */
+export function coreFor(c: RunConfig): Promise<Core> {
+  const kind = c.device_target === 'relaxed' || c.device_target === 'simd' ? (c.device_target as CoreKind) : 'auto';
+  return loadCore({ kind });
+}
+
+/** The LoRA settings of model_config.pet_config. */
+export function loraFromConfig(c: RunConfig): LoraConfig | undefined {
+  const p = c.model.model_config.pet_config;
+  if (!p) return undefined;
+  if (p.pet_type !== 'lora') throw new Error(`model.model_config.pet_config.pet_type ${JSON.stringify(p.pet_type)} is not supported (only lora)`);
+  return { rank: p.lora_rank, alpha: p.lora_alpha, dropout: p.lora_dropout, targetModules: p.target_modules };
+}
+
+/**
+ * The model for a run: `train` trains every parameter (f32); `finetune` adds the config's LoRA
+ * to frozen base weights; eval and predict run frozen weights. `load_checkpoint` may be a model
+ * (folder or file) or a PEFT adapter folder whose base_model_name_or_path names its base.
+ */
+export async function buildModel(core: Core, c: RunConfig, log: (line: string) => void): Promise<LlamaModel> {
+  const where = 'model.model_config';
+  const config: LlamaConfig = configFromMindFormers(c.model.model_config, where);
+  const storage = STORAGE[c.model.model_config.param_init_type];
+  if (storage === undefined) throw new Error(`${where}.param_init_type ${JSON.stringify(c.model.model_config.param_init_type)}: expected float32, bfloat16 or int8`);
+  const training = c.run_mode === 'train' || c.run_mode === 'finetune';
+  let lora = c.run_mode === 'finetune' ? loraFromConfig(c) : undefined;
+  if (c.run_mode === 'finetune' && !lora) throw new Error(`--run_mode finetune needs model.model_config.pet_config (LoRA)`);
+  const path = c.load_checkpoint;
+  const adapterDir = path && existsSync(join(path, 'adapter_config.json')) ? path : undefined;
+  const adapter = adapterDir ? openAdapter(adapterDir) : undefined;
+  if (adapter) lora = adapter.lora;
+  const options: ModelOptions = {
+    mode: c.run_mode === 'train' ? 'train' : 'finetune',
+    weightType: c.run_mode === 'train' ? WeightType.F32 : storage,
+    lora,
+    recompute: c.recompute_config.recompute && training,
+    seed: c.seed,
+  };
+  let model: LlamaModel;
+  const basePath = adapter ? adapterBase(adapterDir!) : path;
+  if (basePath) {
+    model = await loadModel(core, basePath, options, { config, report: (r) => { const s = formatLoadReport(r); if (s) log(s); } });
+  } else {
+    if (c.run_mode !== 'train') log(`warning: no --load_checkpoint: the model starts from random weights (seed ${c.seed})`);
+    model = new LlamaModel(core, config, options);
+    model.weights.initRandom(c.seed);
+  }
+  if (adapter) {
+    for (const layer of model.weights.layers) {
+      for (const ad of Object.values(layer.lora)) {
+        for (const t of [ad.a, ad.b]) {
+          const info = adapter.tensors.tensors.get(t.name);
+          if (!info) throw new Error(`${adapterDir}: the adapter has no tensor ${t.name}`);
+          core.arena.f32(t.ptr, t.n).set(decodeF32(adapter.tensors.readSync(t.name), info.dtype, `${adapterDir}: tensor ${t.name}`));
+        }
+      }
+    }
+    adapter.tensors.close();
+  } else if (lora) {
+    model.weights.initLora(c.seed);
+  }
+  return model;
+}
+
+/** The base model folder an adapter names (base_model_name_or_path). */
+function adapterBase(dir: string): string {
+  const cfg = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
+  const base = cfg.base_model_name_or_path;
+  if (typeof base !== 'string' || !base) throw new Error(`${dir}/adapter_config.json: base_model_name_or_path must name the base model's folder`);
+  if (!existsSync(base)) throw new Error(`${dir}/adapter_config.json: base_model_name_or_path ${base} does not exist here`);
+  return base;
+}

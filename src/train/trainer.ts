@@ -1,0 +1,127 @@
+/**
+ * The training loop of run_mindformer (train and finetune): epochs over a shard dataset in the
+ * seeded order, per-rank batches, gradient accumulation, global-norm clipping, AdamW with the
+ * configured schedule, the loss monitor line, checkpoints, and exact resumption.
+ */
+import type { RunConfig } from '../config/types.ts';
+import { epochOrder } from '../data/sampler.ts';
+import type { ShardDataset } from '../data/shard_reader.ts';
+import { stepFlops } from '../model/flops.ts';
+import type { LlamaModel } from '../model/llama.ts';
+import { adamwStep, globalGradNorm, scaleGrads, type AdamWConfig } from './optimizer.ts';
+import { formatStep } from './monitor.ts';
+import type { ReportPoint } from './report.ts';
+import { makeSchedule } from './schedule.ts';
+import { checkpointDir, findResumeCheckpoint, loadTrainingCheckpoint, saveTrainingCheckpoint, type TrainPosition } from './state.ts';
+
+/** What the loop needs besides the config. */
+export interface TrainerOptions {
+  config: RunConfig;
+  model: LlamaModel;
+  data: ShardDataset;
+  rank: number;
+  ranks: number;
+  /** writes one line to the console and the rank's info.log */
+  log: (line: string) => void;
+  /** averages the gradients over the ranks (absent for one rank) */
+  reduceGrads?: () => void;
+  /** called after every step (the report, tests) */
+  onStep?: (p: ReportPoint) => void;
+}
+
+/** How the run ended. */
+export interface TrainResult {
+  /** loss of every optimizer step run by this call */
+  losses: number[];
+  /** optimizer steps done in the whole run (resumed ones included) */
+  globalSteps: number;
+  /** the last checkpoint written, if any */
+  lastCheckpoint?: string;
+}
+
+/** The optimizer block as AdamW settings: MindSpore's weight-decay Adam has no bias correction. */
+export function adamwFromConfig(o: RunConfig['optimizer']): AdamWConfig {
+  return { lr: 0, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, biasCorrection: o.type === 'AdamW' };
+}
+
+/** The CheckpointMonitor callback's settings, or none. */
+function checkpointSettings(c: RunConfig): { prefix: string; every: number; keep: number } | undefined {
+  const cb = c.callbacks.find((x) => x.type === 'CheckpointMonitor');
+  return cb && cb.type === 'CheckpointMonitor' ? { prefix: cb.prefix, every: cb.save_checkpoint_steps, keep: cb.keep_checkpoint_max } : undefined;
+}
+
+/** Runs (or resumes) training; throws with one clear line on a non-finite loss or gradient. */
+export function train(o: TrainerOptions): TrainResult {
+  const c = o.config, model = o.model, core = model.core, w = model.weights;
+  const B = c.runner_config.batch_size, accum = c.runner_config.gradient_accumulation_steps, epochs = c.runner_config.epochs;
+  const S = o.data.index.seq_length, maxS = c.model.model_config.seq_length;
+  if (S > maxS) throw new Error(`${o.data.dir}: seq_length ${S} is larger than the model's seq_length ${maxS}`);
+  const hasLabels = 'labels' in o.data.index.columns;
+  const perStep = B * accum;
+  const stepsPerEpoch = Math.floor(Math.floor(o.data.length / o.ranks) / perStep);
+  if (stepsPerEpoch < 1) {
+    throw new Error(`${o.data.dir}: ${o.data.length} records are fewer than one step (batch_size ${B} × gradient_accumulation_steps ${accum} × ${o.ranks} rank(s))`);
+  }
+  const totalSteps = epochs * stepsPerEpoch;
+  const schedule = makeSchedule(c.lr_schedule, totalSteps);
+  const adamw = adamwFromConfig(c.optimizer);
+  const decayed = w.trainable.filter((t) => !/norm/.test(t.name)), undecayed = w.trainable.filter((t) => /norm/.test(t.name));
+  const ckpt = checkpointSettings(c), dir = checkpointDir(c.output_dir, o.rank);
+  const flops = stepFlops(model.config, B * accum, S, { train: model.options.mode === 'train', loraKinds: model.loraKinds(), loraRank: model.options.lora?.rank ?? 0 });
+
+  let pos: TrainPosition = { epoch: 1, stepInEpoch: 0, globalStep: 0 };
+  if (c.resume_training !== false) {
+    const file = findResumeCheckpoint(dir, c.resume_training);
+    pos = loadTrainingCheckpoint(core, w.trainable, file);
+    o.log(`resuming from ${file}: epoch ${pos.epoch}, step ${pos.stepInEpoch}, global step ${pos.globalStep}`);
+    if (pos.stepInEpoch >= stepsPerEpoch) pos = { epoch: pos.epoch + 1, stepInEpoch: 0, globalStep: pos.globalStep };
+  }
+  model.stepCount = pos.globalStep * accum;
+
+  const ids = new Int32Array(B * (S + 1)), labels = hasLabels ? new Int32Array(B * (S + 1)) : null;
+  const losses: number[] = [];
+  let lastCheckpoint: string | undefined, runStart = performance.now(), stepsThisRun = 0;
+  for (let epoch = pos.epoch; epoch <= epochs; epoch++) {
+    const order = epochOrder(o.data.length, { seed: c.seed, epoch: epoch - 1, shuffle: c.train_dataset.data_loader.shuffle, rank: o.rank, ranks: o.ranks });
+    const first = epoch === pos.epoch ? pos.stepInEpoch + 1 : 1;
+    for (let step = first; step <= stepsPerEpoch; step++) {
+      const t0 = performance.now();
+      w.zeroGrads();
+      let loss = 0;
+      for (let a = 0; a < accum; a++) {
+        for (let b = 0; b < B; b++) {
+          const rec = o.data.record(order[(step - 1) * perStep + a * B + b]);
+          ids.set(rec.input_ids.subarray(0, S + 1), b * (S + 1));
+          if (labels) labels.set(rec.labels.subarray(0, S + 1), b * (S + 1));
+        }
+        loss += model.step(ids, labels, B, S, true).loss / accum;
+      }
+      scaleGrads(core, w.trainable, 1 / accum);
+      o.reduceGrads?.();
+      const norm = globalGradNorm(core, w.trainable);
+      if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+        throw new Error(`the loss is ${loss} and the gradient norm ${norm} at epoch ${epoch}, step ${step}: training stops; ` +
+          (lastCheckpoint ? `the last good checkpoint is ${lastCheckpoint}` : 'no checkpoint was written in this run'));
+      }
+      if (c.runner_wrapper.use_clip_grad && norm > c.runner_wrapper.max_grad_norm) scaleGrads(core, w.trainable, c.runner_wrapper.max_grad_norm / norm);
+      const lr = schedule(pos.globalStep);
+      const t = pos.globalStep + 1;
+      adamwStep(core, decayed, adamw, t, lr);
+      adamwStep(core, undecayed, { ...adamw, weightDecay: 0 }, t, lr);
+      pos = { epoch, stepInEpoch: step, globalStep: t };
+      losses.push(loss);
+      stepsThisRun++;
+      const ms = performance.now() - t0, elapsed = (performance.now() - runStart) / 1000;
+      const remainingSteps = totalSteps - t;
+      o.log(formatStep({
+        epoch, epochs, step, stepsPerEpoch, loss, stepMs: ms, lr, globalNorm: norm, tflops: flops / (ms / 1000) / 1e12,
+        done: t / totalSteps, samplesPerSecond: perStep / (ms / 1000), remaining: (elapsed / stepsThisRun) * remainingSteps,
+      }));
+      o.onStep?.({ step: t, loss, lr, gradNorm: norm, tokensPerSecond: (perStep * S * o.ranks) / (ms / 1000) });
+      if (ckpt && (t % ckpt.every === 0 || t === totalSteps)) {
+        lastCheckpoint = saveTrainingCheckpoint(core, w.trainable, dir, ckpt.prefix, o.rank, pos, ckpt.keep);
+      }
+    }
+  }
+  return { losses, globalSteps: pos.globalStep, lastCheckpoint };
+}
