@@ -12,7 +12,7 @@ import { decodeF32 } from './dtypes.ts';
 import { detectLayout, mapName, type Layout } from './names.ts';
 import { findConfig, openTensors, relayout } from './open.ts';
 import { openAdapter } from './peft.ts';
-import type { TensorStore } from './store.ts';
+import { readEach, type TensorStore } from './store.ts';
 
 /** An opened checkpoint: its config and its tensors under Hugging Face names. */
 export interface Checkpoint {
@@ -89,16 +89,9 @@ export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint, { bas
   }
   const missingBase = want.filter((s) => s.base && !store.tensors.has(s.name)).map((s) => as(s.name));
   if (missingBase.length) throw new Error(`${store.where}: missing ${missingBase.length} tensor(s): ${missingBase.slice(0, 5).join(', ')}${missingBase.length > 5 ? ', ...' : ''}`);
-  let next = present.length ? store.read(present[0].name) : undefined;
-  try {
-    for (const [i, s] of present.entries()) {
-      const bytes = await next!;
-      next = i + 1 < present.length ? store.read(present[i + 1].name) : undefined;
-      s.store(decodeF32(bytes, store.tensors.get(s.name)!.dtype, `${store.where}: tensor ${as(s.name)}`));
-    }
-  } catch (err) {
-    next?.catch(() => undefined);
-    throw err;
+  const slot = new Map(present.map((s) => [s.name, s]));
+  for await (const [name, bytes] of readEach(store, present.map((s) => s.name))) {
+    slot.get(name)!.store(decodeF32(bytes, store.tensors.get(name)!.dtype, `${store.where}: tensor ${as(name)}`));
   }
   const taken = new Set(want.map((s) => s.name));
   return {

@@ -19,7 +19,7 @@ export interface ByteSource {
   close(): void;
 }
 
-const CHUNK = 8 << 20;
+const CHUNK = 2 << 20;
 
 function pastEnd(where: string, position: number, n: number, size: number): Error {
   return new Error(`${where}: ${n} bytes at ${position} run past the end of the file (${size} bytes): truncated?`);

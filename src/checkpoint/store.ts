@@ -39,6 +39,23 @@ export async function readF32(store: TensorStore, name: string): Promise<Float32
   return decodeF32(await store.read(name), infoOf(store, name).dtype, `${store.where}: tensor ${name}`);
 }
 
+/**
+ * The tensors `names` of a store in order, each read while the one before is being used (so
+ * reading, checksumming and the caller's work overlap).
+ */
+export async function* readEach(store: TensorStore, names: readonly string[]): AsyncGenerator<[string, Uint8Array]> {
+  let next = names.length ? store.read(names[0]) : undefined;
+  try {
+    for (let i = 0; i < names.length; i++) {
+      const bytes = await next!;
+      next = i + 1 < names.length ? store.read(names[i + 1]) : undefined;
+      yield [names[i], bytes];
+    }
+  } finally {
+    next?.catch(() => undefined);
+  }
+}
+
 /** A tensor computed from tensors of other stores. */
 export interface DerivedTensor {
   info: TensorInfo;
