@@ -9,7 +9,11 @@ export type RunMode = 'train' | 'finetune' | 'eval' | 'predict';
 /** `callbacks:` entries (MindFormers' list of {type, ...}). */
 export type CallbackConfig =
   | { type: 'MFLossMonitor'; per_print_times: number }
-  | { type: 'CheckpointMonitor'; prefix: string; save_checkpoint_steps: number; keep_checkpoint_max: number; integrated_save: boolean; async_save: boolean }
+  | {
+      type: 'CheckpointMonitor'; prefix: string; save_checkpoint_steps: number; keep_checkpoint_max: number; integrated_save: boolean; async_save: boolean;
+      /** MindFormers' key; ours defaults to 'safetensors' (MindFormers: 'ckpt') */
+      checkpoint_format: 'safetensors' | 'ckpt';
+    }
   | { type: 'ObsMonitor' };
 
 /** A dataset block (`train_dataset`, `eval_dataset`). */
@@ -20,10 +24,44 @@ export interface DatasetConfig {
   batch_size: number;
   repeat: number;
   num_parallel_workers: number;
+  /** accepted from MindFormers' files, not acted on */
+  python_multiprocessing: boolean;
+  numa_enable: boolean;
+  prefetch_size: number;
+}
+
+/**
+ * Keys of MindFormers' files that are accepted and kept but not acted on (README "Configs").
+ * The mapping-valued ones are opaque: any content is accepted.
+ */
+export interface IgnoredKeys {
+  only_save_strategy: boolean;
+  trainer: Record<string, unknown>;
+  train_dataset_task: Record<string, unknown>;
+  do_eval: boolean;
+  eval_dataset_task: Record<string, unknown>;
+  parallel: Record<string, unknown>;
+  micro_batch_interleave_num: number;
+  context: Record<string, unknown>;
+  moe_config: Record<string, unknown>;
+  metric: Record<string, unknown>;
+  eval_callbacks: unknown[];
+  auto_tune: boolean;
+  filepath_prefix: string;
+  autotune_per_step: number;
+  profile_start_step: number;
+  profile_stop_step: number;
+  init_start_profile: boolean;
+  profile_communication: boolean;
+  profile_memory: boolean;
+  layer_scale: boolean;
+  layer_decay: number;
+  lr_scale_factor: number;
+  remote_save_url: string;
 }
 
 /** The merged, validated configuration. */
-export interface RunConfig {
+export interface RunConfig extends IgnoredKeys {
   seed: number;
   output_dir: string;
   run_mode: RunMode;
@@ -37,11 +75,12 @@ export interface RunConfig {
   /** ours: the core build ('auto' | 'relaxed' | 'simd') */
   device_target: string;
   runner_config: { epochs: number; batch_size: number; sink_mode: boolean; sink_size: number; gradient_accumulation_steps: number };
-  optimizer: { type: string; beta1: number; beta2: number; eps: number; weight_decay: number };
+  /** learning_rate is accepted and ignored: lr_schedule gives the rate, as in MindFormers */
+  optimizer: { type: string; beta1: number; beta2: number; eps: number; weight_decay: number; learning_rate: number };
   lr_schedule: { type: 'CosineWithWarmUpLR' | 'LinearWithWarmUpLR' | 'ConstantWarmUpLR'; learning_rate: number; lr_end: number; warmup_ratio: number; warmup_steps: number; total_steps: number };
   train_dataset: DatasetConfig;
   eval_dataset: DatasetConfig;
-  parallel_config: { data_parallel: number; model_parallel: number; pipeline_stage: number; micro_batch_num: number; vocab_emb_dp: boolean; gradient_aggregation_group: number };
+  parallel_config: { data_parallel: number; model_parallel: number; pipeline_stage: number; micro_batch_num: number; vocab_emb_dp: boolean; gradient_aggregation_group: number; use_seq_parallel: boolean };
   recompute_config: { recompute: boolean; select_recompute: boolean; parallel_optimizer_comm_recompute: boolean; mp_comm_recompute: boolean; recompute_slice_activation: boolean };
   runner_wrapper: { type: string; scale_sense: number; use_clip_grad: boolean; max_grad_norm: number };
   callbacks: CallbackConfig[];
@@ -55,7 +94,11 @@ export interface RunConfig {
     };
     arch: { type: string };
   };
-  processor: { tokenizer: { type: string; vocab_file: string } };
+  processor: {
+    tokenizer: { type: string; vocab_file: string; unk_token: string; bos_token: string; eos_token: string; pad_token: string };
+    return_tensors: string;
+    type: string;
+  };
   /** predict: prompts from --predict_data */
   predict_data: string[];
   predict_batch_size: number;
