@@ -14,10 +14,10 @@ export const OPTIMIZERS = ['FP32StateAdamWeightDecay', 'AdamWeightDecay', 'AdamW
 export const LR_SCHEDULES = ['CosineWithWarmUpLR', 'LinearWithWarmUpLR', 'ConstantWarmUpLR'] as const;
 
 /** Value kinds beyond the one a default value implies. */
-export type Kind = 'boolean' | 'string' | 'number' | 'strings' | 'boolean|string' | 'string|strings' | 'number|numbers';
+type Kind = 'boolean' | 'string' | 'number' | 'strings' | 'boolean|string' | 'string|strings' | 'number|numbers';
 
 /** A value's constraints. */
-export interface Rule {
+interface Rule {
   kind?: Kind;
   int?: boolean;
   /** null is allowed too */
@@ -126,12 +126,12 @@ const RULES: Record<string, Rule> = {
 };
 
 /** The rule of a path (list positions become `*`), or an empty rule. */
-export function ruleAt(path: string): Rule {
+function ruleAt(path: string): Rule {
   return RULES[path.replace(/\.\d+(?=\.|$)/g, '.*')] ?? {};
 }
 
 /** The kind a default value implies, overridden by the path's rule. */
-export function kindAt(path: string, defaultValue: unknown): Kind {
+function kindAt(path: string, defaultValue: unknown): Kind {
   const rule = ruleAt(path);
   if (rule.kind) return rule.kind;
   if (Array.isArray(defaultValue)) return 'strings';
