@@ -4,8 +4,8 @@
  * `model-0000i-of-0000n.safetensors` with `model.safetensors.index.json` when larger than
  * `maxShardBytes`). Every output is made under a temporary name and renamed when complete.
  */
-import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { writeAtomically } from '../data/atomic.ts';
 import { configToHF, type LlamaConfig } from '../model/config.ts';
 import { CkptWriter } from './ckpt.ts';
@@ -42,8 +42,10 @@ export function storeTensors(store: TensorStore): OutputTensor[] {
   return [...store.tensors].map(([name, info]) => ({ name, info, bytes: () => store.read(name) }));
 }
 
-/** Writes tensors to `path` in `format`; `path` must not exist yet. */
+/** Writes tensors to `path` in `format` (missing parent folders are made); `path` must not exist yet. */
 export async function writeTensors(path: string, format: OutputFormat, tensors: OutputTensor[], options: WriteOptions = {}): Promise<void> {
+  if (existsSync(path)) throw new Error(`${path} already exists; choose another output path`);
+  mkdirSync(dirname(path), { recursive: true });
   if (format === 'hf') {
     await writeAtomically(path, (dir) => writeHFFolder(dir, tensors, options), { folder: true });
   } else {
