@@ -106,6 +106,7 @@ export function defaultRunConfig(): RunConfig {
         softmax_compute_type: 'float32',
         rotary_dtype: 'float16',
         param_init_type: 'float32',
+        initializer_range: 0.02,
         use_past: false,
         scaling_factor: 1.0,
         extend_method: 'None',

@@ -89,6 +89,8 @@ export interface RunConfig extends IgnoredKeys {
       seq_length: number; hidden_size: number; num_layers: number; num_heads: number; vocab_size: number;
       /** storage of frozen base weights: 'float32' | 'bfloat16' | 'int8' (ours; MindFormers' compute_dtype is accepted and ignored) */
       param_init_type: string;
+      /** ours: standard deviation of random base weights when no checkpoint is loaded (Hugging Face's initializer_range) */
+      initializer_range: number;
       do_sample: boolean; top_k: number; top_p: number; repetition_penalty: number; max_decode_length: number; temperature: number;
       pet_config?: { pet_type: string; lora_rank: number; lora_alpha: number; lora_dropout: number; target_modules: string | string[] };
     };

@@ -7,9 +7,7 @@ import { join } from 'node:path';
 import type { RunConfig } from '../config/types.ts';
 import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
 import { WeightType } from '../runtime/kernels.ts';
-import { openAdapter } from '../checkpoint/peft.ts';
-import { decodeF32 } from '../checkpoint/dtypes.ts';
-import { formatLoadReport, loadModel } from '../checkpoint/load.ts';
+import { formatLoadReport, loadModel, type LoadReport } from '../checkpoint/load.ts';
 import { configFromMindFormers, type LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
 import type { LoraConfig } from '../model/lora.ts';
@@ -53,42 +51,28 @@ export async function buildModel(core: Core, c: RunConfig, log: (line: string) =
   const storage = STORAGE[c.model.model_config.param_init_type];
   if (storage === undefined) throw new Error(`${where}.param_init_type ${JSON.stringify(c.model.model_config.param_init_type)}: expected float32, bfloat16 or int8`);
   const training = c.run_mode === 'train' || c.run_mode === 'finetune';
-  let lora = c.run_mode === 'finetune' ? loraFromConfig(c) : undefined;
+  const lora = c.run_mode === 'finetune' ? loraFromConfig(c) : undefined;
   if (c.run_mode === 'finetune' && !lora) throw new Error(`--run_mode finetune needs model.model_config.pet_config (LoRA)`);
   const path = c.load_checkpoint;
   const adapterDir = path && existsSync(join(path, 'adapter_config.json')) ? path : undefined;
-  const adapter = adapterDir ? openAdapter(adapterDir) : undefined;
-  if (adapter) lora = adapter.lora;
   const options: ModelOptions = {
     mode: c.run_mode === 'train' ? 'train' : 'finetune',
     weightType: c.run_mode === 'train' ? WeightType.F32 : storage,
-    lora,
+    lora: adapterDir ? undefined : lora,
     recompute: c.recompute_config.recompute && training,
     seed: c.seed,
   };
+  const report = (r: LoadReport) => { const s = formatLoadReport(r); if (s) log(s); };
+  if (adapterDir) return loadModel(core, adapterBase(adapterDir), options, { config, adapter: adapterDir, report });
   let model: LlamaModel;
-  const basePath = adapter ? adapterBase(adapterDir!) : path;
-  if (basePath) {
-    model = await loadModel(core, basePath, options, { config, report: (r) => { const s = formatLoadReport(r); if (s) log(s); } });
+  if (path) {
+    model = await loadModel(core, path, options, { config, report });
   } else {
     if (c.run_mode !== 'train') log(`warning: no --load_checkpoint: the model starts from random weights (seed ${c.seed})`);
     model = new LlamaModel(core, config, options);
-    model.weights.initRandom(c.seed);
+    model.weights.initRandom(c.seed, c.model.model_config.initializer_range);
   }
-  if (adapter) {
-    for (const layer of model.weights.layers) {
-      for (const ad of Object.values(layer.lora)) {
-        for (const t of [ad.a, ad.b]) {
-          const info = adapter.tensors.tensors.get(t.name);
-          if (!info) throw new Error(`${adapterDir}: the adapter has no tensor ${t.name}`);
-          core.arena.f32(t.ptr, t.n).set(decodeF32(adapter.tensors.readSync(t.name), info.dtype, `${adapterDir}: tensor ${t.name}`));
-        }
-      }
-    }
-    adapter.tensors.close();
-  } else if (lora) {
-    model.weights.initLora(c.seed);
-  }
+  if (lora) model.weights.initLora(c.seed);
   return model;
 }
 

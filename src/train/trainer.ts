@@ -58,9 +58,10 @@ export function train(o: TrainerOptions): TrainResult {
   if (S > maxS) throw new Error(`${o.data.dir}: seq_length ${S} is larger than the model's seq_length ${maxS}`);
   const hasLabels = 'labels' in o.data.index.columns;
   const perStep = B * accum;
-  const stepsPerEpoch = Math.floor(Math.floor(o.data.length / o.ranks) / perStep);
+  const records = c.num_samples > 0 ? Math.min(c.num_samples, o.data.length) : o.data.length; // --num_samples: the first records only
+  const stepsPerEpoch = Math.floor(Math.floor(records / o.ranks) / perStep);
   if (stepsPerEpoch < 1) {
-    throw new Error(`${o.data.dir}: ${o.data.length} records are fewer than one step (batch_size ${B} × gradient_accumulation_steps ${accum} × ${o.ranks} rank(s))`);
+    throw new Error(`${o.data.dir}: ${records} records are fewer than one step (batch_size ${B} × gradient_accumulation_steps ${accum} × ${o.ranks} rank(s))`);
   }
   const totalSteps = epochs * stepsPerEpoch;
   const schedule = makeSchedule(c.lr_schedule, totalSteps);
@@ -82,7 +83,7 @@ export function train(o: TrainerOptions): TrainResult {
   const losses: number[] = [];
   let lastCheckpoint: string | undefined, runStart = performance.now(), stepsThisRun = 0;
   for (let epoch = pos.epoch; epoch <= epochs; epoch++) {
-    const order = epochOrder(o.data.length, { seed: c.seed, epoch: epoch - 1, shuffle: c.train_dataset.data_loader.shuffle, rank: o.rank, ranks: o.ranks });
+    const order = epochOrder(records, { seed: c.seed, epoch: epoch - 1, shuffle: c.train_dataset.data_loader.shuffle, rank: o.rank, ranks: o.ranks });
     const first = epoch === pos.epoch ? pos.stepInEpoch + 1 : 1;
     for (let step = first; step <= stepsPerEpoch; step++) {
       const t0 = performance.now();

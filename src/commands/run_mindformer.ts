@@ -1,0 +1,157 @@
+/**
+ * `wasmformers run_mindformer --config C --run_mode train|finetune|eval|predict ...`: the seed's
+ * main command (SPEC.md §6). train and finetune run the trainer and write checkpoints, the PEFT
+ * adapter (finetune) and output/report.html; eval prints loss and perplexity over a dataset;
+ * predict generates from --predict_data prompts, streaming the text.
+ */
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadRunConfig } from '../config/load.ts';
+import { configSummary } from '../config/describe.ts';
+import type { RunConfig } from '../config/types.ts';
+import { ShardDataset } from '../data/shard_reader.ts';
+import { saveAdapter } from '../checkpoint/peft.ts';
+import { generate } from '../generate/generate.ts';
+import type { LlamaModel } from '../model/llama.ts';
+import { formatPlan, memoryPlan } from '../model/plan.ts';
+import { loadTokenizer } from '../tokenizer/load.ts';
+import { LlamaTokenizer } from '../tokenizer/llama.ts';
+import { writeReport, type ReportPoint } from '../train/report.ts';
+import { buildModel, coreFor, rankLogger } from '../train/session.ts';
+import { train } from '../train/trainer.ts';
+
+/** Runs the command; see the file comment. */
+export async function main(argv: string[]): Promise<number> {
+  const at = argv.indexOf('--config');
+  const configPath = at >= 0 ? argv[at + 1] : undefined;
+  if (at >= 0 && (configPath === undefined || configPath.startsWith('--'))) throw new Error('--config needs a value');
+  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
+  const cfg = loadRunConfig(configPath, rest);
+  switch (cfg.run_mode) {
+    case 'train':
+    case 'finetune':
+      return runTraining(cfg);
+    case 'eval':
+      return runEval(cfg);
+    case 'predict':
+      return runPredict(cfg);
+    default:
+      throw new Error(`unknown run_mode ${JSON.stringify(cfg.run_mode)}`);
+  }
+}
+
+/** Opens the dataset a block names, with an error that says which flag sets it. */
+function openDataset(dir: string, flag: string): ShardDataset {
+  if (!dir) throw new Error(`no dataset: give ${flag} (a folder written by llama_preprocess)`);
+  if (!existsSync(dir)) throw new Error(`${dir}: no such dataset folder (${flag})`);
+  const data = ShardDataset.open(dir);
+  if (data.length === 0) throw new Error(`${dir}: the dataset is empty`);
+  return data;
+}
+
+async function runTraining(cfg: RunConfig): Promise<number> {
+  const log = rankLogger(cfg, 0, true);
+  const data = openDataset(cfg.train_dataset.data_loader.dataset_dir, '--train_dataset_dir');
+  const core = await coreFor(cfg);
+  const model = await buildModel(core, cfg, log);
+  const B = cfg.runner_config.batch_size, S = data.index.seq_length;
+  log(configSummary(cfg));
+  log(`memory plan for batch ${B} × seq ${S} on the ${core.kind} core:\n${formatPlan(memoryPlan(model.config, model.options, B, S, core.arena.used))}`);
+  model.reserve(B, S);
+  const reportPath = join(cfg.output_dir, 'report.html'), points: ReportPoint[] = [];
+  const title = `wasmformers ${cfg.run_mode}: ${data.dir}`;
+  let lastReport = 0;
+  const report = (status: string) => writeReport(reportPath, { title, points, evals: [], settings: configSummary(cfg), status });
+  try {
+    const result = train({
+      config: cfg, model, data, rank: 0, ranks: 1, log,
+      onStep: (p) => {
+        points.push(p);
+        if (performance.now() - lastReport > 2000) { report('running'); lastReport = performance.now(); }
+      },
+    });
+    report('finished');
+    if (cfg.run_mode === 'finetune') await saveFinalAdapter(cfg, model, log);
+    const final = result.losses.at(-1);
+    log(`Training finished: ${result.globalSteps} steps${final === undefined ? '' : `, final loss ${final}`}${result.lastCheckpoint ? `, last checkpoint ${result.lastCheckpoint}` : ''}; report: ${reportPath}`);
+    return 0;
+  } catch (err) {
+    report(`stopped: ${(err as Error).message}`);
+    throw err;
+  } finally {
+    data.close();
+  }
+}
+
+/** Writes the adapter in PEFT layout to <output_dir>/adapter, replacing the previous one only once the new one is complete. */
+async function saveFinalAdapter(cfg: RunConfig, model: LlamaModel, log: (line: string) => void): Promise<void> {
+  const dir = join(cfg.output_dir, 'adapter'), fresh = `${dir}.new`;
+  rmSync(fresh, { recursive: true, force: true });
+  await saveAdapter(fresh, model.weights, cfg.load_checkpoint || null);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(fresh, dir);
+  log(`LoRA adapter saved in PEFT layout: ${dir}`);
+}
+
+async function runEval(cfg: RunConfig): Promise<number> {
+  const log = rankLogger(cfg, 0, true);
+  const data = openDataset(cfg.eval_dataset.data_loader.dataset_dir, '--eval_dataset_dir');
+  const core = await coreFor(cfg);
+  const model = await buildModel(core, cfg, log);
+  const B = cfg.eval_dataset.batch_size, S = data.index.seq_length;
+  if (S > model.config.maxSeqLen) throw new Error(`${data.dir}: seq_length ${S} is larger than the model's seq_length ${model.config.maxSeqLen}`);
+  const n = cfg.num_samples > 0 ? Math.min(cfg.num_samples, data.length) : data.length;
+  const hasLabels = 'labels' in data.index.columns;
+  let weighted = 0, tokens = 0;
+  try {
+    for (let r0 = 0; r0 < n; r0 += B) {
+      const b = Math.min(B, n - r0);
+      const ids = new Int32Array(b * (S + 1)), labels = hasLabels ? new Int32Array(b * (S + 1)) : null;
+      for (let i = 0; i < b; i++) {
+        const rec = data.record(r0 + i);
+        ids.set(rec.input_ids, i * (S + 1));
+        labels?.set(rec.labels, i * (S + 1));
+      }
+      const r = model.step(ids, labels, b, S, false);
+      weighted += r.loss * r.tokens;
+      tokens += r.tokens;
+    }
+  } finally {
+    data.close();
+  }
+  const loss = weighted / Math.max(tokens, 1);
+  log(`Eval over ${n} records (${tokens} tokens): loss ${loss.toFixed(4)}, perplexity ${Math.exp(loss).toFixed(4)}`);
+  log(`{'PerplexityMetric': {'loss': ${loss}, 'PPL': ${Math.exp(loss)}}}`);
+  return 0;
+}
+
+async function runPredict(cfg: RunConfig): Promise<number> {
+  if (cfg.predict_data.length === 0) throw new Error('--run_mode predict needs --predict_data (one or more prompts)');
+  const log = rankLogger(cfg, 0, false);
+  const core = await coreFor(cfg);
+  const model = await buildModel(core, cfg, log);
+  const tok = new LlamaTokenizer((await loadTokenizer(cfg.processor.tokenizer.vocab_file || undefined)).sp);
+  const mc = cfg.model.model_config;
+  for (const prompt of cfg.predict_data) {
+    const ids = tok.encode(prompt, { bos: true, eos: false });
+    const maxNew = Math.max(1, Math.min(mc.max_decode_length, model.config.maxSeqLen) - ids.length);
+    // Each new token is decoded with everything before it, and only the new text is printed.
+    const out: number[] = [];
+    let shown = tok.sp.decode(ids);
+    process.stdout.write(shown);
+    generate(model, ids, {
+      maxNewTokens: maxNew, doSample: mc.do_sample, temperature: mc.temperature, topK: mc.top_k, topP: mc.top_p,
+      repetitionPenalty: mc.repetition_penalty, seed: cfg.seed,
+      onToken: (id) => {
+        if (id === model.config.eosId) return;
+        out.push(id);
+        const text = tok.sp.decode([...ids, ...out]);
+        process.stdout.write(text.slice(shown.length));
+        shown = text;
+      },
+    });
+    process.stdout.write('\n');
+    log(`{'text_generation_text': [${JSON.stringify(shown)}]}`);
+  }
+  return 0;
+}
