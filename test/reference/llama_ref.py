@@ -227,21 +227,30 @@ def cmd_bench(args):
     model, cfg = load(args, torch.float32)
     B, S, V = args.batch_size, args.seq, cfg['vocab_size']
     g = torch.Generator().manual_seed(0)
-    ids = torch.randint(3, V, (B, S + 1), generator=g, dtype=torch.int32)
+    if args.batches:
+        # real batches: input_ids and labels [steps·B, S+1], one optimizer step per B rows
+        data = read_safetensors(args.batches)
+        batches = [(data['input_ids'][i:i + B], data['labels'][i:i + B]) for i in range(0, data['input_ids'].shape[0], B)]
+        S = batches[0][0].shape[1] - 1
+    else:
+        ids = torch.randint(3, V, (B, S + 1), generator=g, dtype=torch.int32)
+        batches = [(ids, ids)]
     opt = torch.optim.AdamW(list(model.trainable().values()), lr=1e-4) if args.mode == 'finetune' else None
     result = {'blas': blas_name(), 'threads': torch.get_num_threads()}
 
-    def train_step():
-        loss = masked_loss(model.forward(ids[:, :-1]), ids, ids, 0)
+    def train_step(k):
+        ids, labels = batches[k % len(batches)]
+        loss = masked_loss(model.forward(ids[:, :-1]), ids, labels, 0)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(model.trainable().values()), 1.0)
         opt.step()
         opt.zero_grad()
 
     if opt is not None and args.steps > 0:
-        train_step()
+        train_step(0)
         t0 = time.perf_counter()
-        for _ in range(args.steps):
-            train_step()
+        for k in range(args.steps):
+            train_step(k + 1)
         result['train_tokens_per_s'] = B * S * args.steps / (time.perf_counter() - t0)
     if args.decode > 0:
         result['decode_tokens_per_s'] = decode_rate(model, args.decode)
@@ -318,6 +327,7 @@ def main():
             s.add_argument('--seq', type=int, default=256)
             s.add_argument('--steps', type=int, default=3)
             s.add_argument('--decode', type=int, default=0)
+            s.add_argument('--batches', help='real batches (safetensors input_ids, labels) instead of random ids')
     o = sub.add_parser('optstep')
     for flag in ('--config', '--weights', '--batch', '--out'):
         o.add_argument(flag, required=True)
