@@ -21,6 +21,20 @@
   return max<f32>(f32x4.extract_lane(s, 0), f32x4.extract_lane(s, 1));
 }
 
+/** e^r·2^n's mantissa part: e^r for r = x − n·ln2 (|r| ≤ ln2/2), a degree-6 polynomial (Cephes). */
+// @ts-ignore: decorator
+@inline function expReduced(xc: v128, n: v128): v128 {
+  let r = fma(n, f32x4.splat(-0.693359375), xc);
+  r = fma(n, f32x4.splat(2.12194440e-4), r);
+  let p = f32x4.splat(1.9875691500e-4);
+  p = fma(p, r, f32x4.splat(1.3981999507e-3));
+  p = fma(p, r, f32x4.splat(8.3334519073e-3));
+  p = fma(p, r, f32x4.splat(4.1665795894e-2));
+  p = fma(p, r, f32x4.splat(1.6666665459e-1));
+  p = fma(p, r, f32x4.splat(5.0000001201e-1));
+  return f32x4.add(fma(f32x4.mul(p, r), r, r), f32x4.splat(1.0));
+}
+
 /**
  * e^x per lane, Cephes-style: x = n·ln2 + r, |r| ≤ ln2/2, a degree-6 polynomial for e^r, 2^n
  * through the exponent bits. About 1 ulp over [-87.3, 88.7]; 0 below, +inf above, NaN stays NaN.
@@ -30,15 +44,7 @@
   const lo = f32x4.splat(-87.33654), hi = f32x4.splat(88.72283);
   const xc = f32x4.min(f32x4.max(x, lo), hi);
   const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
-  let r = fma(n, f32x4.splat(-0.693359375), xc);
-  r = fma(n, f32x4.splat(2.12194440e-4), r);
-  let p = f32x4.splat(1.9875691500e-4);
-  p = fma(p, r, f32x4.splat(1.3981999507e-3));
-  p = fma(p, r, f32x4.splat(8.3334519073e-3));
-  p = fma(p, r, f32x4.splat(4.1665795894e-2));
-  p = fma(p, r, f32x4.splat(1.6666665459e-1));
-  p = fma(p, r, f32x4.splat(5.0000001201e-1));
-  const y = f32x4.add(fma(f32x4.mul(p, r), r, r), f32x4.splat(1.0));
+  const y = expReduced(xc, n);
   // 2^n as 2^(n>>1)·2^(n−(n>>1)), so that n = 128 (x near 88.7) does not overflow the exponent.
   const ni = i32x4.trunc_sat_f32x4_s(n), n1 = i32x4.shr_s(ni, 1), bias = i32x4.splat(127);
   const p1 = i32x4.shl(i32x4.add(n1, bias), 23), p2 = i32x4.shl(i32x4.add(i32x4.sub(ni, n1), bias), 23);
@@ -57,17 +63,8 @@
   const lo = f32x4.splat(-87.33654);
   const xc = f32x4.max(x, lo);
   const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
-  let r = fma(n, f32x4.splat(-0.693359375), xc);
-  r = fma(n, f32x4.splat(2.12194440e-4), r);
-  let p = f32x4.splat(1.9875691500e-4);
-  p = fma(p, r, f32x4.splat(1.3981999507e-3));
-  p = fma(p, r, f32x4.splat(8.3334519073e-3));
-  p = fma(p, r, f32x4.splat(4.1665795894e-2));
-  p = fma(p, r, f32x4.splat(1.6666665459e-1));
-  p = fma(p, r, f32x4.splat(5.0000001201e-1));
-  const y = f32x4.add(fma(f32x4.mul(p, r), r, r), f32x4.splat(1.0));
   const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return v128.andnot(f32x4.mul(y, pow2n), f32x4.lt(x, lo));
+  return v128.andnot(f32x4.mul(expReduced(xc, n), pow2n), f32x4.lt(x, lo));
 }
 
 /** Scalar e^x with exactly the numerics of exp4. */
