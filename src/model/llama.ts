@@ -50,7 +50,7 @@ interface StepBuffers {
   ropeOffset: number; ropeS: number;
   layers: LayerActs[];
   xL: number; xf: number; rstdf: number; rope: number;
-  ids: number; targets: number;
+  ids: number; targets: number; validTargets: number;
   logits: number; logitsRows: number; rowLoss: number; rowLse: number;
   dres: number; dtmp: number; dxn: number; datt: number; dq: number; dk: number; dv: number; dh: number; dg: number; du: number;
   loraDt: number; loraTmp: number; normGradSink: number;
@@ -119,7 +119,7 @@ export class LlamaModel {
       for (const l of layers) Object.assign(l, { ...shared, xin: l.xin });
     }
     const b: StepBuffers = {
-      capT: T, capS: S, B, S, T, ropeOffset: -1, ropeS: 0, layers, xL: next(), xf: next(), rstdf: next(), rope: next(), ids: next(), targets: next(),
+      capT: T, capS: S, B, S, T, ropeOffset: -1, ropeS: 0, layers, xL: next(), xf: next(), rstdf: next(), rope: next(), ids: next(), targets: next(), validTargets: next(),
       logits: next(), logitsRows: Math.min(T, this.options.logitsChunk ?? 1024), rowLoss: next(), rowLse: next(),
       dres: next(), dtmp: next(), dxn: next(), datt: next(), dq: next(), dk: next(), dv: next(), dh: next(), dg: next(), du: next(),
       loraDt: next(), loraTmp: next(), normGradSink: next(),
@@ -322,11 +322,20 @@ export class LlamaModel {
       this.layerForward(l, acts, l + 1 < c.nLayers ? b.layers[l + 1].xin : b.xL, backward);
     }
     // Final norm, then the classifier and loss in chunks of rows (logits never all at once).
+    // Rows whose target is masked add nothing to the loss or the gradients: unless every
+    // position's logits are wanted, only the counted rows go through the head (in fine-tuning
+    // on conversations most positions are prompt or padding).
     k.rmsnormForward(b.xf, b.rstdf, b.xL, w.norm, T, D, c.normEps);
+    let rows = T, xfRows = b.xf, tgRows = b.targets;
+    if (!logitsOut && count < T) {
+      rows = this.compactRows(b, T, D);
+      xfRows = b.dtmp;
+      tgRows = b.validTargets;
+    }
     const chunk = b.logitsRows;
     let lossSum = 0;
-    for (let r0 = 0; r0 < T; r0 += chunk) {
-      const n = Math.min(chunk, T - r0), xf = b.xf + r0 * D * 4, tg = b.targets + r0 * 4;
+    for (let r0 = 0; r0 < rows; r0 += chunk) {
+      const n = Math.min(chunk, rows - r0), xf = xfRows + r0 * D * 4, tg = tgRows + r0 * 4;
       k.matmulXWt(b.logits, xf, w.head.ptr, w.head.scale, n, V, D, w.head.wt);
       if (logitsOut) logitsOut.set(arena.f32(b.logits, n * V), r0 * V);
       if (backward) k.crossEntropyForwardBackward(b.rowLoss, b.rowLse, b.logits, tg, n, V, lossScale);
@@ -337,6 +346,7 @@ export class LlamaModel {
       k.matmulDyW(b.dxn + r0 * D * 4, b.logits, w.head.ptr, w.head.scale, n, V, D, w.head.wt); // d(xf)
       if (w.headGrad) k.matmulDyTX(w.headGrad, b.logits, xf, n, V, D, true);
     }
+    if (backward && rows < T) this.expandRows(b, rows, T, D);
     const loss = Math.fround(lossSum * lossScale);
     if (!backward) return { loss, tokens: count };
     // Backward through the final norm and the blocks.
@@ -351,6 +361,32 @@ export class LlamaModel {
     }
     if (w.embedGrad) k.embeddingScatterAdd(w.embedGrad, b.dres, b.ids, T, D);
     return { loss, tokens: count };
+  }
+
+  /**
+   * Copies the final-norm rows with a counted target to the front of b.dtmp and their targets to
+   * b.validTargets, remembering which rows they were; returns how many.
+   */
+  private compactRows(b: StepBuffers, T: number, D: number): number {
+    const arena = this.core.arena, targets = arena.i32(b.targets, T), valid = arena.i32(b.validTargets, T);
+    let n = 0;
+    for (let r = 0; r < T; r++) {
+      if (targets[r] < 0) continue;
+      this.copy(b.dtmp + n * D * 4, b.xf + r * D * 4, D);
+      valid[n++] = targets[r];
+    }
+    return n;
+  }
+
+  /** Spreads the n compact rows of d(xf) in b.dxn back to their positions, zero elsewhere. */
+  private expandRows(b: StepBuffers, n: number, T: number, D: number): void {
+    const arena = this.core.arena, targets = arena.i32(b.targets, T);
+    let i = n;
+    // From the end: a row's compact index is never above its position, so nothing is overwritten early.
+    for (let r = T - 1; r >= 0; r--) {
+      if (targets[r] >= 0) this.copy(b.dxn + r * D * 4, b.dxn + --i * D * 4, D);
+      else arena.f32(b.dxn + r * D * 4, D).fill(0);
+    }
   }
 
   // ---------------------------------------------------------------------------------------

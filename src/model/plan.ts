@@ -33,7 +33,7 @@ export function activationAllocations(c: LlamaConfig, o: ModelOptions, B: number
   }
   if (o.recompute) layerSet('recomputed');
   add('last layer out', T * D); add('final norm out', T * D); add('final rstd', T); add('rope table', S * hd);
-  add('ids', T); add('targets', T);
+  add('ids', T); add('targets', T); add('counted targets', T);
   add('logits chunk', chunk * c.vocabSize); add('row losses', chunk); add('row lse', chunk);
   for (const g of ['dres', 'dtmp', 'dxn']) add(`grad ${g}`, T * D);
   add('grad att', T * Hq); add('grad q', T * Hq); add('grad k', T * Hkv); add('grad v', T * Hkv);
