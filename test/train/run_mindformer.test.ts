@@ -60,7 +60,7 @@ describe('run_mindformer', () => {
 
   it('resumes after ten SIGKILLs at random steps to exactly the uninterrupted final loss, with no corrupt checkpoint', async () => {
     const base = ['run_mindformer', '--config', join(ROOT, 'configs/llama2/lora_tiny.yaml'), '--train_dataset_dir', join(dir, 's256'), '--batch_size', '2',
-      '--num_samples', '200', '--callbacks.1.save_checkpoint_steps', '1', '--model.model_config.pet_config.lora_dropout', '0.1'];
+      '--num_samples', '300', '--callbacks.1.save_checkpoint_steps', '1', '--model.model_config.pet_config.lora_dropout', '0.1'];
     const finalLoss = (text: string) => Number(/final loss ([-+.\deE]+)/.exec(text)![1]);
     const whole = cli(...base, '--output_dir', join(dir, 'whole'));
     assert.equal(whole.status, 0, whole.stderr);
@@ -69,11 +69,17 @@ describe('run_mindformer', () => {
     while (true) {
       const resume = existsSync(join(ckdir, 'meta.json')) ? ['--resume_training', 'True'] : [];
       const child = spawn(process.execPath, [CLI, ...base, '--output_dir', out, ...resume], { cwd: dir });
-      let stdout = '';
-      child.stdout.on('data', (d) => { stdout += d; });
-      const timer = kills < 10 ? setTimeout(() => child.kill('SIGKILL'), 700 + rng.int(1200)) : undefined;
+      // Kill after a random number of new steps, plus a random delay that may land in a checkpoint write.
+      const killAfter = kills < 10 ? 2 + rng.int(10) : Infinity, delay = rng.int(150);
+      let stdout = '', armed = false;
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (!armed && (stdout.match(/loss: /g)?.length ?? 0) >= killAfter) {
+          armed = true;
+          setTimeout(() => child.kill('SIGKILL'), delay);
+        }
+      });
       const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
-      clearTimeout(timer);
       last = stdout;
       if (code === 0) break;
       kills++;
