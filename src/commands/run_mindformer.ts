@@ -49,14 +49,21 @@ function openDataset(dir: string, flag: string): ShardDataset {
   return data;
 }
 
-async function runTraining(cfg: RunConfig): Promise<number> {
+/** The log, the dataset (opened first, so that a wrong folder fails fast), the core and the model of a run. */
+async function setUp(cfg: RunConfig, datasetDir: string, flag: string) {
   const log = rankLogger(cfg, 0, true);
-  const data = openDataset(cfg.train_dataset.data_loader.dataset_dir, '--train_dataset_dir');
+  const data = openDataset(datasetDir, flag);
   const core = await coreFor(cfg);
+  const coreBytes = core.arena.used;
   const model = await buildModel(core, cfg, log);
+  return { log, data, core, coreBytes, model };
+}
+
+async function runTraining(cfg: RunConfig): Promise<number> {
+  const { log, data, core, coreBytes, model } = await setUp(cfg, cfg.train_dataset.data_loader.dataset_dir, '--train_dataset_dir');
   const B = cfg.runner_config.batch_size, S = data.index.seq_length;
   log(configSummary(cfg));
-  log(`memory plan for batch ${B} × seq ${S} on the ${core.kind} core:\n${formatPlan(memoryPlan(model.config, model.options, B, S, core.arena.used))}`);
+  log(`memory plan for batch ${B} × seq ${S} on the ${core.kind} core:\n${formatPlan(memoryPlan(model.config, model.options, B, S, coreBytes))}`);
   model.reserve(B, S);
   const reportPath = join(cfg.output_dir, 'report.html'), points: ReportPoint[] = [];
   const title = `wasmformers ${cfg.run_mode}: ${data.dir}`;
@@ -94,10 +101,7 @@ async function saveFinalAdapter(cfg: RunConfig, model: LlamaModel, log: (line: s
 }
 
 async function runEval(cfg: RunConfig): Promise<number> {
-  const log = rankLogger(cfg, 0, true);
-  const data = openDataset(cfg.eval_dataset.data_loader.dataset_dir, '--eval_dataset_dir');
-  const core = await coreFor(cfg);
-  const model = await buildModel(core, cfg, log);
+  const { log, data, model } = await setUp(cfg, cfg.eval_dataset.data_loader.dataset_dir, '--eval_dataset_dir');
   const B = cfg.eval_dataset.batch_size, S = data.index.seq_length;
   if (S > model.config.maxSeqLen) throw new Error(`${data.dir}: seq_length ${S} is larger than the model's seq_length ${model.config.maxSeqLen}`);
   const n = cfg.num_samples > 0 ? Math.min(cfg.num_samples, data.length) : data.length;

@@ -113,6 +113,29 @@ describe('run_mindformer', () => {
     assert.ok(lines[0].startsWith('Hello') && lines[1].startsWith('Give three tips'), pr.stdout);
   });
 
+  it('stops on a non-finite loss, naming the step and the last good checkpoint', () => {
+    const r = cli('run_mindformer', '--config', join(ROOT, 'configs/llama2/lora_tiny.yaml'), '--train_dataset_dir', join(dir, 's256'), '--num_samples', '64',
+      '--lr_schedule.learning_rate', '1e30', '--lr_schedule.warmup_ratio', '0', '--callbacks.1.save_checkpoint_steps', '1', '--output_dir', join(dir, 'nan'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr.trim(), /^run_mindformer: the loss is (NaN|Infinity) and the gradient norm \S+ at epoch 1, step \d+: training stops; the last good checkpoint is tiny_lora_rank_0-1_\d+\.safetensors$/);
+  });
+
+  it('fine-tunes from a pre-trained checkpoint, then predicts through the saved PEFT adapter', () => {
+    const pre = cli('run_mindformer', '--config', join(ROOT, 'configs/llama2/train_tiny.yaml'), '--train_dataset_dir', join(dir, 's256'), '--num_samples', '16',
+      '--callbacks.1.prefix', 'pre', '--output_dir', join(dir, 'pre'));
+    assert.equal(pre.status, 0, pre.stderr);
+    const base = /last checkpoint (\S+\.safetensors)/.exec(pre.stdout)![1];
+    const ft = cli('run_mindformer', '--config', join(ROOT, 'configs/llama2/lora_tiny.yaml'), '--train_dataset_dir', join(dir, 's256'), '--num_samples', '16',
+      '--load_checkpoint', join(dir, 'pre/checkpoint/rank_0', base), '--output_dir', join(dir, 'ft-pre'));
+    assert.equal(ft.status, 0, ft.stderr);
+    const adapter = join(dir, 'ft-pre/adapter');
+    assert.equal(JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8')).base_model_name_or_path, join(dir, 'pre/checkpoint/rank_0', base));
+    const pr = cli('run_mindformer', '--config', join(ROOT, 'configs/llama2/lora_tiny.yaml'), '--run_mode', 'predict', '--predict_data', 'Hello',
+      '--model.model_config.max_decode_length', '10', '--load_checkpoint', adapter, '--output_dir', join(dir, 'pr-ad'));
+    assert.equal(pr.status, 0, pr.stderr);
+    assert.ok(pr.stdout.startsWith('Hello'), pr.stdout);
+  });
+
   it('stops every bad input with one line and a non-zero exit', () => {
     const tiny = join(ROOT, 'configs/llama2/lora_tiny.yaml');
     const emptyConv = join(dir, 'empty.json');
