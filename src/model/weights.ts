@@ -218,18 +218,6 @@ export class LlamaWeights {
     return out;
   }
 
-  /** Loads every base tensor from `read(name, shape)`; missing names are collected and reported. */
-  load(read: (name: string, shape: number[]) => Float32Array | undefined, where: string): void {
-    const missing: string[] = [];
-    for (const t of this.baseTensors()) {
-      const values = read(t.name, t.shape);
-      if (!values) { missing.push(t.name); continue; }
-      if (t.matrix) this.setMatrix(t.matrix, values);
-      else this.core.arena.f32(t.vector!, values.length).set(values);
-    }
-    if (missing.length) throw new Error(`${where}: missing ${missing.length} tensor(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
-  }
-
   /** Random base weights (normal, std 0.02; norms 1) from `seed`, for training from scratch and tests. */
   initRandom(seed: number, std = 0.02): void {
     const rng = new Rng(seed);
