@@ -9,10 +9,11 @@
  * against the bandwidth of a plain copy, and causal attention forward+backward against a GEMM of
  * the same FLOP count. Everything runs on one thread, so the ratios hold on any machine.
  */
-import { Bench } from 'tinybench';
 import { loadCore, relaxedSupported, type Core, type CoreKind } from '../src/runtime/core.ts';
 import { WeightType, weightBytes } from '../src/runtime/kernels.ts';
 import { onnxruntimeWebGemm, tfjsWasmGemm, type PeerGemm } from './peers.ts';
+import { medianMs } from './timing.ts';
+import { Rng } from '../src/runtime/random.ts';
 
 const quick = process.argv.includes('--quick');
 const SHAPES: [number, number, number][] = quick
@@ -20,23 +21,14 @@ const SHAPES: [number, number, number][] = quick
   : [[512, 512, 512], [256, 2048, 2048], [64, 288, 768], [1, 2048, 2048], [1, 4096, 11008]];
 const WEIGHTS: [WeightType, string][] = [[WeightType.F32, 'f32'], [WeightType.BF16, 'bf16'], [WeightType.I8, 'int8']];
 
-/** Median milliseconds of fn over a short tinybench run. */
-async function timeMs(fn: () => unknown, ms = quick ? 300 : 800): Promise<number> {
-  const bench = new Bench({ time: ms, warmupTime: Math.min(200, ms / 2), warmupIterations: 2, iterations: 3 });
-  bench.add('x', fn);
-  await bench.run();
-  const r = bench.tasks[0].result;
-  if (!r || !('latency' in r)) throw new Error('benchmark task failed');
-  return r.latency.p50 ?? r.latency.mean;
+/** Median milliseconds of fn over a short sampling run. */
+function timeMs(fn: () => unknown, ms = quick ? 300 : 800): Promise<number> {
+  return medianMs(fn, { time: ms, warmupTime: Math.min(200, ms / 2), warmupIterations: 2, iterations: 3 });
 }
 
+/** Fills n floats at ptr with uniform values in [-1, 1) from `seed`. */
 function fill(core: Core, ptr: number, n: number, seed: number): void {
-  const a = core.arena.f32(ptr, n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2147483648 - 1;
-  }
+  new Rng(seed).fillUniform(core.arena.f32(ptr, n), -1, 1);
 }
 
 /** GFLOP/s of the register-only FMA loop of this core. */

@@ -10,7 +10,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Bench } from 'tinybench';
 import { loadCore, type Core } from '../src/runtime/core.ts';
 import { WeightType } from '../src/runtime/kernels.ts';
 import { configToHF, validateConfig, type LlamaConfig } from '../src/model/config.ts';
@@ -19,6 +18,7 @@ import { LlamaModel } from '../src/model/llama.ts';
 import { loraTargets, type LoraConfig } from '../src/model/lora.ts';
 import { generate } from '../src/generate/generate.ts';
 import { adamwStep, SEED_ADAMW } from '../src/train/optimizer.ts';
+import { medianMs } from './timing.ts';
 
 const quick = process.argv.includes('--quick');
 const REF = new URL('../test/reference/llama_ref.py', import.meta.url).pathname;
@@ -35,15 +35,6 @@ function shape(name: string, dim: number, layers: number, heads: number, ffn: nu
 
 const SHAPES = [shape('stories15M', 288, 6, 6, 768, 8), ...(quick ? [] : [shape('stories110M', 768, 12, 12, 2048, 4)])];
 
-async function medianMs(fn: () => unknown, iterations: number): Promise<number> {
-  const bench = new Bench({ iterations, time: 0, warmupIterations: 1, warmupTime: 0 });
-  bench.add('x', fn);
-  await bench.run();
-  const r = bench.tasks[0].result;
-  if (!r || !('latency' in r)) throw new Error('benchmark task failed');
-  return r.latency.p50 ?? r.latency.mean;
-}
-
 /** Our LoRA step tokens/s. */
 async function ourTrain(core: Core, s: Shape): Promise<number> {
   const mark = core.arena.mark();
@@ -57,7 +48,7 @@ async function ourTrain(core: Core, s: Shape): Promise<number> {
     model.weights.zeroGrads();
     model.step(ids, null, s.B, s.S, true);
     adamwStep(core, model.weights.trainable, { ...SEED_ADAMW, biasCorrection: true, lr: 1e-4 }, ++step);
-  }, 3);
+  }, { iterations: 3 });
   core.arena.release(mark);
   return (s.B * s.S) / (ms / 1000);
 }
@@ -67,7 +58,7 @@ async function ourDecode(core: Core, s: Shape, wt: WeightType): Promise<number> 
   const mark = core.arena.mark();
   const model = new LlamaModel(core, s.config, { mode: 'finetune', weightType: wt });
   model.weights.initRandom(1);
-  const ms = await medianMs(() => generate(model, [1], { maxNewTokens: DECODE_TOKENS, eosId: -1 }), 3);
+  const ms = await medianMs(() => generate(model, [1], { maxNewTokens: DECODE_TOKENS, eosId: -1 }), { iterations: 3 });
   core.arena.release(mark);
   return DECODE_TOKENS / (ms / 1000);
 }
@@ -93,7 +84,7 @@ function reference(s: Shape): RefResult | string {
 
 async function main(): Promise<void> {
   const core = await loadCore();
-  const peakMs = await medianMs(() => core.kernels.fmaPeak(2_000_000), 5);
+  const peakMs = await medianMs(() => core.kernels.fmaPeak(2_000_000), { iterations: 5 });
   const peak = (80 * 2_000_000) / peakMs / 1e6;
   console.log(`\nmodel benchmark, one thread, ${core.kind} core; 128-bit FMA peak ${peak.toFixed(1)} GFLOP/s`);
   for (const s of SHAPES) {

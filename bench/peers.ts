@@ -10,7 +10,7 @@
  *
  * Both libraries keep the frozen weight W prepacked between calls (XNNPACK caches its operator
  * per weight tensor; ORT prepacks a constant initializer at session creation), which is what a
- * LoRA forward over frozen base weights does too. Inputs are random and created once per peer;
+ * LoRA forward over frozen base weights does too. The inputs are the benchmark's own data;
  * `run()` times the GEMM plus only the copies the library forces (see each peer).
  */
 import { createRequire } from 'node:module';
@@ -29,33 +29,15 @@ export interface PeerGemm {
   dispose(): void;
 }
 
-/** Optional fixed inputs (X[M,K], W[N,K] row-major); random from `seed` when absent. */
-export interface PeerInputs {
-  x?: Float32Array;
-  w?: Float32Array;
-  seed?: number;
-}
-
 const require = createRequire(import.meta.url);
 
-/** mulberry32: a small seeded generator, so every run times the same numbers. */
-function uniform(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1; // [-1, 1)
-  }
-  return out;
+/** The inputs both peers multiply: X[M,K] and W[N,K], row-major (the benchmark's own data). */
+export interface PeerInputs {
+  x: Float32Array;
+  w: Float32Array;
 }
 
-function inputsFor(M: number, N: number, K: number, inputs: PeerInputs = {}): { x: Float32Array; w: Float32Array } {
-  const seed = inputs.seed ?? 1;
-  const x = inputs.x ?? uniform(M * K, seed);
-  const w = inputs.w ?? uniform(N * K, seed + 1);
+function checkInputs(M: number, N: number, K: number, { x, w }: PeerInputs): PeerInputs {
   if (x.length !== M * K) throw new Error(`peer inputs: x has ${x.length} elements, expected M*K = ${M * K}`);
   if (w.length !== N * K) throw new Error(`peer inputs: w has ${w.length} elements, expected N*K = ${N * K}`);
   return { x, w };
@@ -97,9 +79,9 @@ function initTfjsWasm(): Promise<void> {
  * the first call and caches the operator on that weight tensor. The wasm backend runs kernels
  * synchronously inside `tf.matMul`, so `run()` needs no read-back to finish the work.
  */
-export async function tfjsWasmGemm(M: number, N: number, K: number, inputs?: PeerInputs): Promise<PeerGemm> {
+export async function tfjsWasmGemm(M: number, N: number, K: number, inputs: PeerInputs): Promise<PeerGemm> {
   await initTfjsWasm();
-  const { x, w } = inputsFor(M, N, K, inputs);
+  const { x, w } = checkInputs(M, N, K, inputs);
   const wT = new Float32Array(K * N); // Wᵀ[K,N], a one-time layout change outside the timing
   for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) wT[k * N + n] = w[n * K + k];
   const xT = tf.tensor2d(x, [M, K], 'float32');
@@ -174,20 +156,17 @@ function onnxValueInfo(field: number, name: string, dims: number[]): Uint8Array 
 
 /**
  * ONNX ModelProto (IR 8, opset 13) with one node `Y = Gemm(X, W, transB=1)`, X[M,K] an input,
- * W[N,K] either a constant initializer (prepacked by ORT once) or a second input.
+ * W[N,K] a constant initializer (prepacked by ORT once).
  */
-function onnxGemmModel(M: number, N: number, K: number, w: Float32Array | undefined): Uint8Array {
+function onnxGemmModel(M: number, N: number, K: number, w: Float32Array): Uint8Array {
   const node = pb.msg(1, [
     pb.bytes(1, 'X'), pb.bytes(1, 'W'), pb.bytes(2, 'Y'), pb.bytes(3, 'gemm'), pb.bytes(4, 'Gemm'),
     pb.msg(5, [pb.bytes(1, 'transB'), pb.int(3, 1), pb.int(20, ONNX_ATTR_INT)]),
   ]);
   const graph: Uint8Array[] = [node, pb.bytes(2, 'gemm')];
-  if (w) {
-    const raw = new Uint8Array(w.buffer, w.byteOffset, w.byteLength); // little-endian f32
-    graph.push(pb.msg(5, [pb.int(1, N), pb.int(1, K), pb.int(2, ONNX_FLOAT), pb.bytes(8, 'W'), pb.bytes(9, raw)]));
-  }
+  const raw = new Uint8Array(w.buffer, w.byteOffset, w.byteLength); // little-endian f32
+  graph.push(pb.msg(5, [pb.int(1, N), pb.int(1, K), pb.int(2, ONNX_FLOAT), pb.bytes(8, 'W'), pb.bytes(9, raw)]));
   graph.push(onnxValueInfo(11, 'X', [M, K]));
-  if (!w) graph.push(onnxValueInfo(11, 'W', [N, K]));
   graph.push(onnxValueInfo(12, 'Y', [M, N]));
   return pb.concat([
     pb.int(1, 8), // ir_version
@@ -215,29 +194,24 @@ function configureOrt(): void {
 
 /**
  * onnxruntime-web (MLAS SGEMM), wasm execution provider, one thread, a hand-written one-node
- * `Gemm(transB=1)` model. By default W is a constant initializer, which ORT prepacks once at
- * session creation; `weights: 'input'` feeds it on every run instead (packed per call).
+ * `Gemm(transB=1)` model. W is a constant initializer, which ORT prepacks once at session
+ * creation (as XNNPACK keeps its packed weights).
  *
  * `session.run` on the wasm EP always copies X into the wasm heap and Y back out to a fresh JS
  * Float32Array; those copies (M·K + M·N floats) are forced by the library and are timed with it.
  */
-export async function onnxruntimeWebGemm(
-  M: number, N: number, K: number,
-  inputs?: PeerInputs & { weights?: 'initializer' | 'input' },
-): Promise<PeerGemm> {
+export async function onnxruntimeWebGemm(M: number, N: number, K: number, inputs: PeerInputs): Promise<PeerGemm> {
   configureOrt();
-  const { x, w } = inputsFor(M, N, K, inputs);
-  const weightsAsInput = inputs?.weights === 'input';
-  const model = onnxGemmModel(M, N, K, weightsAsInput ? undefined : w);
+  const { x, w } = checkInputs(M, N, K, inputs);
+  const model = onnxGemmModel(M, N, K, w);
   const session = await ort.InferenceSession.create(model, {
     executionProviders: ['wasm'],
     graphOptimizationLevel: 'all',
   });
   const feeds: Record<string, ort.Tensor> = { X: new ort.Tensor('float32', x, [M, K]) };
-  if (weightsAsInput) feeds.W = new ort.Tensor('float32', w, [N, K]);
   let y: ort.Tensor | undefined;
   return {
-    name: weightsAsInput ? 'onnxruntime-web (MLAS, W fed)' : 'onnxruntime-web (MLAS)',
+    name: 'onnxruntime-web (MLAS)',
     async run() {
       const out = await session.run(feeds);
       y = out.Y;

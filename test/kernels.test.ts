@@ -358,7 +358,11 @@ for (const kind of await coreKinds()) {
     });
 
     it('the FMA peak loop and the copy kernel do real work', () => {
-      assert.ok(Number.isFinite(k.fmaPeak(1000)));
+      // Ten chains of a ← a·x + y from a = 1 (x, y as f32): lane 0 of their sum, by hand in f64.
+      const x = f32(0.9999), y = f32(0.00001);
+      let a = 1;
+      for (let i = 0; i < 1000; i++) a = a * x + y;
+      assert.ok(Math.abs(k.fmaPeak(1000) - 10 * a) <= 1e-4 * 10 * a, 'the peak loop computes its chains');
       const src = ref.randn(1, 64), ps = c.put(src), pd = c.zeros(64);
       k.copyBytes(pd, ps, 256);
       assert.deepEqual(Array.from(c.f32(pd, 64)), Array.from(src.map(f32)));

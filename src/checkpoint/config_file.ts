@@ -4,9 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { configFromHF, type LlamaConfig } from '../model/config.ts';
-import type { LoraConfig } from '../model/lora.ts';
-import { modelFromYamlFile } from '../model/mindformers_yaml.ts';
+import { loadRunConfig } from '../config/load.ts';
+import { configFromHF, configFromMindFormers, type LlamaConfig } from '../model/config.ts';
+import { loraFromPetConfig, type LoraConfig } from '../model/lora.ts';
 import { openAdapter } from './peft.ts';
 
 /** What a config file says about the model and its LoRA adapters. */
@@ -17,7 +17,10 @@ export interface ConfigFile {
 
 /** Reads a config file of any of the three kinds; errors name the file. */
 export function readConfigFile(path: string): ConfigFile {
-  if (/\.ya?ml$/.test(path)) return modelFromYamlFile(path);
+  if (/\.ya?ml$/.test(path)) {
+    const mc = loadRunConfig(path, [], () => undefined).model.model_config, where = `${path}: model.model_config`;
+    return { config: configFromMindFormers(mc, where), lora: loraFromPetConfig(mc.pet_config, `${where}.pet_config`) };
+  }
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));

@@ -2,6 +2,7 @@
  * The run configuration: a MindFormers-layout YAML (configs/llama2/*.yaml) after defaults, the
  * file and command-line overrides are merged and validated. Keys keep MindFormers' names.
  */
+import type { PetConfig } from '../model/lora.ts';
 
 /** What run_mindformer does. */
 export type RunMode = 'train' | 'finetune' | 'eval' | 'predict';
@@ -92,7 +93,7 @@ export interface RunConfig extends IgnoredKeys {
       /** ours: standard deviation of random base weights when no checkpoint is loaded (Hugging Face's initializer_range) */
       initializer_range: number;
       do_sample: boolean; top_k: number; top_p: number; repetition_penalty: number; max_decode_length: number; temperature: number;
-      pet_config?: { pet_type: string; lora_rank: number; lora_alpha: number; lora_dropout: number; target_modules: string | string[] };
+      pet_config?: PetConfig;
     };
     arch: { type: string };
   };

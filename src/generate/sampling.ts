@@ -29,7 +29,7 @@ export function argmax(x: ArrayLike<number>): number {
 }
 
 /** Applies the repetition penalty in place to the logits of tokens in `seen`. */
-export function applyRepetitionPenalty(logits: Float32Array, seen: Iterable<number>, penalty: number): void {
+function applyRepetitionPenalty(logits: Float32Array, seen: Iterable<number>, penalty: number): void {
   if (penalty === 1) return;
   for (const id of new Set(seen)) logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty;
 }

@@ -141,15 +141,14 @@ export class LlamaModel {
   // Linear layers with LoRA
 
   /** y[T,out] (+)= x·Wᵀ + t·Bᵀ with t = scale·dropout(x)·Aᵀ saved for backward. */
-  private linearForward(y: number, x: number, p: LayerParams, kind: LinearKind, T: number, acts: LayerActs | null, accumulate: boolean, train: boolean): void {
+  private linearForward(y: number, x: number, p: LayerParams, kind: LinearKind, T: number, acts: LayerActs, accumulate: boolean, train: boolean): void {
     const k = this.core.kernels, W = p.linear[kind];
     k.matmulXWt(y, x, W.ptr, W.scale, T, W.rows, W.cols, W.wt, accumulate);
     const ad = p.lora[kind];
     if (!ad) return;
-    const saved = acts?.lora[kind];
-    const t = saved ? saved.t : this.buffers!.loraDt;
+    const saved = acts.lora[kind]!, t = saved.t;
     let xd = x;
-    if (train && saved && saved.mask) {
+    if (train && saved.mask) {
       xd = this.buffers!.loraTmp;
       k.multiply(xd, x, saved.mask, T * W.cols);
     }

@@ -39,8 +39,21 @@ export interface LoraConfig {
   targetModules: string | string[];
 }
 
-/** The seed's LoRA settings (lora_llama2_7b.yaml). */
-export const SEED_LORA: LoraConfig = { rank: 16, alpha: 16, dropout: 0.05, targetModules: '.*wq|.*wk|.*wv|.*wo' };
+/** A MindFormers `pet_config` block. */
+export interface PetConfig {
+  pet_type: string;
+  lora_rank: number;
+  lora_alpha: number;
+  lora_dropout: number;
+  target_modules: string | string[];
+}
+
+/** The LoRA settings of a pet_config block (none without one); `where` names it in errors. */
+export function loraFromPetConfig(pet: PetConfig | undefined, where: string): LoraConfig | undefined {
+  if (!pet) return undefined;
+  if (pet.pet_type !== 'lora') throw new Error(`${where}.pet_type ${JSON.stringify(pet.pet_type)} is not supported (only lora)`);
+  return { rank: pet.lora_rank, alpha: pet.lora_alpha, dropout: pet.lora_dropout, targetModules: pet.target_modules };
+}
 
 /** The linear kinds a LoRA config targets; a pattern that matches none is an error. */
 export function loraTargets(lora: LoraConfig): LinearKind[] {

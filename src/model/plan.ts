@@ -84,13 +84,13 @@ export function memoryPlan(c: LlamaConfig, o: ModelOptions, B: number, S: number
 }
 
 /** Bytes per category, in a fixed order. */
-export function planTotals(plan: MemoryPlan): [PlanCategory, number][] {
+function planTotals(plan: MemoryPlan): [PlanCategory, number][] {
   const order: PlanCategory[] = ['core', 'weights', 'LoRA', 'gradients', 'optimizer state', 'activations'];
   return order.map((k) => [k, plan.rows.filter((r) => r.category === k).reduce((a, r) => a + r.bytes, 0)] as [PlanCategory, number]).filter(([, b]) => b > 0);
 }
 
 /** "1.23 GiB"-style sizes. */
-export function formatBytes(n: number): string {
+function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
   let i = 0;
   while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }

@@ -61,7 +61,7 @@ export interface WeightOptions {
 }
 
 /** The HF name of a block tensor. */
-export function layerTensorName(layer: number, kind: LinearKind | 'attnNorm' | 'ffnNorm'): string {
+function layerTensorName(layer: number, kind: LinearKind | 'attnNorm' | 'ffnNorm'): string {
   if (kind === 'attnNorm') return `model.layers.${layer}.input_layernorm.weight`;
   if (kind === 'ffnNorm') return `model.layers.${layer}.post_attention_layernorm.weight`;
   const l = LINEARS.find((x) => x.kind === kind)!;
@@ -69,7 +69,7 @@ export function layerTensorName(layer: number, kind: LinearKind | 'attnNorm' | '
 }
 
 /** The HF PEFT-style name of a LoRA tensor (without the base_model.model. prefix). */
-export function loraTensorName(layer: number, kind: LinearKind, which: 'A' | 'B'): string {
+function loraTensorName(layer: number, kind: LinearKind, which: 'A' | 'B'): string {
   return layerTensorName(layer, kind).replace(/\.weight$/, `.lora_${which}.weight`);
 }
 

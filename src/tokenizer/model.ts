@@ -53,16 +53,7 @@ export interface SentencePieceModel {
 
 const MODEL_TYPE_NAMES: Record<number, string> = { 1: 'unigram', 2: 'BPE', 3: 'word', 4: 'char' };
 
-interface TrainerFields {
-  modelType: ModelType;
-  byteFallback: boolean;
-  treatWhitespaceAsSuffix: boolean;
-  unkPiece: string;
-  bosPiece: string;
-  eosPiece: string;
-  padPiece: string;
-  unkSurface: string;
-}
+type TrainerFields = Pick<SentencePieceModel, 'modelType' | 'byteFallback' | 'treatWhitespaceAsSuffix' | 'unkPiece' | 'bosPiece' | 'eosPiece' | 'padPiece' | 'unkSurface'>;
 
 function readPiece(r: ProtobufReader, index: number): [string, number, number] {
   let piece: string | undefined;

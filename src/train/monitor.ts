@@ -24,7 +24,7 @@ export interface StepLog {
 }
 
 /** A float as Python prints it: shortest digits, exponent form below 1e-4 (`1e-05`). */
-export function pyFloat(x: number): string {
+function pyFloat(x: number): string {
   if (!Number.isFinite(x)) return Number.isNaN(x) ? 'nan' : x > 0 ? 'inf' : '-inf';
   if (x === Math.trunc(x) && Math.abs(x) < 1e16) return x.toFixed(1);
   const a = Math.abs(x);

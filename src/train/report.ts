@@ -34,7 +34,7 @@ function fmt(v: number): string {
 }
 
 /** An SVG line chart of (x, y) points with axis labels. */
-export function lineChart(title: string, xs: number[], ys: number[], color: string): string {
+function lineChart(title: string, xs: number[], ys: number[], color: string): string {
   const W = 460, H = 220, L = 62, R = 12, T = 28, B = 34;
   const ok = xs.map((x, i) => [x, ys[i]]).filter(([, y]) => Number.isFinite(y));
   if (ok.length === 0) return `<svg width="${W}" height="${H}"><text x="${L}" y="${H / 2}">${esc(title)}: no data yet</text></svg>`;
@@ -55,7 +55,7 @@ ${ticks.map((v) => `<text x="${L - 4}" y="${sy(v) + 4}" text-anchor="end" font-s
 }
 
 /** The whole page. */
-export function reportHtml(d: ReportData): string {
+function reportHtml(d: ReportData): string {
   const s = d.points.map((p) => p.step);
   const last = d.points.at(-1);
   const charts = [

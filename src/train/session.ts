@@ -10,7 +10,7 @@ import { WeightType } from '../runtime/kernels.ts';
 import { formatLoadReport, loadModel, type LoadReport } from '../checkpoint/load.ts';
 import { configFromMindFormers, type LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
-import type { LoraConfig } from '../model/lora.ts';
+import { loraFromPetConfig } from '../model/lora.ts';
 
 /** Storage of frozen base weights by `model_config.param_init_type`. */
 const STORAGE: Record<string, WeightType> = { float32: WeightType.F32, bfloat16: WeightType.BF16, int8: WeightType.I8 };
@@ -32,14 +32,6 @@ export function coreFor(c: RunConfig): Promise<Core> {
   return loadCore({ kind });
 }
 
-/** The LoRA settings of model_config.pet_config. */
-export function loraFromConfig(c: RunConfig): LoraConfig | undefined {
-  const p = c.model.model_config.pet_config;
-  if (!p) return undefined;
-  if (p.pet_type !== 'lora') throw new Error(`model.model_config.pet_config.pet_type ${JSON.stringify(p.pet_type)} is not supported (only lora)`);
-  return { rank: p.lora_rank, alpha: p.lora_alpha, dropout: p.lora_dropout, targetModules: p.target_modules };
-}
-
 /**
  * The model for a run: `train` trains every parameter (f32); `finetune` adds the config's LoRA
  * to frozen base weights; eval and predict run frozen weights. `load_checkpoint` may be a model
@@ -51,7 +43,7 @@ export async function buildModel(core: Core, c: RunConfig, log: (line: string) =
   const storage = STORAGE[c.model.model_config.param_init_type];
   if (storage === undefined) throw new Error(`${where}.param_init_type ${JSON.stringify(c.model.model_config.param_init_type)}: expected float32, bfloat16 or int8`);
   const training = c.run_mode === 'train' || c.run_mode === 'finetune';
-  const lora = c.run_mode === 'finetune' ? loraFromConfig(c) : undefined;
+  const lora = c.run_mode === 'finetune' ? loraFromPetConfig(c.model.model_config.pet_config, `${where}.pet_config`) : undefined;
   if (c.run_mode === 'finetune' && !lora) throw new Error(`--run_mode finetune needs model.model_config.pet_config (LoRA)`);
   const path = c.load_checkpoint;
   const adapterDir = path && existsSync(join(path, 'adapter_config.json')) ? path : undefined;

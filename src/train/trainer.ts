@@ -40,7 +40,7 @@ export interface TrainResult {
 }
 
 /** The optimizer block as AdamW settings: MindSpore's weight-decay Adam has no bias correction. */
-export function adamwFromConfig(o: RunConfig['optimizer']): AdamWConfig {
+function adamwFromConfig(o: RunConfig['optimizer']): AdamWConfig {
   return { lr: 0, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, biasCorrection: o.type === 'AdamW' };
 }
 

@@ -5,42 +5,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { configFromHF, ffnDimFor } from '../../src/model/config.ts';
-import { loraTargets } from '../../src/model/lora.ts';
-import { modelFromYamlText } from '../../src/model/mindformers_yaml.ts';
+import { loadRunConfig } from '../../src/config/load.ts';
+import { configFromHF, configFromMindFormers, ffnDimFor } from '../../src/model/config.ts';
+import { loraFromPetConfig, loraTargets } from '../../src/model/lora.ts';
 
-const SEED_YAML = `
-seed: 0
-run_mode: 'finetune'
-model:
-  model_config:
-    type: LlamaConfig
-    batch_size: 1
-    seq_length: 4096
-    hidden_size: 4096
-    num_layers: 32
-    num_heads: 32
-    vocab_size: 32000
-    multiple_of: 256
-    rms_norm_eps: 1.0e-5
-    bos_token_id: 1
-    eos_token_id: 2
-    pad_token_id: 0
-    ignore_token_id: -100
-    theta: 10000.0
-    pet_config:
-      pet_type: lora
-      lora_rank: 16
-      lora_alpha: 16
-      lora_dropout: 0.05
-      target_modules: '.*wq|.*wk|.*wv|.*wo'
-  arch:
-    type: LlamaForCausalLM
-`;
+const SEED = new URL('../../configs/llama2/lora_llama2_7b.yaml', import.meta.url).pathname;
+const modelOf = (overrides: string[] = []) => {
+  const mc = loadRunConfig(SEED, overrides, () => undefined).model.model_config;
+  return { config: configFromMindFormers(mc, 'model_config'), lora: loraFromPetConfig(mc.pet_config, 'pet_config') };
+};
 
 describe('model configs', () => {
   it('reads the seed lora_llama2_7b model block: FFN 11008 from multiple_of 256', () => {
-    const { config, lora } = modelFromYamlText(SEED_YAML, 'lora_llama2_7b.yaml');
+    const { config, lora } = modelOf();
     assert.deepEqual([config.dim, config.nLayers, config.nHeads, config.nKvHeads, config.vocabSize, config.ffnDim, config.maxSeqLen], [4096, 32, 32, 32, 32000, 11008, 4096]);
     assert.equal(config.normEps, 1e-5);
     assert.deepEqual(lora, { rank: 16, alpha: 16, dropout: 0.05, targetModules: '.*wq|.*wk|.*wv|.*wo' });
@@ -50,16 +27,15 @@ describe('model configs', () => {
     assert.equal(ffnDimFor(4096, 256), 11008); // int(2·16384/3) = 10922 → 43·256
     assert.equal(ffnDimFor(8192, 4096, 1.3), 28672); // Llama2-70B: int(1.3·21845) = 28398 → 7·4096
     assert.equal(ffnDimFor(288, 32), 768); // int(2·1152/3) = 768
-    const gqa = modelFromYamlText(SEED_YAML.replace('num_heads: 32', 'num_heads: 32\n    n_kv_heads: 8'), 'x.yaml');
-    assert.equal(gqa.config.nKvHeads, 8);
+    assert.equal(modelOf(['--model.model_config.n_kv_heads', '8']).config.nKvHeads, 8);
+    assert.equal(modelOf(['--model.model_config.intermediate_size', '11000']).config.ffnDim, 11000);
   });
 
-  it('names the file and key in errors', () => {
-    assert.throws(() => modelFromYamlText('model: {}', 'a.yaml'), /^Error: a\.yaml: missing key model\.model_config$/);
-    assert.throws(() => modelFromYamlText(SEED_YAML.replace('hidden_size: 4096', 'hidden_size: big'), 'b.yaml'), /b\.yaml: model\.model_config: hidden_size must be a number, got "big"/);
-    assert.throws(() => modelFromYamlText(SEED_YAML.replace('num_heads: 32', 'num_heads: 30'), 'c.yaml'), /c\.yaml: model\.model_config: hidden size 4096 is not a multiple of the 30 heads/);
-    assert.throws(() => modelFromYamlText('model: [', 'd.yaml'), /d\.yaml: not valid YAML/);
-    assert.throws(() => modelFromYamlText(SEED_YAML.replace('pet_type: lora', 'pet_type: prefix'), 'e.yaml'), /pet_type "prefix" is not supported/);
+  it('names the key in errors', () => {
+    assert.throws(() => modelOf(['--model.model_config.num_heads', '30']), /model_config: hidden size 4096 is not a multiple of the 30 heads/);
+    assert.throws(() => modelOf(['--model.model_config.pet_config.pet_type', 'prefix']), /unknown --model\.model_config\.pet_config\.pet_type 'prefix' \(lora\)/);
+    const pet = { pet_type: 'prefix', lora_rank: 8, lora_alpha: 16, lora_dropout: 0, target_modules: 'wq' };
+    assert.throws(() => loraFromPetConfig(pet, 'x.yaml: pet_config'), /^Error: x\.yaml: pet_config\.pet_type "prefix" is not supported \(only lora\)$/);
   });
 
   it('reads the shared Hugging Face config.json', () => {

@@ -4,17 +4,12 @@
  * characters, literal special-token text, long words, the empty string, and random mixtures of
  * all of them. Deterministic for a seed. No lone surrogates (Python cannot pass them to the oracle).
  */
+import { Rng } from '../../src/runtime/random.ts';
 
-/** A small seeded generator (mulberry32). */
+/** A seeded stream of uniform numbers in [0, 1) (the project's generator). */
 function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.uniform();
 }
 
 const FIXED = [
