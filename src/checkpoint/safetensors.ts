@@ -209,16 +209,50 @@ export class SafetensorsWriter {
     return head.length;
   }
 
-  /** Appends the next tensor's bytes (its name and size must be the next entry's). */
-  add(name: string, bytes: Uint8Array): void {
+  /** The next entry, which must be `name`; errors name the file and tensor. */
+  private expect(name: string): { what: string; type: string; want: number } {
     const entry = this.entries[this.next];
     if (!entry || entry[0] !== name) throw new Error(`${this.path}: tensor ${name} written out of order (expected ${entry?.[0] ?? 'no more tensors'})`);
-    const want = tensorBytes(entry[1].dtype, entry[1].shape);
-    if (bytes.length !== want) throw new Error(`${this.path}: tensor ${name} has ${bytes.length} bytes, ${entry[1].dtype}[${entry[1].shape}] needs ${want}`);
-    writeAll(this.fd, bytes, this.position);
-    this.position += bytes.length;
-    this.crcs.set(name, crcHex(crc32(bytes)));
+    return { what: `${this.path}: tensor ${name}`, type: `${entry[1].dtype}[${entry[1].shape}]`, want: tensorBytes(entry[1].dtype, entry[1].shape) };
+  }
+
+  /** Writes `chunk` at `done` bytes into the current tensor, which needs `want` in all. */
+  private put(chunk: Uint8Array, done: number, e: { what: string; type: string; want: number }): number {
+    if (done + chunk.length > e.want) throw new Error(`${e.what} has ${done + chunk.length} bytes or more, ${e.type} needs ${e.want}`);
+    writeAll(this.fd, chunk, this.position + done);
+    return done + chunk.length;
+  }
+
+  private end(name: string, done: number, crc: number, e: { what: string; type: string; want: number }): void {
+    if (done !== e.want) throw new Error(`${e.what} has ${done} bytes, ${e.type} needs ${e.want}`);
+    this.position += done;
+    this.crcs.set(name, crcHex(crc));
     this.next++;
+  }
+
+  /** Appends the next tensor's bytes (its name and size must be the next entry's). */
+  add(name: string, bytes: Uint8Array): void {
+    const e = this.expect(name);
+    this.end(name, this.put(bytes, 0, e), crc32(bytes), e);
+  }
+
+  /**
+   * Appends the next tensor from its bytes in pieces, each written as it comes (a tensor never
+   * needs to be whole in memory; a piece may be reused once the next is asked for). The event
+   * loop gets a turn every 100 ms, so that Ctrl-C is handled while a large tensor is written.
+   */
+  async addChunks(name: string, chunks: Iterable<Uint8Array>): Promise<void> {
+    const e = this.expect(name);
+    let done = 0, crc = 0, turn = performance.now();
+    for (const chunk of chunks) {
+      done = this.put(chunk, done, e);
+      crc = crc32(chunk, crc);
+      if (performance.now() - turn > 100) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        turn = performance.now();
+      }
+    }
+    this.end(name, done, crc, e);
   }
 
   /** Writes the checksums and closes the file; every tensor must have been added. */

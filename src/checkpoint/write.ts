@@ -21,6 +21,8 @@ export interface OutputTensor {
   name: string;
   info: TensorInfo;
   bytes(): Promise<Uint8Array> | Uint8Array;
+  /** the same bytes in pieces, which safetensors outputs write one by one instead of calling bytes() */
+  chunks?(): Iterable<Uint8Array>;
 }
 
 /** How to write. */
@@ -58,9 +60,9 @@ export async function writeFile(path: string, format: 'ckpt' | 'safetensors', te
   const writer = format === 'ckpt' ? new CkptWriter(path, options.sliceBytes) : new SafetensorsWriter(path, tensors.map((t) => [t.name, t.info]), options.metadata);
   try {
     for (const t of tensors) {
-      const bytes = await t.bytes();
-      if (writer instanceof CkptWriter) writer.add(t.name, t.info, bytes);
-      else writer.add(t.name, bytes);
+      if (writer instanceof CkptWriter) writer.add(t.name, t.info, await t.bytes());
+      else if (t.chunks) await writer.addChunks(t.name, t.chunks());
+      else writer.add(t.name, await t.bytes());
       options.onTensor?.(t);
     }
     writer.finish();

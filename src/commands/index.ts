@@ -19,4 +19,5 @@ export const commands: Record<string, Command> = {
   transform_ckpt: { about: 'split a checkpoint into model-parallel rank slices, or join rank slices back', load: () => import('./transform_ckpt.ts') },
   run_mindformer: { about: 'train, fine-tune, evaluate or generate with a MindFormers-style YAML config (--run_mode)', load: () => import('./run_mindformer.ts') },
   transform_ckpt_lora: { about: 'merge LoRA adapters into the base weights (W += scale·B·A) and write a whole checkpoint', load: () => import('./transform_ckpt_lora.ts') },
+  init_checkpoint: { about: 'write a randomly initialised model of a config\'s shape as a Hugging Face folder (sharded safetensors)', load: () => import('./init_checkpoint.ts') },
 };

@@ -73,6 +73,32 @@ function loraTensorName(layer: number, kind: LinearKind, which: 'A' | 'B'): stri
   return layerTensorName(layer, kind).replace(/\.weight$/, `.lora_${which}.weight`);
 }
 
+/** Where a base tensor sits in the model: the embedding, a block tensor (with its layer), the final norm or the head. */
+export type BaseSlot = { kind: 'embed' | 'norm' | 'head' } | { kind: LinearKind | 'attnNorm' | 'ffnNorm'; layer: number };
+
+/** A base tensor of a config: HF name, shape ([out, in] for matrices), and whether it is a norm (a vector of ones). */
+export interface BaseTensor {
+  name: string;
+  shape: number[];
+  norm: boolean;
+  slot: BaseSlot;
+}
+
+/**
+ * Every base tensor of a config, in the order `initRandom` draws them (and checkpoints list
+ * them): embedding; per layer the two norms then wq wk wv wo w1 w2 w3; final norm; head unless tied.
+ */
+export function baseTensorList(c: LlamaConfig): BaseTensor[] {
+  const out: BaseTensor[] = [{ name: 'model.embed_tokens.weight', shape: [c.vocabSize, c.dim], norm: false, slot: { kind: 'embed' } }];
+  for (let layer = 0; layer < c.nLayers; layer++) {
+    for (const kind of ['attnNorm', 'ffnNorm'] as const) out.push({ name: layerTensorName(layer, kind), shape: [c.dim], norm: true, slot: { kind, layer } });
+    for (const { kind } of LINEARS) out.push({ name: layerTensorName(layer, kind), shape: linearShape(c, kind), norm: false, slot: { kind, layer } });
+  }
+  out.push({ name: 'model.norm.weight', shape: [c.dim], norm: true, slot: { kind: 'norm' } });
+  if (!c.tieEmbeddings) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, c.dim], norm: false, slot: { kind: 'head' } });
+  return out;
+}
+
 /** Every allocation of the parameters, in the order the constructor makes them, 64-byte aligned. */
 export function weightAllocations(c: LlamaConfig, o: WeightOptions): { what: string; bytes: number }[] {
   const wt = o.mode === 'train' ? WeightType.F32 : o.weightType;
@@ -175,19 +201,14 @@ export class LlamaWeights {
     }
   }
 
-  /** Every base tensor by HF name: [pointer or matrix, shape]. */
+  /** Every base tensor by HF name (baseTensorList's order) with its matrix or its f32 vector's pointer. */
   baseTensors(): { name: string; shape: number[]; matrix?: Matrix; vector?: number }[] {
-    const c = this.config;
-    const out: { name: string; shape: number[]; matrix?: Matrix; vector?: number }[] = [];
-    out.push({ name: 'model.embed_tokens.weight', shape: [c.vocabSize, c.dim], matrix: this.embed });
-    this.layers.forEach((p, l) => {
-      out.push({ name: layerTensorName(l, 'attnNorm'), shape: [c.dim], vector: p.attnNorm });
-      out.push({ name: layerTensorName(l, 'ffnNorm'), shape: [c.dim], vector: p.ffnNorm });
-      for (const { kind } of LINEARS) out.push({ name: layerTensorName(l, kind), shape: [p.linear[kind].rows, p.linear[kind].cols], matrix: p.linear[kind] });
+    return baseTensorList(this.config).map(({ name, shape, slot }) => {
+      if (!('layer' in slot)) return slot.kind === 'norm' ? { name, shape, vector: this.norm } : { name, shape, matrix: slot.kind === 'embed' ? this.embed : this.head };
+      const p = this.layers[slot.layer];
+      if (slot.kind === 'attnNorm' || slot.kind === 'ffnNorm') return { name, shape, vector: p[slot.kind] };
+      return { name, shape, matrix: p.linear[slot.kind] };
     });
-    out.push({ name: 'model.norm.weight', shape: [c.dim], vector: this.norm });
-    if (!c.tieEmbeddings) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, c.dim], matrix: this.head });
-    return out;
   }
 
   /** Stores f32 values into a matrix in its storage type (bf16 rounding, int8 quantization). */
