@@ -17,6 +17,7 @@ export const commands: Record<string, Command> = {
   show_dataset: { about: 'summarize a dataset folder written by llama_preprocess, or print its records as JSON lines', load: () => import('./show_dataset.ts') },
   convert_weight: { about: 'convert weights between Hugging Face (safetensors) and MindSpore (.ckpt) layouts', load: () => import('./convert_weight.ts') },
   transform_ckpt: { about: 'split a checkpoint into model-parallel rank slices, or join rank slices back', load: () => import('./transform_ckpt.ts') },
+  msrun_launcher: { about: 'run a command (run_mindformer) as N ranks, worker threads over one shared memory, as msrun_launcher.sh does', load: () => import('./msrun_launcher.ts') },
   run_mindformer: { about: 'train, fine-tune, evaluate or generate with a MindFormers-style YAML config (--run_mode)', load: () => import('./run_mindformer.ts') },
   transform_ckpt_lora: { about: 'merge LoRA adapters into the base weights (W += scale·B·A) and write a whole checkpoint', load: () => import('./transform_ckpt_lora.ts') },
   init_checkpoint: { about: 'write a randomly initialised model of a config\'s shape as a Hugging Face folder (sharded safetensors)', load: () => import('./init_checkpoint.ts') },

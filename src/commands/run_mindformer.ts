@@ -17,7 +17,9 @@ import { formatPlan, memoryPlan } from '../model/plan.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import { LlamaTokenizer } from '../tokenizer/llama.ts';
 import { writeReport, type ReportPoint } from '../train/report.ts';
-import { buildModel, coreFor, rankLogger } from '../train/session.ts';
+import { buildModel, coreFor, logError, rankContext, rankLogger, type RankContext } from '../train/session.ts';
+import { DataParallel } from '../parallel/data_parallel.ts';
+import { currentJob } from '../parallel/job.ts';
 import { train } from '../train/trainer.ts';
 
 /** Runs the command; see the file comment. */
@@ -27,16 +29,22 @@ export async function main(argv: string[]): Promise<number> {
   if (at >= 0 && (configPath === undefined || configPath.startsWith('--'))) throw new Error('--config needs a value');
   const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
   const cfg = loadRunConfig(configPath, rest);
-  switch (cfg.run_mode) {
-    case 'train':
-    case 'finetune':
-      return runTraining(cfg);
-    case 'eval':
-      return runEval(cfg);
-    case 'predict':
-      return runPredict(cfg);
-    default:
-      throw new Error(`unknown run_mode ${JSON.stringify(cfg.run_mode)}`);
+  try {
+    const rank = rankContext(cfg);
+    switch (cfg.run_mode) {
+      case 'train':
+      case 'finetune':
+        return await runTraining(cfg, rank);
+      case 'eval':
+        return await runEval(cfg, rank);
+      case 'predict':
+        return await runPredict(cfg, rank);
+      default:
+        throw new Error(`unknown run_mode ${JSON.stringify(cfg.run_mode)}`);
+    }
+  } catch (err) {
+    logError(cfg, currentJob()?.rank ?? 0, `run_mindformer: ${(err as Error).message}`);
+    throw err;
   }
 }
 
@@ -49,18 +57,22 @@ function openDataset(dir: string, flag: string): ShardDataset {
   return data;
 }
 
-/** The log, the dataset (opened first, so that a wrong folder fails fast), the core and the model of a run. */
-async function setUp(cfg: RunConfig, datasetDir: string, flag: string) {
-  const log = rankLogger(cfg, 0, true);
+/**
+ * The log, the dataset (opened first, so that a wrong folder fails fast), the core and the model
+ * of a run. In a job every rank logs to its console, which is its worker log.
+ */
+async function setUp(cfg: RunConfig, rank: RankContext | undefined, datasetDir: string, flag: string) {
+  const log = rankLogger(cfg, rank?.job.rank ?? 0, true);
   const data = openDataset(datasetDir, flag);
-  const core = await coreFor(cfg);
+  const core = await coreFor(cfg, rank);
   const coreBytes = core.arena.used;
-  const model = await buildModel(core, cfg, log);
+  const model = await buildModel(core, cfg, log, rank);
   return { log, data, core, coreBytes, model };
 }
 
-async function runTraining(cfg: RunConfig): Promise<number> {
-  const { log, data, core, coreBytes, model } = await setUp(cfg, cfg.train_dataset.data_loader.dataset_dir, '--train_dataset_dir');
+async function runTraining(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
+  const { log, data, core, coreBytes, model } = await setUp(cfg, rank, cfg.train_dataset.data_loader.dataset_dir, '--train_dataset_dir');
+  const r = rank?.job.rank ?? 0, ranks = rank?.job.ranks ?? 1;
   const B = cfg.runner_config.batch_size, S = data.index.seq_length;
   log(configSummary(cfg));
   log(`memory plan for batch ${B} × seq ${S} on the ${core.kind} core:\n${formatPlan(memoryPlan(model.config, model.options, B, S, coreBytes))}`);
@@ -68,17 +80,19 @@ async function runTraining(cfg: RunConfig): Promise<number> {
   const reportPath = join(cfg.output_dir, 'report.html'), points: ReportPoint[] = [];
   const title = `wasmformers ${cfg.run_mode}: ${data.dir}`;
   let lastReport = 0;
-  const report = (status: string) => writeReport(reportPath, { title, points, evals: [], settings: configSummary(cfg), status });
+  // Rank 0 writes the report and the adapter: the ranks hold the same trainable values.
+  const report = (status: string) => r === 0 && writeReport(reportPath, { title, points, evals: [], settings: configSummary(cfg), status });
   try {
     const result = train({
-      config: cfg, model, data, rank: 0, ranks: 1, log,
+      config: cfg, model, data, rank: r, ranks, log,
+      parallel: rank && DataParallel.create(rank.collective, core, model.weights.trainable),
       onStep: (p) => {
         points.push(p);
         if (performance.now() - lastReport > 2000) { report('running'); lastReport = performance.now(); }
       },
     });
     report('finished');
-    if (cfg.run_mode === 'finetune') await saveFinalAdapter(cfg, model, log);
+    if (cfg.run_mode === 'finetune' && r === 0) await saveFinalAdapter(cfg, model, log);
     const final = result.losses.at(-1);
     log(`Training finished: ${result.globalSteps} steps${final === undefined ? '' : `, final loss ${final}`}${result.lastCheckpoint ? `, last checkpoint ${result.lastCheckpoint}` : ''}; report: ${reportPath}`);
     return 0;
@@ -100,15 +114,17 @@ async function saveFinalAdapter(cfg: RunConfig, model: LlamaModel, log: (line: s
   log(`LoRA adapter saved in PEFT layout: ${dir}`);
 }
 
-async function runEval(cfg: RunConfig): Promise<number> {
-  const { log, data, model } = await setUp(cfg, cfg.eval_dataset.data_loader.dataset_dir, '--eval_dataset_dir');
+/** Loss and perplexity over the dataset; in a job each rank takes every ranks-th batch and the sums are shared. */
+async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
+  const { log, data, model } = await setUp(cfg, rank, cfg.eval_dataset.data_loader.dataset_dir, '--eval_dataset_dir');
+  const r = rank?.job.rank ?? 0, ranks = rank?.job.ranks ?? 1;
   const B = cfg.eval_dataset.batch_size, S = data.index.seq_length;
   if (S > model.config.maxSeqLen) throw new Error(`${data.dir}: seq_length ${S} is larger than the model's seq_length ${model.config.maxSeqLen}`);
   const n = cfg.num_samples > 0 ? Math.min(cfg.num_samples, data.length) : data.length;
   const hasLabels = 'labels' in data.index.columns;
   let weighted = 0, tokens = 0;
   try {
-    for (let r0 = 0; r0 < n; r0 += B) {
+    for (let r0 = r * B; r0 < n; r0 += B * ranks) {
       const b = Math.min(B, n - r0);
       const ids = new Int32Array(b * (S + 1)), labels = hasLabels ? new Int32Array(b * (S + 1)) : null;
       for (let i = 0; i < b; i++) {
@@ -116,27 +132,30 @@ async function runEval(cfg: RunConfig): Promise<number> {
         ids.set(rec.input_ids, i * (S + 1));
         labels?.set(rec.labels, i * (S + 1));
       }
-      const r = model.step(ids, labels, b, S, false);
-      weighted += r.loss * r.tokens;
-      tokens += r.tokens;
+      const out = model.step(ids, labels, b, S, false);
+      weighted += out.loss * out.tokens;
+      tokens += out.tokens;
     }
   } finally {
     data.close();
   }
+  if (rank) [weighted, tokens] = rank.collective.sum([weighted, tokens]);
   const loss = weighted / Math.max(tokens, 1);
   log(`Eval over ${n} records (${tokens} tokens): loss ${loss.toFixed(4)}, perplexity ${Math.exp(loss).toFixed(4)}`);
   log(`{'PerplexityMetric': {'loss': ${loss}, 'PPL': ${Math.exp(loss)}}}`);
   return 0;
 }
 
-async function runPredict(cfg: RunConfig): Promise<number> {
+/** Generates from each prompt; in a job each rank takes every ranks-th prompt. */
+async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
   if (cfg.predict_data.length === 0) throw new Error('--run_mode predict needs --predict_data (one or more prompts)');
-  const log = rankLogger(cfg, 0, false);
-  const core = await coreFor(cfg);
-  const model = await buildModel(core, cfg, log);
+  const r = rank?.job.rank ?? 0, ranks = rank?.job.ranks ?? 1;
+  const log = rankLogger(cfg, r, false);
+  const core = await coreFor(cfg, rank);
+  const model = await buildModel(core, cfg, log, rank);
   const tok = new LlamaTokenizer((await loadTokenizer(cfg.processor.tokenizer.vocab_file || undefined)).sp);
   const mc = cfg.model.model_config;
-  for (const prompt of cfg.predict_data) {
+  for (const prompt of cfg.predict_data.filter((_, i) => i % ranks === r)) {
     const ids = tok.encode(prompt, { bos: true, eos: false });
     const maxNew = Math.max(1, Math.min(mc.max_decode_length, model.config.maxSeqLen) - ids.length);
     // Each new token is decoded with everything before it, and only the new text is printed.

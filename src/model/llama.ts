@@ -56,6 +56,20 @@ interface StepBuffers {
   loraDt: number; loraTmp: number; normGradSink: number;
 }
 
+/** Whether a position counts in the loss: its token is not padding and its target is not ignored (-100). */
+function counts(token: number, target: number, padId: number): boolean {
+  return token !== padId && target !== -100;
+}
+
+/** Σmask of a batch [B, S+1] (labels null: the ids are the labels): the positions step divides the loss by. */
+export function countedTargets(inputIds: Int32Array, labels: Int32Array | null, B: number, S: number, padId: number): number {
+  let n = 0;
+  for (let r = 0; r < B; r++) {
+    for (let s = 0; s < S; s++) if (counts(inputIds[r * (S + 1) + s], (labels ?? inputIds)[r * (S + 1) + s + 1], padId)) n++;
+  }
+  return n;
+}
+
 /** A Llama model bound to one core. */
 export class LlamaModel {
   readonly weights: LlamaWeights;
@@ -290,8 +304,10 @@ export class LlamaModel {
    * the SPEC loss: tokens = ids[:, :-1], targets = labels[:, 1:], mask = (token != pad) &
    * (target != -100). With `backward`, gradients accumulate into the trainable tensors.
    * `logitsOut` [B·S, V], when given, receives every position's logits (for tests and tools).
+   * `lossTokens` replaces Σmask as the divisor: data-parallel ranks pass the count over all
+   * ranks, so that their losses and gradients sum to those of the whole batch.
    */
-  step(inputIds: Int32Array, labels: Int32Array | null, B: number, S: number, backward: boolean, logitsOut?: Float32Array): StepResult {
+  step(inputIds: Int32Array, labels: Int32Array | null, B: number, S: number, backward: boolean, logitsOut?: Float32Array, lossTokens?: number): StepResult {
     const c = this.config, k = this.core.kernels, arena = this.core.arena;
     if (inputIds.length !== B * (S + 1)) throw new Error(`input_ids has ${inputIds.length} ids, expected ${B}x${S + 1}`);
     if (labels && labels.length !== inputIds.length) throw new Error(`labels has ${labels.length} entries, expected ${inputIds.length}`);
@@ -303,14 +319,14 @@ export class LlamaModel {
       for (let s = 0; s < S; s++) {
         const tok = inputIds[r * (S + 1) + s], tgt = (labels ?? inputIds)[r * (S + 1) + s + 1];
         if (!(tok >= 0 && tok < V)) throw new Error(`input_ids[${r}][${s}] = ${tok} is outside the vocabulary of ${V}`);
-        const valid = tok !== c.padId && tgt !== -100;
+        const valid = counts(tok, tgt, c.padId);
         if (valid && !(tgt >= 0 && tgt < V)) throw new Error(`labels[${r}][${s + 1}] = ${tgt} is outside the vocabulary of ${V}`);
         ids[r * S + s] = tok;
         targets[r * S + s] = valid ? tgt : -1;
         if (valid) count++;
       }
     }
-    const lossScale = 1 / (count + 1e-8);
+    const lossScale = 1 / ((lossTokens ?? count) + 1e-8);
     const w = this.weights;
     k.embeddingGather(b.layers[0].xin, w.embed.ptr, w.embed.scale, b.ids, T, D, w.embed.wt);
     // Blocks.

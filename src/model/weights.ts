@@ -58,6 +58,16 @@ export interface WeightOptions {
   weightType: WeightType;
   /** adapters, for finetune */
   lora?: LoraConfig;
+  /** frozen base tensors already in this core's (shared) memory, to use rather than allocate (the other ranks of a job) */
+  sharedBase?: BaseLayout;
+}
+
+/** Where the frozen base tensors of a model sit in memory, in the order the constructor allocates them. */
+export interface BaseLayout {
+  /** embedding, each layer's linears in LINEARS order, head unless tied */
+  matrices: { ptr: number; scale: number }[];
+  /** each layer's attention and FFN norms, then the final norm */
+  vectors: number[];
 }
 
 /** The HF name of a block tensor. */
@@ -106,12 +116,14 @@ export function weightAllocations(c: LlamaConfig, o: WeightOptions): { what: str
   const out: { what: string; bytes: number }[] = [];
   const add = (what: string, bytes: number) => out.push({ what, bytes: alignUp(bytes, 64) });
   const trainable = (what: string, n: number) => { add(what, n * 4); for (const s of ['grad', 'm', 'v']) add(`${what} ${s}`, n * 4); };
+  const held = !trainBase && o.sharedBase !== undefined; // the base is another rank's allocation
   const matrix = (what: string, rows: number, cols: number) => {
     if (trainBase) return trainable(what, rows * cols);
+    if (held) return;
     add(what, rows * cols * weightBytes(wt));
     if (wt === WeightType.I8) add(`${what} scales`, rows * 4);
   };
-  const vector = (what: string, n: number) => (trainBase ? trainable(what, n) : add(what, n * 4));
+  const vector = (what: string, n: number) => (trainBase ? trainable(what, n) : held ? undefined : add(what, n * 4));
   matrix('embedding', c.vocabSize, c.dim);
   const targets = o.mode === 'finetune' && o.lora ? loraTargets(o.lora) : [];
   for (let l = 0; l < c.nLayers; l++) {
@@ -157,17 +169,21 @@ export class LlamaWeights {
       this.trainable.push(t);
       return t;
     };
+    const shared = trainBase ? undefined : o.sharedBase;
+    let matrices = 0, vectors = 0;
     const matrix = (name: string, rows: number, cols: number): [Matrix, number] => {
       if (trainBase) {
         const t = trainable(name, [rows, cols]);
         return [{ ptr: t.ptr, scale: 0, wt: WeightType.F32, rows, cols }, t.grad];
       }
+      if (shared) return [{ ...shared.matrices[matrices++], wt, rows, cols }, 0];
       const ptr = arena.alloc(rows * cols * weightBytes(wt));
       const scale = wt === WeightType.I8 ? arena.alloc(rows * 4) : 0;
       return [{ ptr, scale, wt, rows, cols }, 0];
     };
     const vector = (name: string, n: number): [number, number] => {
       if (trainBase) { const t = trainable(name, [n]); return [t.ptr, t.grad]; }
+      if (shared) return [shared.vectors[vectors++], 0];
       const p = arena.alloc(n * 4);
       arena.f32(p, n).fill(1);
       return [p, 0];
@@ -209,6 +225,16 @@ export class LlamaWeights {
       if (slot.kind === 'attnNorm' || slot.kind === 'ffnNorm') return { name, shape, vector: p[slot.kind] };
       return { name, shape, matrix: p.linear[slot.kind] };
     });
+  }
+
+  /** Where the frozen base tensors sit, for the other ranks of a job (sharedBase); train mode has none. */
+  baseLayout(): BaseLayout {
+    const matrices = [this.embed, ...this.layers.flatMap((p) => LINEARS.map(({ kind }) => p.linear[kind]))];
+    if (!this.config.tieEmbeddings) matrices.push(this.head);
+    return {
+      matrices: matrices.map(({ ptr, scale }) => ({ ptr, scale })),
+      vectors: [...this.layers.flatMap((p) => [p.attnNorm, p.ffnNorm]), this.norm],
+    };
   }
 
   /** Stores f32 values into a matrix in its storage type (bf16 rounding, int8 quantization). */

@@ -2,9 +2,16 @@
  * A host-managed arena over a WebAssembly.Memory: aligned bump allocation with marks, so a
  * model can plan parameters, gradients and per-step activations as offsets. Kernels never
  * allocate; they receive these offsets.
+ *
+ * A shared memory (the ranks of one job, each a core in its own thread, over one memory that
+ * holds the base weights once) is grown by several arenas at once: there each arena takes
+ * chunks of its own with `memory.grow`, which hands every caller a distinct range, and bumps
+ * within them.
  */
 
 const PAGE = 65536;
+/** Smallest chunk an arena over a shared memory takes at a time. */
+const CHUNK_BYTES = 16 * 1024 * 1024;
 /** One WASM memory (no memory64) addresses at most 4 GiB. */
 export const MAX_MEMORY_BYTES = 4 * 1024 * 1024 * 1024;
 
@@ -13,21 +20,29 @@ export class Arena {
   /** The memory every kernel of the owning core reads and writes. */
   readonly memory: WebAssembly.Memory;
   private top: number;
+  /** Shared memory only: the chunks taken so far ([start, end) byte ranges) and the one in use. */
+  private readonly chunks?: { start: number; end: number }[];
+  private current = 0;
 
-  /** Starts allocating at `start` (the core's heap base). */
+  /** Starts allocating at `start` (the core's heap base; on a shared memory, in a chunk of its own). */
   constructor(memory: WebAssembly.Memory, start: number) {
     this.memory = memory;
     this.top = alignUp(start, 64);
+    if (memory.buffer instanceof SharedArrayBuffer) {
+      this.chunks = [];
+      this.top = this.takeChunk(CHUNK_BYTES);
+    }
   }
 
-  /** Bytes handed out so far, from offset 0. */
+  /** Bytes of the memory taken up: from offset 0 to the top (on a shared memory, by every arena). */
   get used(): number {
-    return this.top;
+    return this.chunks ? this.memory.buffer.byteLength : this.top;
   }
 
   /** Reserves `bytes` at an `align`-byte boundary (64 by default) and returns the offset. */
   alloc(bytes: number, align = 64): number {
     if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`arena: cannot allocate ${bytes} bytes`);
+    if (this.chunks) return this.allocShared(bytes, align);
     const at = alignUp(this.top, align);
     const end = at + bytes;
     if (end > MAX_MEMORY_BYTES) {
@@ -46,8 +61,44 @@ export class Arena {
 
   /** Frees everything allocated after `mark`. */
   release(mark: number): void {
-    if (mark > this.top) throw new RangeError('arena: release past the top');
+    if (this.chunks) {
+      const i = this.chunks.findIndex((c) => mark >= c.start && mark <= c.end);
+      if (i < 0 || i > this.current || (i === this.current && mark > this.top)) throw new RangeError('arena: release past the top');
+      this.current = i;
+    } else if (mark > this.top) {
+      throw new RangeError('arena: release past the top');
+    }
     this.top = mark;
+  }
+
+  /** Shared memory: bumps within the current chunk, else the first later chunk with room, else a new one. */
+  private allocShared(bytes: number, align: number): number {
+    const chunks = this.chunks!;
+    for (let i = this.current; i < chunks.length; i++) {
+      const at = alignUp(i === this.current ? this.top : chunks[i].start, align);
+      if (at + bytes <= chunks[i].end) {
+        this.current = i;
+        this.top = at + bytes;
+        return at;
+      }
+    }
+    const at = alignUp(this.takeChunk(Math.max(CHUNK_BYTES, bytes + align)), align);
+    this.top = at + bytes;
+    return at;
+  }
+
+  /** Grows the shared memory by at least `bytes` and makes the new range the current chunk. */
+  private takeChunk(bytes: number): number {
+    const pages = Math.ceil(bytes / PAGE);
+    let old: number;
+    try {
+      old = this.memory.grow(pages);
+    } catch {
+      throw new RangeError(`arena: ${this.memory.buffer.byteLength + pages * PAGE} bytes exceed the 4 GiB one WebAssembly memory (shared by the ranks) can address`);
+    }
+    this.chunks!.push({ start: old * PAGE, end: (old + pages) * PAGE });
+    this.current = this.chunks!.length - 1;
+    return old * PAGE;
   }
 
   /** A Float32Array view of n floats at ptr (take a fresh view after any allocation). */

@@ -3,7 +3,7 @@
  * Node 20 first), otherwise the plain SIMD128 build. `WASMFORMERS_CORE=simd|relaxed` or the
  * `kind` option forces one, so tests run both.
  */
-import { relaxedCore, simdCore } from '../../build/cores.ts';
+import { relaxedCore, relaxedSharedCore, simdCore, simdSharedCore } from '../../build/cores.ts';
 import { Arena } from './arena.ts';
 import { Kernels, type CoreExports } from './kernels.ts';
 
@@ -14,7 +14,7 @@ export type CoreKind = 'relaxed' | 'simd';
 export interface CoreOptions {
   /** 'auto' (default) picks relaxed when supported; the env var WASMFORMERS_CORE overrides 'auto'. */
   kind?: CoreKind | 'auto';
-  /** Memory to import (for instance a shared one); a fresh one is made otherwise. */
+  /** Memory to import; a shared one (sharedCoreMemory) selects the builds that declare it shared. */
   memory?: WebAssembly.Memory;
 }
 
@@ -48,7 +48,15 @@ function decode(b64: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-const modules = new Map<CoreKind, WebAssembly.Module>();
+const modules = new Map<string, WebAssembly.Module>();
+
+/** Largest memory, in 64 KiB pages, of the shared-memory builds (asconfig.json): 4 GiB. */
+const SHARED_MAX_PAGES = 65536;
+
+/** A memory the ranks of one job share: each rank's core imports it and takes chunks of its own. */
+export function sharedCoreMemory(): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: 16, maximum: SHARED_MAX_PAGES, shared: true });
+}
 
 /** Whether this engine can compile the relaxed-SIMD core. */
 export async function relaxedSupported(): Promise<boolean> {
@@ -70,12 +78,14 @@ export async function loadCore(options: CoreOptions = {}): Promise<Core> {
   const relaxedOk = await relaxedSupported();
   if (want === 'relaxed' && !relaxedOk) throw new Error('this engine does not support relaxed SIMD (the relaxed core was requested)');
   const kind: CoreKind = want === 'auto' ? (relaxedOk ? 'relaxed' : 'simd') : want;
-  let module = modules.get(kind);
-  if (!module) {
-    module = await WebAssembly.compile(decode(kind === 'relaxed' ? relaxedCore : simdCore));
-    modules.set(kind, module);
-  }
   const memory = options.memory ?? new WebAssembly.Memory({ initial: 16 });
+  const shared = memory.buffer instanceof SharedArrayBuffer;
+  const build = `${kind}${shared ? '-shared' : ''}`;
+  let module = modules.get(build);
+  if (!module) {
+    module = await WebAssembly.compile(decode(shared ? (kind === 'relaxed' ? relaxedSharedCore : simdSharedCore) : (kind === 'relaxed' ? relaxedCore : simdCore)));
+    modules.set(build, module);
+  }
   const instance = await WebAssembly.instantiate(module, {
     env: {
       memory,

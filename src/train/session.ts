@@ -1,6 +1,7 @@
 /**
- * What a run_mindformer run sets up before its mode runs: the core, the model (from a checkpoint,
- * a PEFT adapter folder with its base, or random), and the rank's logs.
+ * What a run_mindformer run sets up before its mode runs: the rank's place in an msrun_launcher
+ * job, the core, the model (from a checkpoint, a PEFT adapter folder with its base, or random;
+ * in a job, built once and shared), and the rank's logs.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,9 @@ import { formatLoadReport, loadModel, type LoadReport } from '../checkpoint/load
 import { configFromMindFormers, type LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
 import { loraFromPetConfig } from '../model/lora.ts';
+import type { BaseLayout } from '../model/weights.ts';
+import { Collective } from '../parallel/collective.ts';
+import { currentJob, type Job } from '../parallel/job.ts';
 
 /** Storage of frozen base weights by `model_config.param_init_type`. */
 const STORAGE: Record<string, WeightType> = { float32: WeightType.F32, bfloat16: WeightType.BF16, int8: WeightType.I8 };
@@ -26,10 +30,42 @@ export function rankLogger(c: RunConfig, rank: number, toConsole: boolean): (lin
   };
 }
 
-/** Loads the compute core the config asks for (device_target auto, relaxed or simd). */
-export function coreFor(c: RunConfig): Promise<Core> {
+/** Appends a failure's line to output/log/rank_<r>/error.log. */
+export function logError(c: RunConfig, rank: number, message: string): void {
+  const dir = join(c.output_dir, 'log', `rank_${rank}`);
+  mkdirSync(dir, { recursive: true });
+  appendFileSync(join(dir, 'error.log'), message + '\n');
+}
+
+/** A rank of an msrun_launcher job: the job and its collectives. */
+export interface RankContext {
+  job: Job;
+  collective: Collective;
+}
+
+/**
+ * The job this run is a rank of, checked against the config: `use_parallel` and
+ * data_parallel × model_parallel must match the ranks msrun_launcher started; a run outside the
+ * launcher is one rank.
+ */
+export function rankContext(c: RunConfig): RankContext | undefined {
+  const job = currentJob(), dp = c.parallel_config.data_parallel, mp = c.parallel_config.model_parallel;
+  const ranks = job?.ranks ?? 1;
+  if (job && !c.use_parallel) {
+    throw new Error(`msrun_launcher started ${ranks} ranks but use_parallel is False (each rank would repeat the whole run): give --use_parallel True`);
+  }
+  if (!c.use_parallel) return undefined;
+  if (dp * mp !== ranks) {
+    throw new Error(`parallel_config.data_parallel ${dp} × model_parallel ${mp} = ${dp * mp} ranks, but ${job ? `msrun_launcher started ${ranks}` : 'this process is one rank (start it with msrun_launcher "..." ' + dp * mp + ')'}`);
+  }
+  if (mp !== 1) throw new Error(`parallel_config.model_parallel ${mp}: only data parallelism is implemented (model_parallel 1)`);
+  return job ? { job, collective: new Collective(job) } : undefined;
+}
+
+/** Loads the compute core the config asks for (device_target auto, relaxed or simd), over the job's memory for a rank. */
+export function coreFor(c: RunConfig, rank?: RankContext): Promise<Core> {
   const kind = c.device_target === 'relaxed' || c.device_target === 'simd' ? (c.device_target as CoreKind) : 'auto';
-  return loadCore({ kind });
+  return loadCore({ kind, memory: rank?.job.memory });
 }
 
 /**
@@ -37,7 +73,38 @@ export function coreFor(c: RunConfig): Promise<Core> {
  * to frozen base weights; eval and predict run frozen weights. `load_checkpoint` may be a model
  * (folder or file) or a PEFT adapter folder whose base_model_name_or_path names its base.
  */
-export async function buildModel(core: Core, c: RunConfig, log: (line: string) => void): Promise<LlamaModel> {
+export async function buildModel(core: Core, c: RunConfig, log: (line: string) => void, rank?: RankContext): Promise<LlamaModel> {
+  if (!rank) return buildOwnModel(core, c, log);
+  // Rank 0 builds the model; the others use its frozen base where it lies in the shared memory
+  // and start from copies of its trainable tensors.
+  const { collective } = rank;
+  if (collective.rank === 0) {
+    const model = await buildOwnModel(core, c, log);
+    const w = model.weights;
+    collective.allGather<SharedModel | null>({
+      config: model.config, options: model.options,
+      base: model.options.mode === 'train' ? undefined : w.baseLayout(), trainable: w.trainable.map((t) => t.ptr),
+    });
+    return model;
+  }
+  const shared = collective.allGather<SharedModel | null>(null)[0]!;
+  const options: ModelOptions = { ...shared.options, sharedBase: shared.base, seed: (shared.options.seed ?? 0) + collective.rank };
+  const model = new LlamaModel(core, shared.config, options);
+  model.weights.trainable.forEach((t, i) => core.arena.f32(t.ptr, t.n).set(core.arena.f32(shared.trainable[i], t.n)));
+  return model;
+}
+
+/** What rank 0 tells the other ranks of its model. */
+interface SharedModel {
+  config: LlamaConfig;
+  options: ModelOptions;
+  base?: BaseLayout;
+  /** offsets of rank 0's trainable tensors (their initial values) */
+  trainable: number[];
+}
+
+/** The model of a run built in this core alone (see buildModel). */
+async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => void): Promise<LlamaModel> {
   const where = 'model.model_config';
   const config: LlamaConfig = configFromMindFormers(c.model.model_config, where);
   const storage = STORAGE[c.model.model_config.param_init_type];

@@ -7,7 +7,8 @@ import type { RunConfig } from '../config/types.ts';
 import { epochOrder } from '../data/sampler.ts';
 import type { ShardDataset } from '../data/shard_reader.ts';
 import { stepFlops } from '../model/flops.ts';
-import type { LlamaModel } from '../model/llama.ts';
+import { countedTargets, type LlamaModel } from '../model/llama.ts';
+import type { DataParallel } from '../parallel/data_parallel.ts';
 import { adamwStep, globalGradNorm, scaleGrads, type AdamWConfig } from './optimizer.ts';
 import { formatStep } from './monitor.ts';
 import type { ReportPoint } from './report.ts';
@@ -23,8 +24,8 @@ export interface TrainerOptions {
   ranks: number;
   /** writes one line to the console and the rank's info.log */
   log: (line: string) => void;
-  /** averages the gradients over the ranks (absent for one rank) */
-  reduceGrads?: () => void;
+  /** sums over the data-parallel ranks (absent for one rank) */
+  parallel?: DataParallel;
   /** called after every step (the report, tests) */
   onStep?: (p: ReportPoint) => void;
 }
@@ -95,10 +96,15 @@ export function train(o: TrainerOptions): TrainResult {
           ids.set(rec.input_ids.subarray(0, S + 1), b * (S + 1));
           if (labels) labels.set(rec.labels.subarray(0, S + 1), b * (S + 1));
         }
-        loss += model.step(ids, labels, B, S, true).loss / accum;
+        // Ranks divide by the positions counted on all of them, and their losses and gradients sum.
+        const total = o.parallel?.sum(countedTargets(ids, labels, B, S, model.config.padId));
+        loss += model.step(ids, labels, B, S, true, undefined, total).loss / accum;
       }
       scaleGrads(core, w.trainable, 1 / accum);
-      o.reduceGrads?.();
+      if (o.parallel) {
+        o.parallel.reduceGrads();
+        loss = o.parallel.sum(loss);
+      }
       const norm = globalGradNorm(core, w.trainable);
       if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
         throw new Error(`the loss is ${loss} and the gradient norm ${norm} at epoch ${epoch}, step ${step}: training stops; ` +
