@@ -1,9 +1,9 @@
 /**
  * CRC-32 (the zlib/PNG polynomial), the checksum every checkpoint written here carries per
- * tensor. Node's native `zlib.crc32` (Node 20.15+) when present, a table-driven loop elsewhere;
- * both give the same values.
+ * tensor. Node's native `zlib.crc32` (Node 20.15+, Deno, Bun) when present, a table-driven loop
+ * elsewhere (browsers); both give the same values.
  */
-import * as zlib from 'node:zlib';
+import { nodeBuiltins } from '../runtime/host.ts';
 
 type Crc32 = (data: Uint8Array, value?: number) => number;
 
@@ -24,7 +24,7 @@ export function crc32Portable(data: Uint8Array, value = 0): number {
   return ~c >>> 0;
 }
 
-const native = (zlib as unknown as { crc32?: Crc32 }).crc32;
+const native = nodeBuiltins ? ((await import('node:zlib')) as unknown as { crc32?: Crc32 }).crc32 : undefined;
 
 /** CRC-32 of `data`, continuing `value` (0 to start). */
 export const crc32: Crc32 = native ? (data, value = 0) => native(data, value) >>> 0 : crc32Portable;

@@ -4,8 +4,11 @@
  * CRC-32; the asynchronous form reads the next chunk while it checksums the last, so a verified
  * load costs little more than the read.
  */
-import { closeSync, fstatSync, openSync, read as readCallback, readSync } from 'node:fs';
+import { nodeBuiltins } from '../runtime/host.ts';
 import { crc32, crcHex } from './crc32.ts';
+
+/** node:fs where the engine has it; in a browser only MemorySource works. */
+const fs = nodeBuiltins ? await import('node:fs') : undefined;
 
 /** Bytes that can be read at any position. */
 export interface ByteSource {
@@ -27,23 +30,24 @@ function pastEnd(where: string, position: number, n: number, size: number): Erro
 
 /** A file opened for reading. */
 export class FileSource implements ByteSource {
-  private constructor(readonly where: string, private readonly fd: number, readonly size: number) {}
+  private constructor(readonly where: string, private readonly fs: typeof import('node:fs'), private readonly fd: number, readonly size: number) {}
 
   /** Opens `path`; the error names it. */
   static open(path: string): FileSource {
+    if (!fs) throw new Error(`${path}: this engine has no file system (read the bytes and use MemorySource)`);
     let fd: number;
     try {
-      fd = openSync(path, 'r');
+      fd = fs.openSync(path, 'r');
     } catch (err) {
       throw new Error(`${path}: cannot open (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
-    return new FileSource(path, fd, fstatSync(fd).size);
+    return new FileSource(path, fs, fd, fs.fstatSync(fd).size);
   }
 
   readSync(into: Uint8Array, position: number): void {
     if (position + into.length > this.size) throw pastEnd(this.where, position, into.length, this.size);
     for (let done = 0; done < into.length;) {
-      const got = readSync(this.fd, into, done, Math.min(into.length - done, 1 << 30), position + done);
+      const got = this.fs.readSync(this.fd, into, done, Math.min(into.length - done, 1 << 30), position + done);
       if (got <= 0) throw pastEnd(this.where, position, into.length, this.size);
       done += got;
     }
@@ -53,7 +57,7 @@ export class FileSource implements ByteSource {
     if (position + into.length > this.size) throw pastEnd(this.where, position, into.length, this.size);
     for (let done = 0; done < into.length;) {
       const got = await new Promise<number>((resolve, reject) => {
-        readCallback(this.fd, into, done, Math.min(into.length - done, 1 << 30), position + done, (err, n) => (err ? reject(err) : resolve(n)));
+        this.fs.read(this.fd, into, done, Math.min(into.length - done, 1 << 30), position + done, (err, n) => (err ? reject(err) : resolve(n)));
       });
       if (got <= 0) throw pastEnd(this.where, position, into.length, this.size);
       done += got;
@@ -63,7 +67,7 @@ export class FileSource implements ByteSource {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    closeSync(this.fd);
+    this.fs.closeSync(this.fd);
   }
   private closed = false;
 }

@@ -1,0 +1,107 @@
+/**
+ * Copying an opened checkpoint into a model: every shape checked, base weights and LoRA factors
+ * stored in the arena, and what the network has and the checkpoint lacks (and the reverse)
+ * reported as MindFormers reports them. Nothing here touches a file system, so a model loads
+ * from bytes in memory too (`loadModelFromBytes`: browsers, workers, fetched files).
+ */
+import type { Core } from '../runtime/core.ts';
+import type { LlamaConfig } from '../model/config.ts';
+import { LlamaModel, type ModelOptions } from '../model/llama.ts';
+import type { LlamaWeights } from '../model/weights.ts';
+import { decodeF32 } from './dtypes.ts';
+import { detectLayout, mapName, type Layout } from './names.ts';
+import { relayout } from './relayout.ts';
+import { SafetensorsFile } from './safetensors_file.ts';
+import { MemorySource } from './source.ts';
+import { readEach, type TensorStore } from './store.ts';
+
+/** An opened checkpoint: its config and its tensors under Hugging Face names. */
+export interface Checkpoint {
+  config: LlamaConfig;
+  /** tensors by Hugging Face name */
+  weights: TensorStore;
+  /** how the file names them */
+  layout: Layout;
+}
+
+/** Parameters that were not loaded: the network's without a tensor, the checkpoint's without a place. */
+export interface LoadReport {
+  notLoaded: string[];
+  unused: string[];
+}
+
+/** MindFormers' line for a load: `Network parameters are not loaded: ([...], [...])`. */
+export function formatLoadReport(r: LoadReport): string {
+  const list = (names: string[]) => `[${names.map((n) => `'${n}'`).join(', ')}]`;
+  return `Network parameters are not loaded: (${list(r.notLoaded)}, ${list(r.unused)})`;
+}
+
+/** One tensor the network takes: its HF name, shape, and where the f32 values go. */
+interface Slot {
+  name: string;
+  shape: number[];
+  base: boolean;
+  store(values: Float32Array): void;
+}
+
+function slots(w: LlamaWeights): Slot[] {
+  const arena = w.core.arena;
+  const out: Slot[] = w.baseTensors().map((t) => ({
+    name: t.name, shape: t.shape, base: true,
+    store: (v: Float32Array) => (t.matrix ? w.setMatrix(t.matrix, v) : arena.f32(t.vector!, v.length).set(v)),
+  }));
+  for (const layer of w.layers) {
+    for (const ad of Object.values(layer.lora)) {
+      for (const p of [ad.a, ad.b]) out.push({ name: p.name, shape: p.shape, base: false, store: (v) => arena.f32(p.ptr, p.n).set(v) });
+    }
+  }
+  return out;
+}
+
+/**
+ * Copies a checkpoint's tensors into a model's weights (reading the next tensor while the last
+ * is stored); with `base: false` only the LoRA factors (an adapter). Shape mismatches and
+ * missing base weights are errors naming the tensors.
+ */
+export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint, { base = true } = {}): Promise<LoadReport> {
+  const store = ckpt.weights, as = (name: string) => mapName(name, 'hf', ckpt.layout === 'meta' ? 'hf' : ckpt.layout);
+  const want = slots(weights).filter((s) => base || !s.base);
+  const present = want.filter((s) => store.tensors.has(s.name));
+  for (const s of present) {
+    const t = store.tensors.get(s.name)!;
+    if (t.shape.join() !== s.shape.join()) throw new Error(`${store.where}: tensor ${as(s.name)} has shape [${t.shape}], the model expects [${s.shape}]`);
+  }
+  const missingBase = want.filter((s) => s.base && !store.tensors.has(s.name)).map((s) => as(s.name));
+  if (missingBase.length) throw new Error(`${store.where}: missing ${missingBase.length} tensor(s): ${missingBase.slice(0, 5).join(', ')}${missingBase.length > 5 ? ', ...' : ''}`);
+  const slot = new Map(present.map((s) => [s.name, s]));
+  for await (const [name, bytes] of readEach(store, present.map((s) => s.name))) {
+    slot.get(name)!.store(decodeF32(bytes, store.tensors.get(name)!.dtype, `${store.where}: tensor ${as(name)}`));
+  }
+  const taken = new Set(want.map((s) => s.name));
+  return {
+    notLoaded: want.filter((s) => !store.tensors.has(s.name)).map((s) => as(s.name)),
+    unused: [...store.tensors.keys()].filter((n) => !taken.has(n)).map(as),
+  };
+}
+
+/** Tensors named as stored (in `layout`) as a checkpoint under Hugging Face names. */
+export function checkpointOf(raw: TensorStore, config: LlamaConfig, layout: Layout = detectLayout(raw.tensors.keys())): Checkpoint {
+  return { config, weights: relayout(raw, layout, 'hf', config), layout };
+}
+
+/**
+ * Builds a model of `config` and loads it from the bytes of a safetensors file (any layout);
+ * `where` names the bytes in messages. `report` receives what was not loaded.
+ */
+export async function loadModelFromBytes(core: Core, safetensors: Uint8Array, config: LlamaConfig, options: ModelOptions,
+  { where = 'model.safetensors', report }: { where?: string; report?: (r: LoadReport) => void } = {}): Promise<LlamaModel> {
+  const raw = SafetensorsFile.from(new MemorySource(where, safetensors));
+  try {
+    const model = new LlamaModel(core, config, options);
+    const r = await loadWeights(model.weights, checkpointOf(raw, config));
+    report?.(r);
+    return model;
+  } finally {
+    raw.close();
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * wasmformers without a file system: everything here loads in browsers and web workers as well
+ * as in Node, Deno and Bun (no `node:` module is imported where the engine has none). It takes
+ * bytes rather than paths: a fetched `tokenizer.model`, safetensors file or `config.json`
+ * object. src/index.ts adds the entry points that read files.
+ */
+export { loadCore, relaxedSupported, type Core, type CoreKind, type CoreOptions } from './runtime/core.ts';
+export { Arena, MAX_MEMORY_BYTES } from './runtime/arena.ts';
+export { Kernels, WeightType, weightBytes, MAX_HEAD_DIM, MAX_DECODE_POSITIONS, type AdamWStep } from './runtime/kernels.ts';
+export { Rng } from './runtime/random.ts';
+export { SentencePieceProcessor } from './tokenizer/sentencepiece.ts';
+export { LlamaTokenizer } from './tokenizer/llama.ts';
+export { alpacaToConversations } from './data/alpaca.ts';
+export { renderConversation } from './data/conversation.ts';
+export { qaRow, IGNORE_INDEX } from './data/qa.ts';
+export { epochOrder } from './data/sampler.ts';
+export { configFromHF, configFromMindFormers, type LlamaConfig } from './model/config.ts';
+export { LlamaModel, type ModelOptions, type KVCache } from './model/llama.ts';
+export { memoryPlan, formatPlan } from './model/plan.ts';
+export { generate, type GenerateOptions } from './generate/generate.ts';
+export { adamwStep, globalGradNorm, scaleGrads, type AdamWConfig } from './train/optimizer.ts';
+export { loadModelFromBytes, formatLoadReport, type LoadReport } from './checkpoint/load_weights.ts';
+export { SafetensorsFile } from './checkpoint/safetensors_file.ts';
+export { MemorySource } from './checkpoint/source.ts';
