@@ -3,21 +3,34 @@
  * memory the ranks share: a barrier, sums of a few numbers, exchanging small JSON values, and
  * the gradient all-reduce. Every result is summed in rank order, so every rank gets the same bits.
  *
- * Control block: Int32 words [arrived, generation, aborted, spare] at 0; per rank SLOTS f64
- * scalars at SCALARS; per rank MESSAGE_BYTES of JSON (length prefix) at MESSAGES.
+ * Control block: Int32 words [arrived, generation, aborted, spare] at 0, then per rank the last
+ * barrier generation it reached; per rank SLOTS f64 scalars; per rank MESSAGE_BYTES of JSON
+ * (with a length prefix).
  */
 import type { Core } from '../runtime/core.ts';
 import type { Job } from './job.ts';
 
-const ARRIVED = 0, GENERATION = 1, ABORTED = 2;
+const ARRIVED = 0, GENERATION = 1, ABORTED = 2, REACHED = 4;
 const SLOTS = 8;
-const SCALARS = 64;
 const MESSAGE_BYTES = 256 * 1024;
 const POLL_MS = 250;
 
+/** Byte offsets of the parts of the control block of a job of `ranks` ranks. */
+function layout(ranks: number): { scalars: number; messages: number; bytes: number } {
+  const scalars = Math.ceil(((REACHED + ranks) * 4) / 64) * 64, messages = scalars + ranks * SLOTS * 8;
+  return { scalars, messages, bytes: messages + ranks * MESSAGE_BYTES };
+}
+
 /** Bytes of the control block of a job of `ranks` ranks. */
 export function controlBytes(ranks: number): number {
-  return SCALARS + ranks * SLOTS * 8 + ranks * MESSAGE_BYTES;
+  return layout(ranks).bytes;
+}
+
+/** A rank gave up waiting for others at a collective: `missing` are the ranks that never came. */
+export class CollectiveTimeout extends Error {
+  constructor(message: string, readonly missing: number[]) {
+    super(message);
+  }
 }
 
 /** Wakes every rank waiting at a collective of this control block and makes them stop (the launcher, on a failure). */
@@ -40,14 +53,16 @@ export class Collective {
     this.rank = job.rank;
     this.ranks = job.ranks;
     this.timeoutMs = job.timeoutMs;
-    this.words = new Int32Array(job.control, 0, 4);
-    this.scalars = new Float64Array(job.control, SCALARS, job.ranks * SLOTS);
-    this.bytes = new Uint8Array(job.control, SCALARS + job.ranks * SLOTS * 8, job.ranks * MESSAGE_BYTES);
+    const at = layout(job.ranks);
+    this.words = new Int32Array(job.control, 0, REACHED + job.ranks);
+    this.scalars = new Float64Array(job.control, at.scalars, job.ranks * SLOTS);
+    this.bytes = new Uint8Array(job.control, at.messages, job.ranks * MESSAGE_BYTES);
   }
 
   /** Returns once every rank has called it; throws if the job was aborted or the others stay away past the time-out. */
   barrier(): void {
     const w = this.words, gen = Atomics.load(w, GENERATION);
+    Atomics.store(w, REACHED + this.rank, gen + 1);
     if (Atomics.add(w, ARRIVED, 1) === this.ranks - 1) {
       Atomics.store(w, ARRIVED, 0);
       Atomics.add(w, GENERATION, 1);
@@ -58,7 +73,8 @@ export class Collective {
     while (Atomics.load(w, GENERATION) === gen) {
       if (Atomics.load(w, ABORTED)) throw new Error(`rank ${this.rank}: the job was stopped while this rank waited for the others`);
       if (Date.now() - start > this.timeoutMs) {
-        throw new Error(`rank ${this.rank} waited ${((Date.now() - start) / 1000).toFixed(0)} s for the other ranks at a collective (CLUSTER_TIME_OUT ${this.timeoutMs / 1000} s)`);
+        const missing = [...Array(this.ranks).keys()].filter((r) => Atomics.load(w, REACHED + r) <= gen);
+        throw new CollectiveTimeout(`rank ${this.rank} waited ${((Date.now() - start) / 1000).toFixed(0)} s at a collective for rank(s) ${missing.join(', ')} (CLUSTER_TIME_OUT ${this.timeoutMs / 1000} s)`, missing);
       }
       Atomics.wait(w, GENERATION, gen, POLL_MS);
     }

@@ -68,7 +68,10 @@ export async function launch(o: LaunchOptions): Promise<LaunchFailure | undefine
     let reported = false;
     w.on('message', (r: RankReport) => {
       reported = true;
-      if (r.type === 'failed') fail({ rank, message: r.message, log: logPath });
+      if (r.type === 'failed' && r.missing?.length) {
+        const stuck = r.missing[0];
+        fail({ rank: stuck, message: `the rank stopped responding (${r.message})`, log: join(o.logDir, `worker_${stuck}.log`) });
+      } else if (r.type === 'failed') fail({ rank, message: r.message, log: logPath });
       else if (r.code !== 0) fail({ rank, message: `${o.command} ended with exit code ${r.code}`, log: logPath });
       else if (++finished === o.workers) settle();
     });

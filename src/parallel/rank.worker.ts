@@ -5,10 +5,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { commands } from '../commands/index.ts';
+import { CollectiveTimeout } from './collective.ts';
 import type { RankData } from './job.ts';
 
 /** What a rank tells the launcher. */
-export type RankReport = { type: 'done'; code: number } | { type: 'failed'; message: string };
+export type RankReport = { type: 'done'; code: number } | { type: 'failed'; message: string; missing?: number[] };
 
 const { command, argv } = workerData as RankData;
 const report = (r: RankReport) => parentPort!.postMessage(r);
@@ -18,5 +19,5 @@ try {
 } catch (err) {
   const message = err instanceof Error ? err.message : String(err);
   console.error(`${command}: ${message}`);
-  report({ type: 'failed', message });
+  report({ type: 'failed', message, missing: err instanceof CollectiveTimeout ? err.missing : undefined });
 }

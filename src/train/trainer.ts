@@ -9,6 +9,7 @@ import type { ShardDataset } from '../data/shard_reader.ts';
 import { stepFlops } from '../model/flops.ts';
 import { countedTargets, type LlamaModel } from '../model/llama.ts';
 import type { DataParallel } from '../parallel/data_parallel.ts';
+import { injectFault } from '../parallel/fault.ts';
 import { adamwStep, globalGradNorm, scaleGrads, type AdamWConfig } from './optimizer.ts';
 import { formatStep } from './monitor.ts';
 import type { ReportPoint } from './report.ts';
@@ -101,6 +102,7 @@ export function train(o: TrainerOptions): TrainResult {
         loss += model.step(ids, labels, B, S, true, undefined, total).loss / accum;
       }
       scaleGrads(core, w.trainable, 1 / accum);
+      injectFault(o.rank, pos.globalStep + 1);
       if (o.parallel) {
         o.parallel.reduceGrads();
         loss = o.parallel.sum(loss);

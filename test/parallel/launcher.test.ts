@@ -1,0 +1,175 @@
+/**
+ * msrun_launcher end to end (the bundled CLI, in a scratch folder): N data-parallel ranks step
+ * exactly as one rank with N times the batch and hold the same parameters; a rank that throws,
+ * exits or hangs ends the job within seconds with the rank and its log named; a signal stops
+ * every rank with no checkpoint broken; the seed's argument forms and wrong settings give one line.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SafetensorsFile } from '../../src/checkpoint/safetensors.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const ALPACA = join(ROOT, '../shared/data/alpaca/alpaca_5000.json');
+const CLI = join(ROOT, 'dist/src/cli.js');
+let dir = '';
+
+/** Runs the bundled CLI in the scratch folder. */
+function cli(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string; seconds: number } {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: dir, env: { ...process.env, ...env } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** The run_mindformer command line of a tiny LoRA run over 64 records with `extra` flags. */
+function tinyRun(out: string, extra: string): string {
+  return `run_mindformer --config ${join(ROOT, 'configs/llama2/lora_tiny.yaml')} --train_dataset_dir ${join(dir, 'qa128')} ` +
+    `--model.model_config.seq_length 128 --num_samples 64 --seed 3 --output_dir ${join(dir, out)} ${extra}`;
+}
+
+/** Per step: [step, loss as printed, lr, global norm] of the loss monitor lines of a log. */
+function steps(log: string): [number, string, number, number][] {
+  return [...log.matchAll(/step:\[\s*(\d+)\/\s*\d+\], loss: ([\d.]+), per_step_time: \d+ms, lr: ([^,]+), .*global_norm: ([^,]+),/g)]
+    .map((m) => [Number(m[1]), m[2], Number(m[3]), Number(m[4])]);
+}
+
+/** The final loss of a run's info.log (full precision). */
+function finalLoss(out: string, rank = 0): number {
+  const m = /Training finished: \d+ steps, final loss ([\d.e-]+)/.exec(readFileSync(join(dir, out, 'log', `rank_${rank}`, 'info.log'), 'utf8'));
+  assert.ok(m, `${out}: no final loss`);
+  return Number(m[1]);
+}
+
+/** Every tensor of the newest training checkpoint of a rank. */
+function lastCheckpoint(out: string, rank: number): Map<string, Float32Array> {
+  const folder = join(dir, out, 'checkpoint', `rank_${rank}`);
+  const meta = JSON.parse(readFileSync(join(folder, 'meta.json'), 'utf8'));
+  const f = SafetensorsFile.open(join(folder, meta.last_ckpt_file));
+  try {
+    return new Map([...f.tensors.keys()].map((n) => [n, Float32Array.from(f.readF32(n))]));
+  } finally {
+    f.close();
+  }
+}
+
+function assertClose(a: number, b: number, rel: number, what: string): void {
+  assert.ok(Math.abs(a - b) <= rel * Math.max(Math.abs(a), Math.abs(b)), `${what}: ${a} vs ${b}`);
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'wasmformers-msrun-'));
+  const records = JSON.parse(readFileSync(ALPACA, 'utf8')).slice(0, 256);
+  writeFileSync(join(dir, 'alpaca.json'), JSON.stringify(records));
+  execFileSync(process.execPath, [CLI, 'alpaca_converter', '--data_path', join(dir, 'alpaca.json'), '--output_path', join(dir, 'conv.json')]);
+  execFileSync(process.execPath, [CLI, 'llama_preprocess', '--dataset_type', 'qa', '--input_glob', join(dir, 'conv.json'), '--seq_length', '128', '--output_file', join(dir, 'qa128'), '--workers', '0']);
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('msrun_launcher', () => {
+  it('2 and 4 data-parallel ranks step as one rank with the whole batch, and every rank holds the same parameters', () => {
+    const one = cli(tinyRun('dp1', '--batch_size 4').split(' '));
+    assert.equal(one.status, 0, one.stderr);
+    const reference = steps(one.stdout);
+    assert.equal(reference.length, 16);
+    for (const ranks of [2, 4]) {
+      const out = `dp${ranks}`;
+      const r = cli(['msrun_launcher', tinyRun(out, `--batch_size ${4 / ranks} --use_parallel True --parallel_config.data_parallel ${ranks}`), String(ranks)]);
+      assert.equal(r.status, 0, r.stderr + r.stdout);
+      for (let k = 0; k < ranks; k++) {
+        assert.match(r.stdout, new RegExp(`Start worker process with rank id:${k}, log file:output/msrun_log/worker_${k}\\.log\\. Environment variable \\[RANK_ID=${k}\\] is exported\\.`));
+        const got = steps(readFileSync(join(dir, 'output/msrun_log', `worker_${k}.log`), 'utf8'));
+        assert.equal(got.length, reference.length, `rank ${k} of ${ranks}: steps`);
+        got.forEach(([step, loss, lr, norm], i) => {
+          assert.equal(step, reference[i][0]);
+          assert.equal(loss, reference[i][1], `rank ${k} of ${ranks}, step ${step}: loss`);
+          assert.equal(lr, reference[i][2], `step ${step}: lr`);
+          assertClose(norm, reference[i][3], 1e-5, `rank ${k} of ${ranks}, step ${step}: global norm`);
+        });
+        assertClose(finalLoss(out, k), finalLoss('dp1'), 1e-5, `${ranks} ranks: final loss`);
+      }
+      const base = lastCheckpoint('dp1', 0), rank0 = lastCheckpoint(out, 0);
+      for (const [name, want] of base) {
+        const got = rank0.get(name)!;
+        assert.ok(got, name);
+        let worst = 0;
+        for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (Math.abs(want[i]) + 1e-3));
+        assert.ok(worst < 1e-4, `${ranks} ranks, ${name}: relative difference ${worst}`);
+      }
+      for (let k = 1; k < ranks; k++) {
+        for (const [name, values] of lastCheckpoint(out, k)) assert.deepEqual(values, rank0.get(name), `rank ${k}'s ${name} equals rank 0's`);
+      }
+      // Rank 0 holds the frozen base; the other ranks' memory plans have none of it.
+      const plan1 = readFileSync(join(dir, out, 'log/rank_1/info.log'), 'utf8');
+      assert.match(plan1, /base weights: rank 0's, in the memory the ranks share/);
+    }
+  });
+
+  for (const [kind, expect] of [['throw', /rank 1 failed: injected fault at step 3; see output\/msrun_log\/worker_1\.log/],
+    ['exit', /rank 1 failed: the rank exited \(code 3\) before run_mindformer finished; see output\/msrun_log\/worker_1\.log/],
+    ['hang', /rank 1 failed: the rank stopped responding \(rank 0 waited 2 s at a collective for rank\(s\) 1 .*\); see output\/msrun_log\/worker_1\.log/]] as const) {
+    it(`a rank that fails mid-step (${kind}) ends the job within 10 s, naming the rank and its log`, () => {
+      const r = cli(['msrun_launcher', tinyRun(`fault-${kind}`, '--batch_size 2 --use_parallel True --parallel_config.data_parallel 2'), '2', '8118', 'output/msrun_log', 'False', '2'],
+        { WASMFORMERS_FAULT: `1:3:${kind}` });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, expect);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      // The launcher process ended, so no rank thread is left running in it.
+      assert.ok(r.seconds < 10, `${r.seconds} s`);
+      if (kind === 'throw') assert.match(readFileSync(join(dir, 'fault-throw/log/rank_1/error.log'), 'utf8'), /injected fault at step 3/);
+    });
+  }
+
+  it('SIGTERM stops every rank; every checkpoint on disk opens and verifies', async () => {
+    const child = spawn(process.execPath, [CLI, 'msrun_launcher',
+      tinyRun('sigterm', '--batch_size 1 --epochs 50 --use_parallel True --parallel_config.data_parallel 2 --callbacks.1.save_checkpoint_steps 3'), '2'], { cwd: dir });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    const folder = join(dir, 'sigterm/checkpoint/rank_0');
+    while (!existsSync(folder) || readdirSync(folder).filter((f) => f.endsWith('.safetensors')).length < 2) await new Promise((r) => setTimeout(r, 100));
+    const t0 = performance.now();
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 143);
+    assert.ok(performance.now() - t0 < 10_000);
+    assert.match(stderr, /stopped by SIGTERM; every rank was stopped/);
+    for (const rank of [0, 1]) {
+      const f = join(dir, `sigterm/checkpoint/rank_${rank}`);
+      for (const file of readdirSync(f).filter((n) => n.endsWith('.safetensors'))) {
+        const st = SafetensorsFile.open(join(f, file));
+        for (const n of st.tensors.keys()) st.readF32(n); // reading verifies each tensor's CRC-32
+        st.close();
+      }
+    }
+  });
+
+  it('takes the seed\'s argument forms and refuses what it cannot run with one line', () => {
+    const run = tinyRun('args', '--batch_size 2 --use_parallel True --parallel_config.data_parallel 2');
+    const cases: [string[], RegExp][] = [
+      [[], /^msrun_launcher: No parameter is entered; Usage: /],
+      [[run, 'two'], /^msrun_launcher: error: worker_num=two is not a number$/],
+      [[run, '2', 'x', 'log', 'False', '60'], /^msrun_launcher: error: master_port=x is not a number$/],
+      [[run, '2', '8118', 'log', 'maybe', '60'], /^msrun_launcher: error: join=maybe must be True or False$/],
+      [[run, '4', '2', '10.0.0.1', '8118', '1', 'log', 'False', '60'], /^msrun_launcher: a job across machines .* is not supported/],
+      [[run, '2', '3'], /^msrun_launcher: Usage: /],
+      [['train.py --config x', '2'], /^msrun_launcher: "train.py --config x": the command must be a wasmformers command/],
+      [[tinyRun('args', '--batch_size 2'), '2'], /^msrun_launcher: rank \d failed: msrun_launcher started 2 ranks but use_parallel is False .*; see output\/msrun_log\/worker_\d\.log$/],
+      [[run.replace('data_parallel 2', 'data_parallel 4'), '2'], /^msrun_launcher: rank \d failed: parallel_config.data_parallel 4 × model_parallel 1 = 4 ranks, but msrun_launcher started 2; see/],
+    ];
+    for (const [args, expect] of cases) {
+      const r = cli(['msrun_launcher', ...args]);
+      assert.equal(r.status, 1, `${args.join(' ')}: ${r.stdout}`);
+      assert.match(r.stderr.trim(), expect);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    const one = cli(['msrun_launcher', run]);
+    assert.equal(one.status, 1);
+    assert.match(one.stdout, /^No parameter is entered\. Notice that the program will run on default 8 cards\./m);
+    assert.match(one.stderr, /data_parallel 2 × model_parallel 1 = 2 ranks, but msrun_launcher started 8/);
+    const alone = cli(tinyRun('alone', '--batch_size 2 --use_parallel True --parallel_config.data_parallel 2').split(' '));
+    assert.equal(alone.status, 1);
+    assert.match(alone.stderr, /^run_mindformer: parallel_config.data_parallel 2 × model_parallel 1 = 2 ranks, but this process is one rank \(start it with msrun_launcher "\.\.\." 2\)$/m);
+  });
+});
