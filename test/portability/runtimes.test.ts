@@ -7,7 +7,9 @@
  * (`--device_target simd`): the conversation file and every shard file are identical, losses
  * and gradient norms agree to 1e-5, adapters to 1e-5, and the generated text is the same. Then
  * each runtime fine-tunes on the core it picks itself (relaxed SIMD in all three here), which
- * agrees to 1e-4 (relaxed SIMD may round differently from engine to engine).
+ * agrees to 1e-4 (relaxed SIMD may round differently from engine to engine). And the kernel
+ * tests (every kernel against the reference, on each build the engine runs) pass under Bun's
+ * JavaScriptCore.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -97,6 +99,20 @@ describe('the scripts under Node, Deno and Bun', () => {
 
   after(() => {
     if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('bun: the kernel tests pass on the cores JavaScriptCore runs (bun test)', async () => {
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(RUNTIMES.bun[0], ['test', './test/kernels.test.ts'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (d) => { text += d; });
+      child.stderr.on('data', (d) => { text += d; });
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`bun test exited with ${code}:\n${text}`))));
+    });
+    assert.match(out, /^ *[1-9]\d* pass$/m);
+    assert.match(out, /^ *0 fail$/m);
+    assert.match(out, /simd core > /);
   });
 
   for (const rt of ['deno', 'bun'] as const) {
