@@ -42,6 +42,7 @@ export function defaultRunConfig(): RunConfig {
     resume_training: false,
     run_mode: 'finetune',
     device_target: 'auto',
+    stream_layers: 'auto',
     trainer: { type: 'CausalLanguageModelingTrainer', model_name: 'llama2_7b_lora' },
     runner_config: { epochs: 2, batch_size: 2, sink_mode: true, sink_size: 1, gradient_accumulation_steps: 1 },
     optimizer: { type: 'FP32StateAdamWeightDecay', beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0, learning_rate: 1e-5 },

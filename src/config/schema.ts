@@ -58,6 +58,7 @@ const RULES: Record<string, Rule> = {
   run_mode: { oneOf: RUN_MODES },
   resume_training: { kind: 'boolean|string' },
   device_target: { oneOf: ['auto', 'relaxed', 'simd'] },
+  stream_layers: { oneOf: ['auto', 'on', 'off'] },
   'runner_config.epochs': int(1),
   'runner_config.batch_size': int(1),
   'runner_config.sink_size': int(1),

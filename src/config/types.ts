@@ -75,6 +75,8 @@ export interface RunConfig extends IgnoredKeys {
   use_parallel: boolean;
   /** ours: the core build ('auto' | 'relaxed' | 'simd') */
   device_target: string;
+  /** ours: keep the blocks' frozen weights outside the WebAssembly memory and stream each layer in ('auto': when they would not fit) */
+  stream_layers: string;
   runner_config: { epochs: number; batch_size: number; sink_mode: boolean; sink_size: number; gradient_accumulation_steps: number };
   /** learning_rate is accepted and ignored: lr_schedule gives the rate, as in MindFormers */
   optimizer: { type: string; beta1: number; beta2: number; eps: number; weight_decay: number; learning_rate: number };

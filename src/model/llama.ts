@@ -224,6 +224,7 @@ export class LlamaModel {
 
   /** Forward of layer l from acts.xin into `out` [T,D] (the next layer's input); with a cache, attention reads and extends it. */
   private layerForward(l: number, acts: LayerActs, out: number, train: boolean, cache?: KVCache): void {
+    this.weights.fetchLayer(l);
     const c = this.config, k = this.core.kernels, b = this.buffers!, p = this.weights.layers[l];
     const { B, S, T } = b, D = c.dim, hd = headDim(c), F = c.ffnDim;
     k.rmsnormForward(acts.xn1, acts.rstd1, acts.xin, p.attnNorm, T, D, c.normEps);
@@ -263,6 +264,7 @@ export class LlamaModel {
 
   /** Backward of layer l: b.dres holds d(out) on entry and d(xin) on exit. */
   private layerBackward(l: number, acts: LayerActs): void {
+    this.weights.fetchLayer(l);
     const c = this.config, k = this.core.kernels, b = this.buffers!, p = this.weights.layers[l];
     const { B, S, T } = b, D = c.dim, hd = headDim(c), F = c.ffnDim;
     // out = xmid + h·W2ᵀ

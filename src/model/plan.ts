@@ -90,7 +90,7 @@ function planTotals(plan: MemoryPlan): [PlanCategory, number][] {
 }
 
 /** "1.23 GiB"-style sizes. */
-function formatBytes(n: number): string {
+export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
   let i = 0;
   while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }

@@ -17,7 +17,18 @@ export interface Matrix {
   wt: WeightType;
   rows: number;
   cols: number;
+  /** a streamed layer's matrix: its home outside the core's memory (ptr and scale are then the layer slot's) */
+  host?: HostMatrix;
 }
+
+/** A frozen matrix kept outside every core's memory, in storage bytes (and int8 row scales), shared by the ranks. */
+export interface HostMatrix {
+  data: SharedArrayBuffer;
+  scales: SharedArrayBuffer | null;
+}
+
+/** Every streamed layer's matrices: hostLayers[layer][kind]. */
+export type HostLayers = Record<LinearKind, HostMatrix>[];
 
 /** A tensor that training updates: its values, gradient and AdamW moments (all f32). */
 export interface Trainable {
@@ -60,14 +71,32 @@ export interface WeightOptions {
   lora?: LoraConfig;
   /** frozen base tensors already in this core's (shared) memory, to use rather than allocate (the other ranks of a job) */
   sharedBase?: BaseLayout;
+  /**
+   * finetune: keep the blocks' frozen matrices outside the core's memory (sharedBase.hostLayers,
+   * or new ones) and copy each layer into one slot before it runs, so that models larger than
+   * one WebAssembly memory run
+   */
+  streamLayers?: boolean;
 }
 
-/** Where the frozen base tensors of a model sit in memory, in the order the constructor allocates them. */
+/** Where the frozen base tensors of a model sit, in the order the constructor allocates them. */
 export interface BaseLayout {
-  /** embedding, each layer's linears in LINEARS order, head unless tied */
+  /** embedding, each layer's linears in LINEARS order (unless streamed), head unless tied */
   matrices: { ptr: number; scale: number }[];
   /** each layer's attention and FFN norms, then the final norm */
   vectors: number[];
+  /** the streamed layers' matrices */
+  hostLayers?: HostLayers;
+}
+
+/** Bytes of the frozen matrices a model with streamed layers keeps outside the core's memory. */
+export function hostWeightBytes(c: LlamaConfig, o: WeightOptions): number {
+  if (o.mode === 'train' || !o.streamLayers) return 0;
+  const perLayer = LINEARS.reduce((sum, { kind }) => {
+    const [rows, cols] = linearShape(c, kind);
+    return sum + rows * cols * weightBytes(o.weightType) + (o.weightType === WeightType.I8 ? rows * 4 : 0);
+  }, 0);
+  return c.nLayers * perLayer;
 }
 
 /** The HF name of a block tensor. */
@@ -117,21 +146,25 @@ export function weightAllocations(c: LlamaConfig, o: WeightOptions): { what: str
   const add = (what: string, bytes: number) => out.push({ what, bytes: alignUp(bytes, 64) });
   const trainable = (what: string, n: number) => { add(what, n * 4); for (const s of ['grad', 'm', 'v']) add(`${what} ${s}`, n * 4); };
   const held = !trainBase && o.sharedBase !== undefined; // the base is another rank's allocation
-  const matrix = (what: string, rows: number, cols: number) => {
-    if (trainBase) return trainable(what, rows * cols);
-    if (held) return;
+  const streaming = !trainBase && !!o.streamLayers;
+  const own = (what: string, rows: number, cols: number) => {
     add(what, rows * cols * weightBytes(wt));
     if (wt === WeightType.I8) add(`${what} scales`, rows * 4);
   };
+  const matrix = (what: string, rows: number, cols: number) => {
+    if (trainBase) return trainable(what, rows * cols);
+    if (!held) own(what, rows, cols);
+  };
   const vector = (what: string, n: number) => (trainBase ? trainable(what, n) : held ? undefined : add(what, n * 4));
   matrix('embedding', c.vocabSize, c.dim);
+  if (streaming) for (const { kind } of LINEARS) own(`layer slot ${kind}`, ...linearShape(c, kind));
   const targets = o.mode === 'finetune' && o.lora ? loraTargets(o.lora) : [];
   for (let l = 0; l < c.nLayers; l++) {
     vector(`layer ${l} attention norm`, c.dim);
     vector(`layer ${l} ffn norm`, c.dim);
     for (const { kind } of LINEARS) {
       const [rows, cols] = linearShape(c, kind);
-      matrix(`layer ${l} ${kind}`, rows, cols);
+      if (!streaming) matrix(`layer ${l} ${kind}`, rows, cols);
       if (targets.includes(kind)) {
         trainable(`layer ${l} ${kind} LoRA A`, o.lora!.rank * cols);
         trainable(`layer ${l} ${kind} LoRA B`, rows * o.lora!.rank);
@@ -141,6 +174,14 @@ export function weightAllocations(c: LlamaConfig, o: WeightOptions): { what: str
   vector('final norm', c.dim);
   if (!c.tieEmbeddings) matrix('lm head', c.vocabSize, c.dim);
   return out;
+}
+
+/** Fresh homes (shared, zeroed) for one streamed layer's matrices stored as `wt`. */
+function newHostLayer(c: LlamaConfig, wt: WeightType): Record<LinearKind, HostMatrix> {
+  return Object.fromEntries(LINEARS.map(({ kind }) => {
+    const [rows, cols] = linearShape(c, kind);
+    return [kind, { data: new SharedArrayBuffer(rows * cols * weightBytes(wt)), scales: wt === WeightType.I8 ? new SharedArrayBuffer(rows * 4) : null }];
+  })) as Record<LinearKind, HostMatrix>;
 }
 
 /** All parameters of a model, allocated in a core's arena. */
@@ -155,6 +196,9 @@ export class LlamaWeights {
   readonly embedGrad: number = 0;
   readonly normGrad: number = 0;
   readonly headGrad: number = 0;
+  /** streamed layers: their matrices outside the core's memory, and the layer the slot holds (-1: none) */
+  readonly hostLayers?: HostLayers;
+  private slotLayer = -1;
 
   constructor(readonly core: Core, readonly config: LlamaConfig, readonly options: WeightOptions) {
     const c = config, o = options, arena = core.arena;
@@ -171,15 +215,18 @@ export class LlamaWeights {
     };
     const shared = trainBase ? undefined : o.sharedBase;
     let matrices = 0, vectors = 0;
+    const own = (rows: number, cols: number): Matrix => {
+      const ptr = arena.alloc(rows * cols * weightBytes(wt));
+      const scale = wt === WeightType.I8 ? arena.alloc(rows * 4) : 0;
+      return { ptr, scale, wt, rows, cols };
+    };
     const matrix = (name: string, rows: number, cols: number): [Matrix, number] => {
       if (trainBase) {
         const t = trainable(name, [rows, cols]);
         return [{ ptr: t.ptr, scale: 0, wt: WeightType.F32, rows, cols }, t.grad];
       }
       if (shared) return [{ ...shared.matrices[matrices++], wt, rows, cols }, 0];
-      const ptr = arena.alloc(rows * cols * weightBytes(wt));
-      const scale = wt === WeightType.I8 ? arena.alloc(rows * 4) : 0;
-      return [{ ptr, scale, wt, rows, cols }, 0];
+      return [own(rows, cols), 0];
     };
     const vector = (name: string, n: number): [number, number] => {
       if (trainBase) { const t = trainable(name, [n]); return [t.ptr, t.grad]; }
@@ -189,6 +236,10 @@ export class LlamaWeights {
       return [p, 0];
     };
     [this.embed, this.embedGrad] = matrix('model.embed_tokens.weight', c.vocabSize, c.dim);
+    // Streamed layers: one slot of this core's own, every layer's matrices outside the memory.
+    const streaming = !trainBase && !!o.streamLayers;
+    const slot = streaming ? Object.fromEntries(LINEARS.map(({ kind }) => [kind, own(...linearShape(c, kind))])) as Record<LinearKind, Matrix> : undefined;
+    if (streaming) this.hostLayers = shared?.hostLayers ?? Array.from({ length: c.nLayers }, () => newHostLayer(c, wt));
     for (let l = 0; l < c.nLayers; l++) {
       const grads: LayerParams['grads'] = {};
       const [attnNorm, attnNormGrad] = vector(layerTensorName(l, 'attnNorm'), c.dim);
@@ -198,7 +249,7 @@ export class LlamaWeights {
       const lora: LayerParams['lora'] = {};
       for (const { kind } of LINEARS) {
         const [rows, cols] = linearShape(c, kind);
-        const [m, g] = matrix(layerTensorName(l, kind), rows, cols);
+        const [m, g] = slot ? [{ ...slot[kind], host: this.hostLayers![l][kind] }, 0] : matrix(layerTensorName(l, kind), rows, cols);
         linear[kind] = m;
         if (g) grads[kind] = g;
         if (targets.includes(kind)) {
@@ -229,18 +280,41 @@ export class LlamaWeights {
 
   /** Where the frozen base tensors sit, for the other ranks of a job (sharedBase); train mode has none. */
   baseLayout(): BaseLayout {
-    const matrices = [this.embed, ...this.layers.flatMap((p) => LINEARS.map(({ kind }) => p.linear[kind]))];
+    const matrices = [this.embed, ...(this.hostLayers ? [] : this.layers.flatMap((p) => LINEARS.map(({ kind }) => p.linear[kind])))];
     if (!this.config.tieEmbeddings) matrices.push(this.head);
     return {
       matrices: matrices.map(({ ptr, scale }) => ({ ptr, scale })),
       vectors: [...this.layers.flatMap((p) => [p.attnNorm, p.ffnNorm]), this.norm],
+      hostLayers: this.hostLayers,
     };
+  }
+
+  /** Streamed layers: copies layer l's matrices into the slot unless it holds them already. */
+  fetchLayer(l: number): void {
+    if (!this.hostLayers || this.slotLayer === l) return;
+    for (const m of Object.values(this.layers[l].linear)) this.fromHost(m);
+    this.slotLayer = l;
+  }
+
+  /** Copies a streamed matrix from its home into the slot. */
+  private fromHost(m: Matrix): void {
+    const { arena } = this.core, h = m.host!;
+    arena.u8(m.ptr, h.data.byteLength).set(new Uint8Array(h.data));
+    if (h.scales) arena.u8(m.scale, h.scales.byteLength).set(new Uint8Array(h.scales));
   }
 
   /** Stores f32 values into a matrix in its storage type (bf16 rounding, int8 quantization). */
   setMatrix(m: Matrix, values: Float32Array): void {
     const { arena, kernels } = this.core;
     if (values.length !== m.rows * m.cols) throw new Error(`matrix of ${m.rows}x${m.cols} given ${values.length} values`);
+    if (m.host) {
+      // Stored through the slot (converted there by the kernels), then copied home.
+      this.slotLayer = -1;
+      this.setMatrix({ ...m, host: undefined }, values);
+      new Uint8Array(m.host.data).set(arena.u8(m.ptr, m.host.data.byteLength));
+      if (m.host.scales) new Uint8Array(m.host.scales).set(arena.u8(m.scale, m.host.scales.byteLength));
+      return;
+    }
     if (m.wt === WeightType.F32) { arena.f32(m.ptr, values.length).set(values); return; }
     const mark = arena.mark();
     const tmp = arena.alloc(values.length * 4);
@@ -254,6 +328,10 @@ export class LlamaWeights {
   getMatrix(m: Matrix): Float32Array {
     const { arena } = this.core;
     const n = m.rows * m.cols;
+    if (m.host) {
+      this.slotLayer = -1;
+      this.fromHost(m);
+    }
     if (m.wt === WeightType.F32) return Float32Array.from(arena.f32(m.ptr, n));
     if (m.wt === WeightType.BF16) {
       const u = arena.u16(m.ptr, n), out = new Uint32Array(n);

@@ -12,6 +12,7 @@ import { startWorker } from '../workers.ts';
 import { abortCollectives, controlBytes } from './collective.ts';
 import type { Job, RankData } from './job.ts';
 import type { RankReport } from './rank.worker.ts';
+import type { ShareMessage } from './share.ts';
 
 /** What to launch. */
 export interface LaunchOptions {
@@ -66,7 +67,11 @@ export async function launch(o: LaunchOptions): Promise<LaunchFailure | undefine
     w.stdout.pipe(log, { end: false });
     w.stderr.pipe(log, { end: false });
     let reported = false;
-    w.on('message', (r: RankReport) => {
+    w.on('message', (r: RankReport | ShareMessage) => {
+      if (r.type === 'share') {
+        workers.forEach((other, k) => k !== rank && other.postMessage(r));
+        return;
+      }
       reported = true;
       if (r.type === 'failed' && r.missing?.length) {
         const stuck = r.missing[0];

@@ -116,6 +116,11 @@ export class Arena {
     return new Uint16Array(this.memory.buffer, ptr, n);
   }
 
+  /** A Uint8Array view of n bytes at ptr. */
+  u8(ptr: number, n: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, ptr, n);
+  }
+
   /** An Int8Array view of n elements at ptr. */
   i8(ptr: number, n: number): Int8Array {
     return new Int8Array(this.memory.buffer, ptr, n);

@@ -4,6 +4,7 @@
  * in a job, built once and shared), and the rank's logs.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { RunConfig } from '../config/types.ts';
 import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
@@ -12,7 +13,9 @@ import { formatLoadReport, loadModel, type LoadReport } from '../checkpoint/load
 import { configFromMindFormers, type LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
 import { loraFromPetConfig } from '../model/lora.ts';
-import type { BaseLayout } from '../model/weights.ts';
+import { placeWeights } from '../model/placement.ts';
+import type { BaseLayout, HostLayers } from '../model/weights.ts';
+import { receiveFromRank0, shareWithRanks } from '../parallel/share.ts';
 import { Collective } from '../parallel/collective.ts';
 import { currentJob, type Job } from '../parallel/job.ts';
 
@@ -74,21 +77,22 @@ export function coreFor(c: RunConfig, rank?: RankContext): Promise<Core> {
  * (folder or file) or a PEFT adapter folder whose base_model_name_or_path names its base.
  */
 export async function buildModel(core: Core, c: RunConfig, log: (line: string) => void, rank?: RankContext): Promise<LlamaModel> {
-  if (!rank) return buildOwnModel(core, c, log);
+  if (!rank) return buildOwnModel(core, c, log, 1);
   // Rank 0 builds the model; the others use its frozen base where it lies in the shared memory
   // and start from copies of its trainable tensors.
   const { collective } = rank;
   if (collective.rank === 0) {
-    const model = await buildOwnModel(core, c, log);
-    const w = model.weights;
+    const model = await buildOwnModel(core, c, log, collective.ranks);
+    const w = model.weights, base = model.options.mode === 'train' ? undefined : w.baseLayout();
+    if (w.hostLayers) shareWithRanks(w.hostLayers); // SharedArrayBuffers do not travel as JSON
     collective.allGather<SharedModel | null>({
-      config: model.config, options: model.options,
-      base: model.options.mode === 'train' ? undefined : w.baseLayout(), trainable: w.trainable.map((t) => t.ptr),
+      config: model.config, options: model.options, base: base && { ...base, hostLayers: undefined }, trainable: w.trainable.map((t) => t.ptr),
     });
     return model;
   }
   const shared = collective.allGather<SharedModel | null>(null)[0]!;
-  const options: ModelOptions = { ...shared.options, sharedBase: shared.base, seed: (shared.options.seed ?? 0) + collective.rank };
+  const base = shared.base && { ...shared.base, hostLayers: shared.options.streamLayers ? receiveFromRank0<HostLayers>(rank.job.timeoutMs) : undefined };
+  const options: ModelOptions = { ...shared.options, sharedBase: base, seed: (shared.options.seed ?? 0) + collective.rank };
   const model = new LlamaModel(core, shared.config, options);
   model.weights.trainable.forEach((t, i) => core.arena.f32(t.ptr, t.n).set(core.arena.f32(shared.trainable[i], t.n)));
   return model;
@@ -103,8 +107,8 @@ interface SharedModel {
   trainable: number[];
 }
 
-/** The model of a run built in this core alone (see buildModel). */
-async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => void): Promise<LlamaModel> {
+/** The model of a run built in this core alone (see buildModel), its weights placed for a job of `ranks` ranks. */
+async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => void, ranks: number): Promise<LlamaModel> {
   const where = 'model.model_config';
   const config: LlamaConfig = configFromMindFormers(c.model.model_config, where);
   const storage = STORAGE[c.model.model_config.param_init_type];
@@ -121,6 +125,13 @@ async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => vo
     recompute: c.recompute_config.recompute && training,
     seed: c.seed,
   };
+  const placement = placeWeights({
+    config, options: { ...options, lora: options.lora ?? lora }, ranks, stream: c.stream_layers, machineBytes: totalmem(),
+    B: c.run_mode === 'predict' ? 1 : c.run_mode === 'eval' ? c.eval_dataset.batch_size : c.runner_config.batch_size,
+    S: config.maxSeqLen,
+  });
+  options.streamLayers = placement.streamLayers;
+  log(placement.summary);
   const report = (r: LoadReport) => { const s = formatLoadReport(r); if (s) log(s); };
   if (adapterDir) return loadModel(core, adapterBase(adapterDir), options, { config, adapter: adapterDir, report });
   let model: LlamaModel;

@@ -222,8 +222,8 @@ def cmd_schedule(args):
 
 
 def cmd_bench(args):
-    """Times LoRA training steps (forward, backward, AdamW on LoRA) and greedy decoding in f32 on one thread."""
-    torch.set_num_threads(1)
+    """Times LoRA training steps (forward, backward, AdamW on LoRA) and greedy decoding in f32 on --threads threads (1)."""
+    torch.set_num_threads(args.threads)
     model, cfg = load(args, torch.float32)
     B, S, V = args.batch_size, args.seq, cfg['vocab_size']
     g = torch.Generator().manual_seed(0)
@@ -328,6 +328,7 @@ def main():
             s.add_argument('--steps', type=int, default=3)
             s.add_argument('--decode', type=int, default=0)
             s.add_argument('--batches', help='real batches (safetensors input_ids, labels) instead of random ids')
+            s.add_argument('--threads', type=int, default=1)
     o = sub.add_parser('optstep')
     for flag in ('--config', '--weights', '--batch', '--out'):
         o.add_argument(flag, required=True)

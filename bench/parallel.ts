@@ -1,0 +1,64 @@
+/**
+ * Data-parallel scaling benchmark, part of `npm run bench`: LoRA fine-tuning of the stories110M
+ * shape (configs/llama2/lora_stories110m.yaml, B 4 per rank, S 256) on shards of the real Alpaca
+ * records, as one rank (run_mindformer) and as 2 ranks (msrun_launcher), beside the PyTorch LoRA
+ * loop (test/reference/llama_ref.py) on 1 and 2 threads, in the same run. Prints tokens/s, the
+ * scaling efficiency (2-rank tokens/s ÷ 2× one rank's) and each run's peak resident memory.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadRunConfig } from '../src/config/load.ts';
+import { configFromMindFormers, configToHF } from '../src/model/config.ts';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const CLI = join(ROOT, 'dist/src/cli.js'), CONFIG = join(ROOT, 'configs/llama2/lora_stories110m.yaml');
+const REF = join(ROOT, 'test/reference/llama_ref.py');
+const STEPS = 5;
+
+/** Median of the per_step_time values of a log after the first step, in ms. */
+function medianStepMs(log: string): number {
+  const t = [...log.matchAll(/per_step_time: (\d+)ms/g)].map((m) => Number(m[1])).slice(1).sort((a, b) => a - b);
+  return t[Math.floor(t.length / 2)];
+}
+
+/** Runs the CLI under /usr/bin/time; returns its stdout and the peak resident memory in MiB. */
+function measured(dir: string, args: string[]): { stdout: string; rssMiB: number } {
+  const stats = join(dir, 'time.txt');
+  const stdout = execFileSync('/usr/bin/time', ['-f', '%M', '-o', stats, process.execPath, CLI, ...args], { encoding: 'utf8', cwd: dir });
+  return { stdout, rssMiB: Number(readFileSync(stats, 'utf8').trim().split('\n').at(-1)) / 1024 };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-dp-'));
+try {
+  const node = (...args: string[]) => execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: dir });
+  node('alpaca_converter', '--data_path', join(ROOT, '../shared/data/alpaca/alpaca_5000.json'), '--output_path', join(dir, 'conv.json'));
+  node('llama_preprocess', '--dataset_type', 'qa', '--input_glob', join(dir, 'conv.json'), '--seq_length', '256', '--output_file', join(dir, 'data'));
+  const cfg = loadRunConfig(CONFIG, [], () => undefined), B = cfg.runner_config.batch_size;
+  const run = `run_mindformer --config ${CONFIG} --train_dataset_dir ${join(dir, 'data')} --callbacks.1.save_checkpoint_steps 1000`;
+  const one = measured(dir, [...run.split(' '), '--num_samples', String(B * STEPS), '--output_dir', join(dir, 'one')]);
+  const two = measured(dir, ['msrun_launcher', `${run} --num_samples ${2 * B * STEPS} --output_dir ${join(dir, 'two')} --use_parallel True --parallel_config.data_parallel 2`, '2']);
+  const oneRate = (B * 256) / (medianStepMs(one.stdout) / 1000);
+  const twoRate = (2 * B * 256) / (medianStepMs(readFileSync(join(dir, 'output/msrun_log/worker_0.log'), 'utf8')) / 1000);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(configToHF(configFromMindFormers(cfg.model.model_config, CONFIG))));
+  writeFileSync(join(dir, 'lora.json'), JSON.stringify({ rank: 16, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] }));
+  const torch = (threads: number): number | undefined => {
+    try {
+      const out = execFileSync('/usr/bin/python3', [REF, 'bench', '--config', join(dir, 'config.json'), '--lora', join(dir, 'lora.json'), '--batch-size', String(B * threads),
+        '--steps', String(STEPS - 1), '--threads', String(threads)], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) } });
+      return JSON.parse(out).train_tokens_per_s;
+    } catch (err) {
+      console.log(`PyTorch reference unavailable (${(err as Error).message.split('\n')[0]})`);
+      return undefined;
+    }
+  };
+  const t1 = torch(1), t2 = torch(2);
+  const vs = (ours: number, theirs?: number) => (theirs ? ` = ${(ours / theirs).toFixed(2)}× PyTorch (${theirs.toFixed(0)} tokens/s)` : '');
+  console.log(`\nLoRA fine-tuning, stories110M shape, B ${B} per rank, S 256:`);
+  console.log(`  1 rank:  ${oneRate.toFixed(1)} tokens/s${vs(oneRate, t1)} on 1 thread; peak RSS ${one.rssMiB.toFixed(0)} MiB`);
+  console.log(`  2 ranks: ${twoRate.toFixed(1)} tokens/s${vs(twoRate, t2)} on 2 threads (global batch ${2 * B}); peak RSS ${two.rssMiB.toFixed(0)} MiB`);
+  console.log(`  scaling efficiency ${(twoRate / (2 * oneRate)).toFixed(2)} (goal ≥ 0.9); memory of 2 ranks ${(two.rssMiB / one.rssMiB).toFixed(2)}× one rank's (goal ≤ 1.2)`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
