@@ -8,6 +8,7 @@
  * chunks of its own with `memory.grow`, which hands every caller a distinct range, and bumps
  * within them.
  */
+import { isShared } from './host.ts';
 
 const PAGE = 65536;
 /** Smallest chunk an arena over a shared memory takes at a time. */
@@ -28,7 +29,7 @@ export class Arena {
   constructor(memory: WebAssembly.Memory, start: number) {
     this.memory = memory;
     this.top = alignUp(start, 64);
-    if (memory.buffer instanceof SharedArrayBuffer) {
+    if (isShared(memory)) {
       this.chunks = [];
       this.top = this.takeChunk(CHUNK_BYTES);
     }

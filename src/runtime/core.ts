@@ -5,6 +5,7 @@
  */
 import { relaxedCore, relaxedSharedCore, simdCore, simdSharedCore } from '../../build/cores.ts';
 import { Arena } from './arena.ts';
+import { isShared } from './host.ts';
 import { Kernels, type CoreExports } from './kernels.ts';
 
 /** Which build of the core is running. */
@@ -79,7 +80,7 @@ export async function loadCore(options: CoreOptions = {}): Promise<Core> {
   if (want === 'relaxed' && !relaxedOk) throw new Error('this engine does not support relaxed SIMD (the relaxed core was requested)');
   const kind: CoreKind = want === 'auto' ? (relaxedOk ? 'relaxed' : 'simd') : want;
   const memory = options.memory ?? new WebAssembly.Memory({ initial: 16 });
-  const shared = memory.buffer instanceof SharedArrayBuffer;
+  const shared = isShared(memory);
   const build = `${kind}${shared ? '-shared' : ''}`;
   let module = modules.get(build);
   if (!module) {

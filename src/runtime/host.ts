@@ -7,3 +7,8 @@
 
 /** Whether `node:` built-in modules can be imported here (Node, Deno, Bun; not browsers). */
 export const nodeBuiltins: boolean = typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string';
+
+/** Whether a memory's buffer is shared (pages that are not cross-origin isolated have no SharedArrayBuffer at all). */
+export function isShared(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+}

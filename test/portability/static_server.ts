@@ -1,7 +1,7 @@
 /**
  * A static HTTP server for the browser test: URL paths map to files under folders or to bytes in
- * memory. Every answer is cross-origin isolated (COOP/COEP), as a page that shares WebAssembly
- * memory between workers needs.
+ * memory. Plain answers, as any static host gives: the page is not cross-origin isolated, so it
+ * has no SharedArrayBuffer, and must not need one.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -40,8 +40,6 @@ export async function serveStatic(routes: Routes): Promise<StaticServer> {
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const body = await lookup(routes, path);
-    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
     if (!body) { res.writeHead(404).end(`no ${path}`); return; }
     res.writeHead(200, { 'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream', 'Content-Length': body.length }).end(body);
   });
