@@ -6,7 +6,7 @@
  * the machine's memory.
  */
 import { MAX_MEMORY_BYTES } from '../runtime/arena.ts';
-import { WeightType } from '../runtime/kernels.ts';
+import { WeightType, weightBytes } from '../runtime/kernels.ts';
 import type { LlamaConfig } from './config.ts';
 import type { ModelOptions } from './llama.ts';
 import { activationPlan, formatBytes, weightPlan } from './plan.ts';
@@ -69,8 +69,12 @@ export function placeWeights(r: PlacementRequest): Placement {
     let most = r.ranks - 1;
     while (most >= 1 && !fits(options, most)) most--;
     if (most >= 1) ideas.push(`run at most ${most} rank(s)`);
-    const int8 = { ...r.options, weightType: WeightType.I8, streamLayers: frozen };
-    if (frozen && r.options.weightType !== WeightType.I8 && fits(int8, r.ranks)) ideas.push(`store the base as int8 (param_init_type int8: ${formatBytes(sizes(r, int8).host)} of base weights)`);
+    for (const [wt, name] of [[WeightType.BF16, 'bfloat16'], [WeightType.I8, 'int8']] as const) {
+      const smaller = { ...r.options, weightType: wt, streamLayers: frozen };
+      if (frozen && weightBytes(wt) < weightBytes(r.options.weightType) && fits(smaller, r.ranks)) {
+        ideas.push(`store the base as ${name} (param_init_type ${name}: ${formatBytes(sizes(r, smaller).host)} of streamed base weights)`);
+      }
+    }
     if (!streamLayers && frozen && fits({ ...r.options, streamLayers: true }, r.ranks)) ideas.push('stream the layers (--stream_layers on)');
     if (r.S > 64) ideas.push(`a shorter seq_length than ${r.S}`);
     if (r.B > 1) ideas.push(`a batch size below ${r.B}`);
