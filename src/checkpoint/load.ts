@@ -11,6 +11,8 @@ import { checkpointOf, loadWeights, type Checkpoint, type LoadReport } from './l
 import { detectLayout } from './names.ts';
 import { findConfig, openTensors } from './open.ts';
 import { openAdapter } from './peft.ts';
+import { rankShareOf } from './slicing.ts';
+import { rankShare, type ModelShare } from '../model/sharding.ts';
 
 export { formatLoadReport, type LoadReport } from './load_weights.ts';
 
@@ -39,12 +41,16 @@ export interface LoadOptions {
   adapter?: string;
   /** receives what was not loaded (by default nothing is printed) */
   report?: (r: LoadReport) => void;
+  /** a model-parallel rank: the model is its share, and it takes its slices of the (whole) checkpoint */
+  share?: ModelShare;
 }
 
 /** Builds a model of the checkpoint's shape and loads it (and an adapter, if given). */
 export async function loadModel(core: Core, path: string, options: ModelOptions, opts: LoadOptions = {}): Promise<LlamaModel> {
   const adapter = opts.adapter === undefined ? undefined : openAdapter(opts.adapter);
-  const ckpt = openCheckpoint(path, opts.config);
+  const opened = openCheckpoint(path, opts.config), share = opts.share;
+  const ckpt = share ? { ...opened, config: rankShare(opened.config, share.parts, path), weights: rankShareOf(opened.weights, share) } : opened;
+  const adapterTensors = adapter && share ? rankShareOf(adapter.tensors, share) : adapter?.tensors;
   try {
     if (adapter && options.lora && JSON.stringify(options.lora) !== JSON.stringify(adapter.lora)) {
       throw new Error(`${opts.adapter}: the adapter's LoRA settings ${JSON.stringify(adapter.lora)} differ from the model's ${JSON.stringify(options.lora)}`);
@@ -52,7 +58,7 @@ export async function loadModel(core: Core, path: string, options: ModelOptions,
     const model = new LlamaModel(core, ckpt.config, adapter ? { ...options, lora: adapter.lora } : options);
     const report = await loadWeights(model.weights, ckpt);
     if (adapter) {
-      const extra = await loadWeights(model.weights, { config: ckpt.config, weights: adapter.tensors, layout: 'hf' }, { base: false });
+      const extra = await loadWeights(model.weights, { config: ckpt.config, weights: adapterTensors!, layout: 'hf' }, { base: false });
       report.notLoaded = extra.notLoaded;
       report.unused.push(...extra.unused);
     }
@@ -60,6 +66,6 @@ export async function loadModel(core: Core, path: string, options: ModelOptions,
     return model;
   } finally {
     ckpt.weights.close();
-    adapter?.tensors.close();
+    adapterTensors?.close();
   }
 }

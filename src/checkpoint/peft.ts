@@ -15,6 +15,7 @@ import { modelTensors } from './model_tensors.ts';
 import { parseName } from './names.ts';
 import { SafetensorsFile } from './safetensors.ts';
 import { ViewStore, type DerivedTensor, type TensorStore } from './store.ts';
+import type { OutputTensor } from './write.ts';
 import { writeFile } from './write.ts';
 
 /** The prefix PEFT puts before the model's own parameter names. */
@@ -90,13 +91,14 @@ export function adapterConfig(lora: LoraConfig, baseModel: string | null = null)
   };
 }
 
-/** Writes a model's LoRA factors and config as a new PEFT adapter folder `dir`. */
-export async function saveAdapter(dir: string, weights: LlamaWeights, baseModel: string | null = null): Promise<void> {
+/** Writes a model's LoRA factors (or `factors`: a model-parallel job's, joined) and config as a new PEFT adapter folder `dir`. */
+export async function saveAdapter(dir: string, weights: LlamaWeights, baseModel: string | null = null,
+  factors: OutputTensor[] = modelTensors(weights, { base: false })): Promise<void> {
   const lora = weights.options.lora;
   if (!lora || weights.options.mode !== 'finetune') throw new Error(`${dir}: the model has no LoRA adapters to save`);
   if (existsSync(dir)) throw new Error(`${dir} already exists; choose another output folder`);
   mkdirSync(dirname(dir), { recursive: true });
-  const tensors = modelTensors(weights, { base: false }).map((t) => ({ ...t, name: PEFT_PREFIX + t.name }));
+  const tensors = factors.map((t) => ({ ...t, name: PEFT_PREFIX + t.name }));
   await writeAtomically(dir, async (tmp) => {
     writeFileSync(join(tmp, CONFIG), JSON.stringify(adapterConfig(lora, baseModel), null, 2) + '\n');
     await writeFile(join(tmp, WEIGHTS), 'safetensors', tensors);

@@ -8,6 +8,7 @@
  * r mod model_parallel.
  */
 import { DTYPE_BYTES } from './dtypes.ts';
+import { shardAxis, type ModelShare } from '../model/sharding.ts';
 import { parseName, type Layout, type ParamKey } from './names.ts';
 import { infoOf, ViewStore, type DerivedTensor, type TensorInfo, type TensorStore } from './store.ts';
 
@@ -73,6 +74,26 @@ export function inferModelParallel(store: TensorStore, layout: Layout): number {
   const [rows, cols] = w ? w.shape : a && b ? [b.shape[0], a.shape[1]] : [1, 1];
   if (!(rows > 0) || cols % rows !== 0) throw new Error(`${store.where}: layer 0's wq is [${rows}, ${cols}], not a model-parallel slice of a Llama model`);
   return cols / rows;
+}
+
+/**
+ * A whole model's tensors (Hugging Face names) as one model-parallel rank of wasmformers holds
+ * them (src/model/sharding.ts: the embedding and the head stay whole), sliced when read.
+ */
+export function rankShareOf(store: TensorStore, share: ModelShare): ViewStore {
+  const derived = new Map<string, DerivedTensor>();
+  for (const [name, info] of store.tensors) {
+    const key = parseName(name, 'hf');
+    const linear = key?.part === 'layer' && key.kind !== 'attnNorm' && key.kind !== 'ffnNorm' ? key.kind : undefined;
+    const axis = linear && shardAxis(linear, key!.lora);
+    if (axis === undefined) {
+      derived.set(name, { info, parts: [{ store, name }], make: ([b]) => b });
+      continue;
+    }
+    const shape = sliceShape(info.shape, axis, share.parts, `${store.where}: tensor ${name}`);
+    derived.set(name, { info: { dtype: info.dtype, shape }, parts: [{ store, name }], make: ([b]) => sliceBytes(b, info, axis, share.parts, share.index) });
+  }
+  return new ViewStore(`${store.where} (model-parallel slice ${share.index} of ${share.parts})`, derived, [store]);
 }
 
 /** One store of the slices of `stores` (model-parallel ranks 0..n-1, named in `layout`), joined. */

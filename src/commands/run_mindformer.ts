@@ -19,6 +19,8 @@ import { LlamaTokenizer } from '../tokenizer/llama.ts';
 import { writeReport, type ReportPoint } from '../train/report.ts';
 import { buildModel, coreFor, logError, rankContext, rankLogger, type RankContext } from '../train/session.ts';
 import { DataParallel } from '../parallel/data_parallel.ts';
+import { ModelParallel, type WholeTensor } from '../parallel/model_parallel.ts';
+import type { Core } from '../runtime/core.ts';
 import { currentJob } from '../parallel/job.ts';
 import { train } from '../train/trainer.ts';
 
@@ -72,28 +74,31 @@ async function setUp(cfg: RunConfig, rank: RankContext | undefined, datasetDir: 
 
 async function runTraining(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
   const { log, data, core, coreBytes, model } = await setUp(cfg, rank, cfg.train_dataset.data_loader.dataset_dir, '--train_dataset_dir');
-  const r = rank?.job.rank ?? 0, ranks = rank?.job.ranks ?? 1;
+  const r = rank?.job.rank ?? 0;
   const B = cfg.runner_config.batch_size, S = data.index.seq_length;
   log(configSummary(cfg));
   log(`memory plan for batch ${B} × seq ${S} on the ${core.kind} core:\n${formatPlan(memoryPlan(model.config, model.options, B, S, coreBytes))}`);
   if (model.options.sharedBase) log(`base weights: rank 0's, in the memory the ranks share`);
   model.reserve(B, S);
+  const mp = modelParallelFor(rank, core, model, B * S);
   const reportPath = join(cfg.output_dir, 'report.html'), points: ReportPoint[] = [];
   const title = `wasmformers ${cfg.run_mode}: ${data.dir}`;
   let lastReport = 0;
-  // Rank 0 writes the report and the adapter: the ranks hold the same trainable values.
+  // Rank 0 writes the report and the adapter (under model parallelism, joined from every rank's slices).
   const report = (status: string) => r === 0 && writeReport(reportPath, { title, points, evals: [], settings: configSummary(cfg), status });
   try {
     const result = train({
-      config: cfg, model, data, rank: r, ranks, log,
-      parallel: rank && DataParallel.create(rank.collective, core, model.weights.trainable),
+      config: cfg, model, data, rank: r, dataRank: rank?.dataRank, dataRanks: rank?.dataRanks, log,
+      parallel: rank && !rank.share ? DataParallel.create(rank.collective, core, model.weights.trainable) : undefined,
+      modelParallel: mp,
       onStep: (p) => {
         points.push(p);
         if (performance.now() - lastReport > 2000) { report('running'); lastReport = performance.now(); }
       },
     });
     report('finished');
-    if (cfg.run_mode === 'finetune' && r === 0) await saveFinalAdapter(cfg, model, log);
+    const whole = cfg.run_mode === 'finetune' ? mp?.wholeLora(model.weights) : undefined;
+    if (cfg.run_mode === 'finetune' && r === 0) await saveFinalAdapter(cfg, model, log, whole);
     const final = result.losses.at(-1);
     log(`Training finished: ${result.globalSteps} steps${final === undefined ? '' : `, final loss ${final}`}${result.lastCheckpoint ? `, last checkpoint ${result.lastCheckpoint}` : ''}; report: ${reportPath}`);
     return 0;
@@ -105,11 +110,23 @@ async function runTraining(cfg: RunConfig, rank: RankContext | undefined): Promi
   }
 }
 
-/** Writes the adapter in PEFT layout to <output_dir>/adapter, replacing the previous one only once the new one is complete. */
-async function saveFinalAdapter(cfg: RunConfig, model: LlamaModel, log: (line: string) => void): Promise<void> {
+/** A model-parallel rank's sums, set up for activations of `rows` rows (a collective), and attached to the model. */
+function modelParallelFor(rank: RankContext | undefined, core: Core, model: LlamaModel, rows: number): ModelParallel | undefined {
+  if (!rank?.share) return undefined;
+  const mp = new ModelParallel(rank.collective, core, model.weights.trainable, rows * model.config.dim);
+  model.modelParallel = mp;
+  return mp;
+}
+
+/**
+ * Writes the adapter in PEFT layout to <output_dir>/adapter (`whole`: a model-parallel job's
+ * factors, joined), replacing the previous one only once the new one is complete.
+ */
+async function saveFinalAdapter(cfg: RunConfig, model: LlamaModel, log: (line: string) => void, whole?: WholeTensor[]): Promise<void> {
   const dir = join(cfg.output_dir, 'adapter'), fresh = `${dir}.new`;
   rmSync(fresh, { recursive: true, force: true });
-  await saveAdapter(fresh, model.weights, cfg.load_checkpoint || null);
+  const tensors = whole?.map((t) => ({ name: t.name, info: { dtype: 'F32' as const, shape: t.shape }, bytes: () => new Uint8Array(t.values.buffer) }));
+  await saveAdapter(fresh, model.weights, cfg.load_checkpoint || null, tensors);
   rmSync(dir, { recursive: true, force: true });
   renameSync(fresh, dir);
   log(`LoRA adapter saved in PEFT layout: ${dir}`);
@@ -117,10 +134,11 @@ async function saveFinalAdapter(cfg: RunConfig, model: LlamaModel, log: (line: s
 
 /** Loss and perplexity over the dataset; in a job each rank takes every ranks-th batch and the sums are shared. */
 async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
-  const { log, data, model } = await setUp(cfg, rank, cfg.eval_dataset.data_loader.dataset_dir, '--eval_dataset_dir');
-  const r = rank?.job.rank ?? 0, ranks = rank?.job.ranks ?? 1;
+  const { log, data, core, model } = await setUp(cfg, rank, cfg.eval_dataset.data_loader.dataset_dir, '--eval_dataset_dir');
+  const r = rank?.dataRank ?? 0, ranks = rank?.dataRanks ?? 1;
   const B = cfg.eval_dataset.batch_size, S = data.index.seq_length;
   if (S > model.config.maxSeqLen) throw new Error(`${data.dir}: seq_length ${S} is larger than the model's seq_length ${model.config.maxSeqLen}`);
+  modelParallelFor(rank, core, model, B * S);
   const n = cfg.num_samples > 0 ? Math.min(cfg.num_samples, data.length) : data.length;
   const hasLabels = 'labels' in data.index.columns;
   let weighted = 0, tokens = 0;
@@ -140,20 +158,21 @@ async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<n
   } finally {
     data.close();
   }
-  if (rank) [weighted, tokens] = rank.collective.sum([weighted, tokens]);
+  if (rank && !rank.share) [weighted, tokens] = rank.collective.sum([weighted, tokens]);
   const loss = weighted / Math.max(tokens, 1);
   log(`Eval over ${n} records (${tokens} tokens): loss ${loss.toFixed(4)}, perplexity ${Math.exp(loss).toFixed(4)}`);
   log(`{'PerplexityMetric': {'loss': ${loss}, 'PPL': ${Math.exp(loss)}}}`);
   return 0;
 }
 
-/** Generates from each prompt; in a job each rank takes every ranks-th prompt. */
+/** Generates from each prompt; data-parallel ranks take every ranks-th prompt, model-parallel ones all of them together. */
 async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
   if (cfg.predict_data.length === 0) throw new Error('--run_mode predict needs --predict_data (one or more prompts)');
-  const r = rank?.job.rank ?? 0, ranks = rank?.job.ranks ?? 1;
-  const log = rankLogger(cfg, r, false);
+  const log = rankLogger(cfg, rank?.job.rank ?? 0, false);
   const core = await coreFor(cfg, rank);
   const model = await buildModel(core, cfg, log, rank);
+  modelParallelFor(rank, core, model, model.config.maxSeqLen);
+  const r = rank?.dataRank ?? 0, ranks = rank?.dataRanks ?? 1;
   const tok = new LlamaTokenizer((await loadTokenizer(cfg.processor.tokenizer.vocab_file || undefined)).sp);
   const mc = cfg.model.model_config;
   for (const prompt of cfg.predict_data.filter((_, i) => i % ranks === r)) {

@@ -24,11 +24,13 @@ export interface LlamaConfig {
   bosId: number;
   eosId: number;
   padId: number;
+  /** head dimension when it is not dim / nHeads (a model-parallel rank's share of the heads) */
+  headSize?: number;
 }
 
 /** Head dimension D / H. */
 export function headDim(c: LlamaConfig): number {
-  return c.dim / c.nHeads;
+  return c.headSize ?? c.dim / c.nHeads;
 }
 
 /** MindFormers' FFN rule: multiple_of·ceil(int(int(2·4D/3)·multiplier)/multiple_of). */

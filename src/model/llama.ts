@@ -25,6 +25,11 @@ export interface ModelOptions extends WeightOptions {
   logitsChunk?: number;
 }
 
+/** Sums a buffer of the shared memory over the model-parallel ranks, in place (every rank calls it at the same point). */
+export interface PartialSums {
+  sum(ptr: number, floats: number): void;
+}
+
 /** What one forward (and backward) over a batch produced. */
 export interface StepResult {
   /** Σ(ce·mask)/(Σmask + 1e-8) */
@@ -76,6 +81,8 @@ export class LlamaModel {
   private buffers?: StepBuffers;
   /** backward passes taken: numbers the dropout streams (restored on resume for identical masks) */
   stepCount = 0;
+  /** a model-parallel rank (its config is its share, see sharding.ts): sums partial activations over the ranks */
+  modelParallel?: PartialSums;
 
   constructor(readonly core: Core, readonly config: LlamaConfig, readonly options: ModelOptions) {
     checkFits(weightPlan(config, options), core.arena.used,
@@ -235,14 +242,30 @@ export class LlamaModel {
     k.ropeApply(acts.k, b.rope, B, S, c.nKvHeads, hd);
     if (cache) this.attendCached(l, acts, cache);
     else k.attentionForward(acts.att, acts.lse, acts.q, acts.k, acts.v, B, S, c.nHeads, c.nKvHeads, hd);
-    this.copy(acts.xmid, acts.xin, T * D);
-    this.linearForward(acts.xmid, acts.att, p, 'wo', T, acts, true, train); // xmid = xin + att·Woᵀ
+    this.residualLinear(acts.xmid, acts.xin, acts.att, p, 'wo', T, acts, train); // xmid = xin + att·Woᵀ
     k.rmsnormForward(acts.xn2, acts.rstd2, acts.xmid, p.ffnNorm, T, D, c.normEps);
     this.linearForward(acts.g, acts.xn2, p, 'w1', T, acts, false, train);
     this.linearForward(acts.u, acts.xn2, p, 'w3', T, acts, false, train);
     k.swigluForward(acts.h, acts.g, acts.u, T * F);
-    this.copy(out, acts.xmid, T * D);
-    this.linearForward(out, acts.h, p, 'w2', T, acts, true, train); // out = xmid + h·W2ᵀ
+    this.residualLinear(out, acts.xmid, acts.h, p, 'w2', T, acts, train); // out = xmid + h·W2ᵀ
+  }
+
+  /**
+   * out = res + x·Wᵀ (with LoRA) for the row-parallel linears; a model-parallel rank's product is
+   * partial, so it is summed over the ranks (in b.dxn, free during forward) before the residual.
+   */
+  private residualLinear(out: number, res: number, x: number, p: LayerParams, kind: 'wo' | 'w2', T: number, acts: LayerActs, train: boolean): void {
+    const D = this.config.dim, mp = this.modelParallel;
+    if (!mp) {
+      this.copy(out, res, T * D);
+      this.linearForward(out, x, p, kind, T, acts, true, train);
+      return;
+    }
+    const partial = this.buffers!.dxn;
+    this.linearForward(partial, x, p, kind, T, acts, false, train);
+    mp.sum(partial, T * D);
+    this.copy(out, res, T * D);
+    this.core.kernels.axpy(out, partial, T * D);
   }
 
   /**
@@ -272,6 +295,7 @@ export class LlamaModel {
     k.swigluBackward(b.dg, b.du, b.dh, acts.g, acts.u, T * F);
     this.linearBackward(b.dxn, b.dg, acts.xn2, p, 'w1', T, acts, false);
     this.linearBackward(b.dxn, b.du, acts.xn2, p, 'w3', T, acts, true);
+    this.modelParallel?.sum(b.dxn, T * D); // each rank's share of the FFN gave part of d(xn2)
     k.rmsnormBackward(b.dtmp, p.grads.ffnNorm ?? b.normGradSink, b.dxn, acts.xmid, p.ffnNorm, acts.rstd2, T, D, p.grads.ffnNorm !== undefined);
     k.axpy(b.dres, b.dtmp, T * D); // dres = d(xmid)
     // xmid = xin + att·Woᵀ
@@ -286,6 +310,7 @@ export class LlamaModel {
     this.linearBackward(dxn, b.dk, acts.xn1, p, 'wk', T, acts, true);
     this.linearBackward(dxn, b.dv, acts.xn1, p, 'wv', T, acts, true);
     if (!needInput) return;
+    this.modelParallel?.sum(b.dxn, T * D); // each rank's heads gave part of d(xn1)
     k.rmsnormBackward(b.dtmp, p.grads.attnNorm ?? b.normGradSink, b.dxn, acts.xin, p.attnNorm, acts.rstd1, T, D, p.grads.attnNorm !== undefined);
     k.axpy(b.dres, b.dtmp, T * D); // dres = d(xin)
   }

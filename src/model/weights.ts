@@ -9,6 +9,7 @@ import { WeightType, weightBytes } from '../runtime/kernels.ts';
 import { Rng } from '../runtime/random.ts';
 import type { LlamaConfig } from './config.ts';
 import { LINEARS, linearShape, loraScale, loraTargets, type LinearKind, type LoraConfig } from './lora.ts';
+import { shardAxis, sliceMatrix, type ModelShare } from './sharding.ts';
 
 /** A matrix [rows, cols] stored as `wt`; `scale` points at rows f32 scales for int8 (0 otherwise). */
 export interface Matrix {
@@ -343,23 +344,32 @@ export class LlamaWeights {
     return out;
   }
 
-  /** Random base weights (normal, std 0.02; norms 1) from `seed`, for training from scratch and tests. */
-  initRandom(seed: number, std = 0.02): void {
-    const rng = new Rng(seed);
-    for (const t of this.baseTensors()) {
-      const n = t.shape.reduce((a, b) => a * b, 1);
-      if (t.matrix) this.setMatrix(t.matrix, rng.fillNormal(new Float32Array(n), std));
-      else this.core.arena.f32(t.vector!, n).fill(1);
-    }
+  /**
+   * Random base weights (normal, std 0.02; norms 1) from `seed`, for training from scratch and
+   * tests; a model-parallel rank (`share`) gets its slices of the whole model's values.
+   */
+  initRandom(seed: number, std = 0.02, share?: ModelShare): void {
+    const rng = new Rng(seed), list = baseTensorList(this.config);
+    this.baseTensors().forEach((t, i) => {
+      const n = t.shape.reduce((a, b) => a * b, 1), slot = list[i].slot;
+      if (!t.matrix) return this.core.arena.f32(t.vector!, n).fill(1);
+      const axis = share && 'layer' in slot && slot.kind !== 'attnNorm' && slot.kind !== 'ffnNorm' ? shardAxis(slot.kind) : undefined;
+      if (axis === undefined) return this.setMatrix(t.matrix, rng.fillNormal(new Float32Array(n), std));
+      // A model-parallel rank draws the whole model's values and keeps its slice.
+      const [rows, cols] = axis === 0 ? [t.shape[0] * share!.parts, t.shape[1]] : [t.shape[0], t.shape[1] * share!.parts];
+      this.setMatrix(t.matrix, sliceMatrix(rng.fillNormal(new Float32Array(rows * cols), std), rows, cols, axis, share!));
+    });
   }
 
-  /** LoRA A uniform(±1/√in) and B zero (SPEC.md §8), from `seed`. */
-  initLora(seed: number): void {
+  /** LoRA A uniform(±1/√in) and B zero (SPEC.md §8), from `seed`; a model-parallel rank gets its slices of the whole model's. */
+  initLora(seed: number, share?: ModelShare): void {
     const rng = new Rng(seed);
     for (const layer of this.layers) {
-      for (const ad of Object.values(layer.lora)) {
-        const cols = ad.a.shape[1], bound = 1 / Math.sqrt(cols);
-        rng.fillUniform(this.core.arena.f32(ad.a.ptr, ad.a.n), -bound, bound);
+      for (const [kind, ad] of Object.entries(layer.lora) as [LinearKind, LoraAdapter][]) {
+        const [r, cols] = ad.a.shape, parts = share && shardAxis(kind, 'A') === 1 ? share.parts : 1;
+        const bound = 1 / Math.sqrt(cols * parts), a = this.core.arena.f32(ad.a.ptr, ad.a.n);
+        if (parts === 1) rng.fillUniform(a, -bound, bound);
+        else a.set(sliceMatrix(rng.fillUniform(new Float32Array(r * cols * parts), -bound, bound), r, cols * parts, 1, share!));
         this.core.arena.f32(ad.b.ptr, ad.b.n).fill(0);
       }
     }

@@ -14,6 +14,7 @@ import { configFromMindFormers, type LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
 import { loraFromPetConfig } from '../model/lora.ts';
 import { placeWeights } from '../model/placement.ts';
+import { rankShare, type ModelShare } from '../model/sharding.ts';
 import type { BaseLayout, HostLayers } from '../model/weights.ts';
 import { receiveFromRank0, shareWithRanks } from '../parallel/share.ts';
 import { Collective } from '../parallel/collective.ts';
@@ -40,10 +41,15 @@ export function logError(c: RunConfig, rank: number, message: string): void {
   appendFileSync(join(dir, 'error.log'), message + '\n');
 }
 
-/** A rank of an msrun_launcher job: the job and its collectives. */
+/** A rank of an msrun_launcher job: the job, its collectives, and its place in the data and model parallelism. */
 export interface RankContext {
   job: Job;
   collective: Collective;
+  /** data-parallel rank and count (which records it reads) */
+  dataRank: number;
+  dataRanks: number;
+  /** its share of the model under model parallelism */
+  share?: ModelShare;
 }
 
 /**
@@ -61,8 +67,11 @@ export function rankContext(c: RunConfig): RankContext | undefined {
   if (dp * mp !== ranks) {
     throw new Error(`parallel_config.data_parallel ${dp} × model_parallel ${mp} = ${dp * mp} ranks, but ${job ? `msrun_launcher started ${ranks}` : 'this process is one rank (start it with msrun_launcher "..." ' + dp * mp + ')'}`);
   }
-  if (mp !== 1) throw new Error(`parallel_config.model_parallel ${mp}: only data parallelism is implemented (model_parallel 1)`);
-  return job ? { job, collective: new Collective(job) } : undefined;
+  if (dp > 1 && mp > 1) throw new Error(`parallel_config.data_parallel ${dp} with model_parallel ${mp}: one of them must be 1 (data and model parallelism together are not implemented)`);
+  if (!job) return undefined;
+  return mp > 1
+    ? { job, collective: new Collective(job), dataRank: 0, dataRanks: 1, share: { parts: mp, index: job.rank } }
+    : { job, collective: new Collective(job), dataRank: job.rank, dataRanks: ranks };
 }
 
 /** Loads the compute core the config asks for (device_target auto, relaxed or simd), over the job's memory for a rank. */
@@ -78,6 +87,7 @@ export function coreFor(c: RunConfig, rank?: RankContext): Promise<Core> {
  */
 export async function buildModel(core: Core, c: RunConfig, log: (line: string) => void, rank?: RankContext): Promise<LlamaModel> {
   if (!rank) return buildOwnModel(core, c, log, 1);
+  if (rank.share) return buildOwnModel(core, c, log, rank.job.ranks, rank.share); // each model-parallel rank loads its slices
   // Rank 0 builds the model; the others use its frozen base where it lies in the shared memory
   // and start from copies of its trainable tensors.
   const { collective } = rank;
@@ -108,9 +118,10 @@ interface SharedModel {
 }
 
 /** The model of a run built in this core alone (see buildModel), its weights placed for a job of `ranks` ranks. */
-async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => void, ranks: number): Promise<LlamaModel> {
+async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => void, ranks: number, share?: ModelShare): Promise<LlamaModel> {
   const where = 'model.model_config';
   const config: LlamaConfig = configFromMindFormers(c.model.model_config, where);
+  const ownConfig = share ? rankShare(config, share.parts, where) : config;
   const storage = STORAGE[c.model.model_config.param_init_type];
   if (storage === undefined) throw new Error(`${where}.param_init_type ${JSON.stringify(c.model.model_config.param_init_type)}: expected float32, bfloat16 or int8`);
   const training = c.run_mode === 'train' || c.run_mode === 'finetune';
@@ -126,23 +137,23 @@ async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => vo
     seed: c.seed,
   };
   const placement = placeWeights({
-    config, options: { ...options, lora: options.lora ?? lora }, ranks, stream: c.stream_layers, machineBytes: totalmem(),
+    config: ownConfig, options: { ...options, lora: options.lora ?? lora }, ranks, baseShared: !share, stream: c.stream_layers, machineBytes: totalmem(),
     B: c.run_mode === 'predict' ? 1 : c.run_mode === 'eval' ? c.eval_dataset.batch_size : c.runner_config.batch_size,
     S: config.maxSeqLen,
   });
   options.streamLayers = placement.streamLayers;
   log(placement.summary);
   const report = (r: LoadReport) => { const s = formatLoadReport(r); if (s) log(s); };
-  if (adapterDir) return loadModel(core, adapterBase(adapterDir), options, { config, adapter: adapterDir, report });
+  if (adapterDir) return loadModel(core, adapterBase(adapterDir), options, { config, adapter: adapterDir, report, share });
   let model: LlamaModel;
   if (path) {
-    model = await loadModel(core, path, options, { config, report });
+    model = await loadModel(core, path, options, { config, report, share });
   } else {
     if (c.run_mode !== 'train') log(`warning: no --load_checkpoint: the model starts from random weights (seed ${c.seed})`);
-    model = new LlamaModel(core, config, options);
-    model.weights.initRandom(c.seed, c.model.model_config.initializer_range);
+    model = new LlamaModel(core, ownConfig, options);
+    model.weights.initRandom(c.seed, c.model.model_config.initializer_range, share);
   }
-  if (lora) model.weights.initLora(c.seed);
+  if (lora) model.weights.initLora(c.seed, share);
   return model;
 }
 

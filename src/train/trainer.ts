@@ -10,6 +10,7 @@ import { stepFlops } from '../model/flops.ts';
 import { countedTargets, type LlamaModel } from '../model/llama.ts';
 import type { DataParallel } from '../parallel/data_parallel.ts';
 import { injectFault } from '../parallel/fault.ts';
+import type { ModelParallel } from '../parallel/model_parallel.ts';
 import { adamwStep, globalGradNorm, scaleGrads, type AdamWConfig } from './optimizer.ts';
 import { formatStep } from './monitor.ts';
 import type { ReportPoint } from './report.ts';
@@ -21,12 +22,17 @@ export interface TrainerOptions {
   config: RunConfig;
   model: LlamaModel;
   data: ShardDataset;
+  /** this rank of the job (its checkpoint folder) */
   rank: number;
-  ranks: number;
+  /** data-parallel ranks: each reads every dataRanks-th record from dataRank (default 0 of 1) */
+  dataRank?: number;
+  dataRanks?: number;
   /** writes one line to the console and the rank's info.log */
   log: (line: string) => void;
   /** sums over the data-parallel ranks (absent for one rank) */
   parallel?: DataParallel;
+  /** sums over the model-parallel ranks (absent without model parallelism) */
+  modelParallel?: ModelParallel;
   /** called after every step (the report, tests) */
   onStep?: (p: ReportPoint) => void;
 }
@@ -61,9 +67,10 @@ export function train(o: TrainerOptions): TrainResult {
   const hasLabels = 'labels' in o.data.index.columns;
   const perStep = B * accum;
   const records = c.num_samples > 0 ? Math.min(c.num_samples, o.data.length) : o.data.length; // --num_samples: the first records only
-  const stepsPerEpoch = Math.floor(Math.floor(records / o.ranks) / perStep);
+  const dataRank = o.dataRank ?? 0, dataRanks = o.dataRanks ?? 1;
+  const stepsPerEpoch = Math.floor(Math.floor(records / dataRanks) / perStep);
   if (stepsPerEpoch < 1) {
-    throw new Error(`${o.data.dir}: ${records} records are fewer than one step (batch_size ${B} × gradient_accumulation_steps ${accum} × ${o.ranks} rank(s))`);
+    throw new Error(`${o.data.dir}: ${records} records are fewer than one step (batch_size ${B} × gradient_accumulation_steps ${accum} × ${dataRanks} data-parallel rank(s))`);
   }
   const totalSteps = epochs * stepsPerEpoch;
   const schedule = makeSchedule(c.lr_schedule, totalSteps);
@@ -85,7 +92,7 @@ export function train(o: TrainerOptions): TrainResult {
   const losses: number[] = [];
   let lastCheckpoint: string | undefined, runStart = performance.now(), stepsThisRun = 0;
   for (let epoch = pos.epoch; epoch <= epochs; epoch++) {
-    const order = epochOrder(records, { seed: c.seed, epoch: epoch - 1, shuffle: c.train_dataset.data_loader.shuffle, rank: o.rank, ranks: o.ranks });
+    const order = epochOrder(records, { seed: c.seed, epoch: epoch - 1, shuffle: c.train_dataset.data_loader.shuffle, rank: dataRank, ranks: dataRanks });
     const first = epoch === pos.epoch ? pos.stepInEpoch + 1 : 1;
     for (let step = first; step <= stepsPerEpoch; step++) {
       const t0 = performance.now();
@@ -103,11 +110,12 @@ export function train(o: TrainerOptions): TrainResult {
       }
       scaleGrads(core, w.trainable, 1 / accum);
       injectFault(o.rank, pos.globalStep + 1);
+      o.modelParallel?.reduceGrads();
       if (o.parallel) {
         o.parallel.reduceGrads();
         loss = o.parallel.sum(loss);
       }
-      const norm = globalGradNorm(core, w.trainable);
+      const norm = o.modelParallel ? o.modelParallel.gradNorm() : globalGradNorm(core, w.trainable);
       if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
         throw new Error(`the loss is ${loss} and the gradient norm ${norm} at epoch ${epoch}, step ${step}: training stops; ` +
           (lastCheckpoint ? `the last good checkpoint is ${lastCheckpoint}` : 'no checkpoint was written in this run'));
@@ -126,7 +134,7 @@ export function train(o: TrainerOptions): TrainResult {
         epoch, epochs, step, stepsPerEpoch, loss, stepMs: ms, lr, globalNorm: norm, tflops: flops / (ms / 1000) / 1e12,
         done: t / totalSteps, samplesPerSecond: perStep / (ms / 1000), remaining: (elapsed / stepsThisRun) * remainingSteps,
       }));
-      o.onStep?.({ step: t, loss, lr, gradNorm: norm, tokensPerSecond: (perStep * S * o.ranks) / (ms / 1000) });
+      o.onStep?.({ step: t, loss, lr, gradNorm: norm, tokensPerSecond: (perStep * S * dataRanks) / (ms / 1000) });
       if (ckpt && (t % ckpt.every === 0 || t === totalSteps)) {
         lastCheckpoint = saveTrainingCheckpoint(core, w.trainable, dir, ckpt.prefix, o.rank, pos, ckpt.keep);
       }

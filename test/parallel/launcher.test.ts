@@ -1,6 +1,7 @@
 /**
  * msrun_launcher end to end (the bundled CLI, in a scratch folder): N data-parallel ranks step
- * exactly as one rank with N times the batch and hold the same parameters; a rank that throws,
+ * exactly as one rank with N times the batch and hold the same parameters; N model-parallel
+ * ranks step as one rank with the same batch and save the same adapter; a rank that throws,
  * exits or hangs ends the job within seconds with the rank and its log named; a signal stops
  * every rank with no checkpoint broken; the seed's argument forms and wrong settings give one line.
  */
@@ -55,6 +56,24 @@ function lastCheckpoint(out: string, rank: number): Map<string, Float32Array> {
   }
 }
 
+/** The tensors of a run's PEFT adapter. */
+function readAdapter(out: string): Map<string, Float32Array> {
+  const f = SafetensorsFile.open(join(dir, out, 'adapter/adapter_model.safetensors'));
+  try {
+    return new Map([...f.tensors.keys()].map((n) => [n, Float32Array.from(f.readF32(n))]));
+  } finally {
+    f.close();
+  }
+}
+
+/** ‖got − want‖ ≤ 1e-5·‖want‖ (the tensors of two runs that sum in different orders). */
+function assertNear(got: Float32Array, want: Float32Array, what: string): void {
+  assert.equal(got.length, want.length, what);
+  let d = 0, w = 0;
+  for (let i = 0; i < want.length; i++) { d += (got[i] - want[i]) ** 2; w += want[i] ** 2; }
+  assert.ok(Math.sqrt(d) <= 1e-5 * Math.sqrt(w), `${what}: relative difference ${Math.sqrt(d / w)}`);
+}
+
 function assertClose(a: number, b: number, rel: number, what: string): void {
   assert.ok(Math.abs(a - b) <= rel * Math.max(Math.abs(a), Math.abs(b)), `${what}: ${a} vs ${b}`);
 }
@@ -94,9 +113,7 @@ describe('msrun_launcher', () => {
       for (const [name, want] of base) {
         const got = rank0.get(name)!;
         assert.ok(got, name);
-        let worst = 0;
-        for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (Math.abs(want[i]) + 1e-3));
-        assert.ok(worst < 1e-4, `${ranks} ranks, ${name}: relative difference ${worst}`);
+        assertNear(got, want, `${ranks} ranks, ${name}`);
       }
       for (let k = 1; k < ranks; k++) {
         for (const [name, values] of lastCheckpoint(out, k)) assert.deepEqual(values, rank0.get(name), `rank ${k}'s ${name} equals rank 0's`);
@@ -104,6 +121,37 @@ describe('msrun_launcher', () => {
       // Rank 0 holds the frozen base; the other ranks' memory plans have none of it.
       const plan1 = readFileSync(join(dir, out, 'log/rank_1/info.log'), 'utf8');
       assert.match(plan1, /base weights: rank 0's, in the memory the ranks share/);
+    }
+  });
+
+  it('2 and 4 model-parallel ranks step as one rank (LoRA and full training), and the joined adapter equals one rank\'s', () => {
+    for (const mode of ['finetune', 'train']) {
+      const extra = `--batch_size 4 --run_mode ${mode}${mode === 'train' ? ' --num_samples 16' : ''}`;
+      const one = cli(tinyRun(`mp1-${mode}`, extra).split(' '));
+      assert.equal(one.status, 0, one.stderr);
+      const reference = steps(one.stdout);
+      for (const ranks of mode === 'train' ? [2] : [2, 4]) {
+        const out = `mp${ranks}-${mode}`;
+        const r = cli(['msrun_launcher', tinyRun(out, `${extra} --use_parallel True --parallel_config.data_parallel 1 --parallel_config.model_parallel ${ranks}`), String(ranks)]);
+        assert.equal(r.status, 0, r.stderr + r.stdout);
+        for (let k = 0; k < ranks; k++) {
+          const got = steps(readFileSync(join(dir, 'output/msrun_log', `worker_${k}.log`), 'utf8'));
+          assert.equal(got.length, reference.length, `${mode}, rank ${k} of ${ranks}: steps`);
+          got.forEach(([step, loss, lr, norm], i) => {
+            assert.equal(loss, reference[i][1], `${mode}, rank ${k} of ${ranks}, step ${step}: loss`);
+            assert.equal(lr, reference[i][2]);
+            assertClose(norm, reference[i][3], 1e-5, `${mode}, rank ${k} of ${ranks}, step ${step}: global norm`);
+          });
+          assertClose(finalLoss(out, k), finalLoss(`mp1-${mode}`), 1e-5, `${mode}, ${ranks} ranks: final loss`);
+        }
+        if (mode === 'finetune') {
+          const want = readAdapter(`mp1-${mode}`), got = readAdapter(out);
+          for (const [name, values] of want) {
+            const joined = got.get(name)!;
+            assertNear(joined, values, `${ranks} ranks, adapter ${name}`);
+          }
+        }
+      }
     }
   });
 
