@@ -43,7 +43,7 @@ describe('shipped configs', () => {
   const files = readdirSync(CONFIGS).filter((f) => f.endsWith('.yaml')).sort();
 
   it('ships the seed three and the CPU-sized ones', () => {
-    assert.deepEqual(files, ['llama2_7b.yaml', 'lora_llama2_7b.yaml', 'lora_stories110m.yaml', 'lora_stories15m.yaml', 'lora_tiny.yaml', 'predict_llama2_7b.yaml', 'train_tiny.yaml']);
+    assert.deepEqual(files, ['llama2_7b.yaml', 'lora_llama2_7b.yaml', 'lora_stories110m.yaml', 'lora_stories15m.yaml', 'lora_tiny.yaml', 'predict_llama2_7b.yaml', 'quickstart_lora.yaml', 'quickstart_train.yaml', 'train_tiny.yaml']);
   });
 
   for (const f of files) {
