@@ -1,0 +1,50 @@
+/**
+ * The quick start's Alpaca records: splitting a user's data into training and held-out parts,
+ * choosing the held-out prompts to generate from, and rendering them as the model saw its
+ * training rows (Vicuna's system text, Alpaca's prompt, then `ASSISTANT:`), and finding the
+ * answer in what predict wrote.
+ */
+import { alpacaToConversations } from '../data/alpaca.ts';
+import { renderConversation } from '../data/conversation.ts';
+import { readJsonFile } from '../data/json_text.ts';
+
+/** One Alpaca record (checked by alpacaToConversations). */
+export interface AlpacaRecord {
+  instruction: string;
+  input?: string;
+  output: string;
+}
+
+/** Reads and checks an Alpaca JSON file; errors name the file and record. */
+export async function readAlpaca(path: string): Promise<AlpacaRecord[]> {
+  const data = await readJsonFile(path);
+  alpacaToConversations(data, path);
+  return data as AlpacaRecord[];
+}
+
+/** The first records for training and the last `heldOut` (at most half of them) for evaluation. */
+export function splitHeldOut(records: AlpacaRecord[], heldOut: number, where: string): { train: AlpacaRecord[]; heldOut: AlpacaRecord[] } {
+  if (records.length < 2) throw new Error(`${where}: ${records.length} record(s); a training part and a held-out part need at least 2`);
+  const n = Math.min(heldOut, Math.floor(records.length / 2));
+  return { train: records.slice(0, records.length - n), heldOut: records.slice(records.length - n) };
+}
+
+/** `count` records spread evenly over the list (all of them when there are fewer). */
+export function spread<T>(list: T[], count: number): T[] {
+  if (count >= list.length) return [...list];
+  return Array.from({ length: count }, (_, i) => list[Math.floor((i * list.length) / count)]);
+}
+
+/** The prompt text of a record, exactly as its training row begins: `... USER: <Alpaca prompt> ASSISTANT:`. */
+export function chatPrompt(record: AlpacaRecord): string {
+  const [conv] = alpacaToConversations([{ ...record, output: '' }], 'prompt');
+  return renderConversation(conv, 0, 'prompt');
+}
+
+/** The answer in a generated text: what follows the prompt (which ends with `ASSISTANT:`), trimmed. */
+export function answerOf(text: string, prompt: string): string {
+  if (text.startsWith(prompt)) return text.slice(prompt.length).trim();
+  // The decoded prompt may differ from the prompt in whitespace: cut after the marker that ends it.
+  const marker = '### Response: ASSISTANT:', at = text.indexOf(marker);
+  return (at < 0 ? text : text.slice(at + marker.length)).trim();
+}
