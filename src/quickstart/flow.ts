@@ -63,7 +63,7 @@ export async function runQuickstart(o: QuickstartOptions, say: (line: string) =>
     return runWasmformers(argv, (line) => say(line));
   };
 
-  clearOutputs(say);
+  clearOutputs(say, [o.dataPath, o.heldOutPath, o.modelFile, o.loadCheckpoint, o.pretrainPath, o.trainConfig, o.config]);
 
   // 1. The data: a user's file is split into a training and a held-out part unless both are given.
   const tuneConfig = loadRunConfig(o.config, [], () => {});
@@ -187,9 +187,16 @@ export async function runQuickstart(o: QuickstartOptions, say: (line: string) =>
   return result;
 }
 
-/** Removes what an earlier quick start wrote under output/ (the commands refuse to overwrite shards). */
-function clearOutputs(say: (line: string) => void): void {
+/**
+ * Removes what an earlier quick start wrote under output/ (the commands refuse to overwrite
+ * shards), unless one of the run's own inputs lies there.
+ */
+function clearOutputs(say: (line: string) => void, inputs: (string | undefined)[]): void {
   const found = [OUT.data, OUT.pretrain, ...OUT.fineTune].filter((p) => existsSync(p));
+  for (const input of inputs) {
+    const under = input && found.find((p) => !relative(resolve(p), resolve(input)).startsWith('..'));
+    if (under) throw new Error(`${input} lies in ${under}, which the quick start clears first: copy it elsewhere`);
+  }
   if (found.length === 0) return;
   say(`Removing the previous run's outputs: ${found.join(', ')}`);
   for (const p of found) rmSync(p, { recursive: true, force: true });
