@@ -23,6 +23,8 @@ export interface RankData {
   /** the command each rank runs, and its arguments */
   command: string;
   argv: string[];
+  /** the rank's worker log, which its console output is appended to */
+  logPath: string;
 }
 
 /** The job of this thread when msrun_launcher started it, else undefined (a plain process). */

@@ -4,7 +4,7 @@
  * memory, exiting early) or a signal stops every rank at once; ranks that do not all start
  * within the time-out fail the job. Nothing is left running when it returns.
  */
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { sharedCoreMemory } from '../runtime/core.ts';
@@ -57,9 +57,10 @@ export async function launch(o: LaunchOptions): Promise<LaunchFailure | undefine
   for (let rank = 0; rank < o.workers; rank++) {
     const logPath = join(o.logDir, `worker_${rank}.log`);
     o.say(`Start worker process with rank id:${rank}, log file:${logPath}. Environment variable [RANK_ID=${rank}] is exported.`);
-    const log = createWriteStream(logPath);
+    writeFileSync(logPath, '');
+    const log = createWriteStream(logPath, { flags: 'a' }); // anything the rank writes past its console
     const job: Job = { rank, ranks: o.workers, memory, control, timeoutMs: o.timeoutS * 1000 };
-    const data: RankData = { job, command: o.command, argv: o.argv };
+    const data: RankData = { job, command: o.command, argv: o.argv, logPath };
     const w = startWorker('rank', import.meta.url, {
       workerData: data, stdout: true, stderr: true,
       env: { ...process.env, RANK_ID: String(rank), RANK_SIZE: String(o.workers) },

@@ -1,8 +1,10 @@
 /**
  * A rank of an msrun_launcher job: a worker thread that runs one command (run_mindformer) with
  * the job in its worker data, then reports to the launcher how it ended. Its stdout and stderr
- * go to the rank's worker log.
+ * are written to the rank's worker log as they come (a worker's own streams reach the launcher
+ * only when its event loop is free, which a training loop never leaves it).
  */
+import { openSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { commands } from '../commands/index.ts';
 import { CollectiveTimeout } from './collective.ts';
@@ -11,7 +13,15 @@ import type { RankData } from './job.ts';
 /** What a rank tells the launcher. */
 export type RankReport = { type: 'done'; code: number } | { type: 'failed'; message: string; missing?: number[] };
 
-const { command, argv } = workerData as RankData;
+const { command, argv, logPath } = workerData as RankData;
+const log = openSync(logPath, 'a');
+for (const stream of [process.stdout, process.stderr]) {
+  stream.write = ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((err?: Error) => void), done?: (err?: Error) => void) => {
+    writeSync(log, typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk);
+    (typeof encoding === 'function' ? encoding : done)?.();
+    return true;
+  }) as typeof stream.write;
+}
 const report = (r: RankReport) => parentPort!.postMessage(r);
 try {
   const { main } = await commands[command].load();
