@@ -21,7 +21,7 @@ export interface ModelOptions extends WeightOptions {
   recompute?: boolean;
   /** seed of the dropout stream */
   seed?: number;
-  /** rows of logits computed at a time by the fused classifier and loss (1024 by default) */
+  /** rows of logits computed at a time by the fused classifier and loss (256 by default) */
   logitsChunk?: number;
 }
 
@@ -141,7 +141,7 @@ export class LlamaModel {
     }
     const b: StepBuffers = {
       capT: T, capS: S, B, S, T, ropeOffset: -1, ropeS: 0, layers, xL: next(), xf: next(), rstdf: next(), rope: next(), ids: next(), targets: next(), validTargets: next(),
-      logits: next(), logitsRows: Math.min(T, this.options.logitsChunk ?? 1024), rowLoss: next(), rowLse: next(),
+      logits: next(), logitsRows: Math.min(T, this.options.logitsChunk ?? 256), rowLoss: next(), rowLse: next(),
       dres: next(), dtmp: next(), dxn: next(), datt: next(), dq: next(), dk: next(), dv: next(), dh: next(), dg: next(), du: next(),
       loraDt: next(), loraTmp: next(), normGradSink: next(),
     };

@@ -13,7 +13,7 @@ import { weightAllocations } from './weights.ts';
 /** Every activation buffer for [B, S], in the order LlamaModel allocates them, 64-byte aligned. */
 export function activationAllocations(c: LlamaConfig, o: ModelOptions, B: number, S: number, targets: LinearKind[]): { what: string; bytes: number }[] {
   const T = B * S, D = c.dim, hd = headDim(c), Hq = c.nHeads * hd, Hkv = c.nKvHeads * hd, F = c.ffnDim;
-  const chunk = Math.min(T, o.logitsChunk ?? 1024);
+  const chunk = Math.min(T, o.logitsChunk ?? 256);
   const rank = o.lora?.rank ?? 0, dropout = (o.lora?.dropout ?? 0) > 0;
   const out: { what: string; bytes: number }[] = [];
   const add = (what: string, floats: number) => out.push({ what, bytes: alignUp(floats * 4, 64) });
