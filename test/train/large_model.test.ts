@@ -2,7 +2,8 @@
  * The path of the seed's 7B model on a CPU-sized shape: a TinyLlama-shaped model with 2 layers
  * (hidden 2048, 32 heads, 4 KV heads, FFN 5632, Llama 2's vocabulary; 219M parameters), written
  * by init_checkpoint as bf16 shards, fine-tuned with LoRA by 2 ranks with streamed layers at
- * seq_length 64, then used for prediction; streamed logits equal resident ones; and the
+ * seq_length 64, then used for prediction; streamed logits equal resident ones (there, and at
+ * Llama2-7B's widths with 2 layers); and the
  * placement refuses, before loading, what does not fit, naming what would.
  */
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import { loadModel } from '../../src/checkpoint/load.ts';
 import { loadRunConfig } from '../../src/config/load.ts';
 import { configFromMindFormers } from '../../src/model/config.ts';
+import { LlamaModel } from '../../src/model/llama.ts';
 import { placeWeights } from '../../src/model/placement.ts';
 import { loadCore } from '../../src/runtime/core.ts';
 import { WeightType } from '../../src/runtime/kernels.ts';
@@ -79,6 +81,25 @@ describe('the 7B path on the TinyLlama shape with 2 layers', () => {
       for (let i = 0; i < logits[0].length; i++) worst = Math.max(worst, Math.abs(logits[1][i] - logits[0][i]) / (Math.abs(logits[0][i]) + 1e-6));
       assert.ok(worst <= 1e-4, `${WeightType[weightType]}: relative difference ${worst}`);
     }
+  });
+
+  it('streamed logits equal resident logits for Llama2-7B\'s widths with 2 layers (bf16 base)', async () => {
+    const config = { ...configFromMindFormers(loadRunConfig(CONFIG, [], () => undefined).model.model_config, CONFIG), nLayers: 2 };
+    const core = await loadCore();
+    const ids = Int32Array.from([1, 306, 5360, 1522, 823, 292, 29892, 1363, 0]);
+    const logits = [false, true].map((streamLayers) => {
+      const mark = core.arena.mark();
+      const model = new LlamaModel(core, config, { mode: 'finetune', weightType: WeightType.BF16, streamLayers });
+      assert.equal(model.weights.hostLayers !== undefined, streamLayers);
+      model.weights.initRandom(11);
+      const out = new Float32Array(8 * config.vocabSize);
+      model.step(ids, null, 1, 8, false, out);
+      core.arena.release(mark);
+      return out;
+    });
+    let worst = 0;
+    for (let i = 0; i < logits[0].length; i++) worst = Math.max(worst, Math.abs(logits[1][i] - logits[0][i]) / (Math.abs(logits[0][i]) + 1e-6));
+    assert.ok(worst <= 1e-4, `relative difference ${worst}`);
   });
 
   it('refuses, before loading, what does not fit, and names what would', () => {
