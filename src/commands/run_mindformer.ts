@@ -89,7 +89,7 @@ async function runTraining(cfg: RunConfig, rank: RankContext | undefined): Promi
   try {
     const result = train({
       config: cfg, model, data, rank: r, dataRank: rank?.dataRank, dataRanks: rank?.dataRanks, log,
-      parallel: rank && !rank.share ? DataParallel.create(rank.collective, core, model.weights.trainable) : undefined,
+      parallel: rank?.dataGroup && DataParallel.create(rank.dataGroup, core, model.weights.trainable),
       modelParallel: mp,
       onStep: (p) => {
         points.push(p);
@@ -112,8 +112,8 @@ async function runTraining(cfg: RunConfig, rank: RankContext | undefined): Promi
 
 /** A model-parallel rank's sums, set up for activations of `rows` rows (a collective), and attached to the model. */
 function modelParallelFor(rank: RankContext | undefined, core: Core, model: LlamaModel, rows: number): ModelParallel | undefined {
-  if (!rank?.share) return undefined;
-  const mp = new ModelParallel(rank.collective, core, model.weights.trainable, rows * model.config.dim);
+  if (!rank?.modelGroup) return undefined;
+  const mp = new ModelParallel(rank.modelGroup, core, model.weights.trainable, rows * model.config.dim);
   model.modelParallel = mp;
   return mp;
 }
@@ -158,7 +158,7 @@ async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<n
   } finally {
     data.close();
   }
-  if (rank && !rank.share) [weighted, tokens] = rank.collective.sum([weighted, tokens]);
+  if (rank?.dataGroup) [weighted, tokens] = rank.dataGroup.sum([weighted, tokens]);
   const loss = weighted / Math.max(tokens, 1);
   log(`Eval over ${n} records (${tokens} tokens): loss ${loss.toFixed(4)}, perplexity ${Math.exp(loss).toFixed(4)}`);
   log(`{'PerplexityMetric': {'loss': ${loss}, 'PPL': ${Math.exp(loss)}}}`);

@@ -40,8 +40,24 @@ export function abortCollectives(control: SharedArrayBuffer): void {
   Atomics.notify(words, GENERATION);
 }
 
+/**
+ * The collectives a parallel part of a rank uses, over all ranks of the job or over a group of
+ * them (a data-parallel or a model-parallel group). Every rank of the job calls every collective
+ * at the same points, so a group's barrier is the job's.
+ */
+export interface Collectives {
+  /** this rank's place in the group, and the group's size */
+  readonly rank: number;
+  readonly ranks: number;
+  barrier(): void;
+  /** Element-wise sums over the group of up to 8 numbers (in rank order). */
+  sum(values: number[]): number[];
+  /** Every group member's JSON value, by place in the group. */
+  allGather<T>(value: T): T[];
+}
+
 /** One rank's end of the job's collectives. */
-export class Collective {
+export class Collective implements Collectives {
   readonly rank: number;
   readonly ranks: number;
   private readonly words: Int32Array;
@@ -82,17 +98,43 @@ export class Collective {
 
   /** Element-wise sums over the ranks of up to 8 numbers (in rank order). */
   sum(values: number[]): number[] {
-    if (values.length > SLOTS) throw new RangeError(`Collective.sum takes at most ${SLOTS} values`);
-    this.scalars.set(values, this.rank * SLOTS);
-    this.barrier();
-    const out = values.map(() => 0);
-    for (let r = 0; r < this.ranks; r++) for (let i = 0; i < values.length; i++) out[i] += this.scalars[r * SLOTS + i];
-    this.barrier(); // nobody writes the slots again before every rank has read them
-    return out;
+    return this.sumOver(values, this.everyone());
   }
 
   /** Every rank's JSON value, by rank (a rank with nothing to say passes null). */
   allGather<T>(value: T): T[] {
+    return this.allGatherOver(value, this.everyone());
+  }
+
+  /** The collectives of a group of ranks (job ranks, ascending; this rank among them). */
+  group(members: number[]): Collectives {
+    const rank = members.indexOf(this.rank);
+    if (rank < 0) throw new Error(`rank ${this.rank} is not in the group ${members}`);
+    return {
+      rank, ranks: members.length,
+      barrier: () => this.barrier(),
+      sum: (values) => this.sumOver(values, members),
+      allGather: (value) => this.allGatherOver(value, members),
+    };
+  }
+
+  private everyone(): number[] {
+    return [...Array(this.ranks).keys()];
+  }
+
+  /** Sums over `members` (every rank calls it; each writes its slot, reads its group's). */
+  private sumOver(values: number[], members: number[]): number[] {
+    if (values.length > SLOTS) throw new RangeError(`Collective.sum takes at most ${SLOTS} values`);
+    this.scalars.set(values, this.rank * SLOTS);
+    this.barrier();
+    const out = values.map(() => 0);
+    for (const r of members) for (let i = 0; i < values.length; i++) out[i] += this.scalars[r * SLOTS + i];
+    this.barrier(); // nobody writes the slots again before every rank has read them
+    return out;
+  }
+
+  /** Gathers over `members` (every rank calls it). */
+  private allGatherOver<T>(value: T, members: number[]): T[] {
     const text = new TextEncoder().encode(JSON.stringify(value));
     if (text.length + 4 > MESSAGE_BYTES) throw new RangeError(`Collective.allGather: ${text.length} bytes exceed ${MESSAGE_BYTES - 4}`);
     const at = this.rank * MESSAGE_BYTES;
@@ -100,7 +142,7 @@ export class Collective {
     this.bytes.set(text, at + 4);
     this.barrier();
     const out: T[] = [];
-    for (let r = 0; r < this.ranks; r++) {
+    for (const r of members) {
       const n = new DataView(this.bytes.buffer, this.bytes.byteOffset + r * MESSAGE_BYTES, 4).getUint32(0, true);
       // TextDecoder does not read views of shared memory: copy first.
       out.push(JSON.parse(new TextDecoder().decode(this.bytes.slice(r * MESSAGE_BYTES + 4, r * MESSAGE_BYTES + 4 + n))) as T);
@@ -119,8 +161,8 @@ export class AllReduce {
   /** this rank's share: per piece, the element range of one buffer */
   private readonly share: { buffer: number; from: number; n: number }[] = [];
 
-  /** `buffers[r][i]` is rank r's offset of buffer i, which holds `lengths[i]` floats. */
-  constructor(private readonly collective: Collective, private readonly core: Core, private readonly buffers: number[][], lengths: number[]) {
+  /** `buffers[r][i]` is group member r's offset of buffer i, which holds `lengths[i]` floats. */
+  constructor(private readonly collective: Collectives, private readonly core: Core, private readonly buffers: number[][], lengths: number[]) {
     const total = lengths.reduce((a, b) => a + b, 0), ranks = collective.ranks;
     // Rank r owns elements [lo, hi) of the buffers laid end to end; shares end on multiples of 16.
     const bound = (r: number) => Math.min(total, Math.ceil((total * r) / ranks / 16) * 16);

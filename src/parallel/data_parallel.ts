@@ -5,14 +5,14 @@
  */
 import type { Core } from '../runtime/core.ts';
 import type { Trainable } from '../model/weights.ts';
-import { AllReduce, type Collective } from './collective.ts';
+import { AllReduce, type Collectives } from './collective.ts';
 
 /** Sums over the ranks, of numbers and of the gradients. */
 export class DataParallel {
-  private constructor(private readonly collective: Collective, private readonly grads: AllReduce) {}
+  private constructor(private readonly collective: Collectives, private readonly grads: AllReduce) {}
 
-  /** Sets up the gradient all-reduce over `trainable` (a collective: every rank calls it with the same tensors). */
-  static create(collective: Collective, core: Core, trainable: Trainable[]): DataParallel {
+  /** Sets up the gradient all-reduce over `trainable` among the data-parallel group (a collective: every rank calls it). */
+  static create(collective: Collectives, core: Core, trainable: Trainable[]): DataParallel {
     const offsets = collective.allGather(trainable.map((t) => t.grad));
     return new DataParallel(collective, new AllReduce(collective, core, offsets, trainable.map((t) => t.n)));
   }

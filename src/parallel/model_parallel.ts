@@ -9,7 +9,7 @@ import { LINEARS, type LinearKind } from '../model/lora.ts';
 import { shardAxis } from '../model/sharding.ts';
 import type { LlamaWeights, Trainable } from '../model/weights.ts';
 import type { Core } from '../runtime/core.ts';
-import { AllReduce, type Collective } from './collective.ts';
+import { AllReduce, type Collectives } from './collective.ts';
 
 /** A tensor of the whole model: name, shape and values. */
 export interface WholeTensor {
@@ -45,8 +45,8 @@ export class ModelParallel implements PartialSums {
   /** every rank's offsets of its trainable tensors' values */
   private readonly values: number[][];
 
-  /** Sets up the sums for `trainable` with room for `floats` activations (a collective: every rank calls it). */
-  constructor(private readonly collective: Collective, private readonly core: Core, private readonly trainable: Trainable[], floats: number) {
+  /** Sets up the sums over the model-parallel group for `trainable`, with room for `floats` activations (a collective: every rank calls it). */
+  constructor(private readonly collective: Collectives, private readonly core: Core, private readonly trainable: Trainable[], floats: number) {
     const partial = trainable.filter((t) => placementOf(t) === 'partial');
     const gathered = collective.allGather({ grads: partial.map((t) => t.grad), values: trainable.map((t) => t.ptr) });
     this.partialGrads = new AllReduce(collective, core, gathered.map((g) => g.grads), partial.map((t) => t.n));

@@ -17,7 +17,7 @@ import { placeWeights } from '../model/placement.ts';
 import { rankShare, type ModelShare } from '../model/sharding.ts';
 import type { BaseLayout, HostLayers } from '../model/weights.ts';
 import { receiveFromRank0, shareWithRanks } from '../parallel/share.ts';
-import { Collective } from '../parallel/collective.ts';
+import { Collective, type Collectives } from '../parallel/collective.ts';
 import { currentJob, type Job } from '../parallel/job.ts';
 
 /** Storage of frozen base weights by `model_config.param_init_type`. */
@@ -41,15 +41,20 @@ export function logError(c: RunConfig, rank: number, message: string): void {
   appendFileSync(join(dir, 'error.log'), message + '\n');
 }
 
-/** A rank of an msrun_launcher job: the job, its collectives, and its place in the data and model parallelism. */
+/**
+ * A rank of an msrun_launcher job: the job, its collectives, and its place in the data and
+ * model parallelism (rank = data-parallel index × model_parallel + model-parallel index).
+ */
 export interface RankContext {
   job: Job;
   collective: Collective;
-  /** data-parallel rank and count (which records it reads) */
+  /** data-parallel rank and count (which records it reads), and its data-parallel group when there are several */
   dataRank: number;
   dataRanks: number;
-  /** its share of the model under model parallelism */
+  dataGroup?: Collectives;
+  /** its share of the model and its model-parallel group under model parallelism */
   share?: ModelShare;
+  modelGroup?: Collectives;
 }
 
 /**
@@ -67,11 +72,15 @@ export function rankContext(c: RunConfig): RankContext | undefined {
   if (dp * mp !== ranks) {
     throw new Error(`parallel_config.data_parallel ${dp} × model_parallel ${mp} = ${dp * mp} ranks, but ${job ? `msrun_launcher started ${ranks}` : 'this process is one rank (start it with msrun_launcher "..." ' + dp * mp + ')'}`);
   }
-  if (dp > 1 && mp > 1) throw new Error(`parallel_config.data_parallel ${dp} with model_parallel ${mp}: one of them must be 1 (data and model parallelism together are not implemented)`);
   if (!job) return undefined;
-  return mp > 1
-    ? { job, collective: new Collective(job), dataRank: 0, dataRanks: 1, share: { parts: mp, index: job.rank } }
-    : { job, collective: new Collective(job), dataRank: job.rank, dataRanks: ranks };
+  const collective = new Collective(job), dataRank = Math.floor(job.rank / mp), index = job.rank % mp;
+  const range = (n: number, at: (i: number) => number) => Array.from({ length: n }, (_, i) => at(i));
+  return {
+    job, collective, dataRank, dataRanks: dp,
+    dataGroup: dp > 1 ? collective.group(range(dp, (i) => i * mp + index)) : undefined,
+    share: mp > 1 ? { parts: mp, index } : undefined,
+    modelGroup: mp > 1 ? collective.group(range(mp, (i) => dataRank * mp + i)) : undefined,
+  };
 }
 
 /** Loads the compute core the config asks for (device_target auto, relaxed or simd), over the job's memory for a rank. */

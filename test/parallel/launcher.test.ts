@@ -124,15 +124,15 @@ describe('msrun_launcher', () => {
     }
   });
 
-  it('2 and 4 model-parallel ranks step as one rank (LoRA and full training), and the joined adapter equals one rank\'s', () => {
+  it('model-parallel ranks (2, 4, and 2 × 2 with data parallelism) step as one rank (LoRA and full training), and the joined adapter equals one rank\'s', () => {
     for (const mode of ['finetune', 'train']) {
-      const extra = `--batch_size 4 --run_mode ${mode}${mode === 'train' ? ' --num_samples 16' : ''}`;
-      const one = cli(tinyRun(`mp1-${mode}`, extra).split(' '));
+      const extra = `--run_mode ${mode}${mode === 'train' ? ' --num_samples 16' : ''}`;
+      const one = cli(tinyRun(`mp1-${mode}`, `${extra} --batch_size 4`).split(' '));
       assert.equal(one.status, 0, one.stderr);
       const reference = steps(one.stdout);
-      for (const ranks of mode === 'train' ? [2] : [2, 4]) {
-        const out = `mp${ranks}-${mode}`;
-        const r = cli(['msrun_launcher', tinyRun(out, `${extra} --use_parallel True --parallel_config.data_parallel 1 --parallel_config.model_parallel ${ranks}`), String(ranks)]);
+      for (const [dp, mp] of mode === 'train' ? [[1, 2]] : [[1, 2], [1, 4], [2, 2]]) {
+        const ranks = dp * mp, out = `mp${dp}x${mp}-${mode}`;
+        const r = cli(['msrun_launcher', tinyRun(out, `${extra} --batch_size ${4 / dp} --use_parallel True --parallel_config.data_parallel ${dp} --parallel_config.model_parallel ${mp}`), String(ranks)]);
         assert.equal(r.status, 0, r.stderr + r.stdout);
         for (let k = 0; k < ranks; k++) {
           const got = steps(readFileSync(join(dir, 'output/msrun_log', `worker_${k}.log`), 'utf8'));
