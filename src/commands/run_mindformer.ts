@@ -132,10 +132,20 @@ async function saveFinalAdapter(cfg: RunConfig, model: LlamaModel, log: (line: s
   log(`LoRA adapter saved in PEFT layout: ${dir}`);
 }
 
-/** Loss and perplexity over the dataset; in a job each rank takes every ranks-th batch and the sums are shared. */
+/**
+ * Where a rank's share of eval batches or predict prompts starts and its stride: data-parallel
+ * replicas deal them out; under model parallelism every replica takes all of them, since its
+ * ranks sum activations in step with every other rank of the job.
+ */
+function dealt(rank: RankContext | undefined): { r: number; ranks: number; shared: boolean } {
+  const shared = !!rank?.dataGroup && !rank.modelGroup;
+  return shared ? { r: rank!.dataRank, ranks: rank!.dataRanks, shared } : { r: 0, ranks: 1, shared };
+}
+
+/** Loss and perplexity over the dataset; data-parallel ranks take every ranks-th batch and share the sums. */
 async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
   const { log, data, core, model } = await setUp(cfg, rank, cfg.eval_dataset.data_loader.dataset_dir, '--eval_dataset_dir');
-  const r = rank?.dataRank ?? 0, ranks = rank?.dataRanks ?? 1;
+  const { r, ranks, shared } = dealt(rank);
   const B = cfg.eval_dataset.batch_size, S = data.index.seq_length;
   if (S > model.config.maxSeqLen) throw new Error(`${data.dir}: seq_length ${S} is larger than the model's seq_length ${model.config.maxSeqLen}`);
   modelParallelFor(rank, core, model, B * S);
@@ -158,21 +168,21 @@ async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<n
   } finally {
     data.close();
   }
-  if (rank?.dataGroup) [weighted, tokens] = rank.dataGroup.sum([weighted, tokens]);
+  if (shared) [weighted, tokens] = rank!.dataGroup!.sum([weighted, tokens]);
   const loss = weighted / Math.max(tokens, 1);
   log(`Eval over ${n} records (${tokens} tokens): loss ${loss.toFixed(4)}, perplexity ${Math.exp(loss).toFixed(4)}`);
   log(`{'PerplexityMetric': {'loss': ${loss}, 'PPL': ${Math.exp(loss)}}}`);
   return 0;
 }
 
-/** Generates from each prompt; data-parallel ranks take every ranks-th prompt, model-parallel ones all of them together. */
+/** Generates from each prompt; data-parallel ranks take every ranks-th prompt (see dealt). */
 async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
   if (cfg.predict_data.length === 0) throw new Error('--run_mode predict needs --predict_data (one or more prompts)');
   const log = rankLogger(cfg, rank?.job.rank ?? 0, false);
   const core = await coreFor(cfg, rank);
   const model = await buildModel(core, cfg, log, rank);
   modelParallelFor(rank, core, model, model.config.maxSeqLen);
-  const r = rank?.dataRank ?? 0, ranks = rank?.dataRanks ?? 1;
+  const { r, ranks } = dealt(rank);
   const tok = new LlamaTokenizer((await loadTokenizer(cfg.processor.tokenizer.vocab_file || undefined)).sp);
   const mc = cfg.model.model_config;
   for (const prompt of cfg.predict_data.filter((_, i) => i % ranks === r)) {

@@ -155,6 +155,32 @@ describe('msrun_launcher', () => {
     }
   });
 
+  it('eval and predict on 2 × 2 ranks (data × model parallel) and 2 data-parallel ranks give one rank\'s loss and text', () => {
+    const evalRun = (out: string, extra: string) => `run_mindformer --config ${join(ROOT, 'configs/llama2/lora_tiny.yaml')} --run_mode eval ` +
+      `--eval_dataset_dir ${join(dir, 'qa128')} --model.model_config.seq_length 128 --num_samples 37 --seed 3 --output_dir ${join(dir, out)} ${extra}`;
+    const predictRun = (out: string, extra: string) => [`run_mindformer --config ${join(ROOT, 'configs/llama2/lora_tiny.yaml')} --run_mode predict`,
+      `--model.model_config.max_decode_length 12 --seed 3 --output_dir ${join(dir, out)} ${extra} --predict_data`];
+    const metric = (out: string, rank: number) => /\{'PerplexityMetric': .*\}/.exec(readFileSync(join(dir, out, `log/rank_${rank}/info.log`), 'utf8'))?.[0];
+    const texts = (out: string, ranks: number) => [...Array(ranks).keys()].flatMap((k) =>
+      [...readFileSync(join(dir, out, `log/rank_${k}/info.log`), 'utf8').matchAll(/\{'text_generation_text': .*\}/g)].map((m) => m[0])).sort();
+    const prompts = ['Hello there', 'Give three tips', 'Name a color'];
+    assert.equal(cli(evalRun('ev1', '').split(' ').filter(Boolean)).status, 0);
+    const [head, flag] = predictRun('pr1', '');
+    assert.equal(cli([...head.split(' '), ...flag.split(' ').filter(Boolean), ...prompts]).status, 0);
+    for (const [dp, mp] of [[2, 2], [2, 1]]) {
+      const par = `--use_parallel True --parallel_config.data_parallel ${dp} --parallel_config.model_parallel ${mp}`;
+      const e = cli(['msrun_launcher', evalRun(`ev${dp}x${mp}`, par), String(dp * mp)]);
+      assert.equal(e.status, 0, e.stderr);
+      for (let k = 0; k < dp * mp; k++) assert.equal(metric(`ev${dp}x${mp}`, k), metric('ev1', 0), `eval, ${dp} × ${mp}, rank ${k}`);
+      const [h, f] = predictRun(`pr${dp}x${mp}`, par);
+      const p = cli(['msrun_launcher', `${h} ${f} ${prompts.map((x) => JSON.stringify(x)).join(' ')}`, String(dp * mp)]);
+      assert.equal(p.status, 0, p.stderr);
+      // Model-parallel ranks each print every prompt; data-parallel replicas deal them out.
+      const all = texts(`pr${dp}x${mp}`, dp * mp), one = texts('pr1', 1);
+      assert.deepEqual([...new Set(all)].sort(), one, `predict, ${dp} × ${mp}`);
+    }
+  });
+
   for (const [kind, expect] of [['throw', /rank 1 failed: injected fault at step 3; see output\/msrun_log\/worker_1\.log/],
     ['exit', /rank 1 failed: the rank exited \(code 3\) before run_mindformer finished; see output\/msrun_log\/worker_1\.log/],
     ['hang', /rank 1 failed: the rank stopped responding \(rank 0 waited 2 s at a collective for rank\(s\) 1 .*\); see output\/msrun_log\/worker_1\.log/]] as const) {
