@@ -10,16 +10,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { measuredCli } from './measured.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/src/cli.js'), CONFIG = join(ROOT, 'configs/llama2/lora_llama2_7b.yaml');
-
-/** Runs the CLI under /usr/bin/time: stdout, seconds, peak resident memory in GiB. */
-function measured(cwd: string, args: string[]): { stdout: string; seconds: number; rssGiB: number } {
-  const stats = join(cwd, 'time.txt'), t0 = performance.now();
-  const stdout = execFileSync('/usr/bin/time', ['-f', '%M', '-o', stats, process.execPath, CLI, ...args], { encoding: 'utf8', cwd, maxBuffer: 1 << 26 });
-  return { stdout, seconds: (performance.now() - t0) / 1000, rssGiB: Number(readFileSync(stats, 'utf8').trim().split('\n').at(-1)) / 2 ** 20 };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-7b-'));
 try {
@@ -41,15 +35,15 @@ try {
   for (const dtype of ['bfloat16', 'int8']) {
     const out = join(dir, `out-${dtype}`);
     const common = `--config ${CONFIG} --model.model_config.param_init_type ${dtype} --model.model_config.seq_length 64 --output_dir ${out}`;
-    const ft = measured(dir, ['msrun_launcher', `run_mindformer ${common} --load_checkpoint ${weights} --train_dataset_dir ${join(dir, 's64')} --run_mode finetune ` +
+    const ft = measuredCli(dir, ['msrun_launcher', `run_mindformer ${common} --load_checkpoint ${weights} --train_dataset_dir ${join(dir, 's64')} --run_mode finetune ` +
       '--use_parallel True --parallel_config.data_parallel 2 --batch_size 1 --num_samples 4 --epochs 1 --callbacks.1.save_checkpoint_steps 1000', '2']);
     const log = readFileSync(join(dir, 'output/msrun_log/worker_0.log'), 'utf8');
     const steps = [...log.matchAll(/per_step_time: (\d+)ms/g)].map((m) => Number(m[1]) / 1000);
     const last = steps.at(-1)!;
-    const pred = measured(dir, ['run_mindformer', ...common.split(' '), '--load_checkpoint', join(out, 'adapter'), '--run_mode', 'predict', '--use_parallel', 'False',
+    const pred = measuredCli(dir, ['run_mindformer', ...common.split(' '), '--load_checkpoint', join(out, 'adapter'), '--run_mode', 'predict', '--use_parallel', 'False',
       '--predict_data', 'I love Beijing, because', '--model.model_config.max_decode_length', '17']);
     console.log(`  ${dtype.padEnd(8)}: fine-tuning job ${ft.seconds.toFixed(0)} s in all, steps ${steps.map((s) => s.toFixed(1)).join(' s, ')} s ` +
-      `(${(64 / last).toFixed(2)} tokens/s per rank), peak RSS ${ft.rssGiB.toFixed(2)} GiB; predict 8 tokens: ${pred.seconds.toFixed(0)} s in all, peak RSS ${pred.rssGiB.toFixed(2)} GiB`);
+      `(${(64 / last).toFixed(2)} tokens/s per rank), peak RSS ${(ft.rssBytes / 2 ** 30).toFixed(2)} GiB; predict 8 tokens: ${pred.seconds.toFixed(0)} s in all, peak RSS ${(pred.rssBytes / 2 ** 30).toFixed(2)} GiB`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

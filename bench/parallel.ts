@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRunConfig } from '../src/config/load.ts';
 import { configFromMindFormers, configToHF } from '../src/model/config.ts';
+import { measuredCli } from './measured.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/src/cli.js'), CONFIG = join(ROOT, 'configs/llama2/lora_stories110m.yaml');
@@ -23,13 +24,6 @@ function medianStepMs(log: string): number {
   return t[Math.floor(t.length / 2)];
 }
 
-/** Runs the CLI under /usr/bin/time; returns its stdout and the peak resident memory in MiB. */
-function measured(dir: string, args: string[]): { stdout: string; rssMiB: number } {
-  const stats = join(dir, 'time.txt');
-  const stdout = execFileSync('/usr/bin/time', ['-f', '%M', '-o', stats, process.execPath, CLI, ...args], { encoding: 'utf8', cwd: dir });
-  return { stdout, rssMiB: Number(readFileSync(stats, 'utf8').trim().split('\n').at(-1)) / 1024 };
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-dp-'));
 try {
   const node = (...args: string[]) => execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: dir });
@@ -37,8 +31,8 @@ try {
   node('llama_preprocess', '--dataset_type', 'qa', '--input_glob', join(dir, 'conv.json'), '--seq_length', '256', '--output_file', join(dir, 'data'));
   const cfg = loadRunConfig(CONFIG, [], () => undefined), B = cfg.runner_config.batch_size;
   const run = `run_mindformer --config ${CONFIG} --train_dataset_dir ${join(dir, 'data')} --callbacks.1.save_checkpoint_steps 1000`;
-  const one = measured(dir, [...run.split(' '), '--num_samples', String(B * STEPS), '--output_dir', join(dir, 'one')]);
-  const two = measured(dir, ['msrun_launcher', `${run} --num_samples ${2 * B * STEPS} --output_dir ${join(dir, 'two')} --use_parallel True --parallel_config.data_parallel 2`, '2']);
+  const one = measuredCli(dir, [...run.split(' '), '--num_samples', String(B * STEPS), '--output_dir', join(dir, 'one')]);
+  const two = measuredCli(dir, ['msrun_launcher', `${run} --num_samples ${2 * B * STEPS} --output_dir ${join(dir, 'two')} --use_parallel True --parallel_config.data_parallel 2`, '2']);
   const oneRate = (B * 256) / (medianStepMs(one.stdout) / 1000);
   const twoRate = (2 * B * 256) / (medianStepMs(readFileSync(join(dir, 'output/msrun_log/worker_0.log'), 'utf8')) / 1000);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(configToHF(configFromMindFormers(cfg.model.model_config, CONFIG))));
@@ -56,9 +50,9 @@ try {
   const t1 = torch(1), t2 = torch(2);
   const vs = (ours: number, theirs?: number) => (theirs ? ` = ${(ours / theirs).toFixed(2)}× PyTorch (${theirs.toFixed(0)} tokens/s)` : '');
   console.log(`\nLoRA fine-tuning, stories110M shape, B ${B} per rank, S 256:`);
-  console.log(`  1 rank:  ${oneRate.toFixed(1)} tokens/s${vs(oneRate, t1)} on 1 thread; peak RSS ${one.rssMiB.toFixed(0)} MiB`);
-  console.log(`  2 ranks: ${twoRate.toFixed(1)} tokens/s${vs(twoRate, t2)} on 2 threads (global batch ${2 * B}); peak RSS ${two.rssMiB.toFixed(0)} MiB`);
-  console.log(`  scaling efficiency ${(twoRate / (2 * oneRate)).toFixed(2)} (goal ≥ 0.9); memory of 2 ranks ${(two.rssMiB / one.rssMiB).toFixed(2)}× one rank's (goal ≤ 1.2)`);
+  console.log(`  1 rank:  ${oneRate.toFixed(1)} tokens/s${vs(oneRate, t1)} on 1 thread; peak RSS ${(one.rssBytes / 2 ** 20).toFixed(0)} MiB`);
+  console.log(`  2 ranks: ${twoRate.toFixed(1)} tokens/s${vs(twoRate, t2)} on 2 threads (global batch ${2 * B}); peak RSS ${(two.rssBytes / 2 ** 20).toFixed(0)} MiB`);
+  console.log(`  scaling efficiency ${(twoRate / (2 * oneRate)).toFixed(2)} (goal ≥ 0.9); memory of 2 ranks ${(two.rssBytes / one.rssBytes).toFixed(2)}× one rank's (goal ≤ 1.2)`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
