@@ -38,7 +38,10 @@ export function modelTensors(w: LlamaWeights, o: ModelTensorOptions = {}): Outpu
         name: name(t.name), info: { dtype: o.dtype ?? stored, shape: t.shape },
         bytes: () => {
           if (!m) return cast(f32Bytes(arena.f32(t.vector!, t.shape[0])), 'F32', t.name);
-          if (m.wt === WeightType.BF16) return cast(new Uint8Array(arena.memory.buffer, m.ptr, m.rows * m.cols * 2).slice(), 'BF16', t.name);
+          if (m.wt === WeightType.BF16) {
+            const stored = m.host ? new Uint8Array(m.host.data) : new Uint8Array(arena.memory.buffer, m.ptr, m.rows * m.cols * 2); // a streamed layer's home
+            return cast(stored.slice(), 'BF16', t.name);
+          }
           return cast(f32Bytes(w.getMatrix(m)), 'F32', t.name);
         },
       });

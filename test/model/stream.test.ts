@@ -1,7 +1,7 @@
 /**
  * Streamed layers (the blocks' frozen matrices outside the core's memory, copied into one slot
  * before each layer runs) compute exactly what resident weights compute: the same logits, loss,
- * LoRA gradients and decoded tokens, for f32, bf16 and int8 storage; the memory plan counts one
+ * LoRA gradients, decoded tokens and saved tensors, for f32, bf16 and int8 storage; the memory plan counts one
  * slot instead of every layer.
  */
 import { describe, it } from 'node:test';
@@ -12,13 +12,14 @@ import { LlamaModel, type ModelOptions } from '../../src/model/llama.ts';
 import { generate } from '../../src/generate/generate.ts';
 import { weightPlan } from '../../src/model/plan.ts';
 import { hostWeightBytes } from '../../src/model/weights.ts';
+import { modelTensors } from '../../src/checkpoint/model_tensors.ts';
 import { tinyBatch, tinyConfig } from './fixtures.ts';
 
 describe('streamed layers', async () => {
   const core = await loadCore();
   const config = tinyConfig({ dim: 48, nHeads: 6, nKvHeads: 2, ffnDim: 88, vocabSize: 97, nLayers: 3 });
   for (const [wt, name] of [[WeightType.F32, 'f32'], [WeightType.BF16, 'bf16'], [WeightType.I8, 'int8']] as const) {
-    it(`equal resident weights bit for bit (${name}): logits, loss, LoRA gradients, decoding`, () => {
+    it(`equal resident weights bit for bit (${name}): logits, loss, LoRA gradients, decoding, saved tensors`, async () => {
       const mark = core.arena.mark();
       const options: ModelOptions = { mode: 'finetune', weightType: wt, lora: { rank: 4, alpha: 8, dropout: 0.2, targetModules: '.*wq|.*wv|.*w2' }, recompute: true, seed: 5 };
       const run = (streamLayers: boolean) => {
@@ -42,6 +43,9 @@ describe('streamed layers', async () => {
       // The base as read back equals the resident base.
       const a = resident.model.weights.baseTensors(), b = streamed.model.weights.baseTensors();
       a.forEach((t, i) => t.matrix && assert.deepEqual(streamed.model.weights.getMatrix(b[i].matrix!), resident.model.weights.getMatrix(t.matrix), t.name));
+      // So do the tensors a checkpoint of the model is written from.
+      const saved = (m: LlamaModel) => Promise.all(modelTensors(m.weights, { lora: false }).map(async (t) => Uint8Array.from(await t.bytes())));
+      assert.deepEqual(await saved(streamed.model), await saved(resident.model));
       core.arena.release(mark);
     });
   }
