@@ -2,8 +2,9 @@
  * msrun_launcher end to end (the bundled CLI, in a scratch folder): N data-parallel ranks step
  * exactly as one rank with N times the batch and hold the same parameters; N model-parallel
  * ranks step as one rank with the same batch and save the same adapter; a rank that throws,
- * exits or hangs ends the job within seconds with the rank and its log named; a signal stops
- * every rank with no checkpoint broken; the seed's argument forms and wrong settings give one line.
+ * exits, runs out of memory or hangs ends the job within seconds with the rank and its log
+ * named; a signal stops every rank with no checkpoint broken; the seed's argument forms and
+ * wrong settings give one line.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -183,10 +184,12 @@ describe('msrun_launcher', () => {
 
   for (const [kind, expect] of [['throw', /rank 1 failed: injected fault at step 3; see output\/msrun_log\/worker_1\.log/],
     ['exit', /rank 1 failed: the rank exited \(code 3\) before run_mindformer finished; see output\/msrun_log\/worker_1\.log/],
+    ['oom', /rank 1 failed: Worker terminated due to reaching memory limit: JS heap out of memory; see output\/msrun_log\/worker_1\.log/],
     ['hang', /rank 1 failed: the rank stopped responding \(rank 0 waited 2 s at a collective for rank\(s\) 1 .*\); see output\/msrun_log\/worker_1\.log/]] as const) {
     it(`a rank that fails mid-step (${kind}) ends the job within 10 s, naming the rank and its log`, () => {
       const r = cli(['msrun_launcher', tinyRun(`fault-${kind}`, '--batch_size 2 --use_parallel True --parallel_config.data_parallel 2'), '2', '8118', 'output/msrun_log', 'False', '2'],
-        { WASMFORMERS_FAULT: `1:3:${kind}` });
+        // A small heap limit (the ranks' heaps follow the process's) makes the JavaScript out-of-memory quick.
+        { WASMFORMERS_FAULT: `1:3:${kind}`, ...(kind === 'oom' ? { NODE_OPTIONS: '--max-old-space-size=256' } : {}) });
       assert.equal(r.status, 1);
       assert.match(r.stderr, expect);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
