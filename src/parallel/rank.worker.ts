@@ -5,6 +5,7 @@
  * only when its event loop is free, which a training loop never leaves it).
  */
 import { openSync, writeSync } from 'node:fs';
+import { format } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
 import { commands } from '../commands/index.ts';
 import { CollectiveTimeout } from './collective.ts';
@@ -22,6 +23,8 @@ for (const stream of [process.stdout, process.stderr]) {
     return true;
   }) as typeof stream.write;
 }
+// Deno's console writes past process.stdout, so the console is redirected too.
+for (const level of ['log', 'info', 'debug', 'warn', 'error'] as const) console[level] = (...args: unknown[]) => void writeSync(log, format(...args) + '\n');
 const report = (r: RankReport) => parentPort!.postMessage(r);
 try {
   const { main } = await commands[command].load();

@@ -7,7 +7,9 @@
  * (`--device_target simd`): the conversation file and every shard file are identical, losses
  * and gradient norms agree to 1e-5, adapters to 1e-5, and the generated text is the same. Then
  * each runtime fine-tunes on the core it picks itself (relaxed SIMD in all three here), which
- * agrees to 1e-4 (relaxed SIMD may round differently from engine to engine). And the kernel
+ * agrees to 1e-4 (relaxed SIMD may round differently from engine to engine). msrun_launcher's
+ * 2 data-parallel ranks (worker threads over one shared WebAssembly memory) fine-tune as under
+ * Node and as one rank with the whole batch, their loss lines in their worker logs. And the kernel
  * tests (every kernel against the reference, on each build the engine runs) pass under Bun's
  * JavaScriptCore.
  */
@@ -94,6 +96,8 @@ describe('the scripts under Node, Deno and Bun', () => {
         '--load_checkpoint', 'lora/adapter', '--predict_data', 'Give three tips for staying healthy.', '--model.model_config.max_decode_length', '40');
       await run('run_mindformer', '--config', LORA, '--run_mode', 'finetune', '--train_dataset_dir', 'shards', '--output_dir', 'auto',
         '--load_checkpoint', 'train/checkpoint/rank_0/tiny_rank_0-1_4.safetensors', ...small);
+      await run('msrun_launcher', `run_mindformer --config ${LORA} --run_mode finetune --device_target simd --train_dataset_dir shards --output_dir ranks ` +
+        '--load_checkpoint train/checkpoint/rank_0/tiny_rank_0-1_4.safetensors --batch_size 2 --num_samples 16 --use_parallel True --parallel_config.data_parallel 2', '2');
     }));
   });
 
@@ -140,6 +144,13 @@ describe('the scripts under Node, Deno and Bun', () => {
       }
       assert.ok(predicted.node.startsWith('Give three tips for staying healthy.'), predicted.node);
       assert.equal(predicted[rt], predicted.node);
+    });
+
+    it(`${rt}: msrun_launcher's 2 data-parallel ranks (worker threads over a shared memory) fine-tune as Node's and as one rank with the whole batch`, () => {
+      const got = readTrainLog(join(dirs[rt], 'ranks'));
+      assertSameTraining(got, readTrainLog(join(dirs.node, 'ranks')), 1e-5, `${rt} ranks`);
+      assertSameTraining(got, readTrainLog(join(dirs[rt], 'lora')), 1e-5, `${rt} 2 ranks × 2 against 1 rank × 4`);
+      for (const k of [0, 1]) assert.equal([...readFileSync(join(dirs[rt], `output/msrun_log/worker_${k}.log`), 'utf8').matchAll(/loss: /g)].length, 4, `${rt} worker_${k}.log`);
     });
 
     it(`${rt}: fine-tuning on the core the runtime picks agrees with Node`, () => {
