@@ -78,7 +78,7 @@ async function runTraining(cfg: RunConfig, rank: RankContext | undefined): Promi
   const B = cfg.runner_config.batch_size, S = data.index.seq_length;
   log(configSummary(cfg));
   log(`memory plan for batch ${B} × seq ${S} on the ${core.kind} core:\n${formatPlan(memoryPlan(model.config, model.options, B, S, coreBytes))}`);
-  if (model.options.sharedBase) log(`base weights: rank 0's, in the memory the ranks share`);
+  if (model.options.sharedBase) log(`base weights: rank ${rank!.share?.index ?? 0}'s, in the memory the ranks share`);
   model.reserve(B, S);
   const mp = modelParallelFor(rank, core, model, B * S);
   const reportPath = join(cfg.output_dir, 'report.html'), points: ReportPoint[] = [];

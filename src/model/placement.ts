@@ -23,8 +23,8 @@ export interface PlacementRequest {
   /** the model's options, streamLayers aside */
   options: ModelOptions;
   ranks: number;
-  /** the ranks share rank 0's frozen base (data parallelism); else each holds its own (model-parallel slices) */
-  baseShared: boolean;
+  /** ranks that hold a frozen base of their own: 1 (rank 0's, shared by every rank), or one per model-parallel slice */
+  baseHolders: number;
   B: number;
   S: number;
   /** 'on', 'off' or 'auto' (stream only when the resident weights do not fit) */
@@ -48,10 +48,10 @@ const sum = (rows: { bytes: number }[]) => rows.reduce((a, r) => a + r.bytes, 0)
 
 /** Bytes of the job's WebAssembly memory and of its weights outside it. */
 function sizes(r: PlacementRequest, options: ModelOptions, ranks = r.ranks): { wasm: number; host: number } {
-  const others = r.baseShared ? { ...options, sharedBase: { matrices: [], vectors: [] } } : options;
-  const wasm = sum(weightPlan(r.config, options)) + (ranks - 1) * sum(weightPlan(r.config, others)) +
+  const others = { ...options, sharedBase: { matrices: [], vectors: [] } }, holders = Math.min(r.baseHolders, ranks);
+  const wasm = holders * sum(weightPlan(r.config, options)) + (ranks - holders) * sum(weightPlan(r.config, others)) +
     ranks * (sum(activationPlan(r.config, options, r.B, r.S)) + CORE_BYTES);
-  return { wasm, host: hostWeightBytes(r.config, options) * (r.baseShared ? 1 : ranks) };
+  return { wasm, host: hostWeightBytes(r.config, options) * holders };
 }
 
 /** Decides whether to stream the layers; throws, naming what would fit, when nothing does. */

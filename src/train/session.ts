@@ -16,7 +16,7 @@ import { loraFromPetConfig } from '../model/lora.ts';
 import { placeWeights } from '../model/placement.ts';
 import { rankShare, type ModelShare } from '../model/sharding.ts';
 import type { BaseLayout, HostLayers } from '../model/weights.ts';
-import { receiveFromRank0, shareWithRanks } from '../parallel/share.ts';
+import { receiveShared, shareWithRanks } from '../parallel/share.ts';
 import { Collective, type Collectives } from '../parallel/collective.ts';
 import { currentJob, type Job } from '../parallel/job.ts';
 
@@ -95,29 +95,32 @@ export function coreFor(c: RunConfig, rank?: RankContext): Promise<Core> {
  * (folder or file) or a PEFT adapter folder whose base_model_name_or_path names its base.
  */
 export async function buildModel(core: Core, c: RunConfig, log: (line: string) => void, rank?: RankContext): Promise<LlamaModel> {
-  if (!rank) return buildOwnModel(core, c, log, 1);
-  if (rank.share) return buildOwnModel(core, c, log, rank.job.ranks, rank.share); // each model-parallel rank loads its slices
-  // Rank 0 builds the model; the others use its frozen base where it lies in the shared memory
-  // and start from copies of its trainable tensors.
-  const { collective } = rank;
-  if (collective.rank === 0) {
-    const model = await buildOwnModel(core, c, log, collective.ranks);
+  if (!rank) return buildOwnModel(core, c, log, 1, 1);
+  // The ranks that hold the same weights: all of them, or (model parallelism) the data-parallel
+  // replicas of one slice. The first builds the model (it holds the frozen base: one per slice);
+  // the others use its base where it lies in the shared memory and start from copies of its
+  // trainable tensors.
+  const holders = rank.share?.parts ?? 1, group = rank.share ? rank.dataGroup : rank.collective;
+  if (!group) return buildOwnModel(core, c, log, rank.job.ranks, holders, rank.share);
+  const key = rank.share ? `slice ${rank.share.index}` : 'base';
+  if (group.rank === 0) {
+    const model = await buildOwnModel(core, c, log, rank.job.ranks, holders, rank.share);
     const w = model.weights, base = model.options.mode === 'train' ? undefined : w.baseLayout();
-    if (w.hostLayers) shareWithRanks(w.hostLayers); // SharedArrayBuffers do not travel as JSON
-    collective.allGather<SharedModel | null>({
+    if (w.hostLayers) shareWithRanks(key, w.hostLayers); // SharedArrayBuffers do not travel as JSON
+    group.allGather<SharedModel | null>({
       config: model.config, options: model.options, base: base && { ...base, hostLayers: undefined }, trainable: w.trainable.map((t) => t.ptr),
     });
     return model;
   }
-  const shared = collective.allGather<SharedModel | null>(null)[0]!;
-  const base = shared.base && { ...shared.base, hostLayers: shared.options.streamLayers ? receiveFromRank0<HostLayers>(rank.job.timeoutMs) : undefined };
-  const options: ModelOptions = { ...shared.options, sharedBase: base, seed: (shared.options.seed ?? 0) + collective.rank };
+  const shared = group.allGather<SharedModel | null>(null)[0]!;
+  const base = shared.base && { ...shared.base, hostLayers: shared.options.streamLayers ? receiveShared<HostLayers>(key, rank.job.timeoutMs) : undefined };
+  const options: ModelOptions = { ...shared.options, sharedBase: base, seed: (shared.options.seed ?? 0) + rank.dataRank };
   const model = new LlamaModel(core, shared.config, options);
   model.weights.trainable.forEach((t, i) => core.arena.f32(t.ptr, t.n).set(core.arena.f32(shared.trainable[i], t.n)));
   return model;
 }
 
-/** What rank 0 tells the other ranks of its model. */
+/** What the rank that built the model tells the others that hold the same weights. */
 interface SharedModel {
   config: LlamaConfig;
   options: ModelOptions;
@@ -126,8 +129,11 @@ interface SharedModel {
   trainable: number[];
 }
 
-/** The model of a run built in this core alone (see buildModel), its weights placed for a job of `ranks` ranks. */
-async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => void, ranks: number, share?: ModelShare): Promise<LlamaModel> {
+/**
+ * The model of a run built in this core alone (see buildModel), its weights placed for a job of
+ * `ranks` ranks of which `holders` hold a frozen base.
+ */
+async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => void, ranks: number, holders: number, share?: ModelShare): Promise<LlamaModel> {
   const where = 'model.model_config';
   const config: LlamaConfig = configFromMindFormers(c.model.model_config, where);
   const ownConfig = share ? rankShare(config, share.parts, where) : config;
@@ -146,7 +152,7 @@ async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => vo
     seed: c.seed,
   };
   const placement = placeWeights({
-    config: ownConfig, options: { ...options, lora: options.lora ?? lora }, ranks, baseShared: !share, stream: c.stream_layers, machineBytes: totalmem(),
+    config: ownConfig, options: { ...options, lora: options.lora ?? lora }, ranks, baseHolders: holders, stream: c.stream_layers, machineBytes: totalmem(),
     B: c.run_mode === 'predict' ? 1 : c.run_mode === 'eval' ? c.eval_dataset.batch_size : c.runner_config.batch_size,
     S: config.maxSeqLen,
   });

@@ -145,6 +145,8 @@ describe('msrun_launcher', () => {
           });
           assertClose(finalLoss(out, k), finalLoss(`mp1-${mode}`), 1e-5, `${mode}, ${ranks} ranks: final loss`);
         }
+        // The frozen base is held once per slice: by replica 0's ranks, used in place by the others.
+        for (let k = mp; k < ranks; k++) assert.match(readFileSync(join(dir, out, `log/rank_${k}/info.log`), 'utf8'), new RegExp(`base weights: rank ${k % mp}'s, in the memory the ranks share`));
         if (mode === 'finetune') {
           const want = readAdapter(`mp1-${mode}`), got = readAdapter(out);
           for (const [name, values] of want) {

@@ -106,7 +106,7 @@ describe('the 7B path on the TinyLlama shape with 2 layers', () => {
     const full = configFromMindFormers(loadRunConfig(CONFIG, [], () => undefined).model.model_config, CONFIG);
     const lora = { rank: 8, alpha: 16, dropout: 0, targetModules: '.*wq|.*wv' };
     const place = (weightType: WeightType, ranks: number, stream: string) =>
-      placeWeights({ config: full, options: { mode: 'finetune', weightType, lora }, ranks, baseShared: true, B: 1, S: 64, stream, machineBytes: 24 * GiB });
+      placeWeights({ config: full, options: { mode: 'finetune', weightType, lora }, ranks, baseHolders: 1, B: 1, S: 64, stream, machineBytes: 24 * GiB });
     assert.throws(() => place(WeightType.F32, 2, 'auto'), /^Error: memory plan before loading: 24\.\d+ GiB of base weights outside the WebAssembly memory .* exceed this machine's 24\.00 GiB; store the base as bfloat16 \(param_init_type bfloat16: 12\.\d+ GiB of streamed base weights\), or store the base as int8/);
     assert.throws(() => place(WeightType.BF16, 2, 'off'), /exceed the 4\.00 GiB the ranks share; .*stream the layers \(--stream_layers on\)/);
     assert.throws(() => place(WeightType.BF16, 12, 'auto'), /for 12 rank\(s\) exceed the 4\.00 GiB the ranks share; run at most \d rank\(s\)/);
