@@ -14,6 +14,7 @@ import { ShardDataset } from '../src/data/shard_reader.ts';
 import { epochOrder } from '../src/data/sampler.ts';
 import { writeSafetensors } from '../src/checkpoint/safetensors.ts';
 import { configFromMindFormers, configToHF } from '../src/model/config.ts';
+import { alpacaShards, medianStepMs } from './measured.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/src/cli.js'), CONFIG = join(ROOT, 'configs/llama2/lora_stories15m.yaml');
@@ -23,13 +24,11 @@ const STEPS = 6;
 const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-ft-'));
 try {
   const node = (...args: string[]) => execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: dir });
-  node('alpaca_converter', '--data_path', join(ROOT, '../shared/data/alpaca/alpaca_5000.json'), '--output_path', join(dir, 'conv.json'));
-  node('llama_preprocess', '--dataset_type', 'qa', '--input_glob', join(dir, 'conv.json'), '--seq_length', '256', '--output_file', join(dir, 'data'));
+  alpacaShards(dir, 256);
   const cfg = loadRunConfig(CONFIG, [], () => undefined), B = cfg.runner_config.batch_size;
   // Ours: the whole command; the median step time of the steps after the first.
   const log = node('run_mindformer', '--config', CONFIG, '--train_dataset_dir', join(dir, 'data'), '--num_samples', String(B * STEPS), '--output_dir', join(dir, 'out'));
-  const times = [...log.matchAll(/per_step_time: (\d+)ms/g)].map((m) => Number(m[1])).slice(1).sort((a, b) => a - b);
-  const ours = (B * 256) / (times[Math.floor(times.length / 2)] / 1000);
+  const ours = (B * 256) / (medianStepMs(log) / 1000);
   // PyTorch: the same batches, in the trainer's order.
   const data = ShardDataset.open(join(dir, 'data'));
   const order = epochOrder(B * STEPS, { seed: cfg.seed, epoch: 0, shuffle: true, rank: 0, ranks: 1 });

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { measuredCli } from './measured.ts';
+import { measuredCli, stepTimesMs } from './measured.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/src/cli.js'), CONFIG = join(ROOT, 'configs/llama2/lora_llama2_7b.yaml');
@@ -38,7 +38,7 @@ try {
     const ft = measuredCli(dir, ['msrun_launcher', `run_mindformer ${common} --load_checkpoint ${weights} --train_dataset_dir ${join(dir, 's64')} --run_mode finetune ` +
       '--use_parallel True --parallel_config.data_parallel 2 --batch_size 1 --num_samples 4 --epochs 1 --callbacks.1.save_checkpoint_steps 1000', '2']);
     const log = readFileSync(join(dir, 'output/msrun_log/worker_0.log'), 'utf8');
-    const steps = [...log.matchAll(/per_step_time: (\d+)ms/g)].map((m) => Number(m[1]) / 1000);
+    const steps = stepTimesMs(log).map((ms) => ms / 1000);
     const last = steps.at(-1)!;
     const pred = measuredCli(dir, ['run_mindformer', ...common.split(' '), '--load_checkpoint', join(out, 'adapter'), '--run_mode', 'predict', '--use_parallel', 'False',
       '--predict_data', 'I love Beijing, because', '--model.model_config.max_decode_length', '17']);

@@ -11,26 +11,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRunConfig } from '../src/config/load.ts';
 import { configFromMindFormers, configToHF } from '../src/model/config.ts';
-import { measuredCli } from './measured.ts';
+import { alpacaShards, measuredCli, medianStepMs } from './measured.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
-const CLI = join(ROOT, 'dist/src/cli.js'), CONFIG = join(ROOT, 'configs/llama2/lora_stories110m.yaml');
+const CONFIG = join(ROOT, 'configs/llama2/lora_stories110m.yaml');
 const REF = join(ROOT, 'test/reference/llama_ref.py');
 const STEPS = 5;
 
-/** Median of the per_step_time values of a log after the first step, in ms. */
-function medianStepMs(log: string): number {
-  const t = [...log.matchAll(/per_step_time: (\d+)ms/g)].map((m) => Number(m[1])).slice(1).sort((a, b) => a - b);
-  return t[Math.floor(t.length / 2)];
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-dp-'));
 try {
-  const node = (...args: string[]) => execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: dir });
-  node('alpaca_converter', '--data_path', join(ROOT, '../shared/data/alpaca/alpaca_5000.json'), '--output_path', join(dir, 'conv.json'));
-  node('llama_preprocess', '--dataset_type', 'qa', '--input_glob', join(dir, 'conv.json'), '--seq_length', '256', '--output_file', join(dir, 'data'));
+  const data = alpacaShards(dir, 256);
   const cfg = loadRunConfig(CONFIG, [], () => undefined), B = cfg.runner_config.batch_size;
-  const run = `run_mindformer --config ${CONFIG} --train_dataset_dir ${join(dir, 'data')} --callbacks.1.save_checkpoint_steps 1000`;
+  const run = `run_mindformer --config ${CONFIG} --train_dataset_dir ${data} --callbacks.1.save_checkpoint_steps 1000`;
   const one = measuredCli(dir, [...run.split(' '), '--num_samples', String(B * STEPS), '--output_dir', join(dir, 'one')]);
   const two = measuredCli(dir, ['msrun_launcher', `${run} --num_samples ${2 * B * STEPS} --output_dir ${join(dir, 'two')} --use_parallel True --parallel_config.data_parallel 2`, '2']);
   const oneRate = (B * 256) / (medianStepMs(one.stdout) / 1000);

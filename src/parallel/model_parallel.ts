@@ -61,21 +61,13 @@ export class ModelParallel implements PartialSums {
     this.offsets = this.collective.allGather(this.exchange);
   }
 
-  /** Replaces the activations at ptr by their sum over the ranks (each rank sums a share, in rank order). */
+  /** Replaces the activations at ptr by their sum over the ranks (through each rank's exchange buffer). */
   sum(ptr: number, floats: number): void {
     if (floats > this.capacity) this.reserve(floats);
-    const { arena, kernels } = this.core, ranks = this.collective.ranks, off = this.offsets;
-    arena.f32(off[this.collective.rank], floats).set(arena.f32(ptr, floats));
-    this.collective.barrier();
-    const bound = (r: number) => Math.min(floats, Math.ceil((floats * r) / ranks / 16) * 16);
-    const lo = bound(this.collective.rank), n = bound(this.collective.rank + 1) - lo;
-    if (n > 0) {
-      for (let r = 1; r < ranks; r++) kernels.axpy(off[0] + lo * 4, off[r] + lo * 4, n, 1);
-      const total = arena.f32(off[0] + lo * 4, n);
-      for (let r = 1; r < ranks; r++) arena.f32(off[r] + lo * 4, n).set(total);
-    }
-    this.collective.barrier();
-    arena.f32(ptr, floats).set(arena.f32(off[this.collective.rank], floats));
+    const arena = this.core.arena, mine = this.offsets[this.collective.rank];
+    arena.f32(mine, floats).set(arena.f32(ptr, floats));
+    new AllReduce(this.collective, this.core, this.offsets.map((o) => [o]), [floats]).run();
+    arena.f32(ptr, floats).set(arena.f32(mine, floats));
   }
 
   /** Sums the partial gradients over the ranks (after backward, before the norm). */

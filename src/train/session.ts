@@ -25,9 +25,7 @@ const STORAGE: Record<string, WeightType> = { float32: WeightType.F32, bfloat16:
 
 /** The rank's log: every line to the console (rank 0) and to output/log/rank_<r>/info.log. */
 export function rankLogger(c: RunConfig, rank: number, toConsole: boolean): (line: string) => void {
-  const dir = join(c.output_dir, 'log', `rank_${rank}`);
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'info.log');
+  const file = join(rankLogDir(c, rank), 'info.log');
   return (line) => {
     if (toConsole) console.log(line);
     appendFileSync(file, line + '\n');
@@ -36,9 +34,14 @@ export function rankLogger(c: RunConfig, rank: number, toConsole: boolean): (lin
 
 /** Appends a failure's line to output/log/rank_<r>/error.log. */
 export function logError(c: RunConfig, rank: number, message: string): void {
+  appendFileSync(join(rankLogDir(c, rank), 'error.log'), message + '\n');
+}
+
+/** output/log/rank_<r>, made if missing. */
+function rankLogDir(c: RunConfig, rank: number): string {
   const dir = join(c.output_dir, 'log', `rank_${rank}`);
   mkdirSync(dir, { recursive: true });
-  appendFileSync(join(dir, 'error.log'), message + '\n');
+  return dir;
 }
 
 /**
