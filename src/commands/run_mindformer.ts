@@ -15,7 +15,6 @@ import { generate } from '../generate/generate.ts';
 import type { LlamaModel } from '../model/llama.ts';
 import { formatPlan, memoryPlan } from '../model/plan.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
-import { LlamaTokenizer } from '../tokenizer/llama.ts';
 import { writeReport, type ReportPoint } from '../train/report.ts';
 import { buildModel, coreFor, logError, rankContext, rankLogger, type RankContext } from '../train/session.ts';
 import { DataParallel } from '../parallel/data_parallel.ts';
@@ -183,14 +182,14 @@ async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promis
   const model = await buildModel(core, cfg, log, rank);
   modelParallelFor(rank, core, model, model.config.maxSeqLen);
   const { r, ranks } = dealt(rank);
-  const tok = new LlamaTokenizer((await loadTokenizer(cfg.processor.tokenizer.vocab_file || undefined)).sp);
+  const { tokenizer: tok } = await loadTokenizer(cfg.processor.tokenizer.vocab_file || undefined);
   const mc = cfg.model.model_config;
   for (const prompt of cfg.predict_data.filter((_, i) => i % ranks === r)) {
     const ids = tok.encode(prompt, { bos: true, eos: false });
     const maxNew = Math.max(1, Math.min(mc.max_decode_length, model.config.maxSeqLen) - ids.length);
     // Each new token is decoded with everything before it, and only the new text is printed.
     const out: number[] = [];
-    let shown = tok.sp.decode(ids);
+    let shown = tok.decode(ids, { skipSpecialTokens: true });
     process.stdout.write(shown);
     generate(model, ids, {
       maxNewTokens: maxNew, doSample: mc.do_sample, temperature: mc.temperature, topK: mc.top_k, topP: mc.top_p,
@@ -198,7 +197,7 @@ async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promis
       onToken: (id) => {
         if (id === model.config.eosId) return;
         out.push(id);
-        const text = tok.sp.decode([...ids, ...out]);
+        const text = tok.decode([...ids, ...out], { skipSpecialTokens: true });
         process.stdout.write(text.slice(shown.length));
         shown = text;
       },

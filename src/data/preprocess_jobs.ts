@@ -3,7 +3,7 @@
  * a batch of rendered qa conversations becomes rows; a batch of wiki paragraphs becomes the
  * concatenation of their `tok(paragraph)` ids.
  */
-import type { LlamaTokenizer } from '../tokenizer/llama.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { qaRow } from './qa.ts';
 
 /** A batch of rendered conversations to turn into rows of `length` (= seq_length + 1). */
@@ -19,7 +19,7 @@ export interface WikiResult { kind: 'wiki'; ids: Int32Array }
 export type JobResult = QaResult | WikiResult;
 
 /** Runs one job with a tokenizer. */
-export function runJob(tok: LlamaTokenizer, job: Job): JobResult {
+export function runJob(tok: Tokenizer, job: Job): JobResult {
   if (job.kind === 'wiki') {
     const ids: number[] = [];
     for (const paragraph of job.paragraphs) tok.encodeTo(paragraph, ids);
