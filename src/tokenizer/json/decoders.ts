@@ -10,6 +10,7 @@
 import { byteOfChar } from './byte_level.ts';
 import type { JsonNode } from './json_node.ts';
 import { replacer } from './normalizers.ts';
+import { prependScheme } from './pre_tokenizers.ts';
 
 /** One decoding step over the token strings. */
 export type DecodeStep = (tokens: string[]) => string[];
@@ -39,8 +40,7 @@ function buildStep(node: JsonNode): DecodeStep {
     case 'ByteLevel': return (tokens) => [lenientUtf8.decode(byteLevelBytes(tokens))];
     case 'Metaspace': {
       const replacement = node.get('replacement').string();
-      const legacy = node.get('add_prefix_space');
-      const scheme = node.get('prepend_scheme').missing ? (legacy.optBoolean(true) ? 'always' : 'never') : node.get('prepend_scheme').string();
+      const scheme = prependScheme(node);
       return (tokens) => tokens.map((t, i) => t.replaceAll(replacement, i === 0 && scheme !== 'never' ? '' : ' '));
     }
     case 'Replace': {

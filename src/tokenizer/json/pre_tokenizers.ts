@@ -73,11 +73,10 @@ export function buildPreTokenizer(node: JsonNode): PreTokenize | null {
     case 'Metaspace': {
       const replacement = node.get('replacement').string();
       if ([...replacement].length !== 1) node.get('replacement').fail('expected one character');
-      const legacy = node.get('add_prefix_space');
-      const scheme = node.get('prepend_scheme').missing ? (legacy.optBoolean(true) ? 'always' : 'never') : node.get('prepend_scheme').string();
-      if (scheme !== 'always' && scheme !== 'first' && scheme !== 'never') node.get('prepend_scheme').fail(`"${scheme}" is not always, first or never`);
+      const scheme = prependScheme(node);
       const split = node.get('split').optBoolean(true);
       return (text, atStart, out) => {
+        if (text.length === 0) return;
         text = text.replaceAll(' ', replacement);
         if (!text.startsWith(replacement) && (scheme === 'always' || (scheme === 'first' && atStart))) text = replacement + text;
         if (split) splitBy(text, findChars(text, (cp) => cp === replacement.codePointAt(0)), 'MergedWithNext', false, out);
@@ -91,6 +90,17 @@ export function buildPreTokenizer(node: JsonNode): PreTokenize | null {
       return (text, _atStart, out) => splitBy(text, findChars(text, isNumber), individual ? 'Isolated' : 'Contiguous', false, out);
     }
   }
+}
+
+/**
+ * Metaspace's prepend_scheme (always, first or never; default always). Files written before it
+ * existed have add_prefix_space instead, which may only say false next to the scheme never.
+ */
+export function prependScheme(node: JsonNode): 'always' | 'first' | 'never' {
+  const scheme = node.get('prepend_scheme').optString('always');
+  if (scheme !== 'always' && scheme !== 'first' && scheme !== 'never') node.get('prepend_scheme').fail(`"${scheme}" is not always, first or never`);
+  if (node.get('add_prefix_space').optBoolean(true) === false && scheme === 'always') node.get('add_prefix_space').fail('false does not match prepend_scheme always');
+  return scheme as 'always' | 'first' | 'never';
 }
 
 /**

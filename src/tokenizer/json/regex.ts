@@ -10,7 +10,7 @@
  */
 import { WHITE_SPACE } from './char_classes.ts';
 
-const WORD = '\\p{L}\\p{M}\\p{Nd}\\p{Pc}';
+const WORD = '\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\u00b2\\u00b3\\u00b9\\u00bc-\\u00be';
 const HEX = '0-9a-fA-F';
 /** Characters that must stay escaped in a JavaScript `u` pattern (outside and inside classes). */
 const SYNTAX = new Set('^$\\.*+?()[]{}|/-');
