@@ -32,7 +32,7 @@ export function rustDecode(tok: RustTokenizer, idLists: number[][], skipSpecialT
 
 /** Strings aimed at byte-level pre-tokenization and added-token matching. */
 const BYTE_LEVEL_CASES = [
-  "'s 't 're 've 'm 'll 'd", "'S 'T 'RE 'Ve 'M 'LL 'D", "I'M HE'S we'Re", "'ſ \u017f's", "''s '''", "'x 'hello", "rock'n'roll",
+  "'s 't 're 've 'm 'll 'd", "'S 'T 'RE 'Ve 'M 'LL 'D", "I'M HE'S we'Re", "'ſ \u017f's", "'ſx", "it'ſx", "it'Sx", "it'Kx", "'ẞx", "''s '''", "'x 'hello", "rock'n'roll",
   '\u0085a \u0085 b\u0085', '\ufeffa \ufeff', 'a\u2028b\u2029c', '\u000bx\u000c', 'a \u3000b\u00a0c\u1680d\u2007e\u202f',
   '1234567', ' 1234567', 'a1b22c333d4444', '١٢٣٤٥ ٦', '½¼ Ⅻ ①②', '\u{1d7ce}\u{1d7cf}',
   'x  \n\n  y', '  \n  ', 'a\r\n\r\nb', ' \r \n ', '\n\n\n   \t', 'end   ', '\t\tfoo', '   bar',
