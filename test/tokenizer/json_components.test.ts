@@ -18,14 +18,16 @@ import { KNOWN_PATTERNS, SplitScanner } from '../../src/tokenizer/json/split_sca
 import { parseModel } from '../../src/tokenizer/model.ts';
 import { llamaTokenizerJson } from '../../src/tokenizer/spm_to_json.ts';
 import { llamaModelFile, scratchDir } from '../reference/oracles.ts';
-import { assertAllEqual, compareWithHuggingFace, QWEN3_JSON, rustTokenizer, sampleStrings } from './hf_oracle.ts';
+import { assertAllEqual, compareWithHuggingFace, LLAMA3_JSON, QWEN3_JSON, rustTokenizer, sampleStrings } from './hf_oracle.ts';
 
 type Json = Record<string, unknown>;
 const dir = scratchDir();
 let qwen: Json;
+let llama3: Json;
 let llama2: Json;
 before(async () => {
   qwen = JSON.parse(readFileSync(QWEN3_JSON, 'utf8')) as Json;
+  llama3 = JSON.parse(readFileSync(LLAMA3_JSON, 'utf8')) as Json;
   const model = await llamaModelFile(dir);
   llama2 = llamaTokenizerJson(parseModel(readFileSync(model), model), model) as Json;
 });
@@ -91,6 +93,7 @@ describe('tokenizer.json parts against Hugging Face', () => {
   it('encodes and decodes as Hugging Face with ByteLevel pre-tokenizers, GPT-2 pattern and prefix space, Digits and Split before ByteLevel', async () => {
     await compareVariant(qwen, { pre_tokenizer: byteLevel(false, true) }, 'ByteLevel with its pattern');
     await compareVariant(qwen, { pre_tokenizer: byteLevel(true, true) }, 'ByteLevel with prefix space');
+    await compareVariant(llama3, { pre_tokenizer: byteLevel(true, true) }, 'ByteLevel with prefix space, ignore_merges');
     await compareVariant(qwen, { pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: false }, split('\\s+', 'MergedWithNext'), byteLevel(false, false)] } }, 'Digits, Split, ByteLevel');
   });
 

@@ -119,6 +119,7 @@ export class AddedTokens {
    */
   constructor(node: JsonNode, vocab: Map<string, number>, vocabSize: number, normalize: ((text: string) => string) | null) {
     const tokens: AddedToken[] = [];
+    const seen = new Set<string>(); // every field but the id: an exact repeat is skipped
     const items = node.missing ? [] : node.items();
     let maxId = -1;
     for (const item of items) {
@@ -129,7 +130,9 @@ export class AddedTokens {
         id: -1, content, special,
         singleWord: flag('single_word', false), lstrip: flag('lstrip', false), rstrip: flag('rstrip', false), normalized: flag('normalized', !special),
       };
-      if (content === '' || tokens.some((t) => sameToken(t, token))) continue;
+      const key = JSON.stringify([content, special, token.singleWord, token.lstrip, token.rstrip, token.normalized]);
+      if (content === '' || seen.has(key)) continue;
+      seen.add(key);
       token.id = this.byContent.get(content) ?? vocab.get(content) ?? (maxId >= vocabSize || vocabSize === 0 ? maxId + 1 : vocabSize);
       if (special) this.special.add(content);
       this.byContent.set(content, token.id);
@@ -137,13 +140,7 @@ export class AddedTokens {
       maxId = Math.max(maxId, token.id);
       tokens.push(token);
     }
-    // Hugging Face matches the special tokens first in its list, then the others (it matters for equal texts)
-    const ordered = [...tokens.filter((t) => t.special), ...tokens.filter((t) => !t.special)];
-    this.raw = new TokenMatcher(ordered.filter((t) => !t.normalized).map((t) => ({ text: t.content, id: t.id })), this.byId);
-    this.normalized = new TokenMatcher(ordered.filter((t) => t.normalized).map((t) => ({ text: normalize ? normalize(t.content) : t.content, id: t.id })), this.byId);
+    this.raw = new TokenMatcher(tokens.filter((t) => !t.normalized).map((t) => ({ text: t.content, id: t.id })), this.byId);
+    this.normalized = new TokenMatcher(tokens.filter((t) => t.normalized).map((t) => ({ text: normalize ? normalize(t.content) : t.content, id: t.id })), this.byId);
   }
-}
-
-function sameToken(a: AddedToken, b: AddedToken): boolean {
-  return a.content === b.content && a.special === b.special && a.singleWord === b.singleWord && a.lstrip === b.lstrip && a.rstrip === b.rstrip && a.normalized === b.normalized;
 }

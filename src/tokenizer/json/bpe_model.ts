@@ -6,12 +6,12 @@
  * merged (ties: leftmost) until no pair has a merge. With ignore_merges a word that is itself a
  * vocabulary entry is that entry.
  *
- * Two ways in. Byte-level files (GPT-2's alphabet) come as the raw text of each word: its UTF-8
- * bytes are the starting symbols, so no alphabet string is built, and the cache (which for
- * ignore_merges starts with every entry that is whole UTF-8 text) is keyed by the raw word.
- * Other files come as the finished word; a long one is cut where no vocabulary entry spans the
- * two characters on either side (no merge can cross such a cut, so each part merges alone as it
- * would inside the word), and each part is cached.
+ * Two ways in, each with its own cache. Byte-level files (GPT-2's alphabet) can come as the raw
+ * text of each word: its UTF-8 bytes are the starting symbols, so no alphabet string is built,
+ * and the cache is keyed by the raw word (for ignore_merges it starts with every entry that is
+ * whole UTF-8 text). Otherwise words come finished; a long one is cut where no vocabulary entry
+ * spans the two characters on either side (no merge can cross such a cut, so each part merges
+ * alone as it would inside the word), and each part is cached.
  */
 import { PairTable } from '../pair_table.ts';
 import { BYTE_CHARS, fromByteLevel } from './byte_level.ts';
@@ -68,8 +68,11 @@ export class BpeModel {
   private readonly cuttable: boolean;
   /** pairs of UTF-16 units that sit side by side inside some vocabulary entry (left << 16 | right), built on first use */
   private adjacent: Set<number> | null = null;
-  /** what a raw byte-level word starts as: every whole-UTF-8 entry when ignore_merges */
+  /** what the raw-word cache starts with: every whole-UTF-8 entry when ignore_merges */
   private readonly seed: Map<string, number[]> | null = null;
+  /** raw byte-level word → ids */
+  private rawCache = new Map<string, number[]>();
+  /** finished word (or part of one) → ids */
   private cache = new Map<string, number[]>();
   // scratch [symbols]: ids, pair ranks, links; heap [3 × symbols]: rank and left position
   private sym = new Int32Array(64);
@@ -119,7 +122,7 @@ export class BpeModel {
         const text = bytes && wholeUtf8(bytes);
         if (text) this.seed.set(text, [id]);
       }
-      this.cache = new Map(this.seed);
+      this.rawCache = new Map(this.seed);
     }
   }
 
@@ -156,14 +159,17 @@ export class BpeModel {
 
   /** Appends the ids of a raw word of a byte-level file (needs byteLevelIds). */
   encodeRaw(word: string, out: number[]): void {
-    let ids = this.cache.get(word);
+    let ids = this.rawCache.get(word);
     if (ids === undefined) {
       const bytes = encoder.encode(word);
       const sym = this.reserve(bytes.length);
       const table = this.byteLevelIds!;
       for (let i = 0; i < bytes.length; i++) sym[i] = table[bytes[i]];
       ids = this.merge(bytes.length);
-      this.remember(word, ids);
+      if (word.length <= WORD_CACHE_LONGEST) {
+        if (this.rawCache.size >= WORD_CACHE_LIMIT + (this.seed?.size ?? 0)) this.rawCache = new Map(this.seed ?? []);
+        this.rawCache.set(word, ids);
+      }
     }
     for (let k = 0; k < ids.length; k++) out.push(ids[k]);
   }
@@ -194,21 +200,20 @@ export class BpeModel {
     return (this.adjacent = adjacent);
   }
 
-  /** Appends the ids of part of a word (first/last: whether it starts or ends the word). */
+  /**
+   * Appends the ids of part of a word (first/last: whether it starts or ends the word). A word
+   * is only cut when there is no subword prefix or suffix, so the cache key need not say which.
+   */
   private encodePart(part: string, first: boolean, last: boolean, out: number[]): void {
-    const cacheable = first && last || (this.prefix === '' && this.suffix === '');
-    let ids = cacheable ? this.cache.get(part) : undefined;
+    let ids = this.cache.get(part);
     if (ids === undefined) {
       ids = this.merge(this.symbols(part, first, last));
-      if (cacheable) this.remember(part, ids);
+      if (part.length <= WORD_CACHE_LONGEST) {
+        if (this.cache.size >= WORD_CACHE_LIMIT) this.cache.clear();
+        this.cache.set(part, ids);
+      }
     }
     for (let k = 0; k < ids.length; k++) out.push(ids[k]);
-  }
-
-  private remember(word: string, ids: number[]): void {
-    if (word.length > WORD_CACHE_LONGEST) return;
-    if (this.cache.size >= WORD_CACHE_LIMIT + (this.seed?.size ?? 0)) this.cache = new Map(this.seed ?? []);
-    this.cache.set(word, ids);
   }
 
   /** Writes the starting symbols of a word into the scratch; returns their count. */

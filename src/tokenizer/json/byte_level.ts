@@ -28,13 +28,6 @@ export function byteOfChar(code: number): number {
   return code < BYTE_OF.length ? BYTE_OF[code] : -1;
 }
 
-/** Bytes written in the alphabet, one character each. */
-export function toByteLevel(bytes: Uint8Array): string {
-  let out = '';
-  for (let i = 0; i < bytes.length; i++) out += BYTE_CHARS[bytes[i]];
-  return out;
-}
-
 /** The bytes an alphabet string stands for, or null when a character is outside the alphabet. */
 export function fromByteLevel(text: string): Uint8Array | null {
   const bytes = new Uint8Array(text.length);

@@ -55,9 +55,3 @@ export function astralClass(cp: number): CharClass {
   if (cls === undefined) astral.set(cp, (cls = classify(cp)));
   return cls;
 }
-
-/** Whether a code point is Unicode White_Space (Rust's `char::is_whitespace`). */
-export function isWhiteSpace(cp: number): boolean {
-  const cls = cp < 65536 ? bmpClasses()[cp] : astralClass(cp);
-  return cls === CharClass.Space || cls === CharClass.Newline;
-}

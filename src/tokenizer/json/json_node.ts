@@ -57,12 +57,6 @@ export class JsonNode {
     return this.value.map((v, i) => new JsonNode(v, this.source, `${this.path}[${i}]`));
   }
 
-  /** The members of an object, in order. */
-  entries(): [string, JsonNode][] {
-    if (!this.isObject()) this.fail(`expected an object, got ${describe(this.value)}`);
-    return Object.keys(this.value as object).map((k) => [k, this.get(k)]);
-  }
-
   /** The value as a string, or `fallback` when missing. */
   optString(fallback: string): string;
   optString(fallback: null): string | null;
