@@ -8,8 +8,8 @@
  *
  * Two ways in, each with its own cache. Byte-level files (GPT-2's alphabet) can come as the raw
  * text of each word: its UTF-8 bytes are the starting symbols, so no alphabet string is built,
- * and the cache is keyed by the raw word (for ignore_merges it starts with every entry that is
- * whole UTF-8 text). Otherwise words come finished; a long one is cut where no vocabulary entry
+ * and the cache is keyed by the raw word (for ignore_merges a word is first looked up among the
+ * entries that are whole UTF-8 text). Otherwise words come finished; a long one is cut where no vocabulary entry
  * spans the two characters on either side (no merge can cross such a cut, so each part merges
  * alone as it would inside the word), and each part is cached.
  */
@@ -68,8 +68,8 @@ export class BpeModel {
   private readonly cuttable: boolean;
   /** pairs of UTF-16 units that sit side by side inside some vocabulary entry (left << 16 | right), built on first use */
   private adjacent: Set<number> | null = null;
-  /** what the raw-word cache starts with: every whole-UTF-8 entry when ignore_merges */
-  private readonly seed: Map<string, number[]> | null = null;
+  /** with ignore_merges: the text of every entry that is whole UTF-8 → its id */
+  private readonly wholeEntries: Map<string, number> | null = null;
   /** raw byte-level word → ids */
   private rawCache = new Map<string, number[]>();
   /** finished word (or part of one) → ids */
@@ -116,13 +116,12 @@ export class BpeModel {
     const byteLevelIds = Int32Array.from(BYTE_CHARS, (ch) => this.vocab.get(ch) ?? -1);
     this.byteLevelIds = byteLevelIds.every((id) => id >= 0) && this.prefix === '' && this.suffix === '' ? byteLevelIds : null;
     if (this.byteLevelIds && this.ignoreMerges) {
-      this.seed = new Map();
+      this.wholeEntries = new Map();
       for (const [token, id] of this.vocab) {
         const bytes = fromByteLevel(token);
         const text = bytes && wholeUtf8(bytes);
-        if (text) this.seed.set(text, [id]);
+        if (text) this.wholeEntries.set(text, id);
       }
-      this.rawCache = new Map(this.seed);
     }
   }
 
@@ -159,6 +158,8 @@ export class BpeModel {
 
   /** Appends the ids of a raw word of a byte-level file (needs byteLevelIds). */
   encodeRaw(word: string, out: number[]): void {
+    const id = this.wholeEntries?.get(word);
+    if (id !== undefined) { out.push(id); return; }
     let ids = this.rawCache.get(word);
     if (ids === undefined) {
       const bytes = encoder.encode(word);
@@ -167,7 +168,7 @@ export class BpeModel {
       for (let i = 0; i < bytes.length; i++) sym[i] = table[bytes[i]];
       ids = this.merge(bytes.length);
       if (word.length <= WORD_CACHE_LONGEST) {
-        if (this.rawCache.size >= WORD_CACHE_LIMIT + (this.seed?.size ?? 0)) this.rawCache = new Map(this.seed ?? []);
+        if (this.rawCache.size >= WORD_CACHE_LIMIT) this.rawCache.clear();
         this.rawCache.set(word, ids);
       }
     }
