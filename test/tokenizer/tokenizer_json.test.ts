@@ -2,13 +2,14 @@
  * The tokenizer.json files of Llama 3 and Qwen3 (byte-level BPE: the Llama 3 split pattern with
  * ignore_merges, Qwen's with NFC) against Hugging Face's Rust tokenizers: every Alpaca field, the
  * edge cases and byte-level cases, encoded without and with special tokens, and decoded with and
- * without skipping special tokens; and the special ids read from tokenizer_config.json.
+ * without skipping special tokens; lone surrogates read as U+FFFD, as Hugging Face reads them
+ * from JavaScript; and the special ids read from tokenizer_config.json.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { JsonTokenizer } from '../../src/tokenizer/json/tokenizer.ts';
-import { compareWithHuggingFace, comparisonStrings, LLAMA3_JSON, QWEN3_JSON } from './hf_oracle.ts';
+import { assertAllEqual, compareWithHuggingFace, comparisonStrings, LLAMA3_JSON, QWEN3_JSON, rustEncode, rustTokenizer } from './hf_oracle.ts';
 
 function load(path: string): { tok: JsonTokenizer; json: string } {
   const json = readFileSync(path, 'utf8');
@@ -25,6 +26,8 @@ describe('tokenizer.json (byte-level BPE)', () => {
     await compareWithHuggingFace(tok, json, strings, 'Llama 3');
     assert.deepEqual([tok.vocabSize, tok.bosId, tok.eosId, tok.padId, tok.unkId], [128256, 128000, 128001, -1, -1]);
     assert.deepEqual(tok.encode('Hello world!', { bos: false, eos: false }), [9906, 1917, 0]);
+    const loneSurrogates = ['a\ud800b', '\udc00', 'x\ud83d', '\ud83d\ude00\ud83d'];
+    assertAllEqual(loneSurrogates, loneSurrogates.map((s) => tok.encode(s, { bos: false, eos: false })), await rustEncode(rustTokenizer(json), loneSurrogates, false), 'lone surrogates');
   });
 
   it('encodes and decodes as Hugging Face does: Qwen3, every Alpaca field and the edge cases', async () => {
