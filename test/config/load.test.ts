@@ -275,7 +275,7 @@ describe('errors: one line naming the file or flag and the key', () => {
     fails(SEED, ['--callbacks.1.prefix', '../escaped'], `--callbacks.1.prefix ${why}, got '../escaped'`);
     fails(yamlFile('pfx.yaml', 'callbacks:\n  - type: CheckpointMonitor\n    prefix: a/b\n'), [], `${join(dir, 'pfx.yaml')}: callbacks.0.prefix ${why}, got 'a/b'`);
     fails(SEED, ['--callbacks.1.prefix', 'x\\..\\y'], `--callbacks.1.prefix ${why}, got 'x\\..\\y'`);
-    assert.equal(load(SEED, ['--callbacks.1.prefix', 'llama..v2']).config.callbacks[1].prefix, 'llama..v2');
+    assert.deepEqual(load(SEED, ['--callbacks.1.prefix', 'llama..v2']).config.callbacks[1], { ...load(SEED).config.callbacks[1], prefix: 'llama..v2' });
   });
 
   it('a missing, unreadable or malformed file', () => {
