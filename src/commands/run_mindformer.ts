@@ -17,20 +17,37 @@ import { formatPlan, memoryPlan } from '../model/plan.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import { LlamaTokenizer } from '../tokenizer/llama.ts';
 import { writeReport, type ReportPoint } from '../train/report.ts';
-import { buildModel, coreFor, logError, rankContext, rankLogger, type RankContext } from '../train/session.ts';
+import { buildModel, checkJobFits, coreFor, logError, rankContext, rankLogger, type RankContext } from '../train/session.ts';
 import { DataParallel } from '../parallel/data_parallel.ts';
 import { ModelParallel, type WholeTensor } from '../parallel/model_parallel.ts';
 import type { Core } from '../runtime/core.ts';
 import { currentJob } from '../parallel/job.ts';
 import { train } from '../train/trainer.ts';
 
-/** Runs the command; see the file comment. */
-export async function main(argv: string[]): Promise<number> {
+/** The run configuration of the command's arguments (`--config` and the overrides); `notice` as loadRunConfig's. */
+function readRunConfig(argv: string[], notice?: (line: string) => void): RunConfig {
   const at = argv.indexOf('--config');
   const configPath = at >= 0 ? argv[at + 1] : undefined;
   if (at >= 0 && (configPath === undefined || configPath.startsWith('--'))) throw new Error('--config needs a value');
   const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
-  const cfg = loadRunConfig(configPath, rest);
+  return loadRunConfig(configPath, rest, notice);
+}
+
+/**
+ * Checks a job of `ranks` msrun_launcher ranks running the command with `argv` before any rank
+ * starts: its config loads, and when its parallel settings match the ranks, their memory plans fit
+ * the one memory they share (the error says how many ranks would). Other mismatches are left to
+ * the ranks, which name them.
+ */
+export function checkJob(argv: string[], ranks: number): void {
+  const cfg = readRunConfig(argv, () => {});
+  const { data_parallel: dp, model_parallel: mp } = cfg.parallel_config;
+  if (cfg.use_parallel && dp * mp === ranks) checkJobFits(cfg, ranks);
+}
+
+/** Runs the command; see the file comment. */
+export async function main(argv: string[]): Promise<number> {
+  const cfg = readRunConfig(argv);
   try {
     const rank = rankContext(cfg);
     switch (cfg.run_mode) {
