@@ -67,11 +67,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Opens the dataset a block names, with an error that says which flag sets it. */
-function openDataset(dir: string, flag: string): ShardDataset {
+/** Opens the dataset a block names (its shards verified, its ids checked against the model's vocabulary as read), with an error that says which flag sets it. */
+function openDataset(dir: string, flag: string, vocabSize: number): ShardDataset {
   if (!dir) throw new Error(`no dataset: give ${flag} (a folder written by llama_preprocess)`);
   if (!existsSync(dir)) throw new Error(`${dir}: no such dataset folder (${flag})`);
-  const data = ShardDataset.open(dir);
+  const data = ShardDataset.open(dir, { vocabSize });
   if (data.length === 0) throw new Error(`${dir}: the dataset is empty`);
   return data;
 }
@@ -82,7 +82,7 @@ function openDataset(dir: string, flag: string): ShardDataset {
  */
 async function setUp(cfg: RunConfig, rank: RankContext | undefined, datasetDir: string, flag: string) {
   const log = rankLogger(cfg, rank?.job.rank ?? 0, true);
-  const data = openDataset(datasetDir, flag);
+  const data = openDataset(datasetDir, flag, cfg.model.model_config.vocab_size);
   const core = await coreFor(cfg, rank);
   const coreBytes = core.arena.used;
   const model = await buildModel(core, cfg, log, rank);
@@ -186,7 +186,8 @@ async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<n
     data.close();
   }
   if (shared) [weighted, tokens] = rank!.dataGroup!.sum([weighted, tokens]);
-  const loss = weighted / Math.max(tokens, 1);
+  if (tokens === 0) throw new Error(`${data.dir}: no position of the ${n} records evaluated counts in the loss (every label is masked: -100 or padding), so loss and perplexity are undefined`);
+  const loss = weighted / tokens;
   log(`Eval over ${n} records (${tokens} tokens): loss ${loss.toFixed(4)}, perplexity ${Math.exp(loss).toFixed(4)}`);
   log(`{'PerplexityMetric': {'loss': ${loss}, 'PPL': ${Math.exp(loss)}}}`);
   return 0;

@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../../src/checkpoint/safetensors.ts';
@@ -143,12 +143,26 @@ describe('run_mindformer', () => {
     execFileSync(process.execPath, [CLI, 'llama_preprocess', '--dataset_type', 'qa', '--input_glob', emptyConv, '--seq_length', '256', '--output_file', join(dir, 'empty'), '--workers', '0']);
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'runner_config:\n  epoch: 2\n');
+    // A qa dataset whose only answer is empty: every label is masked.
+    const maskedConv = join(dir, 'masked.json');
+    writeFileSync(maskedConv, JSON.stringify([{ id: '1', conversations: [{ from: 'human', value: 'Hi' }, { from: 'gpt', value: '' }] }]));
+    execFileSync(process.execPath, [CLI, 'llama_preprocess', '--dataset_type', 'qa', '--input_glob', maskedConv, '--seq_length', '256', '--output_file', join(dir, 'masked'), '--workers', '0'], { stdio: 'pipe' });
+    // A copy of the shards with one id changed into another valid id.
+    const flipped = join(dir, 'flipped');
+    cpSync(join(dir, 's256'), flipped, { recursive: true });
+    const shard = readFileSync(join(flipped, 'shard-00000.msgpack'));
+    shard[100] ^= 1;
+    writeFileSync(join(flipped, 'shard-00000.msgpack'), shard);
     const cases: [string[], RegExp][] = [
       [['--config', bad], /unknown key runner_config\.epoch/],
       [['--config', tiny, '--batch_size', 'two'], /--batch_size: expected an integer, got 'two'/],
       [['--config', tiny, '--train_dataset_dir', join(dir, 'nowhere')], /nowhere: no such dataset folder \(--train_dataset_dir\)/],
       [['--config', tiny, '--run_mode', 'finetun'], /unknown --run_mode 'finetun'/],
       [['--config', tiny, '--train_dataset_dir', join(dir, 'empty')], /the dataset is empty/],
+      [['--config', tiny, '--run_mode', 'eval', '--eval_dataset_dir', join(dir, 'masked')],
+        /masked: no position of the 1 records evaluated counts in the loss \(every label is masked: -100 or padding\), so loss and perplexity are undefined$/],
+      [['--config', tiny, '--train_dataset_dir', flipped], /flipped\/shard-00000\.msgpack: sha256 [0-9a-f]{64} does not match index\.json \([0-9a-f]{64}\); the shard is damaged$/],
+      [['--config', tiny, '--run_mode', 'eval', '--eval_dataset_dir', flipped], /flipped\/shard-00000\.msgpack: sha256 .* the shard is damaged$/],
       [['--config', tiny, '--train_dataset_dir', join(dir, 's256'), '--model.model_config.seq_length', '128'], /seq_length 256 is larger than the model's seq_length 128/],
       [['--config', tiny, '--train_dataset_dir', join(dir, 's256'), '--load_checkpoint', join(ROOT, '../shared/models/tiny-random-llama-2')], /shape|vocab|hidden/],
     ];
