@@ -57,6 +57,7 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
     const work = options.datasetType === 'qa' ? qaBatches(options.inputs, texts, seqLength + 1) : wikiBatches(texts);
     return await writeAtomically(options.output, async (dir) => {
       const writer = new ShardWriter(dir, {
+        shownAs: options.output,
         datasetType: options.datasetType,
         seqLength,
         columns: options.datasetType === 'qa' ? ['input_ids', 'labels'] : ['input_ids'],
@@ -107,16 +108,25 @@ function wikiBatches(texts: string[]): Job[] {
   return jobs;
 }
 
-/** Runs jobs, at most `inFlight` at a time, and hands each result to `take` in job order. */
+/**
+ * Runs jobs, at most `inFlight` at a time, and hands each result to `take` in job order. On the
+ * first failure the jobs still running are abandoned: their results, or their failure when the
+ * pool closes, are not waited for, and the first failure is the one reported.
+ */
 async function inOrder(pool: PreprocessPool, jobs: Job[], inFlight: number, take: (result: JobResult, job: Job) => Promise<void>): Promise<void> {
   const running: Promise<JobResult>[] = [];
   let next = 0;
   const refill = () => { while (next < jobs.length && running.length < inFlight) running.push(pool.run(jobs[next++])); };
-  refill();
-  for (let done = 0; done < jobs.length; done++) {
-    const result = await running.shift()!;
+  try {
     refill();
-    await take(result, jobs[done]);
+    for (let done = 0; done < jobs.length; done++) {
+      const result = await running.shift()!;
+      refill();
+      await take(result, jobs[done]);
+    }
+  } catch (err) {
+    for (const job of running) job.catch(() => {});
+    throw err;
   }
 }
 

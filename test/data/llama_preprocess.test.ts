@@ -7,6 +7,7 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main as convert } from '../../src/commands/alpaca_converter.ts';
@@ -196,6 +197,18 @@ describe('llama_preprocess', () => {
     writeFileSync(existing, 'keep');
     await assert.rejects(preprocessCommand(['--dataset_type', 'qa', '--input_glob', twice, '--output_file', existing]), /already exists \(a file\); choose another --output_file/);
     assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.partial-')), []);
+  });
+
+  it('reports a write error with worker threads running (EFBIG under ulimit -f, as ENOSPC on a full disk) in one line, leaving nothing', () => {
+    const out = outPath(), name = out.split('/').pop()!;
+    const cli = join(new URL('../../', import.meta.url).pathname, 'dist/src/cli.js');
+    const argv = ['llama_preprocess', '--dataset_type', 'qa', '--input_glob', conversations, '--model_file', model, '--seq_length', '256', '--output_file', out, '--workers', '2'];
+    // The shell limits files to 256 blocks; the shard passes that while batches are still being tokenized.
+    const r = spawnSync('sh', ['-c', 'ulimit -f 256 && exec "$@"', 'sh', process.execPath, cli, ...argv], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^llama_preprocess: ${out}/shard-00000\\.msgpack: cannot write \\(EFBIG: file too large, write\\)\n$`));
+    assert.ok(!existsSync(out));
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith(`.${name}.partial-`)), []);
   });
 
   it('leaves no shard that looks complete when interrupted: SIGTERM removes the partial output, SIGKILL leaves only a hidden folder without an index', async () => {
