@@ -173,5 +173,11 @@ describe('run_mindformer', () => {
       assert.equal(errLines.length, 1, `one error line for ${args.join(' ')}: ${r.stderr}`);
       assert.match(errLines[0], want);
     }
+    // "a a a ... a": BOS and 20,000 pieces "▁a". The first prompt fits, the second does not, and
+    // nothing is generated before the refusal.
+    const long = cli('run_mindformer', '--config', tiny, '--run_mode', 'predict', '--predict_data', 'Hello', `${'a '.repeat(19_999)}a`, '--output_dir', join(dir, 'bad-out'));
+    assert.equal(long.status, 1);
+    assert.equal(long.stdout, '');
+    assert.match(long.stderr, /^run_mindformer: prompt 2 is 20001 tokens, more than the model's seq_length 256 \(model\.model_config\.seq_length\)$/m);
   });
 });
