@@ -6,9 +6,9 @@
  * (rsLoRA's alpha/√r scale included), dropout and targets from the adapter itself, and refuses
  * what this model cannot apply (DoRA, biases, extra trained modules, per-module ranks).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeAtomically } from '../data/atomic.ts';
+import { makeFolders, writeAtomically } from '../data/atomic.ts';
 import { LINEARS, loraTargets, type LoraConfig } from '../model/lora.ts';
 import type { LlamaWeights } from '../model/weights.ts';
 import { modelTensors } from './model_tensors.ts';
@@ -97,7 +97,7 @@ export async function saveAdapter(dir: string, weights: LlamaWeights, baseModel:
   const lora = weights.options.lora;
   if (!lora || weights.options.mode !== 'finetune') throw new Error(`${dir}: the model has no LoRA adapters to save`);
   if (existsSync(dir)) throw new Error(`${dir} already exists; choose another output folder`);
-  mkdirSync(dirname(dir), { recursive: true });
+  makeFolders(dirname(dir));
   const tensors = factors.map((t) => ({ ...t, name: PEFT_PREFIX + t.name }));
   await writeAtomically(dir, async (tmp) => {
     writeFileSync(join(tmp, CONFIG), JSON.stringify(adapterConfig(lora, baseModel), null, 2) + '\n');

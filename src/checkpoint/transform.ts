@@ -7,7 +7,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { writeAtomically } from '../data/atomic.ts';
+import { makeFolders, writeAtomically } from '../data/atomic.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import { CkptWriter } from './ckpt.ts';
 import { detectLayout, parseName } from './names.ts';
@@ -61,7 +61,7 @@ export async function transformCheckpoint(o: TransformOptions): Promise<string> 
       return { name, info, axis, slice };
     });
     const file = (r: number) => join(`rank_${r}`, `${prefix}${r}.${format}`);
-    mkdirSync(o.dstDir, { recursive: true });
+    makeFolders(o.dstDir);
     await writeAtomically(out, async (tmp) => {
       const writers = Array.from({ length: mp }, (_, r) => {
         mkdirSync(join(tmp, `rank_${r}`));

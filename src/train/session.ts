@@ -3,7 +3,8 @@
  * job, the core, the model (from a checkpoint, a PEFT adapter folder with its base, or random;
  * in a job, built once and shared), and the rank's logs.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { makeFolders } from '../data/atomic.ts';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { RunConfig } from '../config/types.ts';
@@ -41,7 +42,7 @@ export function logError(c: RunConfig, rank: number, message: string): void {
 /** output/log/rank_<r>, made if missing. */
 function rankLogDir(c: RunConfig, rank: number): string {
   const dir = join(c.output_dir, 'log', `rank_${rank}`);
-  mkdirSync(dir, { recursive: true });
+  makeFolders(dir);
   return dir;
 }
 
