@@ -3,7 +3,7 @@
  * job, the core, the model (from a checkpoint, a PEFT adapter folder with its base, or random;
  * in a job, built once and shared), and the rank's logs.
  */
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { makeFolders } from '../data/atomic.ts';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
 import { isShared } from '../runtime/host.ts';
 import { WeightType } from '../runtime/kernels.ts';
 import { formatLoadReport, loadModel, type LoadReport } from '../checkpoint/load.ts';
+import { adapterBaseModel } from '../checkpoint/peft.ts';
 import { configFromMindFormers, type LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
 import { loraFromPetConfig, type LoraConfig } from '../model/lora.ts';
@@ -145,7 +146,7 @@ async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => vo
   const path = c.load_checkpoint;
   log(placement.summary);
   const report = (r: LoadReport) => { const s = formatLoadReport(r); if (s) log(s); };
-  if (adapterDir) return loadModel(core, adapterBase(adapterDir), options, { config, adapter: adapterDir, report, share });
+  if (adapterDir) return loadModel(core, adapterBaseModel(adapterDir), options, { config, adapter: adapterDir, report, share });
   let model: LlamaModel;
   if (path) {
     model = await loadModel(core, path, options, { config, report, share });
@@ -203,13 +204,4 @@ function placeRun(c: RunConfig, { config, ownConfig, options, lora }: RunModel, 
 export function checkJobFits(c: RunConfig, ranks: number): void {
   const mp = c.parallel_config.model_parallel, share = mp > 1 ? { parts: mp, index: 0 } : undefined;
   placeRun(c, runModel(c, share), ranks, mp, true);
-}
-
-/** The base model folder an adapter names (base_model_name_or_path). */
-function adapterBase(dir: string): string {
-  const cfg = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
-  const base = cfg.base_model_name_or_path;
-  if (typeof base !== 'string' || !base) throw new Error(`${dir}/adapter_config.json: base_model_name_or_path must name the base model's folder`);
-  if (!existsSync(base)) throw new Error(`${dir}/adapter_config.json: base_model_name_or_path ${base} does not exist here`);
-  return base;
 }

@@ -120,18 +120,20 @@ describe('run_mindformer', () => {
     assert.match(r.stderr.trim(), /^run_mindformer: the loss is (NaN|Infinity) and the gradient norm \S+ at epoch 1, step \d+: training stops; the last good checkpoint is tiny_lora_rank_0-1_\d+\.safetensors$/);
   });
 
-  it('fine-tunes from a pre-trained checkpoint, then predicts through the saved PEFT adapter', () => {
+  it('fine-tunes from a pre-trained checkpoint, then predicts through the saved PEFT adapter from another folder', () => {
     const pre = cli('run_mindformer', '--config', join(ROOT, 'configs/llama2/train_tiny.yaml'), '--train_dataset_dir', join(dir, 's256'), '--num_samples', '16',
       '--callbacks.1.prefix', 'pre', '--output_dir', join(dir, 'pre'));
     assert.equal(pre.status, 0, pre.stderr);
     const base = /last checkpoint (\S+\.safetensors)/.exec(pre.stdout)![1];
+    // The base named relative to the working folder (dir) ...
     const ft = cli('run_mindformer', '--config', join(ROOT, 'configs/llama2/lora_tiny.yaml'), '--train_dataset_dir', join(dir, 's256'), '--num_samples', '16',
-      '--load_checkpoint', join(dir, 'pre/checkpoint/rank_0', base), '--output_dir', join(dir, 'ft-pre'));
+      '--load_checkpoint', join('pre/checkpoint/rank_0', base), '--output_dir', join(dir, 'ft-pre'));
     assert.equal(ft.status, 0, ft.stderr);
     const adapter = join(dir, 'ft-pre/adapter');
     assert.equal(JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8')).base_model_name_or_path, join(dir, 'pre/checkpoint/rank_0', base));
-    const pr = cli('run_mindformer', '--config', join(ROOT, 'configs/llama2/lora_tiny.yaml'), '--run_mode', 'predict', '--predict_data', 'Hello',
-      '--model.model_config.max_decode_length', '10', '--load_checkpoint', adapter, '--output_dir', join(dir, 'pr-ad'));
+    // ... is found when the adapter is used from another working folder.
+    const pr = spawnSync(process.execPath, [CLI, 'run_mindformer', '--config', join(ROOT, 'configs/llama2/lora_tiny.yaml'), '--run_mode', 'predict', '--predict_data', 'Hello',
+      '--model.model_config.max_decode_length', '10', '--load_checkpoint', adapter, '--output_dir', join(dir, 'pr-ad')], { encoding: 'utf8', cwd: tmpdir() });
     assert.equal(pr.status, 0, pr.stderr);
     assert.ok(pr.stdout.startsWith('Hello'), pr.stdout);
   });
