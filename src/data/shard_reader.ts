@@ -127,6 +127,15 @@ function checkIndex(value: unknown, where: string): ShardIndex {
   if (index === null || typeof index !== 'object' || index.format !== SHARD_FORMAT) fail(`not a ${SHARD_FORMAT} index`);
   if (index.version !== SHARD_VERSION) fail(`format version ${index.version}; this build reads version ${SHARD_VERSION}`);
   if (!whole(index.records) || !Array.isArray(index.shards) || index.shards.length === 0) fail('records or shards missing');
+  if (!whole(index.seq_length) || index.seq_length === 0) fail(`seq_length must be a positive integer, got ${JSON.stringify(index.seq_length)}`);
+  const columns: unknown = index.columns;
+  if (columns === null || typeof columns !== 'object' || !Object.hasOwn(columns, 'input_ids')) fail('columns must hold input_ids');
+  for (const [name, column] of Object.entries(index.columns)) {
+    const shape: unknown = column?.shape;
+    if (column?.type !== 'int32' || !Array.isArray(shape) || shape.length !== 1 || shape[0] !== index.seq_length + 1) {
+      fail(`columns.${name} must be int32 values of shape [${index.seq_length + 1}] (seq_length + 1), got ${JSON.stringify(column)}`);
+    }
+  }
   const K = index.shards.length;
   index.shards.forEach((shard, k) => {
     if (!isFileName(shard?.file)) fail(`shards[${k}].file ${JSON.stringify(shard?.file)} is not a file name in the dataset folder`);

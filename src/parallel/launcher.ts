@@ -5,9 +5,9 @@
  * within the time-out fail the job. Nothing is left running when it returns.
  */
 import { createWriteStream, writeFileSync, type WriteStream } from 'node:fs';
-import { makeFolders } from '../data/atomic.ts';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
+import { makeFolders } from '../data/atomic.ts';
 import { sharedCoreMemory } from '../runtime/core.ts';
 import { startWorker } from '../workers.ts';
 import { abortCollectives, controlBytes } from './collective.ts';

@@ -4,10 +4,10 @@
  * in a job, built once and shared), and the rank's logs.
  */
 import { appendFileSync, existsSync } from 'node:fs';
-import { makeFolders } from '../data/atomic.ts';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { RunConfig } from '../config/types.ts';
+import { makeFolders } from '../data/atomic.ts';
 import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
 import { isShared } from '../runtime/host.ts';
 import { WeightType } from '../runtime/kernels.ts';

@@ -92,6 +92,9 @@ describe('dataset integrity', () => {
         /shard-00000\.msgpack: holds 2 records, but records are dealt round-robin: 3 of 5 belong to it/],
       ['records', (x) => { x.records = 7; }, /shard-00000\.msgpack: holds 3 records, but records are dealt round-robin: 4 of 7 belong to it/],
       ['bytes', (x) => { x.shards[1].bytes = -1; }, /shard-00001\.msgpack: bytes must be a whole number, got -1/],
+      // Rows of 9 values read as rows of 5 would overlap in a batch.
+      ['seq', (x) => { x.seq_length = 4; }, /columns\.input_ids must be int32 values of shape \[5\] \(seq_length \+ 1\), got \{"type":"int32","shape":\[9\]\}/],
+      ['columns', (x) => { delete (x.columns as Record<string, unknown>).input_ids; }, /columns must hold input_ids/],
     ];
     for (const [name, edit, want] of cases) {
       const bad = withIndex(ds, `offsets-${name}`, edit);
