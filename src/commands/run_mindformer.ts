@@ -73,6 +73,7 @@ function openDataset(dir: string, flag: string, vocabSize: number): ShardDataset
   if (!existsSync(dir)) throw new Error(`${dir}: no such dataset folder (${flag})`);
   const data = ShardDataset.open(dir, { vocabSize });
   if (data.length === 0) throw new Error(`${dir}: the dataset is empty`);
+  if (data.index.masked_rows === data.length) throw new Error(`${dir}: every label of its ${data.length} rows is masked (index.json masked_rows), so no position counts in the loss`);
   return data;
 }
 

@@ -145,10 +145,13 @@ describe('run_mindformer', () => {
     execFileSync(process.execPath, [CLI, 'llama_preprocess', '--dataset_type', 'qa', '--input_glob', emptyConv, '--seq_length', '256', '--output_file', join(dir, 'empty'), '--workers', '0']);
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'runner_config:\n  epoch: 2\n');
-    // A qa dataset whose only answer is empty: every label is masked.
-    const maskedConv = join(dir, 'masked.json');
-    writeFileSync(maskedConv, JSON.stringify([{ id: '1', conversations: [{ from: 'human', value: 'Hi' }, { from: 'gpt', value: '' }] }]));
-    execFileSync(process.execPath, [CLI, 'llama_preprocess', '--dataset_type', 'qa', '--input_glob', maskedConv, '--seq_length', '256', '--output_file', join(dir, 'masked'), '--workers', '0'], { stdio: 'pipe' });
+    // qa datasets whose first answer is empty (every label of that row masked), then one that is not.
+    const masked = [{ id: '1', conversations: [{ from: 'human', value: 'Hi' }, { from: 'gpt', value: '' }] }];
+    const answered = [{ id: '2', conversations: [{ from: 'human', value: 'Hi' }, { from: 'gpt', value: 'Hello' }] }];
+    for (const [name, records] of [['masked', masked], ['partly-masked', [...masked, ...answered]]] as const) {
+      writeFileSync(join(dir, `${name}.json`), JSON.stringify(records));
+      execFileSync(process.execPath, [CLI, 'llama_preprocess', '--dataset_type', 'qa', '--input_glob', join(dir, `${name}.json`), '--seq_length', '256', '--output_file', join(dir, name), '--workers', '0'], { stdio: 'pipe' });
+    }
     // A copy of the shards with one id changed into another valid id.
     const flipped = join(dir, 'flipped');
     cpSync(join(dir, 's256'), flipped, { recursive: true });
@@ -161,8 +164,9 @@ describe('run_mindformer', () => {
       [['--config', tiny, '--train_dataset_dir', join(dir, 'nowhere')], /nowhere: no such dataset folder \(--train_dataset_dir\)/],
       [['--config', tiny, '--run_mode', 'finetun'], /unknown --run_mode 'finetun'/],
       [['--config', tiny, '--train_dataset_dir', join(dir, 'empty')], /the dataset is empty/],
-      [['--config', tiny, '--run_mode', 'eval', '--eval_dataset_dir', join(dir, 'masked')],
-        /masked: no position of the 1 records evaluated counts in the loss \(every label is masked: -100 or padding\), so loss and perplexity are undefined$/],
+      [['--config', tiny, '--run_mode', 'eval', '--eval_dataset_dir', join(dir, 'partly-masked'), '--num_samples', '1'],
+        /partly-masked: no position of the 1 records evaluated counts in the loss \(every label is masked: -100 or padding\), so loss and perplexity are undefined$/],
+      [['--config', tiny, '--train_dataset_dir', join(dir, 'masked')], /masked: every label of its 1 rows is masked \(index\.json masked_rows\), so no position counts in the loss$/],
       [['--config', tiny, '--train_dataset_dir', flipped], /flipped\/shard-00000\.msgpack: sha256 [0-9a-f]{64} does not match index\.json \([0-9a-f]{64}\); the shard is damaged$/],
       [['--config', tiny, '--run_mode', 'eval', '--eval_dataset_dir', flipped], /flipped\/shard-00000\.msgpack: sha256 .* the shard is damaged$/],
       [['--config', tiny, '--train_dataset_dir', join(dir, 's256'), '--model.model_config.seq_length', '128'], /seq_length 256 is larger than the model's seq_length 128/],
