@@ -38,8 +38,20 @@ export interface PreprocessSummary {
   maskedRows: number[];
 }
 
-/** qa records per batch; wiki characters per batch; input characters per worker thread started. */
+/**
+ * The longest rows a dataset may hold. No model here takes more: the smallest shape (16 hidden,
+ * 2 layers) needs about 3 KiB of step activations per position, so 2^20 positions already fill
+ * 3 of the 4 GiB one WebAssembly memory addresses.
+ */
+export const MAX_SEQ_LENGTH = 1 << 20;
+
+/**
+ * qa records per batch, and positions per batch (64 rows at the default seq_length 2048: batches
+ * of longer rows hold fewer, so memory stays flat); wiki characters per batch; input characters
+ * per worker thread started.
+ */
 const QA_BATCH = 64;
+const QA_BATCH_POSITIONS = 64 * 2049;
 const WIKI_BATCH_CHARS = 1 << 16;
 const CHARS_PER_THREAD = 1 << 16;
 
@@ -47,6 +59,9 @@ const CHARS_PER_THREAD = 1 << 16;
 export async function preprocess(options: PreprocessOptions): Promise<PreprocessSummary> {
   const { seqLength } = options;
   if (!Number.isInteger(seqLength) || seqLength < 1) throw new Error(`--seq_length ${seqLength}: expected a positive integer`);
+  if (seqLength > MAX_SEQ_LENGTH) {
+    throw new Error(`--seq_length ${seqLength} is more than any model here can take (at most ${MAX_SEQ_LENGTH}: the smallest model shape needs about 3 KiB of activations per position, and 2^20 positions fill 3 of the 4 GiB one WebAssembly memory addresses)`);
+  }
   if (!Number.isInteger(options.repeat) || options.repeat < 1) throw new Error(`--repeat ${options.repeat}: expected a positive integer`);
   const texts: string[] = [];
   for (const path of options.inputs) texts.push(await readTextFile(path));
@@ -57,6 +72,7 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
     const work = options.datasetType === 'qa' ? qaBatches(options.inputs, texts, seqLength + 1) : wikiBatches(texts);
     return await writeAtomically(options.output, async (dir) => {
       const writer = new ShardWriter(dir, {
+        shownAs: options.output,
         datasetType: options.datasetType,
         seqLength,
         columns: options.datasetType === 'qa' ? ['input_ids', 'labels'] : ['input_ids'],
@@ -82,12 +98,12 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
 
 /** Every qa input rendered and checked up front (errors name the file and record), in batches. */
 function qaBatches(inputs: string[], texts: string[], length: number): Job[] {
-  const jobs: Job[] = [];
+  const jobs: Job[] = [], perBatch = Math.max(1, Math.min(QA_BATCH, Math.floor(QA_BATCH_POSITIONS / length)));
   for (const [f, path] of inputs.entries()) {
     const data = parseJson(texts[f], path);
     if (!Array.isArray(data)) throw new Error(`${path}: expected a JSON array of conversation records`);
     const prompts = data.map((record, i) => renderConversation(record, i, path));
-    for (let i = 0; i < prompts.length; i += QA_BATCH) jobs.push({ kind: 'qa', prompts: prompts.slice(i, i + QA_BATCH), length });
+    for (let i = 0; i < prompts.length; i += perBatch) jobs.push({ kind: 'qa', prompts: prompts.slice(i, i + perBatch), length });
   }
   return jobs;
 }
@@ -107,16 +123,25 @@ function wikiBatches(texts: string[]): Job[] {
   return jobs;
 }
 
-/** Runs jobs, at most `inFlight` at a time, and hands each result to `take` in job order. */
+/**
+ * Runs jobs, at most `inFlight` at a time, and hands each result to `take` in job order. On the
+ * first failure the jobs still running are abandoned: their results, or their failure when the
+ * pool closes, are not waited for, and the first failure is the one reported.
+ */
 async function inOrder(pool: PreprocessPool, jobs: Job[], inFlight: number, take: (result: JobResult, job: Job) => Promise<void>): Promise<void> {
   const running: Promise<JobResult>[] = [];
   let next = 0;
   const refill = () => { while (next < jobs.length && running.length < inFlight) running.push(pool.run(jobs[next++])); };
-  refill();
-  for (let done = 0; done < jobs.length; done++) {
-    const result = await running.shift()!;
+  try {
     refill();
-    await take(result, jobs[done]);
+    for (let done = 0; done < jobs.length; done++) {
+      const result = await running.shift()!;
+      refill();
+      await take(result, jobs[done]);
+    }
+  } catch (err) {
+    for (const job of running) job.catch(() => {});
+    throw err;
   }
 }
 

@@ -4,9 +4,10 @@
  * memory, exiting early) or a signal stops every rank at once; ranks that do not all start
  * within the time-out fail the job. Nothing is left running when it returns.
  */
-import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
+import { makeFolders } from '../data/atomic.ts';
 import { sharedCoreMemory } from '../runtime/core.ts';
 import { startWorker } from '../workers.ts';
 import { abortCollectives, controlBytes } from './collective.ts';
@@ -40,7 +41,7 @@ const EXIT_GRACE_MS = 5000;
 
 /** Starts the ranks; resolves when all have finished (undefined) or all have been stopped (the failure). */
 export async function launch(o: LaunchOptions): Promise<LaunchFailure | undefined> {
-  mkdirSync(o.logDir, { recursive: true });
+  makeFolders(o.logDir);
   const memory = sharedCoreMemory(), control = new SharedArrayBuffer(controlBytes(o.workers));
   const workers: Worker[] = [], logs: WriteStream[] = [], exited: Promise<void>[] = [];
   let failure: LaunchFailure | undefined, finished = 0;
