@@ -1,0 +1,131 @@
+/**
+ * `@huggingface/jinja` made to agree with Python's jinja2 where chat templates showed they
+ * differ (test/tokenizer/chat_template.test.ts compares both): `==` and `!=` compare as Python
+ * does (JavaScript's loose `"\n " == false` is true; Python's `"\n " == False` is not), and
+ * `str.strip/lstrip/rstrip` and the `trim` filter take Python's `chars` argument and strip
+ * Python's whitespace (which has U+001C..U+001F and U+0085 but not U+FEFF). The fixes are hooks
+ * on one Interpreter instance, not changes to the library's classes; the globals are those of
+ * transformers' environment.
+ */
+import { Environment, Interpreter, type parse } from '@huggingface/jinja';
+
+type Program = ReturnType<typeof parse>;
+
+/** The interpreter's runtime values and AST nodes, as far as the hooks look at them. */
+interface Value { type: string; value: unknown }
+interface Node { type: string; value?: unknown; operator?: { value: string }; left?: Node; right?: Node; callee?: Node; object?: Node; property?: Node; computed?: boolean; args?: Node[] }
+
+/** The interpreter's internal methods the hooks wrap (private in its typings). */
+interface Hooks {
+  evaluate(node: Node, env: Environment): Value;
+  evaluateBinaryExpression(node: Node, env: Environment): Value;
+  evaluateCallExpression(node: Node, env: Environment): Value;
+  evaluateArguments(args: Node[], env: Environment): [Value[], Map<string, Value>];
+  applyFilter(operand: Value, filter: Node, env: Environment): Value;
+}
+
+/** Python's str.isspace() characters. */
+const PY_SPACE = new Set('\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000');
+
+/** Python's s.strip(chars) (`left`/`right` pick lstrip/rstrip); chars null strips whitespace. */
+export function pyStrip(s: string, chars: string | null, left = true, right = true): string {
+  const drop = chars === null ? PY_SPACE : new Set(chars);
+  const points = Array.from(s);
+  let start = 0, end = points.length;
+  if (left) while (start < end && drop.has(points[start])) start++;
+  if (right) while (end > start && drop.has(points[end - 1])) end--;
+  return points.slice(start, end).join('');
+}
+
+const NUMERIC = new Set(['IntegerValue', 'FloatValue', 'BooleanValue']);
+
+/** Python's `a == b` on runtime values. */
+function pyEquals(a: Value, b: Value): boolean {
+  if (NUMERIC.has(a.type) && NUMERIC.has(b.type)) return Number(a.value) === Number(b.value);
+  if (a.type !== b.type) return false;
+  if (a.type === 'NullValue' || a.type === 'UndefinedValue') return true;
+  if (a.type === 'ArrayValue') {
+    const x = a.value as Value[], y = b.value as Value[];
+    return x.length === y.length && x.every((v, i) => pyEquals(v, y[i]));
+  }
+  if (a.type === 'ObjectValue') {
+    const x = a.value as Map<string, Value>, y = b.value as Map<string, Value>;
+    return x.size === y.size && [...x].every(([k, v]) => y.has(k) && pyEquals(v, y.get(k)!));
+  }
+  return a.value === b.value;
+}
+
+/** A runtime value of a plain JavaScript value (through Environment.set, which converts it). */
+function runtime(value: unknown): Value {
+  const scratch = new Environment();
+  scratch.set('v', value);
+  return scratch.lookupVariable('v') as unknown as Value;
+}
+
+const STRIPS: Record<string, [boolean, boolean]> = { strip: [true, true], lstrip: [true, false], rstrip: [false, true] };
+
+/** Python's strftime on the local time, for the codes chat templates use. */
+function strftimeNow(format: string): string {
+  const d = new Date();
+  const months = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+  const days = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+  const two = (n: number) => String(n).padStart(2, '0');
+  const codes: Record<string, () => string> = {
+    Y: () => String(d.getFullYear()), y: () => two(d.getFullYear() % 100), m: () => two(d.getMonth() + 1), d: () => two(d.getDate()),
+    B: () => months[d.getMonth()], b: () => months[d.getMonth()].slice(0, 3), A: () => days[d.getDay()], a: () => days[d.getDay()].slice(0, 3),
+    H: () => two(d.getHours()), M: () => two(d.getMinutes()), S: () => two(d.getSeconds()), '%': () => '%',
+  };
+  return format.replace(/%(.)/g, (all, code: string) => codes[code]?.() ?? all);
+}
+
+/** An environment with transformers' globals and the given variables. */
+function environment(variables: Record<string, unknown>): Environment {
+  const env = new Environment();
+  const globals: Record<string, unknown> = {
+    true: true, false: false, none: null, True: true, False: false, None: null,
+    raise_exception: (message: unknown) => { throw new Error(String(message)); },
+    strftime_now: strftimeNow,
+    range: (start: number, stop?: number, step = 1) => {
+      if (stop === undefined) [start, stop] = [0, start];
+      if (step === 0) throw new Error('range() arg 3 must not be zero');
+      const out: number[] = [];
+      for (let i = start; step > 0 ? i < stop : i > stop; i += step) out.push(i);
+      return out;
+    },
+  };
+  for (const [key, value] of Object.entries({ ...globals, ...variables })) env.set(key, value);
+  return env;
+}
+
+/** Renders a parsed template with `variables`, as Python's jinja2 would under transformers' settings. */
+export function renderPython(program: Program, variables: Record<string, unknown>): string {
+  const interpreter = new Interpreter(environment(variables));
+  const hooks = interpreter as unknown as Hooks;
+  const binary = hooks.evaluateBinaryExpression.bind(hooks);
+  const call = hooks.evaluateCallExpression.bind(hooks);
+  const filter = hooks.applyFilter.bind(hooks);
+  hooks.evaluateBinaryExpression = (node, env) => {
+    const op = node.operator!.value;
+    if (op !== '==' && op !== '!=') return binary(node, env);
+    const equal = pyEquals(hooks.evaluate(node.left!, env), hooks.evaluate(node.right!, env));
+    return runtime(op === '==' ? equal : !equal);
+  };
+  hooks.evaluateCallExpression = (node, env) => {
+    const callee = node.callee!;
+    const sides = callee.type === 'MemberExpression' && !callee.computed ? STRIPS[callee.property!.value as string] : undefined;
+    if (!sides) return call(node, env);
+    const object = hooks.evaluate(callee.object!, env);
+    if (object.type !== 'StringValue') return call(node, env);
+    const [args] = hooks.evaluateArguments(node.args!, env);
+    const chars = args[0]?.type === 'StringValue' ? (args[0].value as string) : null;
+    return runtime(pyStrip(object.value as string, chars, ...sides));
+  };
+  hooks.applyFilter = (operand, node, env) => {
+    const name = node.type === 'Identifier' ? node.value : node.type === 'CallExpression' && node.callee!.type === 'Identifier' ? node.callee!.value : undefined;
+    if (name !== 'trim' || operand.type !== 'StringValue') return filter(operand, node, env);
+    const args = node.type === 'CallExpression' ? hooks.evaluateArguments(node.args!, env)[0] : [];
+    const chars = args[0]?.type === 'StringValue' ? (args[0].value as string) : null;
+    return runtime(pyStrip(operand.value as string, chars));
+  };
+  return (interpreter.run(program) as unknown as Value).value as string;
+}
