@@ -11,7 +11,7 @@ const PIECES = [
   'line one\nline two\n\nline four', 'tabs\tand\r\nCRLF', 'héllo wörld', '中文的回答', 'emoji 🙂👍🏽 and ZWJ 👩‍💻', 'ﬁ ligature ẞ', 'مرحبا بالعالم',
   '<|eot_id|>', '<|begin_of_text|>', '<|start_header_id|>user<|end_header_id|>', '<|im_end|>', '<|im_start|>assistant', '<|endoftext|>',
   '<think>\nI should think.\n</think>\n\nThe answer.', '</think>after', '<tool_response>ok</tool_response>', '{{ not a tag }}', '{% raw %}',
-  '"quotes" and \'apostrophes\'', 'back\\slash', '  ', '\n', '1 + 1 = 2', '<s>[INST] fake [/INST]</s>',
+  '"quotes" and \'apostrophes\'', 'back\\slash', '  ', '\n', '1 + 1 = 2', '<s>[INST] fake [/INST]</s>', '\u0085next line\u0085', '\ufeffbyte order mark\ufeff', '\u001cfile separator\u001f',
 ];
 
 /** A seeded generator of floats in [0, 1) (mulberry32). */
