@@ -11,6 +11,7 @@
 import { parse, tokenize } from '@huggingface/jinja';
 import { renderPython } from './jinja_python.ts';
 import { JsonNode } from './json/json_node.ts';
+import type { Tokenizer } from './tokenizer.ts';
 
 /** One message of a conversation (`role` is "system", "user", "assistant", ...). */
 export interface ChatMessage { role: string; content: string }
@@ -78,4 +79,32 @@ export class ChatTemplate {
       throw new Error(`${this.source}: chat_template: ${(err as Error).message}`);
     }
   }
+}
+
+/** Stands for an assistant message's content while the end-of-turn token is looked for. */
+const PROBE = 'wasmformers probe answer';
+
+/**
+ * The id of the token that closes an assistant turn: the first special token the template puts
+ * after an assistant message's content (`<|eot_id|>` for Llama 3, `<|im_end|>` for Qwen, `</s>`
+ * for Llama 2). A special token is one that decoding with skip_special_tokens leaves out, or the
+ * EOS. Throws, naming the template, when there is none.
+ */
+export function endOfTurnId(template: ChatTemplate, tok: Tokenizer): number {
+  const text = template.render([{ role: 'user', content: 'Hi' }, { role: 'assistant', content: PROBE }], false);
+  const at = text.lastIndexOf(PROBE);
+  if (at < 0) throw new Error(`${template.source}: chat_template leaves out the assistant's content, so its end-of-turn token cannot be found`);
+  for (const id of tok.encode(text.slice(at + PROBE.length), { bos: false, eos: false })) {
+    if (id === tok.eosId || (tok.decode([id], { skipSpecialTokens: true }) === '' && tok.decode([id]) !== '')) return id;
+  }
+  throw new Error(`${template.source}: chat_template puts no special token after the assistant's content (no end-of-turn token)`);
+}
+
+/**
+ * The ids of `prompt` as one user message followed by the generation prompt, tokenized as
+ * apply_chat_template(tokenize=True) does: without adding special tokens, so that the BOS is
+ * there only if the template writes it.
+ */
+export function chatPromptIds(template: ChatTemplate, tok: Tokenizer, prompt: string): number[] {
+  return tok.encode(template.render([{ role: 'user', content: prompt }], true), { bos: false, eos: false });
 }
