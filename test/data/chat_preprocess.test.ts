@@ -130,3 +130,29 @@ test('a record the template refuses names the file and the record', async () => 
     /bad\.json: record 2 \(id 7\): turn 1 has "from" "robot"/);
   assert.ok(!existsSync(out));
 });
+
+test('a conversation longer than seq_length + 1 is cut: its row is the start of the uncut row, labels included', async () => {
+  const rows = async (seq: number) => {
+    const out = join(dir, `qwen3-cut-${seq}`);
+    const log = console.log;
+    console.log = () => {};
+    try {
+      await preprocessCommand(['--dataset_type', 'chat', '--input_glob', input, '--model_file', dirname(QWEN3_JSON), '--seq_length', String(seq), '--output_file', out, '--workers', '0']);
+    } finally {
+      console.log = log;
+    }
+    const data = ShardDataset.open(out);
+    try {
+      return RECORDS.map((_, r) => data.record(r)).map((rec) => ({ ids: [...rec.input_ids], labels: [...rec.labels] }));
+    } finally {
+      data.close();
+    }
+  };
+  const [short, long] = [await rows(24), await rows(SEQ)];
+  short.forEach((row, r) => {
+    assert.deepEqual(row.ids, long[r].ids.slice(0, 25), `record ${RECORDS[r].id}: input_ids`);
+    assert.deepEqual(row.labels, long[r].labels.slice(0, 25), `record ${RECORDS[r].id}: labels`);
+  });
+  assert.ok(long.some((row) => row.ids[25] !== 0), 'some conversation is longer than the cut');
+  assert.ok(short.some((row) => row.labels.some((x) => x !== IGNORE_INDEX)), 'some answer starts before the cut');
+});

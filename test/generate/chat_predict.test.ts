@@ -6,7 +6,7 @@
  * the Llama 3 vocabulary prints the rendered prompt.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { generate } from '../../src/generate/generate.ts';
@@ -17,7 +17,7 @@ import { chatPromptIds, endOfTurnId } from '../../src/tokenizer/chat_template.ts
 import { loadChatTemplate, loadTokenizer } from '../../src/tokenizer/load.ts';
 import { runCli } from '../data/run_cli.ts';
 import { tinyConfig } from '../model/fixtures.ts';
-import { oracleLines, scratchDir } from '../reference/oracles.ts';
+import { llamaModelFile, oracleLines, scratchDir } from '../reference/oracles.ts';
 import { LLAMA3_JSON, QWEN3_JSON, rustEncode, rustTokenizer } from '../tokenizer/hf_oracle.ts';
 
 const PROMPTS = ['Hello', 'Give three tips for staying healthy.', '  spaced  ', 'Ünïcödé 東京 🙂', '<|eot_id|> and <|im_end|> as text', 'two\nlines'];
@@ -65,4 +65,20 @@ test('predict --chat True on a tiny random model with the Llama 3 vocabulary pri
   const none = await runCli([...tiny, '--chat', 'True'], { source: true });
   assert.equal(none.code, 1);
   assert.match(none.stderr.trim(), /^run_mindformer: the Llama 2 tokenizer\.model bundled in @sctg\/sentencepiece-js: the tokenizer has no chat template/);
+});
+
+test('a tokenizer.model with a Llama 2 style template beside it: one BOS, written by the template, and </s> ends a turn', async () => {
+  const dir = scratchDir();
+  const model = await llamaModelFile(dir);
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({
+    chat_template: "{% for m in messages %}{% if m.role == 'user' %}{{ bos_token + '[INST] ' + m.content + ' [/INST]' }}{% else %}{{ ' ' + m.content + ' ' + eos_token }}{% endif %}{% endfor %}",
+    bos_token: '<s>', eos_token: { content: '</s>', lstrip: false },
+  }));
+  const loaded = await loadTokenizer(model);
+  const template = await loadChatTemplate(loaded);
+  const ids = chatPromptIds(template, loaded.tokenizer, 'Hi');
+  assert.equal(ids[0], 1);
+  assert.equal(ids.filter((id) => id === 1).length, 1);
+  assert.equal(loaded.tokenizer.decode(ids), '[INST] Hi [/INST]');
+  assert.equal(endOfTurnId(template, loaded.tokenizer), 2);
 });
