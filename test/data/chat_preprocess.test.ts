@@ -14,6 +14,7 @@ import { main as preprocessCommand } from '../../src/commands/llama_preprocess.t
 import { IGNORE_INDEX } from '../../src/data/qa.ts';
 import { ShardDataset } from '../../src/data/shard_reader.ts';
 import { oracleLines, scratchDir } from '../reference/oracles.ts';
+import { runCli } from './run_cli.ts';
 import { LLAMA3_JSON, QWEN3_JSON, rustDecode, rustEncode, rustTokenizer } from '../tokenizer/hf_oracle.ts';
 
 type Turn = { from: string; value: string };
@@ -155,4 +156,31 @@ test('a conversation longer than seq_length + 1 is cut: its row is the start of 
   });
   assert.ok(long.some((row) => row.ids[25] !== 0), 'some conversation is longer than the cut');
   assert.ok(short.some((row) => row.labels.some((x) => x !== IGNORE_INDEX)), 'some answer starts before the cut');
+});
+
+test('run_mindformer evaluates chat rows unchanged: the tokens it counts are the assistant tokens of the rows', async () => {
+  const out = join(dir, 'qwen3-eval');
+  const log = console.log;
+  console.log = () => {};
+  try {
+    await preprocessCommand(['--dataset_type', 'chat', '--input_glob', input, '--model_file', dirname(QWEN3_JSON), '--seq_length', '64', '--output_file', out, '--workers', '0']);
+  } finally {
+    console.log = log;
+  }
+  const data = ShardDataset.open(out);
+  let expected = 0; // positions whose input is not the pad id 0 and whose next label counts
+  for (let r = 0; r < data.length; r++) {
+    const { input_ids: ids, labels } = data.record(r);
+    for (let s = 0; s < 64; s++) if (ids[s] !== 0 && labels[s + 1] !== IGNORE_INDEX) expected++;
+  }
+  data.close();
+  const ev = await runCli(['run_mindformer', '--config', 'configs/llama2/lora_tiny.yaml', '--run_mode', 'eval', '--eval_dataset_dir', out,
+    '--model.model_config.vocab_size', '151669', '--model.model_config.hidden_size', '16', '--model.model_config.num_layers', '1',
+    '--model.model_config.num_heads', '2', '--model.model_config.seq_length', '64', '--output_dir', join(dir, 'eval-out')]);
+  assert.equal(ev.code, 0, ev.stderr);
+  const m = /Eval over 5 records \((\d+) tokens\): loss ([\d.]+)/.exec(ev.stdout);
+  assert.ok(m, ev.stdout);
+  assert.ok(expected > 20);
+  assert.equal(Number(m[1]), expected);
+  assert.ok(Math.abs(Number(m[2]) - Math.log(151669)) < 0.5, `a random model's loss is about ln(vocabulary): ${m[2]}`);
 });
