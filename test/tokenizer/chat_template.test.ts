@@ -80,3 +80,12 @@ test('a list of named templates gives the one named "default"; no chat_template 
   assert.throws(() => ChatTemplate.fromConfig({ chat_template: [{ name: 'rag', template: 'R' }] }, 'c.json'), /c\.json: chat_template: .*"default"/);
   assert.throws(() => ChatTemplate.fromConfig({ chat_template: '{% if %}' }, 'c.json'), /c\.json: chat_template does not parse/);
 });
+
+test('strftime_now formats the local date as Python does', () => {
+  const template = ChatTemplate.fromConfig({ chat_template: "{{ strftime_now('%Y-%m-%d|%y|%b|%B|%a|%A|%%|%d %b %Y') }}" }, 'date.json')!;
+  const day = () => new Date().toDateString();
+  const before = day();
+  const ours = template.render([], false);
+  const [python] = oracleLines<string>('chat_template_oracle.py', [], [{ template: template.text, variables: {} }, { messages: [], add_generation_prompt: false }]);
+  if (day() === before) assert.equal(ours, python); // not across midnight
+});
