@@ -1,11 +1,14 @@
 /**
- * `@huggingface/jinja` made to agree with Python's jinja2 where chat templates showed they
- * differ (test/tokenizer/chat_template.test.ts compares both): `==` and `!=` compare as Python
- * does (JavaScript's loose `"\n " == false` is true; Python's `"\n " == False` is not), and
+ * `@huggingface/jinja` made to agree with Python's jinja2 where they differ on what chat
+ * templates use (test/tokenizer/chat_template.test.ts compares both): `==` and `!=` compare as
+ * Python does (JavaScript's loose `"\n " == false` is true; Python's `"\n " == False` is not);
  * `str.strip/lstrip/rstrip` and the `trim` filter take Python's `chars` argument and strip
- * Python's whitespace (which has U+001C..U+001F and U+0085 but not U+FEFF). The fixes are hooks
- * on one Interpreter instance, not changes to the library's classes; the globals are those of
- * transformers' environment.
+ * Python's whitespace (which has U+001C..U+001F and U+0085 but not U+FEFF); printed values and
+ * `~` go through Python's str() (`True`, `None`, `['a', 1]`, `{'role': 'user'}`); strings are
+ * measured and indexed by code point; `capitalize` title-cases the first character. The fixes
+ * are hooks on one Interpreter instance, not changes to the library's classes; the globals are
+ * those of transformers' environment. What the library lacks (`'a' * 3`, the `format`, `round`
+ * and `center` builtins, one-item tuples) stays an error, not different text.
  */
 import { Environment, Interpreter, type parse } from '@huggingface/jinja';
 
