@@ -8,7 +8,8 @@
  * measured and indexed by code point; `capitalize` title-cases the first character. The fixes
  * are hooks on one Interpreter instance, not changes to the library's classes; the globals are
  * those of transformers' environment. What the library lacks (`'a' * 3`, the `format`, `round`
- * and `center` builtins, one-item tuples) stays an error, not different text.
+ * and `center` builtins, one-item tuples) stays an error; a printed `dict.items()` still shows
+ * its pairs as lists.
  */
 import { Environment, Interpreter, type parse } from '@huggingface/jinja';
 
