@@ -2,7 +2,8 @@
  * `wasmformers run_mindformer --config C --run_mode train|finetune|eval|predict ...`: the seed's
  * main command (SPEC.md §6). train and finetune run the trainer and write checkpoints, the PEFT
  * adapter (finetune) and output/report.html; eval prints loss and perplexity over a dataset;
- * predict generates from --predict_data prompts, streaming the text.
+ * predict generates from --predict_data prompts (with --chat True, each rendered as a user message
+ * through the tokenizer's chat template), streaming the text.
  */
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +15,8 @@ import { saveAdapter } from '../checkpoint/peft.ts';
 import { generate } from '../generate/generate.ts';
 import type { LlamaModel } from '../model/llama.ts';
 import { formatPlan, memoryPlan } from '../model/plan.ts';
-import { loadTokenizer } from '../tokenizer/load.ts';
+import { chatPromptIds, endOfTurnId } from '../tokenizer/chat_template.ts';
+import { loadChatTemplate, loadTokenizer } from '../tokenizer/load.ts';
 import { writeReport, type ReportPoint } from '../train/report.ts';
 import { buildModel, checkJobFits, coreFor, logError, rankContext, rankLogger, type RankContext } from '../train/session.ts';
 import { DataParallel } from '../parallel/data_parallel.ts';
@@ -197,11 +199,15 @@ async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<n
 async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
   if (cfg.predict_data.length === 0) throw new Error('--run_mode predict needs --predict_data (one or more prompts)');
   const log = rankLogger(cfg, rank?.job.rank ?? 0, false);
-  const { tokenizer: tok } = await loadTokenizer(cfg.processor.tokenizer.vocab_file || undefined);
+  const loaded = await loadTokenizer(cfg.processor.tokenizer.vocab_file || undefined);
+  const tok = loaded.tokenizer;
+  // --chat: the template writes the special tokens (a BOS included, where it has one) and its end-of-turn token stops the answer
+  const chat = cfg.chat ? await loadChatTemplate(loaded) : null;
+  const stopIds = chat ? [endOfTurnId(chat, tok)] : [];
   const mc = cfg.model.model_config;
   // Every prompt is checked before the model loads (tokenizing 1 MB takes about 0.1 s).
   const prompts = cfg.predict_data.map((prompt, i) => {
-    const ids = tok.encode(prompt, { bos: true, eos: false });
+    const ids = chat ? chatPromptIds(chat, tok, prompt) : tok.encode(prompt, { bos: true, eos: false });
     if (ids.length > mc.seq_length) throw new Error(`prompt ${i + 1} is ${ids.length} tokens, more than the model's seq_length ${mc.seq_length} (model.model_config.seq_length)`);
     return ids;
   });
@@ -217,9 +223,9 @@ async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promis
     process.stdout.write(shown);
     generate(model, ids, {
       maxNewTokens: maxNew, doSample: mc.do_sample, temperature: mc.temperature, topK: mc.top_k, topP: mc.top_p,
-      repetitionPenalty: mc.repetition_penalty, seed: cfg.seed,
+      repetitionPenalty: mc.repetition_penalty, seed: cfg.seed, stopIds,
       onToken: (id) => {
-        if (id === model.config.eosId) return;
+        if (id === model.config.eosId || stopIds.includes(id)) return;
         out.push(id);
         const text = tok.decode([...ids, ...out], { skipSpecialTokens: true });
         process.stdout.write(text.slice(shown.length));

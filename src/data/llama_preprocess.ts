@@ -4,9 +4,11 @@
  * worker threads, and written in input order as the batches come back, with a bounded number of
  * batches in flight so that memory stays flat.
  */
+import { endOfTurnId, type ChatTemplate } from '../tokenizer/chat_template.ts';
 import type { LoadedTokenizer } from '../tokenizer/load.ts';
 import { writeAtomically } from './atomic.ts';
-import { renderConversation } from './conversation.ts';
+import { chatMessages, renderChat } from './chat.ts';
+import { recordName, renderConversation } from './conversation.ts';
 import { parseJson, readTextFile } from './json_text.ts';
 import { PreprocessPool } from './preprocess_pool.ts';
 import type { Job, JobResult, QaResult, WikiResult } from './preprocess_jobs.ts';
@@ -15,7 +17,7 @@ import { universalNewlines, wikiParagraphs } from './wiki.ts';
 
 /** What to preprocess and how. */
 export interface PreprocessOptions {
-  datasetType: 'qa' | 'wiki';
+  datasetType: 'qa' | 'chat' | 'wiki';
   /** input files, read in this order */
   inputs: string[];
   /** the dataset folder to create (must not exist) */
@@ -25,16 +27,18 @@ export interface PreprocessOptions {
   /** wiki: how many times the whole token stream is repeated */
   repeat: number;
   tokenizer: LoadedTokenizer;
+  /** chat: the model's chat template */
+  chatTemplate?: ChatTemplate;
   /** worker threads (at most one per 64K characters of input); 0 tokenizes on the calling thread */
   threads: number;
-  /** called as work is done: (done, total) in records (qa) or paragraphs (wiki) */
+  /** called as work is done: (done, total) in records (qa, chat) or paragraphs (wiki) */
   progress?: (done: number, total: number) => void;
 }
 
 /** What was written. */
 export interface PreprocessSummary {
   records: number;
-  /** qa: 0-based numbers of the rows whose labels are all masked */
+  /** qa, chat: 0-based numbers of the rows whose labels are all masked */
   maskedRows: number[];
 }
 
@@ -67,24 +71,27 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
   for (const path of options.inputs) texts.push(await readTextFile(path));
   // the workers start (and build their tokenizers) while this thread parses the input
   const chars = texts.reduce((n, t) => n + t.length, 0);
-  const pool = new PreprocessPool(options.tokenizer, Math.min(options.threads, Math.ceil(chars / CHARS_PER_THREAD)));
+  const rows = options.datasetType !== 'wiki';
+  const pool = new PreprocessPool(options.tokenizer, Math.min(options.threads, Math.ceil(chars / CHARS_PER_THREAD)), options.datasetType === 'chat');
   try {
-    const work = options.datasetType === 'qa' ? qaBatches(options.inputs, texts, seqLength + 1) : wikiBatches(texts);
+    const work = options.datasetType === 'qa' ? qaBatches(options.inputs, texts, seqLength + 1)
+      : options.datasetType === 'chat' ? chatBatches(options, texts, seqLength + 1)
+      : wikiBatches(texts);
     return await writeAtomically(options.output, async (dir) => {
       const writer = new ShardWriter(dir, {
         shownAs: options.output,
         datasetType: options.datasetType,
         seqLength,
-        columns: options.datasetType === 'qa' ? ['input_ids', 'labels'] : ['input_ids'],
+        columns: rows ? ['input_ids', 'labels'] : ['input_ids'],
         partitions: options.partitions,
         tokenizer: { sha256: options.tokenizer.sha256, source: options.tokenizer.source },
         sources: options.inputs,
       });
       try {
-        const summary = options.datasetType === 'qa'
-          ? await writeQa(pool, work, seqLength + 1, writer, options.progress)
+        const summary = rows
+          ? await writeRows(pool, work, seqLength + 1, writer, options.progress)
           : await writeWiki(pool, work, seqLength + 1, options.repeat, writer, options.progress);
-        await writer.finish(options.datasetType === 'qa' ? { masked_rows: summary.maskedRows.length } : {});
+        await writer.finish(rows ? { masked_rows: summary.maskedRows.length } : {});
         return summary;
       } catch (err) {
         await writer.abort();
@@ -104,6 +111,34 @@ function qaBatches(inputs: string[], texts: string[], length: number): Job[] {
     if (!Array.isArray(data)) throw new Error(`${path}: expected a JSON array of conversation records`);
     const prompts = data.map((record, i) => renderConversation(record, i, path));
     for (let i = 0; i < prompts.length; i += perBatch) jobs.push({ kind: 'qa', prompts: prompts.slice(i, i + perBatch), length });
+  }
+  return jobs;
+}
+
+/** Every chat input rendered with the model's template and checked up front (errors name the file and record), in batches. */
+function chatBatches(options: PreprocessOptions, texts: string[], length: number): Job[] {
+  const template = options.chatTemplate;
+  if (!template) throw new Error('--dataset_type chat needs the model\'s chat template');
+  const tok = options.tokenizer.tokenizer;
+  const eot = endOfTurnId(template, tok);
+  const eotText = tok.idToToken(eot)!;
+  const jobs: Job[] = [];
+  for (const [f, path] of options.inputs.entries()) {
+    const data = parseJson(texts[f], path);
+    if (!Array.isArray(data)) throw new Error(`${path}: expected a JSON array of conversation records`);
+    const rendered = data.map((record, i) => {
+      const messages = chatMessages(record, i, path);
+      try {
+        return renderChat(template, messages, eotText, `${path}: ${recordName(record, i)}`);
+      } catch (err) {
+        const message = (err as Error).message;
+        throw new Error(message.startsWith(path) ? message : `${path}: ${recordName(record, i)}: ${message}`);
+      }
+    });
+    for (let i = 0; i < rendered.length; i += QA_BATCH) {
+      const batch = rendered.slice(i, i + QA_BATCH);
+      jobs.push({ kind: 'chat', prompts: batch.map((r) => r.text), turns: batch.map((r) => r.turns), endOfTurnId: eot, length });
+    }
   }
   return jobs;
 }
@@ -145,8 +180,8 @@ async function inOrder(pool: PreprocessPool, jobs: Job[], inFlight: number, take
   }
 }
 
-async function writeQa(pool: PreprocessPool, jobs: Job[], length: number, writer: ShardWriter, progress: PreprocessOptions['progress']): Promise<PreprocessSummary> {
-  const total = jobs.reduce((n, j) => n + (j.kind === 'qa' ? j.prompts.length : 0), 0);
+async function writeRows(pool: PreprocessPool, jobs: Job[], length: number, writer: ShardWriter, progress: PreprocessOptions['progress']): Promise<PreprocessSummary> {
+  const total = jobs.reduce((n, j) => n + (j.kind === 'wiki' ? 0 : j.prompts.length), 0);
   const maskedRows: number[] = [];
   await inOrder(pool, jobs, 8, async (result) => {
     const { inputIds, labels, masked } = result as QaResult;

@@ -21,13 +21,15 @@ export class PreprocessPool {
 
   /**
    * Workers get the tokenizer's files and build their own; inline jobs use `tokenizer.tokenizer`.
-   * Either way BOS and EOS are MindFormers' (withBosEos), which throws here if the tokenizer lacks them.
+   * Either way BOS and EOS are MindFormers' (withBosEos), which throws here if the tokenizer
+   * lacks them; `raw` (chat rows, whose template writes the special tokens) keeps the
+   * tokenizer's own.
    */
-  constructor(tokenizer: LoadedTokenizer, threads: number) {
-    const inline = withBosEos(tokenizer.tokenizer, tokenizer.source);
+  constructor(tokenizer: LoadedTokenizer, threads: number, raw = false) {
+    const inline = raw ? tokenizer.tokenizer : withBosEos(tokenizer.tokenizer, tokenizer.source);
     this.inline = threads === 0 ? inline : null;
     for (let t = 0; t < threads; t++) {
-      const worker = startWorker('preprocess', import.meta.url, { workerData: { files: tokenizer.files, source: tokenizer.source } });
+      const worker = startWorker('preprocess', import.meta.url, { workerData: { files: tokenizer.files, source: tokenizer.source, raw } });
       const w: PoolWorker = { worker, pending: new Map(), dead: null };
       worker.on('message', (msg: { id: number; result?: JobResult; error?: string }) => {
         const p = w.pending.get(msg.id);

