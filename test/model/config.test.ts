@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { loadRunConfig } from '../../src/config/load.ts';
-import { configFromHF, configFromMindFormers, ffnDimFor } from '../../src/model/config.ts';
+import { configFromHF, configFromMindFormers, configToHF, ffnDimFor, headDim } from '../../src/model/config.ts';
 import { loraFromPetConfig, loraTargets } from '../../src/model/lora.ts';
 
 const SEED = new URL('../../configs/llama2/lora_llama2_7b.yaml', import.meta.url).pathname;
@@ -42,7 +42,7 @@ describe('model configs', () => {
     const path = new URL('../../../shared/models/tiny-random-llama-2/config.json', import.meta.url).pathname;
     const c = configFromHF(JSON.parse(readFileSync(path, 'utf8')), path);
     assert.deepEqual([c.dim, c.nLayers, c.nHeads, c.nKvHeads, c.vocabSize, c.ffnDim, c.tieEmbeddings, c.ropeTheta], [16, 2, 4, 4, 3000, 64, false, 10000]);
-    assert.throws(() => configFromHF({ ...JSON.parse(readFileSync(path, 'utf8')), rope_scaling: { type: 'linear', factor: 2 } }, 'cfg.json'), /cfg\.json: rope_scaling is not supported yet/);
+    assert.throws(() => configFromHF({ ...JSON.parse(readFileSync(path, 'utf8')), rope_scaling: { type: 'linear', factor: 2 } }, 'cfg.json'), /^Error: cfg\.json: rope_scaling of type "linear" is not supported \(only llama3\)$/);
   });
 
   it('matches LoRA targets from the start of either name, MindFormers or Hugging Face', () => {
@@ -52,5 +52,74 @@ describe('model configs', () => {
     assert.deepEqual(t('w'), ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3']); // a prefix match, as re.match
     assert.throws(() => t('proj'), /matches no linear layer/); // re.match anchors at the start: 'proj' is no prefix
     assert.deepEqual(t(['gate_proj', 'w2']), ['w1', 'w2']);
+  });
+});
+
+/** The config.json of each family's small model, as published on the Hugging Face hub (the keys that matter). */
+export const HUB_CONFIGS: Record<string, Record<string, unknown>> = {
+  'Llama-3.2-1B': { model_type: 'llama', hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64,
+    vocab_size: 128256, rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: true, max_position_embeddings: 131072, bos_token_id: 128000, eos_token_id: 128001,
+    attention_bias: false, mlp_bias: false, hidden_act: 'silu',
+    rope_scaling: { factor: 32, high_freq_factor: 4, low_freq_factor: 1, original_max_position_embeddings: 8192, rope_type: 'llama3' } },
+  'Qwen2.5-0.5B': { model_type: 'qwen2', hidden_size: 896, intermediate_size: 4864, num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2,
+    vocab_size: 151936, rms_norm_eps: 1e-6, rope_theta: 1000000, tie_word_embeddings: true, max_position_embeddings: 32768, bos_token_id: 151643, eos_token_id: 151643,
+    max_window_layers: 24, sliding_window: 32768, use_sliding_window: false, hidden_act: 'silu' },
+  'Qwen3-0.6B': { model_type: 'qwen3', hidden_size: 1024, intermediate_size: 3072, num_hidden_layers: 28, num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128,
+    vocab_size: 151936, rms_norm_eps: 1e-6, rope_theta: 1000000, tie_word_embeddings: true, max_position_embeddings: 40960, bos_token_id: 151643, eos_token_id: 151645,
+    attention_bias: false, rope_scaling: null, sliding_window: null, use_sliding_window: false, hidden_act: 'silu' },
+  'Mistral-7B-v0.1': { model_type: 'mistral', hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8,
+    vocab_size: 32000, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false, max_position_embeddings: 32768, bos_token_id: 1, eos_token_id: 2,
+    sliding_window: 4096, hidden_act: 'silu' },
+  'SmolLM2-135M': { model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3,
+    vocab_size: 49152, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true, max_position_embeddings: 8192, bos_token_id: 0, eos_token_id: 0, hidden_act: 'silu' },
+  'TinyLlama-1.1B': { model_type: 'llama', hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: 22, num_attention_heads: 32, num_key_value_heads: 4,
+    vocab_size: 32000, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false, max_position_embeddings: 2048, bos_token_id: 1, eos_token_id: 2, hidden_act: 'silu' },
+};
+
+describe('config.json of each family', () => {
+  const read = (name: string, over: Record<string, unknown> = {}) => configFromHF({ ...HUB_CONFIGS[name], ...over }, `${name}/config.json`);
+
+  it('Llama 3.2: llama3 rope_scaling, tied embeddings, head_dim equal to hidden/heads', () => {
+    const c = read('Llama-3.2-1B');
+    assert.deepEqual(c.ropeScaling, { factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 });
+    assert.equal(c.tieEmbeddings, true);
+    assert.equal(headDim(c), 64);
+    assert.equal(c.headSize, undefined);
+    assert.equal(c.qkvBias, undefined);
+    assert.throws(() => read('Llama-3.2-1B', { rope_scaling: { rope_type: 'yarn', factor: 4 } }), /^Error: Llama-3\.2-1B\/config\.json: rope_scaling of type "yarn" is not supported \(only llama3\)$/);
+    assert.throws(() => read('Llama-3.2-1B', { rope_scaling: { rope_type: 'llama3', factor: 32 } }), /^Error: Llama-3\.2-1B\/config\.json: rope_scaling: missing key low_freq_factor$/);
+  });
+
+  it('Qwen2: bias on q, k and v without an attention_bias key; its sliding window is off', () => {
+    const c = read('Qwen2.5-0.5B');
+    assert.equal(c.family, 'qwen2');
+    assert.equal(c.qkvBias, true);
+    assert.equal(c.slidingWindow, undefined);
+    assert.equal(read('Qwen2.5-0.5B', { use_sliding_window: true }).slidingWindow, 32768);
+    assert.equal(read('TinyLlama-1.1B', { attention_bias: true }).qkvBias, true);
+  });
+
+  it('Qwen3: q/k norm and an explicit head_dim of 128 with 16 heads over a hidden size of 1024', () => {
+    const c = read('Qwen3-0.6B');
+    assert.equal(c.qkNorm, true);
+    assert.equal(headDim(c), 128);
+    assert.equal(c.qkvBias, undefined);
+  });
+
+  it('Mistral: the sliding window; SmolLM2 and TinyLlama: plain Llama', () => {
+    assert.equal(read('Mistral-7B-v0.1').slidingWindow, 4096);
+    const smol = read('SmolLM2-135M'), tiny = read('TinyLlama-1.1B');
+    assert.deepEqual([smol.dim, smol.nHeads, smol.nKvHeads, headDim(smol), smol.tieEmbeddings, smol.ropeTheta], [576, 9, 3, 64, true, 100000]);
+    assert.deepEqual([tiny.dim, tiny.nKvHeads, tiny.ffnDim, tiny.tieEmbeddings, tiny.family], [2048, 4, 5632, false, undefined]);
+    assert.throws(() => read('TinyLlama-1.1B', { model_type: 'gemma' }), /^Error: TinyLlama-1\.1B\/config\.json: model_type "gemma" is not one of llama, mistral, qwen2, qwen3$/);
+  });
+
+  it('the config.json we write reads back to the same config, for every family', () => {
+    for (const name of Object.keys(HUB_CONFIGS)) {
+      const c = read(name);
+      assert.deepEqual(configFromHF(JSON.parse(JSON.stringify(configToHF(c))), 'written'), c, name);
+    }
+    const windowedQwen = read('Qwen2.5-0.5B', { use_sliding_window: true });
+    assert.deepEqual(configFromHF(configToHF(windowedQwen), 'written'), windowedQwen);
   });
 });
