@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadRunConfig } from '../../src/config/load.ts';
 import { configFromHF, configFromMindFormers, configToHF, ffnDimFor, headDim } from '../../src/model/config.ts';
 import { loraFromPetConfig, loraTargets } from '../../src/model/lora.ts';
@@ -121,5 +121,34 @@ describe('config.json of each family', () => {
     }
     const windowedQwen = read('Qwen2.5-0.5B', { use_sliding_window: true });
     assert.deepEqual(configFromHF(configToHF(windowedQwen), 'written'), windowedQwen);
+  });
+});
+
+describe('shipped LoRA configs of the other families', () => {
+  const CONFIGS = new URL('../../configs/', import.meta.url).pathname;
+  const shipped: Record<string, string> = {
+    'llama3/lora_llama3_2_1b.yaml': 'Llama-3.2-1B', 'qwen2/lora_qwen2_5_0_5b.yaml': 'Qwen2.5-0.5B', 'qwen3/lora_qwen3_0_6b.yaml': 'Qwen3-0.6B',
+    'smollm2/lora_smollm2_135m.yaml': 'SmolLM2-135M', 'tinyllama/lora_tinyllama_1_1b.yaml': 'TinyLlama-1.1B',
+  };
+  it('every family folder holds exactly these', () => {
+    const found = readdirSync(CONFIGS).filter((d) => d !== 'llama2').flatMap((d) => readdirSync(CONFIGS + d).map((f) => `${d}/${f}`)).sort();
+    assert.deepEqual(found, Object.keys(shipped).sort());
+  });
+  for (const [file, hub] of Object.entries(shipped)) {
+    it(`${file}: its model_config has the shape of ${hub}'s config.json, with LoRA on q k v o`, () => {
+      const mc = loadRunConfig(CONFIGS + file, [], () => undefined).model.model_config;
+      const got = configFromMindFormers(mc, file), want = configFromHF(HUB_CONFIGS[hub], hub);
+      const shape = (c: typeof got) => ({ dim: c.dim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: headDim(c), vocabSize: c.vocabSize, ffnDim: c.ffnDim,
+        normEps: c.normEps, ropeTheta: c.ropeTheta, tieEmbeddings: c.tieEmbeddings, family: c.family, ropeScaling: c.ropeScaling, qkvBias: c.qkvBias, qkNorm: c.qkNorm,
+        slidingWindow: c.slidingWindow, bosId: c.bosId, eosId: c.eosId });
+      assert.deepEqual(shape(got), shape(want));
+      assert.deepEqual(loraTargets(loraFromPetConfig(mc.pet_config, file)!), ['wq', 'wk', 'wv', 'wo']);
+    });
+  }
+  it('MindFormers keys name their errors: an unknown extend_method, a scaling_factor block without its keys', () => {
+    const file = CONFIGS + 'llama3/lora_llama3_2_1b.yaml';
+    const mc = loadRunConfig(file, [], () => undefined).model.model_config;
+    assert.throws(() => configFromMindFormers({ ...mc, extend_method: 'PI' }, 'mc'), /^Error: mc: extend_method "PI" is not supported \(only LLAMA3\)$/);
+    assert.throws(() => configFromMindFormers({ ...mc, scaling_factor: { factor: 8 } }, 'mc'), /^Error: mc\.scaling_factor: missing key low_freq_factor$/);
   });
 });
