@@ -154,7 +154,7 @@ export function configFromHF(src: Json, where: string): LlamaConfig {
     tieEmbeddings: src.tie_word_embeddings === true,
     maxSeqLen: int(src, 'max_position_embeddings', where, 2048),
     bosId: int(src, 'bos_token_id', where, 1),
-    eosId: int(src, 'eos_token_id', where, 2),
+    eosId: Array.isArray(src.eos_token_id) ? int({ eos_token_id: src.eos_token_id[0] }, 'eos_token_id', where) : int(src, 'eos_token_id', where, 2), // instruct models list several: the first
     padId: int(src, 'pad_token_id', where, 0),
     ...optional({
       headSize: explicitHeadDim(src, 'head_dim', dim, nHeads, where),

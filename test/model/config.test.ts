@@ -86,6 +86,7 @@ describe('config.json of each family', () => {
     assert.equal(headDim(c), 64);
     assert.equal(c.headSize, undefined);
     assert.equal(c.qkvBias, undefined);
+    assert.equal(read('Llama-3.2-1B', { eos_token_id: [128001, 128008, 128009] }).eosId, 128001); // the Instruct model's list
     assert.throws(() => read('Llama-3.2-1B', { rope_scaling: { rope_type: 'yarn', factor: 4 } }), /^Error: Llama-3\.2-1B\/config\.json: rope_scaling of type "yarn" is not supported \(only llama3\)$/);
     assert.throws(() => read('Llama-3.2-1B', { rope_scaling: { rope_type: 'llama3', factor: 32 } }), /^Error: Llama-3\.2-1B\/config\.json: rope_scaling: missing key low_freq_factor$/);
   });

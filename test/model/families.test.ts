@@ -17,6 +17,7 @@ import { writeTensors } from '../../src/checkpoint/write.ts';
 import { generate } from '../../src/generate/generate.ts';
 import type { LlamaConfig } from '../../src/model/config.ts';
 import { LlamaModel, type ModelOptions } from '../../src/model/llama.ts';
+import { rankShare } from '../../src/model/sharding.ts';
 import { loadCore } from '../../src/runtime/core.ts';
 import { WeightType } from '../../src/runtime/kernels.ts';
 import { Rng } from '../../src/runtime/random.ts';
@@ -105,6 +106,10 @@ describe('every family', async () => {
       core.arena.release(mark);
     });
   }
+
+  it('Qwen2: q/k/v biases are refused across model_parallel ranks with one line', () => {
+    assert.throws(() => rankShare(tinyConfig(FAMILIES.Qwen2), 2, 'cfg'), /^Error: cfg: q\/k\/v biases \(Qwen2\) are not split across model_parallel ranks; use model_parallel 1$/);
+  });
 
   it('Qwen2: the tensors under HF names (q_proj.bias) and MindFormers names (attention.wq.bias), and a PEFT adapter, load back to the same logits', async () => {
     const mark = core.arena.mark();
