@@ -220,7 +220,7 @@ export function configFromMindFormers(src: Json, where: string): LlamaConfig {
       family: mt === 'llama' ? undefined : mt as ModelFamily,
       ropeScaling: ropeScalingFromMindFormers(src, where),
       qkvBias: mt === 'qwen2' || src.qkv_has_bias === true || undefined,
-      qkNorm: src.qk_layernorm === true || undefined,
+      qkNorm: mt === 'qwen3' || src.qk_layernorm === true || undefined,
       slidingWindow: src.sliding_window === undefined || src.sliding_window === null ? undefined : int(src, 'sliding_window', where),
     }),
   }, where);

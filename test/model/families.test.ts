@@ -6,6 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main as initCheckpoint } from '../../src/commands/init_checkpoint.ts';
@@ -25,6 +26,7 @@ import { assertClose } from '../helpers.ts';
 import { quietly, scratch } from '../checkpoint/helpers.ts';
 import { referenceStep } from './harness.ts';
 import { tinyBatch, tinyConfig } from './fixtures.ts';
+import { HUB_CONFIGS } from './hub_configs.ts';
 
 const CONFIGS = new URL('../../configs/', import.meta.url).pathname;
 const dir = scratch();
@@ -79,6 +81,28 @@ describe('every family', async () => {
       core.arena.release(mark);
     });
   }
+
+  it("Llama 3.2-1B's rope table (theta 500000, head 64, factor 32, low 1, high 4, original 8192) has the reference's rescaled frequencies", () => {
+    const cfg = HUB_CONFIGS['Llama-3.2-1B'];
+    const py = `import json, sys; sys.path.insert(0, sys.argv[1]); from llama_ref import Llama
+m = Llama.__new__(Llama); m.cfg = json.loads(sys.argv[2]); m.theta = m.cfg['rope_theta']; m.hd = 64
+print(json.dumps(m.inv_freq().tolist()))`;
+    const invFreq: number[] = JSON.parse(execFileSync('/usr/bin/python3', ['-c', py, new URL('../reference/', import.meta.url).pathname, JSON.stringify(cfg)], { encoding: 'utf8' }));
+    const ratios = invFreq.map((f, i) => f * Math.pow(500000, (2 * i) / 64));
+    assert.ok(ratios.some((r) => Math.abs(r - 1) < 1e-6) && ratios.some((r) => Math.abs(r - 1 / 32) < 1e-6) && ratios.some((r) => r > 1 / 32 + 1e-3 && r < 1 - 1e-3), 'all three of the rule\'s branches');
+    const mark = core.arena.mark(), S = 100, hd = 64, tab = core.arena.alloc(S * hd * 4);
+    core.kernels.ropeTable(tab, S, hd, 500000, 1, tinyConfig({ dim: 64, nHeads: 1, nKvHeads: 1, ropeScaling: { factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 } }).ropeScaling);
+    const want = new Float32Array(S * hd);
+    for (let s = 0; s < S; s++) {
+      for (let i = 0; i < hd / 2; i++) {
+        const angle = Math.fround((s + 1) * Math.fround(invFreq[i]));
+        want[s * hd + i] = Math.cos(angle);
+        want[s * hd + hd / 2 + i] = Math.sin(angle);
+      }
+    }
+    assertClose(core.arena.f32(tab, S * hd), want, 0, 'cos and sin at positions 1..100', 2e-5);
+    core.arena.release(mark);
+  });
 
   /** Overrides that shrink a shipped YAML's model to a tiny one. */
   const tiny = (extra: string[] = []) => ['--model.model_config.hidden_size', '32', '--model.model_config.num_layers', '2', '--model.model_config.num_heads', '4',
