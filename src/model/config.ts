@@ -46,7 +46,7 @@ export interface LlamaConfig {
   family?: ModelFamily;
   /** Llama 3 RoPE frequencies (none: plain theta^(−2i/hd)) */
   ropeScaling?: Llama3RopeScaling;
-  /** bias vectors on the q, k and v projections (Qwen2, or attention_bias) */
+  /** bias vectors on the q, k and v projections (Qwen2) */
   qkvBias?: boolean;
   /** RMSNorm (weight [hd], eps normEps) over each head of q and k before RoPE (Qwen3) */
   qkNorm?: boolean;
@@ -99,7 +99,7 @@ export function validateConfig(c: LlamaConfig, where: string): LlamaConfig {
   }
   const family = c.family ?? 'llama';
   if ((family === 'qwen3') !== (c.qkNorm === true)) throw new Error(`${where}: q/k norm goes with model_type qwen3 and only with it (model_type ${family})`);
-  if (family === 'qwen2' && !c.qkvBias) throw new Error(`${where}: model_type qwen2 has bias on q, k and v`);
+  if ((family === 'qwen2') !== (c.qkvBias === true)) throw new Error(`${where}: q/k/v bias goes with model_type qwen2 and only with it (model_type ${family})`);
   if (c.slidingWindow !== undefined && !(Number.isInteger(c.slidingWindow) && c.slidingWindow > 0)) throw new Error(`${where}: sliding_window must be a positive integer, got ${c.slidingWindow}`);
   return c;
 }
@@ -129,8 +129,8 @@ function explicitHeadDim(src: Json, key: string, dim: number, nHeads: number, wh
 
 /**
  * Reads a Hugging Face `config.json` object of a Llama, Mistral, Qwen2 or Qwen3 model; `where`
- * names the file in errors. Qwen2 has bias on q, k and v whatever attention_bias says (its
- * config has no such key); Qwen3 normalises q and k per head; a sliding window counts for
+ * names the file in errors. Qwen2 has bias on q, k and v (its config has no attention_bias
+ * key; elsewhere that key also biases o_proj, and is refused); Qwen3 normalises q and k per head; a sliding window counts for
  * Mistral, and for Qwen only with use_sliding_window.
  */
 export function configFromHF(src: Json, where: string): LlamaConfig {
@@ -138,6 +138,8 @@ export function configFromHF(src: Json, where: string): LlamaConfig {
   if (!FAMILIES.includes(mt as ModelFamily)) throw new Error(`${where}: model_type ${JSON.stringify(mt)} is not one of ${FAMILIES.join(', ')}`);
   const family = mt as ModelFamily;
   if (src.mlp_bias === true) throw new Error(`${where}: mlp_bias is not supported`);
+  // Llama's and Qwen3's attention_bias also puts a bias on o_proj, which Qwen2 (bias on q, k, v only) never has.
+  if (src.attention_bias === true && family !== 'qwen2') throw new Error(`${where}: attention_bias (a bias on q, k, v and o) is not supported; only Qwen2's q/k/v bias is`);
   if (src.hidden_act !== undefined && src.hidden_act !== 'silu') throw new Error(`${where}: hidden_act ${JSON.stringify(src.hidden_act)} is not silu`);
   const nHeads = int(src, 'num_attention_heads', where), dim = int(src, 'hidden_size', where);
   const windowed = family === 'mistral' || (family.startsWith('qwen') && src.use_sliding_window === true);
@@ -160,7 +162,7 @@ export function configFromHF(src: Json, where: string): LlamaConfig {
       headSize: explicitHeadDim(src, 'head_dim', dim, nHeads, where),
       family: family === 'llama' ? undefined : family,
       ropeScaling: ropeScalingFromHF(src.rope_scaling, where),
-      qkvBias: family === 'qwen2' || src.attention_bias === true || undefined,
+      qkvBias: family === 'qwen2' || undefined,
       qkNorm: family === 'qwen3' || undefined,
       slidingWindow: window,
     }),
@@ -199,7 +201,7 @@ export function configFromMindFormers(src: Json, where: string): LlamaConfig {
   const ffnDim = typeof explicitFfn === 'number' && explicitFfn > 0
     ? explicitFfn
     : ffnDimFor(dim, int(src, 'multiple_of', where, 256), src.ffn_dim_multiplier as number | null | undefined);
-  const mt = src.model_type ?? (src.qk_layernorm === true ? 'qwen3' : 'llama');
+  const mt = src.model_type ?? (src.qk_layernorm === true ? 'qwen3' : src.qkv_has_bias === true ? 'qwen2' : 'llama');
   if (!FAMILIES.includes(mt as ModelFamily)) throw new Error(`${where}: model_type ${JSON.stringify(mt)} is not one of ${FAMILIES.join(', ')}`);
   return validateConfig({
     dim,
@@ -248,7 +250,7 @@ export function configToHF(c: LlamaConfig): Json {
     pad_token_id: c.padId,
     hidden_act: 'silu',
     rope_scaling: r ? { rope_type: 'llama3', factor: r.factor, low_freq_factor: r.lowFreqFactor, high_freq_factor: r.highFreqFactor, original_max_position_embeddings: r.originalMaxPositions } : null,
-    attention_bias: c.qkvBias === true,
+    attention_bias: false, // Qwen2's q/k/v bias comes with its model_type
     sliding_window: c.slidingWindow ?? null,
     ...(family.startsWith('qwen') ? { use_sliding_window: c.slidingWindow !== undefined } : {}),
   };

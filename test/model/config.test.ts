@@ -77,7 +77,7 @@ describe('config.json of each family', () => {
     assert.equal(c.qkvBias, true);
     assert.equal(c.slidingWindow, undefined);
     assert.equal(read('Qwen2.5-0.5B', { use_sliding_window: true }).slidingWindow, 32768);
-    assert.equal(read('TinyLlama-1.1B', { attention_bias: true }).qkvBias, true);
+    assert.throws(() => read('TinyLlama-1.1B', { attention_bias: true }), /^Error: TinyLlama-1\.1B\/config\.json: attention_bias \(a bias on q, k, v and o\) is not supported; only Qwen2's q\/k\/v bias is$/);
   });
 
   it('Qwen3: q/k norm and an explicit head_dim of 128 with 16 heads over a hidden size of 1024', () => {

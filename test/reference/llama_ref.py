@@ -5,8 +5,8 @@ causal attention) and the PEFT LoRA forward, lora_B(lora_A(x))·alpha/rank. It c
 so that its own rounding is negligible next to the f32 implementation under test.
 
 The other families' differences follow the math of their Hugging Face modeling code: Llama 3's
-rope_scaling (_compute_llama3_parameters), Qwen2's q/k/v projections with bias (model_type qwen2,
-or attention_bias), Qwen3's RMSNorm over each head of q and k before RoPE (q_norm, k_norm) and
+rope_scaling (_compute_llama3_parameters), Qwen2's q/k/v projections with bias (model_type qwen2),
+Qwen3's RMSNorm over each head of q and k before RoPE (q_norm, k_norm) and
 its explicit head_dim; Mistral's sliding window does not arise, as sequences stay within it.
 
 Usage (all files safetensors, f32 or int32):
@@ -83,7 +83,8 @@ class Llama:
         self.hd = cfg.get('head_dim') or self.D // self.H
         self.eps = cfg.get('rms_norm_eps', 1e-6)
         self.theta = cfg.get('rope_theta', 10000.0)
-        self.qkv_bias = cfg.get('model_type') == 'qwen2' or bool(cfg.get('attention_bias'))
+        assert not cfg.get('attention_bias'), 'attention_bias (o_proj too) is not modelled here'
+        self.qkv_bias = cfg.get('model_type') == 'qwen2'
         self.qk_norm = cfg.get('model_type') == 'qwen3'
         window = cfg.get('sliding_window') if cfg.get('model_type') == 'mistral' or cfg.get('use_sliding_window') else None
         self.window = window
