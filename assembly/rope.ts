@@ -4,12 +4,17 @@
 /**
  * tab[S][D] = cos[D/2] then sin[D/2] for positions offset..offset+S−1, computed as Hugging Face
  * does in float32: inv_freq = 1/theta^(2i/D), angle = pos·inv_freq, each step rounded to f32.
+ * factor > 0 rescales inv_freq as Llama 3 does (Hugging Face's _compute_llama3_parameters): with
+ * wavelen = 2π/inv_freq, wavelengths above original/low are divided by factor, those below
+ * original/high kept, and those between interpolated with s = (original/wavelen − low)/(high − low):
+ * (1 − s)·inv_freq/factor + s·inv_freq.
  */
-export function rope_table(tab: usize, S: i32, D: i32, theta: f32, offset: i32): void {
+export function rope_table(tab: usize, S: i32, D: i32, theta: f32, offset: i32, factor: f32, low: f32, high: f32, original: f32): void {
   const half = D >> 1;
   for (let i = 0; i < half; i++) {
     const expo = <f32>(i << 1) / <f32>D;
-    const invFreq = <f32>(1.0 / <f64>(<f32>Math.pow(<f64>theta, <f64>expo)));
+    let invFreq = <f32>(1.0 / <f64>(<f32>Math.pow(<f64>theta, <f64>expo)));
+    if (factor > 0) invFreq = llama3Scaled(invFreq, factor, low, high, original);
     for (let s = 0; s < S; s++) {
       const angle = <f32>(<f32>(s + offset) * invFreq);
       const row = tab + <usize>s * <usize>D * 4;
@@ -17,6 +22,15 @@ export function rope_table(tab: usize, S: i32, D: i32, theta: f32, offset: i32):
       store<f32>(row + <usize>(half + i) * 4, <f32>Math.sin(<f64>angle));
     }
   }
+}
+
+/** One inverse frequency rescaled by Llama 3's rule (see rope_table), in f32. */
+function llama3Scaled(invFreq: f32, factor: f32, low: f32, high: f32, original: f32): f32 {
+  const wavelen = <f32>(2.0 * Math.PI) / invFreq;
+  if (wavelen > original / low) return invFreq / factor;
+  if (wavelen < original / high) return invFreq;
+  const smooth = (original / wavelen - low) / (high - low);
+  return (1 - smooth) * invFreq / factor + smooth * invFreq;
 }
 
 /**

@@ -20,7 +20,7 @@ export { qaRow, IGNORE_INDEX } from './data/qa.ts';
 export { chatMessages, renderChat, type RenderedChat } from './data/chat.ts';
 export { chatRow } from './data/chat_row.ts';
 export { epochOrder } from './data/sampler.ts';
-export { configFromHF, configFromMindFormers, type LlamaConfig } from './model/config.ts';
+export { configFromHF, configFromMindFormers, type Llama3RopeScaling, type LlamaConfig, type ModelFamily } from './model/config.ts';
 export { LlamaModel, type ModelOptions, type KVCache } from './model/llama.ts';
 export { memoryPlan, formatPlan } from './model/plan.ts';
 export { generate, type GenerateOptions } from './generate/generate.ts';

@@ -8,6 +8,7 @@ import type { Core } from '../runtime/core.ts';
 import { WeightType } from '../runtime/kernels.ts';
 import { decodeF32, encodeFloat, FLOAT_DTYPES } from './dtypes.ts';
 import { formatName, parseName, type Layout } from './names.ts';
+import { LINEARS } from '../model/lora.ts';
 import { infoOf, ViewStore, type DerivedTensor, type TensorStore } from './store.ts';
 
 /**
@@ -21,7 +22,7 @@ export function mergeLora(core: Core, base: TensorStore, lora: TensorStore, layo
   for (const [name, info] of base.tensors) {
     const key = parseName(name, layout);
     if (key?.lora) continue;
-    const linear = key && !key.prefix && key.part === 'layer' && key.kind !== 'attnNorm' && key.kind !== 'ffnNorm';
+    const linear = key && !key.prefix && key.part === 'layer' && LINEARS.some((l) => l.kind === key.kind);
     const a = linear ? formatName({ ...key, lora: 'A' }, layout) : undefined;
     const b = a ? formatName({ ...key!, lora: 'B' }, layout) : undefined;
     if (!a || !b || !lora.tensors.has(a) || !lora.tensors.has(b)) {

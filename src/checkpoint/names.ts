@@ -10,12 +10,18 @@
  * | final norm | model.norm.weight | model.norm_out.weight | norm.weight |
  * | head | lm_head.weight | lm_head.weight | output.weight |
  * | LoRA | ...q_proj.lora_A.weight / lora_B.weight | ...wq.mindpet_delta_lora_a / _lora_b | — |
+ * | q/k/v bias (Qwen2) | ...self_attn.q_proj.bias | ...attention.wq.bias | — |
  *
+ * Qwen3's head norms (`self_attn.q_norm.weight`, `k_norm`) keep their Hugging Face names in
+ * every layout: MindFormers' Qwen3 is a Megatron-core model whose names this table does not map.
  * Hugging Face and MindFormers names may carry a prefix (MindFormers' optimizer state:
  * `adam_m.`, `adam_v.`), which is kept. Meta's checkpoints order the rows of wq and wk in
  * interleaved RoPE pairs; the other two layouts use rotate-half, hence `permuteRopeRows`.
  */
 import { LINEARS, type LinearKind } from '../model/lora.ts';
+
+/** The q, k and v biases. */
+export type QkvBias = 'bq' | 'bk' | 'bv';
 
 /** A naming scheme. */
 export type Layout = 'hf' | 'mindformers' | 'meta';
@@ -26,7 +32,8 @@ export interface ParamKey {
   prefix: string;
   part: 'embed' | 'norm' | 'head' | 'layer';
   layer?: number;
-  kind?: LinearKind | 'attnNorm' | 'ffnNorm';
+  /** a linear, a norm, or the bias of wq, wk or wv */
+  kind?: LinearKind | 'attnNorm' | 'ffnNorm' | QkvBias;
   /** a LoRA factor of the linear `kind` */
   lora?: 'A' | 'B';
 }
@@ -36,6 +43,8 @@ const HF_LINEAR = new RegExp(`^(.*?)model\\.layers\\.(\\d+)\\.(self_attn|mlp)\\.
 const HF_NORM = /^(.*?)model\.layers\.(\d+)\.(input_layernorm|post_attention_layernorm)\.weight$/;
 const MF_LINEAR = new RegExp(`^(.*?)model\\.layers\\.(\\d+)\\.(attention|feed_forward)\\.${KINDS}\\.(weight|mindpet_delta_lora_a|mindpet_delta_lora_b)$`);
 const MF_NORM = /^(.*?)model\.layers\.(\d+)\.(attention_norm|ffn_norm)\.weight$/;
+const HF_BIAS = /^(.*?)model\.layers\.(\d+)\.self_attn\.(q|k|v)_proj\.bias$/;
+const MF_BIAS = /^(.*?)model\.layers\.(\d+)\.attention\.w(q|k|v)\.bias$/;
 const META_LINEAR = new RegExp(`^layers\\.(\\d+)\\.(attention|feed_forward)\\.${KINDS}\\.weight$`);
 const META_NORM = /^layers\.(\d+)\.(attention_norm|ffn_norm)\.weight$/;
 
@@ -60,6 +69,7 @@ export function parseName(name: string, layout: Layout): ParamKey | undefined {
       return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: l.kind, lora: m[5] === 'weight' ? undefined : m[5][5] as 'A' | 'B' };
     }
     if ((m = name.match(HF_NORM))) return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: m[3] === 'input_layernorm' ? 'attnNorm' : 'ffnNorm' };
+    if ((m = name.match(HF_BIAS))) return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: `b${m[3]}` as QkvBias };
     return top(name, HF_TOP, true);
   }
   if (layout === 'mindformers') {
@@ -69,6 +79,7 @@ export function parseName(name: string, layout: Layout): ParamKey | undefined {
       return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: l.kind, lora: m[5] === 'weight' ? undefined : m[5].endsWith('_a') ? 'A' : 'B' };
     }
     if ((m = name.match(MF_NORM))) return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: m[3] === 'attention_norm' ? 'attnNorm' : 'ffnNorm' };
+    if ((m = name.match(MF_BIAS))) return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: `b${m[3]}` as QkvBias };
     return top(name, MF_TOP, true);
   }
   if ((m = name.match(META_LINEAR))) {
@@ -83,6 +94,7 @@ export function parseName(name: string, layout: Layout): ParamKey | undefined {
 export function formatName(key: ParamKey, layout: Layout, what = 'name'): string {
   const { prefix, part, layer, kind, lora } = key;
   if (layout === 'meta' && (prefix || lora)) throw new Error(`${what}: Meta's layout has no name for ${prefix}${lora ? ` LoRA ${lora}` : ''}`);
+  if (layout === 'meta' && isQkvBias(kind)) throw new Error(`${what}: Meta's layout has no q/k/v biases`);
   if (part !== 'layer') {
     const table = layout === 'hf' ? HF_TOP : layout === 'mindformers' ? MF_TOP : META_TOP;
     return prefix + Object.keys(table).find((k) => table[k] === part)!;
@@ -92,9 +104,15 @@ export function formatName(key: ParamKey, layout: Layout, what = 'name'): string
     if (layout === 'hf') return `${base}.${kind === 'attnNorm' ? 'input_layernorm' : 'post_attention_layernorm'}.weight`;
     return `${base}.${kind === 'attnNorm' ? 'attention_norm' : 'ffn_norm'}.weight`;
   }
+  if (isQkvBias(kind)) return layout === 'hf' ? `${base}.self_attn.${kind[1]}_proj.bias` : `${base}.attention.w${kind[1]}.bias`;
   const l = LINEARS.find((x) => x.kind === kind)!;
   if (layout === 'hf') return `${base}.${l.hfModule}.${l.hf}.${lora ? `lora_${lora}.weight` : 'weight'}`;
   return `${base}.${l.mfModule}.${l.kind}.${lora ? `mindpet_delta_lora_${lora.toLowerCase()}` : 'weight'}`;
+}
+
+/** Whether a kind is one of the q/k/v biases. */
+export function isQkvBias(kind: ParamKey['kind']): kind is QkvBias {
+  return kind === 'bq' || kind === 'bk' || kind === 'bv';
 }
 
 /** The layout most of `names` follow (Hugging Face when none is recognised). */

@@ -1,6 +1,6 @@
 /**
  * A randomly initialised model as tensors to write, with the values `LlamaWeights.initRandom`
- * gives: one seeded stream drawn over `baseTensorList`'s order, matrices normal(0, std), norms 1.
+ * gives: one seeded stream drawn over `baseTensorList`'s order, matrices and biases normal(0, std), norms 1.
  * Values are made a piece at a time into two reused buffers, so no tensor is ever whole in
  * memory, whatever the model's size.
  */
@@ -29,7 +29,7 @@ export function randomTensors(config: LlamaConfig, seed: number, std: number, dt
       next++;
       for (let at = 0; at < n; at += piece) {
         const m = Math.min(piece, n - at), values = f32.subarray(0, m);
-        if (t.norm) values.fill(1);
+        if (t.init === 'ones') values.fill(1);
         else rng.fillNormal(values, std);
         if (dtype === 'F32') {
           yield new Uint8Array(f32.buffer, 0, 4 * m);

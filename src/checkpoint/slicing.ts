@@ -9,7 +9,7 @@
  */
 import { DTYPE_BYTES } from './dtypes.ts';
 import { shardAxis, type ModelShare } from '../model/sharding.ts';
-import { parseName, type Layout, type ParamKey } from './names.ts';
+import { isQkvBias, parseName, type Layout, type ParamKey } from './names.ts';
 import { infoOf, ViewStore, type DerivedTensor, type TensorInfo, type TensorStore } from './store.ts';
 
 const COLUMN_PARALLEL = new Set(['wq', 'wk', 'wv', 'w1', 'w3']);
@@ -19,6 +19,7 @@ export function splitAxis(key: ParamKey | undefined): 0 | 1 | undefined {
   if (!key) return undefined;
   if (key.part === 'embed' || key.part === 'head') return 0;
   if (key.part !== 'layer' || key.kind === 'attnNorm' || key.kind === 'ffnNorm') return undefined;
+  if (isQkvBias(key.kind)) return 0; // the bias of a column-parallel linear: its rows' slice
   const column = COLUMN_PARALLEL.has(key.kind!);
   if (key.lora === 'A') return column ? undefined : 1;
   if (key.lora === 'B') return column ? 0 : undefined;
@@ -84,8 +85,8 @@ export function rankShareOf(store: TensorStore, share: ModelShare): ViewStore {
   const derived = new Map<string, DerivedTensor>();
   for (const [name, info] of store.tensors) {
     const key = parseName(name, 'hf');
-    const linear = key?.part === 'layer' && key.kind !== 'attnNorm' && key.kind !== 'ffnNorm' ? key.kind : undefined;
-    const axis = linear && shardAxis(linear, key!.lora);
+    const linear = key?.part === 'layer' && key.kind !== 'attnNorm' && key.kind !== 'ffnNorm' && !isQkvBias(key.kind) ? key.kind : undefined;
+    const axis = linear && shardAxis(linear, key!.lora); // q/k/v biases: the model refuses model_parallel with them
     if (axis === undefined) {
       derived.set(name, { info, parts: [{ store, name }], make: ([b]) => b });
       continue;

@@ -111,6 +111,12 @@ export function defaultRunConfig(): RunConfig {
         use_past: false,
         scaling_factor: 1.0,
         extend_method: 'None',
+        // the other families (src/model/config.ts): MindFormers' keys, and ours (model_type, sliding_window) where it has none
+        model_type: 'llama',
+        qkv_has_bias: false,
+        head_dim: null,
+        qk_layernorm: false,
+        sliding_window: null,
         use_flash_attention: true,
         block_size: 16,
         num_blocks: 512,

@@ -38,7 +38,9 @@ interface Rule {
 }
 
 /** Mapping-valued keys whose content is accepted as is (MindFormers settings we do not act on). */
-export const OPAQUE = new Set(['trainer', 'train_dataset_task', 'eval_dataset_task', 'parallel', 'context', 'moe_config', 'metric', 'eval_callbacks']);
+export const OPAQUE = new Set(['trainer', 'train_dataset_task', 'eval_dataset_task', 'parallel', 'context', 'moe_config', 'metric', 'eval_callbacks',
+  // a number, or Llama 3's block {factor, low_freq_factor, high_freq_factor, original_max_position_embeddings} (extend_method LLAMA3)
+  'model.model_config.scaling_factor']);
 
 /** The one block a config may leave out: without it the model has no LoRA. */
 export const OPTIONAL_BLOCK = 'model.model_config.pet_config';
@@ -111,6 +113,9 @@ const RULES: Record<string, Rule> = {
   [`${MC}.pad_token_id`]: int(0),
   [`${MC}.ignore_token_id`]: int(),
   [`${MC}.theta`]: positive,
+  [`${MC}.model_type`]: { oneOf: ['llama', 'mistral', 'qwen2', 'qwen3'] },
+  [`${MC}.head_dim`]: int(2, { kind: 'number', nullable: true }),
+  [`${MC}.sliding_window`]: int(1, { kind: 'number', nullable: true }),
   [`${MC}.param_init_type`]: { oneOf: ['float32', 'bfloat16', 'int8'] },
   [`${MC}.offset`]: int(0, { kind: 'number|numbers' }),
   [`${MC}.block_size`]: int(1),

@@ -6,6 +6,11 @@
  *
  * Shapes: B sequences of S positions, T = B·S rows; D hidden, H heads and KVH key/value heads of
  * size hd, F the FFN inner size, V the vocabulary. Activations are row-major [T, ·].
+ *
+ * The families' differences (config.ts) sit where Hugging Face puts them: Llama 3's frequencies
+ * in the rope table, Qwen2's biases added to q, k and v after their projections, Qwen3's RMSNorm
+ * over each head of q and k between the projection and RoPE; Mistral's sliding window is a
+ * limit on the sequence length (within it, attention is plain causal).
  */
 import type { Core } from '../runtime/core.ts';
 import { WeightType } from '../runtime/kernels.ts';
@@ -42,6 +47,8 @@ export interface StepResult {
 interface LayerActs {
   xin: number; xn1: number; rstd1: number; q: number; k: number; v: number; att: number; lse: number;
   xmid: number; xn2: number; rstd2: number; g: number; u: number; h: number;
+  /** qkNorm: q and k before their head norms [T, H·hd], [T, KVH·hd], and the norms' rstd [T·H], [T·KVH] (0 otherwise) */
+  qRaw: number; kRaw: number; rstdQ: number; rstdK: number;
   /** LoRA: t = scale·dropout(x)·Aᵀ [T, rank], and the dropout multipliers [T, in] (0 when no dropout) */
   lora: Partial<Record<LinearKind, { t: number; mask: number }>>;
 }
@@ -103,7 +110,7 @@ export class LlamaModel {
     if (!b || B * S > b.capT || S > b.capS) b = this.allocate(B, S);
     b.B = B; b.S = S; b.T = B * S;
     if (b.ropeOffset !== offset || b.ropeS !== S) {
-      this.core.kernels.ropeTable(b.rope, S, headDim(this.config), this.config.ropeTheta, offset);
+      this.core.kernels.ropeTable(b.rope, S, headDim(this.config), this.config.ropeTheta, offset, this.config.ropeScaling);
       b.ropeOffset = offset; b.ropeS = S;
     }
     return b;
@@ -126,7 +133,8 @@ export class LlamaModel {
     const T = B * S, dropout = (this.options.lora?.dropout ?? 0) > 0;
     const layerSet = (xin: number): LayerActs => {
       const a = { xin, xn1: next(), rstd1: next(), q: next(), k: next(), v: next(), att: next(), lse: next(), xmid: next(),
-        xn2: next(), rstd2: next(), g: next(), u: next(), h: next(), lora: {} } as LayerActs;
+        xn2: next(), rstd2: next(), g: next(), u: next(), h: next(), qRaw: 0, kRaw: 0, rstdQ: 0, rstdK: 0, lora: {} } as LayerActs;
+      if (c.qkNorm) Object.assign(a, { qRaw: next(), kRaw: next(), rstdQ: next(), rstdK: next() });
       for (const kind of targets) a.lora[kind] = { t: next(), mask: dropout ? next() : 0 };
       return a;
     };
@@ -235,9 +243,10 @@ export class LlamaModel {
     const c = this.config, k = this.core.kernels, b = this.buffers!, p = this.weights.layers[l];
     const { B, S, T } = b, D = c.dim, hd = headDim(c), F = c.ffnDim;
     k.rmsnormForward(acts.xn1, acts.rstd1, acts.xin, p.attnNorm, T, D, c.normEps);
-    this.linearForward(acts.q, acts.xn1, p, 'wq', T, acts, false, train);
-    this.linearForward(acts.k, acts.xn1, p, 'wk', T, acts, false, train);
+    this.headsForward(acts.q, acts.qRaw, acts.rstdQ, p.qNorm, c.nHeads, p, 'wq', acts, train);
+    this.headsForward(acts.k, acts.kRaw, acts.rstdK, p.kNorm, c.nKvHeads, p, 'wk', acts, train);
     this.linearForward(acts.v, acts.xn1, p, 'wv', T, acts, false, train);
+    this.addBias(acts.v, p.bias.wv, T, c.nKvHeads * hd);
     k.ropeApply(acts.q, b.rope, B, S, c.nHeads, hd);
     k.ropeApply(acts.k, b.rope, B, S, c.nKvHeads, hd);
     if (cache) this.attendCached(l, acts, cache);
@@ -248,6 +257,39 @@ export class LlamaModel {
     this.linearForward(acts.u, acts.xn2, p, 'w3', T, acts, false, train);
     k.swigluForward(acts.h, acts.g, acts.u, T * F);
     this.residualLinear(out, acts.xmid, acts.h, p, 'w2', T, acts, train); // out = xmid + h·W2ᵀ
+  }
+
+  /**
+   * q or k [T, heads·hd] from acts.xn1: the projection plus its bias (qkvBias), then with qkNorm
+   * RMSNorm over each head (the projection kept in `raw`, its rstd [T·heads] in `rstd`).
+   */
+  private headsForward(out: number, raw: number, rstd: number, norm: number, heads: number, p: LayerParams, kind: 'wq' | 'wk', acts: LayerActs, train: boolean): void {
+    const c = this.config, T = this.buffers!.T, hd = headDim(c), y = c.qkNorm ? raw : out;
+    this.linearForward(y, acts.xn1, p, kind, T, acts, false, train);
+    this.addBias(y, p.bias[kind], T, heads * hd);
+    if (c.qkNorm) this.core.kernels.rmsnormForward(out, rstd, raw, norm, T * heads, hd, c.normEps);
+  }
+
+  /** Backward of headsForward: d(out) in dy becomes d(projection) in place; the norm's and the bias's gradients accumulate in train mode. */
+  private headsBackward(dy: number, raw: number, rstd: number, norm: number, heads: number, p: LayerParams, kind: 'wq' | 'wk'): void {
+    const c = this.config, T = this.buffers!.T, hd = headDim(c);
+    if (c.qkNorm) {
+      const dw = p.grads[kind === 'wq' ? 'qNorm' : 'kNorm'];
+      this.core.kernels.rmsnormBackward(dy, dw ?? this.buffers!.normGradSink, dy, raw, norm, rstd, T * heads, hd, dw !== undefined);
+    }
+    this.biasBackward(p.grads[kind === 'wq' ? 'bq' : 'bk'], dy, T, heads * hd);
+  }
+
+  /** y[T, n] += bias[n] on every row (no bias: nothing). */
+  private addBias(y: number, bias: number | undefined, T: number, n: number): void {
+    if (bias === undefined) return;
+    for (let r = 0; r < T; r++) this.core.kernels.axpy(y + r * n * 4, bias, n);
+  }
+
+  /** d(bias)[n] += Σ_rows dy[T, n], when the bias is trained. */
+  private biasBackward(grad: number | undefined, dy: number, T: number, n: number): void {
+    if (grad === undefined) return;
+    for (let r = 0; r < T; r++) this.core.kernels.axpy(grad, dy + r * n * 4, n);
   }
 
   /**
@@ -303,6 +345,9 @@ export class LlamaModel {
     k.attentionBackward(b.dq, b.dk, b.dv, b.datt, acts.q, acts.k, acts.v, acts.att, acts.lse, B, S, c.nHeads, c.nKvHeads, hd);
     k.ropeApply(b.dq, b.rope, B, S, c.nHeads, hd, true);
     k.ropeApply(b.dk, b.rope, B, S, c.nKvHeads, hd, true);
+    this.headsBackward(b.dq, acts.qRaw, acts.rstdQ, p.qNorm, c.nHeads, p, 'wq');
+    this.headsBackward(b.dk, acts.kRaw, acts.rstdK, p.kNorm, c.nKvHeads, p, 'wk');
+    this.biasBackward(p.grads.bv, b.dv, T, c.nKvHeads * hd);
     // Below layer 0 lies only the embedding: with it and the first norm frozen, d(xin) is not needed.
     const needInput = l > 0 || this.weights.embedGrad !== 0;
     const dxn = needInput ? b.dxn : null;
@@ -338,6 +383,7 @@ export class LlamaModel {
     const c = this.config, k = this.core.kernels, arena = this.core.arena;
     if (inputIds.length !== B * (S + 1)) throw new Error(`input_ids has ${inputIds.length} ids, expected ${B}x${S + 1}`);
     if (labels && labels.length !== inputIds.length) throw new Error(`labels has ${labels.length} entries, expected ${inputIds.length}`);
+    this.checkWindow(S);
     const b = this.prepare(B, S), T = b.T, D = c.dim, V = c.vocabSize;
     // Inputs and loss targets.
     const ids = arena.i32(b.ids, T), targets = arena.i32(b.targets, T);
@@ -434,6 +480,12 @@ export class LlamaModel {
   // ---------------------------------------------------------------------------------------
   // Decoding
 
+  /** Refuses a sequence of S positions longer than the sliding window (within it the window changes nothing). */
+  private checkWindow(S: number): void {
+    const w = this.config.slidingWindow;
+    if (w !== undefined && S > w) throw new Error(`a sequence of ${S} positions is longer than the model's sliding_window of ${w}; sliding-window attention is not implemented, so use sequences of at most ${w}`);
+  }
+
   /** A KV cache for B sequences of up to `capacity` positions. */
   newCache(B: number, capacity: number): KVCache {
     const c = this.config, arena = this.core.arena, bytes = B * capacity * c.nKvHeads * headDim(c) * 4;
@@ -451,6 +503,7 @@ export class LlamaModel {
     if (ids.length !== B * S) throw new Error(`forwardCached: ${ids.length} ids for ${B}x${S}`);
     if (cache.length > 0 && S !== 1) throw new Error('after the prompt, decoding takes one token per sequence at a time');
     if (cache.length + S > cache.capacity) throw new Error(`the KV cache holds ${cache.capacity} positions; ${cache.length + S} needed`);
+    this.checkWindow(cache.length + S);
     const b = this.prepare(B, S, cache.length), w = this.weights;
     const idv = arena.i32(b.ids, B * S);
     for (let i = 0; i < ids.length; i++) {

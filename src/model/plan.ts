@@ -22,6 +22,7 @@ export function activationAllocations(c: LlamaConfig, o: ModelOptions, B: number
     add(`${p} xn1`, T * D); add(`${p} rstd1`, T); add(`${p} q`, T * Hq); add(`${p} k`, T * Hkv); add(`${p} v`, T * Hkv);
     add(`${p} att`, T * Hq); add(`${p} lse`, B * c.nHeads * S); add(`${p} xmid`, T * D); add(`${p} xn2`, T * D); add(`${p} rstd2`, T);
     add(`${p} g`, T * F); add(`${p} u`, T * F); add(`${p} h`, T * F);
+    if (c.qkNorm) { add(`${p} q before norm`, T * Hq); add(`${p} k before norm`, T * Hkv); add(`${p} q rstd`, T * c.nHeads); add(`${p} k rstd`, T * c.nKvHeads); }
     for (const kind of targets) {
       add(`${p} ${kind} LoRA t`, T * rank);
       if (dropout) add(`${p} ${kind} LoRA dropout`, T * linearShape(c, kind)[1]);
@@ -39,7 +40,7 @@ export function activationAllocations(c: LlamaConfig, o: ModelOptions, B: number
   add('grad att', T * Hq); add('grad q', T * Hq); add('grad k', T * Hkv); add('grad v', T * Hkv);
   for (const g of ['dh', 'dg', 'du']) add(`grad ${g}`, T * F);
   const maxIn = Math.max(D, F, Hq);
-  add('LoRA dt', T * Math.max(rank, 1)); add('LoRA scratch', T * maxIn); add('norm grad sink', D);
+  add('LoRA dt', T * Math.max(rank, 1)); add('LoRA scratch', T * maxIn); add('norm grad sink', Math.max(D, hd));
   return out;
 }
 

@@ -29,6 +29,7 @@ export function shardAxis(kind: LinearKind, factor?: 'A' | 'B'): 0 | 1 | undefin
 
 /** The config of one rank's share: H/parts heads of the same size, KVH/parts key-value heads, F/parts FFN width. */
 export function rankShare(c: LlamaConfig, parts: number, where: string): LlamaConfig {
+  if (c.qkvBias && parts > 1) throw new Error(`${where}: q/k/v biases (Qwen2) are not split across model_parallel ranks; use model_parallel 1`);
   for (const [what, n] of [['num_heads', c.nHeads], ['n_kv_heads', c.nKvHeads], ['FFN width', c.ffnDim]] as const) {
     if (n % parts !== 0) throw new Error(`${where}: ${what} ${n} does not divide into model_parallel ${parts} slices`);
   }

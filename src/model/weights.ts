@@ -7,7 +7,7 @@ import { alignUp } from '../runtime/arena.ts';
 import type { Core } from '../runtime/core.ts';
 import { WeightType, weightBytes } from '../runtime/kernels.ts';
 import { Rng } from '../runtime/random.ts';
-import type { LlamaConfig } from './config.ts';
+import { headDim, type LlamaConfig } from './config.ts';
 import { LINEARS, linearShape, loraScale, loraTargets, type LinearKind, type LoraConfig } from './lora.ts';
 import { shardAxis, sliceMatrix, type ModelShare } from './sharding.ts';
 
@@ -50,14 +50,22 @@ export interface LoraAdapter {
   scale: number;
 }
 
+/** A block's f32 vectors: its two norms, Qwen3's q/k head norms [hd], Qwen2's q/k/v biases [out]. */
+export type VectorKind = 'attnNorm' | 'ffnNorm' | 'qNorm' | 'kNorm' | 'bq' | 'bk' | 'bv';
+
 /** One transformer block's parameters. */
 export interface LayerParams {
   attnNorm: number;
   ffnNorm: number;
+  /** the q and k head norms' weights [hd] (0 without qkNorm) */
+  qNorm: number;
+  kNorm: number;
+  /** the q, k and v biases [out] (none without qkvBias) */
+  bias: Partial<Record<'wq' | 'wk' | 'wv', number>>;
   linear: Record<LinearKind, Matrix>;
   lora: Partial<Record<LinearKind, LoraAdapter>>;
-  /** gradients of the base tensors in train mode, by kind (norms under 'attnNorm', 'ffnNorm') */
-  grads: Partial<Record<LinearKind | 'attnNorm' | 'ffnNorm', number>>;
+  /** gradients of the base tensors in train mode, by kind (vectors under their VectorKind) */
+  grads: Partial<Record<LinearKind | VectorKind, number>>;
 }
 
 /** finetune: base frozen, LoRA (if any) trained; train: every base parameter trained in f32, no LoRA. */
@@ -84,7 +92,7 @@ export interface WeightOptions {
 export interface BaseLayout {
   /** embedding, each layer's linears in LINEARS order (unless streamed), head unless tied */
   matrices: { ptr: number; scale: number }[];
-  /** each layer's attention and FFN norms, then the final norm */
+  /** each layer's vectors (norms, then q/k norms and q/k/v biases where present), then the final norm */
   vectors: number[];
   /** the streamed layers' matrices */
   hostLayers?: HostLayers;
@@ -100,10 +108,23 @@ export function hostWeightBytes(c: LlamaConfig, o: WeightOptions): number {
   return c.nLayers * perLayer;
 }
 
+/** The vectors of a block in the order they are allocated and listed: length and whether they start as ones (norms) or random (biases). */
+function layerVectors(c: LlamaConfig): { kind: VectorKind; n: number; ones: boolean }[] {
+  const hd = headDim(c);
+  const out: { kind: VectorKind; n: number; ones: boolean }[] = [{ kind: 'attnNorm', n: c.dim, ones: true }, { kind: 'ffnNorm', n: c.dim, ones: true }];
+  if (c.qkNorm) out.push({ kind: 'qNorm', n: hd, ones: true }, { kind: 'kNorm', n: hd, ones: true });
+  if (c.qkvBias) out.push({ kind: 'bq', n: c.nHeads * hd, ones: false }, { kind: 'bk', n: c.nKvHeads * hd, ones: false }, { kind: 'bv', n: c.nKvHeads * hd, ones: false });
+  return out;
+}
+
+const VECTOR_NAMES: Record<VectorKind, string> = {
+  attnNorm: 'input_layernorm.weight', ffnNorm: 'post_attention_layernorm.weight', qNorm: 'self_attn.q_norm.weight', kNorm: 'self_attn.k_norm.weight',
+  bq: 'self_attn.q_proj.bias', bk: 'self_attn.k_proj.bias', bv: 'self_attn.v_proj.bias',
+};
+
 /** The HF name of a block tensor. */
-function layerTensorName(layer: number, kind: LinearKind | 'attnNorm' | 'ffnNorm'): string {
-  if (kind === 'attnNorm') return `model.layers.${layer}.input_layernorm.weight`;
-  if (kind === 'ffnNorm') return `model.layers.${layer}.post_attention_layernorm.weight`;
+function layerTensorName(layer: number, kind: LinearKind | VectorKind): string {
+  if (kind in VECTOR_NAMES) return `model.layers.${layer}.${VECTOR_NAMES[kind as VectorKind]}`;
   const l = LINEARS.find((x) => x.kind === kind)!;
   return `model.layers.${layer}.${l.hfModule}.${l.hf}.weight`;
 }
@@ -114,28 +135,29 @@ function loraTensorName(layer: number, kind: LinearKind, which: 'A' | 'B'): stri
 }
 
 /** Where a base tensor sits in the model: the embedding, a block tensor (with its layer), the final norm or the head. */
-export type BaseSlot = { kind: 'embed' | 'norm' | 'head' } | { kind: LinearKind | 'attnNorm' | 'ffnNorm'; layer: number };
+export type BaseSlot = { kind: 'embed' | 'norm' | 'head' } | { kind: LinearKind | VectorKind; layer: number };
 
-/** A base tensor of a config: HF name, shape ([out, in] for matrices), and whether it is a norm (a vector of ones). */
+/** A base tensor of a config: HF name, shape ([out, in] for matrices), and how it starts: ones (norms) or normal(0, std). */
 export interface BaseTensor {
   name: string;
   shape: number[];
-  norm: boolean;
+  init: 'ones' | 'normal';
   slot: BaseSlot;
 }
 
 /**
  * Every base tensor of a config, in the order `initRandom` draws them (and checkpoints list
- * them): embedding; per layer the two norms then wq wk wv wo w1 w2 w3; final norm; head unless tied.
+ * them): embedding; per layer the two norms (then q/k norms, q/k/v biases where the family has
+ * them) then wq wk wv wo w1 w2 w3; final norm; head unless tied.
  */
 export function baseTensorList(c: LlamaConfig): BaseTensor[] {
-  const out: BaseTensor[] = [{ name: 'model.embed_tokens.weight', shape: [c.vocabSize, c.dim], norm: false, slot: { kind: 'embed' } }];
+  const out: BaseTensor[] = [{ name: 'model.embed_tokens.weight', shape: [c.vocabSize, c.dim], init: 'normal', slot: { kind: 'embed' } }];
   for (let layer = 0; layer < c.nLayers; layer++) {
-    for (const kind of ['attnNorm', 'ffnNorm'] as const) out.push({ name: layerTensorName(layer, kind), shape: [c.dim], norm: true, slot: { kind, layer } });
-    for (const { kind } of LINEARS) out.push({ name: layerTensorName(layer, kind), shape: linearShape(c, kind), norm: false, slot: { kind, layer } });
+    for (const { kind, n, ones } of layerVectors(c)) out.push({ name: layerTensorName(layer, kind), shape: [n], init: ones ? 'ones' : 'normal', slot: { kind, layer } });
+    for (const { kind } of LINEARS) out.push({ name: layerTensorName(layer, kind), shape: linearShape(c, kind), init: 'normal', slot: { kind, layer } });
   }
-  out.push({ name: 'model.norm.weight', shape: [c.dim], norm: true, slot: { kind: 'norm' } });
-  if (!c.tieEmbeddings) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, c.dim], norm: false, slot: { kind: 'head' } });
+  out.push({ name: 'model.norm.weight', shape: [c.dim], init: 'ones', slot: { kind: 'norm' } });
+  if (!c.tieEmbeddings) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, c.dim], init: 'normal', slot: { kind: 'head' } });
   return out;
 }
 
@@ -161,8 +183,7 @@ export function weightAllocations(c: LlamaConfig, o: WeightOptions): { what: str
   if (streaming) for (const { kind } of LINEARS) own(`layer slot ${kind}`, ...linearShape(c, kind));
   const targets = o.mode === 'finetune' && o.lora ? loraTargets(o.lora) : [];
   for (let l = 0; l < c.nLayers; l++) {
-    vector(`layer ${l} attention norm`, c.dim);
-    vector(`layer ${l} ffn norm`, c.dim);
+    for (const { kind, n } of layerVectors(c)) vector(`layer ${l} ${kind}`, n);
     for (const { kind } of LINEARS) {
       const [rows, cols] = linearShape(c, kind);
       if (!streaming) matrix(`layer ${l} ${kind}`, rows, cols);
@@ -233,7 +254,7 @@ export class LlamaWeights {
       if (trainBase) { const t = trainable(name, [n]); return [t.ptr, t.grad]; }
       if (shared) return [shared.vectors[vectors++], 0];
       const p = arena.alloc(n * 4);
-      arena.f32(p, n).fill(1);
+      arena.f32(p, n).fill(1); // norms start as ones; every vector is set when weights load
       return [p, 0];
     };
     [this.embed, this.embedGrad] = matrix('model.embed_tokens.weight', c.vocabSize, c.dim);
@@ -243,9 +264,13 @@ export class LlamaWeights {
     if (streaming) this.hostLayers = shared?.hostLayers ?? Array.from({ length: c.nLayers }, () => newHostLayer(c, wt));
     for (let l = 0; l < c.nLayers; l++) {
       const grads: LayerParams['grads'] = {};
-      const [attnNorm, attnNormGrad] = vector(layerTensorName(l, 'attnNorm'), c.dim);
-      const [ffnNorm, ffnNormGrad] = vector(layerTensorName(l, 'ffnNorm'), c.dim);
-      if (trainBase) { grads.attnNorm = attnNormGrad; grads.ffnNorm = ffnNormGrad; }
+      const vectorPtr: Partial<Record<VectorKind, number>> = {};
+      for (const { kind, n } of layerVectors(c)) {
+        const [ptr, grad] = vector(layerTensorName(l, kind), n);
+        vectorPtr[kind] = ptr;
+        if (trainBase) grads[kind] = grad;
+      }
+      const bias: LayerParams['bias'] = c.qkvBias ? { wq: vectorPtr.bq, wk: vectorPtr.bk, wv: vectorPtr.bv } : {};
       const linear = {} as Record<LinearKind, Matrix>;
       const lora: LayerParams['lora'] = {};
       for (const { kind } of LINEARS) {
@@ -258,7 +283,7 @@ export class LlamaWeights {
           lora[kind] = { a: trainable(loraTensorName(l, kind, 'A'), [r, cols]), b: trainable(loraTensorName(l, kind, 'B'), [rows, r]), rank: r, scale: loraScale(o.lora!) };
         }
       }
-      this.layers.push({ attnNorm, ffnNorm, linear, lora, grads });
+      this.layers.push({ attnNorm: vectorPtr.attnNorm!, ffnNorm: vectorPtr.ffnNorm!, qNorm: vectorPtr.qNorm ?? 0, kNorm: vectorPtr.kNorm ?? 0, bias, linear, lora, grads });
     }
     [this.norm, this.normGrad] = vector('model.norm.weight', c.dim);
     if (c.tieEmbeddings) {
@@ -274,9 +299,19 @@ export class LlamaWeights {
     return baseTensorList(this.config).map(({ name, shape, slot }) => {
       if (!('layer' in slot)) return slot.kind === 'norm' ? { name, shape, vector: this.norm } : { name, shape, matrix: slot.kind === 'embed' ? this.embed : this.head };
       const p = this.layers[slot.layer];
-      if (slot.kind === 'attnNorm' || slot.kind === 'ffnNorm') return { name, shape, vector: p[slot.kind] };
-      return { name, shape, matrix: p.linear[slot.kind] };
+      if (slot.kind in VECTOR_NAMES) return { name, shape, vector: this.layerVector(p, slot.kind as VectorKind) };
+      return { name, shape, matrix: p.linear[slot.kind as LinearKind] };
     });
+  }
+
+  /** Where a block's vector sits. */
+  private layerVector(p: LayerParams, kind: VectorKind): number {
+    switch (kind) {
+      case 'attnNorm': case 'ffnNorm': case 'qNorm': case 'kNorm': return p[kind];
+      case 'bq': return p.bias.wq!;
+      case 'bk': return p.bias.wk!;
+      case 'bv': return p.bias.wv!;
+    }
   }
 
   /** Where the frozen base tensors sit, for the other ranks of a job (sharedBase); train mode has none. */
@@ -285,7 +320,7 @@ export class LlamaWeights {
     if (!this.config.tieEmbeddings) matrices.push(this.head);
     return {
       matrices: matrices.map(({ ptr, scale }) => ({ ptr, scale })),
-      vectors: [...this.layers.flatMap((p) => [p.attnNorm, p.ffnNorm]), this.norm],
+      vectors: [...this.layers.flatMap((p) => layerVectors(this.config).map(({ kind }) => this.layerVector(p, kind))), this.norm],
       hostLayers: this.hostLayers,
     };
   }
@@ -345,19 +380,22 @@ export class LlamaWeights {
   }
 
   /**
-   * Random base weights (normal, std 0.02; norms 1) from `seed`, for training from scratch and
+   * Random base weights (normal, std 0.02, biases too; norms 1) from `seed`, for training from scratch and
    * tests; a model-parallel rank (`share`) gets its slices of the whole model's values.
    */
   initRandom(seed: number, std = 0.02, share?: ModelShare): void {
     const rng = new Rng(seed), list = baseTensorList(this.config);
     this.baseTensors().forEach((t, i) => {
       const n = t.shape.reduce((a, b) => a * b, 1), slot = list[i].slot;
-      if (!t.matrix) return this.core.arena.f32(t.vector!, n).fill(1);
-      const axis = share && 'layer' in slot && slot.kind !== 'attnNorm' && slot.kind !== 'ffnNorm' ? shardAxis(slot.kind) : undefined;
-      if (axis === undefined) return this.setMatrix(t.matrix, rng.fillNormal(new Float32Array(n), std));
+      if (t.vector !== undefined) {
+        const v = this.core.arena.f32(t.vector, n);
+        return list[i].init === 'ones' ? v.fill(1) : v.set(rng.fillNormal(new Float32Array(n), std));
+      }
+      const m = t.matrix!, axis = share && 'layer' in slot ? shardAxis(slot.kind as LinearKind) : undefined;
+      if (axis === undefined) return this.setMatrix(m, rng.fillNormal(new Float32Array(n), std));
       // A model-parallel rank draws the whole model's values and keeps its slice.
       const [rows, cols] = axis === 0 ? [t.shape[0] * share!.parts, t.shape[1]] : [t.shape[0], t.shape[1] * share!.parts];
-      this.setMatrix(t.matrix, sliceMatrix(rng.fillNormal(new Float32Array(rows * cols), std), rows, cols, axis, share!));
+      this.setMatrix(m, sliceMatrix(rng.fillNormal(new Float32Array(rows * cols), std), rows, cols, axis, share!));
     });
   }
 

@@ -4,6 +4,8 @@
  * an output over an input only where the doc says so.
  */
 
+import type { Llama3RopeScaling } from '../model/config.ts';
+
 /** How frozen weights are stored: f32, bf16 (upper half of f32), or int8 with an f32 scale per row. */
 export enum WeightType {
   F32 = 0,
@@ -31,7 +33,7 @@ export interface CoreExports {
   matmul_dytx(dw: number, dy: number, x: number, M: number, N: number, K: number, acc: number): void;
   rmsnorm_fwd(y: number, rstd: number, x: number, w: number, rows: number, dim: number, eps: number): void;
   rmsnorm_bwd(dx: number, dw: number, dy: number, x: number, w: number, rstd: number, rows: number, dim: number, acc: number): void;
-  rope_table(tab: number, S: number, D: number, theta: number, offset: number): void;
+  rope_table(tab: number, S: number, D: number, theta: number, offset: number, factor: number, low: number, high: number, original: number): void;
   rope_apply(x: number, tab: number, B: number, S: number, H: number, D: number, inverse: number): void;
   swiglu_fwd(h: number, g: number, u: number, n: number): void;
   swiglu_bwd(dg: number, du: number, dh: number, g: number, u: number, n: number): void;
@@ -95,10 +97,14 @@ export class Kernels {
     this.core.rmsnorm_bwd(dx, dw, dy, x, w, rstd, rows, dim, accumulate ? 1 : 0);
   }
 
-  /** tab[S,D]: cos then sin of the RoPE angles of positions offset..offset+S−1 (Hugging Face f32 numerics). */
-  ropeTable(tab: number, S: number, D: number, theta: number, offset = 0): void {
+  /**
+   * tab[S,D]: cos then sin of the RoPE angles of positions offset..offset+S−1 (Hugging Face f32
+   * numerics), with Llama 3's rescaled frequencies when `scaling` is given.
+   */
+  ropeTable(tab: number, S: number, D: number, theta: number, offset = 0, scaling?: Llama3RopeScaling): void {
     if (D % 2 !== 0) throw new RangeError(`RoPE needs an even head dimension, got ${D}`);
-    this.core.rope_table(tab, S, D, theta, offset);
+    const r = scaling;
+    this.core.rope_table(tab, S, D, theta, offset, r?.factor ?? 0, r?.lowFreqFactor ?? 0, r?.highFreqFactor ?? 0, r?.originalMaxPositions ?? 0);
   }
 
   /** Rotates x[B,S,H,D] in place (rotate-half layout); inverse rotates back (the backward pass). */

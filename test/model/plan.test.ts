@@ -26,6 +26,9 @@ describe('memory plan', async () => {
     ['finetune, int8, dropout', tinyConfig({ nKvHeads: 2 }), { mode: 'finetune', weightType: WeightType.I8, lora }, 2, 9],
     ['finetune, bf16, recompute', tinyConfig({ tieEmbeddings: true }), { mode: 'finetune', weightType: WeightType.BF16, lora, recompute: true }, 3, 5],
     ['train, f32', tinyConfig({ dim: 24, nHeads: 3, nKvHeads: 1, ffnDim: 40 }), { mode: 'train', weightType: WeightType.F32 }, 2, 6],
+    ['Qwen3 q/k norms, head_dim above hidden, recompute', tinyConfig({ family: 'qwen3', qkNorm: true, dim: 16, nHeads: 2, nKvHeads: 1, headSize: 24 }),
+      { mode: 'finetune', weightType: WeightType.F32, lora, recompute: true }, 2, 7],
+    ['Qwen2 q/k/v biases, train', tinyConfig({ family: 'qwen2', qkvBias: true, nKvHeads: 2 }), { mode: 'train', weightType: WeightType.F32 }, 2, 5],
   ];
   for (const [name, config, options, B, S] of cases) {
     it(`allocates exactly what it plans (${name})`, () => {

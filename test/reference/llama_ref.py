@@ -4,6 +4,11 @@ LlamaForCausalLM semantics (rotate-half RoPE with float32 angles, RMSNorm, SwiGL
 causal attention) and the PEFT LoRA forward, lora_B(lora_A(x))·alpha/rank. It computes in float64
 so that its own rounding is negligible next to the f32 implementation under test.
 
+The other families' differences follow the math of their Hugging Face modeling code: Llama 3's
+rope_scaling (_compute_llama3_parameters), Qwen2's q/k/v projections with bias (model_type qwen2),
+Qwen3's RMSNorm over each head of q and k before RoPE (q_norm, k_norm) and
+its explicit head_dim; Mistral's sliding window does not arise, as sequences stay within it.
+
 Usage (all files safetensors, f32 or int32):
   llama_ref.py step --config cfg.json --weights w.safetensors --batch b.safetensors --out o.safetensors
                     [--lora lora.json] [--mode finetune|train]
@@ -16,6 +21,7 @@ tensor in train).
 """
 import argparse
 import json
+import math
 import struct
 import sys
 import time
@@ -74,9 +80,14 @@ class Llama:
         self.D = cfg['hidden_size']
         self.H = cfg['num_attention_heads']
         self.KVH = cfg.get('num_key_value_heads') or self.H
-        self.hd = self.D // self.H
+        self.hd = cfg.get('head_dim') or self.D // self.H
         self.eps = cfg.get('rms_norm_eps', 1e-6)
         self.theta = cfg.get('rope_theta', 10000.0)
+        assert not cfg.get('attention_bias'), 'attention_bias (o_proj too) is not modelled here'
+        self.qkv_bias = cfg.get('model_type') == 'qwen2'
+        self.qk_norm = cfg.get('model_type') == 'qwen3'
+        window = cfg.get('sliding_window') if cfg.get('model_type') == 'mistral' or cfg.get('use_sliding_window') else None
+        self.window = window
 
     def trainable(self):
         seen, out = set(), {}
@@ -89,16 +100,35 @@ class Llama:
     def rmsnorm(self, x, w):
         return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
 
-    def linear(self, x, name):
+    def linear(self, x, name, bias=False):
         y = x @ self.p[name + '.weight'].T
+        if bias:
+            y = y + self.p[name + '.bias']
         a = self.p.get(name + '.lora_A.weight')
         if a is not None:
             y = y + (x @ a.T) @ self.p[name + '.lora_B.weight'].T * (self.lora['alpha'] / self.lora['rank'])
         return y
 
-    def rope(self, S, offset=0):
-        # As Hugging Face computes them: float32 inverse frequencies and angles, then cos and sin.
+    def inv_freq(self):
+        # As Hugging Face computes them: float32 inverse frequencies, rescaled for rope_type llama3.
         inv_freq = 1.0 / (self.theta ** (torch.arange(0, self.hd, 2, dtype=torch.int64).float() / self.hd))
+        scaling = self.cfg.get('rope_scaling')
+        if not scaling:
+            return inv_freq
+        assert (scaling.get('rope_type') or scaling.get('type')) == 'llama3', scaling
+        factor, low, high = scaling['factor'], scaling['low_freq_factor'], scaling['high_freq_factor']
+        old_len = scaling['original_max_position_embeddings']
+        low_wavelen, high_wavelen = old_len / low, old_len / high
+        wavelen = 2 * math.pi / inv_freq
+        scaled = torch.where(wavelen > low_wavelen, inv_freq / factor, inv_freq)
+        smooth = (old_len / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = ~(wavelen < high_wavelen) * ~(wavelen > low_wavelen)
+        return torch.where(medium, smoothed, scaled)
+
+    def rope(self, S, offset=0):
+        # float32 angles, then cos and sin
+        inv_freq = self.inv_freq()
         pos = torch.arange(offset, offset + S, dtype=torch.float32)
         freqs = pos[:, None] * inv_freq[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)
@@ -113,20 +143,25 @@ class Llama:
         B, S = ids.shape
         x = self.p['model.embed_tokens.weight'][ids.long()]
         cos, sin = self.rope(S)
+        assert self.window is None or S <= self.window, 'sequence longer than the sliding window'
         mask = torch.full((S, S), float('-inf'), dtype=self.dtype).triu(1)
         for l in range(self.cfg['num_hidden_layers']):
             pre = f'model.layers.{l}.'
             h = self.rmsnorm(x, self.p[pre + 'input_layernorm.weight'])
-            q = self.linear(h, pre + 'self_attn.q_proj').view(B, S, self.H, self.hd).transpose(1, 2)
-            k = self.linear(h, pre + 'self_attn.k_proj').view(B, S, self.KVH, self.hd).transpose(1, 2)
-            v = self.linear(h, pre + 'self_attn.v_proj').view(B, S, self.KVH, self.hd).transpose(1, 2)
+            q = self.linear(h, pre + 'self_attn.q_proj', self.qkv_bias).view(B, S, self.H, self.hd)
+            k = self.linear(h, pre + 'self_attn.k_proj', self.qkv_bias).view(B, S, self.KVH, self.hd)
+            v = self.linear(h, pre + 'self_attn.v_proj', self.qkv_bias).view(B, S, self.KVH, self.hd).transpose(1, 2)
+            if self.qk_norm:
+                q = self.rmsnorm(q, self.p[pre + 'self_attn.q_norm.weight'])
+                k = self.rmsnorm(k, self.p[pre + 'self_attn.k_norm.weight'])
+            q, k = q.transpose(1, 2), k.transpose(1, 2)
             q = q * cos + self.rotate_half(q) * sin
             k = k * cos + self.rotate_half(k) * sin
             rep = self.H // self.KVH
             k = k.repeat_interleave(rep, dim=1)
             v = v.repeat_interleave(rep, dim=1)
             att = torch.softmax(q @ k.transpose(-1, -2) / self.hd ** 0.5 + mask, dim=-1) @ v
-            x = x + self.linear(att.transpose(1, 2).reshape(B, S, self.D), pre + 'self_attn.o_proj')
+            x = x + self.linear(att.transpose(1, 2).reshape(B, S, self.H * self.hd), pre + 'self_attn.o_proj')
             h = self.rmsnorm(x, self.p[pre + 'post_attention_layernorm.weight'])
             g = self.linear(h, pre + 'mlp.gate_proj')
             u = self.linear(h, pre + 'mlp.up_proj')
