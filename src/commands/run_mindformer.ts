@@ -2,7 +2,9 @@
  * `wasmformers run_mindformer --config C --run_mode train|finetune|eval|predict ...`: the seed's
  * main command (SPEC.md §6). train and finetune run the trainer and write checkpoints, the PEFT
  * adapter (finetune) and output/report.html; eval prints loss and perplexity over a dataset;
- * predict generates from --predict_data prompts, streaming the text.
+ * predict generates from --predict_data prompts, streaming the text. Every mode first claims its
+ * output_dir (src/train/output_dir.ts): one run at a time, and a failure is logged there only
+ * once the run holds it.
  */
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +24,7 @@ import { DataParallel } from '../parallel/data_parallel.ts';
 import { ModelParallel, type WholeTensor } from '../parallel/model_parallel.ts';
 import type { Core } from '../runtime/core.ts';
 import { currentJob } from '../parallel/job.ts';
+import { claimOutputDir } from '../train/output_dir.ts';
 import { train } from '../train/trainer.ts';
 
 /** Runs the command; see the file comment. */
@@ -31,8 +34,10 @@ export async function main(argv: string[]): Promise<number> {
   if (at >= 0 && (configPath === undefined || configPath.startsWith('--'))) throw new Error('--config needs a value');
   const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
   const cfg = loadRunConfig(configPath, rest);
+  let release: (() => void) | undefined;
   try {
     const rank = rankContext(cfg);
+    release = claimOutputDir(cfg, rank);
     switch (cfg.run_mode) {
       case 'train':
       case 'finetune':
@@ -45,8 +50,10 @@ export async function main(argv: string[]): Promise<number> {
         throw new Error(`unknown run_mode ${JSON.stringify(cfg.run_mode)}`);
     }
   } catch (err) {
-    logError(cfg, currentJob()?.rank ?? 0, `run_mindformer: ${(err as Error).message}`);
+    if (release) logError(cfg, currentJob()?.rank ?? 0, `run_mindformer: ${(err as Error).message}`);
     throw err;
+  } finally {
+    release?.();
   }
 }
 
@@ -87,8 +94,8 @@ async function runTraining(cfg: RunConfig, rank: RankContext | undefined): Promi
   // Rank 0 writes the report and the adapter (under model parallelism, joined from every rank's slices).
   const report = (status: string) => r === 0 && writeReport(reportPath, { title, points, evals: [], settings: configSummary(cfg), status });
   try {
-    const result = train({
-      config: cfg, model, data, rank: r, dataRank: rank?.dataRank, dataRanks: rank?.dataRanks, log,
+    const result = await train({
+      config: cfg, model, data, rank: r, dataRank: rank?.dataRank, dataRanks: rank?.dataRanks, log, job: rank?.collective,
       parallel: rank?.dataGroup && DataParallel.create(rank.dataGroup, core, model.weights.trainable),
       modelParallel: mp,
       onStep: (p) => {
