@@ -168,7 +168,7 @@ export function resumeStep(ranks: RankHoldings[], resume: true | string, firstSa
   const heldByAll = (step: number) => ranks.every((h) => h.steps.includes(step));
   if (resume !== true) {
     const named = [...new Set(ranks.map((h) => h.named).filter((s) => s !== null))];
-    if (named.length === 0) throw new Error(`${flag}: no such checkpoint`);
+    if (named.length === 0) throw new Error(`${flag}: no such checkpoint (not a path, nor a file in the rank's checkpoint folder)`);
     if (named.length > 1) throw new Error(`${flag}: the ranks found different checkpoints under that name (global steps ${named.join(', ')})`);
     if (!heldByAll(named[0]!)) throw new Error(`${flag}: global step ${named[0]} has no checkpoint on every rank (${describeHoldings(ranks)})`);
     return named[0]!;
