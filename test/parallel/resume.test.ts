@@ -104,6 +104,7 @@ describe('resuming a 2-rank job', () => {
     const whole = cli(jobArgs('skew-whole', 24, every5));
     assert.equal(whole.status, 0, whole.stderr);
     assert.deepEqual(heldSteps('skew-whole', 0), [5, 10, 12]);
+    assert.ok(whole.stdout.includes(`Please check log files in ${join(dir, 'skew-whole/msrun_log')}\n`), whole.stdout);
     // The launcher died after rank 0's write of step 10 and before rank 1's.
     cpSync(join(dir, 'skew-whole/checkpoint'), join(dir, 'skew/checkpoint'), { recursive: true });
     keepOnly('skew', 0, [5, 10]);

@@ -139,7 +139,7 @@ describe('the output folder', () => {
     assert.equal(readFileSync(join(dir, 'again/log/rank_0/info.log'), 'utf8'), before, 'the first run\'s log is untouched');
   });
 
-  it('a start sweeps the temporaries of dead processes from the folders the run writes, and keeps a live process\'s', () => {
+  it('a start sweeps the temporaries of dead processes from the folders the run writes and keeps a live process\'s; a resume past the run\'s end is refused', () => {
     const first = cli(tinyRun('sweep', 8, '--run_mode', 'finetune'));
     assert.equal(first.status, 0, first.stderr);
     const dead = deadPid(), folder = join(dir, 'sweep');
@@ -151,6 +151,10 @@ describe('the output folder', () => {
     const r = cli(tinyRun('sweep', 8, '--resume_training', 'True', '--epochs', '2'));
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(partials(folder), [liveOne]);
+    // A resume with fewer epochs than the checkpoint has done is refused, not ended as finished.
+    const fewer = cli(tinyRun('sweep', 8, '--resume_training', 'True', '--epochs', '1'));
+    assert.equal(fewer.status, 1, fewer.stdout);
+    assert.match(oneLine(fewer.stderr), /^run_mindformer: --resume_training: the checkpoint is at global step 16, past this run's last step 8 \(epochs 1 × 8 steps\)$/);
   });
 
   it('SIGINT during a checkpoint write of one process exits 130 and leaves no temporary and no lock', async () => {
