@@ -4,6 +4,6 @@
  * points that read files.
  */
 export * from './portable.ts';
-export { loadTokenizer } from './tokenizer/load.ts';
+export { loadChatTemplate, loadTokenizer, type LoadedTokenizer } from './tokenizer/load.ts';
 export { ShardDataset } from './data/shard_reader.ts';
 export { loadModel, openCheckpoint } from './checkpoint/load.ts';

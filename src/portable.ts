@@ -1,8 +1,8 @@
 /**
  * wasmformers without a file system: everything here loads in browsers and web workers as well
  * as in Node, Deno and Bun (no `node:` module is imported where the engine has none). It takes
- * bytes rather than paths: a fetched `tokenizer.model`, safetensors file or `config.json`
- * object. src/index.ts adds the entry points that read files.
+ * bytes rather than paths: a fetched `tokenizer.model` or `tokenizer.json`, safetensors file or
+ * `config.json` object. src/index.ts adds the entry points that read files.
  */
 export { loadCore, relaxedSupported, type Core, type CoreKind, type CoreOptions } from './runtime/core.ts';
 export { Arena, MAX_MEMORY_BYTES } from './runtime/arena.ts';
@@ -10,9 +10,15 @@ export { Kernels, WeightType, weightBytes, MAX_HEAD_DIM, MAX_DECODE_POSITIONS, t
 export { Rng } from './runtime/random.ts';
 export { SentencePieceProcessor } from './tokenizer/sentencepiece.ts';
 export { LlamaTokenizer } from './tokenizer/llama.ts';
+export { JsonTokenizer } from './tokenizer/json/tokenizer.ts';
+export { tokenizerFromFiles, type TokenizerFiles } from './tokenizer/files.ts';
+export type { Tokenizer, SpecialIds, DecodeIdsOptions } from './tokenizer/tokenizer.ts';
+export { ChatTemplate, chatPromptIds, endOfTurnId, type ChatMessage } from './tokenizer/chat_template.ts';
 export { alpacaToConversations } from './data/alpaca.ts';
 export { renderConversation } from './data/conversation.ts';
 export { qaRow, IGNORE_INDEX } from './data/qa.ts';
+export { chatMessages, renderChat, type RenderedChat } from './data/chat.ts';
+export { chatRow } from './data/chat_row.ts';
 export { epochOrder } from './data/sampler.ts';
 export { configFromHF, configFromMindFormers, type LlamaConfig } from './model/config.ts';
 export { LlamaModel, type ModelOptions, type KVCache } from './model/llama.ts';

@@ -6,9 +6,9 @@
  * (rsLoRA's alpha/√r scale included), dropout and targets from the adapter itself, and refuses
  * what this model cannot apply (DoRA, biases, extra trained modules, per-module ranks).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { writeAtomically } from '../data/atomic.ts';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { makeFolders, writeAtomically } from '../data/atomic.ts';
 import { LINEARS, loraTargets, type LoraConfig } from '../model/lora.ts';
 import type { LlamaWeights } from '../model/weights.ts';
 import { modelTensors } from './model_tensors.ts';
@@ -33,9 +33,8 @@ function isEmpty(v: unknown): boolean {
   return v === undefined || v === null || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && Object.keys(v as object).length === 0);
 }
 
-/** Opens a PEFT adapter folder; errors name the file and the key or tensor. */
-export function openAdapter(dir: string): Adapter {
-  const cfgPath = join(dir, CONFIG);
+/** An adapter folder's adapter_config.json as an object; errors name the file. */
+function readAdapterConfig(cfgPath: string): Record<string, unknown> {
   if (!existsSync(cfgPath)) throw new Error(`${cfgPath}: missing (a PEFT adapter folder holds ${CONFIG} and ${WEIGHTS})`);
   let cfg: Record<string, unknown>;
   try {
@@ -44,6 +43,25 @@ export function openAdapter(dir: string): Adapter {
     throw new Error(`${cfgPath}: not valid JSON (${(err as Error).message})`);
   }
   if (cfg === null || typeof cfg !== 'object') throw new Error(`${cfgPath}: not a JSON object`);
+  return cfg;
+}
+
+/**
+ * The base model an adapter folder names (`base_model_name_or_path`) as a path that exists:
+ * absolute (as saveAdapter stores a local base) or relative to the adapter's own folder, so that
+ * it resolves from any working folder.
+ */
+export function adapterBaseModel(dir: string): string {
+  const cfgPath = join(dir, CONFIG), base = readAdapterConfig(cfgPath).base_model_name_or_path;
+  if (typeof base !== 'string' || !base) throw new Error(`${cfgPath}: base_model_name_or_path must name the base model's folder or file`);
+  const path = resolve(dir, base);
+  if (!existsSync(path)) throw new Error(`${cfgPath}: base_model_name_or_path ${base} does not exist (looked for ${path})`);
+  return path;
+}
+
+/** Opens a PEFT adapter folder; errors name the file and the key or tensor. */
+export function openAdapter(dir: string): Adapter {
+  const cfgPath = join(dir, CONFIG), cfg = readAdapterConfig(cfgPath);
   if (cfg.peft_type !== 'LORA') throw new Error(`${cfgPath}: peft_type ${JSON.stringify(cfg.peft_type)} is not LORA`);
   const r = cfg.r, alpha = cfg.lora_alpha ?? 8, dropout = cfg.lora_dropout ?? 0;
   if (!(Number.isInteger(r) && (r as number) > 0)) throw new Error(`${cfgPath}: r must be a positive integer, got ${JSON.stringify(r)}`);
@@ -91,16 +109,21 @@ export function adapterConfig(lora: LoraConfig, baseModel: string | null = null)
   };
 }
 
-/** Writes a model's LoRA factors (or `factors`: a model-parallel job's, joined) and config as a new PEFT adapter folder `dir`. */
+/**
+ * Writes a model's LoRA factors (or `factors`: a model-parallel job's, joined) and config as a new
+ * PEFT adapter folder `dir`. A `baseModel` that is a local path is stored absolute, so that the
+ * adapter finds its base from any working folder (a hub id is stored as given).
+ */
 export async function saveAdapter(dir: string, weights: LlamaWeights, baseModel: string | null = null,
   factors: OutputTensor[] = modelTensors(weights, { base: false })): Promise<void> {
   const lora = weights.options.lora;
   if (!lora || weights.options.mode !== 'finetune') throw new Error(`${dir}: the model has no LoRA adapters to save`);
   if (existsSync(dir)) throw new Error(`${dir} already exists; choose another output folder`);
-  mkdirSync(dirname(dir), { recursive: true });
+  makeFolders(dirname(dir));
   const tensors = factors.map((t) => ({ ...t, name: PEFT_PREFIX + t.name }));
   await writeAtomically(dir, async (tmp) => {
-    writeFileSync(join(tmp, CONFIG), JSON.stringify(adapterConfig(lora, baseModel), null, 2) + '\n');
+    const base = baseModel && existsSync(baseModel) ? resolve(baseModel) : baseModel;
+    writeFileSync(join(tmp, CONFIG), JSON.stringify(adapterConfig(lora, base), null, 2) + '\n');
     await writeFile(join(tmp, WEIGHTS), 'safetensors', tensors);
   }, { folder: true });
 }

@@ -7,7 +7,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { writeAtomically } from '../data/atomic.ts';
+import { makeFolders, writeAtomically } from '../data/atomic.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import { CkptWriter } from './ckpt.ts';
 import { detectLayout, parseName } from './names.ts';
@@ -45,6 +45,7 @@ export async function transformCheckpoint(o: TransformOptions): Promise<string> 
   const mp = o.modelParallel, world = o.worldSize ?? mp, prefix = o.prefix ?? 'checkpoint_', format = o.format ?? 'ckpt';
   if (!(Number.isInteger(mp) && mp >= 1)) throw new Error(`model_parallel must be a positive integer, got ${mp}`);
   if (!(Number.isInteger(world) && world >= mp && world % mp === 0)) throw new Error(`world_size ${world} is not a multiple of model_parallel ${mp}`);
+  if (/[/\\]/.test(prefix)) throw new Error(`prefix '${prefix}' must be a file name prefix, without '/' or '\\' (each slice is rank_<i>/<prefix><i>.${format})`);
   const out = join(o.dstDir, checkpointName(o.src));
   if (existsSync(out)) throw new Error(`${out} already exists; choose another destination folder`);
   const store = openTensors(o.src);
@@ -60,7 +61,7 @@ export async function transformCheckpoint(o: TransformOptions): Promise<string> 
       return { name, info, axis, slice };
     });
     const file = (r: number) => join(`rank_${r}`, `${prefix}${r}.${format}`);
-    mkdirSync(o.dstDir, { recursive: true });
+    makeFolders(o.dstDir);
     await writeAtomically(out, async (tmp) => {
       const writers = Array.from({ length: mp }, (_, r) => {
         mkdirSync(join(tmp, `rank_${r}`));

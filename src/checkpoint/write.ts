@@ -5,8 +5,8 @@
  * `maxShardBytes`). Every output is made under a temporary name and renamed when complete.
  */
 import { dirname, join } from 'node:path';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { writeAtomically } from '../data/atomic.ts';
+import { existsSync, writeFileSync } from 'node:fs';
+import { makeFolders, writeAtomically } from '../data/atomic.ts';
 import { configToHF, type LlamaConfig } from '../model/config.ts';
 import { CkptWriter } from './ckpt.ts';
 import { tensorBytes } from './dtypes.ts';
@@ -47,7 +47,7 @@ export function storeTensors(store: TensorStore): OutputTensor[] {
 /** Writes tensors to `path` in `format` (missing parent folders are made); `path` must not exist yet. */
 export async function writeTensors(path: string, format: OutputFormat, tensors: OutputTensor[], options: WriteOptions = {}): Promise<void> {
   if (existsSync(path)) throw new Error(`${path} already exists; choose another output path`);
-  mkdirSync(dirname(path), { recursive: true });
+  makeFolders(dirname(path));
   if (format === 'hf') {
     await writeAtomically(path, (dir) => writeHFFolder(dir, tensors, options), { folder: true });
   } else {

@@ -10,6 +10,7 @@ import { basename, resolve } from 'node:path';
 import { lockFolder } from '../data/folder_lock.ts';
 import { launch } from '../parallel/launcher.ts';
 import { commands } from './index.ts';
+import { checkJob } from './run_mindformer.ts';
 
 const USAGE = 'Usage: msrun_launcher "<command>" [WORKER_NUM] | [WORKER_NUM MASTER_PORT LOG_DIR JOIN CLUSTER_TIME_OUT] | ' +
   '[WORKER_NUM LOCAL_WORKER MASTER_ADDR MASTER_PORT NODE_RANK LOG_DIR JOIN CLUSTER_TIME_OUT]';
@@ -29,7 +30,8 @@ interface LauncherArgs {
 
 /** A whole number at least `min`, or an error in the seed's words. */
 function count(name: string, text: string, min: number): number {
-  if (!/^\d+$/.test(text) || Number(text) < min) throw new Error(`error: ${name}=${text} is not a number`);
+  if (!/^\d+$/.test(text)) throw new Error(`error: ${name}=${text} is not a number`);
+  if (Number(text) < min) throw new Error(`error: ${name}=${text} must be at least ${min}`);
   return Number(text);
 }
 
@@ -121,6 +123,7 @@ export async function main(argv: string[]): Promise<number> {
   if (argv.length === 0) throw new Error(`No parameter is entered; ${USAGE}`);
   const a = parseLauncherArgs(argv, say);
   const { command, argv: rankArgv } = rankCommand(a.command);
+  if (command === 'run_mindformer') checkJob(rankArgv, a.workers);
   say(`Running Command: msrun --worker_num=${a.workers} --local_worker_num=${a.localWorkers} --master_addr=${a.masterAddr} ` +
     `--master_port=${a.masterPort} --log_dir=${a.logDir} --join=${a.join ? 'True' : 'False'} --cluster_time_out=${a.timeoutS} ${a.command}`);
   say(`Please check log files in ${resolve(a.logDir)}`);

@@ -2,7 +2,8 @@
  * `wasmformers run_mindformer --config C --run_mode train|finetune|eval|predict ...`: the seed's
  * main command (SPEC.md §6). train and finetune run the trainer and write checkpoints, the PEFT
  * adapter (finetune) and output/report.html; eval prints loss and perplexity over a dataset;
- * predict generates from --predict_data prompts, streaming the text. Every mode first claims its
+ * predict generates from --predict_data prompts (with --chat True, each rendered as a user message
+ * through the tokenizer's chat template), streaming the text. Every mode first claims its
  * output_dir (src/train/output_dir.ts): one run at a time, and a failure is logged there only
  * once the run holds it.
  */
@@ -16,10 +17,10 @@ import { saveAdapter } from '../checkpoint/peft.ts';
 import { generate } from '../generate/generate.ts';
 import type { LlamaModel } from '../model/llama.ts';
 import { formatPlan, memoryPlan } from '../model/plan.ts';
-import { loadTokenizer } from '../tokenizer/load.ts';
-import { LlamaTokenizer } from '../tokenizer/llama.ts';
+import { chatPromptIds, endOfTurnId } from '../tokenizer/chat_template.ts';
+import { loadChatTemplate, loadTokenizer } from '../tokenizer/load.ts';
 import { writeReport, type ReportPoint } from '../train/report.ts';
-import { buildModel, coreFor, logError, rankContext, rankLogger, type RankContext } from '../train/session.ts';
+import { buildModel, checkJobFits, coreFor, logError, rankContext, rankLogger, type RankContext } from '../train/session.ts';
 import { DataParallel } from '../parallel/data_parallel.ts';
 import { ModelParallel, type WholeTensor } from '../parallel/model_parallel.ts';
 import type { Core } from '../runtime/core.ts';
@@ -27,13 +28,30 @@ import { currentJob } from '../parallel/job.ts';
 import { claimOutputDir } from '../train/output_dir.ts';
 import { train } from '../train/trainer.ts';
 
-/** Runs the command; see the file comment. */
-export async function main(argv: string[]): Promise<number> {
+/** The run configuration of the command's arguments (`--config` and the overrides); `notice` as loadRunConfig's. */
+function readRunConfig(argv: string[], notice?: (line: string) => void): RunConfig {
   const at = argv.indexOf('--config');
   const configPath = at >= 0 ? argv[at + 1] : undefined;
   if (at >= 0 && (configPath === undefined || configPath.startsWith('--'))) throw new Error('--config needs a value');
   const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
-  const cfg = loadRunConfig(configPath, rest);
+  return loadRunConfig(configPath, rest, notice);
+}
+
+/**
+ * Checks a job of `ranks` msrun_launcher ranks running the command with `argv` before any rank
+ * starts: its config loads, and when its parallel settings match the ranks, their memory plans fit
+ * the one memory they share (the error says how many ranks would). Other mismatches are left to
+ * the ranks, which name them.
+ */
+export function checkJob(argv: string[], ranks: number): void {
+  const cfg = readRunConfig(argv, () => {});
+  const { data_parallel: dp, model_parallel: mp } = cfg.parallel_config;
+  if (cfg.use_parallel && dp * mp === ranks) checkJobFits(cfg, ranks);
+}
+
+/** Runs the command; see the file comment. */
+export async function main(argv: string[]): Promise<number> {
+  const cfg = readRunConfig(argv);
   let release: (() => void) | undefined;
   try {
     const rank = rankContext(cfg);
@@ -57,12 +75,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Opens the dataset a block names, with an error that says which flag sets it. */
-function openDataset(dir: string, flag: string): ShardDataset {
+/** Opens the dataset a block names (its shards verified, its ids checked against the model's vocabulary as read), with an error that says which flag sets it. */
+function openDataset(dir: string, flag: string, vocabSize: number): ShardDataset {
   if (!dir) throw new Error(`no dataset: give ${flag} (a folder written by llama_preprocess)`);
   if (!existsSync(dir)) throw new Error(`${dir}: no such dataset folder (${flag})`);
-  const data = ShardDataset.open(dir);
+  const data = ShardDataset.open(dir, { vocabSize });
   if (data.length === 0) throw new Error(`${dir}: the dataset is empty`);
+  if (data.index.masked_rows === data.length) throw new Error(`${dir}: every label of its ${data.length} rows is masked (index.json masked_rows), so no position counts in the loss`);
   return data;
 }
 
@@ -72,7 +91,7 @@ function openDataset(dir: string, flag: string): ShardDataset {
  */
 async function setUp(cfg: RunConfig, rank: RankContext | undefined, datasetDir: string, flag: string) {
   const log = rankLogger(cfg, rank?.job.rank ?? 0, true);
-  const data = openDataset(datasetDir, flag);
+  const data = openDataset(datasetDir, flag, cfg.model.model_config.vocab_size);
   const core = await coreFor(cfg, rank);
   const coreBytes = core.arena.used;
   const model = await buildModel(core, cfg, log, rank);
@@ -176,7 +195,8 @@ async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<n
     data.close();
   }
   if (shared) [weighted, tokens] = rank!.dataGroup!.sum([weighted, tokens]);
-  const loss = weighted / Math.max(tokens, 1);
+  if (tokens === 0) throw new Error(`${data.dir}: no position of the ${n} records evaluated counts in the loss (every label is masked: -100 or padding), so loss and perplexity are undefined`);
+  const loss = weighted / tokens;
   log(`Eval over ${n} records (${tokens} tokens): loss ${loss.toFixed(4)}, perplexity ${Math.exp(loss).toFixed(4)}`);
   log(`{'PerplexityMetric': {'loss': ${loss}, 'PPL': ${Math.exp(loss)}}}`);
   return 0;
@@ -186,26 +206,35 @@ async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<n
 async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
   if (cfg.predict_data.length === 0) throw new Error('--run_mode predict needs --predict_data (one or more prompts)');
   const log = rankLogger(cfg, rank?.job.rank ?? 0, false);
+  const loaded = await loadTokenizer(cfg.processor.tokenizer.vocab_file || undefined);
+  const tok = loaded.tokenizer;
+  // --chat: the template writes the special tokens (a BOS included, where it has one) and its end-of-turn token stops the answer
+  const chat = cfg.chat ? await loadChatTemplate(loaded) : null;
+  const stopIds = chat ? [endOfTurnId(chat, tok)] : [];
+  const mc = cfg.model.model_config;
+  // Every prompt is checked before the model loads (tokenizing 1 MB takes about 0.1 s).
+  const prompts = cfg.predict_data.map((prompt, i) => {
+    const ids = chat ? chatPromptIds(chat, tok, prompt) : tok.encode(prompt, { bos: true, eos: false });
+    if (ids.length > mc.seq_length) throw new Error(`prompt ${i + 1} is ${ids.length} tokens, more than the model's seq_length ${mc.seq_length} (model.model_config.seq_length)`);
+    return ids;
+  });
   const core = await coreFor(cfg, rank);
   const model = await buildModel(core, cfg, log, rank);
   modelParallelFor(rank, core, model, model.config.maxSeqLen);
   const { r, ranks } = dealt(rank);
-  const tok = new LlamaTokenizer((await loadTokenizer(cfg.processor.tokenizer.vocab_file || undefined)).sp);
-  const mc = cfg.model.model_config;
-  for (const prompt of cfg.predict_data.filter((_, i) => i % ranks === r)) {
-    const ids = tok.encode(prompt, { bos: true, eos: false });
+  for (const ids of prompts.filter((_, i) => i % ranks === r)) {
     const maxNew = Math.max(1, Math.min(mc.max_decode_length, model.config.maxSeqLen) - ids.length);
     // Each new token is decoded with everything before it, and only the new text is printed.
     const out: number[] = [];
-    let shown = tok.sp.decode(ids);
+    let shown = tok.decode(ids, { skipSpecialTokens: true });
     process.stdout.write(shown);
     generate(model, ids, {
       maxNewTokens: maxNew, doSample: mc.do_sample, temperature: mc.temperature, topK: mc.top_k, topP: mc.top_p,
-      repetitionPenalty: mc.repetition_penalty, seed: cfg.seed,
+      repetitionPenalty: mc.repetition_penalty, seed: cfg.seed, stopIds,
       onToken: (id) => {
-        if (id === model.config.eosId) return;
+        if (id === model.config.eosId || stopIds.includes(id)) return;
         out.push(id);
-        const text = tok.sp.decode([...ids, ...out]);
+        const text = tok.decode([...ids, ...out], { skipSpecialTokens: true });
         process.stdout.write(text.slice(shown.length));
         shown = text;
       },

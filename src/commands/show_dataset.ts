@@ -1,8 +1,8 @@
 /**
  * `wasmformers show_dataset DIR [--jsonl] [--verify]`: what a dataset folder written by
  * `llama_preprocess` holds (its index, summarized), or with `--jsonl` every record as one JSON
- * line with keys `input_ids` and `labels` (wiki records have `input_ids` only). `--verify` first
- * checks every shard against its sha256.
+ * line with keys `input_ids` and `labels` (wiki records have `input_ids` only). `--verify` (and
+ * `--jsonl`) first checks every shard against its sha256.
  */
 import { ShardDataset } from '../data/shard_reader.ts';
 import { parseFlags } from './flags.ts';
@@ -14,9 +14,9 @@ export async function main(argv: string[]): Promise<number> {
   const [dir, ...rest] = argv;
   if (dir === undefined || dir.startsWith('--')) throw new Error('usage: show_dataset DIR [--jsonl] [--verify]');
   const f = parseFlags(rest, { jsonl: { kind: 'boolean', default: false }, verify: { kind: 'boolean', default: false } });
-  const ds = ShardDataset.open(dir);
+  // Records are printed only from verified shards; the summary reads the index alone unless asked.
+  const ds = ShardDataset.open(dir, { verify: f.verify === true || f.jsonl === true });
   try {
-    if (f.verify) ds.verify();
     if (f.jsonl) {
       const names = Object.keys(ds.index.columns);
       let out = '';

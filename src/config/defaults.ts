@@ -151,6 +151,7 @@ export function defaultRunConfig(): RunConfig {
     remote_save_url: 'Please input obs url on AICC platform.',
     predict_data: [],
     predict_batch_size: 1,
+    chat: false,
     num_samples: 0,
   };
 }

@@ -40,7 +40,7 @@ export function configSummary(c: RunConfig): string {
   } else {
     lines.push(`decoding: ${m.do_sample ? `sampling (top_k ${m.top_k}, top_p ${m.top_p}, temperature ${m.temperature})` : 'greedy'}, ` +
       `repetition_penalty ${m.repetition_penalty}, max_decode_length ${m.max_decode_length}, ` +
-      `${c.predict_data.length} prompt(s) in batches of ${c.predict_batch_size}`);
+      `${c.predict_data.length} prompt(s) in batches of ${c.predict_batch_size}${c.chat ? ', through the chat template' : ''}`);
   }
   return lines.join('\n');
 }

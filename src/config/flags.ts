@@ -12,6 +12,7 @@ export const RUN_FLAGS: Record<string, string> = {
   eval_dataset_dir: 'eval_dataset.data_loader.dataset_dir',
   predict_data: 'predict_data',
   predict_batch_size: 'predict_batch_size',
+  chat: 'chat',
   load_checkpoint: 'load_checkpoint',
   src_strategy_path_or_dir: 'src_strategy_path_or_dir',
   auto_trans_ckpt: 'auto_trans_ckpt',

@@ -33,6 +33,8 @@ interface Rule {
   each?: readonly string[];
   /** added to a wrong-kind error */
   hint?: string;
+  /** a file name prefix (no folder separators, so that its files stay in their folder); the text says where they stay */
+  fileNamePrefix?: string;
 }
 
 /** Mapping-valued keys whose content is accepted as is (MindFormers settings we do not act on). */
@@ -91,6 +93,7 @@ const RULES: Record<string, Rule> = {
   'callbacks.*.save_checkpoint_steps': int(1),
   'callbacks.*.keep_checkpoint_max': int(1),
   'callbacks.*.checkpoint_format': { oneOf: ['safetensors', 'ckpt'] },
+  'callbacks.*.prefix': { fileNamePrefix: 'checkpoints stay in output_dir/checkpoint/rank_<r>' },
   [`${MC}.batch_size`]: int(1),
   [`${MC}.seq_length`]: int(1),
   [`${MC}.hidden_size`]: int(1),
@@ -149,9 +152,10 @@ const KIND_NAMES: Record<Kind, string> = {
   'number|numbers': 'an integer or a list of integers',
 };
 
-/** A value for messages: strings in single quotes, others as JSON (shortened). */
+/** A value for messages: strings in single quotes, NaN and infinities as YAML writes them, others as JSON (shortened). */
 export function show(v: unknown): string {
   if (typeof v === 'string') return `'${v}'`;
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? '.nan' : v > 0 ? '.inf' : '-.inf';
   const s = JSON.stringify(v) ?? String(v);
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
@@ -186,6 +190,9 @@ export function checkValue(path: string, value: unknown, defaultValue: unknown):
     return { type: 'kind', expected, hint: rule.hint };
   }
   if (rule.oneOf && !rule.oneOf.includes(value as string | boolean)) return { type: 'enum', value, options: rule.oneOf };
+  if (rule.fileNamePrefix !== undefined && /[/\\]/.test(value as string)) {
+    return { type: 'range', text: `must be a file name prefix, without '/' or '\\' (${rule.fileNamePrefix}), got ${show(value)}` };
+  }
   if (rule.each) {
     const bad = (value as string[]).find((x) => !rule.each!.includes(x));
     if (bad !== undefined) return { type: 'enum', value: bad, options: rule.each };

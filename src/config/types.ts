@@ -107,6 +107,8 @@ export interface RunConfig extends IgnoredKeys {
   /** predict: prompts from --predict_data */
   predict_data: string[];
   predict_batch_size: number;
+  /** ours: predict renders each prompt as a user message through the tokenizer's chat template */
+  chat: boolean;
   /** eval/predict: records to use (0 = all) */
   num_samples: number;
   profile: boolean;

@@ -7,9 +7,9 @@
  * gets no signals, the launcher removes it when the job stops). A process killed outright leaves
  * its temporaries, which the next run that writes there sweeps (their pid names a process gone).
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 let counter = 0;
 /** Temporaries of outputs being written now, removed if the process is interrupted. */
@@ -69,16 +69,43 @@ function untrack(path: string): void {
   pending.delete(path);
 }
 
+/** The code and text of a file system error ("EROFS: read-only file system"), without the call and path Node appends. */
+function reason(err: unknown): string {
+  return (err as Error).message.replace(/, \w+ '.*'$/, '');
+}
+
+/**
+ * Makes folder `path` and any missing parents (`mkdir -p`), naming the folder that cannot be
+ * made and why: Node's recursive mkdir reports a read-only file system as ENOENT.
+ */
+export function makeFolders(path: string): void {
+  const missing: string[] = [];
+  for (let p = resolve(path); !existsSync(p) && p !== dirname(p); p = dirname(p)) missing.unshift(p);
+  for (const p of missing) {
+    try {
+      mkdirSync(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && statSync(p).isDirectory()) continue;
+      throw new Error(`cannot create folder ${p} (${reason(err)})`);
+    }
+  }
+}
+
 /**
  * Checks that `path` can be created: it must not exist (`flag` names the option that chose it,
- * for the message) and its parent folders are made if missing.
+ * for the message), its parent folders are made if missing, and the folder it goes in takes writes.
  */
 export function prepareNewOutput(path: string, flag: string): void {
   if (existsSync(path)) {
     const kind = statSync(path).isDirectory() ? 'a directory' : 'a file';
     throw new Error(`${path} already exists (${kind}); choose another ${flag}`);
   }
-  mkdirSync(dirname(path), { recursive: true });
+  makeFolders(dirname(path));
+  try {
+    accessSync(dirname(path), constants.W_OK);
+  } catch (err) {
+    throw new Error(`${path}: cannot write in ${dirname(path)} (${reason(err)})`);
+  }
 }
 
 /** The temporary name for `path` in the same folder. */

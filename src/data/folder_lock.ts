@@ -7,9 +7,9 @@
  * the launcher when the job ends.
  */
 import { randomUUID } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { processAlive, removedAtJobEnd, temporaryName } from './atomic.ts';
+import { makeFolders, processAlive, removedAtJobEnd, temporaryName } from './atomic.ts';
 
 /** The lock's file name in the folder it locks. */
 export const LOCK_FILE = '.wasmformers.lock';
@@ -69,7 +69,7 @@ function removeStale(path: string, stale: LockOwner | undefined): void {
  * live run that holds it (`flag`: the setting that chose the folder). Returns the release.
  */
 export function lockFolder(dir: string, flag: string): () => void {
-  mkdirSync(dir, { recursive: true });
+  makeFolders(dir);
   const path = join(dir, LOCK_FILE), mine: LockOwner = { pid: process.pid, since: new Date().toISOString(), token: randomUUID() };
   while (!create(path, mine)) {
     const held = readLock(path);

@@ -1,14 +1,14 @@
 /**
- * Worker thread of `llama_preprocess`: builds the tokenizer from the model bytes in workerData,
- * then answers each `{ id, job }` message with `{ id, result }` or `{ id, error }`.
+ * Worker thread of `llama_preprocess`: builds the tokenizer from the files in workerData (with
+ * MindFormers' BOS and EOS unless `raw`), then answers each `{ id, job }` message with `{ id, result }` or `{ id, error }`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { LlamaTokenizer } from '../tokenizer/llama.ts';
-import { SentencePieceProcessor } from '../tokenizer/sentencepiece.ts';
+import { withBosEos } from '../tokenizer/bos_eos.ts';
+import { tokenizerFromFiles, type TokenizerFiles } from '../tokenizer/files.ts';
 import { runJob, transferables, type Job } from './preprocess_jobs.ts';
 
-const { model, source } = workerData as { model: Uint8Array; source: string };
-const tok = new LlamaTokenizer(SentencePieceProcessor.fromBytes(model, source));
+const { files, source, raw } = workerData as { files: TokenizerFiles; source: string; raw: boolean };
+const tok = raw ? tokenizerFromFiles(files, source) : withBosEos(tokenizerFromFiles(files, source), source);
 
 parentPort!.on('message', ({ id, job }: { id: number; job: Job }) => {
   try {

@@ -4,8 +4,9 @@
  * A worker that fails rejects its pending jobs with an error that names it.
  */
 import type { Worker } from 'node:worker_threads';
-import { LlamaTokenizer } from '../tokenizer/llama.ts';
+import { withBosEos } from '../tokenizer/bos_eos.ts';
 import type { LoadedTokenizer } from '../tokenizer/load.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { startWorker } from '../workers.ts';
 import { runJob, type Job, type JobResult } from './preprocess_jobs.ts';
 
@@ -15,14 +16,20 @@ interface PoolWorker { worker: Worker; pending: Map<number, Pending>; dead: Erro
 /** Runs jobs on `threads` worker threads (inline when threads is 0). */
 export class PreprocessPool {
   private readonly workers: PoolWorker[] = [];
-  private readonly inline: LlamaTokenizer | null;
+  private readonly inline: Tokenizer | null;
   private nextId = 0;
 
-  /** Workers get the model's bytes and build their own tokenizer; inline jobs use `tokenizer.sp`. */
-  constructor(tokenizer: LoadedTokenizer, threads: number) {
-    this.inline = threads === 0 ? new LlamaTokenizer(tokenizer.sp) : null;
+  /**
+   * Workers get the tokenizer's files and build their own; inline jobs use `tokenizer.tokenizer`.
+   * Either way BOS and EOS are MindFormers' (withBosEos), which throws here if the tokenizer
+   * lacks them; `raw` (chat rows, whose template writes the special tokens) keeps the
+   * tokenizer's own.
+   */
+  constructor(tokenizer: LoadedTokenizer, threads: number, raw = false) {
+    const inline = raw ? tokenizer.tokenizer : withBosEos(tokenizer.tokenizer, tokenizer.source);
+    this.inline = threads === 0 ? inline : null;
     for (let t = 0; t < threads; t++) {
-      const worker = startWorker('preprocess', import.meta.url, { workerData: { model: tokenizer.bytes, source: tokenizer.source } });
+      const worker = startWorker('preprocess', import.meta.url, { workerData: { files: tokenizer.files, source: tokenizer.source, raw } });
       const w: PoolWorker = { worker, pending: new Map(), dead: null };
       worker.on('message', (msg: { id: number; result?: JobResult; error?: string }) => {
         const p = w.pending.get(msg.id);

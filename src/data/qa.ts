@@ -7,7 +7,7 @@
  * everything after the last round; a row whose rounds do not add up to its non-pad count (when it
  * fits) is masked entirely.
  */
-import type { LlamaTokenizer } from '../tokenizer/llama.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { ASSISTANT_SEP } from './conversation.ts';
 
 /** The label of a position that does not count in the loss. */
@@ -17,10 +17,10 @@ export const IGNORE_INDEX = -100;
 const ANSWER_SEP = ' ASSISTANT: ';
 
 /** Writes the row of `text` into input_ids and labels (each seq_length + 1 long); true when every label is masked. */
-export function qaRow(tok: LlamaTokenizer, text: string, inputIds: Int32Array, labels: Int32Array): boolean {
+export function qaRow(tok: Tokenizer, text: string, inputIds: Int32Array, labels: Int32Array): boolean {
   const length = inputIds.length; // seq_length + 1
   const rounds = text.split(ASSISTANT_SEP);
-  const bos = tok.sp.vocab.bosId;
+  const bos = tok.bosId;
   const ids: number[] = [bos];
   const roundLengths: number[] = []; // len(tok(round)) - 1, for rounds before the first empty one
   for (const round of rounds) {

@@ -40,7 +40,7 @@ export interface ShardEntry {
 export interface ShardIndex {
   format: typeof SHARD_FORMAT;
   version: number;
-  /** "qa" (input_ids and labels) or "wiki" (input_ids) */
+  /** "qa" or "chat" (input_ids and labels), or "wiki" (input_ids) */
   dataset_type: string;
   seq_length: number;
   records: number;

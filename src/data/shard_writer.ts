@@ -17,6 +17,8 @@ export function shardPackr(): Packr {
 
 /** What the index says about the data besides the shards themselves. */
 export interface ShardWriterOptions {
+  /** the folder named in errors, when `dir` is a temporary that will be renamed to it (default `dir`) */
+  shownAs?: string;
   datasetType: string;
   seqLength: number;
   columns: string[];
@@ -39,7 +41,7 @@ export class ShardWriter {
       const file = shardFileName(k);
       const stream = createWriteStream(join(dir, file));
       const shard: OpenShard = { stream, hash: createHash('sha256'), entry: { file, records: 0, bytes: 0, sha256: '', offsets: [] }, failed: null };
-      stream.on('error', (err) => { shard.failed = err; });
+      stream.on('error', (err) => { shard.failed = new Error(`${join(options.shownAs ?? dir, file)}: cannot write (${err.message})`); });
       return shard;
     });
   }
@@ -100,7 +102,7 @@ export class ShardWriter {
 function drained(shard: OpenShard): Promise<void> {
   return new Promise((resolve, reject) => {
     const onDrain = () => { shard.stream.off('error', onError); resolve(); };
-    const onError = (err: Error) => { shard.stream.off('drain', onDrain); reject(err); };
+    const onError = () => { shard.stream.off('drain', onDrain); reject(shard.failed); };
     shard.stream.once('drain', onDrain);
     shard.stream.once('error', onError);
   });
@@ -109,6 +111,6 @@ function drained(shard: OpenShard): Promise<void> {
 function closed(shard: OpenShard): Promise<void> {
   return new Promise((resolve, reject) => {
     if (shard.failed) { reject(shard.failed); return; }
-    shard.stream.end((err?: Error | null) => (err ? reject(err) : resolve()));
+    shard.stream.end((err?: Error | null) => (err ? reject(shard.failed ?? err) : resolve()));
   });
 }

@@ -9,12 +9,14 @@ export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
   /** stop after this id (the model's eos by default; -1 never stops early) */
   eosId?: number;
+  /** more ids to stop after (a chat template's end-of-turn token) */
+  stopIds?: readonly number[];
   seed?: number;
   /** called with each new token as it is chosen (for streaming) */
   onToken?: (id: number) => void;
 }
 
-/** The new token ids that continue `prompt` (the eos that stopped it included). */
+/** The new token ids that continue `prompt` (the eos or stop id that stopped it included). */
 export function generate(model: LlamaModel, prompt: readonly number[], options: Partial<GenerateOptions> & { maxNewTokens: number }): number[] {
   const o = { ...SEED_SAMPLING, eosId: model.config.eosId, seed: 0, ...options };
   if (prompt.length === 0) throw new Error('generate needs a prompt of at least one token');
@@ -30,7 +32,7 @@ export function generate(model: LlamaModel, prompt: readonly number[], options: 
       out.push(next);
       seen.push(next);
       o.onToken?.(next);
-      if (next === o.eosId || out.length === o.maxNewTokens) break;
+      if (next === o.eosId || o.stopIds?.includes(next) || out.length === o.maxNewTokens) break;
       logits = model.forwardCached(cache, Int32Array.of(next), 1);
     }
     return out;

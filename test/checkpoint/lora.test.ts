@@ -14,7 +14,7 @@ import { main as mergeCommand } from '../../src/commands/transform_ckpt_lora.ts'
 import { formatLoadReport, loadModel, openCheckpoint, type LoadReport } from '../../src/checkpoint/load.ts';
 import { modelTensors } from '../../src/checkpoint/model_tensors.ts';
 import { relayout, openTensors } from '../../src/checkpoint/open.ts';
-import { openAdapter, saveAdapter } from '../../src/checkpoint/peft.ts';
+import { adapterBaseModel, openAdapter, saveAdapter } from '../../src/checkpoint/peft.ts';
 import { writeTensors } from '../../src/checkpoint/write.ts';
 import { loadCore } from '../../src/runtime/core.ts';
 import { WeightType } from '../../src/runtime/kernels.ts';
@@ -88,6 +88,18 @@ describe('LoRA adapters and merging', async () => {
     const a = openAdapter(rs);
     assert.equal(a.lora.alpha / a.lora.rank, 4 / Math.sqrt(2));
     a.tensors.close();
+  });
+
+  it('an adapter finds its base from any working folder: a relative base_model_name_or_path is read from the adapter\'s folder', () => {
+    // saveAdapter was given 'base32', which does not exist from this process's folder: kept as written.
+    const cfgPath = join(adapterDir, 'adapter_config.json'), cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    assert.equal(cfg.base_model_name_or_path, 'base32');
+    assert.throws(() => adapterBaseModel(adapterDir), (err: Error) => err.message === `${cfgPath}: base_model_name_or_path base32 does not exist (looked for ${join(adapterDir, 'base32')})`);
+    writeFileSync(cfgPath, JSON.stringify({ ...cfg, base_model_name_or_path: '../base32' }));
+    assert.equal(adapterBaseModel(adapterDir), base);
+    writeFileSync(cfgPath, JSON.stringify({ ...cfg, base_model_name_or_path: base }));
+    assert.equal(adapterBaseModel(adapterDir), base);
+    writeFileSync(cfgPath, JSON.stringify(cfg));
   });
 
   it('the merged model gives the logits of base + adapter (1e-5), and PyTorch agrees on both', async () => {

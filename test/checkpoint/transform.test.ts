@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main as convert } from '../../src/commands/convert_weight.ts';
 import { main as transform } from '../../src/commands/transform_ckpt.ts';
@@ -83,6 +83,15 @@ describe('transform_ckpt', async () => {
     r0.close(); r1.close();
     await quietly(transform, ['--src_checkpoint', join(dir, 'lora_mp2', 'lora'), '--dst_checkpoint_dir', join(dir, 'lora_back'), '--save_format', 'safetensors']);
     await assertSameTensors(openTensors(join(dir, 'lora_back', 'lora', 'rank_0', 'checkpoint_0.safetensors')), full);
+  });
+
+  it('refuses a --prefix that would put slices outside their rank folders', async () => {
+    const dst = join(dir, 'prefixed');
+    for (const prefix of ['../../escaped_', 'sub/slice_', '..\\slice_']) {
+      await assert.rejects(quietly(transform, ['--src_checkpoint', ckpt, '--dst_checkpoint_dir', dst, '--prefix', prefix]),
+        (err: Error) => err.message === `prefix '${prefix}' must be a file name prefix, without '/' or '\\' (each slice is rank_<i>/<prefix><i>.ckpt)`);
+    }
+    assert.ok(!existsSync(dst) && !readdirSync(dir).some((f) => f.startsWith('escaped_')), 'nothing was written');
   });
 
   it('a model-parallel degree that does not divide the model is an error naming the reason', async () => {

@@ -264,6 +264,20 @@ describe('errors: one line naming the file or flag and the key', () => {
     fails(yamlFile('r.yaml', 'model:\n  model_config:\n    top_p: 0\n'), [], `${join(dir, 'r.yaml')}: model.model_config.top_p must be more than 0 and at most 1, got 0`);
   });
 
+  it('names YAML\'s .nan and .inf as written, not as null', () => {
+    fails(yamlFile('nan.yaml', 'lr_schedule:\n  learning_rate: .nan\n'), [], `${join(dir, 'nan.yaml')}: lr_schedule.learning_rate: expected a number, got .nan`);
+    fails(yamlFile('inf.yaml', 'optimizer:\n  eps: -.Inf\n'), [], `${join(dir, 'inf.yaml')}: optimizer.eps: expected a number, got -.inf`);
+    fails(SEED, ['--epochs', '.inf'], '--epochs: expected an integer, got .inf');
+  });
+
+  it('refuses a checkpoint prefix that would put files outside the checkpoint folder', () => {
+    const why = "must be a file name prefix, without '/' or '\\' (checkpoints stay in output_dir/checkpoint/rank_<r>)";
+    fails(SEED, ['--callbacks.1.prefix', '../escaped'], `--callbacks.1.prefix ${why}, got '../escaped'`);
+    fails(yamlFile('pfx.yaml', 'callbacks:\n  - type: CheckpointMonitor\n    prefix: a/b\n'), [], `${join(dir, 'pfx.yaml')}: callbacks.0.prefix ${why}, got 'a/b'`);
+    fails(SEED, ['--callbacks.1.prefix', 'x\\..\\y'], `--callbacks.1.prefix ${why}, got 'x\\..\\y'`);
+    assert.deepEqual(load(SEED, ['--callbacks.1.prefix', 'llama..v2']).config.callbacks[1], { ...load(SEED).config.callbacks[1], prefix: 'llama..v2' });
+  });
+
   it('a missing, unreadable or malformed file', () => {
     fails(join(dir, 'missing.yaml'), [], `${join(dir, 'missing.yaml')}: no such config file`);
     mkdirSync(join(dir, 'folder.yaml'), { recursive: true });

@@ -7,6 +7,7 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main as convert } from '../../src/commands/alpaca_converter.ts';
@@ -182,7 +183,7 @@ describe('llama_preprocess', () => {
     const notModel = join(dir, 'not.model');
     writeFileSync(notModel, '{"not": "a model"}');
     cases.push([['--input_glob', twice, '--model_file', notModel], /not\.model: not a SentencePiece model/]);
-    cases.push([['--input_glob', twice, '--dataset_type', 'wikipedia'], /--dataset_type wikipedia: expected qa or wiki/]);
+    cases.push([['--input_glob', twice, '--dataset_type', 'wikipedia'], /--dataset_type wikipedia: expected qa, chat or wiki/]);
     for (const [args, message] of cases) {
       const out = outPath();
       const argv = ['--dataset_type', 'qa', '--seq_length', '32', '--output_file', out, '--workers', '0', ...args];
@@ -196,6 +197,42 @@ describe('llama_preprocess', () => {
     writeFileSync(existing, 'keep');
     await assert.rejects(preprocessCommand(['--dataset_type', 'qa', '--input_glob', twice, '--output_file', existing]), /already exists \(a file\); choose another --output_file/);
     assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.partial-')), []);
+  });
+
+  it('reports a write error with worker threads running (EFBIG under ulimit -f, as ENOSPC on a full disk) in one line, leaving nothing', () => {
+    const out = outPath(), name = out.split('/').pop()!;
+    const cli = join(new URL('../../', import.meta.url).pathname, 'dist/src/cli.js');
+    const argv = ['llama_preprocess', '--dataset_type', 'qa', '--input_glob', conversations, '--model_file', model, '--seq_length', '256', '--output_file', out, '--workers', '2'];
+    // The shell limits files to 256 blocks; the shard passes that while batches are still being tokenized.
+    const r = spawnSync('sh', ['-c', 'ulimit -f 256 && exec "$@"', 'sh', process.execPath, cli, ...argv], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^llama_preprocess: ${out}/shard-00000\\.msgpack: cannot write \\(EFBIG: file too large, write\\)\n$`));
+    assert.ok(!existsSync(out));
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith(`.${name}.partial-`)), []);
+  });
+
+  it('refuses a seq_length no model can take before reading its input, and keeps memory flat with long rows', async () => {
+    const out = outPath();
+    const t0 = performance.now();
+    const huge = await runCli(['llama_preprocess', '--dataset_type', 'qa', '--input_glob', conversations, '--seq_length', '1000000000', '--output_file', out]);
+    assert.equal(huge.code, 1);
+    assert.match(huge.stderr, /^llama_preprocess: --seq_length 1000000000 is more than any model here can take \(at most 1048576: .*\)\n$/);
+    assert.ok(performance.now() - t0 < 10_000 && !existsSync(out));
+    // 130 records at 2^18 positions: rows of 2 MiB. Batches of 64 such rows held 128 MiB each,
+    // several in flight; batches are now sized by positions, so memory stays near the baseline.
+    const some = conversationFile('some.json', Array.from({ length: 130 }, (_, i) => ({ id: String(i), conversations: [h(`question ${i}`), g(`answer ${i}`)] })));
+    const long = outPath();
+    const script = `const { main } = await import(${JSON.stringify(new URL('../../src/commands/llama_preprocess.ts', import.meta.url).href)});
+      await main(['--dataset_type', 'qa', '--input_glob', ${JSON.stringify(some)}, '--model_file', ${JSON.stringify(model)}, '--seq_length', '262144', '--output_file', ${JSON.stringify(long)}, '--workers', '0']);
+      console.log('maxRSS', process.resourceUsage().maxRSS);`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: new URL('../../', import.meta.url).pathname });
+    assert.equal(r.status, 0, r.stderr);
+    const maxRssMiB = Number(/maxRSS (\d+)/.exec(r.stdout)![1]) / 1024;
+    assert.ok(maxRssMiB < 350, `peak memory ${maxRssMiB.toFixed(0)} MiB`);
+    const ds = ShardDataset.open(long);
+    assert.equal(ds.length, 130);
+    assert.equal(ds.record(129).input_ids.length, 262145);
+    ds.close();
   });
 
   it('leaves no shard that looks complete when interrupted: SIGTERM removes the partial output, SIGKILL leaves only a hidden folder without an index', async () => {

@@ -224,11 +224,33 @@ describe('msrun_launcher', () => {
     }
   });
 
+  it('refuses, before any rank starts, ranks that cannot fit the one memory they share, and says how many would', () => {
+    // Full training of the stories110M shape: 134 M parameters (untied head) × 16 bytes (weights,
+    // gradients, two AdamW moments) = 2.15 GB per rank, so one rank fits in 4 GiB and not two.
+    const big = `run_mindformer --config ${join(ROOT, 'configs/llama2/lora_stories110m.yaml')} --run_mode train --train_dataset_dir ${join(dir, 'qa128')} ` +
+      '--model.model_config.seq_length 128 --batch_size 1 --use_parallel True --parallel_config.data_parallel 3';
+    // The issue's case: 256 ranks of the stories15M LoRA run, which used to fail after 84 s with an
+    // arena error. 10 ranks of it finish (measured: with their layers streamed), 9 with them resident.
+    const many = `run_mindformer --config ${join(ROOT, 'configs/llama2/lora_stories15m.yaml')} --train_dataset_dir ${join(dir, 'qa128')} ` +
+      '--use_parallel True --parallel_config.data_parallel 256';
+    for (const [command, workers, most] of [[big, '3', /run at most 1 rank\(s\)/], [many, '256', /run at most 10 rank\(s\)/]] as const) {
+      const logDir = `refused-${workers}`;
+      const r = cli(['msrun_launcher', command, workers, '8118', logDir, 'False', '60']);
+      assert.equal(r.status, 1, r.stdout);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^msrun_launcher: memory plan before loading: .* for ${workers} rank\\(s\\) exceed the 4\\.00 GiB the ranks share; `));
+      assert.match(r.stderr, most);
+      assert.ok(!r.stdout.includes('Start worker process') && !existsSync(join(dir, logDir, 'worker_0.log')), 'no rank was started');
+      assert.ok(r.seconds < 10, `${r.seconds} s`);
+    }
+  });
+
   it('takes the seed\'s argument forms and refuses what it cannot run with one line', () => {
     const run = tinyRun('args', '--batch_size 2 --use_parallel True --parallel_config.data_parallel 2');
     const cases: [string[], RegExp][] = [
       [[], /^msrun_launcher: No parameter is entered; Usage: /],
       [[run, 'two'], /^msrun_launcher: error: worker_num=two is not a number$/],
+      [[run, '0'], /^msrun_launcher: error: worker_num=0 must be at least 1$/],
       [[run, '2', 'x', 'log', 'False', '60'], /^msrun_launcher: error: master_port=x is not a number$/],
       [[run, '2', '8118', 'log', 'maybe', '60'], /^msrun_launcher: error: join=maybe must be True or False$/],
       [[run, '4', '2', '10.0.0.1', '8118', '1', 'log', 'False', '60'], /^msrun_launcher: a job across machines .* is not supported/],

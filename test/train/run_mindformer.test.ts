@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../../src/checkpoint/safetensors.ts';
@@ -120,18 +120,20 @@ describe('run_mindformer', () => {
     assert.match(r.stderr.trim(), /^run_mindformer: the loss is (NaN|Infinity) and the gradient norm \S+ at epoch 1, step \d+: training stops; the last good checkpoint is tiny_lora_rank_0-1_\d+\.safetensors$/);
   });
 
-  it('fine-tunes from a pre-trained checkpoint, then predicts through the saved PEFT adapter', () => {
+  it('fine-tunes from a pre-trained checkpoint, then predicts through the saved PEFT adapter from another folder', () => {
     const pre = cli('run_mindformer', '--config', join(ROOT, 'configs/llama2/train_tiny.yaml'), '--train_dataset_dir', join(dir, 's256'), '--num_samples', '16',
       '--callbacks.1.prefix', 'pre', '--output_dir', join(dir, 'pre'));
     assert.equal(pre.status, 0, pre.stderr);
     const base = /last checkpoint (\S+\.safetensors)/.exec(pre.stdout)![1];
+    // The base named relative to the working folder (dir) ...
     const ft = cli('run_mindformer', '--config', join(ROOT, 'configs/llama2/lora_tiny.yaml'), '--train_dataset_dir', join(dir, 's256'), '--num_samples', '16',
-      '--load_checkpoint', join(dir, 'pre/checkpoint/rank_0', base), '--output_dir', join(dir, 'ft-pre'));
+      '--load_checkpoint', join('pre/checkpoint/rank_0', base), '--output_dir', join(dir, 'ft-pre'));
     assert.equal(ft.status, 0, ft.stderr);
     const adapter = join(dir, 'ft-pre/adapter');
     assert.equal(JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8')).base_model_name_or_path, join(dir, 'pre/checkpoint/rank_0', base));
-    const pr = cli('run_mindformer', '--config', join(ROOT, 'configs/llama2/lora_tiny.yaml'), '--run_mode', 'predict', '--predict_data', 'Hello',
-      '--model.model_config.max_decode_length', '10', '--load_checkpoint', adapter, '--output_dir', join(dir, 'pr-ad'));
+    // ... is found when the adapter is used from another working folder.
+    const pr = spawnSync(process.execPath, [CLI, 'run_mindformer', '--config', join(ROOT, 'configs/llama2/lora_tiny.yaml'), '--run_mode', 'predict', '--predict_data', 'Hello',
+      '--model.model_config.max_decode_length', '10', '--load_checkpoint', adapter, '--output_dir', join(dir, 'pr-ad')], { encoding: 'utf8', cwd: tmpdir() });
     assert.equal(pr.status, 0, pr.stderr);
     assert.ok(pr.stdout.startsWith('Hello'), pr.stdout);
   });
@@ -143,12 +145,30 @@ describe('run_mindformer', () => {
     execFileSync(process.execPath, [CLI, 'llama_preprocess', '--dataset_type', 'qa', '--input_glob', emptyConv, '--seq_length', '256', '--output_file', join(dir, 'empty'), '--workers', '0']);
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'runner_config:\n  epoch: 2\n');
+    // qa datasets whose first answer is empty (every label of that row masked), then one that is not.
+    const masked = [{ id: '1', conversations: [{ from: 'human', value: 'Hi' }, { from: 'gpt', value: '' }] }];
+    const answered = [{ id: '2', conversations: [{ from: 'human', value: 'Hi' }, { from: 'gpt', value: 'Hello' }] }];
+    for (const [name, records] of [['masked', masked], ['partly-masked', [...masked, ...answered]]] as const) {
+      writeFileSync(join(dir, `${name}.json`), JSON.stringify(records));
+      execFileSync(process.execPath, [CLI, 'llama_preprocess', '--dataset_type', 'qa', '--input_glob', join(dir, `${name}.json`), '--seq_length', '256', '--output_file', join(dir, name), '--workers', '0'], { stdio: 'pipe' });
+    }
+    // A copy of the shards with one id changed into another valid id.
+    const flipped = join(dir, 'flipped');
+    cpSync(join(dir, 's256'), flipped, { recursive: true });
+    const shard = readFileSync(join(flipped, 'shard-00000.msgpack'));
+    shard[100] ^= 1;
+    writeFileSync(join(flipped, 'shard-00000.msgpack'), shard);
     const cases: [string[], RegExp][] = [
       [['--config', bad], /unknown key runner_config\.epoch/],
       [['--config', tiny, '--batch_size', 'two'], /--batch_size: expected an integer, got 'two'/],
       [['--config', tiny, '--train_dataset_dir', join(dir, 'nowhere')], /nowhere: no such dataset folder \(--train_dataset_dir\)/],
       [['--config', tiny, '--run_mode', 'finetun'], /unknown --run_mode 'finetun'/],
       [['--config', tiny, '--train_dataset_dir', join(dir, 'empty')], /the dataset is empty/],
+      [['--config', tiny, '--run_mode', 'eval', '--eval_dataset_dir', join(dir, 'partly-masked'), '--num_samples', '1'],
+        /partly-masked: no position of the 1 records evaluated counts in the loss \(every label is masked: -100 or padding\), so loss and perplexity are undefined$/],
+      [['--config', tiny, '--train_dataset_dir', join(dir, 'masked')], /masked: every label of its 1 rows is masked \(index\.json masked_rows\), so no position counts in the loss$/],
+      [['--config', tiny, '--train_dataset_dir', flipped], /flipped\/shard-00000\.msgpack: sha256 [0-9a-f]{64} does not match index\.json \([0-9a-f]{64}\); the shard is damaged$/],
+      [['--config', tiny, '--run_mode', 'eval', '--eval_dataset_dir', flipped], /flipped\/shard-00000\.msgpack: sha256 .* the shard is damaged$/],
       [['--config', tiny, '--train_dataset_dir', join(dir, 's256'), '--model.model_config.seq_length', '128'], /seq_length 256 is larger than the model's seq_length 128/],
       [['--config', tiny, '--train_dataset_dir', join(dir, 's256'), '--load_checkpoint', join(ROOT, '../shared/models/tiny-random-llama-2')], /shape|vocab|hidden/],
     ];
@@ -159,5 +179,11 @@ describe('run_mindformer', () => {
       assert.equal(errLines.length, 1, `one error line for ${args.join(' ')}: ${r.stderr}`);
       assert.match(errLines[0], want);
     }
+    // "a a a ... a": BOS and 20,000 pieces "▁a". The first prompt fits, the second does not, and
+    // nothing is generated before the refusal.
+    const long = cli('run_mindformer', '--config', tiny, '--run_mode', 'predict', '--predict_data', 'Hello', `${'a '.repeat(19_999)}a`, '--output_dir', join(dir, 'bad-out'));
+    assert.equal(long.status, 1);
+    assert.equal(long.stdout, '');
+    assert.match(long.stderr, /^run_mindformer: prompt 2 is 20001 tokens, more than the model's seq_length 256 \(model\.model_config\.seq_length\)$/m);
   });
 });
