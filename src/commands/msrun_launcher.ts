@@ -2,9 +2,12 @@
  * `wasmformers msrun_launcher "<command>" [WORKER_NUM ...]`: the seed's msrun_launcher.sh
  * (SPEC.md §7). The command (run_mindformer, as `run_mindformer` or `run_mindformer.py ...`)
  * runs as WORKER_NUM ranks, each a worker thread of this process; the four argument forms of
- * the seed are accepted, and a job across machines is refused with a message saying so.
+ * the seed are accepted, and a job across machines is refused with a message saying so. The job
+ * holds its LOG_DIR (the lock of src/data/folder_lock.ts), so that a second job never truncates
+ * the worker logs of a live one.
  */
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
+import { lockFolder } from '../data/folder_lock.ts';
 import { launch } from '../parallel/launcher.ts';
 import { commands } from './index.ts';
 import { checkJob } from './run_mindformer.ts';
@@ -123,8 +126,9 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'run_mindformer') checkJob(rankArgv, a.workers);
   say(`Running Command: msrun --worker_num=${a.workers} --local_worker_num=${a.localWorkers} --master_addr=${a.masterAddr} ` +
     `--master_port=${a.masterPort} --log_dir=${a.logDir} --join=${a.join ? 'True' : 'False'} --cluster_time_out=${a.timeoutS} ${a.command}`);
-  say(`Please check log files in ${join(resolve('.'), a.logDir)}`);
-  const failure = await launch({ command, argv: rankArgv, workers: a.workers, logDir: a.logDir, timeoutS: a.timeoutS, say });
+  say(`Please check log files in ${resolve(a.logDir)}`);
+  const release = lockFolder(a.logDir, 'LOG_DIR');
+  const failure = await launch({ command, argv: rankArgv, workers: a.workers, logDir: a.logDir, timeoutS: a.timeoutS, say }).finally(release);
   if (!failure) {
     say(`msrun_launcher: all ${a.workers} rank(s) finished`);
     return 0;

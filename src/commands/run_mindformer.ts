@@ -3,7 +3,9 @@
  * main command (SPEC.md §6). train and finetune run the trainer and write checkpoints, the PEFT
  * adapter (finetune) and output/report.html; eval prints loss and perplexity over a dataset;
  * predict generates from --predict_data prompts (with --chat True, each rendered as a user message
- * through the tokenizer's chat template), streaming the text.
+ * through the tokenizer's chat template), streaming the text. Every mode first claims its
+ * output_dir (src/train/output_dir.ts): one run at a time, and a failure is logged there only
+ * once the run holds it.
  */
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +25,7 @@ import { DataParallel } from '../parallel/data_parallel.ts';
 import { ModelParallel, type WholeTensor } from '../parallel/model_parallel.ts';
 import type { Core } from '../runtime/core.ts';
 import { currentJob } from '../parallel/job.ts';
+import { claimOutputDir } from '../train/output_dir.ts';
 import { train } from '../train/trainer.ts';
 
 /** The run configuration of the command's arguments (`--config` and the overrides); `notice` as loadRunConfig's. */
@@ -49,8 +52,10 @@ export function checkJob(argv: string[], ranks: number): void {
 /** Runs the command; see the file comment. */
 export async function main(argv: string[]): Promise<number> {
   const cfg = readRunConfig(argv);
+  let release: (() => void) | undefined;
   try {
     const rank = rankContext(cfg);
+    release = claimOutputDir(cfg, rank);
     switch (cfg.run_mode) {
       case 'train':
       case 'finetune':
@@ -63,8 +68,10 @@ export async function main(argv: string[]): Promise<number> {
         throw new Error(`unknown run_mode ${JSON.stringify(cfg.run_mode)}`);
     }
   } catch (err) {
-    logError(cfg, currentJob()?.rank ?? 0, `run_mindformer: ${(err as Error).message}`);
+    if (release) logError(cfg, currentJob()?.rank ?? 0, `run_mindformer: ${(err as Error).message}`);
     throw err;
+  } finally {
+    release?.();
   }
 }
 
@@ -106,8 +113,8 @@ async function runTraining(cfg: RunConfig, rank: RankContext | undefined): Promi
   // Rank 0 writes the report and the adapter (under model parallelism, joined from every rank's slices).
   const report = (status: string) => r === 0 && writeReport(reportPath, { title, points, evals: [], settings: configSummary(cfg), status });
   try {
-    const result = train({
-      config: cfg, model, data, rank: r, dataRank: rank?.dataRank, dataRanks: rank?.dataRanks, log,
+    const result = await train({
+      config: cfg, model, data, rank: r, dataRank: rank?.dataRank, dataRanks: rank?.dataRanks, log, job: rank?.collective,
       parallel: rank?.dataGroup && DataParallel.create(rank.dataGroup, core, model.weights.trainable),
       modelParallel: mp,
       onStep: (p) => {

@@ -3,9 +3,11 @@
  * folder where it will live (`.<name>.partial-<pid>-<n>`, hidden and plainly unfinished), then
  * renamed into place when complete; a rename within one folder is atomic, so readers never see
  * a half-written file or folder under the real name. A failure removes the temporary; so does
- * Ctrl-C or SIGTERM while the output is being written.
+ * Ctrl-C or SIGTERM while the output is being written (see exitOnSignals; in a rank thread of msrun_launcher, which
+ * gets no signals, the launcher removes it when the job stops). A process killed outright leaves
+ * its temporaries, which the next run that writes there sweeps (their pid names a process gone).
  */
-import { accessSync, constants, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -13,25 +15,58 @@ let counter = 0;
 /** Temporaries of outputs being written now, removed if the process is interrupted. */
 const pending = new Set<string>();
 
+/** Who removes paths that a stopped process leaves: told of each when it appears and when it is done. */
+export interface Leftovers {
+  add(path: string): void;
+  remove(path: string): void;
+}
+
+/** A rank thread's launcher (set by the thread), which removes what the rank leaves when the job stops. */
+let launcher: Leftovers | undefined;
+
+/** Makes `leftovers` remove this thread's temporaries if it is stopped (a rank thread: its launcher). */
+export function handLeftoversTo(leftovers: Leftovers): void {
+  launcher = leftovers;
+}
+
+/**
+ * In a rank thread, has the launcher remove `path` when the job ends, however it ends; returns
+ * false elsewhere (the caller removes it itself).
+ */
+export function removedAtJobEnd(path: string): boolean {
+  launcher?.add(path);
+  return launcher !== undefined;
+}
+
 function onSignal(signal: NodeJS.Signals): void {
   for (const path of pending) rmSync(path, { recursive: true, force: true });
   process.exit(signal === 'SIGINT' ? 130 : 143);
 }
 
+let handling = false;
+
+/**
+ * From now on, SIGINT and SIGTERM end the process (exit 130, 143) once its temporaries are
+ * removed (nothing in a rank thread: the launcher handles signals). A handler runs only when the
+ * event loop turns, so a long synchronous computation gives it turns (the trainer, after every
+ * step). Once installed it stays: removing a handler just as a signal comes can lose the signal.
+ */
+export function exitOnSignals(): void {
+  if (handling || launcher) return;
+  handling = true;
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
 function track(path: string): void {
-  if (pending.size === 0) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
+  if (launcher) return launcher.add(path);
+  exitOnSignals();
   pending.add(path);
 }
 
 function untrack(path: string): void {
+  if (launcher) return launcher.remove(path);
   pending.delete(path);
-  if (pending.size === 0) {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
 }
 
 /** The code and text of a file system error ("EROFS: read-only file system"), without the call and path Node appends. */
@@ -76,6 +111,30 @@ export function prepareNewOutput(path: string, flag: string): void {
 /** The temporary name for `path` in the same folder. */
 export function temporaryName(path: string): string {
   return join(dirname(path), `.${basename(path)}.partial-${process.pid}-${counter++}`);
+}
+
+/** Whether process `pid` is running (one that exists but belongs to another user counts). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporaries in folder `dir` (not below it) of processes that have ended, and of
+ * this one (called at a run's start, before it writes any); returns their names.
+ */
+export function sweepTemporaries(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const gone = readdirSync(dir).filter((name) => {
+    const m = /^\..+\.partial-(\d+)-\d+$/.exec(name);
+    return m && (Number(m[1]) === process.pid || !processAlive(Number(m[1])));
+  });
+  for (const name of gone) rmSync(join(dir, name), { recursive: true, force: true });
+  return gone;
 }
 
 /**

@@ -2,9 +2,11 @@
  * Runs a command as N ranks of one job, each a worker thread with its own core over one shared
  * WebAssembly memory, and watches them: the first rank that fails (an error, running out of
  * memory, exiting early) or a signal stops every rank at once; ranks that do not all start
- * within the time-out fail the job. Nothing is left running when it returns.
+ * within the time-out fail the job. Nothing is left running when it returns, and nothing the
+ * ranks asked it to remove at the end (temporaries of writes a stopped rank never finished,
+ * the lock of their output folder) is left on disk.
  */
-import { createWriteStream, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { makeFolders } from '../data/atomic.ts';
@@ -12,7 +14,7 @@ import { sharedCoreMemory } from '../runtime/core.ts';
 import { startWorker } from '../workers.ts';
 import { abortCollectives, controlBytes } from './collective.ts';
 import type { Job, RankData } from './job.ts';
-import type { RankReport } from './rank.worker.ts';
+import type { LeftoverMessage, RankReport } from './rank.worker.ts';
 import type { ShareMessage } from './share.ts';
 
 /** What to launch. */
@@ -44,6 +46,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchFailure | undefine
   makeFolders(o.logDir);
   const memory = sharedCoreMemory(), control = new SharedArrayBuffer(controlBytes(o.workers));
   const workers: Worker[] = [], logs: WriteStream[] = [], exited: Promise<void>[] = [];
+  const leftovers = new Set<string>(); // paths the ranks hold, removed when the job ends
   let failure: LaunchFailure | undefined, finished = 0;
   let settle!: () => void;
   const settled = new Promise<void>((resolve) => (settle = resolve));
@@ -69,9 +72,14 @@ export async function launch(o: LaunchOptions): Promise<LaunchFailure | undefine
     w.stdout.pipe(log, { end: false });
     w.stderr.pipe(log, { end: false });
     let reported = false;
-    w.on('message', (r: RankReport | ShareMessage) => {
+    w.on('message', (r: RankReport | ShareMessage | LeftoverMessage) => {
       if (r.type === 'share') {
         workers.forEach((other, k) => k !== rank && other.postMessage(r));
+        return;
+      }
+      if (r.type === 'leftover') {
+        if (r.held) leftovers.add(r.path);
+        else leftovers.delete(r.path);
         return;
       }
       reported = true;
@@ -102,6 +110,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchFailure | undefine
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    for (const path of leftovers) rmSync(path, { recursive: true, force: true });
     await Promise.all(logs.map((l) => new Promise<void>((resolve) => l.end(resolve))));
   }
   return failure;

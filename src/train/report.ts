@@ -4,6 +4,7 @@
  * run's configuration. Rewritten while the run goes, atomically.
  */
 import { renameSync, writeFileSync } from 'node:fs';
+import { temporaryName } from '../data/atomic.ts';
 
 /** One point per optimizer step. */
 export interface ReportPoint {
@@ -81,7 +82,7 @@ ${evals}
 
 /** Writes the page to `path` (through a temporary name). */
 export function writeReport(path: string, d: ReportData): void {
-  const tmp = `${path}.tmp-${process.pid}`;
+  const tmp = temporaryName(path);
   writeFileSync(tmp, reportHtml(d));
   renameSync(tmp, path);
 }

@@ -1,13 +1,17 @@
 /**
  * The training loop of run_mindformer (train and finetune): epochs over a shard dataset in the
  * seeded order, per-rank batches, gradient accumulation, global-norm clipping, AdamW with the
- * configured schedule, the loss monitor line, checkpoints, and exact resumption.
+ * configured schedule, the loss monitor line, checkpoints, and exact resumption (resume.ts). In a
+ * job every rank saves at the same steps, and no rank prunes its older checkpoints before every
+ * rank holds the new one: a job stopped at any moment leaves a step that all ranks hold.
  */
 import type { RunConfig } from '../config/types.ts';
 import { epochOrder } from '../data/sampler.ts';
 import type { ShardDataset } from '../data/shard_reader.ts';
 import { stepFlops } from '../model/flops.ts';
 import { countedTargets, type LlamaModel } from '../model/llama.ts';
+import { exitOnSignals } from '../data/atomic.ts';
+import type { Collectives } from '../parallel/collective.ts';
 import type { DataParallel } from '../parallel/data_parallel.ts';
 import { injectFault } from '../parallel/fault.ts';
 import type { ModelParallel } from '../parallel/model_parallel.ts';
@@ -15,7 +19,8 @@ import { adamwStep, globalGradNorm, scaleGrads, type AdamWConfig } from './optim
 import { formatStep } from './monitor.ts';
 import type { ReportPoint } from './report.ts';
 import { makeSchedule } from './schedule.ts';
-import { checkpointDir, findResumeCheckpoint, loadTrainingCheckpoint, saveTrainingCheckpoint, type TrainPosition } from './state.ts';
+import { resumeTraining } from './resume.ts';
+import { checkpointDir, pruneCheckpoints, saveTrainingCheckpoint, type SampleSettings, type TrainPosition } from './state.ts';
 
 /** What the loop needs besides the config. */
 export interface TrainerOptions {
@@ -29,6 +34,8 @@ export interface TrainerOptions {
   dataRanks?: number;
   /** writes one line to the console and the rank's info.log */
   log: (line: string) => void;
+  /** every rank of the job: they agree on where to resume and save in step (absent for one process) */
+  job?: Collectives;
   /** sums over the data-parallel ranks (absent for one rank) */
   parallel?: DataParallel;
   /** sums over the model-parallel ranks (absent without model parallelism) */
@@ -59,7 +66,7 @@ function checkpointSettings(c: RunConfig): { prefix: string; every: number; keep
 }
 
 /** Runs (or resumes) training; throws with one clear line on a non-finite loss or gradient. */
-export function train(o: TrainerOptions): TrainResult {
+export async function train(o: TrainerOptions): Promise<TrainResult> {
   const c = o.config, model = o.model, core = model.core, w = model.weights;
   const B = c.runner_config.batch_size, accum = c.runner_config.gradient_accumulation_steps, epochs = c.runner_config.epochs;
   const S = o.data.index.seq_length, maxS = c.model.model_config.seq_length;
@@ -79,14 +86,19 @@ export function train(o: TrainerOptions): TrainResult {
   const ckpt = checkpointSettings(c), dir = checkpointDir(c.output_dir, o.rank);
   const flops = stepFlops(model.config, B * accum, S, { train: model.options.mode === 'train', loraKinds: model.loraKinds(), loraRank: model.options.lora?.rank ?? 0 });
 
+  const settings: SampleSettings = { batch_size: B, gradient_accumulation_steps: accum, data_parallel: dataRanks, records, seed: c.seed, shuffle: c.train_dataset.data_loader.shuffle };
   let pos: TrainPosition = { epoch: 1, stepInEpoch: 0, globalStep: 0 };
   if (c.resume_training !== false) {
-    const file = findResumeCheckpoint(dir, c.resume_training);
-    pos = loadTrainingCheckpoint(core, w.trainable, file);
-    o.log(`resuming from ${file}: epoch ${pos.epoch}, step ${pos.stepInEpoch}, global step ${pos.globalStep}`);
+    pos = resumeTraining(core, w.trainable, {
+      resume: c.resume_training, dir, rank: o.rank, prefix: ckpt?.prefix, job: o.job, firstSave: ckpt ? Math.min(ckpt.every, totalSteps) : 0, settings, log: o.log,
+    });
+    if (pos.globalStep > totalSteps) {
+      throw new Error(`--resume_training: the checkpoint is at global step ${pos.globalStep}, past this run's last step ${totalSteps} (epochs ${epochs} × ${stepsPerEpoch} steps)`);
+    }
     if (pos.stepInEpoch >= stepsPerEpoch) pos = { epoch: pos.epoch + 1, stepInEpoch: 0, globalStep: pos.globalStep };
   }
   model.stepCount = pos.globalStep * accum;
+  exitOnSignals(); // Ctrl-C and SIGTERM stop the run at the end of a step or during a checkpoint write, removing its temporary
 
   const ids = new Int32Array(B * (S + 1)), labels = hasLabels ? new Int32Array(B * (S + 1)) : null;
   const losses: number[] = [];
@@ -136,8 +148,11 @@ export function train(o: TrainerOptions): TrainResult {
       }));
       o.onStep?.({ step: t, loss, lr, gradNorm: norm, tokensPerSecond: (perStep * S * dataRanks) / (ms / 1000) });
       if (ckpt && (t % ckpt.every === 0 || t === totalSteps)) {
-        lastCheckpoint = saveTrainingCheckpoint(core, w.trainable, dir, ckpt.prefix, o.rank, pos, ckpt.keep);
+        lastCheckpoint = await saveTrainingCheckpoint(core, w.trainable, dir, ckpt.prefix, o.rank, pos, settings);
+        o.job?.barrier(); // every rank holds step t before any removes an older one
+        pruneCheckpoints(dir, ckpt.prefix, o.rank, ckpt.keep, lastCheckpoint);
       }
+      await new Promise((resolve) => setImmediate(resolve)); // a turn of the event loop: a signal is handled here
     }
   }
   return { losses, globalSteps: pos.globalStep, lastCheckpoint };
