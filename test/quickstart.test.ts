@@ -69,11 +69,12 @@ test('the built-in sample: every held-out list is unseen, in the training record
   const train = sample('alpaca_sample.json'), heldOut = sample('alpaca_heldout.json');
   assert.ok(heldOut.length >= 40, `${heldOut.length} held-out records`);
   const trained = new Set(train.map((r) => listOf(r.instruction)));
-  const text = ` ${readFileSync(join(root, 'quickstart', 'pretrain.txt'), 'utf8').replace(/[.,\n]/g, ' ').replace(/ +/g, ' ')} `;
+  const paragraphs = readFileSync(join(root, 'quickstart', 'pretrain.txt'), 'utf8').split('\n\n').map((p) => ` ${p.replace(/[.,\n]/g, ' ').trim()} `);
   for (const r of heldOut) {
     const list = listOf(r.instruction);
     assert.ok(list.length > 0 && !trained.has(list), `held-out list "${list}" (${r.instruction}) is a training record's`);
-    if (list.length >= 5) assert.ok(!text.includes(` ${list} `), `held-out list "${list}" is in the pre-training text`);
+    // Lists of one or two items are bound to occur in random text; three or more never do.
+    if (list.split(' ').length >= 3) assert.ok(!paragraphs.some((p) => p.includes(` ${list} `)), `held-out list "${list}" is in the pre-training text`);
   }
 });
 
@@ -86,7 +87,7 @@ test('the built-in quick start as npm start runs it: every file where the seed w
     'Transform finished, output files refer: output/quickstart/alpaca-fastchat96',
     'Start worker process with rank id:1, log file:output/msrun_log/worker_1.log. Environment variable [RANK_ID=1] is exported.',
     'Start worker process with rank id:0, log file:output/quickstart_train/msrun_log/worker_0.log.',
-    "{'PerplexityMetric': {'loss': ", '{ Epoch:[ 16/ 16], step:[   60/   60], loss: ', `report: ${join(cwd, 'output', 'report.html')}`,
+    "{'PerplexityMetric': {'loss': ", '{ Epoch:[ 13/ 13], step:[   75/   75], loss: ', `report: ${join(cwd, 'output', 'report.html')}`,
   ]) assert.ok(out.includes(line), `missing console line: ${line}`);
   for (const file of [
     'output/quickstart/alpaca-conversation.json', 'output/quickstart/alpaca-fastchat96/index.json', 'output/quickstart/heldout-fastchat96/index.json',
@@ -139,7 +140,7 @@ test("a user's own data and checkpoint, in the folder of the previous run: no pr
   ]);
   assert.equal(code, 0, out.slice(-3000));
   assert.match(out, /Removing the previous run's outputs: output\/quickstart, output\/quickstart_train, output\/msrun_log/);
-  assert.match(out, /the first 460 records to fine-tune on \(output\/quickstart\/alpaca_train.json\), the last 20 held out/);
+  assert.match(out, /the first 580 records to fine-tune on \(output\/quickstart\/alpaca_train.json\), the last 20 held out/);
   assert.ok(!out.includes('Pre-train'), 'pre-trained although a checkpoint was given');
   assert.ok(!existsSync(join(cwd, 'output', 'quickstart_train')));
   assert.match(out, /held-out answers exactly right: \d+ of 1 /);

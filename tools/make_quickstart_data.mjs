@@ -52,10 +52,10 @@ const spaced = (list) => list.join(' ');
 
 /** Each task: a random item (a list), its instruction, its answer, and how many records go where. */
 const TASKS = [
-  { item: () => digits(3), ask: (l) => `Repeat ${spaced(l)} twice.`, answer: (l) => `${spaced(l)} ${spaced(l)}`, train: 120, heldOut: 12 },
-  { item: () => letters(1 + below(5)), ask: (l) => `How many letters are in: ${spaced(l)}?`, answer: (l) => String(l.length), train: 120, heldOut: 12 },
-  { item: () => digits(4), ask: (l) => `Which number starts the list ${spaced(l)}?`, answer: (l) => l[0], train: 120, heldOut: 12 },
-  { item: () => smallDigits(3), ask: (l) => `Add one to each number: ${spaced(l)}`, answer: (l) => spaced(l.map((d) => String(Number(d) + 1))), train: 120, heldOut: 12 },
+  { item: () => digits(3), ask: (l) => `Repeat ${spaced(l)} twice.`, answer: (l) => `${spaced(l)} ${spaced(l)}`, train: 150, heldOut: 12 },
+  { item: () => letters(1 + below(5)), ask: (l) => `How many letters are in: ${spaced(l)}?`, answer: (l) => String(l.length), train: 150, heldOut: 12 },
+  { item: () => digits(4), ask: (l) => `Which number starts the list ${spaced(l)}?`, answer: (l) => l[0], train: 150, heldOut: 12 },
+  { item: () => smallDigits(3), ask: (l) => `Add one to each number: ${spaced(l)}`, answer: (l) => spaced(l.map((d) => String(Number(d) + 1))), train: 150, heldOut: 12 },
 ];
 
 // Held-out items first, so that no training record of any task draws one of them.
