@@ -7,12 +7,14 @@
  * seen: repeat a list of three digits twice (copying), count the letters of a list of one to five
  * (counting), name the first number of a list of four (position), add one to each of three digits
  * 0-8 (small arithmetic). Each task has one instruction template, unlike the others'. No held-out
- * list is the list of any training record (of any task), and no held-out list appears in the
- * pre-training text. The pre-training text is only sequences (alphabet runs, counting runs,
- * random lists of digits and of letters), never an instruction, a question or an answer: it
- * teaches the model the tokens and how sequences go on; LoRA fine-tuning then teaches the chat
- * form and the four rules. What was tried, and why these four, is in README's Quick start.
+ * list is the list of any training record (of any task), and no held-out list of three or more
+ * items appears in the pre-training text. The pre-training text is only sequences (alphabet runs,
+ * counting runs, random lists of digits and of letters), never an instruction, a question or an
+ * answer: it teaches the model the tokens and how sequences go on; LoRA fine-tuning then teaches
+ * the chat form and the four rules. What was tried, and why these four, is in README's Quick start.
  *   node tools/make_quickstart_data.mjs
+ * QUICKSTART_SEED=N draws another sample of the same kind (README's Quick start: the accuracy on
+ * other draws); the files are written over, `git checkout quickstart/` brings the shipped ones back.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,7 +73,7 @@ const heldOutLists = TASKS.map((task) => Array.from({ length: task.heldOut }, ()
 const heldOut = TASKS.flatMap((task, t) => heldOutLists[t].map((list) => record(task, list)));
 const train = TASKS.flatMap((task) => Array.from({ length: task.train }, () => record(task, fresh(task))));
 
-/** Pre-training sentences of each kind, and how many of each. */
+/** Pre-training sentences of each kind, and how many of each: alphabet runs (either case), counting runs, random lists. */
 const SEQUENCES = [
   [300, () => { const from = below(20), n = 5 + below(7); return spaced((random() < 0.5 ? LOWER : UPPER).slice(from, from + n)); }],
   [300, () => { const from = below(95), n = 4 + below(6); return spaced(Array.from({ length: n }, (_, k) => from + k).filter((x) => x < 100)); }],
