@@ -14,7 +14,7 @@ import { openAdapter } from './peft.ts';
 import { rankShareOf } from './slicing.ts';
 import { rankShare, type ModelShare } from '../model/sharding.ts';
 
-export { formatLoadReport, type LoadReport } from './load_weights.ts';
+export { checkBaseTensors, formatLoadReport, type LoadReport } from './load_weights.ts';
 
 /**
  * Opens a checkpoint path (file or folder, any layout); `config` is the model's when the caller

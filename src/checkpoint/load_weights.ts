@@ -36,10 +36,14 @@ export function formatLoadReport(r: LoadReport): string {
   return `Network parameters are not loaded: (${list(r.notLoaded)}, ${list(r.unused)})`;
 }
 
-/** One tensor the network takes: its HF name, shape, and where the f32 values go. */
-interface Slot {
+/** A tensor a network takes: its HF name and shape. */
+export interface WantedTensor {
   name: string;
   shape: number[];
+}
+
+/** One tensor the network takes, whether it is a base weight, and where the f32 values go. */
+interface Slot extends WantedTensor {
   base: boolean;
   store(values: Float32Array): void;
 }
@@ -58,21 +62,42 @@ function slots(w: LlamaWeights): Slot[] {
   return out;
 }
 
+/** A Hugging Face name as the checkpoint's layout spells it, for messages. */
+function storedName(ckpt: Checkpoint): (name: string) => string {
+  return (name) => mapName(name, 'hf', ckpt.layout === 'meta' ? 'hf' : ckpt.layout);
+}
+
+/** Throws, naming the tensor, when the checkpoint holds one of `want` in another shape. */
+function checkShapes(ckpt: Checkpoint, want: WantedTensor[]): void {
+  const store = ckpt.weights, as = storedName(ckpt);
+  for (const s of want) {
+    const t = store.tensors.get(s.name);
+    if (t && t.shape.join() !== s.shape.join()) throw new Error(`${store.where}: tensor ${as(s.name)} has shape [${t.shape}], the model expects [${s.shape}]`);
+  }
+}
+
+/**
+ * Throws, naming the tensors, when the checkpoint lacks one of the base tensors `want` or holds
+ * one in another shape: what loading it into that model would stop on.
+ */
+export function checkBaseTensors(ckpt: Checkpoint, want: WantedTensor[]): void {
+  checkShapes(ckpt, want);
+  const store = ckpt.weights, as = storedName(ckpt);
+  const missing = want.filter((s) => !store.tensors.has(s.name)).map((s) => as(s.name));
+  if (missing.length) throw new Error(`${store.where}: missing ${missing.length} tensor(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
+}
+
 /**
  * Copies a checkpoint's tensors into a model's weights (reading the next tensor while the last
  * is stored); with `base: false` only the LoRA factors (an adapter). Shape mismatches and
  * missing base weights are errors naming the tensors.
  */
 export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint, { base = true } = {}): Promise<LoadReport> {
-  const store = ckpt.weights, as = (name: string) => mapName(name, 'hf', ckpt.layout === 'meta' ? 'hf' : ckpt.layout);
+  const store = ckpt.weights, as = storedName(ckpt);
   const want = slots(weights).filter((s) => base || !s.base);
   const present = want.filter((s) => store.tensors.has(s.name));
-  for (const s of present) {
-    const t = store.tensors.get(s.name)!;
-    if (t.shape.join() !== s.shape.join()) throw new Error(`${store.where}: tensor ${as(s.name)} has shape [${t.shape}], the model expects [${s.shape}]`);
-  }
-  const missingBase = want.filter((s) => s.base && !store.tensors.has(s.name)).map((s) => as(s.name));
-  if (missingBase.length) throw new Error(`${store.where}: missing ${missingBase.length} tensor(s): ${missingBase.slice(0, 5).join(', ')}${missingBase.length > 5 ? ', ...' : ''}`);
+  checkShapes(ckpt, want);
+  checkBaseTensors(ckpt, want.filter((s) => s.base));
   const slot = new Map(present.map((s) => [s.name, s]));
   for await (const [name, bytes] of readEach(store, present.map((s) => s.name))) {
     slot.get(name)!.store(decodeF32(bytes, store.tensors.get(name)!.dtype, `${store.where}: tensor ${as(name)}`));

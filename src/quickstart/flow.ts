@@ -6,20 +6,22 @@
  *   llama_preprocess     qa shards of both; wiki shards of the pre-training text
  *   msrun_launcher       N ranks of run_mindformer --run_mode train: pre-train a tiny Llama
  *                        (skipped with --load_checkpoint)
- *   run_mindformer       eval on the held-out shards, predict a few held-out prompts (before)
+ *   run_mindformer       eval on the held-out shards, predict every held-out prompt (before)
  *   msrun_launcher       N ranks of run_mindformer --run_mode finetune: LoRA
  *   run_mindformer       eval and predict again, through the adapter (after)
  *
  * Files go where the seed puts them: shards under output/quickstart/ (the --output_file),
  * fine-tuning's output/msrun_log/, output/log/rank_N/, output/checkpoint/rank_N/,
  * output/report.html and output/adapter/; pre-training, which the seed does not do, keeps the
- * same layout under output/quickstart_train/.
+ * same layout under output/quickstart_train/. Every input is checked before the previous run's
+ * outputs are removed (inputs.ts); the summary counts the held-out answers that are exactly right
+ * (records.ts: isExactlyRight) before and after.
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { loadRunConfig } from '../config/load.ts';
+import { checkInputs } from './inputs.ts';
 import type { QuickstartOptions } from './options.ts';
-import { readAlpaca, splitHeldOut, spread } from './records.ts';
+import { isExactlyRight, spread } from './records.ts';
 import { rankZeroLog, shown, Steps } from './steps.ts';
 import { summaryLines, type AnswerPair, type EvalResult } from './summary.ts';
 
@@ -35,6 +37,7 @@ const OUT = {
 export interface QuickstartResult {
   before: EvalResult;
   after: EvalResult;
+  /** every held-out prompt answered, with its answers before and after */
   answers: AnswerPair[];
   report: string;
   seconds: number;
@@ -43,23 +46,22 @@ export interface QuickstartResult {
 /** Runs the quick start; `say` prints a line. See the file comment. */
 export async function runQuickstart(o: QuickstartOptions, say: (line: string) => void): Promise<QuickstartResult> {
   const t0 = performance.now(), steps = new Steps(say);
-  // The configs are read first, so that a bad one stops the run before anything is removed.
-  const seq = loadRunConfig(o.config, [], () => {}).model.model_config.seq_length;
-  const trainSeq = o.loadCheckpoint ? 0 : loadRunConfig(o.trainConfig, [], () => {}).model.model_config.seq_length;
+  // Every input is opened and checked first, so that a bad one stops the run before anything is removed.
+  const { seq, trainSeq, heldOut, split } = await checkInputs(o);
   clearOutputs(say, [o.dataPath, o.heldOutPath, o.modelFile, o.loadCheckpoint, o.pretrainPath, o.trainConfig, o.config]);
 
   // The data: a user's file is split into a training and a held-out part unless both are given.
-  let trainJson = shown(o.dataPath), heldOutJson = o.heldOutPath && shown(o.heldOutPath);
   mkdirSync(OUT.data, { recursive: true });
-  if (!heldOutJson) {
-    const parts = splitHeldOut(await readAlpaca(o.dataPath), o.heldOut, o.dataPath);
+  let trainJson: string, heldOutJson: string;
+  if (split) {
     trainJson = join(OUT.data, 'alpaca_train.json');
     heldOutJson = join(OUT.data, 'alpaca_heldout.json');
-    writeFileSync(trainJson, JSON.stringify(parts.train, null, 2) + '\n');
-    writeFileSync(heldOutJson, JSON.stringify(parts.heldOut, null, 2) + '\n');
-    say(`${shown(o.dataPath)}: the first ${parts.train.length} records to fine-tune on (${trainJson}), the last ${parts.heldOut.length} held out (${heldOutJson})`);
+    writeFileSync(trainJson, JSON.stringify(split.train, null, 2) + '\n');
+    writeFileSync(heldOutJson, JSON.stringify(split.heldOut, null, 2) + '\n');
+    say(`${shown(o.dataPath)}: the first ${split.train.length} records to fine-tune on (${trainJson}), the last ${split.heldOut.length} held out (${heldOutJson})`);
+  } else {
+    [trainJson, heldOutJson] = [shown(o.dataPath), shown(o.heldOutPath!)];
   }
-  const heldOut = await readAlpaca(heldOutJson);
   const tokenizer = o.modelFile ? ['--model_file', shown(o.modelFile)] : [];
 
   steps.heading('Convert the Alpaca data to conversations (alpaca_converter)');
@@ -94,11 +96,13 @@ export async function runQuickstart(o: QuickstartOptions, say: (line: string) =>
     '--config', shown(o.config), '--output_dir', './output', '--use_parallel', 'False',
     ...(o.modelFile ? ['--processor.tokenizer.vocab_file', shown(o.modelFile)] : []),
   ];
-  const prompts = spread(heldOut, o.prompts), log = rankZeroLog('output');
+  const prompts = o.prompts === undefined ? heldOut : spread(heldOut, o.prompts), log = rankZeroLog('output');
+  const tally = (answers: string[]) => say(`  ${prompts.filter((p, i) => isExactlyRight(answers[i], p.output)).length} of ${prompts.length} answers exactly right`);
 
   steps.heading(`Before fine-tuning: evaluate on ${heldOut.length} held-out records, answer ${prompts.length} of them (run_mindformer --run_mode eval, predict)`);
   const before = await steps.evaluate(single, heldOutShards, base);
   const answersBefore = await steps.predict(single, prompts, base, log);
+  if (prompts.length) tally(answersBefore);
 
   steps.heading(`LoRA fine-tuning: ${o.workers} ranks (msrun_launcher, run_mindformer --run_mode finetune)`);
   await steps.launch([
@@ -111,13 +115,14 @@ export async function runQuickstart(o: QuickstartOptions, say: (line: string) =>
   steps.heading(`After fine-tuning: the same, through the adapter ${adapter}`);
   const after = await steps.evaluate(single, heldOutShards, adapter);
   const answersAfter = await steps.predict(single, prompts, adapter, log);
+  if (prompts.length) tally(answersAfter);
 
   const result: QuickstartResult = {
     before, after, report: resolve('output', 'report.html'), seconds: (performance.now() - t0) / 1000,
     answers: prompts.map((p, i) => ({ instruction: p.instruction, expected: p.output, before: answersBefore[i], after: answersAfter[i] })),
   };
   say('');
-  for (const line of summaryLines({ ...result, heldOut: heldOut.length })) say(line);
+  for (const line of summaryLines({ ...result, heldOut: heldOut.length, log })) say(line);
   return result;
 }
 

@@ -30,8 +30,8 @@ export interface QuickstartOptions {
   epochs: number;
   pretrainEpochs: number;
   numSamples: number;
-  /** held-out prompts to generate from, before and after */
-  prompts: number;
+  /** held-out prompts to answer and score, before and after (undefined: every held-out record) */
+  prompts?: number;
 }
 
 /** The built-in files, beside the code. */
@@ -56,7 +56,7 @@ const SPEC: FlagSpec = {
   epochs: { kind: 'number', default: 0 },
   pretrain_epochs: { kind: 'number', default: 0 },
   num_samples: { kind: 'number', default: 0 },
-  prompts: { kind: 'number', default: 6 },
+  prompts: { kind: 'number' },
 };
 
 /** One line of help per flag, for `--help`. */
@@ -106,6 +106,6 @@ export function parseQuickstartArgs(argv: string[]): QuickstartOptions {
     epochs: whole('epochs', f.epochs as number, 0),
     pretrainEpochs: whole('pretrain_epochs', f.pretrain_epochs as number, 0),
     numSamples: whole('num_samples', f.num_samples as number, 0),
-    prompts: whole('prompts', f.prompts as number, 0),
+    prompts: f.prompts === undefined ? undefined : whole('prompts', f.prompts as number, 0),
   };
 }

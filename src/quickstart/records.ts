@@ -1,8 +1,8 @@
 /**
  * The quick start's Alpaca records: splitting a user's data into training and held-out parts,
  * choosing the held-out prompts to generate from, and rendering them as the model saw its
- * training rows (Vicuna's system text, Alpaca's prompt, then `ASSISTANT:`), and finding the
- * answer in what predict wrote.
+ * training rows (Vicuna's system text, Alpaca's prompt, then `ASSISTANT:`), finding the answer
+ * in what predict wrote, and telling whether it is exactly right.
  */
 import { alpacaToConversations } from '../data/alpaca.ts';
 import { renderConversation } from '../data/conversation.ts';
@@ -47,4 +47,13 @@ export function answerOf(text: string, prompt: string): string {
   // The decoded prompt may differ from the prompt in whitespace: cut after the marker that ends it.
   const marker = '### Response: ASSISTANT:', at = text.indexOf(marker);
   return (at < 0 ? text : text.slice(at + marker.length)).trim();
+}
+
+/**
+ * Whether an answer is exactly right: what the model generated after the prompt (predict stops
+ * at </s>), without the whitespace around it, is the record's output, without the whitespace
+ * around it.
+ */
+export function isExactlyRight(answer: string, expected: string): boolean {
+  return answer.trim() === expected.trim();
 }

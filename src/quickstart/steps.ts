@@ -79,9 +79,8 @@ export class Steps {
 
   /**
    * `run_mindformer <common> --run_mode predict` on the records' prompts in the training
-   * template: each record's instruction and answer are shown, and the answers returned. predict
-   * streams each whole text (the long chat prompt first) to stdout; the texts are read from
-   * its log, `rankLog`, one line per prompt.
+   * template, all in one run; returns the answers. predict streams each whole text (the long
+   * chat prompt first) to stdout; the texts are read from its log, `rankLog`, one line per prompt.
    */
   async predict(common: string[], records: AlpacaRecord[], checkpoint: string, rankLog: string): Promise<string[]> {
     if (records.length === 0) return [];
@@ -97,8 +96,6 @@ export class Steps {
     }
     const texts = parseGenerated(logged);
     if (texts.length !== prompts.length) throw new Error(`predict logged ${texts.length} text(s) for ${prompts.length} prompt(s)`);
-    const answers = texts.map((text, i) => answerOf(text, prompts[i]));
-    answers.forEach((a, i) => this.say(`  ${records[i].instruction.replace(/\s+/g, ' ')} → ${JSON.stringify(a)}`));
-    return answers;
+    return texts.map((text, i) => answerOf(text, prompts[i]));
   }
 }

@@ -2,6 +2,7 @@
  * What the quick start reads from the commands' output (eval's metric line, predict's generated
  * texts, the loss monitor's lines) and the summary it prints at the end.
  */
+import { isExactlyRight, spread } from './records.ts';
 
 /** Held-out loss and perplexity, from eval's `{'PerplexityMetric': ...}` line. */
 export interface EvalResult {
@@ -73,22 +74,33 @@ function oneLine(text: string, max = 72): string {
   return JSON.stringify(flat.length > max ? `${flat.slice(0, max - 1)}…` : flat);
 }
 
-/** The closing summary: eval before → after, each prompt's answers, where the report is. */
-export function summaryLines(o: { seconds: number; heldOut: number; before: EvalResult; after: EvalResult; answers: AnswerPair[]; report: string }): string[] {
+/** `n of N (p%)`. */
+function share(n: number, of: number): string {
+  return `${n} of ${of} (${Math.round((100 * n) / of)}%)`;
+}
+
+/** How many answers the summary shows, spread over the held-out prompts. */
+const EXAMPLES = 8;
+
+/**
+ * The closing summary: eval before → after, how many held-out answers are exactly right before →
+ * after, a few of them side by side, where every generated text and the report are.
+ */
+export function summaryLines(o: { seconds: number; heldOut: number; before: EvalResult; after: EvalResult; answers: AnswerPair[]; log: string; report: string }): string[] {
   const f = (x: number) => x.toFixed(4);
-  const right = (p: AnswerPair, which: 'before' | 'after') => p[which].trim() === p.expected.trim();
   const lines = [
     `Quick start finished in ${Math.round(o.seconds)} s.`,
     `  held-out eval (${o.heldOut} records): loss ${f(o.before.loss)} → ${f(o.after.loss)}, perplexity ${f(o.before.ppl)} → ${f(o.after.ppl)}`,
   ];
   if (o.answers.length) {
-    const count = (w: 'before' | 'after') => o.answers.filter((p) => right(p, w)).length;
-    lines.push(`  answers before → after fine-tuning (exactly right: ${count('before')} → ${count('after')} of ${o.answers.length}):`);
-    for (const p of o.answers) {
+    const right = (w: 'before' | 'after') => o.answers.filter((p) => isExactlyRight(p[w], p.expected)).length;
+    lines.push(`  held-out answers exactly right: ${share(right('before'), o.answers.length)} before fine-tuning → ${share(right('after'), o.answers.length)} after`);
+    for (const p of spread(o.answers, EXAMPLES)) {
       lines.push(`    ${p.instruction.replace(/\s+/g, ' ')}  (expected ${oneLine(p.expected)})`);
       lines.push(`      before: ${oneLine(p.before)}`);
       lines.push(`      after:  ${oneLine(p.after)}`);
     }
+    lines.push(`  every generated text: ${o.log} ({'text_generation_text': ...} lines, before then after)`);
   }
   lines.push(`  report: ${o.report}`);
   return lines;
