@@ -29,8 +29,11 @@ export function qaRow(tok: Tokenizer, text: string, inputIds: Int32Array, labels
     tok.encodeTo(round, ids, { bos: false });
     roundLengths.push(ids.length - before);
   }
-  let total = 0; // ids that are not the pad id 0 (a literal <unk> is 0 too)
-  for (let i = 0; i < ids.length; i++) if (ids[i] !== 0) total++;
+  // ids that are not the pad id 0; a literal <unk> is 0 too in SentencePiece vocabularies, while in
+  // tokenizer.json ones 0 is often a real token ("!" in Llama 3) that must count
+  const zeroIsPad = tok.unkId === 0;
+  let total = 0;
+  for (let i = 0; i < ids.length; i++) if (ids[i] !== 0 || !zeroIsPad) total++;
   inputIds.fill(0);
   for (let i = 0; i < length && i < ids.length; i++) inputIds[i] = ids[i];
   labels.set(inputIds);

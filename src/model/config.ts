@@ -39,6 +39,7 @@ export interface LlamaConfig {
   maxSeqLen: number;
   bosId: number;
   eosId: number;
+  /** the id whose positions the loss skips as inputs (SPEC §5); -1 when the model has none */
   padId: number;
   /** head dimension when it is not dim / nHeads (Qwen3's head_dim, or a model-parallel rank's share of the heads) */
   headSize?: number;
@@ -157,7 +158,9 @@ export function configFromHF(src: Json, where: string): LlamaConfig {
     maxSeqLen: int(src, 'max_position_embeddings', where, 2048),
     bosId: int(src, 'bos_token_id', where, 1),
     eosId: Array.isArray(src.eos_token_id) ? int({ eos_token_id: src.eos_token_id[0] }, 'eos_token_id', where) : int(src, 'eos_token_id', where, 2), // instruct models list several: the first
-    padId: int(src, 'pad_token_id', where, 0),
+    // transformers' default: no pad token. Id 0 is a real token in tokenizer.json vocabularies
+    // ("!" in Llama 3, Qwen and SmolLM2), whose following targets a pad of 0 would drop.
+    padId: int(src, 'pad_token_id', where, -1),
     ...optional({
       headSize: explicitHeadDim(src, 'head_dim', dim, nHeads, where),
       family: family === 'llama' ? undefined : family,
@@ -247,7 +250,7 @@ export function configToHF(c: LlamaConfig): Json {
     max_position_embeddings: c.maxSeqLen,
     bos_token_id: c.bosId,
     eos_token_id: c.eosId,
-    pad_token_id: c.padId,
+    pad_token_id: c.padId < 0 ? null : c.padId,
     hidden_act: 'silu',
     rope_scaling: r ? { rope_type: 'llama3', factor: r.factor, low_freq_factor: r.lowFreqFactor, high_freq_factor: r.highFreqFactor, original_max_position_embeddings: r.originalMaxPositions } : null,
     attention_bias: false, // Qwen2's q/k/v bias comes with its model_type

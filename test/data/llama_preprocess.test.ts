@@ -13,6 +13,9 @@ import { join } from 'node:path';
 import { main as convert } from '../../src/commands/alpaca_converter.ts';
 import { main as preprocessCommand } from '../../src/commands/llama_preprocess.ts';
 import { ShardDataset } from '../../src/data/shard_reader.ts';
+import { IGNORE_INDEX, qaRow } from '../../src/data/qa.ts';
+import { loadTokenizer } from '../../src/tokenizer/load.ts';
+import { LLAMA3_JSON } from '../tokenizer/hf_oracle.ts';
 import { ALPACA_5000, llamaModelFile, runPython, scratchDir } from '../reference/oracles.ts';
 import { runCli } from './run_cli.ts';
 
@@ -259,5 +262,17 @@ describe('llama_preprocess', () => {
         assert.throws(() => ShardDataset.open(join(dir, partial)), /no index\.json; not a dataset written by llama_preprocess, or its writing did not finish/);
       }
     }
+  });
+});
+
+describe('qa rows of a tokenizer.json vocabulary', () => {
+  it('id 0 is a real token there (Llama 3\'s "!"), so an answer holding it keeps its labels', async () => {
+    const { tokenizer } = await loadTokenizer(LLAMA3_JSON);
+    assert.deepEqual(tokenizer.encode('!', { bos: false, eos: false }), [0]);
+    const text = 'A chat. USER: Say hi ASSISTANT: Hi! Hello!</s>';
+    const n = 48, ids = new Int32Array(n), labels = new Int32Array(n);
+    assert.equal(qaRow(tokenizer, text, ids, labels), false, 'the row keeps its answer');
+    const counted = [...labels].filter((l) => l !== IGNORE_INDEX);
+    assert.ok(counted.includes(0), `the "!" of the answer counts: ${counted}`);
   });
 });

@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { loadCore } from '../../src/runtime/core.ts';
 import { WeightType } from '../../src/runtime/kernels.ts';
 import { Rng } from '../../src/runtime/random.ts';
-import type { LlamaConfig } from '../../src/model/config.ts';
-import { LlamaModel, type ModelOptions } from '../../src/model/llama.ts';
+import { configFromHF, type LlamaConfig } from '../../src/model/config.ts';
+import { countedTargets, LlamaModel, type ModelOptions } from '../../src/model/llama.ts';
 import { assertClose } from '../helpers.ts';
 import { referenceStep } from './harness.ts';
 import { tinyBatch, tinyConfig } from './fixtures.ts';
@@ -116,6 +116,29 @@ describe('Mistral sliding window', async () => {
     const cache = model.newCache(1, 16);
     model.forwardCached(cache, ids.subarray(0, 6), 6);
     assert.throws(() => model.forwardCached(cache, ids.subarray(6, 7), 1), refusal);
+    core.arena.release(mark);
+  });
+});
+
+describe('a model without a pad token', async () => {
+  const core = await loadCore();
+  it('a config.json without pad_token_id skips no input: targets after id 0 (Llama 3\'s "!") count, as in PyTorch', () => {
+    const mark = core.arena.mark();
+    const hf = { hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 67, intermediate_size: 56, max_position_embeddings: 64 };
+    const config = configFromHF(hf, 'config.json');
+    assert.equal(config.padId, -1);
+    assert.equal(configFromHF({ ...hf, pad_token_id: null }, 'config.json').padId, -1);
+    assert.equal(configFromHF({ ...hf, pad_token_id: 0 }, 'config.json').padId, 0);
+    const model = new LlamaModel(core, config, { mode: 'train', weightType: WeightType.F32 });
+    model.weights.initRandom(7, 0.15);
+    const B = 2, S = 9;
+    const ids = Int32Array.from({ length: B * (S + 1) }, (_, i) => (i % 3 === 1 ? 0 : 3 + (i * 7) % 60));
+    const labels = Int32Array.from(ids, (id, i) => (i % (S + 1) === 0 ? -100 : id));
+    assert.equal(countedTargets(ids, labels, B, S, config.padId), B * S, 'every target counts');
+    assert.ok(countedTargets(ids, labels, B, S, 0) < B * S, 'a pad of 0 would have dropped some');
+    const got = model.step(ids, labels, B, S, false);
+    const want = referenceStep(model, ids, labels, B, S);
+    assert.ok(Math.abs(got.loss - want.loss) <= 1e-4 * Math.abs(want.loss), `loss ${got.loss} vs ${want.loss}`);
     core.arena.release(mark);
   });
 });

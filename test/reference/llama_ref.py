@@ -170,6 +170,12 @@ class Llama:
         return x @ self.p['lm_head.weight'].T
 
 
+def pad_of(cfg):
+    """The pad id of a config.json: transformers' default is none (-1, no input is skipped)."""
+    pad = cfg.get('pad_token_id')
+    return -1 if pad is None else pad
+
+
 def masked_loss(logits, ids, labels, pad):
     """SPEC.md §5: tokens = ids[:, :-1], targets = labels[:, 1:], mask = (tokens != pad) & (targets != -100)."""
     tokens, targets = ids[:, :-1], labels[:, 1:].long()
@@ -214,7 +220,7 @@ def cmd_step(args):
     batch = read_safetensors(args.batch)
     ids, labels = batch['input_ids'], batch['labels']
     logits = model.forward(ids[:, :-1])
-    loss = masked_loss(logits, ids, labels, cfg.get('pad_token_id', 0) or 0)
+    loss = masked_loss(logits, ids, labels, pad_of(cfg))
     loss.backward()
     out = {'logits': logits.reshape(-1, logits.shape[-1]), 'loss': loss.reshape(1)}
     for name, t in model.trainable().items():
@@ -227,7 +233,7 @@ def cmd_optstep(args):
     model, cfg = load(args, torch.float64)
     batch = read_safetensors(args.batch)
     ids, labels = batch['input_ids'], batch['labels']
-    loss = masked_loss(model.forward(ids[:, :-1]), ids, labels, cfg.get('pad_token_id', 0) or 0)
+    loss = masked_loss(model.forward(ids[:, :-1]), ids, labels, pad_of(cfg))
     loss.backward()
     params = model.trainable()
     out = {'loss': loss.reshape(1)}
