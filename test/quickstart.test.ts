@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { bundledLlama2Model } from '../src/tokenizer/load.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const script = join(root, 'dist', 'scripts', 'quickstart.js');
@@ -131,11 +132,12 @@ test("bad inputs stop the next run with one line before anything is removed: the
   }
 });
 
-test("a user's own data and checkpoint, in the folder of the previous run: no pre-training, the data split", () => {
+test("a user's own data, checkpoint and tokenizer folder, in the folder of the previous run: no pre-training, the data split", async () => {
   const base = join(cwd, 'base');
   cpSync(join(cwd, 'output', 'quickstart_train', 'checkpoint', 'rank_0'), base, { recursive: true });
+  writeFileSync(join(base, 'tokenizer.model'), await bundledLlama2Model()); // --model_file takes the model's folder
   const { code, out } = quickstart([
-    '--data_path', join(root, 'quickstart', 'alpaca_sample.json'), '--heldout', '20', '--load_checkpoint', base,
+    '--data_path', join(root, 'quickstart', 'alpaca_sample.json'), '--heldout', '20', '--load_checkpoint', base, '--model_file', base,
     '--config', join(root, 'configs', 'llama2', 'quickstart_lora.yaml'), '--epochs', '1', '--num_samples', '64', '--prompts', '1',
   ]);
   assert.equal(code, 0, out.slice(-3000));

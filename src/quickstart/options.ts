@@ -61,7 +61,7 @@ const SPEC: FlagSpec = {
 
 /** One line of help per flag, for `--help`. */
 export const QUICKSTART_USAGE = [
-  'usage: wasmformers quickstart [--data_path alpaca_data.json] [--heldout_path F | --heldout N] [--model_file tokenizer.model]',
+  'usage: wasmformers quickstart [--data_path alpaca_data.json] [--heldout_path F | --heldout N] [--model_file tokenizer.model|tokenizer.json|folder]',
   '         [--load_checkpoint P | --pretrain_path text.txt --train_config Y] [--config Y] [--worker_num N]',
   '         [--epochs N] [--pretrain_epochs N] [--num_samples N] [--prompts N]',
   'Without flags: the built-in sample, pre-training a tiny Llama, then LoRA fine-tuning on 2 ranks.',
@@ -97,7 +97,7 @@ export function parseQuickstartArgs(argv: string[]): QuickstartOptions {
     // The built-in sample has its own held-out file; a user's data is split unless one is given.
     heldOutPath: str('heldout_path') ?? (dataPath ? undefined : BUILT_IN.heldOut),
     heldOut: whole('heldout', f.heldout as number, 1),
-    modelFile: str('model_file'),
+    modelFile: str('model_file', 'any'),
     loadCheckpoint,
     pretrainPath: str('pretrain_path') ?? BUILT_IN.pretrain,
     trainConfig: str('train_config') ?? BUILT_IN.trainConfig,
