@@ -189,7 +189,10 @@ describe('msrun_launcher', () => {
     ['oom', /rank 1 failed: Worker terminated due to reaching memory limit: JS heap out of memory; see output\/msrun_log\/worker_1\.log/],
     ['hang', /rank 1 failed: the rank stopped responding \(rank 0 waited 2 s at a collective for rank\(s\) 1 .*\); see output\/msrun_log\/worker_1\.log/]] as const) {
     it(`a rank that fails mid-step (${kind}) ends the job within 10 s, naming the rank and its log`, () => {
-      const r = cli(['msrun_launcher', tinyRun(`fault-${kind}`, '--batch_size 2 --use_parallel True --parallel_config.data_parallel 2'), '2', '8118', 'output/msrun_log', 'False', '2'],
+      // Filling a heap can take over 2 s on a loaded machine, when rank 0's wait at the collective
+      // would end first and rightly blame rank 1 as stopped; the out-of-memory case waits longer.
+      const clusterTimeout = kind === 'oom' ? '9' : '2';
+      const r = cli(['msrun_launcher', tinyRun(`fault-${kind}`, '--batch_size 2 --use_parallel True --parallel_config.data_parallel 2'), '2', '8118', 'output/msrun_log', 'False', clusterTimeout],
         // A small heap limit (the ranks' heaps follow the process's) makes the JavaScript out-of-memory quick.
         { WASMFORMERS_FAULT: `1:3:${kind}`, ...(kind === 'oom' ? { NODE_OPTIONS: '--max-old-space-size=256' } : {}) });
       assert.equal(r.status, 1);
