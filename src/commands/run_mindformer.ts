@@ -7,11 +7,12 @@
  * output_dir (src/train/output_dir.ts): one run at a time, and a failure is logged there only
  * once the run holds it.
  */
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadRunConfig } from '../config/load.ts';
 import { configSummary } from '../config/describe.ts';
 import type { RunConfig } from '../config/types.ts';
+import { replaceFolder } from '../data/atomic.ts';
 import { ShardDataset } from '../data/shard_reader.ts';
 import { saveAdapter } from '../checkpoint/peft.ts';
 import { generate } from '../generate/generate.ts';
@@ -149,12 +150,9 @@ function modelParallelFor(rank: RankContext | undefined, core: Core, model: Llam
  * factors, joined), replacing the previous one only once the new one is complete.
  */
 async function saveFinalAdapter(cfg: RunConfig, model: LlamaModel, log: (line: string) => void, whole?: WholeTensor[]): Promise<void> {
-  const dir = join(cfg.output_dir, 'adapter'), fresh = `${dir}.new`;
-  rmSync(fresh, { recursive: true, force: true });
+  const dir = join(cfg.output_dir, 'adapter');
   const tensors = whole?.map((t) => ({ name: t.name, info: { dtype: 'F32' as const, shape: t.shape }, bytes: () => new Uint8Array(t.values.buffer) }));
-  await saveAdapter(fresh, model.weights, cfg.load_checkpoint || null, tensors);
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(fresh, dir);
+  await replaceFolder(dir, (fresh) => saveAdapter(fresh, model.weights, cfg.load_checkpoint || null, tensors));
   log(`LoRA adapter saved in PEFT layout: ${dir}`);
 }
 

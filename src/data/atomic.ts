@@ -7,7 +7,7 @@
  * gets no signals, the launcher removes it when the job stops). A process killed outright leaves
  * its temporaries, which the next run that writes there sweeps (their pid names a process gone).
  */
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -129,10 +129,17 @@ export function processAlive(pid: number): boolean {
  */
 export function sweepTemporaries(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  const gone = readdirSync(dir).filter((name) => {
-    const m = /^\..+\.partial-(\d+)-\d+$/.exec(name);
-    return m && (Number(m[1]) === process.pid || !processAlive(Number(m[1])));
-  });
+  const ended = (pid: string) => Number(pid) === process.pid || !processAlive(Number(pid));
+  const gone: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const partial = /^\..+\.partial-(\d+)-\d+$/.exec(name), replaced = /^\.(.+)\.replaced-(\d+)$/.exec(name);
+    if (partial && ended(partial[1])) gone.push(name);
+    else if (replaced && ended(replaced[2])) {
+      // replaceFolder stopped between its two renames: the old folder is the only complete one
+      if (!existsSync(join(dir, replaced[1]))) renameSync(join(dir, name), join(dir, replaced[1]));
+      else gone.push(name);
+    }
+  }
   for (const name of gone) rmSync(join(dir, name), { recursive: true, force: true });
   return gone;
 }
@@ -151,6 +158,31 @@ export async function writeAtomically<T>(path: string, write: (tmp: string) => P
     if (existsSync(path)) throw new Error(`${path} was created by someone else while this output was being written`);
     await rename(tmp, path);
     return result;
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  } finally {
+    untrack(tmp);
+  }
+}
+
+/**
+ * Replaces folder `path` (or creates it) with the one `write` creates at the temporary path it
+ * receives: the old folder
+ * is moved aside to `.<name>.replaced-<pid>`, the new one renamed in, then the old one removed.
+ * A process stopped between the two renames leaves the old folder aside, which sweepTemporaries
+ * puts back; at every moment one complete folder exists under one of the two names.
+ */
+export async function replaceFolder(path: string, write: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = temporaryName(path), aside = join(dirname(path), `.${basename(path)}.replaced-${process.pid}`);
+  track(tmp);
+  try {
+    await write(tmp);
+    await rm(aside, { recursive: true, force: true });
+    const had = existsSync(path);
+    if (had) await rename(path, aside);
+    await rename(tmp, path);
+    if (had) await rm(aside, { recursive: true, force: true });
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
