@@ -14,7 +14,9 @@
  * fine-tuning's output/msrun_log/, output/log/rank_N/, output/checkpoint/rank_N/,
  * output/report.html and output/adapter/; pre-training, which the seed does not do, keeps the
  * same layout under output/quickstart_train/. Every input is checked before the previous run's
- * outputs are removed (inputs.ts); the summary counts the held-out answers that are exactly right
+ * outputs are removed (inputs.ts). A --model_file with a chat template has the conversations
+ * tokenized through it (llama_preprocess --dataset_type chat: the answers' tokens count) and the
+ * prompts rendered by it (predict --chat True); otherwise the seed's qa rows and prompts. The summary counts the held-out answers that are exactly right
  * (records.ts: isExactlyRight) before and after.
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,7 +49,7 @@ export interface QuickstartResult {
 export async function runQuickstart(o: QuickstartOptions, say: (line: string) => void): Promise<QuickstartResult> {
   const t0 = performance.now(), steps = new Steps(say);
   // Every input is opened and checked first, so that a bad one stops the run before anything is removed.
-  const { seq, trainSeq, heldOut, split } = await checkInputs(o);
+  const { seq, trainSeq, heldOut, split, chat } = await checkInputs(o);
   clearOutputs(say, [o.dataPath, o.heldOutPath, o.modelFile, o.loadCheckpoint, o.pretrainPath, o.trainConfig, o.config]);
 
   // The data: a user's file is split into a training and a held-out part unless both are given.
@@ -69,10 +71,11 @@ export async function runQuickstart(o: QuickstartOptions, say: (line: string) =>
   await steps.run(['alpaca_converter', '--data_path', trainJson, '--output_path', trainConv]);
   await steps.run(['alpaca_converter', '--data_path', heldOutJson, '--output_path', heldOutConv]);
 
-  steps.heading(`Tokenize them with the ${o.modelFile ? shown(o.modelFile) : 'Llama 2'} tokenizer, seq_length ${seq} (llama_preprocess)`);
+  const rows = chat ? 'chat' : 'qa';
+  steps.heading(`Tokenize them with the ${o.modelFile ? shown(o.modelFile) : 'Llama 2'} tokenizer${chat ? ' and its chat template' : ''}, seq_length ${seq} (llama_preprocess)`);
   const trainShards = join(OUT.data, `alpaca-fastchat${seq}`), heldOutShards = join(OUT.data, `heldout-fastchat${seq}`);
-  await steps.run(['llama_preprocess', '--dataset_type', 'qa', '--input_glob', trainConv, ...tokenizer, '--seq_length', String(seq), '--output_file', trainShards]);
-  await steps.run(['llama_preprocess', '--dataset_type', 'qa', '--input_glob', heldOutConv, ...tokenizer, '--seq_length', String(seq), '--output_file', heldOutShards]);
+  await steps.run(['llama_preprocess', '--dataset_type', rows, '--input_glob', trainConv, ...tokenizer, '--seq_length', String(seq), '--output_file', trainShards]);
+  await steps.run(['llama_preprocess', '--dataset_type', rows, '--input_glob', heldOutConv, ...tokenizer, '--seq_length', String(seq), '--output_file', heldOutShards]);
 
   // The model to fine-tune: the user's checkpoint, or a tiny Llama pre-trained here.
   const parallel = ['--use_parallel', 'True', '--parallel_config.data_parallel', String(o.workers), '--parallel_config.model_parallel', '1'];
@@ -95,13 +98,14 @@ export async function runQuickstart(o: QuickstartOptions, say: (line: string) =>
   const single = [
     '--config', shown(o.config), '--output_dir', './output', '--use_parallel', 'False',
     ...(o.modelFile ? ['--processor.tokenizer.vocab_file', shown(o.modelFile)] : []),
+    ...(chat ? ['--chat', 'True'] : []),
   ];
   const prompts = o.prompts === undefined ? heldOut : spread(heldOut, o.prompts), log = rankZeroLog('output');
   const tally = (answers: string[]) => say(`  ${prompts.filter((p, i) => isExactlyRight(answers[i], p.output)).length} of ${prompts.length} answers exactly right`);
 
   steps.heading(`Before fine-tuning: evaluate on ${heldOut.length} held-out records, answer ${prompts.length} of them (run_mindformer --run_mode eval, predict)`);
   const before = await steps.evaluate(single, heldOutShards, base);
-  const answersBefore = await steps.predict(single, prompts, base, log);
+  const answersBefore = await steps.predict(single, prompts, base, log, chat);
   if (prompts.length) tally(answersBefore);
 
   steps.heading(`LoRA fine-tuning: ${o.workers} ranks (msrun_launcher, run_mindformer --run_mode finetune)`);
@@ -114,7 +118,7 @@ export async function runQuickstart(o: QuickstartOptions, say: (line: string) =>
   const adapter = join('output', 'adapter');
   steps.heading(`After fine-tuning: the same, through the adapter ${adapter}`);
   const after = await steps.evaluate(single, heldOutShards, adapter);
-  const answersAfter = await steps.predict(single, prompts, adapter, log);
+  const answersAfter = await steps.predict(single, prompts, adapter, log, chat);
   if (prompts.length) tally(answersAfter);
 
   const result: QuickstartResult = {

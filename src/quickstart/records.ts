@@ -41,6 +41,11 @@ export function chatPrompt(record: AlpacaRecord): string {
   return renderConversation(conv, 0, 'prompt');
 }
 
+/** The user's message of a record, as the converter writes it (the Alpaca prompt): what a chat template renders. */
+export function userMessage(record: AlpacaRecord): string {
+  return alpacaToConversations([{ ...record, output: '' }], 'prompt')[0].conversations[0].value;
+}
+
 /** The answer in a generated text: what follows the prompt (which ends with `ASSISTANT:`), trimmed. */
 export function answerOf(text: string, prompt: string): string {
   if (text.startsWith(prompt)) return text.slice(prompt.length).trim();

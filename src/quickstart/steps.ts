@@ -4,7 +4,9 @@
  */
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { runWasmformers } from './child.ts';
-import { answerOf, chatPrompt, type AlpacaRecord } from './records.ts';
+import { chatPromptIds, type ChatTemplate } from '../tokenizer/chat_template.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { answerOf, chatPrompt, userMessage, type AlpacaRecord } from './records.ts';
 import { LossLines, parseEval, parseGenerated, type EvalResult } from './summary.ts';
 import { follow } from './tail.ts';
 
@@ -81,12 +83,18 @@ export class Steps {
    * `run_mindformer <common> --run_mode predict` on the records' prompts in the training
    * template, all in one run; returns the answers. predict streams each whole text (the long
    * chat prompt first) to stdout; the texts are read from its log, `rankLog`, one line per prompt.
+   * With `chat` (and `--chat True` in `common`) the prompts are the user messages, which predict
+   * renders through the template; the answer follows the rendered prompt's decoded text.
    */
-  async predict(common: string[], records: AlpacaRecord[], checkpoint: string, rankLog: string): Promise<string[]> {
+  async predict(common: string[], records: AlpacaRecord[], checkpoint: string, rankLog: string,
+    chat: { template: ChatTemplate; tokenizer: Tokenizer } | null): Promise<string[]> {
     if (records.length === 0) return [];
-    const prompts = records.map(chatPrompt);
+    const prompts = records.map(chat ? userMessage : chatPrompt);
+    const shownPrompts = chat
+      ? prompts.map((p) => chat.tokenizer.decode(chatPromptIds(chat.template, chat.tokenizer, p), { skipSpecialTokens: true }))
+      : prompts;
     const argv = ['run_mindformer', ...common, '--run_mode', 'predict', '--load_checkpoint', checkpoint, '--predict_data'];
-    this.command([...argv, `<${prompts.length} held-out prompts in the training template>`]);
+    this.command([...argv, `<${prompts.length} held-out prompts ${chat ? 'as user messages' : 'in the training template'}>`]);
     const logged: string[] = [];
     const tailing = follow(rankLog, (line) => logged.push(line));
     try {
@@ -96,6 +104,6 @@ export class Steps {
     }
     const texts = parseGenerated(logged);
     if (texts.length !== prompts.length) throw new Error(`predict logged ${texts.length} text(s) for ${prompts.length} prompt(s)`);
-    return texts.map((text, i) => answerOf(text, prompts[i]));
+    return texts.map((text, i) => answerOf(text, shownPrompts[i]));
   }
 }

@@ -110,17 +110,25 @@ async function readBytes(path: string): Promise<Uint8Array> {
  * beside its file. Throws one line naming the file when there is none.
  */
 export async function loadChatTemplate(loaded: LoadedTokenizer): Promise<ChatTemplate> {
+  const found = await findChatTemplate(loaded);
+  if (typeof found === 'string') throw new Error(found);
+  return found;
+}
+
+/**
+ * The chat template of a loaded tokenizer, or why it has none (one line naming the file); a
+ * tokenizer_config.json that is not JSON, or a template that does not parse, still throws.
+ */
+export async function findChatTemplate(loaded: LoadedTokenizer): Promise<ChatTemplate | string> {
   const configPath = join(dirname(loaded.source), 'tokenizer_config.json');
   let config: Uint8Array | null = loaded.files.format === 'tokenizer.json' ? loaded.files.config : null;
   if (config === null && loaded.files.format === 'tokenizer.model' && loaded.source !== BUNDLED && existsSync(configPath)) config = await readBytes(configPath);
-  if (config === null) throw new Error(`${loaded.source}: the tokenizer has no chat template (no tokenizer_config.json beside it)`);
+  if (config === null) return `${loaded.source}: the tokenizer has no chat template (no tokenizer_config.json beside it)`;
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder().decode(config));
   } catch (err) {
     throw new Error(`${configPath}: not valid JSON (${(err as Error).message})`);
   }
-  const template = ChatTemplate.fromConfig(parsed, configPath);
-  if (!template) throw new Error(`${configPath}: the tokenizer has no chat template (no "chat_template" key)`);
-  return template;
+  return ChatTemplate.fromConfig(parsed, configPath) ?? `${configPath}: the tokenizer has no chat template (no "chat_template" key)`;
 }
