@@ -11,9 +11,9 @@
  * items appears in the pre-training text. The pre-training text is only sequences (alphabet runs,
  * counting runs, random lists of digits and of letters), never an instruction, a question or an
  * answer: it teaches the model the tokens and how sequences go on; LoRA fine-tuning then teaches
- * the chat form and the four rules. What was tried, and why these four, is in README's Quick start.
+ * the chat form and the four rules. What was tried, and why these four, is in docs/quickstart.md.
  *   node tools/make_quickstart_data.mjs
- * QUICKSTART_SEED=N draws another sample of the same kind (README's Quick start: the accuracy on
+ * QUICKSTART_SEED=N draws another sample of the same kind (docs/quickstart.md: the accuracy on
  * other draws); the files are written over, `git checkout quickstart/` brings the shipped ones back.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';

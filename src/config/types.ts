@@ -32,7 +32,7 @@ export interface DatasetConfig {
 }
 
 /**
- * Keys of MindFormers' files that are accepted and kept but not acted on (README "Configs").
+ * Keys of MindFormers' files that are accepted and kept but not acted on (docs/commands.md, "Configs").
  * The mapping-valued ones are opaque: any content is accepted.
  */
 export interface IgnoredKeys {
