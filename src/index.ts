@@ -7,3 +7,6 @@ export * from './portable.ts';
 export { loadChatTemplate, loadTokenizer, type LoadedTokenizer } from './tokenizer/load.ts';
 export { ShardDataset } from './data/shard_reader.ts';
 export { loadModel, openCheckpoint } from './checkpoint/load.ts';
+export { Llama, type NodePretrainedOptions } from './api/llama_node.ts';
+export { finetune, type FinetuneConfig, type FinetuneOptions, type TrainedAdapter } from './api/finetune.ts';
+export type { ReportPoint } from './train/report.ts';

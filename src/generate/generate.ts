@@ -12,6 +12,8 @@ export interface GenerateOptions extends SamplingOptions {
   /** more ids to stop after (a chat template's end-of-turn token) */
   stopIds?: readonly number[];
   seed?: number;
+  /** choose only ids below this (the tokenizer's vocabulary, where the model has more rows than it) */
+  vocabLimit?: number;
   /** called with each new token as it is chosen (for streaming) */
   onToken?: (id: number) => void;
 }
@@ -33,6 +35,7 @@ export function* generateIds(model: LlamaModel, prompt: readonly number[], optio
     const seen = [...prompt];
     let logits = model.forwardCached(cache, Int32Array.from(prompt), prompt.length);
     for (let n = 1; ; n++) {
+      if (o.vocabLimit !== undefined && o.vocabLimit < logits.length) logits.fill(-Infinity, o.vocabLimit);
       const next = sampleToken(logits, seen, o, rng);
       seen.push(next);
       yield next;

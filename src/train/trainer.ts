@@ -7,13 +7,13 @@
  */
 import type { RunConfig } from '../config/types.ts';
 import { epochOrder } from '../data/sampler.ts';
-import type { ShardDataset } from '../data/shard_reader.ts';
 import { stepFlops } from '../model/flops.ts';
 import { countedTargets, type LlamaModel } from '../model/llama.ts';
 import type { Collectives } from '../parallel/collective.ts';
 import type { DataParallel } from '../parallel/data_parallel.ts';
 import type { ModelParallel } from '../parallel/model_parallel.ts';
 import type { Faults } from './faults.ts';
+import type { TrainRecords } from './records.ts';
 import { adamwStep, globalGradNorm, scaleGrads, type AdamWConfig } from './optimizer.ts';
 import { formatStep } from './monitor.ts';
 import type { ReportPoint } from './report.ts';
@@ -25,7 +25,8 @@ import { checkpointDir, pruneCheckpoints, saveTrainingCheckpoint, type SampleSet
 export interface TrainerOptions {
   config: RunConfig;
   model: LlamaModel;
-  data: ShardDataset;
+  /** a ShardDataset, or records in memory */
+  data: TrainRecords;
   /** this rank of the job (its checkpoint folder) */
   rank: number;
   /** data-parallel ranks: each reads every dataRanks-th record from dataRank (default 0 of 1) */
@@ -43,6 +44,8 @@ export interface TrainerOptions {
   onStep?: (p: ReportPoint) => void;
   /** failures to inject (the launcher's and resume tests, through the CLI's WASMFORMERS_FAULT) */
   faults?: Faults;
+  /** stops the run at the end of a step: train throws the signal's reason */
+  signal?: AbortSignal;
 }
 
 /** How the run ended. */
@@ -152,7 +155,8 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         o.job?.barrier(); // every rank holds step t before any removes an older one
         pruneCheckpoints(dir, ckpt.prefix, o.rank, ckpt.keep, lastCheckpoint);
       }
-      await new Promise((resolve) => setImmediate(resolve)); // a turn of the event loop: a signal is handled here
+      await new Promise((resolve) => setImmediate(resolve)); // a turn of the event loop: a signal (or an abort) is handled here
+      o.signal?.throwIfAborted();
     }
   }
   return { losses, globalSteps: pos.globalStep, lastCheckpoint };
