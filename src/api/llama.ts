@@ -30,8 +30,8 @@ export interface PretrainedOptions {
   loraConfig?: LoraConfig;
   /** seed of the LoRA initialisation and of dropout (default 0) */
   seed?: number;
-  /** the compute core to use: a loaded one (to share its memory), or which build to load (default: the fastest the engine runs) */
-  core?: Core | CoreKind;
+  /** the compute core to use: a loaded one (to share its memory), or which build to load ('auto', the default: the fastest the engine runs) */
+  core?: Core | CoreKind | 'auto';
 }
 
 /** A model's files as bytes (fetched, read, or made in memory). */
