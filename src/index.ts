@@ -1,7 +1,8 @@
 /**
- * wasmformers as a library: the compute core, the tokenizer, the data pipeline's reader, the
- * model, training steps and decoding (src/portable.ts, which runs in browsers too), and the entry
- * points that read files.
+ * wasmformers as a library: the high-level API (Llama.fromPretrained, generate, complete,
+ * finetune: src/api/), the compute core, the tokenizer, the data pipeline's reader, the model,
+ * training steps and decoding (src/portable.ts, which runs in browsers too), and the entry points
+ * that read files. Its Llama is the portable one with paths added.
  */
 export * from './portable.ts';
 export { loadChatTemplate, loadTokenizer, type LoadedTokenizer } from './tokenizer/load.ts';
