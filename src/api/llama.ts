@@ -65,7 +65,7 @@ export interface GeneratedPiece {
 }
 
 /** The bytes of a tokenizer file as TokenizerFiles: JSON when it starts with '{', else a SentencePiece model. */
-export function tokenizerFilesOf(bytes: Uint8Array, config: Uint8Array | null = null): TokenizerFiles {
+function tokenizerFilesOf(bytes: Uint8Array, config: Uint8Array | null = null): TokenizerFiles {
   return bytes[0] === 0x7b ? { format: 'tokenizer.json', json: bytes, config } : { format: 'tokenizer.model', model: bytes };
 }
 
