@@ -7,10 +7,12 @@
  * and the saved adapter loaded back gives the fine-tuned model's logits.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { finetune, Llama } from '../../src/index.ts';
+import { modelTensors } from '../../src/checkpoint/model_tensors.ts';
+import { writeTensors } from '../../src/checkpoint/write.ts';
 import { argmax } from '../../src/generate/sampling.ts';
 import { referenceStep } from '../model/harness.ts';
 import { oracleLines, scratchDir, trainModels } from '../reference/oracles.ts';
@@ -91,6 +93,27 @@ describe('Llama, generate and finetune', () => {
     const want = logitsOf(llama);
     assert.deepEqual(logitsOf(tuned), want);
     assert.deepEqual(logitsOf(fromFolder), want);
+  });
+
+  it('a .safetensors file, a MindSpore .ckpt file and the bytes of the files make the model the folder makes', async () => {
+    const fromFolder = await Llama.fromPretrained(folder);
+    const ckptDir = join(dir, 'ckpt');
+    mkdirSync(ckptDir);
+    symlinkSync(join(TINY, 'config.json'), join(ckptDir, 'config.json'));
+    copyFileSync(tokenizerModel, join(ckptDir, 'tokenizer.model'));
+    await writeTensors(join(ckptDir, 'model.ckpt'), 'ckpt', modelTensors(fromFolder.model.weights));
+    const read = (f: string) => new Uint8Array(readFileSync(join(folder, f)));
+    const ids = Int32Array.from(fromFolder.tokenizer.encode('Name a fruit and a colour.', { bos: true, eos: false }));
+    const logitsOf = (m: Llama) => { const l = new Float32Array((ids.length - 1) * m.config.vocabSize); m.forward({ inputIds: ids, batchSize: 1, logits: l }); return l; };
+    const want = logitsOf(fromFolder);
+    for (const made of [
+      await Llama.fromPretrained(join(folder, 'model.safetensors')),
+      await Llama.fromPretrained(join(ckptDir, 'model.ckpt')),
+      await Llama.fromPretrained({ config: read('config.json'), weights: read('model.safetensors'), tokenizer: read('tokenizer.model') }),
+    ]) {
+      assert.deepEqual(made.tokenizer.encode('Name a fruit and a colour.'), fromFolder.tokenizer.encode('Name a fruit and a colour.'));
+      assert.deepEqual(logitsOf(made), want);
+    }
   });
 
   it('bad input: one line naming the path, the option or the record', async () => {
