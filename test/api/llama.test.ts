@@ -13,6 +13,8 @@ import { describe, it } from 'node:test';
 import { finetune, Llama } from '../../src/index.ts';
 import { modelTensors } from '../../src/checkpoint/model_tensors.ts';
 import { writeTensors } from '../../src/checkpoint/write.ts';
+import { ShardWriter } from '../../src/data/shard_writer.ts';
+import { recordsInMemory } from '../../src/api/records.ts';
 import { argmax } from '../../src/generate/sampling.ts';
 import { referenceStep } from '../model/harness.ts';
 import { oracleLines, scratchDir, trainModels } from '../reference/oracles.ts';
@@ -93,6 +95,22 @@ describe('Llama, generate and finetune', () => {
     const want = logitsOf(llama);
     assert.deepEqual(logitsOf(tuned), want);
     assert.deepEqual(logitsOf(fromFolder), want);
+  });
+
+  it('finetune over a shard folder of the same rows takes the same steps as over the records in memory', async () => {
+    const records = [{ instruction: 'Name a colour.', output: 'Blue.' }, { instruction: 'Name a fruit.', output: 'A pear.' }, { instruction: 'Name a day.', output: 'Monday.' }, { instruction: 'Name a month.', output: 'May.' }];
+    const config = { epochs: 2, batchSize: 2, learningRate: 5e-3, seqLength: 192 };
+    const inMemory = await finetune({ model: await Llama.fromPretrained(folder, { loraConfig: LORA }), dataset: records, config });
+    const llama = await Llama.fromPretrained(folder, { loraConfig: LORA });
+    const shards = join(dir, 'shards');
+    mkdirSync(shards);
+    const writer = new ShardWriter(shards, { datasetType: 'qa', seqLength: 192, columns: ['input_ids', 'labels'], partitions: 2, tokenizer: { sha256: '', source: 'test' }, sources: ['test'] });
+    const rows = recordsInMemory(records, llama.tokenizer, 192);
+    for (let i = 0; i < rows.length; i++) await writer.write(rows.record(i));
+    await writer.finish();
+    const fromShards = await finetune({ model: llama, dataset: shards, config });
+    assert.equal(fromShards.losses.length, 4);
+    assert.deepEqual(fromShards.losses, inMemory.losses);
   });
 
   it('a .safetensors file, a MindSpore .ckpt file and the bytes of the files make the model the folder makes', async () => {
