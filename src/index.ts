@@ -1,9 +1,13 @@
 /**
- * wasmformers as a library: the compute core, the tokenizer, the data pipeline's reader, the
- * model, training steps and decoding (src/portable.ts, which runs in browsers too), and the entry
- * points that read files.
+ * wasmformers as a library: the high-level API (Llama.fromPretrained, generate, complete,
+ * finetune: src/api/), the compute core, the tokenizer, the data pipeline's reader, the model,
+ * training steps and decoding (src/portable.ts, which runs in browsers too), and the entry points
+ * that read files. Its Llama is the portable one with paths added.
  */
 export * from './portable.ts';
 export { loadChatTemplate, loadTokenizer, type LoadedTokenizer } from './tokenizer/load.ts';
 export { ShardDataset } from './data/shard_reader.ts';
 export { loadModel, openCheckpoint } from './checkpoint/load.ts';
+export { Llama, type NodePretrainedOptions } from './api/llama_node.ts';
+export { finetune, type FinetuneConfig, type FinetuneOptions, type TrainedAdapter } from './api/finetune.ts';
+export type { ReportPoint } from './train/report.ts';

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildTypes } from './build_types.mjs';
 import { buildWeb } from './build_web.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -30,7 +31,7 @@ function newest(dirs) {
 const ifStale = process.argv.includes('--if-stale');
 const coresStale = !existsSync(stamp) || newest(['assembly', 'asconfig.json', 'tools/build.mjs']) > statSync(stamp).mtimeMs;
 const distStamp = join(root, 'dist', 'src', 'cli.js');
-const distStale = !existsSync(distStamp) || newest(['src', 'scripts', 'web', 'build/cores.ts', 'tools/build_web.mjs']) > statSync(distStamp).mtimeMs;
+const distStale = !existsSync(distStamp) || newest(['src', 'scripts', 'web', 'build/cores.ts', 'tools/build_web.mjs', 'tools/build_types.mjs', 'tsconfig.types.json']) > statSync(distStamp).mtimeMs;
 
 mkdirSync(out, { recursive: true });
 if (!ifStale || coresStale) {
@@ -57,6 +58,10 @@ if (!ifStale || coresStale || distStale) {
     .map((f) => `workers/${f.split('/').pop().slice(0, -3)}=src/${f}`);
   execFileSync(esbuild, ['src/cli.ts', 'src/index.ts', ...scripts, ...workers, '--bundle', '--platform=node', '--format=esm', '--target=node20',
     '--outbase=.', '--outdir=dist', '--packages=external', '--log-level=warning'], { cwd: root, stdio: 'inherit' });
+  // The portable entry, for engines without node: modules (the `browser` condition of package.json).
+  execFileSync(esbuild, ['src/portable.ts', '--bundle', '--platform=neutral', '--format=esm', '--target=es2022', '--outbase=.', '--outdir=dist',
+    '--packages=external', '--external:node:*', '--log-level=warning'], { cwd: root, stdio: 'inherit' });
+  buildTypes(root);
   buildWeb(root);
-  console.log(`bundled dist/src/cli.js, dist/src/index.js, ${scripts.length} script(s) under dist/scripts, ${workers.length} worker(s) under dist/workers and the page under dist/web`);
+  console.log(`bundled dist/src/cli.js, dist/src/index.js, dist/src/portable.js (declarations under dist/types), ${scripts.length} script(s) under dist/scripts, ${workers.length} worker(s) under dist/workers and the page under dist/web`);
 }

@@ -60,7 +60,6 @@ export async function runDemo(input: DemoInput, progress: (line: string) => void
   const tok = new LlamaTokenizer(SentencePieceProcessor.fromBytes(input.tokenizer, 'tokenizer.model'));
   const config = configFromHF(input.config, 'config.json');
   const model = await loadModelFromBytes(core, input.weights, config, { mode: 'finetune', weightType: WeightType.F32, lora: LORA, seed: 0 });
-  model.weights.initLora(0);
   progress(`${core.kind} core; model: hidden ${config.dim}, ${config.nLayers} layers, vocab ${config.vocabSize}; LoRA rank ${LORA.rank}`);
 
   // the batch: [B, S + 1] input ids and labels, in record order

@@ -55,7 +55,7 @@ export async function loadModel(core: Core, path: string, options: ModelOptions,
     if (adapter && options.lora && JSON.stringify(options.lora) !== JSON.stringify(adapter.lora)) {
       throw new Error(`${opts.adapter}: the adapter's LoRA settings ${JSON.stringify(adapter.lora)} differ from the model's ${JSON.stringify(options.lora)}`);
     }
-    const model = new LlamaModel(core, ckpt.config, adapter ? { ...options, lora: adapter.lora } : options);
+    const model = new LlamaModel(core, ckpt.config, adapter ? { ...options, lora: adapter.lora } : options, share);
     const report = await loadWeights(model.weights, ckpt);
     if (adapter) {
       const extra = await loadWeights(model.weights, { config: ckpt.config, weights: adapterTensors!, layout: 'hf' }, { base: false });

@@ -12,18 +12,13 @@ import { shardAxis, type ModelShare } from '../model/sharding.ts';
 import { isQkvBias, parseName, type Layout, type ParamKey } from './names.ts';
 import { infoOf, ViewStore, type DerivedTensor, type TensorInfo, type TensorStore } from './store.ts';
 
-const COLUMN_PARALLEL = new Set(['wq', 'wk', 'wv', 'w1', 'w3']);
-
 /** The axis a parameter is split on (undefined: whole on every rank). */
 export function splitAxis(key: ParamKey | undefined): 0 | 1 | undefined {
   if (!key) return undefined;
   if (key.part === 'embed' || key.part === 'head') return 0;
   if (key.part !== 'layer' || key.kind === 'attnNorm' || key.kind === 'ffnNorm') return undefined;
   if (isQkvBias(key.kind)) return 0; // the bias of a column-parallel linear: its rows' slice
-  const column = COLUMN_PARALLEL.has(key.kind!);
-  if (key.lora === 'A') return column ? undefined : 1;
-  if (key.lora === 'B') return column ? 0 : undefined;
-  return column ? 0 : 1;
+  return shardAxis(key.kind!, key.lora);
 }
 
 /** The shape of one of `parts` slices along `axis`; `what` names the tensor when it does not divide. */

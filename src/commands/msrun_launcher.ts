@@ -7,10 +7,13 @@
  * the worker logs of a live one.
  */
 import { basename, resolve } from 'node:path';
+import type { WorkerOptions } from 'node:worker_threads';
 import { lockFolder } from '../data/folder_lock.ts';
 import { launch } from '../parallel/launcher.ts';
+import { startWorker } from '../workers.ts';
 import { commands } from './index.ts';
 import { checkJob } from './run_mindformer.ts';
+import { signalsAsAbort } from './signals.ts';
 
 const USAGE = 'Usage: msrun_launcher "<command>" [WORKER_NUM] | [WORKER_NUM MASTER_PORT LOG_DIR JOIN CLUSTER_TIME_OUT] | ' +
   '[WORKER_NUM LOCAL_WORKER MASTER_ADDR MASTER_PORT NODE_RANK LOG_DIR JOIN CLUSTER_TIME_OUT]';
@@ -128,7 +131,10 @@ export async function main(argv: string[]): Promise<number> {
     `--master_port=${a.masterPort} --log_dir=${a.logDir} --join=${a.join ? 'True' : 'False'} --cluster_time_out=${a.timeoutS} ${a.command}`);
   say(`Please check log files in ${resolve(a.logDir)}`);
   const release = lockFolder(a.logDir, 'LOG_DIR');
-  const failure = await launch({ command, argv: rankArgv, workers: a.workers, logDir: a.logDir, timeoutS: a.timeoutS, say }).finally(release);
+  const signals = signalsAsAbort();
+  const startRank = (options: WorkerOptions) => startWorker('rank', import.meta.url, options);
+  const failure = await launch({ command, argv: rankArgv, workers: a.workers, logDir: a.logDir, timeoutS: a.timeoutS, say, startRank, stop: signals.stop })
+    .finally(() => { signals.release(); release(); });
   if (!failure) {
     say(`msrun_launcher: all ${a.workers} rank(s) finished`);
     return 0;

@@ -28,6 +28,8 @@ import type { Core } from '../runtime/core.ts';
 import { currentJob } from '../parallel/job.ts';
 import { claimOutputDir } from '../train/output_dir.ts';
 import { train } from '../train/trainer.ts';
+import { faultsFromEnv } from './fault.ts';
+import { exitOnSignals } from './signals.ts';
 
 /** The run configuration of the command's arguments (`--config` and the overrides); `notice` as loadRunConfig's. */
 function readRunConfig(argv: string[], notice?: (line: string) => void): RunConfig {
@@ -113,11 +115,12 @@ async function runTraining(cfg: RunConfig, rank: RankContext | undefined): Promi
   let lastReport = 0;
   // Rank 0 writes the report and the adapter (under model parallelism, joined from every rank's slices).
   const report = (status: string) => r === 0 && writeReport(reportPath, { title, points, evals: [], settings: configSummary(cfg), status });
+  exitOnSignals(); // Ctrl-C and SIGTERM stop the run at the end of a step or during a checkpoint write, removing its temporary
   try {
     const result = await train({
       config: cfg, model, data, rank: r, dataRank: rank?.dataRank, dataRanks: rank?.dataRanks, log, job: rank?.collective,
       parallel: rank?.dataGroup && DataParallel.create(rank.dataGroup, core, model.weights.trainable),
-      modelParallel: mp,
+      modelParallel: mp, faults: faultsFromEnv(r),
       onStep: (p) => {
         points.push(p);
         if (performance.now() - lastReport > 2000) { report('running'); lastReport = performance.now(); }

@@ -3,9 +3,10 @@
  * folder where it will live (`.<name>.partial-<pid>-<n>`, hidden and plainly unfinished), then
  * renamed into place when complete; a rename within one folder is atomic, so readers never see
  * a half-written file or folder under the real name. A failure removes the temporary; so does
- * Ctrl-C or SIGTERM while the output is being written (see exitOnSignals; in a rank thread of msrun_launcher, which
- * gets no signals, the launcher removes it when the job stops). A process killed outright leaves
- * its temporaries, which the next run that writes there sweeps (their pid names a process gone).
+ * Ctrl-C or SIGTERM while the output is being written, where the program asks for it (the CLI
+ * does: src/commands/signals.ts; in a rank thread of msrun_launcher, which gets no signals, the
+ * launcher removes it when the job stops). A process killed outright leaves its temporaries,
+ * which the next run that writes there sweeps (their pid names a process gone).
  */
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -38,29 +39,27 @@ export function removedAtJobEnd(path: string): boolean {
   return launcher !== undefined;
 }
 
-function onSignal(signal: NodeJS.Signals): void {
+/** Removes the temporaries of outputs being written now (what a process stopped by a signal must not leave). */
+export function removeTemporaries(): void {
   for (const path of pending) rmSync(path, { recursive: true, force: true });
-  process.exit(signal === 'SIGINT' ? 130 : 143);
 }
 
-let handling = false;
+/** Whether this thread is a rank of a launcher, which removes its temporaries and handles the signals. */
+export function inRankThread(): boolean {
+  return launcher !== undefined;
+}
 
-/**
- * From now on, SIGINT and SIGTERM end the process (exit 130, 143) once its temporaries are
- * removed (nothing in a rank thread: the launcher handles signals). A handler runs only when the
- * event loop turns, so a long synchronous computation gives it turns (the trainer, after every
- * step). Once installed it stays: removing a handler just as a signal comes can lose the signal.
- */
-export function exitOnSignals(): void {
-  if (handling || launcher) return;
-  handling = true;
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+/** Called before the first temporary is made (the CLI installs its signal handlers there: src/commands/signals.ts). */
+let beforeWrite: (() => void) | undefined;
+
+/** Has `hook` run before every write starts (a program that wants its temporaries removed on a signal). */
+export function beforeWriting(hook: () => void): void {
+  beforeWrite = hook;
 }
 
 function track(path: string): void {
   if (launcher) return launcher.add(path);
-  exitOnSignals();
+  beforeWrite?.();
   pending.add(path);
 }
 

@@ -18,17 +18,12 @@ import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
 import { LINEARS, linearShape, type LinearKind } from './lora.ts';
 import { activationAllocations, activationPlan, checkFits, weightPlan } from './plan.ts';
-import { LlamaWeights, type LayerParams, type WeightOptions } from './weights.ts';
+import { batchShape, type Batch } from './batch.ts';
+import type { ModelOptions } from './options.ts';
+import type { ModelShare } from './sharding.ts';
+import { LlamaWeights, type LayerParams } from './weights.ts';
 
-/** Model options beyond the weights. */
-export interface ModelOptions extends WeightOptions {
-  /** keep only each layer's input and recompute the rest in backward (memory flat in depth) */
-  recompute?: boolean;
-  /** seed of the dropout stream */
-  seed?: number;
-  /** rows of logits computed at a time by the fused classifier and loss (256 by default) */
-  logitsChunk?: number;
-}
+export type { ModelOptions };
 
 /** Sums a buffer of the shared memory over the model-parallel ranks, in place (every rank calls it at the same point). */
 export interface PartialSums {
@@ -91,10 +86,16 @@ export class LlamaModel {
   /** a model-parallel rank (its config is its share, see sharding.ts): sums partial activations over the ranks */
   modelParallel?: PartialSums;
 
-  constructor(readonly core: Core, readonly config: LlamaConfig, readonly options: ModelOptions) {
+  /**
+   * Allocates the weights (zero) and, with LoRA, initialises the adapters as PEFT does: A
+   * uniform from `options.seed` (default 0), B zero, so the first step already trains them. A
+   * model-parallel rank (`share`) gets its slices of the whole model's A.
+   */
+  constructor(readonly core: Core, readonly config: LlamaConfig, readonly options: ModelOptions, share?: ModelShare) {
     checkFits(weightPlan(config, options), core.arena.used,
       options.mode === 'train' ? 'train a smaller model, or split it across ranks (model_parallel)' : 'store the base weights as bf16 or int8, or split them across ranks (model_parallel)');
     this.weights = new LlamaWeights(core, config, options);
+    if (options.mode === 'finetune' && options.lora) this.weights.initLora(options.seed ?? 0, share);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -370,6 +371,36 @@ export class LlamaModel {
 
   // ---------------------------------------------------------------------------------------
   // The step
+
+  /**
+   * The loss of a batch (and its logits, into `batch.logits` when given), without gradients.
+   * @example
+   * const { loss } = model.forward({ inputIds, batchSize: 2 }); // inputIds: [2, S + 1]
+   */
+  forward(batch: Batch): StepResult {
+    return this.runBatch(batch, false);
+  }
+
+  /**
+   * The loss of a batch, and its gradients added into every trainable tensor's (call
+   * `weights.zeroGrads()` first to start from zero; leave it out to accumulate).
+   * @example
+   * model.weights.zeroGrads();
+   * const { loss } = model.forwardBackward({ inputIds, labels, batchSize: 2 });
+   */
+  forwardBackward(batch: Batch): StepResult {
+    return this.runBatch(batch, true);
+  }
+
+  private runBatch(batch: Batch, backward: boolean): StepResult {
+    const { B, S } = batchShape(batch);
+    try {
+      return this.step(batch.inputIds, batch.labels ?? null, B, S, backward, batch.logits, batch.lossTokens);
+    } catch (err) {
+      if (batch.where === undefined) throw err;
+      throw new Error(`${batch.where}: ${(err as Error).message}`);
+    }
+  }
 
   /**
    * Forward over inputIds [B, S+1] (and labels [B, S+1], or the ids themselves when null) into

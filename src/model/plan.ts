@@ -6,7 +6,7 @@
  */
 import { alignUp, MAX_MEMORY_BYTES } from '../runtime/arena.ts';
 import { headDim, type LlamaConfig } from './config.ts';
-import type { ModelOptions } from './llama.ts';
+import type { ModelOptions } from './options.ts';
 import { linearShape, loraTargets, type LinearKind } from './lora.ts';
 import { weightAllocations } from './weights.ts';
 

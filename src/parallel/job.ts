@@ -27,6 +27,16 @@ export interface RankData {
   logPath: string;
 }
 
+/** What a rank tells the launcher when its command ends. */
+export type RankReport = { type: 'done'; code: number } | { type: 'failed'; message: string; missing?: number[] };
+
+/** A path the launcher removes when the job ends while the rank holds it (`held`), or no longer has to. */
+export interface LeftoverMessage {
+  type: 'leftover';
+  path: string;
+  held: boolean;
+}
+
 /** The job of this thread when msrun_launcher started it, else undefined (a plain process). */
 export function currentJob(): Job | undefined {
   if (isMainThread) return undefined;

@@ -4,17 +4,16 @@
  * memory, exiting early) or a signal stops every rank at once; ranks that do not all start
  * within the time-out fail the job. Nothing is left running when it returns, and nothing the
  * ranks asked it to remove at the end (temporaries of writes a stopped rank never finished,
- * the lock of their output folder) is left on disk.
+ * the lock of their output folder) is left on disk. The caller gives the rank entry and turns
+ * signals into `stop`.
  */
 import { createWriteStream, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import type { Worker } from 'node:worker_threads';
+import type { Worker, WorkerOptions } from 'node:worker_threads';
 import { makeFolders } from '../data/atomic.ts';
 import { sharedCoreMemory } from '../runtime/core.ts';
-import { startWorker } from '../workers.ts';
 import { abortCollectives, controlBytes } from './collective.ts';
-import type { Job, RankData } from './job.ts';
-import type { LeftoverMessage, RankReport } from './rank.worker.ts';
+import type { Job, LeftoverMessage, RankData, RankReport } from './job.ts';
 import type { ShareMessage } from './share.ts';
 
 /** What to launch. */
@@ -28,6 +27,10 @@ export interface LaunchOptions {
   timeoutS: number;
   /** a line for the console */
   say: (line: string) => void;
+  /** starts one rank's worker thread (the caller's entry, which runs `RankData.command` and reports a RankReport) */
+  startRank: (options: WorkerOptions) => Worker;
+  /** stops every rank when aborted; its reason, a signal name, is the failure's `signal` */
+  stop?: AbortSignal;
 }
 
 /** Why a job stopped: a rank (with its log) or a signal. */
@@ -65,7 +68,7 @@ export async function launch(o: LaunchOptions): Promise<LaunchFailure | undefine
     const log = createWriteStream(logPath, { flags: 'a' }); // anything the rank writes past its console
     const job: Job = { rank, ranks: o.workers, memory, control, timeoutMs: o.timeoutS * 1000 };
     const data: RankData = { job, command: o.command, argv: o.argv, logPath };
-    const w = startWorker('rank', import.meta.url, {
+    const w = o.startRank({
       workerData: data, stdout: true, stderr: true,
       env: { ...process.env, RANK_ID: String(rank), RANK_SIZE: String(o.workers) },
     });
@@ -99,17 +102,19 @@ export async function launch(o: LaunchOptions): Promise<LaunchFailure | undefine
     logs.push(log);
   }
 
-  const onSignal = (signal: NodeJS.Signals) => fail({ message: `stopped by ${signal}`, signal });
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const onStop = () => {
+    const signal = o.stop!.reason as NodeJS.Signals;
+    fail({ message: `stopped by ${signal}`, signal });
+  };
+  if (o.stop?.aborted) onStop();
+  o.stop?.addEventListener('abort', onStop);
   try {
     await settled;
     const grace = setTimeout(() => workers.forEach((w) => void w.terminate()), EXIT_GRACE_MS);
     await Promise.all(exited);
     clearTimeout(grace);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    o.stop?.removeEventListener('abort', onStop);
     for (const path of leftovers) rmSync(path, { recursive: true, force: true });
     await Promise.all(logs.map((l) => new Promise<void>((resolve) => l.end(resolve))));
   }

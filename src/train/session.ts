@@ -140,7 +140,7 @@ interface SharedModel {
  * `ranks` ranks of which `holders` hold a frozen base.
  */
 async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => void, ranks: number, holders: number, share?: ModelShare): Promise<LlamaModel> {
-  const run = runModel(c, share), { config, ownConfig, lora, adapterDir, options } = run;
+  const run = runModel(c, share), { config, ownConfig, adapterDir, options } = run;
   const placement = placeRun(c, run, ranks, holders, isShared(core.arena.memory));
   options.streamLayers = placement.streamLayers;
   const path = c.load_checkpoint;
@@ -152,10 +152,9 @@ async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => vo
     model = await loadModel(core, path, options, { config, report, share });
   } else {
     if (c.run_mode !== 'train') log(`warning: no --load_checkpoint: the model starts from random weights (seed ${c.seed})`);
-    model = new LlamaModel(core, ownConfig, options);
+    model = new LlamaModel(core, ownConfig, options, share);
     model.weights.initRandom(c.seed, c.model.model_config.initializer_range, share);
   }
-  if (lora) model.weights.initLora(c.seed, share);
   return model;
 }
 

@@ -12,7 +12,7 @@ import type { Core } from '../runtime/core.ts';
 import { SafetensorsFile, SafetensorsWriter } from '../checkpoint/safetensors.ts';
 import { temporaryName, writeAtomically } from '../data/atomic.ts';
 import type { Trainable } from '../model/weights.ts';
-import { injectSaveFault } from '../parallel/fault.ts';
+import type { Faults } from './faults.ts';
 
 /** Where a run stands: enough to continue it exactly. */
 export interface TrainPosition {
@@ -102,9 +102,9 @@ export function writeMeta(dir: string, saved: SavedCheckpoint | undefined): void
 /**
  * Saves the tensors and their moments at `pos` with the run's sample settings and points
  * meta.json at the file; returns the file name. Older files are pruned separately
- * (pruneCheckpoints), once every rank holds this one.
+ * (pruneCheckpoints), once every rank holds this one. `faults` may fail it halfway (tests).
  */
-export async function saveTrainingCheckpoint(core: Core, tensors: readonly Trainable[], dir: string, prefix: string, rank: number, pos: TrainPosition, settings: SampleSettings): Promise<string> {
+export async function saveTrainingCheckpoint(core: Core, tensors: readonly Trainable[], dir: string, prefix: string, rank: number, pos: TrainPosition, settings: SampleSettings, faults?: Faults): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const file = `${prefix}_rank_${rank}-${pos.epoch}_${pos.stepInEpoch}.safetensors`;
   const out: { name: string; shape: number[]; data: Float32Array }[] = [];
@@ -124,7 +124,7 @@ export async function saveTrainingCheckpoint(core: Core, tensors: readonly Train
     const writer = new SafetensorsWriter(tmp, out.map((t) => [t.name, { dtype: 'F32', shape: t.shape }]), metadata);
     try {
       for (const [i, t] of out.entries()) {
-        if (i === out.length >> 1) await injectSaveFault(rank, pos.globalStep);
+        if (i === out.length >> 1) await faults?.inSave(pos.globalStep);
         await writer.addChunks(t.name, [new Uint8Array(t.data.buffer)]);
       }
       writer.finish();

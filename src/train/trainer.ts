@@ -7,14 +7,13 @@
  */
 import type { RunConfig } from '../config/types.ts';
 import { epochOrder } from '../data/sampler.ts';
-import type { ShardDataset } from '../data/shard_reader.ts';
 import { stepFlops } from '../model/flops.ts';
 import { countedTargets, type LlamaModel } from '../model/llama.ts';
-import { exitOnSignals } from '../data/atomic.ts';
 import type { Collectives } from '../parallel/collective.ts';
 import type { DataParallel } from '../parallel/data_parallel.ts';
-import { injectFault } from '../parallel/fault.ts';
 import type { ModelParallel } from '../parallel/model_parallel.ts';
+import type { Faults } from './faults.ts';
+import type { TrainRecords } from './records.ts';
 import { adamwStep, globalGradNorm, scaleGrads, type AdamWConfig } from './optimizer.ts';
 import { formatStep } from './monitor.ts';
 import type { ReportPoint } from './report.ts';
@@ -26,7 +25,8 @@ import { checkpointDir, pruneCheckpoints, saveTrainingCheckpoint, type SampleSet
 export interface TrainerOptions {
   config: RunConfig;
   model: LlamaModel;
-  data: ShardDataset;
+  /** a ShardDataset, or records in memory */
+  data: TrainRecords;
   /** this rank of the job (its checkpoint folder) */
   rank: number;
   /** data-parallel ranks: each reads every dataRanks-th record from dataRank (default 0 of 1) */
@@ -42,6 +42,10 @@ export interface TrainerOptions {
   modelParallel?: ModelParallel;
   /** called after every step (the report, tests) */
   onStep?: (p: ReportPoint) => void;
+  /** failures to inject (the launcher's and resume tests, through the CLI's WASMFORMERS_FAULT) */
+  faults?: Faults;
+  /** stops the run at the end of a step: train throws the signal's reason */
+  signal?: AbortSignal;
 }
 
 /** How the run ended. */
@@ -98,7 +102,6 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     if (pos.stepInEpoch >= stepsPerEpoch) pos = { epoch: pos.epoch + 1, stepInEpoch: 0, globalStep: pos.globalStep };
   }
   model.stepCount = pos.globalStep * accum;
-  exitOnSignals(); // Ctrl-C and SIGTERM stop the run at the end of a step or during a checkpoint write, removing its temporary
 
   const ids = new Int32Array(B * (S + 1)), labels = hasLabels ? new Int32Array(B * (S + 1)) : null;
   const losses: number[] = [];
@@ -118,10 +121,10 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         }
         // Ranks divide by the positions counted on all of them, and their losses and gradients sum.
         const total = o.parallel?.sum(countedTargets(ids, labels, B, S, model.config.padId));
-        loss += model.step(ids, labels, B, S, true, undefined, total).loss / accum;
+        loss += model.forwardBackward({ inputIds: ids, labels, batchSize: B, seqLength: S, lossTokens: total }).loss / accum;
       }
       scaleGrads(core, w.trainable, 1 / accum);
-      injectFault(o.rank, pos.globalStep + 1);
+      o.faults?.inStep(pos.globalStep + 1);
       o.modelParallel?.reduceGrads();
       if (o.parallel) {
         o.parallel.reduceGrads();
@@ -148,11 +151,12 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
       }));
       o.onStep?.({ step: t, loss, lr, gradNorm: norm, tokensPerSecond: (perStep * S * dataRanks) / (ms / 1000) });
       if (ckpt && (t % ckpt.every === 0 || t === totalSteps)) {
-        lastCheckpoint = await saveTrainingCheckpoint(core, w.trainable, dir, ckpt.prefix, o.rank, pos, settings);
+        lastCheckpoint = await saveTrainingCheckpoint(core, w.trainable, dir, ckpt.prefix, o.rank, pos, settings, o.faults);
         o.job?.barrier(); // every rank holds step t before any removes an older one
         pruneCheckpoints(dir, ckpt.prefix, o.rank, ckpt.keep, lastCheckpoint);
       }
-      await new Promise((resolve) => setImmediate(resolve)); // a turn of the event loop: a signal is handled here
+      await new Promise((resolve) => setImmediate(resolve)); // a turn of the event loop: a signal (or an abort) is handled here
+      o.signal?.throwIfAborted();
     }
   }
   return { losses, globalSteps: pos.globalStep, lastCheckpoint };

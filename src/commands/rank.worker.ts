@@ -10,20 +10,10 @@
 import { openSync, writeSync } from 'node:fs';
 import { format } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
-import { commands } from '../commands/index.ts';
 import { handLeftoversTo } from '../data/atomic.ts';
-import { CollectiveTimeout } from './collective.ts';
-import type { RankData } from './job.ts';
-
-/** What a rank tells the launcher. */
-export type RankReport = { type: 'done'; code: number } | { type: 'failed'; message: string; missing?: number[] };
-
-/** A path the launcher removes when the job ends while the rank holds it (`held`), or no longer has to. */
-export interface LeftoverMessage {
-  type: 'leftover';
-  path: string;
-  held: boolean;
-}
+import { CollectiveTimeout } from '../parallel/collective.ts';
+import type { LeftoverMessage, RankData, RankReport } from '../parallel/job.ts';
+import { commands } from './index.ts';
 
 const { command, argv, logPath } = workerData as RankData;
 const log = openSync(logPath, 'a');

@@ -1,0 +1,51 @@
+/**
+ * Llama.fromPretrained with paths (Node, Deno, Bun): a Hugging Face folder, a `.safetensors` or
+ * MindSpore `.ckpt` file (config.json or params.json beside it), or a PEFT adapter folder whose
+ * adapter_config.json names its base; bytes go to the portable Llama (src/api/llama.ts).
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { loadModel } from '../checkpoint/load.ts';
+import { adapterBaseModel } from '../checkpoint/peft.ts';
+import { loadTokenizer } from '../tokenizer/load.ts';
+import { coreOf, Llama as PortableLlama, modelOptionsOf, type PretrainedFiles, type PretrainedOptions } from './llama.ts';
+
+/** What a model read from paths is made with besides its weights. */
+export interface NodePretrainedOptions extends PretrainedOptions {
+  /** a PEFT adapter folder to load onto the base (its LoRA settings and factors) */
+  adapter?: string;
+  /** the tokenizer file or folder, when it is not beside the weights */
+  tokenizer?: string;
+}
+
+/**
+ * A Llama-family model and its tokenizer, read from files or bytes.
+ * @example
+ * import { Llama } from 'wasmformers';
+ * const llama = await Llama.fromPretrained('models/Llama-3.2-1B', { dtype: 'int8' });
+ * console.log(await llama.complete('The capital of France is', { maxNewTokens: 8 }));
+ */
+export class Llama extends PortableLlama {
+  /**
+   * Makes a model from a path (a model folder, a `.safetensors` or `.ckpt` file, or a PEFT
+   * adapter folder) or from the bytes of its files. The tokenizer is the one beside the weights
+   * (tokenizer.json, else tokenizer.model) unless `tokenizer` names another.
+   * @example
+   * const base = await Llama.fromPretrained('models/tiny-llama', { loraConfig: { rank: 8, alpha: 16, dropout: 0, targetModules: ['wq', 'wv'] } });
+   * const tuned = await Llama.fromPretrained('models/tiny-llama', { adapter: 'out/adapter' });
+   */
+  static override async fromPretrained(source: string | PretrainedFiles, options: NodePretrainedOptions = {}): Promise<Llama> {
+    if (typeof source !== 'string') {
+      const made = await PortableLlama.fromPretrained(source, options);
+      return new Llama(made.model, made.tokenizer, made.source);
+    }
+    if (!existsSync(source)) throw new Error(`${source}: no such file or folder`);
+    const folder = statSync(source).isDirectory();
+    const adapter = options.adapter ?? (folder && existsSync(join(source, 'adapter_config.json')) ? source : undefined);
+    const base = adapter === source ? adapterBaseModel(source) : source;
+    const baseFolder = statSync(base).isDirectory() ? base : dirname(base);
+    const { tokenizer } = await loadTokenizer(options.tokenizer ?? baseFolder);
+    const model = await loadModel(await coreOf(options), base, modelOptionsOf(options), { adapter });
+    return new Llama(model, tokenizer, base);
+  }
+}

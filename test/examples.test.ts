@@ -1,0 +1,105 @@
+/**
+ * The programs in examples/ run as a user runs them, against the package by its name (resolved
+ * through package.json `exports`, as in a project that installed it), on the tiny Llama in
+ * ../shared with a small SentencePiece model trained on the spot (python3-sentencepiece) as its
+ * tokenizer: they type-check with tsc --strict against the shipped declarations; finetune.ts's
+ * loss falls and its adapter is written; generate_deno.ts under Deno and browser/ in headless
+ * Chromium (the page bundled by esbuild for the browser) stream the ids and text that the same
+ * calls give in Node on the same core build.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { Llama } from '../src/index.ts';
+import { scratchDir, trainModels } from './reference/oracles.ts';
+import { serveStatic, type StaticServer } from './portability/static_server.ts';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const TINY = join(ROOT, '../shared/models/tiny-random-llama-2');
+const BIN = join(ROOT, 'node_modules/.bin');
+const PROMPT = 'Name three colours';
+
+/** What Node's Llama generates for PROMPT on `core` (16 new tokens at most, as the examples ask). */
+async function nodeGeneration(model: string, core: 'relaxed' | 'simd'): Promise<{ ids: number[]; text: string }> {
+  const llama = await Llama.fromPretrained(model, { core });
+  const ids: number[] = [];
+  let text = '';
+  for await (const piece of llama.generate(PROMPT, { maxNewTokens: 16 })) {
+    ids.push(piece.id);
+    text += piece.text;
+  }
+  return { ids, text };
+}
+
+describe('examples/', () => {
+  const dir = scratchDir(), model = join(dir, 'tiny');
+  before(() => {
+    execFileSync(process.execPath, ['tools/build.mjs', '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
+    mkdirSync(model);
+    for (const f of ['config.json', 'model.safetensors']) symlinkSync(join(TINY, f), join(model, f));
+    copyFileSync(trainModels(dir).bpeBytes, join(model, 'tokenizer.model'));
+  });
+
+  it('type-check with tsc --strict against the declarations', () => {
+    const r = spawnSync(join(BIN, 'tsc'), ['-p', 'examples/tsconfig.json'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  it('finetune.ts: the loss falls, the adapter is written, and the tuned model answers', () => {
+    const adapter = join(dir, 'adapter');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'examples/finetune.ts', model, adapter], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const losses = [...r.stdout.matchAll(/^step \d+: loss ([\d.]+)$/gm)].map((m) => Number(m[1]));
+    assert.equal(losses.length, 6, r.stdout);
+    assert.ok(losses[5] < losses[0], `the loss falls: ${losses}`);
+    assert.ok(existsSync(join(adapter, 'adapter_model.safetensors')) && existsSync(join(adapter, 'adapter_config.json')));
+    assert.equal(JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8')).r, 8);
+    assert.match(r.stdout, /^answer: .+$/m);
+  });
+
+  it('generate_deno.ts under Deno streams what Node generates', async () => {
+    const r = spawnSync(join(BIN, 'deno'), ['run', '-A', 'examples/generate_deno.ts', model, PROMPT, 'simd'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const want = await nodeGeneration(model, 'simd');
+    assert.equal(r.stdout, `${want.text}\nids: ${want.ids.join(' ')}\n`);
+  });
+
+  describe('browser/ in headless Chromium', () => {
+    let server: StaticServer, browser: Browser;
+    before(async () => {
+      const page = join(dir, 'page');
+      execFileSync(join(BIN, 'esbuild'), ['examples/browser/main.ts', '--bundle', '--format=esm', '--platform=browser', '--external:node:*',
+        `--outfile=${join(page, 'main.js')}`, '--log-level=warning'], { cwd: ROOT, stdio: 'inherit' });
+      copyFileSync(join(ROOT, 'examples/browser/index.html'), join(page, 'index.html'));
+      server = await serveStatic({ '/model/': { dir: model }, '/': { dir: page } });
+      browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    });
+    after(async () => {
+      await browser?.close();
+      await server?.close();
+    });
+
+    it('streams the ids and text Node generates on the same core', async () => {
+      const page = await browser.newPage();
+      const logs: string[] = [];
+      page.on('pageerror', (e) => logs.push(e.message));
+      try {
+        await page.goto(`${server.url}/index.html?core=simd&prompt=${encodeURIComponent(PROMPT)}`);
+        // The example page's own globals (examples/browser/main.ts), not web/'s.
+        type ExampleWindow = { __result?: { core: string; ids: number[]; text: string }; __error?: string };
+        await page.waitForFunction(() => (window as unknown as ExampleWindow).__result !== undefined || window.__error !== undefined, null, { timeout: 60_000 });
+        const { result, error } = await page.evaluate(() => ({ result: (window as unknown as ExampleWindow).__result, error: window.__error }));
+        assert.equal(error, undefined, `${error}\n${logs.join('\n')}`);
+        const want = await nodeGeneration(model, 'simd');
+        assert.equal(result!.core, 'simd');
+        assert.deepEqual(result!.ids, want.ids);
+        assert.equal(result!.text, want.text);
+      } finally {
+        await page.close();
+      }
+    });
+  });
+});
