@@ -7,7 +7,7 @@
 // streams each weight row once.
 
 import { fma, hsum } from './simd';
-import { KC, KC_MAX, NC, MC, packA, packB, tile } from './workspace';
+import { KC, KC_MAX, NC, MC, PACK_B_BYTES, packA, packB, tile } from './workspace';
 
 /** Weight storage types. */
 export const WT_F32: i32 = 0;
@@ -409,6 +409,50 @@ function gemvXWt(y: usize, x: usize, w: usize, scale: usize, M: i32, N: i32, K: 
       if (wt == WT_I8) v *= load<f32>(scale + <usize>n * 4);
       const yp = yr + <usize>n * 4;
       store<f32>(yp, accumulate ? load<f32>(yp) + v : v);
+    }
+  }
+}
+
+/** Bytes of one row's int16 split (two halves of K) and its block scales, 16-byte aligned. */
+// @ts-ignore: decorator
+@inline function splitBytes(K: i32): usize {
+  return (<usize>K * 4 + <usize>((K + XB - 1) / XB) * 4 + 15) & ~(<usize>15);
+}
+
+/**
+ * Y[M,N] (+)= X[M,K]·W[N,K]ᵀ for the few rows of a batched decoding step: each block of 4 weight
+ * rows is read from memory once and meets every row of X while it is in cache, so M rows cost
+ * about one row's weight traffic. Each row's arithmetic is gemvXWt's for that row alone, so every
+ * row's result is bit-identical to a one-row product. int8 rows are split (splitX16) into the
+ * B-panel region, as many at a time as it holds.
+ */
+export function matmul_xwt_rows(y: usize, x: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
+  const rowBytes = <usize>K * elemBytes(wt);
+  const q16 = wt == WT_I8 && K <= XQ_MAX;
+  const stride = splitBytes(K), area = packB();
+  const chunk = q16 ? max<i32>(1, <i32>(PACK_B_BYTES / stride)) : M;
+  for (let m0 = 0; m0 < M; m0 += chunk) {
+    const mc = min(chunk, M - m0);
+    if (q16) for (let m = 0; m < mc; m++) splitX16(area + <usize>m * stride, area + <usize>m * stride + <usize>K * 4, x + <usize>(m0 + m) * <usize>K * 4, K);
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      const wn = w + <usize>n * rowBytes;
+      for (let m = 0; m < mc; m++) {
+        const xq = area + <usize>m * stride;
+        let s = dotRows(x + <usize>(m0 + m) * <usize>K * 4, xq, xq + <usize>K * 4, wn, rowBytes, K, wt, q16);
+        if (wt == WT_I8) s = f32x4.mul(s, v128.load(scale + <usize>n * 4));
+        const yp = y + (<usize>(m0 + m) * <usize>N + <usize>n) * 4;
+        v128.store(yp, accumulate ? f32x4.add(v128.load(yp), s) : s);
+      }
+    }
+    for (; n < N; n++) {
+      for (let m = 0; m < mc; m++) {
+        const xq = area + <usize>m * stride;
+        let v = f32x4.extract_lane(dotRows(x + <usize>(m0 + m) * <usize>K * 4, xq, xq + <usize>K * 4, w + <usize>n * rowBytes, 0, K, wt, q16), 0);
+        if (wt == WT_I8) v *= load<f32>(scale + <usize>n * 4);
+        const yp = y + (<usize>(m0 + m) * <usize>N + <usize>n) * 4;
+        store<f32>(yp, accumulate ? load<f32>(yp) + v : v);
+      }
     }
   }
 }
