@@ -76,15 +76,16 @@ export class Engine {
   private looping = false;
   private draining = false;
   private idle: (() => void)[] = [];
-  /** decoding steps taken and tokens they produced, for monitoring */
+  /** decoding steps taken, tokens they produced, and generations ended by each reason, for monitoring */
   steps = 0;
   tokens = 0;
+  readonly finished: Record<FinishReason, number> = { stop: 0, length: 0, deadline: 0, cancelled: 0 };
 
   constructor(readonly decoder: BatchDecoder, readonly limits: EngineLimits) {}
 
-  /** Requests decoding now and waiting. */
-  get load(): { running: number; queued: number } {
-    return { running: this.running.length, queued: this.queue.length };
+  /** Requests decoding now and waiting, and how many ended by each reason so far. */
+  get load(): { running: number; queued: number; finished: Record<FinishReason, number> } {
+    return { running: this.running.length, queued: this.queue.length, finished: { ...this.finished } };
   }
 
   /** Queues a generation; throws EngineBusy when the queue is full or the engine is draining. */
@@ -106,7 +107,7 @@ export class Engine {
    */
   async drain(deadlineMs: number): Promise<void> {
     this.draining = true;
-    for (const job of this.queue.splice(0)) job.done({ tokens: [], finish: 'cancelled', firstTokenMs: NaN });
+    for (const job of this.queue.splice(0)) this.finish(job, 'cancelled');
     if (!this.running.length) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
@@ -199,6 +200,7 @@ export class Engine {
     if (at >= 0) this.running.splice(at, 1);
     if (job.seq) this.decoder.close(job.seq);
     job.seq = undefined;
+    this.finished[finish]++;
     job.done({ tokens: job.tokens, finish, firstTokenMs: job.firstTokenMs });
   }
 }

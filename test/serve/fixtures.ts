@@ -44,11 +44,14 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `serve` with `args` (port 0) under `runtime` (node runs the source under tsx); resolves once it listens. */
+/**
+ * Starts `serve` with `args` (port 0) under `runtime`: Node runs the source under tsx, Deno and
+ * Bun the bundled dist/scripts/serve.js (node tools/build.mjs); resolves once it listens.
+ */
 export function startServer(args: string[], runtime: 'node' | 'deno' | 'bun' = 'node'): Promise<ServerProcess> {
-  const bin = join(ROOT, 'node_modules/.bin');
-  const [cmd, pre] = runtime === 'node' ? [process.execPath, ['--import', 'tsx']] : runtime === 'deno' ? [join(bin, 'deno'), ['run', '-A', '--quiet']] : [join(bin, 'bun'), []];
-  const child = spawn(cmd, [...pre, 'scripts/serve.ts', '--host', '127.0.0.1', '--port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const bin = join(ROOT, 'node_modules/.bin'), bundle = 'dist/scripts/serve.js';
+  const [cmd, pre] = runtime === 'node' ? [process.execPath, ['--import', 'tsx', 'scripts/serve.ts']] : runtime === 'deno' ? [join(bin, 'deno'), ['run', '-A', bundle]] : [join(bin, 'bun'), [bundle]];
+  const child = spawn(cmd, [...pre, '--host', '127.0.0.1', '--port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
