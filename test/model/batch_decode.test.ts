@@ -14,6 +14,7 @@ import { BatchDecoder, type DecodeSequence } from '../../src/model/batch_decode.
 import type { ServedAdapter } from '../../src/model/adapters.ts';
 import { argmax } from '../../src/generate/sampling.ts';
 import { tinyConfig } from './fixtures.ts';
+import { coreKinds } from '../helpers.ts';
 
 /** The model's own LoRA factors (B drawn non-zero from `seed`) as a served adapter. */
 function ownAdapter(model: LlamaModel, seed: number, name: string): ServedAdapter {
@@ -93,8 +94,8 @@ describe('batched decoding', async () => {
     });
   }
 
-  it('the small-row product gives each row exactly its one-row result (every storage type, edge sizes)', () => {
-    const mark = core.arena.mark(), k = core.kernels, arena = core.arena, rng = new Rng(3);
+  for (const kind of await coreKinds()) it(`the small-row product gives each row exactly its one-row result (every storage type, edge sizes, ${kind} core)`, async () => {
+    const own = await loadCore({ kind }), k = own.kernels, arena = own.arena, rng = new Rng(3);
     for (const wt of [WeightType.F32, WeightType.BF16, WeightType.I8]) {
       for (const [M, N, K] of [[1, 5, 7], [3, 13, 37], [9, 21, 300], [16, 8, 520]]) {
         const x = arena.alloc(M * K * 4), w32 = arena.alloc(N * K * 4), w = arena.alloc(N * K * 4), s = arena.alloc(N * 4);
@@ -114,6 +115,5 @@ describe('batched decoding', async () => {
         }
       }
     }
-    core.arena.release(mark);
   });
 });
