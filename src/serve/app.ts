@@ -1,6 +1,7 @@
 /**
  * The HTTP routes of `serve` as a Hono app (web-standard Request and Response, so the same app
- * runs on Node, Deno and Bun): GET /health (no key needed), GET /v1/models, POST
+ * runs on Node, Deno and Bun): GET /health (no key needed: running, waiting, how generations
+ * ended), GET /v1/models, POST
  * /v1/completions and /v1/chat/completions, streamed as server-sent events ending in
  * `data: [DONE]`. Every error is an OpenAI error object: 400 for malformed JSON, wrong types and
  * prompts too long, 401 without the API key, 404 for an unknown model or route, 413 for a body
@@ -39,7 +40,12 @@ export function createApp(served: Served, o: AppOptions): Hono {
   app.onError((err, c) => errorResponse(c, err instanceof ApiError ? err : new ApiError(500, `internal error: ${err.message}`)));
   app.notFound((c) => errorResponse(c, new ApiError(404, `no route ${c.req.method} ${c.req.path}`)));
 
-  app.get('/health', (c) => c.json({ status: 'ok', ...served.engine.load }));
+  // Run with node --expose-gc, /health also reports the JS heap after a full collection (for leak checks).
+  const gc = (globalThis as { gc?: () => void }).gc;
+  app.get('/health', (c) => {
+    gc?.();
+    return c.json({ status: 'ok', ...served.engine.load, ...(gc ? { heap_mib: process.memoryUsage().heapUsed / 2 ** 20 } : {}) });
+  });
 
   app.use('/v1/*', async (c, next) => {
     if (o.apiKey !== undefined && !sameKey(c.req.header('authorization') ?? '', `Bearer ${o.apiKey}`)) {
@@ -109,7 +115,9 @@ function generate(c: Context, served: Served, p: GenerationParams, adapter: Serv
   const pending: string[] = [];
   let wake: (() => void) | undefined;
   const abort = new AbortController();
-  c.req.raw.signal?.addEventListener('abort', () => abort.abort());
+  // The request's signal may outlive the request (a kept-alive connection's): the listener goes when the generation ends.
+  const clientGone = () => abort.abort(), requestSignal = c.req.raw.signal;
+  requestSignal?.addEventListener('abort', clientGone);
   let done: Promise<GenerationResult>;
   try {
     done = served.engine.submit({
@@ -121,9 +129,11 @@ function generate(c: Context, served: Served, p: GenerationParams, adapter: Serv
       },
     });
   } catch (err) {
+    requestSignal?.removeEventListener('abort', clientGone);
     if (err instanceof EngineBusy) throw new ApiError(err.draining ? 503 : 429, err.message);
     throw err;
   }
+  void done.finally(() => requestSignal?.removeEventListener('abort', clientGone)).catch(() => {});
   const id = `${chat ? 'chatcmpl' : 'cmpl'}-${crypto.randomUUID()}`, created = Math.floor(Date.now() / 1000), model = p.model;
   const usage = (r: GenerationResult) => ({ prompt_tokens: prompt.length, completion_tokens: r.tokens.length, total_tokens: prompt.length + r.tokens.length });
   const failure = (r: GenerationResult) => r.finish === 'deadline'

@@ -48,10 +48,10 @@ export interface ServerProcess {
  * Starts `serve` with `args` (port 0) under `runtime`: Node runs the source under tsx, Deno and
  * Bun the bundled dist/scripts/serve.js (node tools/build.mjs); resolves once it listens.
  */
-export function startServer(args: string[], runtime: 'node' | 'deno' | 'bun' = 'node'): Promise<ServerProcess> {
+export function startServer(args: string[], runtime: 'node' | 'deno' | 'bun' = 'node', env: Record<string, string> = {}): Promise<ServerProcess> {
   const bin = join(ROOT, 'node_modules/.bin'), bundle = 'dist/scripts/serve.js';
   const [cmd, pre] = runtime === 'node' ? [process.execPath, ['--import', 'tsx', 'scripts/serve.ts']] : runtime === 'deno' ? [join(bin, 'deno'), ['run', '-A', bundle]] : [join(bin, 'bun'), [bundle]];
-  const child = spawn(cmd, [...pre, '--host', '127.0.0.1', '--port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, [...pre, '--host', '127.0.0.1', '--port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {

@@ -3,9 +3,11 @@
  * streaming clients (openai client), spread over the base and two adapters, with about one in
  * ten cancelled after its second piece and one in twenty-five malformed. Properties: nothing
  * fails except the intended 400s (and 429s, should the queue fill); every completed stream ends
- * with a finish_reason; afterwards nothing is running or waiting; and the server's resident
- * memory after the second and third rounds is within a margin of the first (no leak per request).
+ * with a finish_reason; afterwards nothing is running or waiting; and the server's JS heap after a
+ * full collection (node --expose-gc: /health reports it) is the same after each round, within
+ * 2 MiB (a leak of even 7 KiB per request would add that much per round).
  * Prints p50/p99 time to first token and tokens/s (on a shared machine: indicative only).
+ * SERVE_LOAD_ROUNDS=n runs n rounds instead of three.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -14,7 +16,7 @@ import OpenAI from 'openai';
 import { scratchDir } from '../reference/oracles.ts';
 import { startServer, writeServedModel, type ServerProcess } from './fixtures.ts';
 
-const REQUESTS = 300, CLIENTS = 16, MODELS = ['base', 'one', 'two'];
+const ROUNDS = Number(process.env.SERVE_LOAD_ROUNDS ?? 3), REQUESTS = 300, CLIENTS = 16, MODELS = ['base', 'one', 'two'];
 
 /** Resident memory of a process in MiB (Linux). */
 function rssMiB(pid: number): number {
@@ -65,14 +67,15 @@ describe('serve under load', () => {
   let server: ServerProcess;
   before(async () => {
     const p = await writeServedModel(dir);
-    server = await startServer(['--load_checkpoint', p.base, '--model_name', 'base', '--adapter', `one=${p.one}`, '--adapter', `two=${p.two}`, '--max_running', '16', '--max_queue', '16']);
+    server = await startServer(['--load_checkpoint', p.base, '--model_name', 'base', '--adapter', `one=${p.one}`, '--adapter', `two=${p.two}`, '--max_running', '16', '--max_queue', '16'],
+      'node', { NODE_OPTIONS: '--expose-gc' });
   });
   after(async () => { await server.stop(); });
 
   it(`three rounds of ${REQUESTS} requests from ${CLIENTS} streaming clients: only intended errors, memory flat`, async () => {
     const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'none', maxRetries: 0 });
-    const rss: number[] = [];
-    for (let r = 1; r <= 3; r++) {
+    const rss: number[] = [], heap: number[] = [];
+    for (let r = 1; r <= ROUNDS; r++) {
       const res = await round(client, server.url);
       const unexpected = Object.keys(res.outcomes).filter((k) => !/^(finished (stop|length)|cancelled|malformed 400|error 429)$/.test(k));
       assert.deepEqual(unexpected, [], JSON.stringify(res.outcomes));
@@ -81,9 +84,11 @@ describe('serve under load', () => {
       const health = await (await fetch(`${server.url}/health`)).json();
       assert.equal(health.running + health.queued, 0);
       rss.push(rssMiB(server.child.pid!));
+      heap.push(health.heap_mib);
       console.log(`round ${r}: ${JSON.stringify(res.outcomes)}; time to first token p50 ${percentile(res.ttft, 50).toFixed(0)} ms, ` +
-        `p99 ${percentile(res.ttft, 99).toFixed(0)} ms; ${(res.tokens / res.seconds).toFixed(0)} tokens/s streamed; server RSS ${rss[r - 1].toFixed(0)} MiB`);
+        `p99 ${percentile(res.ttft, 99).toFixed(0)} ms; ${(res.tokens / res.seconds).toFixed(0)} tokens/s streamed; server RSS ${rss[r - 1].toFixed(0)} MiB, JS heap ${heap[r - 1].toFixed(1)} MiB`);
     }
+    assert.ok(Math.max(...heap) - Math.min(...heap) < 2, `the JS heap grew across rounds: ${heap.map((m) => m.toFixed(1)).join(', ')} MiB`);
     assert.ok(Math.max(rss[1], rss[2]) < rss[0] + 24, `resident memory grew across rounds: ${rss.map((m) => m.toFixed(0)).join(', ')} MiB`);
   });
 });
