@@ -107,6 +107,7 @@ function generate(c: Context, served: Served, p: GenerationParams, adapter: Serv
   const V = served.model.config.vocabSize, n = served.contextLength;
   const outside = prompt.find((id) => id >= V);
   if (outside !== undefined) throw new ApiError(400, `prompt: token id ${outside} is outside the vocabulary of ${V}`, 'prompt');
+  if (prompt.length >= n) throw new ApiError(400, `the prompt has ${prompt.length} tokens; this server holds ${n} positions per sequence, so at most ${n - 1}`, chat ? 'messages' : 'prompt', 'context_length_exceeded');
   const maxTokens = p.maxTokens ?? n - prompt.length;
   if (prompt.length + maxTokens > n) {
     throw new ApiError(400, `the prompt has ${prompt.length} tokens and max_tokens is ${maxTokens}: ${prompt.length + maxTokens} positions, more than the ${n} this server holds per sequence`, p.maxTokens === null ? 'messages' : 'max_tokens', 'context_length_exceeded');
