@@ -22,6 +22,7 @@ export { chatRow } from './data/chat_row.ts';
 export { epochOrder } from './data/sampler.ts';
 export { configFromHF, configFromMindFormers, type Llama3RopeScaling, type LlamaConfig, type ModelFamily } from './model/config.ts';
 export { LlamaModel, type ModelOptions, type KVCache } from './model/llama.ts';
+export { BatchDecoder, type DecodeRow, type DecodeSequence } from './model/batch_decode.ts';
 export { memoryPlan, formatPlan } from './model/plan.ts';
 export { generate, type GenerateOptions } from './generate/generate.ts';
 export { adamwStep, globalGradNorm, scaleGrads, type AdamWConfig } from './train/optimizer.ts';

@@ -58,7 +58,13 @@ function tokenizerPath(o: ServeOptions): string | undefined {
   return dir && ['tokenizer.json', 'tokenizer.model'].some((f) => existsSync(join(dir, f))) ? dir : undefined;
 }
 
-/** Loads the base, the tokenizer, the chat format and every adapter; errors name the file. */
+/**
+ * Loads the base, the tokenizer, the chat format and every adapter; errors name the file.
+ * @example
+ * const served = await loadServed({ checkpoint: 'base', adapters: [{ name: 'alpaca', dir: 'output/adapter' }],
+ *   weightType: WeightType.F32, maxRunning: 16, maxQueue: 64, deadlineSeconds: 600 });
+ * const server = await listen(createApp(served, { bodyLimitBytes: 1 << 20 }).fetch, '127.0.0.1', 8080);
+ */
 export async function loadServed(o: ServeOptions): Promise<Served> {
   const names = new Set<string>();
   const name = o.name ?? basename(o.checkpoint.replace(/\/+$/, ''));
