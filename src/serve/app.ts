@@ -116,8 +116,10 @@ function generate(c: Context, served: Served, p: GenerationParams, adapter: Serv
   const pending: string[] = [];
   let wake: (() => void) | undefined;
   const abort = new AbortController();
-  // The request's signal may outlive the request (a kept-alive connection's): the listener goes when the generation ends.
-  const clientGone = () => abort.abort(), requestSignal = c.req.raw.signal;
+  // A stream learns of a client gone through stream.onAbort; a whole answer through the request's
+  // signal, which may outlive the request (a kept-alive connection's): its listener goes when the
+  // generation ends.
+  const clientGone = () => abort.abort(), requestSignal = p.stream ? undefined : c.req.raw.signal;
   requestSignal?.addEventListener('abort', clientGone);
   let done: Promise<GenerationResult>;
   try {

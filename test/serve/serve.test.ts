@@ -153,7 +153,7 @@ describe('serve', () => {
     assert.equal((await client.completions.create({ model: 'base', prompt: 'Hi', max_tokens: 2 })).choices.length, 1);
   });
 
-  it('a client that goes away mid-stream cancels its sequence and frees its cache', async () => {
+  it('a client that goes away, mid-stream or waiting for the whole answer, cancels its sequence and frees its cache', async () => {
     const health = async () => (await fetch(`${server.url}/health`)).json();
     const before = (await health()).finished.cancelled;
     const abort = new AbortController();
@@ -172,6 +172,16 @@ describe('serve', () => {
     }
     assert.equal(load.running, 0);
     assert.equal(load.finished.cancelled, before + 1, 'ended as cancelled, not by running to max_tokens');
+    // A whole (not streamed) answer whose client gives up waiting.
+    const whole = new AbortController();
+    const pending = client.completions.create({ model: 'one', prompt: 'Hello', max_tokens: 250, temperature: 0 }, { signal: whole.signal });
+    setTimeout(() => whole.abort(), 30);
+    await assert.rejects(pending);
+    for (let i = 0; i < 50 && load.finished.cancelled === before + 1; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      load = await health();
+    }
+    assert.equal(load.finished.cancelled, before + 2);
   });
 
   it('SIGTERM lets the running request finish, then exits 0', async () => {
