@@ -4,7 +4,10 @@
  * every token), on the stories110M shape (hidden 768, 12 layers, 12 heads, FFN 2048, vocabulary
  * 32000) with random f32 and int8 base weights and a rank-16 LoRA adapter on half the sequences.
  * One thread. The goal is 16 streams at 6× one stream's tokens/s: one sequence is bound by
- * reading every weight once per token, a batch reads them once per step.
+ * reading every weight once per token, a batch reads them once per step. Then the same f32 model
+ * behind the HTTP server: 1, 4 and 16 concurrent streams of the openai client, total tokens/s
+ * from the first request to the last token (prefill, sampling and text included) and the median
+ * time to first token.
  *
  * llama.cpp's server is not measured: it needs a GGUF file of this shape, and GGUF export is not
  * built yet (node-llama-cpp loads only GGUF).
@@ -16,6 +19,12 @@ import { LlamaModel } from '../src/model/llama.ts';
 import { BatchDecoder, type DecodeSequence } from '../src/model/batch_decode.ts';
 import type { ServedAdapter } from '../src/model/adapters.ts';
 import { Rng } from '../src/runtime/random.ts';
+import OpenAI from 'openai';
+import { loadTokenizer } from '../src/tokenizer/load.ts';
+import { chatFormat } from '../src/serve/chat.ts';
+import { Engine } from '../src/serve/engine.ts';
+import { createApp } from '../src/serve/app.ts';
+import { listen } from '../src/serve/listen.ts';
 
 const quick = process.argv.includes('--quick');
 const STREAMS = [1, 4, 16], PROMPT = 16, STEPS = quick ? 4 : 16, RANK = 16;
@@ -59,5 +68,33 @@ for (const [wt, name] of [[WeightType.F32, 'f32'], [WeightType.I8, 'int8']] as c
     console.log(`  ${name} weights, ${String(n).padStart(2)} streams: ${rate.toFixed(1).padStart(7)} tokens/s in all`);
   }
   console.log(`  ${name}: 16 streams / 1 stream = ${(rates[2] / rates[0]).toFixed(2)}× (goal 6×)`);
+  if (wt === WeightType.F32) await overHttp(model, adapter);
   core.arena.release(mark);
+}
+
+/** The model behind the server, with `adapter` served as "lora": streamed completions at 1, 4 and 16 at once. */
+async function overHttp(model: LlamaModel, adapter: ServedAdapter): Promise<void> {
+  const tok = (await loadTokenizer()).tokenizer, tokens = STEPS * 2;
+  const engine = new Engine(new BatchDecoder(model, 16, 64, RANK), { maxQueue: 16, deadlineMs: 600_000 });
+  const served = { name: 'base', model, tok, chat: chatFormat(tok, 'no template'), adapters: new Map([['lora', adapter]]), engine, contextLength: 64, summary: [] };
+  const server = await listen(createApp(served, { bodyLimitBytes: 1 << 20 }).fetch, '127.0.0.1', 0);
+  const client = new OpenAI({ baseURL: `http://127.0.0.1:${server.port}/v1`, apiKey: 'none', maxRetries: 0 });
+  const rates: number[] = [];
+  for (const n of STREAMS) {
+    const t0 = performance.now(), ttft: number[] = [];
+    let count = 0;
+    await Promise.all(Array.from({ length: n }, async (_, i) => {
+      const stream = await client.completions.create({ model: i % 2 ? 'lora' : 'base', prompt: `Once upon a time, story ${i}`, max_tokens: tokens, temperature: 0.8, seed: i, stream: true });
+      for await (const chunk of stream) {
+        if (!ttft[i]) ttft[i] = performance.now() - t0;
+        if (chunk.choices[0]?.finish_reason === null) count++;
+      }
+    }));
+    const rate = (count * 1000) / (performance.now() - t0);
+    rates.push(rate);
+    ttft.sort((a, b) => a - b);
+    console.log(`  over HTTP, f32, ${String(n).padStart(2)} streams of ${tokens} tokens: ${rate.toFixed(1).padStart(7)} tokens/s in all, median time to first token ${ttft[ttft.length >> 1].toFixed(0)} ms`);
+  }
+  console.log(`  over HTTP: 16 streams / 1 stream = ${(rates[2] / rates[0]).toFixed(2)}×`);
+  await server.stop();
 }

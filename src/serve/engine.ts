@@ -146,7 +146,11 @@ export class Engine {
     }
   }
 
-  /** Prefills waiting jobs while cache slots are free (each prefill chooses the job's first token). */
+  /**
+   * Prefills the next waiting job when a cache slot is free (the prefill chooses its first
+   * token). One per step: the running jobs' tokens and the new first token go out before the
+   * next prompt is read, rather than after every waiting prompt.
+   */
   private admit(): void {
     while (this.queue.length && this.decoder.free > 0) {
       const job = this.queue.shift()!;
@@ -154,6 +158,7 @@ export class Engine {
       job.seq = this.decoder.open(job.req.adapter);
       this.running.push(job);
       this.take(job, this.decoder.prefill(job.seq, job.req.prompt));
+      return;
     }
   }
 
