@@ -36,14 +36,15 @@ export class CompletionText {
       this.text = this.text.slice(0, end);
       return this.flush();
     }
-    // Hold back a trailing replacement character (half a UTF-8 sequence) and any tail that begins a stop string.
-    let safe = this.text.endsWith('\uFFFD') ? end - 1 : end;
+    // Hold back trailing replacement characters (part of a UTF-8 sequence) and the longest tail that begins a stop string.
+    while (end > this.sent && this.text[end - 1] === '\uFFFD') end--;
+    let hold = 0;
     for (const stop of this.stops) {
-      for (let n = Math.min(stop.length - 1, safe - this.sent); n > 0; n--) {
-        if (this.text.slice(safe - n, safe) === stop.slice(0, n)) { safe -= n; break; }
+      for (let n = Math.min(stop.length - 1, end); n > hold; n--) {
+        if (this.text.endsWith(stop.slice(0, n), end)) { hold = n; break; }
       }
     }
-    return this.take(Math.max(this.sent, safe));
+    return this.take(Math.max(this.sent, end - hold));
   }
 
   /** The rest of the text (at the end of the generation). */
