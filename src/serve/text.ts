@@ -1,11 +1,13 @@
 /**
  * The text of generated tokens as it grows, for streaming: each new token's text is what decoding
- * the prompt and every token so far adds to the text before it (so SentencePiece's leading space
- * and multi-token characters come out as run_mindformer predict prints them). Text that could
+ * the end of the prompt and every token so far adds to the text before it (so SentencePiece's
+ * leading space and multi-token characters come out as run_mindformer predict prints them). Text that could
  * still become a stop string, or that ends in half a character, is held back until it cannot;
  * a stop string ends the text just before it.
  */
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+
+const PROMPT_CONTEXT = 8;
 
 /** The growing completion text of one generation. */
 export class CompletionText {
@@ -17,8 +19,9 @@ export class CompletionText {
   /** whether a stop string was found (the text then ends before it) */
   stopped = false;
 
+  /** The prompt's last PROMPT_CONTEXT tokens stand for it: enough for the text that follows them, and each new token costs no decode of a long prompt. */
   constructor(private readonly tok: Tokenizer, prompt: readonly number[], private readonly stops: readonly string[]) {
-    this.ids = [...prompt];
+    this.ids = prompt.slice(-PROMPT_CONTEXT);
     this.promptText = tok.decode(this.ids, { skipSpecialTokens: true });
   }
 
