@@ -75,6 +75,9 @@ export class Engine {
   private readonly running: Job[] = [];
   private looping = false;
   private draining = false;
+  /** set when a drain's deadline passes: the running jobs are cancelled at the next step */
+  private cancelAll = false;
+  /** resolved when the loop stops (nothing running or waiting) */
   private idle: (() => void)[] = [];
   /** decoding steps taken, tokens they produced, and generations ended by each reason, for monitoring */
   steps = 0;
@@ -117,7 +120,6 @@ export class Engine {
     clearTimeout(timer);
     if (this.running.length) await new Promise<void>((resolve) => this.idle.push(resolve));
   }
-  private cancelAll = false;
 
   private start(): void {
     if (this.looping) return;
@@ -125,7 +127,7 @@ export class Engine {
     void this.loop();
   }
 
-  /** Admits waiting jobs into free slots, then runs one step over every running job, until none is left. */
+  /** Admits a waiting job into a free slot, then runs one step over every running job, until none is left. */
   private async loop(): Promise<void> {
     try {
       while (this.queue.length || this.running.length) {
