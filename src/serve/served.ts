@@ -8,6 +8,8 @@ import { loadModel, formatLoadReport } from '../checkpoint/load.ts';
 import { loadServedAdapter, type ServedAdapter } from '../model/adapters.ts';
 import { BatchDecoder } from '../model/batch_decode.ts';
 import type { LlamaModel } from '../model/llama.ts';
+import { headDim } from '../model/config.ts';
+import { MAX_MEMORY_BYTES } from '../runtime/arena.ts';
 import { loadCore, type CoreKind } from '../runtime/core.ts';
 import { WeightType } from '../runtime/kernels.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
@@ -81,9 +83,20 @@ export async function loadServed(o: ServeOptions): Promise<Served> {
   const c = model.config;
   if (tok.vocabSize > c.vocabSize) throw new Error(`${loadedTok.source}: the tokenizer has ${tok.vocabSize} tokens, more than the model's vocabulary of ${c.vocabSize} (${o.checkpoint}); give the model's own tokenizer with --tokenizer`);
   const adapters = new Map<string, ServedAdapter>();
-  for (const a of o.adapters) adapters.set(a.name, await loadServedAdapter(core, c, a.name, a.dir));
+  for (const a of o.adapters) {
+    try {
+      adapters.set(a.name, await loadServedAdapter(core, c, a.name, a.dir));
+    } catch (err) {
+      throw new Error(`--adapter ${a.name}: ${(err as Error).message}`);
+    }
+  }
   const contextLength = Math.min(o.contextLength ?? c.maxSeqLen, c.maxSeqLen);
   const maxRank = Math.max(1, ...[...adapters.values()].flatMap((a) => a.layers.flatMap((l) => Object.values(l).map((f) => f!.rank))));
+  const cacheBytes = o.maxRunning * contextLength * c.nLayers * 2 * c.nKvHeads * headDim(c) * 4, GiB = 2 ** 30;
+  if (core.arena.used + cacheBytes > MAX_MEMORY_BYTES) {
+    throw new Error(`KV caches for ${o.maxRunning} sequences of ${contextLength} positions take ${(cacheBytes / GiB).toFixed(2)} GiB, and the model ${(core.arena.used / GiB).toFixed(2)} GiB: ` +
+      `more than the 4 GiB of one WebAssembly memory; lower --max_running or --max_seq_length`);
+  }
   const decoder = new BatchDecoder(model, o.maxRunning, contextLength, maxRank);
   const engine = new Engine(decoder, { maxQueue: o.maxQueue, deadlineMs: o.deadlineSeconds * 1000 });
   summary.unshift(

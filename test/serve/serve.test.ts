@@ -184,6 +184,19 @@ describe('serve', () => {
     assert.equal(load.finished.cancelled, before + 2);
   });
 
+  it('refuses bad settings with one line and exit 1 before listening', async () => {
+    for (const [args, message] of [
+      [['--adapter', 'one'], /^serve: --adapter takes name=path/],
+      [['--adapter', `x=${paths.base}`], /^serve: --adapter x: .*adapter_config\.json: missing/],
+      [['--max_running', '100000'], /^serve: KV caches for 100000 sequences of 256 positions take .* GiB.*lower --max_running or --max_seq_length$/],
+    ] as const) {
+      const r = await runCli(['serve', '--load_checkpoint', paths.base, '--port', '0', ...args], { source: true });
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stderr.trim(), message);
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+    }
+  });
+
   it('SIGTERM lets the running request finish, then exits 0', async () => {
     const pending = client.completions.create({ model: 'two', prompt: 'Hello', max_tokens: 150, temperature: 0 });
     await new Promise((resolve) => setTimeout(resolve, 100));
