@@ -3,8 +3,9 @@
  * (each loaded once, applied per sequence), and the scheduler that decodes them in batches.
  */
 import { existsSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { loadModel, formatLoadReport } from '../checkpoint/load.ts';
+import { adapterBaseModel } from '../checkpoint/peft.ts';
 import { loadServedAdapter, type ServedAdapter } from '../model/adapters.ts';
 import { BatchDecoder } from '../model/batch_decode.ts';
 import type { LlamaModel } from '../model/llama.ts';
@@ -60,6 +61,15 @@ function tokenizerPath(o: ServeOptions): string | undefined {
   return dir && ['tokenizer.json', 'tokenizer.model'].some((f) => existsSync(join(dir, f))) ? dir : undefined;
 }
 
+/** The local base an adapter names (base_model_name_or_path), or undefined when it names none that exists here. */
+function adapterBase(dir: string): string | undefined {
+  try {
+    return adapterBaseModel(dir);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Loads the base, the tokenizer, the chat format and every adapter; errors name the file.
  * @example
@@ -89,6 +99,8 @@ export async function loadServed(o: ServeOptions): Promise<Served> {
     } catch (err) {
       throw new Error(`--adapter ${a.name}: ${(err as Error).message}`);
     }
+    const trainedOn = adapterBase(a.dir);
+    if (trainedOn && trainedOn !== resolve(o.checkpoint)) summary.push(`warning: adapter ${a.name} names ${trainedOn} as its base, not ${resolve(o.checkpoint)}; its answers assume that base`);
   }
   const contextLength = Math.min(o.contextLength ?? c.maxSeqLen, c.maxSeqLen);
   const maxRank = Math.max(1, ...[...adapters.values()].flatMap((a) => a.layers.flatMap((l) => Object.values(l).map((f) => f!.rank))));
