@@ -7,7 +7,7 @@
 // streams each weight row once.
 
 import { fma, hsum } from './simd';
-import { KC, KC_MAX, NC, MC, packA, packB, tile } from './workspace';
+import { KC, KC_MAX, NC, MC, PACK_B_BYTES, packA, packB, tile } from './workspace';
 
 /** Weight storage types. */
 export const WT_F32: i32 = 0;
@@ -409,6 +409,102 @@ function gemvXWt(y: usize, x: usize, w: usize, scale: usize, M: i32, N: i32, K: 
       if (wt == WT_I8) v *= load<f32>(scale + <usize>n * 4);
       const yp = yr + <usize>n * 4;
       store<f32>(yp, accumulate ? load<f32>(yp) + v : v);
+    }
+  }
+}
+
+/**
+ * dot4rows for two rows of x at once (x0 into y0, x1 into y1; (+)= as `accumulate`): each weight
+ * vector is loaded once for both, and each of the eight accumulators takes exactly the
+ * operations dot4rows gives it, so both results are bit-identical to dot4rows's (f32 and bf16).
+ */
+// @ts-ignore: decorator
+@inline function dot4rowsPair(y0: usize, y1: usize, x0: usize, x1: usize, w: usize, rowBytes: usize, K: i32, wt: i32, accumulate: bool): void {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  const w1 = w + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+  let k = 0;
+  if (wt == WT_BF16) {
+    const hiMask = i32x4.splat(0xffff0000);
+    for (; k + 8 <= K; k += 8) {
+      const o = <usize>k * 2, p0 = x0 + <usize>k * 4, p1 = x1 + <usize>k * 4;
+      let u = v128.load(p0), t = v128.load(p0, 16);
+      const xe0 = i32x4.shuffle(u, t, 0, 2, 4, 6), xo0 = i32x4.shuffle(u, t, 1, 3, 5, 7);
+      u = v128.load(p1); t = v128.load(p1, 16);
+      const xe1 = i32x4.shuffle(u, t, 0, 2, 4, 6), xo1 = i32x4.shuffle(u, t, 1, 3, 5, 7);
+      let v = v128.load(w + o), we = i32x4.shl(v, 16), wo = v128.and(v, hiMask);
+      a0 = fma(wo, xo0, fma(we, xe0, a0)); b0 = fma(wo, xo1, fma(we, xe1, b0));
+      v = v128.load(w1 + o); we = i32x4.shl(v, 16); wo = v128.and(v, hiMask);
+      a1 = fma(wo, xo0, fma(we, xe0, a1)); b1 = fma(wo, xo1, fma(we, xe1, b1));
+      v = v128.load(w2 + o); we = i32x4.shl(v, 16); wo = v128.and(v, hiMask);
+      a2 = fma(wo, xo0, fma(we, xe0, a2)); b2 = fma(wo, xo1, fma(we, xe1, b2));
+      v = v128.load(w3 + o); we = i32x4.shl(v, 16); wo = v128.and(v, hiMask);
+      a3 = fma(wo, xo0, fma(we, xe0, a3)); b3 = fma(wo, xo1, fma(we, xe1, b3));
+    }
+  } else {
+    for (; k + 4 <= K; k += 4) {
+      const o = <usize>k * 4, xv0 = v128.load(x0 + o), xv1 = v128.load(x1 + o);
+      let v = v128.load(w + o);
+      a0 = fma(v, xv0, a0); b0 = fma(v, xv1, b0);
+      v = v128.load(w1 + o);
+      a1 = fma(v, xv0, a1); b1 = fma(v, xv1, b1);
+      v = v128.load(w2 + o);
+      a2 = fma(v, xv0, a2); b2 = fma(v, xv1, b2);
+      v = v128.load(w3 + o);
+      a3 = fma(v, xv0, a3); b3 = fma(v, xv1, b3);
+    }
+  }
+  const s0 = tail4(sum4(a0, a1, a2, a3), x0, w, w1, w2, w3, k, K, wt), s1 = tail4(sum4(b0, b1, b2, b3), x1, w, w1, w2, w3, k, K, wt);
+  v128.store(y0, accumulate ? f32x4.add(v128.load(y0), s0) : s0);
+  v128.store(y1, accumulate ? f32x4.add(v128.load(y1), s1) : s1);
+}
+
+/** Bytes of one row's int16 split (two halves of K) and its block scales, 16-byte aligned. */
+// @ts-ignore: decorator
+@inline function splitBytes(K: i32): usize {
+  return (<usize>K * 4 + <usize>((K + XB - 1) / XB) * 4 + 15) & ~(<usize>15);
+}
+
+/**
+ * Y[M,N] (+)= X[M,K]·W[N,K]ᵀ for the few rows of a batched decoding step: each block of 4 weight
+ * rows is read from memory once and meets every row of X while it is in cache, so M rows cost
+ * about one row's weight traffic. Each row's arithmetic is gemvXWt's for that row alone, so every
+ * row's result is bit-identical to a one-row product. int8 rows are split (splitX16) into the
+ * B-panel region, as many at a time as it holds.
+ */
+export function matmul_xwt_rows(y: usize, x: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
+  const rowBytes = <usize>K * elemBytes(wt);
+  const q16 = wt == WT_I8 && K <= XQ_MAX;
+  const stride = splitBytes(K), area = packB();
+  const chunk = q16 ? max<i32>(1, <i32>(PACK_B_BYTES / stride)) : M;
+  for (let m0 = 0; m0 < M; m0 += chunk) {
+    const mc = min(chunk, M - m0);
+    if (q16) for (let m = 0; m < mc; m++) splitX16(area + <usize>m * stride, area + <usize>m * stride + <usize>K * 4, x + <usize>(m0 + m) * <usize>K * 4, K);
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      const wn = w + <usize>n * rowBytes;
+      let m = 0;
+      if (wt != WT_I8) {
+        for (; m + 2 <= mc; m += 2) {
+          const r0 = <usize>(m0 + m);
+          dot4rowsPair(y + (r0 * <usize>N + <usize>n) * 4, y + ((r0 + 1) * <usize>N + <usize>n) * 4, x + r0 * <usize>K * 4, x + (r0 + 1) * <usize>K * 4, wn, rowBytes, K, wt, accumulate);
+        }
+      }
+      for (; m < mc; m++) {
+        const xq = area + <usize>m * stride;
+        let s = dotRows(x + <usize>(m0 + m) * <usize>K * 4, xq, xq + <usize>K * 4, wn, rowBytes, K, wt, q16);
+        if (wt == WT_I8) s = f32x4.mul(s, v128.load(scale + <usize>n * 4));
+        const yp = y + (<usize>(m0 + m) * <usize>N + <usize>n) * 4;
+        v128.store(yp, accumulate ? f32x4.add(v128.load(yp), s) : s);
+      }
+    }
+    for (; n < N; n++) {
+      for (let m = 0; m < mc; m++) {
+        const xq = area + <usize>m * stride;
+        let v = f32x4.extract_lane(dotRows(x + <usize>(m0 + m) * <usize>K * 4, xq, xq + <usize>K * 4, w + <usize>n * rowBytes, 0, K, wt, q16), 0);
+        if (wt == WT_I8) v *= load<f32>(scale + <usize>n * 4);
+        const yp = y + (<usize>(m0 + m) * <usize>N + <usize>n) * 4;
+        store<f32>(yp, accumulate ? load<f32>(yp) + v : v);
+      }
     }
   }
 }

@@ -24,6 +24,7 @@ export { configFromHF, configFromMindFormers, type Llama3RopeScaling, type Llama
 export { LlamaModel, type ModelOptions, type KVCache, type StepResult } from './model/llama.ts';
 export type { Batch } from './model/batch.ts';
 export type { LoraConfig } from './model/lora.ts';
+export { BatchDecoder, type DecodeRow, type DecodeSequence } from './model/batch_decode.ts';
 export { memoryPlan, formatPlan } from './model/plan.ts';
 export { generate, generateIds, type GenerateOptions } from './generate/generate.ts';
 export { adamwStep, globalGradNorm, scaleGrads, type AdamWConfig } from './train/optimizer.ts';

@@ -21,5 +21,6 @@ export const commands: Record<string, Command> = {
   run_mindformer: { about: 'train, fine-tune, evaluate or generate with a MindFormers-style YAML config (--run_mode)', load: () => import('./run_mindformer.ts') },
   transform_ckpt_lora: { about: 'merge LoRA adapters into the base weights (W += scale·B·A) and write a whole checkpoint', load: () => import('./transform_ckpt_lora.ts') },
   init_checkpoint: { about: 'write a randomly initialised model of a config\'s shape as a Hugging Face folder (sharded safetensors)', load: () => import('./init_checkpoint.ts') },
+  serve: { about: 'serve the model and its LoRA adapters over an OpenAI-compatible HTTP API, decoding requests in batches', load: () => import('./serve.ts') },
   quickstart: { about: 'the seed\'s quick start end to end (npm start): convert, tokenize, pre-train, LoRA fine-tune on 2 ranks, evaluate and generate before and after', load: () => import('./quickstart.ts') },
 };

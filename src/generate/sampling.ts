@@ -34,14 +34,31 @@ function applyRepetitionPenalty(logits: Float32Array, seen: Iterable<number>, pe
   for (const id of new Set(seen)) logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty;
 }
 
+/**
+ * The ids of the k largest logits by descending logit, ties by ascending id: what a stable sort
+ * of every id then a cut to k gives, in one pass that keeps only the k best (decoding samples
+ * every token, and a full sort of a 32000-entry vocabulary per token costs more than the model).
+ */
+export function topKIds(logits: Float32Array, k: number): number[] {
+  const best: number[] = [];
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i];
+    if (best.length === k && !(v > logits[best[k - 1]])) continue;
+    let at = best.length;
+    while (at > 0 && logits[best[at - 1]] < v) at--;
+    best.splice(at, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best;
+}
+
 /** The next token id from one row of logits (modified in place), given the tokens so far. */
 export function sampleToken(logits: Float32Array, seen: Iterable<number>, o: SamplingOptions, rng: Rng): number {
   applyRepetitionPenalty(logits, seen, o.repetitionPenalty);
   if (!o.doSample) return argmax(logits);
   if (!(o.temperature > 0)) throw new Error(`temperature must be positive, got ${o.temperature}`);
-  // Candidates by descending logit, cut by top-k, then turned into probabilities.
-  let order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
-  if (o.topK > 0) order = order.slice(0, o.topK);
+  // Candidates by descending logit (ties by id), cut by top-k, then turned into probabilities.
+  let order = o.topK > 0 && o.topK < logits.length ? topKIds(logits, o.topK) : Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
   const top = logits[order[0]] / o.temperature;
   let probs = order.map((i) => Math.exp(logits[i] / o.temperature - top));
   let total = probs.reduce((a, b) => a + b, 0);

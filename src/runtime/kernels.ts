@@ -29,6 +29,7 @@ export interface CoreExports {
   workspace_bytes(): number;
   set_workspace(ptr: number): void;
   matmul_xwt(y: number, x: number, w: number, scale: number, M: number, N: number, K: number, wt: number, acc: number): void;
+  matmul_xwt_rows(y: number, x: number, w: number, scale: number, M: number, N: number, K: number, wt: number, acc: number): void;
   matmul_dyw(dx: number, dy: number, w: number, scale: number, M: number, N: number, K: number, wt: number, acc: number): void;
   matmul_dytx(dw: number, dy: number, x: number, M: number, N: number, K: number, acc: number): void;
   rmsnorm_fwd(y: number, rstd: number, x: number, w: number, rows: number, dim: number, eps: number): void;
@@ -75,6 +76,14 @@ export class Kernels {
   /** y[M,N] (+)= x[M,K]·w[N,K]ᵀ; w stored as `wt`, with `scale`[N] for int8 (pass 0 otherwise). */
   matmulXWt(y: number, x: number, w: number, scale: number, M: number, N: number, K: number, wt: WeightType, accumulate = false): void {
     this.core.matmul_xwt(y, x, w, scale, M, N, K, wt, accumulate ? 1 : 0);
+  }
+
+  /**
+   * y[M,N] (+)= x[M,K]·w[N,K]ᵀ for a batched decoding step of M sequences: the weights are read
+   * once for all rows, and each row's result is bit-identical to matmulXWt of that row alone.
+   */
+  matmulXWtRows(y: number, x: number, w: number, scale: number, M: number, N: number, K: number, wt: WeightType, accumulate = false): void {
+    this.core.matmul_xwt_rows(y, x, w, scale, M, N, K, wt, accumulate ? 1 : 0);
   }
 
   /** dx[M,K] (+)= dy[M,N]·w[N,K]; w stored as `wt`, with `scale`[N] for int8. */

@@ -10,7 +10,7 @@ import { WeightType } from '../../src/runtime/kernels.ts';
 import { Rng } from '../../src/runtime/random.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { generate } from '../../src/generate/generate.ts';
-import { argmax, sampleToken, SEED_SAMPLING } from '../../src/generate/sampling.ts';
+import { argmax, sampleToken, SEED_SAMPLING, topKIds } from '../../src/generate/sampling.ts';
 import { assertClose } from '../helpers.ts';
 import { tinyConfig } from './fixtures.ts';
 
@@ -108,6 +108,16 @@ describe('sampling', () => {
       const p = wi / z, got = counts.get(id)! / n;
       assert.ok(Math.abs(got - p) < 4 * Math.sqrt(p * (1 - p) / n), `token ${id}: ${got} vs ${p}`);
     });
+  });
+
+  it('the top-k candidates are those of a stable sort of every id, cut to k (ties by id)', () => {
+    const rng = new Rng(9);
+    for (const k of [1, 3, 40, 99]) {
+      // Values on a coarse grid, so that many tie.
+      const l = Float32Array.from({ length: 100 }, () => Math.round(rng.uniform() * 8));
+      const sorted = Array.from(l.keys()).sort((a, b) => l[b] - l[a] || a - b);
+      assert.deepEqual(topKIds(l, k), sorted.slice(0, k), `k ${k}`);
+    }
   });
 
   it('top-p keeps the smallest set that reaches p', () => {
