@@ -1,0 +1,165 @@
+/**
+ * GGUF in and out. Oracles: llama.cpp itself (node-llama-cpp's prebuilt binary) running files
+ * written here, and llama.cpp's gguf-py (its GGUFWriter and numpy quantizers, from the llama.cpp
+ * sources node-llama-cpp ships as a git bundle) writing files read here and quantizing blocks;
+ * hand-computed Q8_0 and Q4_0 blocks; our own safetensors path for the same weights.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Token } from 'node-llama-cpp';
+import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../../src/checkpoint/gguf/blocks.ts';
+import { GgufFile } from '../../src/checkpoint/gguf/file.ts';
+import type { GgmlType } from '../../src/checkpoint/gguf/format.ts';
+import { main as convertWeight } from '../../src/commands/convert_weight.ts';
+import { main as initCheckpoint } from '../../src/commands/init_checkpoint.ts';
+import { main as logits } from '../../src/commands/logits.ts';
+import { bundledLlama2Model, loadTokenizer } from '../../src/tokenizer/load.ts';
+import { quietly, scratch } from './helpers.ts';
+
+const root = new URL('../../', import.meta.url).pathname;
+const ORACLE = join(root, 'test/reference/gguf_oracle.py');
+const BUNDLE = join(root, 'node_modules/node-llama-cpp/llama/gitRelease.bundle');
+const dir = scratch();
+const PROMPT = 'Once upon a time';
+
+/** llama.cpp's gguf-py folder, checked out of node-llama-cpp's bundle once into the temp folder. */
+function ggufPy(): string {
+  const head = execFileSync('git', ['bundle', 'list-heads', BUNDLE], { encoding: 'utf8' }).split(' ')[0];
+  const cache = join(tmpdir(), `wasmformers-llama.cpp-${head.slice(0, 12)}`);
+  if (!existsSync(join(cache, 'gguf-py'))) {
+    const tmp = mkdtempSync(join(tmpdir(), 'wasmformers-llama.cpp-partial-'));
+    execFileSync('git', ['clone', '-q', '--no-checkout', BUNDLE, tmp]);
+    execFileSync('git', ['-C', tmp, 'checkout', '-q', 'HEAD', '--', 'gguf-py']);
+    try { renameSync(tmp, cache); } catch { rmSync(tmp, { recursive: true, force: true }); }
+  }
+  return join(cache, 'gguf-py');
+}
+
+function oracle(...args: string[]): void {
+  execFileSync('python3', [ORACLE, ...args], { env: { ...process.env, GGUF_PY: ggufPy() }, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/** A random Llama (hidden 64, 2 layers, vocab 32000, weights of std 0.5 so greedy choices are clear) with Llama 2's tokenizer.model. */
+async function randomLlama(name: string, overrides: string[] = []): Promise<string> {
+  const out = join(dir, name);
+  const { code } = await quietly(initCheckpoint, ['--config', join(root, 'configs/llama2/train_tiny.yaml'), '--output_dir', out, '--dtype', 'f32', '--model.model_config.initializer_range', '0.5', ...overrides]);
+  assert.equal(code, 0);
+  writeFileSync(join(out, 'tokenizer.model'), await bundledLlama2Model());
+  return out;
+}
+
+/** Our last-position logits and greedy continuation for a checkpoint. */
+async function ours(path: string, ids: number[], greedy = 12): Promise<{ logits: number[]; greedy: number[] }> {
+  const { code, out } = await quietly(logits, ['--load_checkpoint', path, '--input_ids', ids.join(','), '--greedy', String(greedy)]);
+  assert.equal(code, 0);
+  return JSON.parse(out);
+}
+
+async function toGguf(model: string, out: string, dtype: string, extra: string[] = []): Promise<string> {
+  const { code } = await quietly(convertWeight, ['--model', 'llama', '--input_path', model, '--output_path', out, '--output_format', 'gguf', '--dtype', dtype, ...extra]);
+  assert.equal(code, 0);
+  return out;
+}
+
+test('Q8_0 and Q4_0 blocks as computed by hand from llama.cpp\'s layouts', () => {
+  // Q8_0: max |x| = 127, so d = 1 (f16 0x3c00) and q = x.
+  const x8 = Float32Array.from({ length: 32 }, (_, j) => (j === 0 ? 127 : j - 16));
+  const q8 = quantizeQ8_0(x8);
+  assert.deepEqual([...q8.subarray(0, 2)], [0x00, 0x3c]);
+  assert.deepEqual([...new Int8Array(q8.buffer, 2, 32)], [...x8]);
+  assert.deepEqual([...dequantize('Q8_0', q8, 32, 'q8')], [...x8]);
+  // Q4_0: the value of largest magnitude is -8, so d = -8/-8 = 1 and q = x + 8; value j in the low nibble of byte j, value j+16 in its high nibble.
+  const x4 = Float32Array.from({ length: 32 }, (_, j) => (j % 16) - 8);
+  const q4 = quantizeQ4_0(x4);
+  assert.deepEqual([...q4], [0x00, 0x3c, ...Array.from({ length: 16 }, (_, j) => j | (j << 4))]);
+  assert.deepEqual([...dequantize('Q4_0', q4, 32, 'q4')], [...x4]);
+});
+
+test('the Q8_0 and Q4_0 quantizers give gguf-py\'s bytes, and every dequantizer its values', () => {
+  const x = Float32Array.from({ length: 32 * 64 }, (_, i) => Math.sin(i * 12.9898) * 43758.5453 % 1 * (i % 7 === 0 ? 10 : 1));
+  x.fill(0, 64, 96); // an all-zero block (d = 0)
+  writeFileSync(join(dir, 'x.f32'), x);
+  for (const [type, quantize] of [['Q8_0', quantizeQ8_0], ['Q4_0', quantizeQ4_0]] as const) {
+    oracle('quant', type, join(dir, 'x.f32'), join(dir, `x.${type}`));
+    assert.ok(Buffer.from(quantize(x)).equals(readFileSync(join(dir, `x.${type}`))), `${type} bytes`);
+  }
+  for (const type of ['Q4_K', 'Q6_K', 'Q8_0', 'Q4_0'] as GgmlType[]) {
+    const n = type.endsWith('K') ? 256 * 16 : 32 * 64;
+    oracle('blocks', type, String(n / (type.endsWith('K') ? 256 : 32)), '7', join(dir, `b.${type}`), join(dir, `b.${type}.f32`));
+    const want = new Float32Array(readFileSync(join(dir, `b.${type}.f32`)).buffer.slice(0));
+    const got = dequantize(type, new Uint8Array(readFileSync(join(dir, `b.${type}`))), n, type);
+    assert.deepEqual([...got], [...want], `${type} values`);
+  }
+});
+
+test('GGUF written by gguf-py gives the logits of the safetensors it came from; ours holds the same bytes', async () => {
+  const model = await randomLlama('llama', ['--model.model_config.num_heads', '4', '--model.model_config.n_kv_heads', '2']);
+  const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
+  const want = await ours(model, tokens);
+  for (const type of ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0']) {
+    const theirs = join(dir, `py.${type}.gguf`), mine = await toGguf(model, join(dir, `ours.${type}.gguf`), type.toLowerCase());
+    oracle('write', model, theirs, type);
+    if (type === 'F32') assert.deepEqual(await ours(theirs, tokens), want, 'logits and greedy tokens of the f32 GGUF');
+    const a = GgufFile.open(theirs), b = GgufFile.open(mine);
+    try {
+      assert.deepEqual({ ...b.config, bosId: -1, eosId: -1, padId: -1 }, a.config, `${type}: config (gguf-py writes no special ids)`);
+      for (const [name, rec] of a.records) {
+        assert.equal(b.records.get(name)?.type, rec.type, `${type}: ${name} type`);
+        assert.ok(Buffer.from(await b.readRaw(name)).equals(Buffer.from(await a.readRaw(name))), `${type}: ${name} bytes`);
+      }
+    } finally {
+      a.close();
+      b.close();
+    }
+  }
+});
+
+test('GGUF written here runs in llama.cpp with the same tokens and greedy continuation as ours (f32, f16)', async () => {
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const model = await randomLlama('for-llama.cpp');
+  const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
+  for (const dtype of ['f32', 'f16']) {
+    const file = await toGguf(model, join(dir, `run.${dtype}.gguf`), dtype);
+    assert.deepEqual((await loadTokenizer(file)).tokenizer.encode(PROMPT, { bos: true, eos: false }), tokens, 'the tokenizer read back from the GGUF');
+    const lm = await llama.loadModel({ modelPath: file });
+    try {
+      assert.deepEqual([lm.tokens.bos, ...lm.tokenize(PROMPT, false)], tokens, `${dtype}: llama.cpp's tokens`);
+      const ctx = await lm.createContext({ contextSize: 64, threads: 1 });
+      const got: number[] = [];
+      for await (const t of ctx.getSequence().evaluate(tokens as Token[], { temperature: 0 })) if (got.push(t) >= 12) break;
+      await ctx.dispose();
+      assert.deepEqual(got, (await ours(dtype === 'f32' ? model : file, tokens)).greedy, `${dtype}: greedy tokens`);
+    } finally {
+      await lm.dispose();
+    }
+  }
+});
+
+test('a malformed GGUF file is one error line naming the file and the key or tensor', async () => {
+  const good = readFileSync(await toGguf(await randomLlama('bad-base', ['--model.model_config.num_layers', '1']), join(dir, 'good.gguf'), 'q8_0'));
+  const at = (s: string) => good.indexOf(Buffer.from(s));
+  const cases: [string, (b: Buffer) => Buffer, RegExp][] = [
+    ['magic', (b) => { b.write('GGUX', 0); return b; }, /not a GGUF file/],
+    ['version', (b) => { b.writeUInt32LE(9, 4); return b; }, /GGUF version 9 is not supported/],
+    ['truncated header', (b) => b.subarray(0, at('blk.0.attn_q.weight')), /tensor .*past the end|header runs past the end/],
+    ['truncated data', (b) => b.subarray(0, b.length - 100), /tensor output\.weight ends at byte \d+, past the end of the file/],
+    ['architecture', (b) => { b.write('gemma', at('llama') ); return b; }, /key general\.architecture is "gemma"/],
+    ['missing key', (b) => { b.write('llama.block_counx', at('llama.block_count')); return b; }, /key llama\.block_count is missing/],
+    ['tensor type', (b) => { const p = at('blk.0.attn_q.weight') + 'blk.0.attn_q.weight'.length + 4 + 16; b.writeUInt32LE(77, p); return b; }, /tensor blk\.0\.attn_q\.weight has ggml type 77/],
+  ];
+  for (const [what, corrupt, message] of cases) {
+    const path = join(dir, `bad-${what.replace(/ /g, '-')}.gguf`);
+    writeFileSync(path, corrupt(Buffer.from(good)));
+    await assert.rejects(ours(path, [1, 2]), (err: Error) => {
+      assert.ok(err.message.startsWith(`${path}: `), `${what}: names the file: ${err.message}`);
+      assert.match(err.message, message, what);
+      assert.ok(!err.message.includes('\n'), `${what}: one line`);
+      return true;
+    });
+  }
+});
