@@ -8,16 +8,19 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import type { Token } from 'node-llama-cpp';
 import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../../src/checkpoint/gguf/blocks.ts';
 import { GgufFile } from '../../src/checkpoint/gguf/file.ts';
 import type { GgmlType } from '../../src/checkpoint/gguf/format.ts';
+import { tokenizerToGguf } from '../../src/checkpoint/gguf/tokenizer.ts';
+import { writeGguf } from '../../src/checkpoint/gguf/writer.ts';
 import { main as convertWeight } from '../../src/commands/convert_weight.ts';
 import { main as initCheckpoint } from '../../src/commands/init_checkpoint.ts';
 import { main as logits } from '../../src/commands/logits.ts';
 import { bundledLlama2Model, loadTokenizer } from '../../src/tokenizer/load.ts';
+import { compareWithHuggingFace, LLAMA3_JSON, QWEN3_JSON, readJson, sampleStrings } from '../tokenizer/hf_oracle.ts';
 import { quietly, scratch } from './helpers.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -118,25 +121,50 @@ test('GGUF written by gguf-py gives the logits of the safetensors it came from; 
   }
 });
 
-test('GGUF written here runs in llama.cpp with the same tokens and greedy continuation as ours (f32, f16)', async () => {
+/** A random Qwen3 (hidden 64, 2 layers, 4 heads of 32 over 2 key/value heads, vocab 151936, std 0.5) with Qwen3's real tokenizer.json. */
+async function randomQwen3(name: string): Promise<string> {
+  const out = join(dir, name), o = (k: string, v: string) => [`--model.model_config.${k}`, v];
+  const { code } = await quietly(initCheckpoint, ['--config', join(root, 'configs/qwen3/lora_qwen3_0_6b.yaml'), '--output_dir', out, '--dtype', 'f32',
+    ...o('initializer_range', '0.5'), ...o('hidden_size', '64'), ...o('num_layers', '2'), ...o('num_heads', '4'), ...o('n_kv_heads', '2'), ...o('head_dim', '32'), ...o('intermediate_size', '128')]);
+  assert.equal(code, 0);
+  writeFileSync(join(out, 'tokenizer.json'), readFileSync(QWEN3_JSON));
+  return out;
+}
+
+test('GGUF written here runs in llama.cpp with our tokens and greedy continuation (Llama f32 and f16 with tokenizer.model, Qwen3 f32 with tokenizer.json)', async () => {
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
-  const model = await randomLlama('for-llama.cpp');
-  const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
-  for (const dtype of ['f32', 'f16']) {
-    const file = await toGguf(model, join(dir, `run.${dtype}.gguf`), dtype);
-    assert.deepEqual((await loadTokenizer(file)).tokenizer.encode(PROMPT, { bos: true, eos: false }), tokens, 'the tokenizer read back from the GGUF');
+  const llamaModel = await randomLlama('for-llama.cpp'), qwen3 = await randomQwen3('qwen3-for-llama.cpp');
+  const texts = [PROMPT, 'Ünïcödé 12345 and\n\ttabs, emoji 😀 and 中文', ...sampleStrings().slice(0, 40)];
+  for (const [model, dtype, bos] of [[llamaModel, 'f32', true], [llamaModel, 'f16', true], [qwen3, 'f32', false]] as const) {
+    const file = await toGguf(model, join(dir, `run.${basename(model)}.${dtype}.gguf`), dtype);
+    const fromFolder = (await loadTokenizer(model)).tokenizer, fromGguf = (await loadTokenizer(file)).tokenizer;
     const lm = await llama.loadModel({ modelPath: file });
     try {
-      assert.deepEqual([lm.tokens.bos, ...lm.tokenize(PROMPT, false)], tokens, `${dtype}: llama.cpp's tokens`);
+      for (const text of texts) {
+        const want = fromFolder.encode(text, { bos: false, eos: false });
+        assert.deepEqual(fromGguf.encode(text, { bos: false, eos: false }), want, `the tokenizer read back from ${file}: ${JSON.stringify(text)}`);
+        assert.deepEqual([...lm.tokenize(text, false, bos ? undefined : 'trimLeadingSpace')], want, `llama.cpp's tokens of ${JSON.stringify(text)} (${file})`);
+      }
+      const tokens = fromFolder.encode(PROMPT, { bos, eos: false });
       const ctx = await lm.createContext({ contextSize: 64, threads: 1 });
       const got: number[] = [];
       for await (const t of ctx.getSequence().evaluate(tokens as Token[], { temperature: 0 })) if (got.push(t) >= 12) break;
       await ctx.dispose();
-      assert.deepEqual(got, (await ours(dtype === 'f32' ? model : file, tokens)).greedy, `${dtype}: greedy tokens`);
+      assert.deepEqual(got, (await ours(dtype === 'f32' ? model : file, tokens)).greedy, `${file}: greedy tokens`);
     } finally {
       await lm.dispose();
     }
+  }
+});
+
+test('byte-level tokenizer.json vocabularies (Llama 3, Qwen3) through GGUF metadata encode and decode as Hugging Face\'s', async () => {
+  for (const [name, json] of [['llama3', LLAMA3_JSON], ['qwen3', QWEN3_JSON]]) {
+    const text = readFileSync(json), ids = Object.values(JSON.parse(text.toString()).model.vocab as Record<string, number>);
+    const added = (JSON.parse(text.toString()).added_tokens as { id: number }[]).map((t) => t.id);
+    const vocab = [...ids, ...added].reduce((a, b) => Math.max(a, b)) + 1, file = join(dir, `${name}-vocab.gguf`);
+    await writeGguf(file, tokenizerToGguf({ format: 'tokenizer.json', json: text, config: null }, json, vocab), []);
+    await compareWithHuggingFace((await loadTokenizer(file)).tokenizer, readJson(json), sampleStrings(), `${name} through GGUF`);
   }
 });
 

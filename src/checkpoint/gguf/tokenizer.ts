@@ -5,7 +5,7 @@
  *   ModelProto with Llama's normalizer: no character map, spaces kept, a dummy prefix unless
  *   `add_space_prefix` is false; byte fallback when the vocabulary has byte tokens);
  * - `gpt2` (byte-level BPE: tokens, merges, token types, and `pre`, the name of the
- *   pre-tokenizer's split pattern) → a `tokenizer.json`, with `tokenizer.chat_template` in a
+ *   pre-tokenizer's split pattern) ↔ a `tokenizer.json`, with `tokenizer.chat_template` in a
  *   tokenizer_config.json. Token types are SentencePiece's: 1 normal, 2 unknown, 3 control,
  *   4 user-defined, 5 unused, 6 byte.
  */
@@ -106,11 +106,13 @@ function byteLevelFiles(meta: ReadonlyMap<string, MetaValue>, where: string, tok
 }
 
 /**
- * The `tokenizer.ggml.*` keys for a SentencePiece `tokenizer.model`; `source` names it in
- * errors. (Byte-level tokenizer.json vocabularies are not written yet.)
+ * The `tokenizer.ggml.*` keys for a SentencePiece `tokenizer.model` or a byte-level BPE
+ * `tokenizer.json` (with its tokenizer_config.json's chat template), the vocabulary padded to
+ * the model's `vocabSize` with unused `[PAD<i>]` tokens as llama.cpp's converter pads it;
+ * `source` names the tokenizer in errors.
  */
-export function tokenizerToGguf(files: TokenizerFiles, source: string): [string, TypedValue][] {
-  if (files.format !== 'tokenizer.model') throw new Error(`${source}: only a SentencePiece tokenizer.model is written into GGUF for now (not a tokenizer.json)`);
+export function tokenizerToGguf(files: TokenizerFiles, source: string, vocabSize: number): [string, TypedValue][] {
+  if (files.format === 'tokenizer.json') return byteLevelToGguf(files, source, vocabSize);
   const m = parseModel(files.model, source);
   const unk = m.types.indexOf(PieceType.Unknown);
   return [
@@ -123,4 +125,53 @@ export function tokenizerToGguf(files: TokenizerFiles, source: string): [string,
     ['tokenizer.ggml.add_bos_token', { type: 'bool', value: true }],
     ['tokenizer.ggml.add_eos_token', { type: 'bool', value: false }],
   ];
+}
+
+type Json = Record<string, unknown>;
+
+/** A byte-level BPE tokenizer.json as GGUF `gpt2` vocabulary keys. */
+function byteLevelToGguf(files: TokenizerFiles & { format: 'tokenizer.json' }, source: string, vocabSize: number): [string, TypedValue][] {
+  const text = new TextDecoder().decode(files.json);
+  let json: Json;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${source}: not valid JSON (${(err as Error).message})`);
+  }
+  const model = (json.model ?? {}) as Json;
+  if (model.type !== 'BPE' || typeof model.vocab !== 'object' || !Array.isArray(model.merges)) throw new Error(`${source}: model is not a BPE model with vocab and merges, which GGUF's gpt2 vocabulary needs`);
+  const pre = preTokenizerName(json.pre_tokenizer as Json | null, source);
+  const tokens: string[] = [], types: number[] = [];
+  const put = (id: number, content: string, type: number) => {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new Error(`${source}: token ${JSON.stringify(content)} has id ${id}, outside the model's vocabulary of ${vocabSize}`);
+    tokens[id] = content;
+    types[id] = type;
+  };
+  for (const [content, id] of Object.entries(model.vocab as Record<string, number>)) put(id, content, PieceType.Normal);
+  for (const t of (json.added_tokens ?? []) as { id: number; content: string; special?: boolean }[]) put(t.id, t.content, t.special ? PieceType.Control : PieceType.UserDefined);
+  for (let i = 0; i < vocabSize; i++) if (tokens[i] === undefined) put(i, `[PAD${i}]`, PieceType.Unused);
+  const merges = (model.merges as (string | string[])[]).map((m) => (Array.isArray(m) ? m.join(' ') : m));
+  const post = json.post_processor as Json | null;
+  const addBos = post?.type === 'TemplateProcessing' && Array.isArray(post.single) && 'SpecialToken' in (post.single[0] as Json);
+  const out: [string, TypedValue][] = [
+    ['tokenizer.ggml.model', { type: 'string', value: 'gpt2' }],
+    ['tokenizer.ggml.pre', { type: 'string', value: pre }],
+    ['tokenizer.ggml.tokens', { type: 'strings', value: tokens }],
+    ['tokenizer.ggml.token_type', { type: 'i32s', value: Int32Array.from(types) }],
+    ['tokenizer.ggml.merges', { type: 'strings', value: merges }],
+    ['tokenizer.ggml.add_bos_token', { type: 'bool', value: addBos }],
+  ];
+  const template = files.config ? (JSON.parse(new TextDecoder().decode(files.config)) as Json).chat_template : undefined;
+  if (typeof template === 'string') out.push(['tokenizer.chat_template', { type: 'string', value: template }]);
+  return out;
+}
+
+/** The GGUF `pre` name of a tokenizer.json pre-tokenizer: a Split by one of the known patterns then ByteLevel, or ByteLevel alone (gpt2). */
+function preTokenizerName(node: Json | null, source: string): string {
+  if (node?.type === 'ByteLevel' && node.use_regex !== false) return 'gpt2';
+  const parts = node?.type === 'Sequence' && Array.isArray(node.pretokenizers) ? node.pretokenizers as Json[] : [];
+  const regex = parts.length === 2 && parts[0].type === 'Split' && parts[1].type === 'ByteLevel' ? ((parts[0].pattern ?? {}) as Json).Regex : undefined;
+  const name = Object.keys(SPLIT_PATTERNS).find((k) => SPLIT_PATTERNS[k] === regex);
+  if (!name) throw new Error(`${source}: the pre-tokenizer is not one GGUF names here (a Split by the Llama 3 or Qwen2 pattern then ByteLevel, or ByteLevel alone)`);
+  return name;
 }

@@ -51,7 +51,7 @@ export async function writeGgufCheckpoint(path: string, store: TensorStore, conf
     ['general.name', { type: 'string', value: name }],
     ['general.file_type', { type: 'u32', value: { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 }[type] }],
     ...configToGguf(config, store.where),
-    ...tokenizerToGguf(tokenizer, tokenizerSource),
+    ...tokenizerToGguf(tokenizer, tokenizerSource, config.vocabSize),
   ];
   const tokens = metadata.find(([k]) => k === 'tokenizer.ggml.tokens')![1].value as string[];
   if (tokens.length !== config.vocabSize) throw new Error(`${tokenizerSource}: the tokenizer has ${tokens.length} tokens, the model ${store.where} a vocabulary of ${config.vocabSize}; llama.cpp needs them equal`);
