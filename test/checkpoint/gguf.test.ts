@@ -19,6 +19,12 @@ import { writeGguf } from '../../src/checkpoint/gguf/writer.ts';
 import { main as convertWeight } from '../../src/commands/convert_weight.ts';
 import { main as initCheckpoint } from '../../src/commands/init_checkpoint.ts';
 import { main as logits } from '../../src/commands/logits.ts';
+import { loadModel } from '../../src/checkpoint/load.ts';
+import { saveAdapter } from '../../src/checkpoint/peft.ts';
+import { generate } from '../../src/generate/generate.ts';
+import { loadCore } from '../../src/runtime/core.ts';
+import { WeightType } from '../../src/runtime/kernels.ts';
+import { Rng } from '../../src/runtime/random.ts';
 import { bundledLlama2Model, loadTokenizer } from '../../src/tokenizer/load.ts';
 import { compareWithHuggingFace, LLAMA3_JSON, QWEN3_JSON, readJson, sampleStrings } from '../tokenizer/hf_oracle.ts';
 import { quietly, scratch } from './helpers.ts';
@@ -155,6 +161,30 @@ test('GGUF written here runs in llama.cpp with our tokens and greedy continuatio
     } finally {
       await lm.dispose();
     }
+  }
+});
+
+test('base + PEFT adapter merged into a GGUF runs in llama.cpp with the greedy continuation of our unmerged base + LoRA', async () => {
+  const base = await randomLlama('lora-base');
+  const core = await loadCore();
+  const model = await loadModel(core, base, { mode: 'finetune', weightType: WeightType.F32, lora: { rank: 2, alpha: 4, dropout: 0, targetModules: '.*wq|.*wk|.*wv|.*w2' } });
+  const rng = new Rng(5);
+  for (const t of model.weights.trainable) rng.fillNormal(core.arena.f32(t.ptr, t.n), 0.3);
+  const adapter = join(dir, 'adapter');
+  await saveAdapter(adapter, model.weights, base);
+  const tokens = (await loadTokenizer(base)).tokenizer.encode(PROMPT, { bos: true, eos: false });
+  const want = generate(model, tokens, { maxNewTokens: 12, eosId: -1 });
+  assert.notDeepEqual(want, (await ours(base, tokens)).greedy, 'the adapter changes the continuation');
+  const file = await toGguf(base, join(dir, 'merged.gguf'), 'f32', ['--adapter', adapter]);
+  const { getLlama } = await import('node-llama-cpp');
+  const lm = await (await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never })).loadModel({ modelPath: file });
+  try {
+    const ctx = await lm.createContext({ contextSize: 64, threads: 1 });
+    const got: number[] = [];
+    for await (const t of ctx.getSequence().evaluate(tokens as Token[], { temperature: 0 })) if (got.push(t) >= 12) break;
+    assert.deepEqual(got, want);
+  } finally {
+    await lm.dispose();
   }
 });
 
