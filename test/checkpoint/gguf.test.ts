@@ -27,6 +27,7 @@ import { WeightType } from '../../src/runtime/kernels.ts';
 import { Rng } from '../../src/runtime/random.ts';
 import { bundledLlama2Model, loadTokenizer } from '../../src/tokenizer/load.ts';
 import { compareWithHuggingFace, LLAMA3_JSON, QWEN3_JSON, readJson, sampleStrings } from '../tokenizer/hf_oracle.ts';
+import { assertClose } from '../helpers.ts';
 import { quietly, scratch } from './helpers.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -62,8 +63,8 @@ async function randomLlama(name: string, overrides: string[] = []): Promise<stri
 }
 
 /** Our last-position logits and greedy continuation for a checkpoint. */
-async function ours(path: string, ids: number[], greedy = 12): Promise<{ logits: number[]; greedy: number[] }> {
-  const { code, out } = await quietly(logits, ['--load_checkpoint', path, '--input_ids', ids.join(','), '--greedy', String(greedy)]);
+async function ours(path: string, ids: number[], greedy = 12, weightDtype = 'f32'): Promise<{ logits: number[]; greedy: number[] }> {
+  const { code, out } = await quietly(logits, ['--load_checkpoint', path, '--input_ids', ids.join(','), '--greedy', String(greedy), '--weight_dtype', weightDtype]);
   assert.equal(code, 0);
   return JSON.parse(out);
 }
@@ -136,6 +137,29 @@ async function randomQwen3(name: string): Promise<string> {
   writeFileSync(join(out, 'tokenizer.json'), readFileSync(QWEN3_JSON));
   return out;
 }
+
+test('q8_0/q4_0 models: a GGUF\'s blocks are taken as stored, other checkpoints are quantized on load; both compute what f32 computes on the dequantized weights', async () => {
+  const model = join(dir, 'llama'), tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
+  const core = await loadCore();
+  for (const [type, wt] of [['Q8_0', WeightType.Q8_0], ['Q4_0', WeightType.Q4_0]] as const) {
+    const file = join(dir, `py.${type}.gguf`), dtype = type.toLowerCase();
+    const quantized = await loadModel(core, file, { mode: 'finetune', weightType: wt });
+    const gguf = GgufFile.open(file);
+    try {
+      for (const t of quantized.weights.baseTensors().filter((t) => t.matrix)) {
+        const want = new Float32Array((await gguf.read(t.name)).buffer);
+        assert.deepEqual(quantized.weights.getMatrix(t.matrix!), want, `${type}: ${t.name} as stored, rows in order`);
+      }
+    } finally {
+      gguf.close();
+    }
+    const f32 = await ours(file, tokens), asStored = await ours(file, tokens, 12, dtype), onLoad = await ours(model, tokens, 12, dtype);
+    for (const [what, got] of [['as stored', asStored], ['quantized on load', onLoad]] as const) {
+      assertClose(got.logits, f32.logits, 1e-4, `${type} ${what}: logits`);
+      assert.deepEqual(got.greedy, f32.greedy, `${type} ${what}: greedy tokens`);
+    }
+  }
+});
 
 test('GGUF written here runs in llama.cpp with our tokens and greedy continuation (Llama f32 and f16 with tokenizer.model, Qwen3 f32 with tokenizer.json)', async () => {
   const { getLlama } = await import('node-llama-cpp');

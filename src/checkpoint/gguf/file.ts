@@ -75,6 +75,19 @@ export class GgufFile implements TensorStore {
     return out;
   }
 
+  /**
+   * A matrix's blocks as stored, when it is stored as `type` (else undefined): what a model
+   * holding `type` weights takes as is, q/k rows of the llama architecture put back in order.
+   */
+  async blocks(name: string, type: 'Q8_0' | 'Q4_0'): Promise<Uint8Array | undefined> {
+    const t = this.records.get(name);
+    if (!t || t.type !== type || t.dims.length !== 2) return undefined;
+    const raw = await this.readRaw(name), qk = this.permuted ? isRopeProjection(name) : undefined;
+    if (!qk) return raw;
+    const rows = t.dims[1], heads = qk === 'q' ? this.config.nHeads : this.config.nKvHeads;
+    return permuteRopeRows(raw, heads, rows, raw.length / rows, 1, 'hf');
+  }
+
   private record(name: string): TensorRecord {
     infoOf(this, name);
     return this.records.get(name)!;
