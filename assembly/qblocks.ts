@@ -2,13 +2,16 @@
 // blocks, Q8_0 (f16 scale d, 32 int8 q: w = d·q) or Q4_0 (f16 d, 16 bytes of nibbles, low
 // nibbles values 0..15 and high nibbles 16..31: w = d·(q − 8)).
 //
-// Decoding (fewer than 4 rows of X) dots each weight row with x block by block, the 32 values
-// widened to f32 in registers and each block's sum scaled by its d. Longer inputs dequantize as
+// Decoding (fewer than 4 rows of X) dots each weight row with x block by block: x is split into
+// two int16 parts (gemm.ts splitX16, about 30 bits), the 32 quants widened to int16 in
+// registers meet them in exact integer multiply-adds (i32x4.dot_i16x8_s), and each block's two
+// sums are scaled by its d and x's scale (rows longer than XQ_MAX widen the quants to f32
+// instead). Longer inputs dequantize as
 // many weight rows as the workspace's qRows region holds (1 MiB) and run the f32 GEMM on them.
 
 import { fma, hsum } from './simd';
-import { gemm, WT_F32 } from './gemm';
-import { QROWS_BYTES, qRows } from './workspace';
+import { gemm, LO, splitX16, WT_F32, XB, XQ_MAX } from './gemm';
+import { QROWS_BYTES, packA, qRows } from './workspace';
 
 export const QT_Q8_0: i32 = 3;
 export const QT_Q4_0: i32 = 4;
@@ -78,6 +81,31 @@ function dotRow(x: usize, w: usize, K: i32, qt: i32): f32 {
   return hsum(f32x4.add(acc0, acc1));
 }
 
+/** Σ_k x[k]·w[k] over one row of blocks, x given as splitX16's int16 parts xq, xl and scales xs. */
+function dotRowQ16(xq: usize, xl: usize, xs: usize, w: usize, K: i32, qt: i32): f32 {
+  const bytes: usize = qt == QT_Q8_0 ? 34 : 18;
+  let acc = f32x4.splat(0);
+  for (let k = 0; k < K; k += 32) {
+    let w0: v128, w1: v128, w2: v128, w3: v128;
+    if (qt == QT_Q8_0) {
+      w0 = v128.load8x8_s(w + 2); w1 = v128.load8x8_s(w + 10); w2 = v128.load8x8_s(w + 18); w3 = v128.load8x8_s(w + 26);
+    } else {
+      const v = v128.load(w + 2);
+      const lo = i8x16.sub(v128.and(v, i8x16.splat(15)), i8x16.splat(8)), hi = i8x16.sub(i8x16.shr_u(v, 4), i8x16.splat(8));
+      w0 = i16x8.extend_low_i8x16_s(lo); w1 = i16x8.extend_high_i8x16_s(lo); w2 = i16x8.extend_low_i8x16_s(hi); w3 = i16x8.extend_high_i8x16_s(hi);
+    }
+    const o = <usize>k * 2;
+    const h = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xq + o)), i32x4.dot_i16x8_s(w1, v128.load(xq + o, 16))),
+      i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xq + o, 32)), i32x4.dot_i16x8_s(w3, v128.load(xq + o, 48))));
+    const l = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xl + o)), i32x4.dot_i16x8_s(w1, v128.load(xl + o, 16))),
+      i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xl + o, 32)), i32x4.dot_i16x8_s(w3, v128.load(xl + o, 48))));
+    const sh: f32 = half(<u32>load<u16>(w)) * load<f32>(xs + <usize>(k / XB) * 4);
+    acc = fma(f32x4.convert_i32x4_s(l), f32x4.splat(sh / LO), fma(f32x4.convert_i32x4_s(h), f32x4.splat(sh), acc));
+    w += bytes;
+  }
+  return hsum(acc);
+}
+
 /** dst[rows, K] f32 = the block rows at w. */
 export function dequantize_rows_q(dst: usize, w: usize, rows: i32, K: i32, qt: i32): void {
   const bytes: usize = qt == QT_Q8_0 ? 34 : 18, blocks = <usize>rows * <usize>(K >> 5);
@@ -101,10 +129,12 @@ export function embedding_gather_q(out: usize, table: usize, ids: usize, n: i32,
 export function matmul_xwt_q(y: usize, x: usize, w: usize, M: i32, N: i32, K: i32, qt: i32, accumulate: bool): void {
   const rb = rowBytes(K, qt);
   if (M < 4) {
+    const xq = packA(), xl = xq + <usize>K * 2, xs = xq + <usize>K * 4, q16 = K <= XQ_MAX;
     for (let m = 0; m < M; m++) {
       const xr = x + <usize>m * <usize>K * 4, yr = y + <usize>m * <usize>N * 4;
+      if (q16) splitX16(xq, xs, xr, K);
       for (let n = 0; n < N; n++) {
-        const v = dotRow(xr, w + <usize>n * rb, K, qt), yp = yr + <usize>n * 4;
+        const wr = w + <usize>n * rb, v = q16 ? dotRowQ16(xq, xl, xs, wr, K, qt) : dotRow(xr, wr, K, qt), yp = yr + <usize>n * 4;
         store<f32>(yp, accumulate ? load<f32>(yp) + v : v);
       }
     }

@@ -22,7 +22,7 @@ for (const kind of await coreKinds()) {
   test(`${kind} core: block-quantized products equal the f32 kernels on the dequantized weights`, async () => {
     const core = await testCore(kind), k = core.kernels;
     for (const [wt, name, quantize] of TYPES) {
-      for (const [M, N, K] of [[1, 5, 32], [3, 70, 96], [4, 70, 4096], [9, 130, 160], [2, 3, 8192]]) {
+      for (const [M, N, K] of [[1, 5, 32], [3, 70, 96], [4, 70, 4096], [9, 130, 160], [2, 3, 8192], [1, 2, 32768]]) { // the last is past the int16 split (XQ_MAX)
         const mark = core.arena.mark();
         const blocks = quantize(normal(N * K, N + K)), w = dequantize(name, blocks, N * K, name);
         const x = normal(M * K, M), dy = normal(M * N, 7 * M);
