@@ -106,13 +106,23 @@ test('the Q8_0 and Q4_0 quantizers give gguf-py\'s bytes, and every dequantizer 
   }
 });
 
+let gqaModel: Promise<string> | undefined;
+/** A random grouped-query Llama (4 heads over 2 key/value heads) and gguf-py's GGUF files of it, `py.<TYPE>.gguf`, made once. */
+function gqaLlama(): Promise<string> {
+  gqaModel ??= (async () => {
+    const model = await randomLlama('llama', ['--model.model_config.num_heads', '4', '--model.model_config.n_kv_heads', '2']);
+    for (const type of ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0']) oracle('write', model, join(dir, `py.${type}.gguf`), type);
+    return model;
+  })();
+  return gqaModel;
+}
+
 test('GGUF written by gguf-py gives the logits of the safetensors it came from; ours holds the same bytes', async () => {
-  const model = await randomLlama('llama', ['--model.model_config.num_heads', '4', '--model.model_config.n_kv_heads', '2']);
+  const model = await gqaLlama();
   const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
   const want = await ours(model, tokens);
   for (const type of ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0']) {
     const theirs = join(dir, `py.${type}.gguf`), mine = await toGguf(model, join(dir, `ours.${type}.gguf`), type.toLowerCase());
-    oracle('write', model, theirs, type);
     if (type === 'F32') assert.deepEqual(await ours(theirs, tokens), want, 'logits and greedy tokens of the f32 GGUF');
     const a = GgufFile.open(theirs), b = GgufFile.open(mine);
     try {
@@ -139,7 +149,7 @@ async function randomQwen3(name: string): Promise<string> {
 }
 
 test('q8_0/q4_0 models: a GGUF\'s blocks are taken as stored, other checkpoints are quantized on load; both compute what f32 computes on the dequantized weights', async () => {
-  const model = join(dir, 'llama'), tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
+  const model = await gqaLlama(), tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
   const core = await loadCore();
   for (const [type, wt] of [['Q8_0', WeightType.Q8_0], ['Q4_0', WeightType.Q4_0]] as const) {
     const file = join(dir, `py.${type}.gguf`), dtype = type.toLowerCase();
