@@ -198,6 +198,33 @@ test('GGUF written here runs in llama.cpp with our tokens and greedy continuatio
   }
 });
 
+test('Llama 3\'s rescaled RoPE: rope_freqs from gguf-py reads to the safetensors\' logits, and ours runs in llama.cpp with our greedy continuation', async () => {
+  const out = join(dir, 'llama3'), o = (k: string, v: string) => [`--model.model_config.${k}`, v];
+  const { code } = await quietly(initCheckpoint, ['--config', join(root, 'configs/llama3/lora_llama3_2_1b.yaml'), '--output_dir', out, '--dtype', 'f32',
+    ...o('initializer_range', '0.5'), ...o('hidden_size', '64'), ...o('num_layers', '2'), ...o('num_heads', '4'), ...o('n_kv_heads', '2'), ...o('intermediate_size', '128'),
+    ...o('vocab_size', '32000'), ...o('bos_token_id', '1'), ...o('eos_token_id', '2'), ...o('pad_token_id', '0')]);
+  assert.equal(code, 0);
+  writeFileSync(join(out, 'tokenizer.model'), await bundledLlama2Model());
+  const ids = Array.from({ length: 60 }, (_, i) => 1 + ((i * 7919) % 31000)), want = await ours(out, ids, 4);
+  const theirs = join(dir, 'llama3.py.gguf');
+  oracle('write', out, theirs, 'F32');
+  const opened = GgufFile.open(theirs);
+  assert.deepEqual(opened.config.ropeScaling, { factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 });
+  opened.close();
+  assert.deepEqual(await ours(theirs, ids, 4), want, 'logits and greedy tokens');
+  const file = await toGguf(out, join(dir, 'llama3.f32.gguf'), 'f32');
+  const { getLlama } = await import('node-llama-cpp');
+  const lm = await (await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never })).loadModel({ modelPath: file });
+  try {
+    const ctx = await lm.createContext({ contextSize: 128, threads: 1 });
+    const got: number[] = [];
+    for await (const t of ctx.getSequence().evaluate(ids as Token[], { temperature: 0 })) if (got.push(t) >= 4) break;
+    assert.deepEqual(got, want.greedy);
+  } finally {
+    await lm.dispose();
+  }
+});
+
 test('base + PEFT adapter merged into a GGUF runs in llama.cpp with the greedy continuation of our unmerged base + LoRA', async () => {
   const base = await randomLlama('lora-base');
   const core = await loadCore();

@@ -59,6 +59,25 @@ LAYER = {
 TOP = {'model.embed_tokens.weight': 'token_embd.weight', 'model.norm.weight': 'output_norm.weight', 'lm_head.weight': 'output.weight'}
 
 
+def llama3_factors(cfg, s):
+    """Llama 3's per-frequency RoPE divisors, as llama.cpp's converter stores them."""
+    dim = cfg.get('head_dim') or cfg['hidden_size'] // cfg['num_attention_heads']
+    freqs = 1.0 / (cfg.get('rope_theta', 10000) ** (np.arange(0, dim, 2, dtype=np.float64) / dim))
+    old = s['original_max_position_embeddings']
+    low_wavelen, high_wavelen = old / s['low_freq_factor'], old / s['high_freq_factor']
+    out = []
+    for f in freqs:
+        wavelen = 2 * np.pi / f
+        if wavelen < high_wavelen:
+            out.append(1.0)
+        elif wavelen > low_wavelen:
+            out.append(s['factor'])
+        else:
+            smooth = (old / wavelen - s['low_freq_factor']) / (s['high_freq_factor'] - s['low_freq_factor'])
+            out.append(1 / ((1 - smooth) / s['factor'] + smooth))
+    return np.array(out, dtype=np.float32)
+
+
 def gguf_name(name):
     if name in TOP:
         return TOP[name]
@@ -83,6 +102,9 @@ def write(model_dir, out, type_name):
         w.add_key_length(cfg['head_dim'])
         w.add_value_length(cfg['head_dim'])
     w.add_vocab_size(cfg['vocab_size'])
+    scaling = cfg.get('rope_scaling') or {}
+    if scaling.get('rope_type', scaling.get('type')) == 'llama3':
+        w.add_tensor('rope_freqs.weight', llama3_factors(cfg, scaling))
     qtype = getattr(gguf.GGMLQuantizationType, type_name)
     for name, a in read_safetensors(os.path.join(model_dir, 'model.safetensors')).items():
         if arch == 'llama' and name.endswith('q_proj.weight'):

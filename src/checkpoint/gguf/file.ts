@@ -3,7 +3,8 @@
  * Face names, F32/F16/BF16 ones as stored and block-quantized ones (Q8_0, Q4_0, Q4_K, Q6_K)
  * dequantized to F32. The llama architecture's q/k rows, which llama.cpp's converter stores in
  * interleaved RoPE pairs, are put back in Hugging Face's rotate-half order (qwen2 and qwen3 are
- * stored unpermuted). Tensors without a Hugging Face name keep their GGUF names.
+ * stored unpermuted). Tensors without a Hugging Face name keep their GGUF names, except
+ * rope_freqs.weight (Llama 3's rescaled RoPE), which becomes the config's ropeScaling.
  */
 import type { LlamaConfig } from '../../model/config.ts';
 import { encodeFloat, type DType } from '../dtypes.ts';
@@ -40,7 +41,16 @@ export class GgufFile implements TensorStore {
     this.values = h.metadata;
     const embed = h.tensors.get('token_embd.weight');
     if (!embed) throw new Error(`${this.where}: no tensor token_embd.weight`);
-    this.config = configFromGguf(h.metadata, this.where, embed.dims[1] ?? 0, !h.tensors.has('output.weight'));
+    const freqs = h.tensors.get('rope_freqs.weight');
+    let ropeFreqs: Float32Array | undefined;
+    if (freqs) {
+      if (freqs.type !== 'F32' || freqs.dims.length !== 1) throw new Error(`${this.where}: tensor rope_freqs.weight must be F32 of one dimension, not ${freqs.type}[${freqs.dims}]`);
+      const raw = new Uint8Array(freqs.end - freqs.begin);
+      src.readSync(raw, freqs.begin);
+      ropeFreqs = new Float32Array(raw.buffer);
+      h.tensors.delete('rope_freqs.weight'); // taken into the config
+    }
+    this.config = configFromGguf(h.metadata, this.where, embed.dims[1] ?? 0, !h.tensors.has('output.weight'), ropeFreqs);
     this.permuted = h.metadata.get('general.architecture') === 'llama';
     const records = new Map<string, TensorRecord>(), tensors = new Map<string, TensorInfo>();
     for (const t of h.tensors.values()) {

@@ -3,7 +3,8 @@
  * llama.cpp runs: tensors renamed (gguf/names.ts), the llama architecture's q/k rows put in
  * llama.cpp's interleaved RoPE order, matrices stored as the chosen type (F32, F16, BF16, Q8_0,
  * Q4_0; a matrix whose rows are not whole blocks is stored as F16, as llama.cpp's converter
- * does), vectors (norms, biases) as F32. Written under a temporary name and renamed.
+ * does), vectors (norms, biases) as F32, Llama 3's rescaled RoPE as the rope_freqs.weight
+ * factors llama.cpp reads. Written under a temporary name and renamed.
  */
 import { dirname } from 'node:path';
 import { makeFolders, writeAtomically } from '../../data/atomic.ts';
@@ -13,7 +14,7 @@ import { decodeF32, encodeFloat } from '../dtypes.ts';
 import { permuteRopeRows } from '../names.ts';
 import type { TensorStore } from '../store.ts';
 import { quantizeQ4_0, quantizeQ8_0 } from './blocks.ts';
-import { configToGguf, ggufArchitecture } from './config.ts';
+import { configToGguf, ggufArchitecture, llama3Factors } from './config.ts';
 import { GGML_TYPES, type GgmlType, type TypedValue } from './format.ts';
 import { ggufName, isRopeProjection } from './names.ts';
 import { tokenizerToGguf } from './tokenizer.ts';
@@ -75,6 +76,10 @@ export async function writeGgufCheckpoint(path: string, store: TensorStore, conf
       },
     };
   });
+  if (config.ropeScaling) {
+    const half = headDim(config) / 2, factors = Float32Array.from(llama3Factors(config.ropeScaling, config.ropeTheta, half));
+    tensors.push({ name: 'rope_freqs.weight', type: 'F32', dims: [half], bytes: () => new Uint8Array(factors.buffer) });
+  }
   makeFolders(dirname(path));
   await writeAtomically(path, (tmp) => writeGguf(tmp, metadata, tensors, (t) => onTensor?.(t.name)));
 }
