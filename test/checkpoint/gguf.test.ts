@@ -148,6 +148,18 @@ async function randomQwen3(name: string): Promise<string> {
   return out;
 }
 
+test('Qwen2 (q/k/v bias) and Qwen3 (q/k norm, head_dim 32, tied) GGUF files from gguf-py give the logits of their safetensors', async () => {
+  for (const [family, yaml] of [['qwen2', 'configs/qwen2/lora_qwen2_5_0_5b.yaml'], ['qwen3', 'configs/qwen3/lora_qwen3_0_6b.yaml']]) {
+    const out = join(dir, `${family}-py`), o = (k: string, v: string) => [`--model.model_config.${k}`, v];
+    const { code } = await quietly(initCheckpoint, ['--config', join(root, yaml), '--output_dir', out, '--dtype', 'f32', ...o('initializer_range', '0.5'), ...o('hidden_size', '64'),
+      ...o('num_layers', '2'), ...o('num_heads', '4'), ...o('n_kv_heads', '2'), ...o('intermediate_size', '128'), ...o('vocab_size', '1000'), ...(family === 'qwen3' ? o('head_dim', '32') : [])]);
+    assert.equal(code, 0);
+    const file = join(dir, `${family}.py.gguf`), ids = [5, 17, 999, 0, 42, 7];
+    oracle('write', out, file, 'F32');
+    assert.deepEqual(await ours(file, ids, 4), await ours(out, ids, 4), `${family}: logits and greedy tokens`);
+  }
+});
+
 test('q8_0/q4_0 models: a GGUF\'s blocks are taken as stored, other checkpoints are quantized on load; both compute what f32 computes on the dequantized weights', async () => {
   const model = await gqaLlama(), tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
   const core = await loadCore();
