@@ -291,18 +291,18 @@ export function gemm(c: usize, ldc: usize, a: usize, ars: usize, aps: usize, b: 
 }
 
 /** Block of x that shares one scale in the int8 GEMV: 2·127·32767 per lane-step, 256 fit in i32. */
-const XB: i32 = 256;
+export const XB: i32 = 256;
 /** x·65534 carries the low part: |x/s − hi| ≤ 1/2 maps onto ±32767. */
-const LO: f32 = 65534.0;
+export const LO: f32 = 65534.0;
 /** Longest x the int8 GEMV splits into the A-panel workspace (two int16 halves plus scales). */
-const XQ_MAX: i32 = 30720;
+export const XQ_MAX: i32 = 30720;
 
 /**
  * Splits x f32[K] into two int16 parts per element and one scale per block of XB:
  * x ≈ s·(hi + lo/65534), s = max|x|/32767, which keeps about 30 bits, more than f32 has.
  * hi goes to xq[0..K), lo to xq[K..2K), the scales to xs.
  */
-function splitX16(xq: usize, xs: usize, x: usize, K: i32): void {
+export function splitX16(xq: usize, xs: usize, x: usize, K: i32): void {
   const xl = xq + <usize>K * 2;
   for (let k0 = 0; k0 < K; k0 += XB) {
     const end = min(K, k0 + XB);

@@ -20,8 +20,11 @@ export const ATTN_MAX_D: i32 = 256;
 /** Two [QB x KB] tiles, one [QB x D] accumulator and three per-row vectors. */
 export const ATTN_BYTES: usize = <usize>(2 * ATTN_QB * ATTN_KB + ATTN_QB * ATTN_MAX_D + 3 * ATTN_QB) * 4;
 
+/** Block-quantized weight rows dequantized for one GEMM call (qblocks.ts). */
+export const QROWS_BYTES: usize = 1 << 20;
+
 /** Total bytes of workspace every kernel may use. */
-export const WORKSPACE_BYTES: usize = PACK_B_BYTES + PACK_A_BYTES + TILE_BYTES + ATTN_BYTES;
+export const WORKSPACE_BYTES: usize = PACK_B_BYTES + PACK_A_BYTES + TILE_BYTES + ATTN_BYTES + QROWS_BYTES;
 
 let base: usize = 0;
 
@@ -43,6 +46,8 @@ export function workspace_bytes(): usize {
 @inline export function tile(): usize { return base + PACK_B_BYTES + PACK_A_BYTES; }
 // @ts-ignore: decorator
 @inline export function attnScratch(): usize { return base + PACK_B_BYTES + PACK_A_BYTES + TILE_BYTES; }
+// @ts-ignore: decorator
+@inline export function qRows(): usize { return base + PACK_B_BYTES + PACK_A_BYTES + TILE_BYTES + ATTN_BYTES; }
 
 /** First byte after the core's own static data: the host's arena starts at or after it. */
 export function heap_base(): usize {

@@ -49,7 +49,7 @@ export interface LoadOptions {
 export async function loadModel(core: Core, path: string, options: ModelOptions, opts: LoadOptions = {}): Promise<LlamaModel> {
   const adapter = opts.adapter === undefined ? undefined : openAdapter(opts.adapter);
   const opened = openCheckpoint(path, opts.config), share = opts.share;
-  const ckpt = share ? { ...opened, config: rankShare(opened.config, share.parts, path), weights: rankShareOf(opened.weights, share) } : opened;
+  const ckpt = share ? { config: rankShare(opened.config, share.parts, path), weights: rankShareOf(opened.weights, share), layout: opened.layout } : opened; // a rank's slices: no whole blocks taken as stored
   const adapterTensors = adapter && share ? rankShareOf(adapter.tensors, share) : adapter?.tensors;
   try {
     if (adapter && options.lora && JSON.stringify(options.lora) !== JSON.stringify(adapter.lora)) {

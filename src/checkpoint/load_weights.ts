@@ -8,7 +8,9 @@ import type { Core } from '../runtime/core.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
 import type { LlamaWeights } from '../model/weights.ts';
+import { isBlockType, WeightType } from '../runtime/kernels.ts';
 import { decodeF32 } from './dtypes.ts';
+import { GgufFile } from './gguf/file.ts';
 import { detectLayout, mapName, type Layout } from './names.ts';
 import { relayout } from './relayout.ts';
 import { SafetensorsFile } from './safetensors_file.ts';
@@ -22,6 +24,8 @@ export interface Checkpoint {
   weights: TensorStore;
   /** how the file names them */
   layout: Layout;
+  /** a matrix's Q8_0 or Q4_0 blocks when the file stores it so (a GGUF file), to be taken as is */
+  blocks?: (name: string, type: 'Q8_0' | 'Q4_0') => Promise<Uint8Array | undefined>;
 }
 
 /** Parameters that were not loaded: the network's without a tensor, the checkpoint's without a place. */
@@ -46,6 +50,8 @@ export interface WantedTensor {
 interface Slot extends WantedTensor {
   base: boolean;
   store(values: Float32Array): void;
+  /** for a matrix held as Q8_0 or Q4_0: that type, and where its blocks go as they are */
+  blocks?: { type: 'Q8_0' | 'Q4_0'; store(bytes: Uint8Array): void };
 }
 
 function slots(w: LlamaWeights): Slot[] {
@@ -53,6 +59,7 @@ function slots(w: LlamaWeights): Slot[] {
   const out: Slot[] = w.baseTensors().map((t) => ({
     name: t.name, shape: t.shape, base: true,
     store: (v: Float32Array) => (t.matrix ? w.setMatrix(t.matrix, v) : arena.f32(t.vector!, v.length).set(v)),
+    ...(t.matrix && isBlockType(t.matrix.wt) ? { blocks: { type: t.matrix.wt === WeightType.Q8_0 ? 'Q8_0' : 'Q4_0', store: (b: Uint8Array) => w.setMatrixBlocks(t.matrix!, b) } as const } : {}),
   }));
   for (const layer of w.layers) {
     for (const ad of Object.values(layer.lora)) {
@@ -99,7 +106,12 @@ export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint, { bas
   checkShapes(ckpt, want);
   checkBaseTensors(ckpt, want.filter((s) => s.base));
   const slot = new Map(present.map((s) => [s.name, s]));
-  for await (const [name, bytes] of readEach(store, present.map((s) => s.name))) {
+  const asStored = new Set<string>();
+  for (const s of present) {
+    const b = s.blocks && (await ckpt.blocks?.(s.name, s.blocks.type));
+    if (b) { s.blocks!.store(b); asStored.add(s.name); }
+  }
+  for await (const [name, bytes] of readEach(store, present.filter((s) => !asStored.has(s.name)).map((s) => s.name))) {
     slot.get(name)!.store(decodeF32(bytes, store.tensors.get(name)!.dtype, `${store.where}: tensor ${as(name)}`));
   }
   const taken = new Set(want.map((s) => s.name));
@@ -111,7 +123,8 @@ export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint, { bas
 
 /** Tensors named as stored (in `layout`) as a checkpoint under Hugging Face names. */
 export function checkpointOf(raw: TensorStore, config: LlamaConfig, layout: Layout = detectLayout(raw.tensors.keys())): Checkpoint {
-  return { config, weights: relayout(raw, layout, 'hf', config), layout };
+  const blocks = raw instanceof GgufFile ? raw.blocks.bind(raw) : undefined;
+  return { config, weights: relayout(raw, layout, 'hf', config), layout, ...(blocks ? { blocks } : {}) };
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Opening whatever a user passes as a checkpoint: a safetensors file, a MindSpore `.ckpt`, a
+ * Opening whatever a user passes as a checkpoint: a safetensors file, a MindSpore `.ckpt`, a GGUF file, a
  * Hugging Face folder (`model.safetensors` or a sharded `model.safetensors.index.json`), a
  * folder holding `.ckpt` files (the newest is used), or MindFormers' `rank_0/ … rank_N/` folders
  * of model-parallel slices (joined back into whole tensors). Names are then mapped to one layout
@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { configFromHF, ffnDimFor, validateConfig, type LlamaConfig } from '../model/config.ts';
 import { CkptFile } from './ckpt.ts';
+import { GgufFile } from './gguf/file.ts';
 import { detectLayout } from './names.ts';
 import { SafetensorsFile } from './safetensors.ts';
 import { inferModelParallel, joinSlices } from './slicing.ts';
@@ -24,6 +25,7 @@ export function openTensors(path: string): TensorStore {
 
 function openFile(path: string): TensorStore {
   if (path.endsWith('.ckpt')) return CkptFile.open(path);
+  if (path.endsWith('.gguf')) return GgufFile.open(path);
   if (path.endsWith('.index.json')) return openSharded(path);
   return SafetensorsFile.open(path);
 }
@@ -46,8 +48,8 @@ function openFolder(dir: string): TensorStore {
   const ranks = rankFolders(dir);
   if (ranks.length) return openRanks(dir, ranks);
   for (const name of ['model.safetensors.index.json', 'model.safetensors']) if (existsSync(join(dir, name))) return openFile(join(dir, name));
-  const file = newestFile(dir, '.ckpt') ?? newestFile(dir, '.safetensors');
-  if (!file) throw new Error(`${dir}: no checkpoint in this folder (model.safetensors, model.safetensors.index.json, a .ckpt file or rank_0/)`);
+  const file = newestFile(dir, '.ckpt') ?? newestFile(dir, '.safetensors') ?? newestFile(dir, '.gguf');
+  if (!file) throw new Error(`${dir}: no checkpoint in this folder (model.safetensors, model.safetensors.index.json, a .ckpt, .safetensors or .gguf file, or rank_0/)`);
   return openFile(file);
 }
 
@@ -118,10 +120,11 @@ export function configFromMeta(raw: Record<string, unknown>, where: string, embe
 }
 
 /**
- * The config that goes with a checkpoint path: `config.json` (Hugging Face) or `params.json`
+ * The config that goes with a checkpoint path: a GGUF file's own metadata, else `config.json` (Hugging Face) or `params.json`
  * (Meta) in its folder, or the folder above a rank_<i>/ folder. Undefined when neither.
  */
 export function findConfig(path: string, store?: TensorStore): LlamaConfig | undefined {
+  if (store instanceof GgufFile) return store.config;
   const dir = existsSync(path) && statSync(path).isDirectory() ? path : dirname(path);
   for (const d of /^rank_\d+$/.test(basename(dir)) ? [dir, dirname(dir)] : [dir]) {
     for (const file of ['config.json', 'params.json']) {

@@ -1,5 +1,5 @@
 /**
- * `wasmformers logits --load_checkpoint P --input_ids 1,42,99 [--greedy N]`: prints, as JSON,
+ * `wasmformers logits --load_checkpoint P --input_ids 1,42,99 [--greedy N] [--weight_dtype f32|bf16|int8|q8_0|q4_0]`: prints, as JSON,
  * the last position's logits and a greedy continuation of N tokens — the quickest way to
  * compare this implementation with another one.
  */
@@ -9,7 +9,7 @@ import { loadModel } from '../checkpoint/load.ts';
 import { generate } from '../generate/generate.ts';
 import { parseFlags } from './flags.ts';
 
-const STORAGE: Record<string, WeightType> = { f32: WeightType.F32, bf16: WeightType.BF16, int8: WeightType.I8 };
+const STORAGE: Record<string, WeightType> = { f32: WeightType.F32, bf16: WeightType.BF16, int8: WeightType.I8, q8_0: WeightType.Q8_0, q4_0: WeightType.Q4_0 };
 
 /** Runs the command; see the file comment. */
 export async function main(argv: string[]): Promise<number> {
@@ -22,7 +22,7 @@ export async function main(argv: string[]): Promise<number> {
   const ids = String(f.input_ids).split(',').map((s) => s.trim());
   if (ids.some((s) => !/^\d+$/.test(s))) throw new Error(`--input_ids takes comma-separated token ids, got '${f.input_ids}'`);
   const wt = STORAGE[String(f.weight_dtype)];
-  if (wt === undefined) throw new Error(`--weight_dtype takes f32, bf16 or int8, got '${f.weight_dtype}'`);
+  if (wt === undefined) throw new Error(`--weight_dtype takes ${Object.keys(STORAGE).join(', ')}, got '${f.weight_dtype}'`);
   const greedy = Number(f.greedy);
   if (!(Number.isInteger(greedy) && greedy >= 0)) throw new Error(`--greedy takes a count of tokens, got ${f.greedy}`);
   const core = await loadCore();

@@ -116,7 +116,7 @@ const RULES: Record<string, Rule> = {
   [`${MC}.model_type`]: { oneOf: ['llama', 'mistral', 'qwen2', 'qwen3'] },
   [`${MC}.head_dim`]: int(2, { kind: 'number', nullable: true }),
   [`${MC}.sliding_window`]: int(1, { kind: 'number', nullable: true }),
-  [`${MC}.param_init_type`]: { oneOf: ['float32', 'bfloat16', 'int8'] },
+  [`${MC}.param_init_type`]: { oneOf: ['float32', 'bfloat16', 'int8', 'q8_0', 'q4_0'] },
   [`${MC}.offset`]: int(0, { kind: 'number|numbers' }),
   [`${MC}.block_size`]: int(1),
   [`${MC}.num_blocks`]: int(1),

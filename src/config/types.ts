@@ -90,7 +90,7 @@ export interface RunConfig extends IgnoredKeys {
   model: {
     model_config: Record<string, unknown> & {
       seq_length: number; hidden_size: number; num_layers: number; num_heads: number; vocab_size: number;
-      /** storage of frozen base weights: 'float32' | 'bfloat16' | 'int8' (ours; MindFormers' compute_dtype is accepted and ignored) */
+      /** storage of frozen base weights: 'float32' | 'bfloat16' | 'int8' | 'q8_0' | 'q4_0' (ours; MindFormers' compute_dtype is accepted and ignored) */
       param_init_type: string;
       /** ours: standard deviation of random base weights when no checkpoint is loaded (Hugging Face's initializer_range) */
       initializer_range: number;

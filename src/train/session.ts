@@ -24,7 +24,7 @@ import { Collective, type Collectives } from '../parallel/collective.ts';
 import { currentJob, type Job } from '../parallel/job.ts';
 
 /** Storage of frozen base weights by `model_config.param_init_type`. */
-const STORAGE: Record<string, WeightType> = { float32: WeightType.F32, bfloat16: WeightType.BF16, int8: WeightType.I8 };
+const STORAGE: Record<string, WeightType> = { float32: WeightType.F32, bfloat16: WeightType.BF16, int8: WeightType.I8, q8_0: WeightType.Q8_0, q4_0: WeightType.Q4_0 };
 
 /** The rank's log: every line to the console (rank 0) and to output/log/rank_<r>/info.log. */
 export function rankLogger(c: RunConfig, rank: number, toConsole: boolean): (line: string) => void {
@@ -170,7 +170,7 @@ function runModel(c: RunConfig, share?: ModelShare): RunModel {
   const config: LlamaConfig = configFromMindFormers(c.model.model_config, where);
   const ownConfig = share ? rankShare(config, share.parts, where) : config;
   const storage = STORAGE[c.model.model_config.param_init_type];
-  if (storage === undefined) throw new Error(`${where}.param_init_type ${JSON.stringify(c.model.model_config.param_init_type)}: expected float32, bfloat16 or int8`);
+  if (storage === undefined) throw new Error(`${where}.param_init_type ${JSON.stringify(c.model.model_config.param_init_type)}: expected float32, bfloat16, int8, q8_0 or q4_0`);
   const training = c.run_mode === 'train' || c.run_mode === 'finetune';
   const lora = c.run_mode === 'finetune' ? loraFromPetConfig(c.model.model_config.pet_config, `${where}.pet_config`) : undefined;
   if (c.run_mode === 'finetune' && !lora) throw new Error(`--run_mode finetune needs model.model_config.pet_config (LoRA)`);

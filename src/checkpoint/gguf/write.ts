@@ -1,0 +1,85 @@
+/**
+ * A checkpoint (tensors under Hugging Face names, its config, its tokenizer) as a GGUF file that
+ * llama.cpp runs: tensors renamed (gguf/names.ts), the llama architecture's q/k rows put in
+ * llama.cpp's interleaved RoPE order, matrices stored as the chosen type (F32, F16, BF16, Q8_0,
+ * Q4_0; a matrix whose rows are not whole blocks is stored as F16, as llama.cpp's converter
+ * does), vectors (norms, biases) as F32, Llama 3's rescaled RoPE as the rope_freqs.weight
+ * factors llama.cpp reads. Written under a temporary name and renamed.
+ */
+import { dirname } from 'node:path';
+import { makeFolders, writeAtomically } from '../../data/atomic.ts';
+import type { TokenizerFiles } from '../../tokenizer/files.ts';
+import { headDim, type LlamaConfig } from '../../model/config.ts';
+import { decodeF32, encodeFloat } from '../dtypes.ts';
+import { permuteRopeRows } from '../names.ts';
+import type { TensorStore } from '../store.ts';
+import { quantizeQ4_0, quantizeQ8_0 } from './blocks.ts';
+import { configToGguf, ggufArchitecture, llama3Factors } from './config.ts';
+import { GGML_TYPES, type GgmlType, type TypedValue } from './format.ts';
+import { ggufName, isRopeProjection } from './names.ts';
+import { tokenizerToGguf } from './tokenizer.ts';
+import { writeGguf, type GgufTensor } from './writer.ts';
+
+/** The types matrices can be written as. */
+export const GGUF_OUTPUT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'] as const;
+/** A type matrices can be written as. */
+export type GgufOutputType = (typeof GGUF_OUTPUT_TYPES)[number];
+
+/** f32 values as bytes of `type`. */
+function encode(values: Float32Array, type: GgmlType, what: string): Uint8Array {
+  if (type === 'Q8_0') return quantizeQ8_0(values);
+  if (type === 'Q4_0') return quantizeQ4_0(values);
+  if (type === 'F32' || type === 'F16' || type === 'BF16') return encodeFloat(values, type, what);
+  throw new Error(`${what}: cannot write ${type}`);
+}
+
+/** What to write besides the tensors. */
+export interface GgufCheckpointOptions {
+  /** the model's name in general.name */
+  name?: string;
+  /** called after each tensor is written */
+  onTensor?: (name: string) => void;
+}
+
+/**
+ * Writes `store` (Hugging Face names; every tensor must have a GGUF name) with `config` and the
+ * tokenizer `tokenizer` (its source named by `tokenizerSource`) to a new GGUF file at `path`.
+ */
+export async function writeGgufCheckpoint(path: string, store: TensorStore, config: LlamaConfig, tokenizer: TokenizerFiles, tokenizerSource: string,
+  type: GgufOutputType, { name = 'wasmformers', onTensor }: GgufCheckpointOptions = {}): Promise<void> {
+  const arch = ggufArchitecture(config, store.where);
+  const metadata: [string, TypedValue][] = [
+    ['general.name', { type: 'string', value: name }],
+    ['general.file_type', { type: 'u32', value: { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 }[type] }],
+    ...configToGguf(config, store.where),
+    ...tokenizerToGguf(tokenizer, tokenizerSource, config.vocabSize),
+  ];
+  const tokens = metadata.find(([k]) => k === 'tokenizer.ggml.tokens')![1].value as string[];
+  if (tokens.length !== config.vocabSize) throw new Error(`${tokenizerSource}: the tokenizer has ${tokens.length} tokens, the model ${store.where} a vocabulary of ${config.vocabSize}; llama.cpp needs them equal`);
+  const tensors: GgufTensor[] = [...store.tensors].map(([hf, info]) => {
+    const gguf = ggufName(hf), what = `${store.where}: tensor ${hf}`;
+    if (!gguf) throw new Error(`${what} has no GGUF name (only Llama-family parameters are written; merge LoRA factors first)`);
+    const dims = [...info.shape].reverse();
+    const t: GgmlType = info.shape.length < 2 ? 'F32' : dims[0] % GGML_TYPES[type].block !== 0 ? 'F16' : type;
+    const qk = arch === 'llama' ? isRopeProjection(hf) : undefined;
+    return {
+      name: gguf, type: t, dims,
+      bytes: async () => {
+        let values = decodeF32(await store.read(hf), info.dtype, what);
+        if (qk) {
+          const heads = qk === 'q' ? config.nHeads : config.nKvHeads, [rows, cols] = info.shape;
+          if (rows !== heads * headDim(config)) throw new Error(`${what} of shape [${info.shape}] does not hold ${heads} heads of ${headDim(config)}`);
+          const b = permuteRopeRows(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), heads, rows, cols, 4, 'meta');
+          values = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+        }
+        return encode(values, t, what);
+      },
+    };
+  });
+  if (config.ropeScaling) {
+    const half = headDim(config) / 2, factors = Float32Array.from(llama3Factors(config.ropeScaling, config.ropeTheta, half));
+    tensors.push({ name: 'rope_freqs.weight', type: 'F32', dims: [half], bytes: () => new Uint8Array(factors.buffer) });
+  }
+  makeFolders(dirname(path));
+  await writeAtomically(path, (tmp) => writeGguf(tmp, metadata, tensors, (t) => onTensor?.(t.name)));
+}

@@ -1,0 +1,144 @@
+"""GGUF oracle over llama.cpp's own gguf-py (its GGUFWriter, GGUFReader and numpy quantizers),
+found through GGUF_PY (the gguf-py folder of the llama.cpp sources node-llama-cpp ships).
+
+  write MODEL_DIR OUT.gguf TYPE     a Hugging Face folder (config.json, model.safetensors) as a GGUF
+                                    file the way llama.cpp's converter lays it out: llama.cpp names,
+                                    the llama architecture's q/k rows interleaved, matrices of TYPE
+                                    (F32 F16 BF16 Q8_0 Q4_0), vectors F32
+  quant TYPE IN.f32 OUT.bin         f32 values quantized by gguf-py (Q8_0, Q4_0)
+  blocks TYPE N SEED OUT.bin OUT.f32  N random blocks of TYPE (Q4_K, Q6_K, Q8_0, Q4_0) and their
+                                    values as gguf-py dequantizes them
+"""
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.environ['GGUF_PY'])
+import gguf  # noqa: E402
+from gguf import quants  # noqa: E402
+
+DTYPES = {'F32': np.float32, 'F16': np.float16, 'BF16': None}
+
+
+def read_safetensors(path):
+    """The tensors of a safetensors file as f32 arrays (BF16 widened by hand)."""
+    with open(path, 'rb') as f:
+        n = int.from_bytes(f.read(8), 'little')
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, t in header.items():
+        if name == '__metadata__':
+            continue
+        b, e = t['data_offsets']
+        raw = data[b:e]
+        if t['dtype'] == 'BF16':
+            a = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
+        else:
+            a = np.frombuffer(raw, DTYPES[t['dtype']]).astype(np.float32)
+        out[name] = a.reshape(t['shape'])
+    return out
+
+
+def interleave(w, heads):
+    """llama.cpp's converter: rotate-half rows to interleaved RoPE pairs, per head."""
+    rows, cols = w.shape
+    return w.reshape(heads, 2, rows // heads // 2, cols).swapaxes(1, 2).reshape(rows, cols)
+
+
+LAYER = {
+    'input_layernorm.weight': 'attn_norm.weight', 'post_attention_layernorm.weight': 'ffn_norm.weight',
+    'self_attn.q_proj.weight': 'attn_q.weight', 'self_attn.k_proj.weight': 'attn_k.weight',
+    'self_attn.v_proj.weight': 'attn_v.weight', 'self_attn.o_proj.weight': 'attn_output.weight',
+    'self_attn.q_proj.bias': 'attn_q.bias', 'self_attn.k_proj.bias': 'attn_k.bias', 'self_attn.v_proj.bias': 'attn_v.bias',
+    'self_attn.q_norm.weight': 'attn_q_norm.weight', 'self_attn.k_norm.weight': 'attn_k_norm.weight',
+    'mlp.gate_proj.weight': 'ffn_gate.weight', 'mlp.up_proj.weight': 'ffn_up.weight', 'mlp.down_proj.weight': 'ffn_down.weight',
+}
+TOP = {'model.embed_tokens.weight': 'token_embd.weight', 'model.norm.weight': 'output_norm.weight', 'lm_head.weight': 'output.weight'}
+
+
+def llama3_factors(cfg, s):
+    """Llama 3's per-frequency RoPE divisors, as llama.cpp's converter stores them."""
+    dim = cfg.get('head_dim') or cfg['hidden_size'] // cfg['num_attention_heads']
+    freqs = 1.0 / (cfg.get('rope_theta', 10000) ** (np.arange(0, dim, 2, dtype=np.float64) / dim))
+    old = s['original_max_position_embeddings']
+    low_wavelen, high_wavelen = old / s['low_freq_factor'], old / s['high_freq_factor']
+    out = []
+    for f in freqs:
+        wavelen = 2 * np.pi / f
+        if wavelen < high_wavelen:
+            out.append(1.0)
+        elif wavelen > low_wavelen:
+            out.append(s['factor'])
+        else:
+            smooth = (old / wavelen - s['low_freq_factor']) / (s['high_freq_factor'] - s['low_freq_factor'])
+            out.append(1 / ((1 - smooth) / s['factor'] + smooth))
+    return np.array(out, dtype=np.float32)
+
+
+def gguf_name(name):
+    if name in TOP:
+        return TOP[name]
+    parts = name.split('.', 3)
+    return f'blk.{parts[2]}.{LAYER[parts[3]]}'
+
+
+def write(model_dir, out, type_name):
+    cfg = json.load(open(os.path.join(model_dir, 'config.json')))
+    arch = cfg.get('model_type', 'llama')
+    heads, kv = cfg['num_attention_heads'], cfg.get('num_key_value_heads', cfg['num_attention_heads'])
+    w = gguf.GGUFWriter(out, arch)
+    w.add_context_length(cfg.get('max_position_embeddings', 2048))
+    w.add_embedding_length(cfg['hidden_size'])
+    w.add_block_count(cfg['num_hidden_layers'])
+    w.add_feed_forward_length(cfg['intermediate_size'])
+    w.add_head_count(heads)
+    w.add_head_count_kv(kv)
+    w.add_layer_norm_rms_eps(cfg.get('rms_norm_eps', 1e-6))
+    w.add_rope_freq_base(cfg.get('rope_theta', 10000))
+    if cfg.get('head_dim'):
+        w.add_key_length(cfg['head_dim'])
+        w.add_value_length(cfg['head_dim'])
+    w.add_vocab_size(cfg['vocab_size'])
+    scaling = cfg.get('rope_scaling') or {}
+    if scaling.get('rope_type', scaling.get('type')) == 'llama3':
+        w.add_tensor('rope_freqs.weight', llama3_factors(cfg, scaling))
+    qtype = getattr(gguf.GGMLQuantizationType, type_name)
+    for name, a in read_safetensors(os.path.join(model_dir, 'model.safetensors')).items():
+        if arch == 'llama' and name.endswith('q_proj.weight'):
+            a = interleave(a, heads)
+        if arch == 'llama' and name.endswith('k_proj.weight'):
+            a = interleave(a, kv)
+        if a.ndim == 1:
+            w.add_tensor(gguf_name(name), a)
+        else:
+            w.add_tensor(gguf_name(name), quants.quantize(a, qtype), raw_dtype=qtype)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def quant(type_name, src, out):
+    qtype = getattr(gguf.GGMLQuantizationType, type_name)
+    quants.quantize(np.fromfile(src, np.float32).reshape(1, -1), qtype).tofile(out)
+
+
+def blocks(type_name, n, seed, out_bin, out_f32):
+    """Random blocks whose f16 scales are finite numbers of moderate size."""
+    qtype = getattr(gguf.GGMLQuantizationType, type_name)
+    block, size = gguf.GGML_QUANT_SIZES[qtype]
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(0, 256, (n, size), dtype=np.uint8)
+    scales = {'Q4_K': [0, 2], 'Q6_K': [208], 'Q8_0': [0], 'Q4_0': [0]}[type_name]
+    for at in scales:
+        raw[:, at:at + 2] = rng.normal(0, 0.05, (n, 1)).astype(np.float16).view(np.uint8)
+    raw.tofile(out_bin)
+    quants.dequantize(raw.reshape(1, -1), qtype).astype(np.float32).tofile(out_f32)
+
+
+if __name__ == '__main__':
+    cmd, args = sys.argv[1], sys.argv[2:]
+    {'write': write, 'quant': quant, 'blocks': lambda t, n, s, b, f: blocks(t, int(n), int(s), b, f)}[cmd](*args)
