@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadCore } from '../../src/runtime/core.ts';
-import { WeightType } from '../../src/runtime/kernels.ts';
+import { isBlockType, WeightType } from '../../src/runtime/kernels.ts';
 import { Rng } from '../../src/runtime/random.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { BatchDecoder, type DecodeSequence } from '../../src/model/batch_decode.ts';
@@ -42,10 +42,13 @@ function alone(model: LlamaModel, prompt: number[], steps: number): { tokens: nu
 
 describe('batched decoding', async () => {
   const core = await loadCore();
-  for (const [wt, name] of [[WeightType.F32, 'f32'], [WeightType.BF16, 'bf16'], [WeightType.I8, 'int8']] as const) {
+  for (const [wt, name] of [[WeightType.F32, 'f32'], [WeightType.BF16, 'bf16'], [WeightType.I8, 'int8'], [WeightType.Q8_0, 'q8_0'], [WeightType.Q4_0, 'q4_0']] as const) {
     it(`sequences of mixed adapters and positions decode in one batch exactly as each alone (${name} weights)`, () => {
       const mark = core.arena.mark();
-      const config = tinyConfig({ dim: 48, nHeads: 6, nKvHeads: 2, ffnDim: 88, vocabSize: 97, nLayers: 3, maxSeqLen: 48 });
+      // Block types take rows of whole blocks of 32 values.
+      const config = isBlockType(wt)
+        ? tinyConfig({ dim: 64, nHeads: 4, nKvHeads: 2, ffnDim: 96, vocabSize: 97, nLayers: 3, maxSeqLen: 48 })
+        : tinyConfig({ dim: 48, nHeads: 6, nKvHeads: 2, ffnDim: 88, vocabSize: 97, nLayers: 3, maxSeqLen: 48 });
       const lora = { rank: 4, alpha: 8, dropout: 0, targetModules: '.*wq|.*wv|.*w2' };
       // Two models over the same base: with adapter 1, and with adapter 2 (its own factors).
       const m1 = new LlamaModel(core, config, { mode: 'finetune', weightType: wt, lora });
