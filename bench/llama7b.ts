@@ -13,37 +13,78 @@ import { join } from 'node:path';
 import { measuredCli, stepTimesMs } from './measured.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
-const CLI = join(ROOT, 'dist/src/cli.js'), CONFIG = join(ROOT, 'configs/llama2/lora_llama2_7b.yaml');
+const CLI = join(ROOT, 'dist/src/cli.js'),
+  CONFIG = join(ROOT, 'configs/llama2/lora_llama2_7b.yaml');
 
 const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-7b-'));
 try {
   let weights = process.env.WASMFORMERS_7B;
   if (!weights) {
     const free = statfsSync(dir).bavail * statfsSync(dir).bsize;
-    if (free < 20e9) throw new Error(`${dir}: ${(free / 1e9).toFixed(1)} GB free; the 7B checkpoint takes 13.5 GB (or set WASMFORMERS_7B to a Hugging Face folder)`);
+    if (free < 20e9)
+      throw new Error(
+        `${dir}: ${(free / 1e9).toFixed(1)} GB free; the 7B checkpoint takes 13.5 GB (or set WASMFORMERS_7B to a Hugging Face folder)`,
+      );
     weights = join(dir, 'llama2-7b');
     const t0 = performance.now();
-    execFileSync(process.execPath, [CLI, 'init_checkpoint', '--config', CONFIG, '--dtype', 'bf16', '--seed', '0', '--output_dir', weights], { stdio: 'inherit' });
+    execFileSync(
+      process.execPath,
+      [CLI, 'init_checkpoint', '--config', CONFIG, '--dtype', 'bf16', '--seed', '0', '--output_dir', weights],
+      { stdio: 'inherit' },
+    );
     console.log(`init_checkpoint: ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   }
   // Alpaca's instructions and answers as plain text (wiki shards): at seq_length 64 the qa
   // template's prompt alone fills the rows, leaving no answer token to learn from.
-  const records: { instruction: string; output: string }[] = JSON.parse(readFileSync(join(ROOT, '../shared/data/alpaca/alpaca_5000.json'), 'utf8')).slice(0, 64);
+  const records: { instruction: string; output: string }[] = JSON.parse(
+    readFileSync(join(ROOT, '../shared/data/alpaca/alpaca_5000.json'), 'utf8'),
+  ).slice(0, 64);
   writeFileSync(join(dir, 'alpaca.txt'), records.map((r) => `${r.instruction}\n${r.output}\n`).join('\n'));
-  execFileSync(process.execPath, [CLI, 'llama_preprocess', '--dataset_type', 'wiki', '--input_glob', join(dir, 'alpaca.txt'), '--seq_length', '64', '--output_file', join(dir, 's64'), '--workers', '0']);
+  execFileSync(process.execPath, [
+    CLI,
+    'llama_preprocess',
+    '--dataset_type',
+    'wiki',
+    '--input_glob',
+    join(dir, 'alpaca.txt'),
+    '--seq_length',
+    '64',
+    '--output_file',
+    join(dir, 's64'),
+    '--workers',
+    '0',
+  ]);
   console.log('\nLlama2-7B shape, LoRA (wq wk wv wo, rank 16) on 2 ranks, batch 1 per rank, seq_length 64:');
   for (const dtype of ['bfloat16', 'int8']) {
     const out = join(dir, `out-${dtype}`);
     const common = `--config ${CONFIG} --model.model_config.param_init_type ${dtype} --model.model_config.seq_length 64 --output_dir ${out}`;
-    const ft = measuredCli(dir, ['msrun_launcher', `run_mindformer ${common} --load_checkpoint ${weights} --train_dataset_dir ${join(dir, 's64')} --run_mode finetune ` +
-      '--use_parallel True --parallel_config.data_parallel 2 --batch_size 1 --num_samples 4 --epochs 1 --callbacks.1.save_checkpoint_steps 1000', '2']);
+    const ft = measuredCli(dir, [
+      'msrun_launcher',
+      `run_mindformer ${common} --load_checkpoint ${weights} --train_dataset_dir ${join(dir, 's64')} --run_mode finetune ` +
+        '--use_parallel True --parallel_config.data_parallel 2 --batch_size 1 --num_samples 4 --epochs 1 --callbacks.1.save_checkpoint_steps 1000',
+      '2',
+    ]);
     const log = readFileSync(join(dir, 'output/msrun_log/worker_0.log'), 'utf8');
     const steps = stepTimesMs(log).map((ms) => ms / 1000);
     const last = steps.at(-1)!;
-    const pred = measuredCli(dir, ['run_mindformer', ...common.split(' '), '--load_checkpoint', join(out, 'adapter'), '--run_mode', 'predict', '--use_parallel', 'False',
-      '--predict_data', 'I love Beijing, because', '--model.model_config.max_decode_length', '17']);
-    console.log(`  ${dtype.padEnd(8)}: fine-tuning job ${ft.seconds.toFixed(0)} s in all, steps ${steps.map((s) => s.toFixed(1)).join(' s, ')} s ` +
-      `(${(64 / last).toFixed(2)} tokens/s per rank), peak RSS ${(ft.rssBytes / 2 ** 30).toFixed(2)} GiB; predict 8 tokens: ${pred.seconds.toFixed(0)} s in all, peak RSS ${(pred.rssBytes / 2 ** 30).toFixed(2)} GiB`);
+    const pred = measuredCli(dir, [
+      'run_mindformer',
+      ...common.split(' '),
+      '--load_checkpoint',
+      join(out, 'adapter'),
+      '--run_mode',
+      'predict',
+      '--use_parallel',
+      'False',
+      '--predict_data',
+      'I love Beijing, because',
+      '--model.model_config.max_decode_length',
+      '17',
+    ]);
+    console.log(
+      `  ${dtype.padEnd(8)}: fine-tuning job ${ft.seconds.toFixed(0)} s in all, steps ${steps.map((s) => s.toFixed(1)).join(' s, ')} s ` +
+        `(${(64 / last).toFixed(2)} tokens/s per rank), peak RSS ${(ft.rssBytes / 2 ** 30).toFixed(2)} GiB; predict 8 tokens: ${pred.seconds.toFixed(0)} s in all, peak RSS ${(pred.rssBytes / 2 ** 30).toFixed(2)} GiB`,
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -21,30 +21,75 @@ const STEPS = 5;
 const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-dp-'));
 try {
   const data = alpacaShards(dir, 256);
-  const cfg = loadRunConfig(CONFIG, [], () => undefined), B = cfg.runner_config.batch_size;
+  const cfg = loadRunConfig(CONFIG, [], () => undefined),
+    B = cfg.runner_config.batch_size;
   const run = `run_mindformer --config ${CONFIG} --train_dataset_dir ${data} --callbacks.1.save_checkpoint_steps 1000`;
-  const one = measuredCli(dir, [...run.split(' '), '--num_samples', String(B * STEPS), '--output_dir', join(dir, 'one')]);
-  const two = measuredCli(dir, ['msrun_launcher', `${run} --num_samples ${2 * B * STEPS} --output_dir ${join(dir, 'two')} --use_parallel True --parallel_config.data_parallel 2`, '2']);
+  const one = measuredCli(dir, [
+    ...run.split(' '),
+    '--num_samples',
+    String(B * STEPS),
+    '--output_dir',
+    join(dir, 'one'),
+  ]);
+  const two = measuredCli(dir, [
+    'msrun_launcher',
+    `${run} --num_samples ${2 * B * STEPS} --output_dir ${join(dir, 'two')} --use_parallel True --parallel_config.data_parallel 2`,
+    '2',
+  ]);
   const oneRate = (B * 256) / (medianStepMs(one.stdout) / 1000);
-  const twoRate = (2 * B * 256) / (medianStepMs(readFileSync(join(dir, 'output/msrun_log/worker_0.log'), 'utf8')) / 1000);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(configToHF(configFromMindFormers(cfg.model.model_config, CONFIG))));
-  writeFileSync(join(dir, 'lora.json'), JSON.stringify({ rank: 16, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] }));
+  const twoRate =
+    (2 * B * 256) / (medianStepMs(readFileSync(join(dir, 'output/msrun_log/worker_0.log'), 'utf8')) / 1000);
+  writeFileSync(
+    join(dir, 'config.json'),
+    JSON.stringify(configToHF(configFromMindFormers(cfg.model.model_config, CONFIG))),
+  );
+  writeFileSync(
+    join(dir, 'lora.json'),
+    JSON.stringify({ rank: 16, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] }),
+  );
   const torch = (threads: number): number | undefined => {
     try {
-      const out = execFileSync('/usr/bin/python3', [REF, 'bench', '--config', join(dir, 'config.json'), '--lora', join(dir, 'lora.json'), '--batch-size', String(B * threads),
-        '--steps', String(STEPS - 1), '--threads', String(threads)], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) } });
+      const out = execFileSync(
+        '/usr/bin/python3',
+        [
+          REF,
+          'bench',
+          '--config',
+          join(dir, 'config.json'),
+          '--lora',
+          join(dir, 'lora.json'),
+          '--batch-size',
+          String(B * threads),
+          '--steps',
+          String(STEPS - 1),
+          '--threads',
+          String(threads),
+        ],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
+        },
+      );
       return JSON.parse(out).train_tokens_per_s;
     } catch (err) {
       console.log(`PyTorch reference unavailable (${(err as Error).message.split('\n')[0]})`);
       return undefined;
     }
   };
-  const t1 = torch(1), t2 = torch(2);
-  const vs = (ours: number, theirs?: number) => (theirs ? ` = ${(ours / theirs).toFixed(2)}× PyTorch (${theirs.toFixed(0)} tokens/s)` : '');
+  const t1 = torch(1),
+    t2 = torch(2);
+  const vs = (ours: number, theirs?: number) =>
+    theirs ? ` = ${(ours / theirs).toFixed(2)}× PyTorch (${theirs.toFixed(0)} tokens/s)` : '';
   console.log(`\nLoRA fine-tuning, stories110M shape, B ${B} per rank, S 256:`);
-  console.log(`  1 rank:  ${oneRate.toFixed(1)} tokens/s${vs(oneRate, t1)} on 1 thread; peak RSS ${(one.rssBytes / 2 ** 20).toFixed(0)} MiB`);
-  console.log(`  2 ranks: ${twoRate.toFixed(1)} tokens/s${vs(twoRate, t2)} on 2 threads (global batch ${2 * B}); peak RSS ${(two.rssBytes / 2 ** 20).toFixed(0)} MiB`);
-  console.log(`  scaling efficiency ${(twoRate / (2 * oneRate)).toFixed(2)} (goal ≥ 0.9); memory of 2 ranks ${(two.rssBytes / one.rssBytes).toFixed(2)}× one rank's (goal ≤ 1.2)`);
+  console.log(
+    `  1 rank:  ${oneRate.toFixed(1)} tokens/s${vs(oneRate, t1)} on 1 thread; peak RSS ${(one.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+  );
+  console.log(
+    `  2 ranks: ${twoRate.toFixed(1)} tokens/s${vs(twoRate, t2)} on 2 threads (global batch ${2 * B}); peak RSS ${(two.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+  );
+  console.log(
+    `  scaling efficiency ${(twoRate / (2 * oneRate)).toFixed(2)} (goal ≥ 0.9); memory of 2 ranks ${(two.rssBytes / one.rssBytes).toFixed(2)}× one rank's (goal ≤ 1.2)`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -160,7 +160,11 @@ function onnxValueInfo(field: number, name: string, dims: number[]): Uint8Array 
  */
 function onnxGemmModel(M: number, N: number, K: number, w: Float32Array): Uint8Array {
   const node = pb.msg(1, [
-    pb.bytes(1, 'X'), pb.bytes(1, 'W'), pb.bytes(2, 'Y'), pb.bytes(3, 'gemm'), pb.bytes(4, 'Gemm'),
+    pb.bytes(1, 'X'),
+    pb.bytes(1, 'W'),
+    pb.bytes(2, 'Y'),
+    pb.bytes(3, 'gemm'),
+    pb.bytes(4, 'Gemm'),
     pb.msg(5, [pb.bytes(1, 'transB'), pb.int(3, 1), pb.int(20, ONNX_ATTR_INT)]),
   ]);
   const graph: Uint8Array[] = [node, pb.bytes(2, 'gemm')];

@@ -12,7 +12,12 @@ export interface TimingOptions {
 
 /** Median milliseconds of fn. */
 export async function medianMs(fn: () => unknown, o: TimingOptions = {}): Promise<number> {
-  const bench = new Bench({ time: o.time ?? 0, iterations: o.iterations ?? 3, warmupTime: o.warmupTime ?? 0, warmupIterations: o.warmupIterations ?? 1 });
+  const bench = new Bench({
+    time: o.time ?? 0,
+    iterations: o.iterations ?? 3,
+    warmupTime: o.warmupTime ?? 0,
+    warmupIterations: o.warmupIterations ?? 1,
+  });
   bench.add('x', fn);
   await bench.run();
   const r = bench.tasks[0].result;

@@ -14,11 +14,18 @@ if (!modelDir || !adapterDir) {
 }
 const records = alpacaPath
   ? JSON.parse(readFileSync(alpacaPath, 'utf8')).slice(0, 8)
-  : [{ instruction: 'Name a colour.', output: 'Blue.' }, { instruction: 'Name a fruit.', output: 'A pear.' }];
+  : [
+      { instruction: 'Name a colour.', output: 'Blue.' },
+      { instruction: 'Name a fruit.', output: 'A pear.' },
+    ];
 
-const llama = await Llama.fromPretrained(modelDir, { loraConfig: { rank: 8, alpha: 16, dropout: 0, targetModules: ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] } });
+const llama = await Llama.fromPretrained(modelDir, {
+  loraConfig: { rank: 8, alpha: 16, dropout: 0, targetModules: ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] },
+});
 const adapter = await finetune({
-  model: llama, dataset: records, config: { epochs: 6, batchSize: 2, learningRate: 5e-3, seqLength: 192 },
+  model: llama,
+  dataset: records,
+  config: { epochs: 6, batchSize: 2, learningRate: 5e-3, seqLength: 192 },
   onStep: ({ step, loss }) => console.log(`step ${step}: loss ${loss.toFixed(4)}`),
 });
 await adapter.save(adapterDir);

@@ -6,7 +6,14 @@
  */
 export { loadCore, relaxedSupported, type Core, type CoreKind, type CoreOptions } from './runtime/core.ts';
 export { Arena, MAX_MEMORY_BYTES } from './runtime/arena.ts';
-export { Kernels, WeightType, weightBytes, MAX_HEAD_DIM, MAX_DECODE_POSITIONS, type AdamWStep } from './runtime/kernels.ts';
+export {
+  Kernels,
+  WeightType,
+  weightBytes,
+  MAX_HEAD_DIM,
+  MAX_DECODE_POSITIONS,
+  type AdamWStep,
+} from './runtime/kernels.ts';
 export { Rng } from './runtime/random.ts';
 export { SentencePieceProcessor } from './tokenizer/sentencepiece.ts';
 export { LlamaTokenizer } from './tokenizer/llama.ts';
@@ -20,7 +27,13 @@ export { qaRow, IGNORE_INDEX } from './data/qa.ts';
 export { chatMessages, renderChat, type RenderedChat } from './data/chat.ts';
 export { chatRow } from './data/chat_row.ts';
 export { epochOrder } from './data/sampler.ts';
-export { configFromHF, configFromMindFormers, type Llama3RopeScaling, type LlamaConfig, type ModelFamily } from './model/config.ts';
+export {
+  configFromHF,
+  configFromMindFormers,
+  type Llama3RopeScaling,
+  type LlamaConfig,
+  type ModelFamily,
+} from './model/config.ts';
 export { LlamaModel, type ModelOptions, type KVCache, type StepResult } from './model/llama.ts';
 export type { Batch } from './model/batch.ts';
 export type { LoraConfig } from './model/lora.ts';
@@ -31,5 +44,12 @@ export { adamwStep, globalGradNorm, scaleGrads, type AdamWConfig } from './train
 export { loadModelFromBytes, formatLoadReport, type LoadReport } from './checkpoint/load_weights.ts';
 export { SafetensorsFile } from './checkpoint/safetensors_file.ts';
 export { MemorySource } from './checkpoint/source.ts';
-export { Llama, type Dtype, type GeneratedPiece, type PretrainedFiles, type PretrainedOptions, type TextGenerationOptions } from './api/llama.ts';
+export {
+  Llama,
+  type Dtype,
+  type GeneratedPiece,
+  type PretrainedFiles,
+  type PretrainedOptions,
+  type TextGenerationOptions,
+} from './api/llama.ts';
 export type { FinetuneRecord, InstructionRecord, TokenRecord } from './api/records.ts';

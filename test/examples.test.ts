@@ -16,9 +16,8 @@ import { chromium, type Browser } from 'playwright-core';
 import { Llama } from '../src/index.ts';
 import { scratchDir, trainModels } from './reference/oracles.ts';
 import { serveStatic, type StaticServer } from './portability/static_server.ts';
+import { ROOT, TINY } from './fixtures.ts';
 
-const ROOT = new URL('../', import.meta.url).pathname;
-const TINY = join(ROOT, '../shared/models/tiny-random-llama-2');
 const BIN = join(ROOT, 'node_modules/.bin');
 const PROMPT = 'Name three colours';
 
@@ -35,7 +34,8 @@ async function nodeGeneration(model: string, core: 'relaxed' | 'simd'): Promise<
 }
 
 describe('examples/', () => {
-  const dir = scratchDir(), model = join(dir, 'tiny');
+  const dir = scratchDir(),
+    model = join(dir, 'tiny');
   before(() => {
     execFileSync(process.execPath, ['tools/build.mjs', '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
     mkdirSync(model);
@@ -50,18 +50,26 @@ describe('examples/', () => {
 
   it('finetune.ts: the loss falls, the adapter is written, and the tuned model answers', () => {
     const adapter = join(dir, 'adapter');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'examples/finetune.ts', model, adapter], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'examples/finetune.ts', model, adapter], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     const losses = [...r.stdout.matchAll(/^step \d+: loss ([\d.]+)$/gm)].map((m) => Number(m[1]));
     assert.equal(losses.length, 6, r.stdout);
     assert.ok(losses[5] < losses[0], `the loss falls: ${losses}`);
-    assert.ok(existsSync(join(adapter, 'adapter_model.safetensors')) && existsSync(join(adapter, 'adapter_config.json')));
+    assert.ok(
+      existsSync(join(adapter, 'adapter_model.safetensors')) && existsSync(join(adapter, 'adapter_config.json')),
+    );
     assert.equal(JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8')).r, 8);
     assert.match(r.stdout, /^answer: .+$/m);
   });
 
   it('generate_deno.ts under Deno streams what Node generates', async () => {
-    const r = spawnSync(join(BIN, 'deno'), ['run', '-A', 'examples/generate_deno.ts', model, PROMPT, 'simd'], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(join(BIN, 'deno'), ['run', '-A', 'examples/generate_deno.ts', model, PROMPT, 'simd'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     const want = await nodeGeneration(model, 'simd');
     assert.equal(r.stdout, `${want.text}\nids: ${want.ids.join(' ')}\n`);
@@ -71,8 +79,19 @@ describe('examples/', () => {
     let server: StaticServer, browser: Browser;
     before(async () => {
       const page = join(dir, 'page');
-      execFileSync(join(BIN, 'esbuild'), ['examples/browser/main.ts', '--bundle', '--format=esm', '--platform=browser', '--external:node:*',
-        `--outfile=${join(page, 'main.js')}`, '--log-level=warning'], { cwd: ROOT, stdio: 'inherit' });
+      execFileSync(
+        join(BIN, 'esbuild'),
+        [
+          'examples/browser/main.ts',
+          '--bundle',
+          '--format=esm',
+          '--platform=browser',
+          '--external:node:*',
+          `--outfile=${join(page, 'main.js')}`,
+          '--log-level=warning',
+        ],
+        { cwd: ROOT, stdio: 'inherit' },
+      );
       copyFileSync(join(ROOT, 'examples/browser/index.html'), join(page, 'index.html'));
       server = await serveStatic({ '/model/': { dir: model }, '/': { dir: page } });
       browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
@@ -90,8 +109,15 @@ describe('examples/', () => {
         await page.goto(`${server.url}/index.html?core=simd&prompt=${encodeURIComponent(PROMPT)}`);
         // The example page's own globals (examples/browser/main.ts), not web/'s.
         type ExampleWindow = { __result?: { core: string; ids: number[]; text: string }; __error?: string };
-        await page.waitForFunction(() => (window as unknown as ExampleWindow).__result !== undefined || window.__error !== undefined, null, { timeout: 60_000 });
-        const { result, error } = await page.evaluate(() => ({ result: (window as unknown as ExampleWindow).__result, error: window.__error }));
+        await page.waitForFunction(
+          () => (window as unknown as ExampleWindow).__result !== undefined || window.__error !== undefined,
+          null,
+          { timeout: 60_000 },
+        );
+        const { result, error } = await page.evaluate(() => ({
+          result: (window as unknown as ExampleWindow).__result,
+          error: window.__error,
+        }));
         assert.equal(error, undefined, `${error}\n${logs.join('\n')}`);
         const want = await nodeGeneration(model, 'simd');
         assert.equal(result!.core, 'simd');

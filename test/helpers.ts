@@ -37,14 +37,28 @@ export async function testCore(kind: CoreKind): Promise<TestCore> {
 }
 
 /** Asserts max|a − e| ≤ rtol·max|e| + atol, naming the tensor in the message. */
-export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, label: string, atol = 0): void {
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rtol: number,
+  label: string,
+  atol = 0,
+): void {
   assert.equal(actual.length, expected.length, `${label}: length`);
-  let err = 0, scale = 0, at = -1;
+  let err = 0,
+    scale = 0,
+    at = -1;
   for (let i = 0; i < expected.length; i++) {
     const d = Math.abs(actual[i] - expected[i]);
-    if (!(d <= err)) { err = d; at = i; }
+    if (!(d <= err)) {
+      err = d;
+      at = i;
+    }
     scale = Math.max(scale, Math.abs(expected[i]));
   }
   const bound = rtol * scale + atol;
-  assert.ok(err <= bound, `${label}: max error ${err.toExponential(3)} at ${at} (got ${actual[at]}, want ${expected[at]}) exceeds ${bound.toExponential(3)}`);
+  assert.ok(
+    err <= bound,
+    `${label}: max error ${err.toExponential(3)} at ${at} (got ${actual[at]}, want ${expected[at]}) exceeds ${bound.toExponential(3)}`,
+  );
 }

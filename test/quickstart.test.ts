@@ -8,7 +8,17 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -19,7 +29,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const script = join(root, 'dist', 'scripts', 'quickstart.js');
 let cwd: string;
 
-interface Record { instruction: string; output: string }
+interface Record {
+  instruction: string;
+  output: string;
+}
 const sample = (name: string) => JSON.parse(readFileSync(join(root, 'quickstart', name), 'utf8')) as Record[];
 
 /** Runs the bundled quick start in `cwd`; stdout and stderr together. */
@@ -44,14 +57,20 @@ function loggedAnswers(log: string): string[] {
 }
 
 /** The list an instruction is about: its one-character words (no template word has one character). */
-const listOf = (instruction: string) => instruction.replace(/[?.:]/g, ' ').split(/\s+/).filter((w) => w.length === 1).join(' ');
+const listOf = (instruction: string) =>
+  instruction
+    .replace(/[?.:]/g, ' ')
+    .split(/\s+/)
+    .filter((w) => w.length === 1)
+    .join(' ');
 
 /** Every file under `dir` with its size and modification time. */
 function snapshot(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
     for (const name of readdirSync(d)) {
-      const p = join(d, name), s = statSync(p);
+      const p = join(d, name),
+        s = statSync(p);
       if (s.isDirectory()) walk(p);
       else out.push(`${relative(dir, p)} ${s.size} ${s.mtimeMs}`);
     }
@@ -67,15 +86,25 @@ before(() => {
 after(() => rmSync(cwd, { recursive: true, force: true }));
 
 test('the built-in sample: every held-out list is unseen, in the training records and in the pre-training text', () => {
-  const train = sample('alpaca_sample.json'), heldOut = sample('alpaca_heldout.json');
+  const train = sample('alpaca_sample.json'),
+    heldOut = sample('alpaca_heldout.json');
   assert.ok(heldOut.length >= 40, `${heldOut.length} held-out records`);
   const trained = new Set(train.map((r) => listOf(r.instruction)));
-  const paragraphs = readFileSync(join(root, 'quickstart', 'pretrain.txt'), 'utf8').split('\n\n').map((p) => ` ${p.replace(/[.,\n]/g, ' ').trim()} `);
+  const paragraphs = readFileSync(join(root, 'quickstart', 'pretrain.txt'), 'utf8')
+    .split('\n\n')
+    .map((p) => ` ${p.replace(/[.,\n]/g, ' ').trim()} `);
   for (const r of heldOut) {
     const list = listOf(r.instruction);
-    assert.ok(list.length > 0 && !trained.has(list), `held-out list "${list}" (${r.instruction}) is a training record's`);
+    assert.ok(
+      list.length > 0 && !trained.has(list),
+      `held-out list "${list}" (${r.instruction}) is a training record's`,
+    );
     // Lists of one or two items are bound to occur in random text; three or more never do.
-    if (list.split(' ').length >= 3) assert.ok(!paragraphs.some((p) => p.includes(` ${list} `)), `held-out list "${list}" is in the pre-training text`);
+    if (list.split(' ').length >= 3)
+      assert.ok(
+        !paragraphs.some((p) => p.includes(` ${list} `)),
+        `held-out list "${list}" is in the pre-training text`,
+      );
   }
 });
 
@@ -84,18 +113,32 @@ test('the built-in quick start as npm start runs it: every file where the seed w
   assert.equal(code, 0, out.slice(-3000));
   const heldOut = sample('alpaca_heldout.json');
   for (const line of [
-    `Transformed ${sample('alpaca_sample.json').length} records.`, `Transformed ${heldOut.length} records.`,
+    `Transformed ${sample('alpaca_sample.json').length} records.`,
+    `Transformed ${heldOut.length} records.`,
     'Transform finished, output files refer: output/quickstart/alpaca-fastchat96',
     'Start worker process with rank id:1, log file:output/msrun_log/worker_1.log. Environment variable [RANK_ID=1] is exported.',
     'Start worker process with rank id:0, log file:output/quickstart_train/msrun_log/worker_0.log.',
-    "{'PerplexityMetric': {'loss': ", '{ Epoch:[ 13/ 13], step:[   75/   75], loss: ', `report: ${join(cwd, 'output', 'report.html')}`,
-  ]) assert.ok(out.includes(line), `missing console line: ${line}`);
+    "{'PerplexityMetric': {'loss': ",
+    '{ Epoch:[ 13/ 13], step:[   75/   75], loss: ',
+    `report: ${join(cwd, 'output', 'report.html')}`,
+  ])
+    assert.ok(out.includes(line), `missing console line: ${line}`);
   for (const file of [
-    'output/quickstart/alpaca-conversation.json', 'output/quickstart/alpaca-fastchat96/index.json', 'output/quickstart/heldout-fastchat96/index.json',
-    'output/quickstart/pretrain96/index.json', 'output/quickstart_train/checkpoint/rank_0/meta.json',
-    'output/msrun_log/worker_0.log', 'output/msrun_log/worker_1.log', 'output/log/rank_0/info.log', 'output/log/rank_1/info.log',
-    'output/checkpoint/rank_0/meta.json', 'output/checkpoint/rank_1/meta.json', 'output/report.html', 'output/adapter/adapter_config.json',
-  ]) assert.ok(existsSync(join(cwd, file)), `missing ${file}`);
+    'output/quickstart/alpaca-conversation.json',
+    'output/quickstart/alpaca-fastchat96/index.json',
+    'output/quickstart/heldout-fastchat96/index.json',
+    'output/quickstart/pretrain96/index.json',
+    'output/quickstart_train/checkpoint/rank_0/meta.json',
+    'output/msrun_log/worker_0.log',
+    'output/msrun_log/worker_1.log',
+    'output/log/rank_0/info.log',
+    'output/log/rank_1/info.log',
+    'output/checkpoint/rank_0/meta.json',
+    'output/checkpoint/rank_1/meta.json',
+    'output/report.html',
+    'output/adapter/adapter_config.json',
+  ])
+    assert.ok(existsSync(join(cwd, file)), `missing ${file}`);
   const [lossBefore, lossAfter] = losses(out);
   assert.ok(lossAfter < lossBefore - 1, `held-out loss ${lossBefore} → ${lossAfter}`);
 
@@ -107,14 +150,22 @@ test('the built-in quick start as npm start runs it: every file where the seed w
   assert.ok(rightBefore <= 0.1 * heldOut.length, `${rightBefore} of ${heldOut.length} right before fine-tuning`);
   assert.ok(rightAfter >= 0.8 * heldOut.length, `${rightAfter} of ${heldOut.length} right after fine-tuning`);
   const percent = (n: number) => Math.round((100 * n) / heldOut.length);
-  assert.ok(out.includes(`held-out answers exactly right: ${rightBefore} of ${heldOut.length} (${percent(rightBefore)}%) before fine-tuning → ` +
-    `${rightAfter} of ${heldOut.length} (${percent(rightAfter)}%) after`), out.slice(-3000));
+  assert.ok(
+    out.includes(
+      `held-out answers exactly right: ${rightBefore} of ${heldOut.length} (${percent(rightBefore)}%) before fine-tuning → ` +
+        `${rightAfter} of ${heldOut.length} (${percent(rightAfter)}%) after`,
+    ),
+    out.slice(-3000),
+  );
   assert.equal(out.match(/^ {6}after: {2}"/gm)?.length, 8, 'the summary shows 8 answers');
 });
 
 test("bad inputs stop the next run with one line before anything is removed: the previous run's outputs stay", () => {
   const earlier = snapshot(join(cwd, 'output'));
-  const bad = (name: string, text: string) => { writeFileSync(join(cwd, name), text); return join(cwd, name); };
+  const bad = (name: string, text: string) => {
+    writeFileSync(join(cwd, name), text);
+    return join(cwd, name);
+  };
   for (const [args, message] of [
     [['--model_file', bad('tokenizer.model', 'not a tokenizer')], 'tokenizer.model'],
     [['--config', bad('lora.yaml', 'runner_config:\n  epochs: many\n')], 'lora.yaml'],
@@ -137,12 +188,32 @@ test("a user's own data, checkpoint and tokenizer folder, in the folder of the p
   cpSync(join(cwd, 'output', 'quickstart_train', 'checkpoint', 'rank_0'), base, { recursive: true });
   writeFileSync(join(base, 'tokenizer.model'), await bundledLlama2Model()); // --model_file takes the model's folder
   const { code, out } = quickstart([
-    '--data_path', join(root, 'quickstart', 'alpaca_sample.json'), '--heldout', '20', '--load_checkpoint', base, '--model_file', base,
-    '--config', join(root, 'configs', 'llama2', 'quickstart_lora.yaml'), '--epochs', '1', '--num_samples', '64', '--prompts', '1',
+    '--data_path',
+    join(root, 'quickstart', 'alpaca_sample.json'),
+    '--heldout',
+    '20',
+    '--load_checkpoint',
+    base,
+    '--model_file',
+    base,
+    '--config',
+    join(root, 'configs', 'llama2', 'quickstart_lora.yaml'),
+    '--epochs',
+    '1',
+    '--num_samples',
+    '64',
+    '--prompts',
+    '1',
   ]);
   assert.equal(code, 0, out.slice(-3000));
-  assert.match(out, /Removing the previous run's outputs: output\/quickstart, output\/quickstart_train, output\/msrun_log/);
-  assert.match(out, /the first 580 records to fine-tune on \(output\/quickstart\/alpaca_train.json\), the last 20 held out/);
+  assert.match(
+    out,
+    /Removing the previous run's outputs: output\/quickstart, output\/quickstart_train, output\/msrun_log/,
+  );
+  assert.match(
+    out,
+    /the first 580 records to fine-tune on \(output\/quickstart\/alpaca_train.json\), the last 20 held out/,
+  );
   assert.ok(!out.includes('Pre-train'), 'pre-trained although a checkpoint was given');
   assert.ok(!existsSync(join(cwd, 'output', 'quickstart_train')));
   assert.match(out, /held-out answers exactly right: \d+ of 1 /);
@@ -155,7 +226,10 @@ test('bad flags: one line naming the flag, exit code 1', () => {
     [['--epochs', 'many'], "quickstart: --epochs takes a number, got 'many'"],
     [['--worker_num', '0'], 'quickstart: --worker_num takes a whole number of at least 1, got 0'],
     [['--prompts', '-1'], 'quickstart: --prompts takes a whole number of at least 0, got -1'],
-    [['--load_checkpoint', '.', '--pretrain_epochs', '2'], 'quickstart: --pretrain_path, --train_config and --pretrain_epochs set the pre-training'],
+    [
+      ['--load_checkpoint', '.', '--pretrain_epochs', '2'],
+      'quickstart: --pretrain_path, --train_config and --pretrain_epochs set the pre-training',
+    ],
     [['--colour', 'red'], 'quickstart: unknown flag --colour'],
   ] as const) {
     const { code, out } = quickstart([...args]);
@@ -179,15 +253,41 @@ test('the packed package: npm i <tarball> in a fresh project, then npx wasmforme
     mkdirSync(project);
     npm(['init', '-y'], project);
     npm(['install', '--no-audit', '--no-fund', join(work, tarball)], project);
-    const r = spawnSync('npx', ['--no-install', 'wasmformers', 'quickstart', '--pretrain_epochs', '1', '--epochs', '1', '--num_samples', '32', '--prompts', '2'],
-      { cwd: project, encoding: 'utf8', timeout: 180_000 });
+    const r = spawnSync(
+      'npx',
+      [
+        '--no-install',
+        'wasmformers',
+        'quickstart',
+        '--pretrain_epochs',
+        '1',
+        '--epochs',
+        '1',
+        '--num_samples',
+        '32',
+        '--prompts',
+        '2',
+      ],
+      { cwd: project, encoding: 'utf8', timeout: 180_000 },
+    );
     const out = r.stdout + r.stderr;
     assert.equal(r.status, 0, out.slice(-3000));
     const installed = join(project, 'node_modules', 'wasmformers');
-    assert.ok(out.includes('--data_path node_modules/wasmformers/quickstart/alpaca_sample.json'), 'not the packaged sample');
-    assert.ok(out.includes('--config node_modules/wasmformers/configs/llama2/quickstart_train.yaml'), 'not the packaged config');
+    assert.ok(
+      out.includes('--data_path node_modules/wasmformers/quickstart/alpaca_sample.json'),
+      'not the packaged sample',
+    );
+    assert.ok(
+      out.includes('--config node_modules/wasmformers/configs/llama2/quickstart_train.yaml'),
+      'not the packaged config',
+    );
     assert.match(out, /held-out answers exactly right: \d+ of 2 /);
-    for (const file of ['output/quickstart/alpaca-fastchat96/index.json', 'output/quickstart_train/checkpoint/rank_0/meta.json', 'output/adapter/adapter_config.json', 'output/report.html']) {
+    for (const file of [
+      'output/quickstart/alpaca-fastchat96/index.json',
+      'output/quickstart_train/checkpoint/rank_0/meta.json',
+      'output/adapter/adapter_config.json',
+      'output/report.html',
+    ]) {
       assert.ok(existsSync(join(project, file)), `missing ${file}`);
     }
     assert.ok(!existsSync(join(installed, 'output')), 'wrote into the installed package');

@@ -22,7 +22,9 @@ after(() => rmSync(cwd, { recursive: true, force: true }));
 /** model_config blocks of tiny models in each family's shape, with its real ids and vocabulary. */
 const FAMILIES = {
   llama3: {
-    tokenizer: LLAMA3_JSON, vocab: 128256, block: `
+    tokenizer: LLAMA3_JSON,
+    vocab: 128256,
+    block: `
     hidden_size: 32
     num_layers: 2
     num_heads: 4
@@ -43,7 +45,9 @@ const FAMILIES = {
     pad_token_id: 128004`,
   },
   qwen3: {
-    tokenizer: QWEN3_JSON, vocab: 151936, block: `
+    tokenizer: QWEN3_JSON,
+    vocab: 151936,
+    block: `
     model_type: qwen3
     qk_layernorm: True
     head_dim: 16
@@ -80,15 +84,46 @@ function configFor(block: string): string {
 
 for (const [family, { tokenizer, vocab, block }] of Object.entries(FAMILIES)) {
   test(`${family}: quick start on a random tiny model with its tokenizer.json and chat template`, () => {
-    const dir = join(cwd, family), model = join(dir, 'model');
+    const dir = join(cwd, family),
+      model = join(dir, 'model');
     mkdirSync(dir, { recursive: true });
     const config = join(dir, 'lora.yaml');
     writeFileSync(config, configFor(block));
-    execFileSync(process.execPath, [join(root, 'dist', 'src', 'cli.js'), 'init_checkpoint', '--config', config, '--dtype', 'f32', '--output_dir', model]);
-    for (const file of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(dirname(tokenizer), file), join(model, file));
-    const r = spawnSync(process.execPath, [join(root, 'dist', 'scripts', 'quickstart.js'),
-      '--data_path', join(root, 'quickstart', 'alpaca_sample.json'), '--heldout', '16', '--load_checkpoint', model, '--model_file', model,
-      '--config', config, '--epochs', '1', '--num_samples', '128', '--prompts', '2'], { cwd: dir, encoding: 'utf8', timeout: 600_000 });
+    execFileSync(process.execPath, [
+      join(root, 'dist', 'src', 'cli.js'),
+      'init_checkpoint',
+      '--config',
+      config,
+      '--dtype',
+      'f32',
+      '--output_dir',
+      model,
+    ]);
+    for (const file of ['tokenizer.json', 'tokenizer_config.json'])
+      copyFileSync(join(dirname(tokenizer), file), join(model, file));
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(root, 'dist', 'scripts', 'quickstart.js'),
+        '--data_path',
+        join(root, 'quickstart', 'alpaca_sample.json'),
+        '--heldout',
+        '16',
+        '--load_checkpoint',
+        model,
+        '--model_file',
+        model,
+        '--config',
+        config,
+        '--epochs',
+        '1',
+        '--num_samples',
+        '128',
+        '--prompts',
+        '2',
+      ],
+      { cwd: dir, encoding: 'utf8', timeout: 600_000 },
+    );
     const out = r.stdout + r.stderr;
     if (process.env.SHOW) console.log(out);
     assert.equal(r.status, 0, out.slice(-3000));
@@ -97,7 +132,10 @@ for (const [family, { tokenizer, vocab, block }] of Object.entries(FAMILIES)) {
     const m = /held-out eval \(16 records\): loss ([\d.]+) → ([\d.]+), perplexity/.exec(out);
     assert.ok(m, out.slice(-3000));
     const [before, afterLoss] = [Number(m[1]), Number(m[2])];
-    assert.ok(Math.abs(before - Math.log(vocab)) < 0.3, `loss ${before} before fine-tuning, ln V = ${Math.log(vocab).toFixed(3)}`);
+    assert.ok(
+      Math.abs(before - Math.log(vocab)) < 0.3,
+      `loss ${before} before fine-tuning, ln V = ${Math.log(vocab).toFixed(3)}`,
+    );
     assert.ok(afterLoss < before, `loss ${afterLoss} after fine-tuning, ${before} before`);
     assert.match(out, /held-out answers exactly right: \d+ of 2 /);
   });

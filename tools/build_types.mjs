@@ -10,10 +10,14 @@ import { join } from 'node:path';
 export function buildTypes(root) {
   const out = join(root, 'dist', 'types');
   rmSync(out, { recursive: true, force: true });
-  execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.types.json'], { cwd: root, stdio: 'inherit' });
+  execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.types.json'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   for (const f of readdirSync(out, { recursive: true })) {
     if (!f.endsWith('.d.ts')) continue;
-    const path = join(out, f), text = readFileSync(path, 'utf8');
+    const path = join(out, f),
+      text = readFileSync(path, 'utf8');
     const fixed = text.replace(/((?:from|import)\s*\(?\s*['"]\.{1,2}\/[^'"]*?)\.ts(['"])/g, '$1.js$2');
     if (fixed !== text) writeFileSync(path, fixed);
   }

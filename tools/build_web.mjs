@@ -10,12 +10,26 @@ import { join } from 'node:path';
 export function buildWeb(root) {
   const outdir = join(root, 'dist', 'web');
   mkdirSync(outdir, { recursive: true });
-  execFileSync(join(root, 'node_modules', '.bin', 'esbuild'), ['web/main.ts', 'web/worker.ts', '--bundle', '--platform=browser', '--format=esm',
-    '--target=es2022', '--external:node:*', `--outdir=${outdir}`, '--log-level=warning'], { cwd: root, stdio: 'inherit' });
+  execFileSync(
+    join(root, 'node_modules', '.bin', 'esbuild'),
+    [
+      'web/main.ts',
+      'web/worker.ts',
+      '--bundle',
+      '--platform=browser',
+      '--format=esm',
+      '--target=es2022',
+      '--external:node:*',
+      `--outdir=${outdir}`,
+      '--log-level=warning',
+    ],
+    { cwd: root, stdio: 'inherit' },
+  );
   for (const file of ['main.js', 'worker.js']) {
     const text = readFileSync(join(outdir, file), 'utf8');
     const bad = /^\s*(?:import|export)\b[^;]*?["']node:[^"']+["']/m.exec(text);
-    if (bad) throw new Error(`dist/web/${file}: a static import of a node: module would break the page: ${bad[0].trim()}`);
+    if (bad)
+      throw new Error(`dist/web/${file}: a static import of a node: module would break the page: ${bad[0].trim()}`);
   }
   copyFileSync(join(root, 'web', 'index.html'), join(outdir, 'index.html'));
 }

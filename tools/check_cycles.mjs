@@ -6,9 +6,12 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(process.argv[2] ?? new URL('../src', import.meta.url).pathname);
-const files = readdirSync(root, { recursive: true }).filter((f) => f.endsWith('.ts')).map((f) => join(root, f));
+const files = readdirSync(root, { recursive: true })
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => join(root, f));
 const known = new Set(files);
-const staticImport = /^\s*(?:import|export)\b[^;]*?\bfrom\s*['"](\.{1,2}\/[^'"]+)['"]|^\s*import\s*['"](\.{1,2}\/[^'"]+)['"]/gm;
+const staticImport =
+  /^\s*(?:import|export)\b[^;]*?\bfrom\s*['"](\.{1,2}\/[^'"]+)['"]|^\s*import\s*['"](\.{1,2}\/[^'"]+)['"]/gm;
 
 /** The modules under root that `file` imports statically. */
 function importsOf(file) {
@@ -24,7 +27,8 @@ function importsOf(file) {
 const edges = new Map(files.map((f) => [f, importsOf(f)]));
 // Depth-first search: a module met again while still on the path closes a cycle.
 const state = new Map(); // 1: on the path, 2: done
-const path = [], cycles = [];
+const path = [],
+  cycles = [];
 function visit(f) {
   state.set(f, 1);
   path.push(f);

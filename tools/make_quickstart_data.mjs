@@ -54,10 +54,34 @@ const spaced = (list) => list.join(' ');
 
 /** Each task: a random item (a list), its instruction, its answer, and how many records go where. */
 const TASKS = [
-  { item: () => digits(3), ask: (l) => `Repeat ${spaced(l)} twice.`, answer: (l) => `${spaced(l)} ${spaced(l)}`, train: 150, heldOut: 12 },
-  { item: () => letters(1 + below(5)), ask: (l) => `How many letters are in: ${spaced(l)}?`, answer: (l) => String(l.length), train: 150, heldOut: 12 },
-  { item: () => digits(4), ask: (l) => `Which number starts the list ${spaced(l)}?`, answer: (l) => l[0], train: 150, heldOut: 12 },
-  { item: () => smallDigits(3), ask: (l) => `Add one to each number: ${spaced(l)}`, answer: (l) => spaced(l.map((d) => String(Number(d) + 1))), train: 150, heldOut: 12 },
+  {
+    item: () => digits(3),
+    ask: (l) => `Repeat ${spaced(l)} twice.`,
+    answer: (l) => `${spaced(l)} ${spaced(l)}`,
+    train: 150,
+    heldOut: 12,
+  },
+  {
+    item: () => letters(1 + below(5)),
+    ask: (l) => `How many letters are in: ${spaced(l)}?`,
+    answer: (l) => String(l.length),
+    train: 150,
+    heldOut: 12,
+  },
+  {
+    item: () => digits(4),
+    ask: (l) => `Which number starts the list ${spaced(l)}?`,
+    answer: (l) => l[0],
+    train: 150,
+    heldOut: 12,
+  },
+  {
+    item: () => smallDigits(3),
+    ask: (l) => `Add one to each number: ${spaced(l)}`,
+    answer: (l) => spaced(l.map((d) => String(Number(d) + 1))),
+    train: 150,
+    heldOut: 12,
+  },
 ];
 
 // Held-out items first, so that no training record of any task draws one of them.
@@ -65,8 +89,12 @@ const taken = new Set();
 const record = (task, list) => ({ instruction: task.ask(list), input: '', output: task.answer(list) });
 function fresh(task) {
   for (;;) {
-    const list = task.item(), key = spaced(list);
-    if (!taken.has(key)) { taken.add(key); return list; }
+    const list = task.item(),
+      key = spaced(list);
+    if (!taken.has(key)) {
+      taken.add(key);
+      return list;
+    }
   }
 }
 const heldOutLists = TASKS.map((task) => Array.from({ length: task.heldOut }, () => fresh(task)));
@@ -75,15 +103,32 @@ const train = TASKS.flatMap((task) => Array.from({ length: task.train }, () => r
 
 /** Pre-training sentences of each kind, and how many of each: alphabet runs (either case), counting runs, random lists. */
 const SEQUENCES = [
-  [300, () => { const from = below(20), n = 5 + below(7); return spaced((random() < 0.5 ? LOWER : UPPER).slice(from, from + n)); }],
-  [300, () => { const from = below(95), n = 4 + below(6); return spaced(Array.from({ length: n }, (_, k) => from + k).filter((x) => x < 100)); }],
+  [
+    300,
+    () => {
+      const from = below(20),
+        n = 5 + below(7);
+      return spaced((random() < 0.5 ? LOWER : UPPER).slice(from, from + n));
+    },
+  ],
+  [
+    300,
+    () => {
+      const from = below(95),
+        n = 4 + below(6);
+      return spaced(Array.from({ length: n }, (_, k) => from + k).filter((x) => x < 100));
+    },
+  ],
   [400, () => spaced(digits(3 + below(5)))],
   [400, () => spaced(letters(3 + below(5)))],
 ];
-const longHeldOut = heldOutLists.flat().filter((list) => list.length >= 3).map((list) => ` ${spaced(list)} `);
+const longHeldOut = heldOutLists
+  .flat()
+  .filter((list) => list.length >= 3)
+  .map((list) => ` ${spaced(list)} `);
 const sentences = [];
 for (const [count, sentence] of SEQUENCES) {
-  for (let made = 0; made < count;) {
+  for (let made = 0; made < count; ) {
     const text = sentence();
     if (longHeldOut.some((list) => ` ${text} `.includes(list))) continue;
     sentences.push(`${text}.`);
@@ -98,4 +143,6 @@ mkdirSync(OUT, { recursive: true });
 writeFileSync(join(OUT, 'alpaca_sample.json'), jsonLines(shuffle(train)));
 writeFileSync(join(OUT, 'alpaca_heldout.json'), jsonLines(heldOut));
 writeFileSync(join(OUT, 'pretrain.txt'), shuffle(sentences).join('\n\n') + '\n');
-console.log(`quickstart/: ${train.length} training records, ${heldOut.length} held-out records, ${sentences.length} sequences to pre-train on`);
+console.log(
+  `quickstart/: ${train.length} training records, ${heldOut.length} held-out records, ${sentences.length} sequences to pre-train on`,
+);

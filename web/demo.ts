@@ -6,8 +6,21 @@
  * system.
  */
 import {
-  adamwStep, alpacaToConversations, configFromHF, generate, globalGradNorm, LlamaTokenizer, loadCore, loadModelFromBytes,
-  qaRow, renderConversation, scaleGrads, SentencePieceProcessor, WeightType, type AdamWConfig, type CoreKind,
+  adamwStep,
+  alpacaToConversations,
+  configFromHF,
+  generate,
+  globalGradNorm,
+  LlamaTokenizer,
+  loadCore,
+  loadModelFromBytes,
+  qaRow,
+  renderConversation,
+  scaleGrads,
+  SentencePieceProcessor,
+  WeightType,
+  type AdamWConfig,
+  type CoreKind,
 } from '../src/portable.ts';
 
 /** What the demo takes: the bytes it would read from files, and its settings. */
@@ -48,7 +61,14 @@ export interface DemoResult {
 }
 
 /** The demo's settings, the same on the page and in the test. */
-export const DEMO_SETTINGS = { steps: 3, batch: 2, seqLength: 128, lr: 1e-2, prompt: 'Give three tips for staying healthy.', maxNewTokens: 12 };
+export const DEMO_SETTINGS = {
+  steps: 3,
+  batch: 2,
+  seqLength: 128,
+  lr: 1e-2,
+  prompt: 'Give three tips for staying healthy.',
+  maxNewTokens: 12,
+};
 
 /** LoRA on the attention projections, as the seed's pet_config. */
 const LORA = { rank: 4, alpha: 8, dropout: 0, targetModules: ['wq', 'wk', 'wv', 'wo'] };
@@ -59,19 +79,28 @@ export async function runDemo(input: DemoInput, progress: (line: string) => void
   const core = await loadCore({ kind: input.core });
   const tok = new LlamaTokenizer(SentencePieceProcessor.fromBytes(input.tokenizer, 'tokenizer.model'));
   const config = configFromHF(input.config, 'config.json');
-  const model = await loadModelFromBytes(core, input.weights, config, { mode: 'finetune', weightType: WeightType.F32, lora: LORA, seed: 0 });
-  progress(`${core.kind} core; model: hidden ${config.dim}, ${config.nLayers} layers, vocab ${config.vocabSize}; LoRA rank ${LORA.rank}`);
+  const model = await loadModelFromBytes(core, input.weights, config, {
+    mode: 'finetune',
+    weightType: WeightType.F32,
+    lora: LORA,
+    seed: 0,
+  });
+  progress(
+    `${core.kind} core; model: hidden ${config.dim}, ${config.nLayers} layers, vocab ${config.vocabSize}; LoRA rank ${LORA.rank}`,
+  );
 
   // the batch: [B, S + 1] input ids and labels, in record order
   const { steps, batch: B, seqLength: S } = input;
   const conversations = alpacaToConversations(input.records.slice(0, B), 'records');
-  const ids = new Int32Array(B * (S + 1)), labels = new Int32Array(B * (S + 1));
+  const ids = new Int32Array(B * (S + 1)),
+    labels = new Int32Array(B * (S + 1));
   conversations.forEach((c, i) => {
     const row = (a: Int32Array) => a.subarray(i * (S + 1), (i + 1) * (S + 1));
     qaRow(tok, renderConversation(c, i, 'records'), row(ids), row(labels));
   });
 
-  const w = model.weights, adamw: AdamWConfig = { lr: input.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, biasCorrection: false };
+  const w = model.weights,
+    adamw: AdamWConfig = { lr: input.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, biasCorrection: false };
   const losses: number[] = [];
   for (let step = 0; step < steps; step++) {
     w.zeroGrads();

@@ -9,4 +9,7 @@ export interface DemoRequest {
 }
 
 /** Worker → page: a progress line, the result, or the error that stopped the run. */
-export type DemoMessage = { type: 'progress'; line: string } | { type: 'result'; result: DemoResult } | { type: 'error'; message: string };
+export type DemoMessage =
+  | { type: 'progress'; line: string }
+  | { type: 'result'; result: DemoResult }
+  | { type: 'error'; message: string };

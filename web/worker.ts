@@ -21,10 +21,14 @@ self.onmessage = async (e: MessageEvent<DemoRequest>) => {
   const { data, core } = e.data;
   try {
     const [tokenizer, config, weights, records] = await Promise.all([
-      bytes(`${data}tokenizer.model`), fetchOk(`${data}config.json`).then((r) => r.json()),
-      bytes(`${data}model.safetensors`), fetchOk(`${data}alpaca.json`).then((r) => r.json()),
+      bytes(`${data}tokenizer.model`),
+      fetchOk(`${data}config.json`).then((r) => r.json()),
+      bytes(`${data}model.safetensors`),
+      fetchOk(`${data}alpaca.json`).then((r) => r.json()),
     ]);
-    const result = await runDemo({ tokenizer, config, weights, records, core, ...DEMO_SETTINGS }, (line) => post({ type: 'progress', line }));
+    const result = await runDemo({ tokenizer, config, weights, records, core, ...DEMO_SETTINGS }, (line) =>
+      post({ type: 'progress', line }),
+    );
     post({ type: 'result', result });
   } catch (err) {
     post({ type: 'error', message: err instanceof Error ? err.message : String(err) });

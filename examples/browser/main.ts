@@ -8,7 +8,10 @@
 import { Llama } from 'wasmformers';
 
 declare global {
-  interface Window { __result?: { core: string; ids: number[]; text: string }; __error?: string }
+  interface Window {
+    __result?: { core: string; ids: number[]; text: string };
+    __error?: string;
+  }
 }
 
 const params = new URLSearchParams(location.search);
@@ -29,11 +32,19 @@ async function fetchTokenizer(): Promise<Uint8Array> {
   }
 }
 
-const fail = (err: unknown) => { window.__error = err instanceof Error ? err.message : String(err); out.textContent = window.__error; };
-const llama = (async () => Llama.fromPretrained(
-  { config: await fetchBytes('config.json'), weights: await fetchBytes('model.safetensors'), tokenizer: await fetchTokenizer() },
-  { core: (params.get('core') ?? 'auto') as 'auto' | 'relaxed' | 'simd' },
-))();
+const fail = (err: unknown) => {
+  window.__error = err instanceof Error ? err.message : String(err);
+  out.textContent = window.__error;
+};
+const llama = (async () =>
+  Llama.fromPretrained(
+    {
+      config: await fetchBytes('config.json'),
+      weights: await fetchBytes('model.safetensors'),
+      tokenizer: await fetchTokenizer(),
+    },
+    { core: (params.get('core') ?? 'auto') as 'auto' | 'relaxed' | 'simd' },
+  ))();
 llama.catch(fail);
 
 async function run(prompt: string): Promise<void> {

@@ -73,10 +73,23 @@ const SCHEDULES = { cosine: 'CosineWithWarmUpLR', linear: 'LinearWithWarmUpLR', 
 function runConfigOf(config: FinetuneConfig, maxSeqLen: number): RunConfig {
   const c = defaultRunConfig();
   c.seed = config.seed ?? 0;
-  c.runner_config = { ...c.runner_config, epochs: config.epochs ?? 1, batch_size: config.batchSize ?? 2, gradient_accumulation_steps: config.gradientAccumulation ?? 1 };
-  const lr = config.learningRate ?? 1e-4, schedule = config.schedule ?? 'cosine';
-  if (!Object.hasOwn(SCHEDULES, schedule)) throw new Error(`config.schedule ${JSON.stringify(schedule)}: expected cosine, linear or constant`);
-  c.lr_schedule = { ...c.lr_schedule, type: SCHEDULES[schedule], learning_rate: lr, warmup_ratio: config.warmupRatio ?? 0, warmup_steps: 0 };
+  c.runner_config = {
+    ...c.runner_config,
+    epochs: config.epochs ?? 1,
+    batch_size: config.batchSize ?? 2,
+    gradient_accumulation_steps: config.gradientAccumulation ?? 1,
+  };
+  const lr = config.learningRate ?? 1e-4,
+    schedule = config.schedule ?? 'cosine';
+  if (!Object.hasOwn(SCHEDULES, schedule))
+    throw new Error(`config.schedule ${JSON.stringify(schedule)}: expected cosine, linear or constant`);
+  c.lr_schedule = {
+    ...c.lr_schedule,
+    type: SCHEDULES[schedule],
+    learning_rate: lr,
+    warmup_ratio: config.warmupRatio ?? 0,
+    warmup_steps: 0,
+  };
   c.optimizer = { ...c.optimizer, learning_rate: lr, weight_decay: config.weightDecay ?? 0 };
   const clip = config.maxGradNorm ?? 1;
   c.runner_wrapper = { ...c.runner_wrapper, use_clip_grad: clip > 0, max_grad_norm: clip };
@@ -95,17 +108,36 @@ function runConfigOf(config: FinetuneConfig, maxSeqLen: number): RunConfig {
  * await adapter.save('out/adapter');
  */
 export async function finetune(options: FinetuneOptions): Promise<TrainedAdapter> {
-  const llama = options.model, model = llama.model, lora = model.options.lora;
-  if (!lora || model.options.mode !== 'finetune') throw new Error('finetune: the model has no LoRA adapters; make it with Llama.fromPretrained(path, { loraConfig })');
+  const llama = options.model,
+    model = llama.model,
+    lora = model.options.lora;
+  if (!lora || model.options.mode !== 'finetune')
+    throw new Error(
+      'finetune: the model has no LoRA adapters; make it with Llama.fromPretrained(path, { loraConfig })',
+    );
   const config = options.config ?? {};
   const maxS = model.config.maxSeqLen;
   const seqLength = config.seqLength ?? Math.min(256, maxS);
-  if (!Number.isInteger(seqLength) || seqLength < 1 || seqLength > maxS) throw new Error(`config.seqLength ${seqLength}: expected a whole number from 1 to the model's ${maxS}`);
-  const opened = typeof options.dataset === 'string' ? ShardDataset.open(options.dataset, { vocabSize: model.config.vocabSize }) : undefined;
-  const data: TrainRecords = opened ?? (options.dataset instanceof ShardDataset ? options.dataset : recordsInMemory(options.dataset as readonly FinetuneRecord[], llama.tokenizer, seqLength));
+  if (!Number.isInteger(seqLength) || seqLength < 1 || seqLength > maxS)
+    throw new Error(`config.seqLength ${seqLength}: expected a whole number from 1 to the model's ${maxS}`);
+  const opened =
+    typeof options.dataset === 'string'
+      ? ShardDataset.open(options.dataset, { vocabSize: model.config.vocabSize })
+      : undefined;
+  const data: TrainRecords =
+    opened ??
+    (options.dataset instanceof ShardDataset
+      ? options.dataset
+      : recordsInMemory(options.dataset as readonly FinetuneRecord[], llama.tokenizer, seqLength));
   try {
     const result = await train({
-      config: runConfigOf(config, maxS), model, data, rank: 0, log: options.log ?? (() => {}), onStep: options.onStep, signal: options.signal,
+      config: runConfigOf(config, maxS),
+      model,
+      data,
+      rank: 0,
+      log: options.log ?? (() => {}),
+      onStep: options.onStep,
+      signal: options.signal,
     });
     const base = llama.source === 'bytes' ? null : llama.source;
     return { lora, losses: result.losses, save: (dir) => saveAdapter(dir, model.weights, base) };

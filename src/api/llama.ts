@@ -66,13 +66,16 @@ export interface GeneratedPiece {
 
 /** The bytes of a tokenizer file as TokenizerFiles: JSON when it starts with '{', else a SentencePiece model. */
 function tokenizerFilesOf(bytes: Uint8Array, config: Uint8Array | null = null): TokenizerFiles {
-  return bytes[0] === 0x7b ? { format: 'tokenizer.json', json: bytes, config } : { format: 'tokenizer.model', model: bytes };
+  return bytes[0] === 0x7b
+    ? { format: 'tokenizer.json', json: bytes, config }
+    : { format: 'tokenizer.model', model: bytes };
 }
 
 /** The model options of `options`: a frozen base (finetune mode) with the LoRA asked for. */
 export function modelOptionsOf(options: PretrainedOptions): ModelOptions {
   const dtype = options.dtype ?? 'f32';
-  if (!Object.hasOwn(WEIGHT_TYPES, dtype)) throw new Error(`dtype ${JSON.stringify(dtype)}: expected one of ${Object.keys(WEIGHT_TYPES).join(', ')}`);
+  if (!Object.hasOwn(WEIGHT_TYPES, dtype))
+    throw new Error(`dtype ${JSON.stringify(dtype)}: expected one of ${Object.keys(WEIGHT_TYPES).join(', ')}`);
   return { mode: 'finetune', weightType: WEIGHT_TYPES[dtype], lora: options.loraConfig, seed: options.seed ?? 0 };
 }
 
@@ -114,7 +117,9 @@ export class Llama {
     const json = files.config instanceof Uint8Array ? parseJson(files.config, 'config.json') : files.config;
     const config: LlamaConfig = configFromHF(json as Record<string, unknown>, 'config.json');
     const tokenizer = tokenizerFromFiles(tokenizerFilesOf(files.tokenizer, files.tokenizerConfig ?? null), 'tokenizer');
-    const model = await loadModelFromBytes(await coreOf(options), files.weights, config, modelOptionsOf(options), { where: 'model.safetensors' });
+    const model = await loadModelFromBytes(await coreOf(options), files.weights, config, modelOptionsOf(options), {
+      where: 'model.safetensors',
+    });
     return new Llama(model, tokenizer, 'bytes');
   }
 
@@ -132,13 +137,20 @@ export class Llama {
    *   process.stdout.write(piece.text);
    * }
    */
-  async *generate(prompt: string, options: TextGenerationOptions = {}): AsyncGenerator<GeneratedPiece, void, undefined> {
+  async *generate(
+    prompt: string,
+    options: TextGenerationOptions = {},
+  ): AsyncGenerator<GeneratedPiece, void, undefined> {
     const { signal, ...rest } = options;
     signal?.throwIfAborted();
     const promptIds = this.tokenizer.encode(prompt, { bos: true, eos: false });
     const ids: number[] = [];
     let shown = '';
-    for (const id of generateIds(this.model, promptIds, { ...rest, maxNewTokens: rest.maxNewTokens ?? 64, vocabLimit: this.tokenizer.vocabSize })) {
+    for (const id of generateIds(this.model, promptIds, {
+      ...rest,
+      maxNewTokens: rest.maxNewTokens ?? 64,
+      vocabLimit: this.tokenizer.vocabSize,
+    })) {
       ids.push(id);
       const text = this.tokenizer.decode(ids, { skipSpecialTokens: true });
       // Hold back a character whose bytes have not all come (decoded as U+FFFD so far).

@@ -8,7 +8,13 @@ import { dirname, join } from 'node:path';
 import { loadModel } from '../checkpoint/load.ts';
 import { adapterBaseModel } from '../checkpoint/peft.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
-import { coreOf, Llama as PortableLlama, modelOptionsOf, type PretrainedFiles, type PretrainedOptions } from './llama.ts';
+import {
+  coreOf,
+  Llama as PortableLlama,
+  modelOptionsOf,
+  type PretrainedFiles,
+  type PretrainedOptions,
+} from './llama.ts';
 
 /** What a model read from paths is made with besides its weights. */
 export interface NodePretrainedOptions extends PretrainedOptions {
@@ -34,7 +40,10 @@ export class Llama extends PortableLlama {
    * const base = await Llama.fromPretrained('models/tiny-llama', { loraConfig: { rank: 8, alpha: 16, dropout: 0, targetModules: ['wq', 'wv'] } });
    * const tuned = await Llama.fromPretrained('models/tiny-llama', { adapter: 'out/adapter' });
    */
-  static override async fromPretrained(source: string | PretrainedFiles, options: NodePretrainedOptions = {}): Promise<Llama> {
+  static override async fromPretrained(
+    source: string | PretrainedFiles,
+    options: NodePretrainedOptions = {},
+  ): Promise<Llama> {
     if (typeof source !== 'string') {
       const made = await PortableLlama.fromPretrained(source, options);
       return new Llama(made.model, made.tokenizer, made.source);

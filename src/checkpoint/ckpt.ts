@@ -51,7 +51,10 @@ class Cursor {
   }
 
   private byte(end: number): number {
-    if (this.pos >= end) this.fail(this.pos >= this.src.size ? 'the file ends inside a value: truncated?' : 'a field runs past its message');
+    if (this.pos >= end)
+      this.fail(
+        this.pos >= this.src.size ? 'the file ends inside a value: truncated?' : 'a field runs past its message',
+      );
     const i = this.pos - this.windowAt;
     if (i < 0 || i >= this.window.length) {
       this.windowAt = this.pos;
@@ -64,7 +67,8 @@ class Cursor {
 
   /** A varint up to 2^53 (larger ones, and negative int64s, are errors). */
   varint(end: number, what: string): number {
-    let value = 0, scale = 1;
+    let value = 0,
+      scale = 1;
     for (let i = 0; i < 10; i++) {
       const b = this.byte(end);
       value += (b & 0x7f) * scale;
@@ -86,7 +90,10 @@ class Cursor {
   /** The end of a length-delimited field that starts here. */
   span(end: number, what: string): number {
     const n = this.varint(end, `length of ${what}`);
-    if (this.pos + n > end) this.fail(`${what} of ${n} bytes runs past ${end >= this.src.size ? 'the end of the file: truncated?' : 'its message'}`);
+    if (this.pos + n > end)
+      this.fail(
+        `${what} of ${n} bytes runs past ${end >= this.src.size ? 'the end of the file: truncated?' : 'its message'}`,
+      );
     return this.pos + n;
   }
 
@@ -121,7 +128,9 @@ function parseTensor(c: Cursor, end: number, tag: string): Omit<RawValue, 'tag'>
   const dims: number[] = [];
   let type: string | undefined, piece: Piece | undefined, crc: number | undefined;
   while (c.pos < end) {
-    const key = c.varint(end, 'a field key'), field = Math.floor(key / 8), wire = key % 8;
+    const key = c.varint(end, 'a field key'),
+      field = Math.floor(key / 8),
+      wire = key % 8;
     if (field === 1 && wire === 0) dims.push(c.varint(end, `a dimension of ${tag}`));
     else if (field === 1 && wire === 2) {
       const stop = c.span(end, `the dims of ${tag}`);
@@ -142,9 +151,12 @@ function parseTensor(c: Cursor, end: number, tag: string): Omit<RawValue, 'tag'>
 
 function parseValue(c: Cursor, end: number): RawValue {
   let tag: string | undefined;
-  let tensorAt = -1, tensorEnd = -1;
+  let tensorAt = -1,
+    tensorEnd = -1;
   while (c.pos < end) {
-    const key = c.varint(end, 'a field key'), field = Math.floor(key / 8), wire = key % 8;
+    const key = c.varint(end, 'a field key'),
+      field = Math.floor(key / 8),
+      wire = key % 8;
     if (field === 1 && wire === 2) tag = c.string(end, 'a parameter name');
     else if (field === 2 && wire === 2) {
       tensorEnd = c.span(end, 'a tensor');
@@ -178,7 +190,9 @@ export class CkptFile implements TensorStore {
       if (group.length) this.addParameter(group.splice(0));
     };
     while (c.pos < src.size) {
-      const key = c.varint(src.size, 'a field key'), field = Math.floor(key / 8), wire = key % 8;
+      const key = c.varint(src.size, 'a field key'),
+        field = Math.floor(key / 8),
+        wire = key % 8;
       if (field !== 1 || wire !== 2) {
         c.skip(wire, src.size);
         continue;
@@ -198,19 +212,28 @@ export class CkptFile implements TensorStore {
   private addParameter(values: RawValue[]): void {
     const { tag, dims, type } = values[0];
     const dtype = dtypeFromMindSpore(type);
-    if (!dtype) throw new Error(`${this.where}: parameter ${tag} has tensor_type ${JSON.stringify(type)}, which is not supported`);
+    if (!dtype)
+      throw new Error(
+        `${this.where}: parameter ${tag} has tensor_type ${JSON.stringify(type)}, which is not supported`,
+      );
     for (const v of values) {
-      if (v.type !== type || v.dims.join() !== dims.join()) throw new Error(`${this.where}: the pieces of parameter ${tag} disagree on type or dims`);
+      if (v.type !== type || v.dims.join() !== dims.join())
+        throw new Error(`${this.where}: the pieces of parameter ${tag} disagree on type or dims`);
     }
     const total = values.reduce((s, v) => s + v.piece.length, 0);
     // MindSpore stores some scalars with dims [0] and one element.
     const shape = dims.length === 1 && dims[0] === 0 && total === DTYPE_BYTES[dtype] ? [] : dims;
     const n = numel(shape);
     if (!Number.isSafeInteger(n) || n * DTYPE_BYTES[dtype] !== total) {
-      throw new Error(`${this.where}: parameter ${tag} is ${type}[${dims}], which needs ${n * DTYPE_BYTES[dtype]} bytes, but the file holds ${total}`);
+      throw new Error(
+        `${this.where}: parameter ${tag} is ${type}[${dims}], which needs ${n * DTYPE_BYTES[dtype]} bytes, but the file holds ${total}`,
+      );
     }
     this.tensors.set(tag, { dtype, shape });
-    this.pieces.set(tag, values.map((v) => v.piece));
+    this.pieces.set(
+      tag,
+      values.map((v) => v.piece),
+    );
   }
 
   /** Opens and indexes a file; the error names the file and what is wrong. */
@@ -242,7 +265,13 @@ export class CkptFile implements TensorStore {
     const { out, pieces } = this.layout(name);
     let at = 0;
     for (const p of pieces) {
-      await readChecked(this.src, out.subarray(at, at + p.length), p.position, p.crc, `${this.where}: parameter ${name}`);
+      await readChecked(
+        this.src,
+        out.subarray(at, at + p.length),
+        p.position,
+        p.crc,
+        `${this.where}: parameter ${name}`,
+      );
       at += p.length;
     }
     return out;
@@ -286,12 +315,16 @@ export class CkptWriter {
   private readonly written = new Set<string>();
 
   /** `sliceBytes` is the largest piece (MindSpore's 512 MiB by default). */
-  constructor(readonly path: string, private readonly sliceBytes = SLICE_BYTES) {
+  constructor(
+    readonly path: string,
+    private readonly sliceBytes = SLICE_BYTES,
+  ) {
     this.fd = openSync(path, 'wx');
   }
 
   private write(bytes: Uint8Array): void {
-    for (let done = 0; done < bytes.length;) done += writeSync(this.fd, bytes, done, Math.min(bytes.length - done, 1 << 30), this.position + done);
+    for (let done = 0; done < bytes.length; )
+      done += writeSync(this.fd, bytes, done, Math.min(bytes.length - done, 1 << 30), this.position + done);
     this.position += bytes.length;
   }
 
@@ -301,7 +334,8 @@ export class CkptWriter {
     if (this.written.has(name)) throw new Error(`${what} is written twice`);
     this.written.add(name);
     const want = tensorBytes(info.dtype, info.shape);
-    if (bytes.length !== want) throw new Error(`${what} has ${bytes.length} bytes, ${info.dtype}[${info.shape}] needs ${want}`);
+    if (bytes.length !== want)
+      throw new Error(`${what} has ${bytes.length} bytes, ${info.dtype}[${info.shape}] needs ${want}`);
     const type = [...Buffer.from(dtypeToMindSpore(info.dtype, what), 'ascii')];
     const dims = info.shape.flatMap((d) => [0x08, ...varintBytes(d)]);
     const tag = [...Buffer.from(name, 'utf8')];
@@ -309,7 +343,13 @@ export class CkptWriter {
     for (let at = 0; at === 0 || at < bytes.length; at += step) {
       const content = bytes.subarray(at, Math.min(bytes.length, at + step));
       const crc = crc32(content);
-      const crcField = [...varintBytes(CRC_FIELD * 8 + 5), crc & 0xff, (crc >>> 8) & 0xff, (crc >>> 16) & 0xff, crc >>> 24];
+      const crcField = [
+        ...varintBytes(CRC_FIELD * 8 + 5),
+        crc & 0xff,
+        (crc >>> 8) & 0xff,
+        (crc >>> 16) & 0xff,
+        crc >>> 24,
+      ];
       // Checkpoint.value { tag, tensor { dims..., tensor_type, tensor_content, crc } }
       const tensorHead = [...dims, ...fieldHead(2, type.length), ...type, ...fieldHead(3, content.length)];
       const tensorLength = tensorHead.length + content.length + crcField.length;
@@ -328,6 +368,10 @@ export class CkptWriter {
 
   /** Closes the file after a failure (the caller removes it). */
   abort(): void {
-    try { closeSync(this.fd); } catch { /* already closed */ }
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* already closed */
+    }
   }
 }

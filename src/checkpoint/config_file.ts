@@ -18,14 +18,17 @@ export interface ConfigFile {
 /** Reads a config file of any of the three kinds; errors name the file. */
 export function readConfigFile(path: string): ConfigFile {
   if (/\.ya?ml$/.test(path)) {
-    const mc = loadRunConfig(path, [], () => undefined).model.model_config, where = `${path}: model.model_config`;
+    const mc = loadRunConfig(path, [], () => undefined).model.model_config,
+      where = `${path}: model.model_config`;
     return { config: configFromMindFormers(mc, where), lora: loraFromPetConfig(mc.pet_config, `${where}.pet_config`) };
   }
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new Error(`${path}: not a readable JSON or YAML config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new Error(
+      `${path}: not a readable JSON or YAML config (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
   if (raw !== null && typeof raw === 'object' && 'peft_type' in raw) {
     const adapter = openAdapter(dirname(path));

@@ -25,7 +25,8 @@ export function openCheckpoint(path: string, config?: LlamaConfig): Checkpoint {
   try {
     const layout = detectLayout(raw.tensors.keys());
     const found = config ?? findConfig(path, raw);
-    if (!found) throw new Error(`${path}: no config.json or params.json beside the weights, and no model config was given`);
+    if (!found)
+      throw new Error(`${path}: no config.json or params.json beside the weights, and no model config was given`);
     return checkpointOf(raw, found, layout);
   } catch (err) {
     raw.close();
@@ -46,19 +47,37 @@ export interface LoadOptions {
 }
 
 /** Builds a model of the checkpoint's shape and loads it (and an adapter, if given). */
-export async function loadModel(core: Core, path: string, options: ModelOptions, opts: LoadOptions = {}): Promise<LlamaModel> {
+export async function loadModel(
+  core: Core,
+  path: string,
+  options: ModelOptions,
+  opts: LoadOptions = {},
+): Promise<LlamaModel> {
   const adapter = opts.adapter === undefined ? undefined : openAdapter(opts.adapter);
-  const opened = openCheckpoint(path, opts.config), share = opts.share;
-  const ckpt = share ? { config: rankShare(opened.config, share.parts, path), weights: rankShareOf(opened.weights, share), layout: opened.layout } : opened; // a rank's slices: no whole blocks taken as stored
+  const opened = openCheckpoint(path, opts.config),
+    share = opts.share;
+  const ckpt = share
+    ? {
+        config: rankShare(opened.config, share.parts, path),
+        weights: rankShareOf(opened.weights, share),
+        layout: opened.layout,
+      }
+    : opened; // a rank's slices: no whole blocks taken as stored
   const adapterTensors = adapter && share ? rankShareOf(adapter.tensors, share) : adapter?.tensors;
   try {
     if (adapter && options.lora && JSON.stringify(options.lora) !== JSON.stringify(adapter.lora)) {
-      throw new Error(`${opts.adapter}: the adapter's LoRA settings ${JSON.stringify(adapter.lora)} differ from the model's ${JSON.stringify(options.lora)}`);
+      throw new Error(
+        `${opts.adapter}: the adapter's LoRA settings ${JSON.stringify(adapter.lora)} differ from the model's ${JSON.stringify(options.lora)}`,
+      );
     }
     const model = new LlamaModel(core, ckpt.config, adapter ? { ...options, lora: adapter.lora } : options, share);
     const report = await loadWeights(model.weights, ckpt);
     if (adapter) {
-      const extra = await loadWeights(model.weights, { config: ckpt.config, weights: adapterTensors!, layout: 'hf' }, { base: false });
+      const extra = await loadWeights(
+        model.weights,
+        { config: ckpt.config, weights: adapterTensors!, layout: 'hf' },
+        { base: false },
+      );
       report.notLoaded = extra.notLoaded;
       report.unused.push(...extra.unused);
     }

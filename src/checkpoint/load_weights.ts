@@ -57,13 +57,23 @@ interface Slot extends WantedTensor {
 function slots(w: LlamaWeights): Slot[] {
   const arena = w.core.arena;
   const out: Slot[] = w.baseTensors().map((t) => ({
-    name: t.name, shape: t.shape, base: true,
+    name: t.name,
+    shape: t.shape,
+    base: true,
     store: (v: Float32Array) => (t.matrix ? w.setMatrix(t.matrix, v) : arena.f32(t.vector!, v.length).set(v)),
-    ...(t.matrix && isBlockType(t.matrix.wt) ? { blocks: { type: t.matrix.wt === WeightType.Q8_0 ? 'Q8_0' : 'Q4_0', store: (b: Uint8Array) => w.setMatrixBlocks(t.matrix!, b) } as const } : {}),
+    ...(t.matrix && isBlockType(t.matrix.wt)
+      ? {
+          blocks: {
+            type: t.matrix.wt === WeightType.Q8_0 ? 'Q8_0' : 'Q4_0',
+            store: (b: Uint8Array) => w.setMatrixBlocks(t.matrix!, b),
+          } as const,
+        }
+      : {}),
   }));
   for (const layer of w.layers) {
     for (const ad of Object.values(layer.lora)) {
-      for (const p of [ad.a, ad.b]) out.push({ name: p.name, shape: p.shape, base: false, store: (v) => arena.f32(p.ptr, p.n).set(v) });
+      for (const p of [ad.a, ad.b])
+        out.push({ name: p.name, shape: p.shape, base: false, store: (v) => arena.f32(p.ptr, p.n).set(v) });
     }
   }
   return out;
@@ -76,10 +86,12 @@ function storedName(ckpt: Checkpoint): (name: string) => string {
 
 /** Throws, naming the tensor, when the checkpoint holds one of `want` in another shape. */
 function checkShapes(ckpt: Checkpoint, want: WantedTensor[]): void {
-  const store = ckpt.weights, as = storedName(ckpt);
+  const store = ckpt.weights,
+    as = storedName(ckpt);
   for (const s of want) {
     const t = store.tensors.get(s.name);
-    if (t && t.shape.join() !== s.shape.join()) throw new Error(`${store.where}: tensor ${as(s.name)} has shape [${t.shape}], the model expects [${s.shape}]`);
+    if (t && t.shape.join() !== s.shape.join())
+      throw new Error(`${store.where}: tensor ${as(s.name)} has shape [${t.shape}], the model expects [${s.shape}]`);
   }
 }
 
@@ -89,9 +101,13 @@ function checkShapes(ckpt: Checkpoint, want: WantedTensor[]): void {
  */
 export function checkBaseTensors(ckpt: Checkpoint, want: WantedTensor[]): void {
   checkShapes(ckpt, want);
-  const store = ckpt.weights, as = storedName(ckpt);
+  const store = ckpt.weights,
+    as = storedName(ckpt);
   const missing = want.filter((s) => !store.tensors.has(s.name)).map((s) => as(s.name));
-  if (missing.length) throw new Error(`${store.where}: missing ${missing.length} tensor(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
+  if (missing.length)
+    throw new Error(
+      `${store.where}: missing ${missing.length} tensor(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`,
+    );
 }
 
 /**
@@ -100,18 +116,28 @@ export function checkBaseTensors(ckpt: Checkpoint, want: WantedTensor[]): void {
  * missing base weights are errors naming the tensors.
  */
 export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint, { base = true } = {}): Promise<LoadReport> {
-  const store = ckpt.weights, as = storedName(ckpt);
+  const store = ckpt.weights,
+    as = storedName(ckpt);
   const want = slots(weights).filter((s) => base || !s.base);
   const present = want.filter((s) => store.tensors.has(s.name));
   checkShapes(ckpt, want);
-  checkBaseTensors(ckpt, want.filter((s) => s.base));
+  checkBaseTensors(
+    ckpt,
+    want.filter((s) => s.base),
+  );
   const slot = new Map(present.map((s) => [s.name, s]));
   const asStored = new Set<string>();
   for (const s of present) {
     const b = s.blocks && (await ckpt.blocks?.(s.name, s.blocks.type));
-    if (b) { s.blocks!.store(b); asStored.add(s.name); }
+    if (b) {
+      s.blocks!.store(b);
+      asStored.add(s.name);
+    }
   }
-  for await (const [name, bytes] of readEach(store, present.filter((s) => !asStored.has(s.name)).map((s) => s.name))) {
+  for await (const [name, bytes] of readEach(
+    store,
+    present.filter((s) => !asStored.has(s.name)).map((s) => s.name),
+  )) {
     slot.get(name)!.store(decodeF32(bytes, store.tensors.get(name)!.dtype, `${store.where}: tensor ${as(name)}`));
   }
   const taken = new Set(want.map((s) => s.name));
@@ -122,7 +148,11 @@ export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint, { bas
 }
 
 /** Tensors named as stored (in `layout`) as a checkpoint under Hugging Face names. */
-export function checkpointOf(raw: TensorStore, config: LlamaConfig, layout: Layout = detectLayout(raw.tensors.keys())): Checkpoint {
+export function checkpointOf(
+  raw: TensorStore,
+  config: LlamaConfig,
+  layout: Layout = detectLayout(raw.tensors.keys()),
+): Checkpoint {
   const blocks = raw instanceof GgufFile ? raw.blocks.bind(raw) : undefined;
   return { config, weights: relayout(raw, layout, 'hf', config), layout, ...(blocks ? { blocks } : {}) };
 }
@@ -131,8 +161,13 @@ export function checkpointOf(raw: TensorStore, config: LlamaConfig, layout: Layo
  * Builds a model of `config` and loads it from the bytes of a safetensors file (any layout);
  * `where` names the bytes in messages. `report` receives what was not loaded.
  */
-export async function loadModelFromBytes(core: Core, safetensors: Uint8Array, config: LlamaConfig, options: ModelOptions,
-  { where = 'model.safetensors', report }: { where?: string; report?: (r: LoadReport) => void } = {}): Promise<LlamaModel> {
+export async function loadModelFromBytes(
+  core: Core,
+  safetensors: Uint8Array,
+  config: LlamaConfig,
+  options: ModelOptions,
+  { where = 'model.safetensors', report }: { where?: string; report?: (r: LoadReport) => void } = {},
+): Promise<LlamaModel> {
   const raw = SafetensorsFile.from(new MemorySource(where, safetensors));
   try {
     const model = new LlamaModel(core, config, options);

@@ -15,7 +15,13 @@ import { infoOf, ViewStore, type DerivedTensor, type TensorStore } from './store
  * A view of `base` (named in `layout`) with the LoRA factors found in `lora` (same layout;
  * may be `base` itself) merged into their weights. Optimizer state (prefixed names) is left out.
  */
-export function mergeLora(core: Core, base: TensorStore, lora: TensorStore, layout: Layout, scale: number): { store: TensorStore; merged: string[] } {
+export function mergeLora(
+  core: Core,
+  base: TensorStore,
+  lora: TensorStore,
+  layout: Layout,
+  scale: number,
+): { store: TensorStore; merged: string[] } {
   if (!Number.isFinite(scale)) throw new Error(`the LoRA scale must be a number, got ${scale}`);
   const derived = new Map<string, DerivedTensor>();
   const merged: string[] = [];
@@ -29,18 +35,35 @@ export function mergeLora(core: Core, base: TensorStore, lora: TensorStore, layo
       if (!key?.prefix) derived.set(name, { info, parts: [{ store: base, name }], make: ([x]) => x });
       continue;
     }
-    const ia = infoOf(lora, a), ib = infoOf(lora, b);
-    const [rows, cols] = info.shape, r = ia.shape[0];
-    if (!FLOAT_DTYPES.includes(info.dtype) || info.shape.length !== 2 || ib.shape.join() !== `${rows},${r}` || ia.shape.join() !== `${r},${cols}`) {
-      throw new Error(`${lora.where}: LoRA factors ${a} [${ia.shape}] and ${b} [${ib.shape}] do not fit ${name} ${info.dtype}[${info.shape}]`);
+    const ia = infoOf(lora, a),
+      ib = infoOf(lora, b);
+    const [rows, cols] = info.shape,
+      r = ia.shape[0];
+    if (
+      !FLOAT_DTYPES.includes(info.dtype) ||
+      info.shape.length !== 2 ||
+      ib.shape.join() !== `${rows},${r}` ||
+      ia.shape.join() !== `${r},${cols}`
+    ) {
+      throw new Error(
+        `${lora.where}: LoRA factors ${a} [${ia.shape}] and ${b} [${ib.shape}] do not fit ${name} ${info.dtype}[${info.shape}]`,
+      );
     }
     merged.push(name);
     derived.set(name, {
-      info, parts: [{ store: base, name }, { store: lora, name: a }, { store: lora, name: b }],
+      info,
+      parts: [
+        { store: base, name },
+        { store: lora, name: a },
+        { store: lora, name: b },
+      ],
       make: ([w, pa, pb]) => {
-        const { arena, kernels } = core, mark = arena.mark();
+        const { arena, kernels } = core,
+          mark = arena.mark();
         try {
-          const W = arena.alloc(rows * cols * 4), A = arena.alloc(r * cols * 4), B = arena.alloc(rows * r * 4);
+          const W = arena.alloc(rows * cols * 4),
+            A = arena.alloc(r * cols * 4),
+            B = arena.alloc(rows * r * 4);
           arena.f32(W, rows * cols).set(decodeF32(w, info.dtype, name));
           arena.f32(A, r * cols).set(decodeF32(pa, ia.dtype, a));
           arena.f32(B, rows * r).set(decodeF32(pb, ib.dtype, b).map((v) => v * scale));

@@ -27,7 +27,8 @@ function f32Bytes(values: Float32Array): Uint8Array {
 
 /** The parameters of `w` as output tensors (read from the arena when written). */
 export function modelTensors(w: LlamaWeights, o: ModelTensorOptions = {}): OutputTensor[] {
-  const arena = w.core.arena, name = (n: string) => mapName(n, 'hf', o.layout ?? 'hf');
+  const arena = w.core.arena,
+    name = (n: string) => mapName(n, 'hf', o.layout ?? 'hf');
   const out: OutputTensor[] = [];
   const cast = (bytes: Uint8Array, from: DType, n: string) => (o.dtype ? castFloat(bytes, from, o.dtype, n) : bytes);
   if (o.base ?? true) {
@@ -35,11 +36,14 @@ export function modelTensors(w: LlamaWeights, o: ModelTensorOptions = {}): Outpu
       const m = t.matrix;
       const stored: DType = m?.wt === WeightType.BF16 ? 'BF16' : 'F32';
       out.push({
-        name: name(t.name), info: { dtype: o.dtype ?? stored, shape: t.shape },
+        name: name(t.name),
+        info: { dtype: o.dtype ?? stored, shape: t.shape },
         bytes: () => {
           if (!m) return cast(f32Bytes(arena.f32(t.vector!, t.shape[0])), 'F32', t.name);
           if (m.wt === WeightType.BF16) {
-            const stored = m.host ? new Uint8Array(m.host.data) : new Uint8Array(arena.memory.buffer, m.ptr, m.rows * m.cols * 2); // a streamed layer's home
+            const stored = m.host
+              ? new Uint8Array(m.host.data)
+              : new Uint8Array(arena.memory.buffer, m.ptr, m.rows * m.cols * 2); // a streamed layer's home
             return cast(stored.slice(), 'BF16', t.name);
           }
           return cast(f32Bytes(w.getMatrix(m)), 'F32', t.name);
@@ -50,7 +54,12 @@ export function modelTensors(w: LlamaWeights, o: ModelTensorOptions = {}): Outpu
   if (o.lora ?? true) {
     for (const layer of w.layers) {
       for (const ad of Object.values(layer.lora)) {
-        for (const p of [ad.a, ad.b]) out.push({ name: name(p.name), info: { dtype: 'F32', shape: p.shape }, bytes: () => f32Bytes(arena.f32(p.ptr, p.n)) });
+        for (const p of [ad.a, ad.b])
+          out.push({
+            name: name(p.name),
+            info: { dtype: 'F32', shape: p.shape },
+            bytes: () => f32Bytes(arena.f32(p.ptr, p.n)),
+          });
       }
     }
   }

@@ -39,22 +39,39 @@ export interface ParamKey {
 }
 
 const KINDS = '(wq|wk|wv|wo|w1|w2|w3)';
-const HF_LINEAR = new RegExp(`^(.*?)model\\.layers\\.(\\d+)\\.(self_attn|mlp)\\.(${LINEARS.map((l) => l.hf).join('|')})\\.(weight|lora_A\\.weight|lora_B\\.weight)$`);
+const HF_LINEAR = new RegExp(
+  `^(.*?)model\\.layers\\.(\\d+)\\.(self_attn|mlp)\\.(${LINEARS.map((l) => l.hf).join('|')})\\.(weight|lora_A\\.weight|lora_B\\.weight)$`,
+);
 const HF_NORM = /^(.*?)model\.layers\.(\d+)\.(input_layernorm|post_attention_layernorm)\.weight$/;
-const MF_LINEAR = new RegExp(`^(.*?)model\\.layers\\.(\\d+)\\.(attention|feed_forward)\\.${KINDS}\\.(weight|mindpet_delta_lora_a|mindpet_delta_lora_b)$`);
+const MF_LINEAR = new RegExp(
+  `^(.*?)model\\.layers\\.(\\d+)\\.(attention|feed_forward)\\.${KINDS}\\.(weight|mindpet_delta_lora_a|mindpet_delta_lora_b)$`,
+);
 const MF_NORM = /^(.*?)model\.layers\.(\d+)\.(attention_norm|ffn_norm)\.weight$/;
 const HF_BIAS = /^(.*?)model\.layers\.(\d+)\.self_attn\.(q|k|v)_proj\.bias$/;
 const MF_BIAS = /^(.*?)model\.layers\.(\d+)\.attention\.w(q|k|v)\.bias$/;
 const META_LINEAR = new RegExp(`^layers\\.(\\d+)\\.(attention|feed_forward)\\.${KINDS}\\.weight$`);
 const META_NORM = /^layers\.(\d+)\.(attention_norm|ffn_norm)\.weight$/;
 
-const HF_TOP: Record<string, ParamKey['part']> = { 'model.embed_tokens.weight': 'embed', 'model.norm.weight': 'norm', 'lm_head.weight': 'head' };
-const MF_TOP: Record<string, ParamKey['part']> = { 'model.tok_embeddings.embedding_weight': 'embed', 'model.norm_out.weight': 'norm', 'lm_head.weight': 'head' };
-const META_TOP: Record<string, ParamKey['part']> = { 'tok_embeddings.weight': 'embed', 'norm.weight': 'norm', 'output.weight': 'head' };
+const HF_TOP: Record<string, ParamKey['part']> = {
+  'model.embed_tokens.weight': 'embed',
+  'model.norm.weight': 'norm',
+  'lm_head.weight': 'head',
+};
+const MF_TOP: Record<string, ParamKey['part']> = {
+  'model.tok_embeddings.embedding_weight': 'embed',
+  'model.norm_out.weight': 'norm',
+  'lm_head.weight': 'head',
+};
+const META_TOP: Record<string, ParamKey['part']> = {
+  'tok_embeddings.weight': 'embed',
+  'norm.weight': 'norm',
+  'output.weight': 'head',
+};
 
 function top(name: string, table: Record<string, ParamKey['part']>, prefixed: boolean): ParamKey | undefined {
   for (const [full, part] of Object.entries(table)) {
-    if (name === full || (prefixed && name.endsWith(`.${full}`))) return { prefix: name.slice(0, name.length - full.length), part };
+    if (name === full || (prefixed && name.endsWith(`.${full}`)))
+      return { prefix: name.slice(0, name.length - full.length), part };
   }
   return undefined;
 }
@@ -66,34 +83,62 @@ export function parseName(name: string, layout: Layout): ParamKey | undefined {
     if ((m = name.match(HF_LINEAR))) {
       const l = LINEARS.find((x) => x.hf === m![4])!;
       if (l.hfModule !== m[3]) return undefined;
-      return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: l.kind, lora: m[5] === 'weight' ? undefined : m[5][5] as 'A' | 'B' };
+      return {
+        prefix: m[1],
+        part: 'layer',
+        layer: Number(m[2]),
+        kind: l.kind,
+        lora: m[5] === 'weight' ? undefined : (m[5][5] as 'A' | 'B'),
+      };
     }
-    if ((m = name.match(HF_NORM))) return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: m[3] === 'input_layernorm' ? 'attnNorm' : 'ffnNorm' };
-    if ((m = name.match(HF_BIAS))) return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: `b${m[3]}` as QkvBias };
+    if ((m = name.match(HF_NORM)))
+      return {
+        prefix: m[1],
+        part: 'layer',
+        layer: Number(m[2]),
+        kind: m[3] === 'input_layernorm' ? 'attnNorm' : 'ffnNorm',
+      };
+    if ((m = name.match(HF_BIAS)))
+      return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: `b${m[3]}` as QkvBias };
     return top(name, HF_TOP, true);
   }
   if (layout === 'mindformers') {
     if ((m = name.match(MF_LINEAR))) {
       const l = LINEARS.find((x) => x.kind === m![4])!;
       if (l.mfModule !== m[3]) return undefined;
-      return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: l.kind, lora: m[5] === 'weight' ? undefined : m[5].endsWith('_a') ? 'A' : 'B' };
+      return {
+        prefix: m[1],
+        part: 'layer',
+        layer: Number(m[2]),
+        kind: l.kind,
+        lora: m[5] === 'weight' ? undefined : m[5].endsWith('_a') ? 'A' : 'B',
+      };
     }
-    if ((m = name.match(MF_NORM))) return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: m[3] === 'attention_norm' ? 'attnNorm' : 'ffnNorm' };
-    if ((m = name.match(MF_BIAS))) return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: `b${m[3]}` as QkvBias };
+    if ((m = name.match(MF_NORM)))
+      return {
+        prefix: m[1],
+        part: 'layer',
+        layer: Number(m[2]),
+        kind: m[3] === 'attention_norm' ? 'attnNorm' : 'ffnNorm',
+      };
+    if ((m = name.match(MF_BIAS)))
+      return { prefix: m[1], part: 'layer', layer: Number(m[2]), kind: `b${m[3]}` as QkvBias };
     return top(name, MF_TOP, true);
   }
   if ((m = name.match(META_LINEAR))) {
     const l = LINEARS.find((x) => x.kind === m![3])!;
     return l.mfModule === m[2] ? { prefix: '', part: 'layer', layer: Number(m[1]), kind: l.kind } : undefined;
   }
-  if ((m = name.match(META_NORM))) return { prefix: '', part: 'layer', layer: Number(m[1]), kind: m[2] === 'attention_norm' ? 'attnNorm' : 'ffnNorm' };
+  if ((m = name.match(META_NORM)))
+    return { prefix: '', part: 'layer', layer: Number(m[1]), kind: m[2] === 'attention_norm' ? 'attnNorm' : 'ffnNorm' };
   return top(name, META_TOP, false);
 }
 
 /** The name of `key` in `layout`; `what` names the source in errors (Meta has no LoRA names). */
 export function formatName(key: ParamKey, layout: Layout, what = 'name'): string {
   const { prefix, part, layer, kind, lora } = key;
-  if (layout === 'meta' && (prefix || lora)) throw new Error(`${what}: Meta's layout has no name for ${prefix}${lora ? ` LoRA ${lora}` : ''}`);
+  if (layout === 'meta' && (prefix || lora))
+    throw new Error(`${what}: Meta's layout has no name for ${prefix}${lora ? ` LoRA ${lora}` : ''}`);
   if (layout === 'meta' && isQkvBias(kind)) throw new Error(`${what}: Meta's layout has no q/k/v biases`);
   if (part !== 'layer') {
     const table = layout === 'hf' ? HF_TOP : layout === 'mindformers' ? MF_TOP : META_TOP;
@@ -101,10 +146,12 @@ export function formatName(key: ParamKey, layout: Layout, what = 'name'): string
   }
   const base = layout === 'meta' ? `layers.${layer}` : `${prefix}model.layers.${layer}`;
   if (kind === 'attnNorm' || kind === 'ffnNorm') {
-    if (layout === 'hf') return `${base}.${kind === 'attnNorm' ? 'input_layernorm' : 'post_attention_layernorm'}.weight`;
+    if (layout === 'hf')
+      return `${base}.${kind === 'attnNorm' ? 'input_layernorm' : 'post_attention_layernorm'}.weight`;
     return `${base}.${kind === 'attnNorm' ? 'attention_norm' : 'ffn_norm'}.weight`;
   }
-  if (isQkvBias(kind)) return layout === 'hf' ? `${base}.self_attn.${kind[1]}_proj.bias` : `${base}.attention.w${kind[1]}.bias`;
+  if (isQkvBias(kind))
+    return layout === 'hf' ? `${base}.self_attn.${kind[1]}_proj.bias` : `${base}.attention.w${kind[1]}.bias`;
   const l = LINEARS.find((x) => x.kind === kind)!;
   if (layout === 'hf') return `${base}.${l.hfModule}.${l.hf}.${lora ? `lora_${lora}.weight` : 'weight'}`;
   return `${base}.${l.mfModule}.${l.kind}.${lora ? `mindpet_delta_lora_${lora.toLowerCase()}` : 'weight'}`;
@@ -138,13 +185,23 @@ export function mapName(name: string, from: Layout, to: Layout): string {
  * Meta's interleaved RoPE pairs and Hugging Face's rotate-half: within each head, HF row
  * j·hd/2 + i is Meta row 2i + j.
  */
-export function permuteRopeRows(bytes: Uint8Array, heads: number, rows: number, cols: number, elem: number, to: 'hf' | 'meta'): Uint8Array {
-  const hd = rows / heads, half = hd / 2, rowBytes = cols * elem;
+export function permuteRopeRows(
+  bytes: Uint8Array,
+  heads: number,
+  rows: number,
+  cols: number,
+  elem: number,
+  to: 'hf' | 'meta',
+): Uint8Array {
+  const hd = rows / heads,
+    half = hd / 2,
+    rowBytes = cols * elem;
   const out = new Uint8Array(bytes.length);
   for (let h = 0; h < heads; h++) {
     for (let j = 0; j < 2; j++) {
       for (let i = 0; i < half; i++) {
-        const hf = h * hd + j * half + i, meta = h * hd + 2 * i + j;
+        const hf = h * hd + j * half + i,
+          meta = h * hd + 2 * i + j;
         const [dst, src] = to === 'hf' ? [hf, meta] : [meta, hf];
         out.set(bytes.subarray(src * rowBytes, (src + 1) * rowBytes), dst * rowBytes);
       }

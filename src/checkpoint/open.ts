@@ -32,8 +32,14 @@ function openFile(path: string): TensorStore {
 
 /** The rank_<i> folders under `dir` (0..n-1, none missing), or [] when there are none. */
 export function rankFolders(dir: string): string[] {
-  const ids = readdirSync(dir).map((f) => /^rank_(\d+)$/.exec(f)).filter((m) => m && statSync(join(dir, m[0])).isDirectory()).map((m) => Number(m![1])).sort((a, b) => a - b);
-  ids.forEach((id, i) => { if (id !== i) throw new Error(`${dir}: the rank_${i} folder is missing`); });
+  const ids = readdirSync(dir)
+    .map((f) => /^rank_(\d+)$/.exec(f))
+    .filter((m) => m && statSync(join(dir, m[0])).isDirectory())
+    .map((m) => Number(m![1]))
+    .sort((a, b) => a - b);
+  ids.forEach((id, i) => {
+    if (id !== i) throw new Error(`${dir}: the rank_${i} folder is missing`);
+  });
   return ids.map((i) => join(dir, `rank_${i}`));
 }
 
@@ -47,9 +53,13 @@ function newestFile(dir: string, extension: string): string | undefined {
 function openFolder(dir: string): TensorStore {
   const ranks = rankFolders(dir);
   if (ranks.length) return openRanks(dir, ranks);
-  for (const name of ['model.safetensors.index.json', 'model.safetensors']) if (existsSync(join(dir, name))) return openFile(join(dir, name));
+  for (const name of ['model.safetensors.index.json', 'model.safetensors'])
+    if (existsSync(join(dir, name))) return openFile(join(dir, name));
   const file = newestFile(dir, '.ckpt') ?? newestFile(dir, '.safetensors') ?? newestFile(dir, '.gguf');
-  if (!file) throw new Error(`${dir}: no checkpoint in this folder (model.safetensors, model.safetensors.index.json, a .ckpt, .safetensors or .gguf file, or rank_0/)`);
+  if (!file)
+    throw new Error(
+      `${dir}: no checkpoint in this folder (model.safetensors, model.safetensors.index.json, a .ckpt, .safetensors or .gguf file, or rank_0/)`,
+    );
   return openFile(file);
 }
 
@@ -59,7 +69,8 @@ function openRanks(dir: string, ranks: string[]): TensorStore {
   try {
     const layout = detectLayout(opened[0].tensors.keys());
     const mp = inferModelParallel(opened[0], layout);
-    if (ranks.length % mp !== 0) throw new Error(`${dir}: ${ranks.length} rank folders do not divide into model-parallel groups of ${mp}`);
+    if (ranks.length % mp !== 0)
+      throw new Error(`${dir}: ${ranks.length} rank folders do not divide into model-parallel groups of ${mp}`);
     for (let r = 1; r < mp; r++) opened.push(openFolder(ranks[r]));
     return joinSlices(dir, opened, layout, opened);
   } catch (err) {
@@ -77,20 +88,32 @@ function openSharded(indexPath: string): TensorStore {
     throw new Error(`${indexPath}: not valid JSON (${(err as Error).message})`);
   }
   const map = index?.weight_map;
-  if (map === null || typeof map !== 'object' || Array.isArray(map)) throw new Error(`${indexPath}: missing key weight_map`);
+  if (map === null || typeof map !== 'object' || Array.isArray(map))
+    throw new Error(`${indexPath}: missing key weight_map`);
   const entries = Object.entries(map as Record<string, unknown>);
-  const files = [...new Set(entries.map(([name, file]) => {
-    if (typeof file !== 'string' || file !== basename(file) || file === '..' || file === '') throw new Error(`${indexPath}: tensor ${name} maps to ${JSON.stringify(file)}, not a file name in the folder`);
-    return file;
-  }))].sort();
+  const files = [
+    ...new Set(
+      entries.map(([name, file]) => {
+        if (typeof file !== 'string' || file !== basename(file) || file === '..' || file === '')
+          throw new Error(
+            `${indexPath}: tensor ${name} maps to ${JSON.stringify(file)}, not a file name in the folder`,
+          );
+        return file;
+      }),
+    ),
+  ].sort();
   const shards = new Map<string, SafetensorsFile>();
   try {
     for (const f of files) shards.set(f, SafetensorsFile.open(join(dirname(indexPath), f)));
     const derived = new Map<string, DerivedTensor>();
     for (const [f, shard] of shards) {
-      for (const [name, info] of shard.tensors) if ((map as Record<string, string>)[name] === f) derived.set(name, { info, parts: [{ store: shard, name }], make: ([b]) => b });
+      for (const [name, info] of shard.tensors)
+        if ((map as Record<string, string>)[name] === f)
+          derived.set(name, { info, parts: [{ store: shard, name }], make: ([b]) => b });
     }
-    for (const [name, file] of entries) if (!derived.has(name)) throw new Error(`${indexPath}: tensor ${name} is mapped to ${file}, which has no such tensor`);
+    for (const [name, file] of entries)
+      if (!derived.has(name))
+        throw new Error(`${indexPath}: tensor ${name} is mapped to ${file}, which has no such tensor`);
     return new ViewStore(indexPath, derived, [...shards.values()]);
   } catch (err) {
     for (const s of shards.values()) s.close();
@@ -102,21 +125,36 @@ function openSharded(indexPath: string): TensorStore {
 export function configFromMeta(raw: Record<string, unknown>, where: string, embeddingRows?: number): LlamaConfig {
   const num = (k: string, fallback?: number): number => {
     const v = raw[k] ?? fallback;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${where}: ${k} must be a number, got ${JSON.stringify(raw[k])}`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new Error(`${where}: ${k} must be a number, got ${JSON.stringify(raw[k])}`);
     return v;
   };
-  const dim = num('dim'), nHeads = num('n_heads');
+  const dim = num('dim'),
+    nHeads = num('n_heads');
   let vocabSize = num('vocab_size', -1);
   if (vocabSize <= 0) {
-    if (!embeddingRows) throw new Error(`${where}: vocab_size is ${vocabSize} and there is no embedding to take it from`);
+    if (!embeddingRows)
+      throw new Error(`${where}: vocab_size is ${vocabSize} and there is no embedding to take it from`);
     vocabSize = embeddingRows;
   }
-  return validateConfig({
-    dim, nLayers: num('n_layers'), nHeads, nKvHeads: num('n_kv_heads', nHeads), vocabSize,
-    ffnDim: ffnDimFor(dim, num('multiple_of', 256), raw.ffn_dim_multiplier as number | null | undefined),
-    normEps: num('norm_eps', 1e-5), ropeTheta: num('rope_theta', 10000), tieEmbeddings: false,
-    maxSeqLen: num('max_seq_len', 2048), bosId: 1, eosId: 2, padId: 0,
-  }, where);
+  return validateConfig(
+    {
+      dim,
+      nLayers: num('n_layers'),
+      nHeads,
+      nKvHeads: num('n_kv_heads', nHeads),
+      vocabSize,
+      ffnDim: ffnDimFor(dim, num('multiple_of', 256), raw.ffn_dim_multiplier as number | null | undefined),
+      normEps: num('norm_eps', 1e-5),
+      ropeTheta: num('rope_theta', 10000),
+      tieEmbeddings: false,
+      maxSeqLen: num('max_seq_len', 2048),
+      bosId: 1,
+      eosId: 2,
+      padId: 0,
+    },
+    where,
+  );
 }
 
 /**

@@ -20,10 +20,14 @@ export function relayout(store: TensorStore, from: Layout, to: Layout, config?: 
     if (derived.has(target)) throw new Error(`${store.where}: tensors ${name} and another both map to ${target}`);
     let make = ([b]: Uint8Array[]) => b;
     if ((from === 'meta') !== (to === 'meta') && key && !key.lora && (key.kind === 'wq' || key.kind === 'wk')) {
-      if (!config) throw new Error(`${store.where}: tensor ${name} needs the model's head count to reorder its RoPE rows (config.json or params.json)`);
+      if (!config)
+        throw new Error(
+          `${store.where}: tensor ${name} needs the model's head count to reorder its RoPE rows (config.json or params.json)`,
+        );
       const heads = key.kind === 'wq' ? config.nHeads : config.nKvHeads;
       const [rows, cols] = info.shape;
-      if (info.shape.length !== 2 || rows % heads !== 0 || (rows / heads) % 2 !== 0) throw new Error(`${store.where}: tensor ${name} of shape [${info.shape}] does not hold ${heads} heads`);
+      if (info.shape.length !== 2 || rows % heads !== 0 || (rows / heads) % 2 !== 0)
+        throw new Error(`${store.where}: tensor ${name} of shape [${info.shape}] does not hold ${heads} heads`);
       make = ([b]) => permuteRopeRows(b, heads, rows, cols, DTYPE_BYTES[info.dtype], to === 'meta' ? 'meta' : 'hf');
     }
     derived.set(target, { info, parts: [{ store, name }], make });

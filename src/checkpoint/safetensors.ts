@@ -41,10 +41,15 @@ export class SafetensorsWriter {
   private next = 0;
   private position: number;
 
-  constructor(readonly path: string, private readonly entries: [string, TensorInfo][], private readonly metadata: Record<string, string> = {}) {
+  constructor(
+    readonly path: string,
+    private readonly entries: [string, TensorInfo][],
+    private readonly metadata: Record<string, string> = {},
+  ) {
     const names = new Set<string>();
     for (const [name] of entries) {
-      if (name === '__metadata__' || names.has(name)) throw new Error(`${path}: tensor name ${name} is reserved or repeated`);
+      if (name === '__metadata__' || names.has(name))
+        throw new Error(`${path}: tensor name ${name} is reserved or repeated`);
       names.add(name);
       this.crcs.set(name, '00000000');
     }
@@ -53,7 +58,11 @@ export class SafetensorsWriter {
   }
 
   private writeHeader(): number {
-    const head = headerBytes(this.entries, { format: 'pt', ...this.metadata, [CRC_KEY]: JSON.stringify(Object.fromEntries(this.crcs)) });
+    const head = headerBytes(this.entries, {
+      format: 'pt',
+      ...this.metadata,
+      [CRC_KEY]: JSON.stringify(Object.fromEntries(this.crcs)),
+    });
     writeAll(this.fd, head, 0);
     return head.length;
   }
@@ -61,13 +70,21 @@ export class SafetensorsWriter {
   /** The next entry, which must be `name`; errors name the file and tensor. */
   private expect(name: string): { what: string; type: string; want: number } {
     const entry = this.entries[this.next];
-    if (!entry || entry[0] !== name) throw new Error(`${this.path}: tensor ${name} written out of order (expected ${entry?.[0] ?? 'no more tensors'})`);
-    return { what: `${this.path}: tensor ${name}`, type: `${entry[1].dtype}[${entry[1].shape}]`, want: tensorBytes(entry[1].dtype, entry[1].shape) };
+    if (!entry || entry[0] !== name)
+      throw new Error(
+        `${this.path}: tensor ${name} written out of order (expected ${entry?.[0] ?? 'no more tensors'})`,
+      );
+    return {
+      what: `${this.path}: tensor ${name}`,
+      type: `${entry[1].dtype}[${entry[1].shape}]`,
+      want: tensorBytes(entry[1].dtype, entry[1].shape),
+    };
   }
 
   /** Writes `chunk` at `done` bytes into the current tensor, which needs `want` in all. */
   private put(chunk: Uint8Array, done: number, e: { what: string; type: string; want: number }): number {
-    if (done + chunk.length > e.want) throw new Error(`${e.what} has ${done + chunk.length} bytes or more, ${e.type} needs ${e.want}`);
+    if (done + chunk.length > e.want)
+      throw new Error(`${e.what} has ${done + chunk.length} bytes or more, ${e.type} needs ${e.want}`);
     writeAll(this.fd, chunk, this.position + done);
     return done + chunk.length;
   }
@@ -92,7 +109,9 @@ export class SafetensorsWriter {
    */
   async addChunks(name: string, chunks: Iterable<Uint8Array>): Promise<void> {
     const e = this.expect(name);
-    let done = 0, crc = 0, turn = performance.now();
+    let done = 0,
+      crc = 0,
+      turn = performance.now();
     for (const chunk of chunks) {
       done = this.put(chunk, done, e);
       crc = crc32(chunk, crc);
@@ -106,19 +125,25 @@ export class SafetensorsWriter {
 
   /** Writes the checksums and closes the file; every tensor must have been added. */
   finish(): void {
-    if (this.next !== this.entries.length) throw new Error(`${this.path}: only ${this.next} of ${this.entries.length} tensors were written`);
+    if (this.next !== this.entries.length)
+      throw new Error(`${this.path}: only ${this.next} of ${this.entries.length} tensors were written`);
     this.writeHeader();
     closeSync(this.fd);
   }
 
   /** Closes the file after a failure (the caller removes it). */
   abort(): void {
-    try { closeSync(this.fd); } catch { /* already closed */ }
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* already closed */
+    }
   }
 }
 
 function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), position + done);
+  for (let done = 0; done < bytes.length; )
+    done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), position + done);
 }
 
 /** One tensor to write: raw data in the dtype's little-endian layout. */
@@ -134,7 +159,11 @@ export function writeSafetensors(path: string, tensors: TensorToWrite[], metadat
   const tmp = temporaryName(path);
   let writer: SafetensorsWriter | undefined;
   try {
-    writer = new SafetensorsWriter(tmp, tensors.map((t) => [t.name, { dtype: t.dtype, shape: t.shape }]), metadata);
+    writer = new SafetensorsWriter(
+      tmp,
+      tensors.map((t) => [t.name, { dtype: t.dtype, shape: t.shape }]),
+      metadata,
+    );
     for (const t of tensors) writer.add(t.name, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     writer.finish();
     renameSync(tmp, path);

@@ -22,15 +22,21 @@ interface Located extends TensorInfo {
 }
 
 /** Parses and checks the header of a safetensors file; errors name the file and what is wrong. */
-function parseHeader(src: ByteSource): { tensors: Map<string, Located>; metadata: Record<string, string>; crcs: Map<string, number> } {
+function parseHeader(src: ByteSource): {
+  tensors: Map<string, Located>;
+  metadata: Record<string, string>;
+  crcs: Map<string, number>;
+} {
   const { where, size } = src;
   if (size < 8) throw new Error(`${where}: not a safetensors file (${size} bytes)`);
   const lenBuf = new Uint8Array(8);
   src.readSync(lenBuf, 0);
   const big = new DataView(lenBuf.buffer).getBigUint64(0, true);
-  if (big < 2n || big > BigInt(size - 8)) throw new Error(`${where}: not a safetensors file (header length ${big} in a ${size}-byte file)`);
+  if (big < 2n || big > BigInt(size - 8))
+    throw new Error(`${where}: not a safetensors file (header length ${big} in a ${size}-byte file)`);
   const headerLen = Number(big);
-  if (headerLen > MAX_HEADER) throw new Error(`${where}: the safetensors header is ${headerLen} bytes, more than the ${MAX_HEADER} allowed`);
+  if (headerLen > MAX_HEADER)
+    throw new Error(`${where}: the safetensors header is ${headerLen} bytes, more than the ${MAX_HEADER} allowed`);
   const headerBuf = new Uint8Array(headerLen);
   src.readSync(headerBuf, 8);
   let header: unknown;
@@ -39,13 +45,20 @@ function parseHeader(src: ByteSource): { tensors: Map<string, Located>; metadata
   } catch {
     throw new Error(`${where}: not a safetensors file (the header is not JSON)`);
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new Error(`${where}: not a safetensors file (the header is not a JSON object)`);
-  const dataStart = 8 + headerLen, dataSize = size - dataStart;
+  if (header === null || typeof header !== 'object' || Array.isArray(header))
+    throw new Error(`${where}: not a safetensors file (the header is not a JSON object)`);
+  const dataStart = 8 + headerLen,
+    dataSize = size - dataStart;
   const tensors = new Map<string, Located>();
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === 'string')) {
+      if (
+        raw === null ||
+        typeof raw !== 'object' ||
+        Array.isArray(raw) ||
+        !Object.values(raw).every((v) => typeof v === 'string')
+      ) {
         throw new Error(`${where}: __metadata__ must map names to strings`);
       }
       metadata = raw as Record<string, string>;
@@ -54,21 +67,29 @@ function parseHeader(src: ByteSource): { tensors: Map<string, Located>; metadata
     const t = (raw ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (!isDType(t.dtype)) throw new Error(`${where}: tensor ${name} has unsupported dtype ${JSON.stringify(t.dtype)}`);
     const shape = t.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`${where}: tensor ${name} has a bad shape ${JSON.stringify(shape)}`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw new Error(`${where}: tensor ${name} has a bad shape ${JSON.stringify(shape)}`);
     const offsets = t.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
       throw new Error(`${where}: tensor ${name} has bad data_offsets ${JSON.stringify(offsets)}`);
     }
     const [b, e] = offsets as number[];
     const want = numel(shape) * DTYPE_BYTES[t.dtype];
-    if (!(e >= b) || e - b !== want) throw new Error(`${where}: tensor ${name} spans bytes ${b}..${e} but ${t.dtype}[${shape}] needs ${want}`);
-    if (e > dataSize) throw new Error(`${where}: tensor ${name} ends at byte ${dataStart + e}, past the end of the file (${size} bytes): truncated?`);
+    if (!(e >= b) || e - b !== want)
+      throw new Error(`${where}: tensor ${name} spans bytes ${b}..${e} but ${t.dtype}[${shape}] needs ${want}`);
+    if (e > dataSize)
+      throw new Error(
+        `${where}: tensor ${name} ends at byte ${dataStart + e}, past the end of the file (${size} bytes): truncated?`,
+      );
     tensors.set(name, { dtype: t.dtype, shape: shape as number[], begin: dataStart + b, end: dataStart + e });
   }
   // The tensors must tile the data buffer: no overlap, no hole, nothing after the last one.
   let expected = dataStart;
   for (const [name, t] of [...tensors].filter(([, t]) => t.end > t.begin).sort((x, y) => x[1].begin - y[1].begin)) {
-    if (t.begin !== expected) throw new Error(`${where}: tensor ${name} starts at byte ${t.begin}, expected ${expected} (tensors overlap or leave a hole)`);
+    if (t.begin !== expected)
+      throw new Error(
+        `${where}: tensor ${name} starts at byte ${t.begin}, expected ${expected} (tensors overlap or leave a hole)`,
+      );
     expected = t.end;
   }
   if (expected !== size) throw new Error(`${where}: ${size - expected} bytes after the last tensor`);
@@ -76,7 +97,11 @@ function parseHeader(src: ByteSource): { tensors: Map<string, Located>; metadata
 }
 
 /** The per-tensor checksums of `__metadata__`, if the file has them. */
-function parseCrcs(metadata: Record<string, string>, tensors: Map<string, Located>, where: string): Map<string, number> {
+function parseCrcs(
+  metadata: Record<string, string>,
+  tensors: Map<string, Located>,
+  where: string,
+): Map<string, number> {
   const crcs = new Map<string, number>();
   if (!Object.hasOwn(metadata, CRC_KEY)) return crcs;
   let raw: unknown;
@@ -85,10 +110,13 @@ function parseCrcs(metadata: Record<string, string>, tensors: Map<string, Locate
   } catch {
     raw = undefined;
   }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${where}: __metadata__.${CRC_KEY} is not a JSON object`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new Error(`${where}: __metadata__.${CRC_KEY} is not a JSON object`);
   for (const [name, hex] of Object.entries(raw as Record<string, unknown>)) {
-    if (typeof hex !== 'string' || !/^[0-9a-f]{8}$/.test(hex)) throw new Error(`${where}: __metadata__.${CRC_KEY} has a bad checksum for ${name}`);
-    if (!tensors.has(name)) throw new Error(`${where}: __metadata__.${CRC_KEY} names ${name}, which is not in the file`);
+    if (typeof hex !== 'string' || !/^[0-9a-f]{8}$/.test(hex))
+      throw new Error(`${where}: __metadata__.${CRC_KEY} has a bad checksum for ${name}`);
+    if (!tensors.has(name))
+      throw new Error(`${where}: __metadata__.${CRC_KEY} names ${name}, which is not in the file`);
     crcs.set(name, parseInt(hex, 16));
   }
   return crcs;

@@ -30,7 +30,12 @@ function pastEnd(where: string, position: number, n: number, size: number): Erro
 
 /** A file opened for reading. */
 export class FileSource implements ByteSource {
-  private constructor(readonly where: string, private readonly fs: typeof import('node:fs'), private readonly fd: number, readonly size: number) {}
+  private constructor(
+    readonly where: string,
+    private readonly fs: typeof import('node:fs'),
+    private readonly fd: number,
+    readonly size: number,
+  ) {}
 
   /** Opens `path`; the error names it. */
   static open(path: string): FileSource {
@@ -46,7 +51,7 @@ export class FileSource implements ByteSource {
 
   readSync(into: Uint8Array, position: number): void {
     if (position + into.length > this.size) throw pastEnd(this.where, position, into.length, this.size);
-    for (let done = 0; done < into.length;) {
+    for (let done = 0; done < into.length; ) {
       const got = this.fs.readSync(this.fd, into, done, Math.min(into.length - done, 1 << 30), position + done);
       if (got <= 0) throw pastEnd(this.where, position, into.length, this.size);
       done += got;
@@ -55,9 +60,11 @@ export class FileSource implements ByteSource {
 
   async read(into: Uint8Array, position: number): Promise<void> {
     if (position + into.length > this.size) throw pastEnd(this.where, position, into.length, this.size);
-    for (let done = 0; done < into.length;) {
+    for (let done = 0; done < into.length; ) {
       const got = await new Promise<number>((resolve, reject) => {
-        this.fs.read(this.fd, into, done, Math.min(into.length - done, 1 << 30), position + done, (err, n) => (err ? reject(err) : resolve(n)));
+        this.fs.read(this.fd, into, done, Math.min(into.length - done, 1 << 30), position + done, (err, n) =>
+          err ? reject(err) : resolve(n),
+        );
       });
       if (got <= 0) throw pastEnd(this.where, position, into.length, this.size);
       done += got;
@@ -75,7 +82,10 @@ export class FileSource implements ByteSource {
 /** Bytes in memory, read as if they were a file named `where`. */
 export class MemorySource implements ByteSource {
   readonly size: number;
-  constructor(readonly where: string, private readonly bytes: Uint8Array) {
+  constructor(
+    readonly where: string,
+    private readonly bytes: Uint8Array,
+  ) {
     this.size = bytes.length;
   }
 
@@ -92,17 +102,32 @@ export class MemorySource implements ByteSource {
 }
 
 function checkCrc(got: number, want: number | undefined, what: string): void {
-  if (want !== undefined && got !== want) throw new Error(`${what}: checksum mismatch (CRC-32 ${crcHex(got)}, the file records ${crcHex(want)}): the file is corrupt`);
+  if (want !== undefined && got !== want)
+    throw new Error(
+      `${what}: checksum mismatch (CRC-32 ${crcHex(got)}, the file records ${crcHex(want)}): the file is corrupt`,
+    );
 }
 
 /** Reads `into.length` bytes at `position` and checks them against `crc` when given; `what` names them. */
-export function readCheckedSync(src: ByteSource, into: Uint8Array, position: number, crc: number | undefined, what: string): void {
+export function readCheckedSync(
+  src: ByteSource,
+  into: Uint8Array,
+  position: number,
+  crc: number | undefined,
+  what: string,
+): void {
   src.readSync(into, position);
   if (crc !== undefined) checkCrc(crc32(into), crc, what);
 }
 
 /** As readCheckedSync, reading chunk k+1 while chunk k is checksummed. */
-export async function readChecked(src: ByteSource, into: Uint8Array, position: number, crc: number | undefined, what: string): Promise<void> {
+export async function readChecked(
+  src: ByteSource,
+  into: Uint8Array,
+  position: number,
+  crc: number | undefined,
+  what: string,
+): Promise<void> {
   const n = into.length;
   if (crc === undefined || n <= CHUNK) {
     await src.read(into, position);

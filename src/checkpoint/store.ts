@@ -87,7 +87,10 @@ export class ViewStore implements TensorStore {
   private finish(name: string, d: DerivedTensor, parts: Uint8Array[]): Uint8Array {
     const out = d.make(parts);
     const want = tensorBytes(d.info.dtype, d.info.shape);
-    if (out.length !== want) throw new Error(`${this.where}: tensor ${name} came out as ${out.length} bytes, ${d.info.dtype}[${d.info.shape}] needs ${want}`);
+    if (out.length !== want)
+      throw new Error(
+        `${this.where}: tensor ${name} came out as ${out.length} bytes, ${d.info.dtype}[${d.info.shape}] needs ${want}`,
+      );
     return out;
   }
 
@@ -100,7 +103,11 @@ export class ViewStore implements TensorStore {
 
   readSync(name: string): Uint8Array {
     const d = this.get(name);
-    return this.finish(name, d, d.parts.map((p) => p.store.readSync(p.name)));
+    return this.finish(
+      name,
+      d,
+      d.parts.map((p) => p.store.readSync(p.name)),
+    );
   }
 
   close(): void {

@@ -45,7 +45,12 @@ export function storeTensors(store: TensorStore): OutputTensor[] {
 }
 
 /** Writes tensors to `path` in `format` (missing parent folders are made); `path` must not exist yet. */
-export async function writeTensors(path: string, format: OutputFormat, tensors: OutputTensor[], options: WriteOptions = {}): Promise<void> {
+export async function writeTensors(
+  path: string,
+  format: OutputFormat,
+  tensors: OutputTensor[],
+  options: WriteOptions = {},
+): Promise<void> {
   if (existsSync(path)) throw new Error(`${path} already exists; choose another output path`);
   makeFolders(dirname(path));
   if (format === 'hf') {
@@ -56,8 +61,20 @@ export async function writeTensors(path: string, format: OutputFormat, tensors: 
 }
 
 /** Writes one file (at a path the caller renames into place). */
-export async function writeFile(path: string, format: 'ckpt' | 'safetensors', tensors: OutputTensor[], options: WriteOptions = {}): Promise<void> {
-  const writer = format === 'ckpt' ? new CkptWriter(path, options.sliceBytes) : new SafetensorsWriter(path, tensors.map((t) => [t.name, t.info]), options.metadata);
+export async function writeFile(
+  path: string,
+  format: 'ckpt' | 'safetensors',
+  tensors: OutputTensor[],
+  options: WriteOptions = {},
+): Promise<void> {
+  const writer =
+    format === 'ckpt'
+      ? new CkptWriter(path, options.sliceBytes)
+      : new SafetensorsWriter(
+          path,
+          tensors.map((t) => [t.name, t.info]),
+          options.metadata,
+        );
   try {
     for (const t of tensors) {
       if (writer instanceof CkptWriter) writer.add(t.name, t.info, await t.bytes());
@@ -74,13 +91,18 @@ export async function writeFile(path: string, format: 'ckpt' | 'safetensors', te
 
 /** Fills a new folder with a Hugging Face checkpoint. */
 async function writeHFFolder(dir: string, tensors: OutputTensor[], options: WriteOptions): Promise<void> {
-  if (options.config) writeFileSync(join(dir, 'config.json'), JSON.stringify(configToHF(options.config), null, 2) + '\n');
+  if (options.config)
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(configToHF(options.config), null, 2) + '\n');
   const limit = options.maxShardBytes ?? 5e9;
   const shards: OutputTensor[][] = [[]];
-  let size = 0, total = 0;
+  let size = 0,
+    total = 0;
   for (const t of tensors) {
     const n = tensorBytes(t.info.dtype, t.info.shape);
-    if (size > 0 && size + n > limit) { shards.push([]); size = 0; }
+    if (size > 0 && size + n > limit) {
+      shards.push([]);
+      size = 0;
+    }
     shards[shards.length - 1].push(t);
     size += n;
     total += n;
@@ -93,5 +115,8 @@ async function writeHFFolder(dir: string, tensors: OutputTensor[], options: Writ
     await writeFile(join(dir, file), 'safetensors', shard, options);
     for (const t of shard) weightMap[t.name] = file;
   }
-  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
+  writeFileSync(
+    join(dir, 'model.safetensors.index.json'),
+    JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n',
+  );
 }

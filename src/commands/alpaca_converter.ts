@@ -15,7 +15,8 @@ export async function main(argv: string[]): Promise<number> {
     data_path: { kind: 'string', default: 'alpaca-data.json' },
     output_path: { kind: 'string', default: 'alpaca-data-conversation.json' },
   });
-  const dataPath = String(flags.data_path), outputPath = String(flags.output_path);
+  const dataPath = String(flags.data_path),
+    outputPath = String(flags.output_path);
   prepareNewOutput(outputPath, '--output_path');
   const records = alpacaToConversations(await readJsonFile(dataPath), dataPath);
   await writeFileAtomically(outputPath, JSON.stringify(records, null, 2));

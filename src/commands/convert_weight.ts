@@ -46,12 +46,16 @@ export async function main(argv: string[]): Promise<number> {
     adapter: { kind: 'string' },
   });
   if (f.model !== 'llama') throw new Error(`--model ${f.model} is not supported (only llama)`);
-  if (f.output_format !== undefined && f.output_format !== 'gguf') throw new Error(`--output_format takes gguf (or is left out), got '${f.output_format}'`);
+  if (f.output_format !== undefined && f.output_format !== 'gguf')
+    throw new Error(`--output_format takes gguf (or is left out), got '${f.output_format}'`);
   if (f.output_format === 'gguf') return toGguf(f);
-  for (const flag of ['model_file', 'adapter'] as const) if (f[flag] !== undefined) throw new Error(`--${flag} goes with --output_format gguf`);
+  for (const flag of ['model_file', 'adapter'] as const)
+    if (f[flag] !== undefined) throw new Error(`--${flag} goes with --output_format gguf`);
   const dtype = f.dtype === undefined ? undefined : DTYPES[String(f.dtype)];
   if (f.dtype !== undefined && !dtype) throw new Error(`--dtype takes fp32, fp16 or bf16, got '${f.dtype}'`);
-  const input = String(f.input_path), output = String(f.output_path), reversed = f.reversed === true;
+  const input = String(f.input_path),
+    output = String(f.output_path),
+    reversed = f.reversed === true;
   prepareNewOutput(output, '--output_path');
   const raw = openTensors(input);
   try {
@@ -60,7 +64,11 @@ export async function main(argv: string[]): Promise<number> {
     const store = relayout(raw, from, reversed ? 'hf' : 'mindformers', config);
     const tensors: OutputTensor[] = storeTensors(store).map((t) => {
       if (!dtype || !FLOAT_DTYPES.includes(t.info.dtype)) return t;
-      return { name: t.name, info: { dtype, shape: t.info.shape }, bytes: async () => castFloat(await t.bytes(), t.info.dtype, dtype, `${input}: tensor ${t.name}`) };
+      return {
+        name: t.name,
+        info: { dtype, shape: t.info.shape },
+        bytes: async () => castFloat(await t.bytes(), t.info.dtype, dtype, `${input}: tensor ${t.name}`),
+      };
     });
     const [src, dst] = reversed ? ['mindspore', 'huggingface'] : ['huggingface', 'mindspore'];
     console.log(`Trying to convert ${src} checkpoint in '${input}'.`);
@@ -68,7 +76,9 @@ export async function main(argv: string[]): Promise<number> {
     const format = !reversed ? 'ckpt' : output.endsWith('.safetensors') ? 'safetensors' : 'hf';
     await writeTensors(output, format, tensors, {
       config,
-      onTensor: (t) => { if (tty) process.stdout.write(`\rprocessing parameter: ${t.name} [${t.info.shape}]     `); },
+      onTensor: (t) => {
+        if (tty) process.stdout.write(`\rprocessing parameter: ${t.name} [${t.info.shape}]     `);
+      },
     });
     console.log(`${tty ? '\r' : ''}Convert ${src} checkpoint finished, the ${dst} checkpoint is saved in '${output}'.`);
     return 0;
@@ -83,27 +93,38 @@ function tokenizerPath(input: string, modelFile: string | undefined): string {
   if (input.endsWith('.gguf')) return input;
   const dir = existsSync(input) && statSync(input).isDirectory() ? input : dirname(input);
   for (const name of ['tokenizer.model', 'tokenizer.json']) if (existsSync(join(dir, name))) return join(dir, name);
-  throw new Error(`${input}: no tokenizer.model beside the checkpoint; pass --model_file with the tokenizer to write into the GGUF file`);
+  throw new Error(
+    `${input}: no tokenizer.model beside the checkpoint; pass --model_file with the tokenizer to write into the GGUF file`,
+  );
 }
 
 /** `--output_format gguf`: see the file comment. */
 async function toGguf(f: Record<string, unknown>): Promise<number> {
-  const input = String(f.input_path), output = String(f.output_path);
+  const input = String(f.input_path),
+    output = String(f.output_path);
   const type = String(f.dtype ?? 'f16').toUpperCase() as GgufOutputType;
-  if (!GGUF_OUTPUT_TYPES.includes(type)) throw new Error(`--dtype with --output_format gguf takes ${GGUF_OUTPUT_TYPES.map((t) => t.toLowerCase()).join(', ')}, got '${f.dtype}'`);
+  if (!GGUF_OUTPUT_TYPES.includes(type))
+    throw new Error(
+      `--dtype with --output_format gguf takes ${GGUF_OUTPUT_TYPES.map((t) => t.toLowerCase()).join(', ')}, got '${f.dtype}'`,
+    );
   prepareNewOutput(output, '--output_path');
   const tokenizer = await loadTokenizer(tokenizerPath(input, f.model_file as string | undefined));
-  const raw = openTensors(input), opened: TensorStore[] = [raw];
+  const raw = openTensors(input),
+    opened: TensorStore[] = [raw];
   try {
-    const config: LlamaConfig | undefined = f.config !== undefined ? readConfigFile(String(f.config)).config : findConfig(input, raw);
+    const config: LlamaConfig | undefined =
+      f.config !== undefined ? readConfigFile(String(f.config)).config : findConfig(input, raw);
     if (!config) throw new Error(`${input}: no config.json or params.json beside the weights; pass --config`);
     let store = relayout(raw, detectLayout(raw.tensors.keys()), 'hf', config);
     if (f.adapter !== undefined) {
       const adapter = openAdapter(String(f.adapter));
       opened.push(adapter.tensors);
       const merged = mergeLora(await loadCore(), store, adapter.tensors, 'hf', loraScale(adapter.lora));
-      if (!merged.merged.length) throw new Error(`${f.adapter}: the adapter has no LoRA factors for the weights of ${input}`);
-      console.log(`Merging ${merged.merged.length} LoRA adapters with scale ${loraScale(adapter.lora)} (from ${f.adapter}/adapter_config.json)`);
+      if (!merged.merged.length)
+        throw new Error(`${f.adapter}: the adapter has no LoRA factors for the weights of ${input}`);
+      console.log(
+        `Merging ${merged.merged.length} LoRA adapters with scale ${loraScale(adapter.lora)} (from ${f.adapter}/adapter_config.json)`,
+      );
       store = merged.store;
     }
     console.log(`Trying to convert checkpoint in '${input}' to GGUF ${type.toLowerCase()}.`);

@@ -27,7 +27,9 @@ export function faultsFromEnv(rank: number, spec = process.env.WASMFORMERS_FAULT
   const m = /^(\d+):(\d+):(throw|exit|oom|hang)(:save)?$/.exec(spec);
   if (!m) throw new Error(`WASMFORMERS_FAULT=${spec}: expected <rank>:<step>:throw|exit|oom|hang[:save]`);
   if (Number(m[1]) !== rank) return undefined;
-  const at = Number(m[2]), kind = m[3], inSave = m[4] !== undefined;
+  const at = Number(m[2]),
+    kind = m[3],
+    inSave = m[4] !== undefined;
   return {
     inStep(step) {
       if (!inSave && step === at) fail(kind, step);

@@ -4,7 +4,10 @@
  */
 
 /** What a command accepts: each flag's kind and, optionally, its default. */
-export type FlagSpec = Record<string, { kind: 'string' | 'number' | 'boolean'; default?: string | number | boolean; required?: boolean }>;
+export type FlagSpec = Record<
+  string,
+  { kind: 'string' | 'number' | 'boolean'; default?: string | number | boolean; required?: boolean }
+>;
 
 /** Parsed flags by name (typed by the spec's kinds). */
 export type Flags = Record<string, string | number | boolean | undefined>;
@@ -22,9 +25,15 @@ export function parseFlags(argv: string[], spec: FlagSpec): Flags {
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const s = spec[name];
-    if (!s) throw new Error(`unknown flag --${name} (known: ${Object.keys(spec).map((k) => `--${k}`).join(' ')})`);
+    if (!s)
+      throw new Error(
+        `unknown flag --${name} (known: ${Object.keys(spec)
+          .map((k) => `--${k}`)
+          .join(' ')})`,
+      );
     let value: string | undefined = eq < 0 ? undefined : arg.slice(eq + 1);
-    if (value === undefined && !(s.kind === 'boolean' && (i + 1 >= argv.length || argv[i + 1].startsWith('--')))) value = argv[++i];
+    if (value === undefined && !(s.kind === 'boolean' && (i + 1 >= argv.length || argv[i + 1].startsWith('--'))))
+      value = argv[++i];
     if (s.kind === 'boolean') {
       if (value === undefined || TRUE.has(value)) out[name] = true;
       else if (FALSE.has(value)) out[name] = false;
@@ -39,6 +48,7 @@ export function parseFlags(argv: string[], spec: FlagSpec): Flags {
       out[name] = value;
     }
   }
-  for (const [name, s] of Object.entries(spec)) if (s.required && out[name] === undefined) throw new Error(`--${name} is required`);
+  for (const [name, s] of Object.entries(spec))
+    if (s.required && out[name] === undefined) throw new Error(`--${name} is required`);
   return out;
 }

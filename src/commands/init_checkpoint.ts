@@ -21,7 +21,18 @@ import { ProgressBar } from './progress.ts';
 const DTYPES = { bf16: 'BF16', f32: 'F32' } as const;
 
 /** Bytes per unit of --max_shard_size (transformers' meaning: GB = 10^9, GiB = 2^30). */
-const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
 
 /** A size such as `2GB`, `500MiB` or `1000000` (bytes); `flag` names it in errors. */
 function parseSize(text: string, flag: string): number {
@@ -34,12 +45,14 @@ function parseSize(text: string, flag: string): number {
 
 /** Splits argv into this command's flags and the nested `--a.b.c value` config overrides. */
 function splitOverrides(argv: string[]): { own: string[]; overrides: string[] } {
-  const own: string[] = [], overrides: string[] = [];
+  const own: string[] = [],
+    overrides: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].startsWith('--') ? argv[i].slice(2).split('=')[0] : '';
     const into = name.includes('.') ? overrides : own;
     into.push(argv[i]);
-    if (into === overrides && !argv[i].includes('=') && i + 1 < argv.length && !argv[i + 1].startsWith('--')) into.push(argv[++i]);
+    if (into === overrides && !argv[i].includes('=') && i + 1 < argv.length && !argv[i + 1].startsWith('--'))
+      into.push(argv[++i]);
   }
   return { own, overrides };
 }
@@ -61,7 +74,8 @@ export async function main(argv: string[]): Promise<number> {
     throw new Error(`--seed takes an integer from 0 to 4294967295, got ${f.seed}`);
   }
   const maxShardBytes = parseSize(String(f.max_shard_size), '--max_shard_size');
-  const configPath = String(f.config), output = String(f.output_dir);
+  const configPath = String(f.config),
+    output = String(f.output_dir);
   const run = loadRunConfig(configPath, overrides);
   const config = configFromMindFormers(run.model.model_config, `${configPath}: model.model_config`);
   const seed = (f.seed as number | undefined) ?? run.seed;
@@ -70,7 +84,9 @@ export async function main(argv: string[]): Promise<number> {
   const tensors = randomTensors(config, seed, run.model.model_config.initializer_range, dtype);
   const total = tensors.reduce((s, t) => s + tensorBytes(t.info.dtype, t.info.shape), 0);
   const params = total / tensorBytes(dtype, [1]);
-  console.log(`Initialising a random Llama (hidden ${config.dim}, ${config.nLayers} layers, vocab ${config.vocabSize}: ${params.toLocaleString('en')} parameters, ${(total / 1e9).toFixed(2)} GB in ${dtypeName}) with seed ${seed}.`);
+  console.log(
+    `Initialising a random Llama (hidden ${config.dim}, ${config.nLayers} layers, vocab ${config.vocabSize}: ${params.toLocaleString('en')} parameters, ${(total / 1e9).toFixed(2)} GB in ${dtypeName}) with seed ${seed}.`,
+  );
   const bar = new ProgressBar(tensors.length, 'tensors');
   let done = 0;
   try {

@@ -35,7 +35,8 @@ export async function main(argv: string[]): Promise<number> {
     workers: { kind: 'number', default: availableParallelism() },
   });
   const datasetType = String(f.dataset_type);
-  if (datasetType !== 'qa' && datasetType !== 'chat' && datasetType !== 'wiki') throw new Error(`--dataset_type ${datasetType}: expected qa, chat or wiki`);
+  if (datasetType !== 'qa' && datasetType !== 'chat' && datasetType !== 'wiki')
+    throw new Error(`--dataset_type ${datasetType}: expected qa, chat or wiki`);
   if (f.tokenizer !== 'llama') throw new Error(`--tokenizer ${f.tokenizer}: only llama is supported`);
   const workers = Number(f.workers);
   if (!Number.isInteger(workers) || workers < 0) throw new Error(`--workers ${f.workers}: expected 0 or more`);
@@ -49,7 +50,11 @@ export async function main(argv: string[]): Promise<number> {
   const unit = datasetType === 'wiki' ? 'paragraphs' : 'records';
   let bar: ProgressBar | null = null;
   const summary = await preprocess({
-    datasetType, inputs, output, tokenizer, chatTemplate,
+    datasetType,
+    inputs,
+    output,
+    tokenizer,
+    chatTemplate,
     seqLength: Number(f.seq_length),
     partitions: Number(f.file_partition),
     repeat: Number(f.repeat),
@@ -59,8 +64,14 @@ export async function main(argv: string[]): Promise<number> {
 
   const masked = summary.maskedRows;
   if (masked.length > 0) {
-    const some = masked.slice(0, 10).map((i) => i + 1).join(', ') + (masked.length > 10 ? ', ...' : '');
-    console.error(`Warning: ${masked.length} of ${summary.records} rows have every label masked (records ${some}): ${MASKED_CAUSES[datasetType]}; they add nothing to the loss.`);
+    const some =
+      masked
+        .slice(0, 10)
+        .map((i) => i + 1)
+        .join(', ') + (masked.length > 10 ? ', ...' : '');
+    console.error(
+      `Warning: ${masked.length} of ${summary.records} rows have every label masked (records ${some}): ${MASKED_CAUSES[datasetType]}; they add nothing to the loss.`,
+    );
   }
   console.log(`Transformed ${summary.records} records.`);
   console.log(`Transform finished, output files refer: ${output}`);

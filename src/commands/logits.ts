@@ -9,7 +9,13 @@ import { loadModel } from '../checkpoint/load.ts';
 import { generate } from '../generate/generate.ts';
 import { parseFlags } from './flags.ts';
 
-const STORAGE: Record<string, WeightType> = { f32: WeightType.F32, bf16: WeightType.BF16, int8: WeightType.I8, q8_0: WeightType.Q8_0, q4_0: WeightType.Q4_0 };
+const STORAGE: Record<string, WeightType> = {
+  f32: WeightType.F32,
+  bf16: WeightType.BF16,
+  int8: WeightType.I8,
+  q8_0: WeightType.Q8_0,
+  q4_0: WeightType.Q4_0,
+};
 
 /** Runs the command; see the file comment. */
 export async function main(argv: string[]): Promise<number> {
@@ -19,10 +25,14 @@ export async function main(argv: string[]): Promise<number> {
     greedy: { kind: 'number', default: 0 },
     weight_dtype: { kind: 'string', default: 'f32' },
   });
-  const ids = String(f.input_ids).split(',').map((s) => s.trim());
-  if (ids.some((s) => !/^\d+$/.test(s))) throw new Error(`--input_ids takes comma-separated token ids, got '${f.input_ids}'`);
+  const ids = String(f.input_ids)
+    .split(',')
+    .map((s) => s.trim());
+  if (ids.some((s) => !/^\d+$/.test(s)))
+    throw new Error(`--input_ids takes comma-separated token ids, got '${f.input_ids}'`);
   const wt = STORAGE[String(f.weight_dtype)];
-  if (wt === undefined) throw new Error(`--weight_dtype takes ${Object.keys(STORAGE).join(', ')}, got '${f.weight_dtype}'`);
+  if (wt === undefined)
+    throw new Error(`--weight_dtype takes ${Object.keys(STORAGE).join(', ')}, got '${f.weight_dtype}'`);
   const greedy = Number(f.greedy);
   if (!(Number.isInteger(greedy) && greedy >= 0)) throw new Error(`--greedy takes a count of tokens, got ${f.greedy}`);
   const core = await loadCore();

@@ -15,7 +15,8 @@ import { commands } from './index.ts';
 import { checkJob } from './run_mindformer.ts';
 import { signalsAsAbort } from './signals.ts';
 
-const USAGE = 'Usage: msrun_launcher "<command>" [WORKER_NUM] | [WORKER_NUM MASTER_PORT LOG_DIR JOIN CLUSTER_TIME_OUT] | ' +
+const USAGE =
+  'Usage: msrun_launcher "<command>" [WORKER_NUM] | [WORKER_NUM MASTER_PORT LOG_DIR JOIN CLUSTER_TIME_OUT] | ' +
   '[WORKER_NUM LOCAL_WORKER MASTER_ADDR MASTER_PORT NODE_RANK LOG_DIR JOIN CLUSTER_TIME_OUT]';
 
 /** The launcher's settings after the seed's defaults. */
@@ -41,12 +42,20 @@ function count(name: string, text: string, min: number): number {
 /** Reads the four argument forms (SPEC.md §7). */
 export function parseLauncherArgs(argv: string[], say: (line: string) => void): LauncherArgs {
   const a: LauncherArgs = {
-    command: argv[0] ?? '', workers: 8, localWorkers: 8, masterAddr: '127.0.0.1', masterPort: 8118, nodeRank: 0,
-    logDir: 'output/msrun_log', join: false, timeoutS: 7200,
+    command: argv[0] ?? '',
+    workers: 8,
+    localWorkers: 8,
+    masterAddr: '127.0.0.1',
+    masterPort: 8118,
+    nodeRank: 0,
+    logDir: 'output/msrun_log',
+    join: false,
+    timeoutS: 7200,
   };
   const tail = (i: number) => {
     a.logDir = argv[i];
-    if (!/^(True|False|true|false)$/.test(argv[i + 1])) throw new Error(`error: join=${argv[i + 1]} must be True or False`);
+    if (!/^(True|False|true|false)$/.test(argv[i + 1]))
+      throw new Error(`error: join=${argv[i + 1]} must be True or False`);
     a.join = /^t/i.test(argv[i + 1]);
     a.timeoutS = count('cluster_time_out', argv[i + 2], 1);
   };
@@ -75,10 +84,13 @@ export function parseLauncherArgs(argv: string[], say: (line: string) => void): 
   }
   if (!a.command.trim()) throw new Error(`no command given; ${USAGE}`);
   if (a.masterPort > 65535) throw new Error(`error: master_port=${a.masterPort} is not a port (1-65535)`);
-  if (a.localWorkers > a.workers) throw new Error(`error: local_worker=${a.localWorkers} is more than worker_num=${a.workers}`);
+  if (a.localWorkers > a.workers)
+    throw new Error(`error: local_worker=${a.localWorkers} is more than worker_num=${a.workers}`);
   if (a.localWorkers !== a.workers || a.nodeRank !== 0) {
-    throw new Error(`a job across machines (worker_num=${a.workers}, local_worker=${a.localWorkers}, node_rank=${a.nodeRank}, master ${a.masterAddr}) ` +
-      'is not supported: wasmformers runs every rank as a thread of one process on one machine; give LOCAL_WORKER = WORKER_NUM and NODE_RANK 0');
+    throw new Error(
+      `a job across machines (worker_num=${a.workers}, local_worker=${a.localWorkers}, node_rank=${a.nodeRank}, master ${a.masterAddr}) ` +
+        'is not supported: wasmformers runs every rank as a thread of one process on one machine; give LOCAL_WORKER = WORKER_NUM and NODE_RANK 0',
+    );
   }
   return a;
 }
@@ -86,7 +98,9 @@ export function parseLauncherArgs(argv: string[], say: (line: string) => void): 
 /** Splits a command line into words (single and double quotes group, backslash escapes). */
 export function splitWords(line: string): string[] {
   const words: string[] = [];
-  let word = '', quote = '', any = false;
+  let word = '',
+    quote = '',
+    any = false;
   for (let i = 0; i < line.length; i++) {
     const ch = line[i];
     if (quote) {
@@ -94,14 +108,18 @@ export function splitWords(line: string): string[] {
       else if (ch === '\\' && quote === '"' && i + 1 < line.length) word += line[++i];
       else word += ch;
     } else if (ch === '"' || ch === "'") {
-      quote = ch; any = true;
+      quote = ch;
+      any = true;
     } else if (ch === '\\' && i + 1 < line.length) {
-      word += line[++i]; any = true;
+      word += line[++i];
+      any = true;
     } else if (/\s/.test(ch)) {
       if (any) words.push(word);
-      word = ''; any = false;
+      word = '';
+      any = false;
     } else {
-      word += ch; any = true;
+      word += ch;
+      any = true;
     }
   }
   if (quote) throw new Error(`the command has an unterminated ${quote} quote: ${line}`);
@@ -115,7 +133,9 @@ export function rankCommand(line: string): { command: string; argv: string[] } {
   while (words.length && /^(python3?|node|npx|tsx|bun|deno)$/.test(basename(words[0]))) words.shift();
   const name = basename(words[0] ?? '').replace(/\.(py|ts|js|mjs)$/, '');
   if (!name || !(name in commands) || name === 'msrun_launcher') {
-    throw new Error(`"${line}": the command must be a wasmformers command such as run_mindformer (got ${JSON.stringify(words[0] ?? '')})`);
+    throw new Error(
+      `"${line}": the command must be a wasmformers command such as run_mindformer (got ${JSON.stringify(words[0] ?? '')})`,
+    );
   }
   return { command: name, argv: words.slice(1) };
 }
@@ -127,14 +147,27 @@ export async function main(argv: string[]): Promise<number> {
   const a = parseLauncherArgs(argv, say);
   const { command, argv: rankArgv } = rankCommand(a.command);
   if (command === 'run_mindformer') checkJob(rankArgv, a.workers);
-  say(`Running Command: msrun --worker_num=${a.workers} --local_worker_num=${a.localWorkers} --master_addr=${a.masterAddr} ` +
-    `--master_port=${a.masterPort} --log_dir=${a.logDir} --join=${a.join ? 'True' : 'False'} --cluster_time_out=${a.timeoutS} ${a.command}`);
+  say(
+    `Running Command: msrun --worker_num=${a.workers} --local_worker_num=${a.localWorkers} --master_addr=${a.masterAddr} ` +
+      `--master_port=${a.masterPort} --log_dir=${a.logDir} --join=${a.join ? 'True' : 'False'} --cluster_time_out=${a.timeoutS} ${a.command}`,
+  );
   say(`Please check log files in ${resolve(a.logDir)}`);
   const release = lockFolder(a.logDir, 'LOG_DIR');
   const signals = signalsAsAbort();
   const startRank = (options: WorkerOptions) => startWorker('rank', import.meta.url, options);
-  const failure = await launch({ command, argv: rankArgv, workers: a.workers, logDir: a.logDir, timeoutS: a.timeoutS, say, startRank, stop: signals.stop })
-    .finally(() => { signals.release(); release(); });
+  const failure = await launch({
+    command,
+    argv: rankArgv,
+    workers: a.workers,
+    logDir: a.logDir,
+    timeoutS: a.timeoutS,
+    say,
+    startRank,
+    stop: signals.stop,
+  }).finally(() => {
+    signals.release();
+    release();
+  });
   if (!failure) {
     say(`msrun_launcher: all ${a.workers} rank(s) finished`);
     return 0;

@@ -18,16 +18,25 @@ import { commands } from './index.ts';
 const { command, argv, logPath } = workerData as RankData;
 const log = openSync(logPath, 'a');
 for (const stream of [process.stdout, process.stderr]) {
-  stream.write = ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((err?: Error) => void), done?: (err?: Error) => void) => {
-    writeSync(log, typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk);
+  stream.write = ((
+    chunk: string | Uint8Array,
+    encoding?: BufferEncoding | ((err?: Error) => void),
+    done?: (err?: Error) => void,
+  ) => {
+    writeSync(
+      log,
+      typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk,
+    );
     (typeof encoding === 'function' ? encoding : done)?.();
     return true;
   }) as typeof stream.write;
 }
 // Deno's console writes past process.stdout, so the console is redirected too.
-for (const level of ['log', 'info', 'debug', 'warn', 'error'] as const) console[level] = (...args: unknown[]) => void writeSync(log, format(...args) + '\n');
+for (const level of ['log', 'info', 'debug', 'warn', 'error'] as const)
+  console[level] = (...args: unknown[]) => void writeSync(log, format(...args) + '\n');
 const report = (r: RankReport) => parentPort!.postMessage(r);
-const leftover = (path: string, held: boolean) => parentPort!.postMessage({ type: 'leftover', path, held } satisfies LeftoverMessage);
+const leftover = (path: string, held: boolean) =>
+  parentPort!.postMessage({ type: 'leftover', path, held } satisfies LeftoverMessage);
 handLeftoversTo({ add: (path) => leftover(path, true), remove: (path) => leftover(path, false) });
 try {
   const { main } = await commands[command].load();

@@ -21,7 +21,15 @@ import { formatPlan, memoryPlan } from '../model/plan.ts';
 import { chatPromptIds, endOfTurnId } from '../tokenizer/chat_template.ts';
 import { loadChatTemplate, loadTokenizer } from '../tokenizer/load.ts';
 import { writeReport, type ReportPoint } from '../train/report.ts';
-import { buildModel, checkJobFits, coreFor, logError, rankContext, rankLogger, type RankContext } from '../train/session.ts';
+import {
+  buildModel,
+  checkJobFits,
+  coreFor,
+  logError,
+  rankContext,
+  rankLogger,
+  type RankContext,
+} from '../train/session.ts';
 import { DataParallel } from '../parallel/data_parallel.ts';
 import { ModelParallel, type WholeTensor } from '../parallel/model_parallel.ts';
 import type { Core } from '../runtime/core.ts';
@@ -84,7 +92,10 @@ function openDataset(dir: string, flag: string, vocabSize: number): ShardDataset
   if (!existsSync(dir)) throw new Error(`${dir}: no such dataset folder (${flag})`);
   const data = ShardDataset.open(dir, { vocabSize });
   if (data.length === 0) throw new Error(`${dir}: the dataset is empty`);
-  if (data.index.masked_rows === data.length) throw new Error(`${dir}: every label of its ${data.length} rows is masked (index.json masked_rows), so no position counts in the loss`);
+  if (data.index.masked_rows === data.length)
+    throw new Error(
+      `${dir}: every label of its ${data.length} rows is masked (index.json masked_rows), so no position counts in the loss`,
+    );
   return data;
 }
 
@@ -102,35 +113,58 @@ async function setUp(cfg: RunConfig, rank: RankContext | undefined, datasetDir: 
 }
 
 async function runTraining(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
-  const { log, data, core, coreBytes, model } = await setUp(cfg, rank, cfg.train_dataset.data_loader.dataset_dir, '--train_dataset_dir');
+  const { log, data, core, coreBytes, model } = await setUp(
+    cfg,
+    rank,
+    cfg.train_dataset.data_loader.dataset_dir,
+    '--train_dataset_dir',
+  );
   const r = rank?.job.rank ?? 0;
-  const B = cfg.runner_config.batch_size, S = data.index.seq_length;
+  const B = cfg.runner_config.batch_size,
+    S = data.index.seq_length;
   log(configSummary(cfg));
-  log(`memory plan for batch ${B} × seq ${S} on the ${core.kind} core:\n${formatPlan(memoryPlan(model.config, model.options, B, S, coreBytes))}`);
+  log(
+    `memory plan for batch ${B} × seq ${S} on the ${core.kind} core:\n${formatPlan(memoryPlan(model.config, model.options, B, S, coreBytes))}`,
+  );
   if (model.options.sharedBase) log(`base weights: rank ${rank!.share?.index ?? 0}'s, in the memory the ranks share`);
   model.reserve(B, S);
   const mp = modelParallelFor(rank, core, model, B * S);
-  const reportPath = join(cfg.output_dir, 'report.html'), points: ReportPoint[] = [];
+  const reportPath = join(cfg.output_dir, 'report.html'),
+    points: ReportPoint[] = [];
   const title = `wasmformers ${cfg.run_mode}: ${data.dir}`;
   let lastReport = 0;
   // Rank 0 writes the report and the adapter (under model parallelism, joined from every rank's slices).
-  const report = (status: string) => r === 0 && writeReport(reportPath, { title, points, evals: [], settings: configSummary(cfg), status });
+  const report = (status: string) =>
+    r === 0 && writeReport(reportPath, { title, points, evals: [], settings: configSummary(cfg), status });
   exitOnSignals(); // Ctrl-C and SIGTERM stop the run at the end of a step or during a checkpoint write, removing its temporary
   try {
     const result = await train({
-      config: cfg, model, data, rank: r, dataRank: rank?.dataRank, dataRanks: rank?.dataRanks, log, job: rank?.collective,
+      config: cfg,
+      model,
+      data,
+      rank: r,
+      dataRank: rank?.dataRank,
+      dataRanks: rank?.dataRanks,
+      log,
+      job: rank?.collective,
       parallel: rank?.dataGroup && DataParallel.create(rank.dataGroup, core, model.weights.trainable),
-      modelParallel: mp, faults: faultsFromEnv(r),
+      modelParallel: mp,
+      faults: faultsFromEnv(r),
       onStep: (p) => {
         points.push(p);
-        if (performance.now() - lastReport > 2000) { report('running'); lastReport = performance.now(); }
+        if (performance.now() - lastReport > 2000) {
+          report('running');
+          lastReport = performance.now();
+        }
       },
     });
     report('finished');
     const whole = cfg.run_mode === 'finetune' ? mp?.wholeLora(model.weights) : undefined;
     if (cfg.run_mode === 'finetune' && r === 0) await saveFinalAdapter(cfg, model, log, whole);
     const final = result.losses.at(-1);
-    log(`Training finished: ${result.globalSteps} steps${final === undefined ? '' : `, final loss ${final}`}${result.lastCheckpoint ? `, last checkpoint ${result.lastCheckpoint}` : ''}; report: ${reportPath}`);
+    log(
+      `Training finished: ${result.globalSteps} steps${final === undefined ? '' : `, final loss ${final}`}${result.lastCheckpoint ? `, last checkpoint ${result.lastCheckpoint}` : ''}; report: ${reportPath}`,
+    );
     return 0;
   } catch (err) {
     report(`stopped: ${(err as Error).message}`);
@@ -141,7 +175,12 @@ async function runTraining(cfg: RunConfig, rank: RankContext | undefined): Promi
 }
 
 /** A model-parallel rank's sums, set up for activations of `rows` rows (a collective), and attached to the model. */
-function modelParallelFor(rank: RankContext | undefined, core: Core, model: LlamaModel, rows: number): ModelParallel | undefined {
+function modelParallelFor(
+  rank: RankContext | undefined,
+  core: Core,
+  model: LlamaModel,
+  rows: number,
+): ModelParallel | undefined {
   if (!rank?.modelGroup) return undefined;
   const mp = new ModelParallel(rank.modelGroup, core, model.weights.trainable, rows * model.config.dim);
   model.modelParallel = mp;
@@ -152,9 +191,18 @@ function modelParallelFor(rank: RankContext | undefined, core: Core, model: Llam
  * Writes the adapter in PEFT layout to <output_dir>/adapter (`whole`: a model-parallel job's
  * factors, joined), replacing the previous one only once the new one is complete.
  */
-async function saveFinalAdapter(cfg: RunConfig, model: LlamaModel, log: (line: string) => void, whole?: WholeTensor[]): Promise<void> {
+async function saveFinalAdapter(
+  cfg: RunConfig,
+  model: LlamaModel,
+  log: (line: string) => void,
+  whole?: WholeTensor[],
+): Promise<void> {
   const dir = join(cfg.output_dir, 'adapter');
-  const tensors = whole?.map((t) => ({ name: t.name, info: { dtype: 'F32' as const, shape: t.shape }, bytes: () => new Uint8Array(t.values.buffer) }));
+  const tensors = whole?.map((t) => ({
+    name: t.name,
+    info: { dtype: 'F32' as const, shape: t.shape },
+    bytes: () => new Uint8Array(t.values.buffer),
+  }));
   await replaceFolder(dir, (fresh) => saveAdapter(fresh, model.weights, cfg.load_checkpoint || null, tensors));
   log(`LoRA adapter saved in PEFT layout: ${dir}`);
 }
@@ -171,18 +219,27 @@ function dealt(rank: RankContext | undefined): { r: number; ranks: number; share
 
 /** Loss and perplexity over the dataset; data-parallel ranks take every ranks-th batch and share the sums. */
 async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
-  const { log, data, core, model } = await setUp(cfg, rank, cfg.eval_dataset.data_loader.dataset_dir, '--eval_dataset_dir');
+  const { log, data, core, model } = await setUp(
+    cfg,
+    rank,
+    cfg.eval_dataset.data_loader.dataset_dir,
+    '--eval_dataset_dir',
+  );
   const { r, ranks, shared } = dealt(rank);
-  const B = cfg.eval_dataset.batch_size, S = data.index.seq_length;
-  if (S > model.config.maxSeqLen) throw new Error(`${data.dir}: seq_length ${S} is larger than the model's seq_length ${model.config.maxSeqLen}`);
+  const B = cfg.eval_dataset.batch_size,
+    S = data.index.seq_length;
+  if (S > model.config.maxSeqLen)
+    throw new Error(`${data.dir}: seq_length ${S} is larger than the model's seq_length ${model.config.maxSeqLen}`);
   modelParallelFor(rank, core, model, B * S);
   const n = cfg.num_samples > 0 ? Math.min(cfg.num_samples, data.length) : data.length;
   const hasLabels = 'labels' in data.index.columns;
-  let weighted = 0, tokens = 0;
+  let weighted = 0,
+    tokens = 0;
   try {
     for (let r0 = r * B; r0 < n; r0 += B * ranks) {
       const b = Math.min(B, n - r0);
-      const ids = new Int32Array(b * (S + 1)), labels = hasLabels ? new Int32Array(b * (S + 1)) : null;
+      const ids = new Int32Array(b * (S + 1)),
+        labels = hasLabels ? new Int32Array(b * (S + 1)) : null;
       for (let i = 0; i < b; i++) {
         const rec = data.record(r0 + i);
         ids.set(rec.input_ids, i * (S + 1));
@@ -196,7 +253,10 @@ async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<n
     data.close();
   }
   if (shared) [weighted, tokens] = rank!.dataGroup!.sum([weighted, tokens]);
-  if (tokens === 0) throw new Error(`${data.dir}: no position of the ${n} records evaluated counts in the loss (every label is masked: -100 or padding), so loss and perplexity are undefined`);
+  if (tokens === 0)
+    throw new Error(
+      `${data.dir}: no position of the ${n} records evaluated counts in the loss (every label is masked: -100 or padding), so loss and perplexity are undefined`,
+    );
   const loss = weighted / tokens;
   log(`Eval over ${n} records (${tokens} tokens): loss ${loss.toFixed(4)}, perplexity ${Math.exp(loss).toFixed(4)}`);
   log(`{'PerplexityMetric': {'loss': ${loss}, 'PPL': ${Math.exp(loss)}}}`);
@@ -216,7 +276,10 @@ async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promis
   // Every prompt is checked before the model loads (tokenizing 1 MB takes about 0.1 s).
   const prompts = cfg.predict_data.map((prompt, i) => {
     const ids = chat ? chatPromptIds(chat, tok, prompt) : tok.encode(prompt, { bos: true, eos: false });
-    if (ids.length > mc.seq_length) throw new Error(`prompt ${i + 1} is ${ids.length} tokens, more than the model's seq_length ${mc.seq_length} (model.model_config.seq_length)`);
+    if (ids.length > mc.seq_length)
+      throw new Error(
+        `prompt ${i + 1} is ${ids.length} tokens, more than the model's seq_length ${mc.seq_length} (model.model_config.seq_length)`,
+      );
     return ids;
   });
   const core = await coreFor(cfg, rank);
@@ -230,8 +293,14 @@ async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promis
     let shown = tok.decode(ids, { skipSpecialTokens: true });
     process.stdout.write(shown);
     generate(model, ids, {
-      maxNewTokens: maxNew, doSample: mc.do_sample, temperature: mc.temperature, topK: mc.top_k, topP: mc.top_p,
-      repetitionPenalty: mc.repetition_penalty, seed: cfg.seed, stopIds,
+      maxNewTokens: maxNew,
+      doSample: mc.do_sample,
+      temperature: mc.temperature,
+      topK: mc.top_k,
+      topP: mc.top_p,
+      repetitionPenalty: mc.repetition_penalty,
+      seed: cfg.seed,
+      stopIds,
       onToken: (id) => {
         if (id === model.config.eosId || stopIds.includes(id)) return;
         out.push(id);

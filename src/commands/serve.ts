@@ -15,14 +15,19 @@ const STORAGE: Record<string, WeightType> = { float32: WeightType.F32, bfloat16:
 
 /** The `--adapter name=path` values (the flag repeats), and the other arguments. */
 function adapterFlags(argv: string[]): { adapters: { name: string; dir: string }[]; rest: string[] } {
-  const adapters: { name: string; dir: string }[] = [], rest: string[] = [];
+  const adapters: { name: string; dir: string }[] = [],
+    rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     let value: string | undefined;
     if (argv[i] === '--adapter') value = argv[++i];
     else if (argv[i].startsWith('--adapter=')) value = argv[i].slice('--adapter='.length);
-    else { rest.push(argv[i]); continue; }
+    else {
+      rest.push(argv[i]);
+      continue;
+    }
     const eq = value?.indexOf('=') ?? -1;
-    if (value === undefined || eq <= 0 || eq === value.length - 1) throw new Error(`--adapter takes name=path (a PEFT adapter folder), got ${JSON.stringify(value ?? '')}`);
+    if (value === undefined || eq <= 0 || eq === value.length - 1)
+      throw new Error(`--adapter takes name=path (a PEFT adapter folder), got ${JSON.stringify(value ?? '')}`);
     adapters.push({ name: value.slice(0, eq), dir: value.slice(eq + 1) });
   }
   return { adapters, rest };
@@ -48,22 +53,35 @@ export async function main(argv: string[]): Promise<number> {
     drain_timeout: { kind: 'number', default: 30 },
   });
   const weightType = STORAGE[f.param_init_type as string];
-  if (weightType === undefined) throw new Error(`--param_init_type ${f.param_init_type}: expected float32, bfloat16 or int8`);
+  if (weightType === undefined)
+    throw new Error(`--param_init_type ${f.param_init_type}: expected float32, bfloat16 or int8`);
   const core = f.device_target as string;
-  if (!['auto', 'relaxed', 'simd'].includes(core)) throw new Error(`--device_target ${core}: expected auto, relaxed or simd`);
+  if (!['auto', 'relaxed', 'simd'].includes(core))
+    throw new Error(`--device_target ${core}: expected auto, relaxed or simd`);
   const whole = (name: string, min: number) => {
     const v = f[name] as number | undefined;
-    if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new Error(`--${name} takes a whole number of at least ${min}, got ${v}`);
+    if (v !== undefined && !(Number.isInteger(v) && v >= min))
+      throw new Error(`--${name} takes a whole number of at least ${min}, got ${v}`);
     return v;
   };
   const port = whole('port', 0)!;
   if (port > 65535) throw new Error(`--port ${port}: at most 65535`);
   const served = await loadServed({
-    checkpoint: f.load_checkpoint as string, name: f.model_name as string | undefined, adapters, tokenizer: f.tokenizer as string | undefined,
-    weightType, core: core as 'auto', maxRunning: whole('max_running', 1)!, maxQueue: whole('max_queue', 0)!, contextLength: whole('max_seq_length', 2),
+    checkpoint: f.load_checkpoint as string,
+    name: f.model_name as string | undefined,
+    adapters,
+    tokenizer: f.tokenizer as string | undefined,
+    weightType,
+    core: core as 'auto',
+    maxRunning: whole('max_running', 1)!,
+    maxQueue: whole('max_queue', 0)!,
+    contextLength: whole('max_seq_length', 2),
     deadlineSeconds: whole('timeout', 1)!,
   });
-  const app = createApp(served, { apiKey: (f.api_key as string | undefined) ?? process.env.WASMFORMERS_API_KEY, bodyLimitBytes: whole('body_limit', 1)! });
+  const app = createApp(served, {
+    apiKey: (f.api_key as string | undefined) ?? process.env.WASMFORMERS_API_KEY,
+    bodyLimitBytes: whole('body_limit', 1)!,
+  });
   const server = await listen(app.fetch, f.host as string, port);
   for (const line of served.summary) console.log(line);
   console.log(`serving on http://${f.host}:${server.port}/v1 (${server.runtime})`);
@@ -72,7 +90,9 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   const { running, queued } = served.engine.load;
-  console.log(`${signal}: no new requests; finishing ${running} running (up to ${f.drain_timeout} s), refusing ${queued} waiting`);
+  console.log(
+    `${signal}: no new requests; finishing ${running} running (up to ${f.drain_timeout} s), refusing ${queued} waiting`,
+  );
   const stopped = server.stop();
   await served.engine.drain((f.drain_timeout as number) * 1000);
   await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 1000))]);

@@ -8,12 +8,14 @@ import { ShardDataset } from '../data/shard_reader.ts';
 import { parseFlags } from './flags.ts';
 import { writeOut } from './stdout.ts';
 
-
 /** Runs the command. */
 export async function main(argv: string[]): Promise<number> {
   const [dir, ...rest] = argv;
   if (dir === undefined || dir.startsWith('--')) throw new Error('usage: show_dataset DIR [--jsonl] [--verify]');
-  const f = parseFlags(rest, { jsonl: { kind: 'boolean', default: false }, verify: { kind: 'boolean', default: false } });
+  const f = parseFlags(rest, {
+    jsonl: { kind: 'boolean', default: false },
+    verify: { kind: 'boolean', default: false },
+  });
   // Records are printed only from verified shards; the summary reads the index alone unless asked.
   const ds = ShardDataset.open(dir, { verify: f.verify === true || f.jsonl === true });
   try {
@@ -23,13 +25,18 @@ export async function main(argv: string[]): Promise<number> {
       for (let i = 0; i < ds.length; i++) {
         const record = ds.record(i);
         out += `{${names.map((n) => `${JSON.stringify(n)}:[${record[n].join(',')}]`).join(',')}}\n`;
-        if (out.length > 1 << 20) { await writeOut(out); out = ''; }
+        if (out.length > 1 << 20) {
+          await writeOut(out);
+          out = '';
+        }
       }
       await writeOut(out);
       return 0;
     }
     const x = ds.index;
-    const columns = Object.entries(x.columns).map(([n, c]) => `${n} (${c.type} × ${c.shape[0]})`).join(', ');
+    const columns = Object.entries(x.columns)
+      .map(([n, c]) => `${n} (${c.type} × ${c.shape[0]})`)
+      .join(', ');
     const lines = [
       `dataset: ${dir} (${x.format} version ${x.version})`,
       `type: ${x.dataset_type}, seq_length ${x.seq_length}, ${x.records} records`,

@@ -21,7 +21,6 @@ import { writeOut } from './stdout.ts';
 /** Output lines gathered before each write to stdout. */
 const BATCH_LINES = 1000;
 
-
 /** Runs the command over stdin; errors name the input line. */
 export async function main(argv: string[]): Promise<number> {
   const f = parseFlags(argv, {
@@ -35,15 +34,19 @@ export async function main(argv: string[]): Promise<number> {
   });
   const loaded = await loadTokenizer(f.model_file === undefined ? undefined : String(f.model_file));
   if (f.write_json !== undefined) {
-    if (loaded.files.format !== 'tokenizer.model') throw new Error(`--write_json needs a tokenizer.model; ${loaded.source} is a tokenizer.json already`);
+    if (loaded.files.format !== 'tokenizer.model')
+      throw new Error(`--write_json needs a tokenizer.model; ${loaded.source} is a tokenizer.json already`);
     const output = String(f.write_json);
     prepareNewOutput(output, '--write_json');
-    const json = llamaTokenizerJson(parseModel(loaded.files.model, loaded.source), loaded.source, { legacy: f.legacy === true });
+    const json = llamaTokenizerJson(parseModel(loaded.files.model, loaded.source), loaded.source, {
+      legacy: f.legacy === true,
+    });
     await writeFileAtomically(output, JSON.stringify(json, null, 2));
     return 0;
   }
   const { tokenizer, sp } = loaded;
-  const bos = f.bos === true, eos = f.eos === true;
+  const bos = f.bos === true,
+    eos = f.eos === true;
   const encode = (text: string): number[] => {
     if (!sp || f.special) return tokenizer.encode(text, { bos, eos });
     const ids = sp.encode(text);
@@ -59,10 +62,13 @@ export async function main(argv: string[]): Promise<number> {
     try {
       value = JSON.parse(line);
     } catch {
-      throw new Error(`stdin line ${lineNumber}: not JSON (expected ${f.decode ? 'an array of ids' : 'a JSON string'})`);
+      throw new Error(
+        `stdin line ${lineNumber}: not JSON (expected ${f.decode ? 'an array of ids' : 'a JSON string'})`,
+      );
     }
     if (f.decode) {
-      if (!Array.isArray(value) || !value.every((x) => Number.isInteger(x))) throw new Error(`stdin line ${lineNumber}: expected a JSON array of integer ids`);
+      if (!Array.isArray(value) || !value.every((x) => Number.isInteger(x)))
+        throw new Error(`stdin line ${lineNumber}: expected a JSON array of integer ids`);
       try {
         out += JSON.stringify(tokenizer.decode(value)) + '\n';
       } catch (err) {
@@ -72,7 +78,10 @@ export async function main(argv: string[]): Promise<number> {
       if (typeof value !== 'string') throw new Error(`stdin line ${lineNumber}: expected a JSON string`);
       out += JSON.stringify(encode(value)) + '\n';
     }
-    if (lineNumber % BATCH_LINES === 0) { await writeOut(out); out = ''; }
+    if (lineNumber % BATCH_LINES === 0) {
+      await writeOut(out);
+      out = '';
+    }
   }
   await writeOut(out);
   return 0;

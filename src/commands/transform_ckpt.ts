@@ -23,11 +23,16 @@ export async function main(argv: string[]): Promise<number> {
     config: { kind: 'string' },
   });
   const format = String(f.save_format);
-  if (format !== 'ckpt' && format !== 'safetensors') throw new Error(`--save_format takes ckpt or safetensors, got '${format}'`);
+  if (format !== 'ckpt' && format !== 'safetensors')
+    throw new Error(`--save_format takes ckpt or safetensors, got '${format}'`);
   const mp = Number(f.model_parallel);
   const out = await transformCheckpoint({
-    src: String(f.src_checkpoint), dstDir: String(f.dst_checkpoint_dir), modelParallel: mp,
-    worldSize: f.world_size === undefined ? mp : Number(f.world_size), prefix: String(f.prefix), format,
+    src: String(f.src_checkpoint),
+    dstDir: String(f.dst_checkpoint_dir),
+    modelParallel: mp,
+    worldSize: f.world_size === undefined ? mp : Number(f.world_size),
+    prefix: String(f.prefix),
+    format,
     config: f.config === undefined ? undefined : readConfigFile(String(f.config)).config,
   });
   console.log('.........Transform succeed!.........');

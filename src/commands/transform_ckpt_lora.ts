@@ -43,8 +43,10 @@ export async function main(argv: string[]): Promise<number> {
     save_format: { kind: 'string', default: 'ckpt' },
   });
   const format = String(f.save_format);
-  if (format !== 'ckpt' && format !== 'safetensors') throw new Error(`--save_format takes ckpt or safetensors, got '${format}'`);
-  const src = String(f.src_ckpt_path_or_dir), output = join(String(f.dst_ckpt_dir), `merged_lora.${format}`);
+  if (format !== 'ckpt' && format !== 'safetensors')
+    throw new Error(`--save_format takes ckpt or safetensors, got '${format}'`);
+  const src = String(f.src_ckpt_path_or_dir),
+    output = join(String(f.dst_ckpt_dir), `merged_lora.${format}`);
   prepareNewOutput(output, '--dst_ckpt_dir');
   const fromConfig = f.config === undefined ? {} : readConfigFile(String(f.config));
   const opened: TensorStore[] = [];
@@ -53,7 +55,8 @@ export async function main(argv: string[]): Promise<number> {
     opened.push(rawBase);
     const config = fromConfig.config ?? findConfig(src, rawBase);
     const base = relayout(rawBase, detectLayout(rawBase.tensors.keys()), 'hf', config);
-    let lora = base, adapterLora: LoraConfig | undefined;
+    let lora = base,
+      adapterLora: LoraConfig | undefined;
     if (f.lora_checkpoint !== undefined) {
       const path = String(f.lora_checkpoint);
       if (existsSync(join(path, 'adapter_config.json'))) {
@@ -73,12 +76,21 @@ export async function main(argv: string[]): Promise<number> {
       f.lora_scaling !== undefined && { scale: parseScaling(String(f.lora_scaling)), from: '--lora_scaling' },
     ].filter((s): s is { scale: number; from: string } => !!s);
     if (!sources.length) {
-      throw new Error('the LoRA scale is unknown: pass --config with the training YAML (pet_config) or the adapter_config.json, or --lora_scaling lora_alpha/lora_rank (there is no default: a scale of 1 would silently give another model)');
+      throw new Error(
+        'the LoRA scale is unknown: pass --config with the training YAML (pet_config) or the adapter_config.json, or --lora_scaling lora_alpha/lora_rank (there is no default: a scale of 1 would silently give another model)',
+      );
     }
-    for (const s of sources) if (Math.abs(s.scale - sources[0].scale) > 1e-12 * Math.abs(sources[0].scale)) throw new Error(`the LoRA scale ${s.scale} from ${s.from} disagrees with ${sources[0].scale} from ${sources[0].from}`);
+    for (const s of sources)
+      if (Math.abs(s.scale - sources[0].scale) > 1e-12 * Math.abs(sources[0].scale))
+        throw new Error(
+          `the LoRA scale ${s.scale} from ${s.from} disagrees with ${sources[0].scale} from ${sources[0].from}`,
+        );
     const core = await loadCore();
     const { store, merged } = mergeLora(core, base, lora, 'hf', sources[0].scale);
-    if (!merged.length) throw new Error(`${lora.where}: no LoRA factors (lora_A/lora_B or mindpet_delta_lora_a/_b) match a weight of ${src}`);
+    if (!merged.length)
+      throw new Error(
+        `${lora.where}: no LoRA factors (lora_A/lora_B or mindpet_delta_lora_a/_b) match a weight of ${src}`,
+      );
     const out = format === 'ckpt' ? relayout(store, 'hf', 'mindformers') : store;
     console.log(`Merging ${merged.length} LoRA adapters with scale ${sources[0].scale} (from ${sources[0].from})`);
     await writeTensors(output, format, storeTensors(out));

@@ -39,8 +39,17 @@ export const RUN_FLAGS: Record<string, string> = {
 
 /** Flags that are accepted for MindFormers' sake and have no effect here. */
 const NO_EFFECT = new Set([
-  'sink_mode', 'do_eval', 'only_save_strategy', 'remote_save_url', 'mode', 'device_id',
-  'register_path', 'transform_process_num', 'strategy_load_checkpoint', 'modal_type', 'adapter_id',
+  'sink_mode',
+  'do_eval',
+  'only_save_strategy',
+  'remote_save_url',
+  'mode',
+  'device_id',
+  'register_path',
+  'transform_process_num',
+  'strategy_load_checkpoint',
+  'modal_type',
+  'adapter_id',
 ]);
 
 /** Flags that take one or more values. */
@@ -70,13 +79,16 @@ export function parseRunArgs(argv: string[], topKeys: string[], notice: (line: s
   const out: RunArgs = { named: [], nested: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (!arg.startsWith('--') || arg.length === 2) throw new Error(`unexpected argument '${arg}' (flags are --name value)`);
+    if (!arg.startsWith('--') || arg.length === 2)
+      throw new Error(`unexpected argument '${arg}' (flags are --name value)`);
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const flag = `--${name}`;
     const values: string[] = [];
     if (eq >= 0) values.push(arg.slice(eq + 1));
-    else while (i + 1 < argv.length && !argv[i + 1].startsWith('--') && (MULTI.has(name) || values.length === 0)) values.push(argv[++i]);
+    else
+      while (i + 1 < argv.length && !argv[i + 1].startsWith('--') && (MULTI.has(name) || values.length === 0))
+        values.push(argv[++i]);
     if (name === 'config') {
       if (values[0] === undefined) throw new Error('--config needs a YAML file');
       out.config = values[0];
@@ -100,7 +112,9 @@ export function parseRunArgs(argv: string[], topKeys: string[], notice: (line: s
       out.nested.push({ flag, path: name, text: values[0] });
     } else {
       const near = nearest(name, [...Object.keys(RUN_FLAGS), ...topKeys, 'config', 'options']);
-      throw new Error(`unknown flag ${flag} (neither a run_mindformer flag nor a config key${near ? `; did you mean --${near}?` : ''})`);
+      throw new Error(
+        `unknown flag ${flag} (neither a run_mindformer flag nor a config key${near ? `; did you mean --${near}?` : ''})`,
+      );
     }
   }
   return out;

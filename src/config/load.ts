@@ -16,7 +16,11 @@ import type { RunConfig } from './types.ts';
  * (True, 1e-5, null...), or as text where the key takes text. `notice` gets a line for each
  * MindFormers flag that has no effect here (default: stderr).
  */
-export function loadRunConfig(path: string | undefined, overrides: string[], notice: (line: string) => void = (l) => console.error(l)): RunConfig {
+export function loadRunConfig(
+  path: string | undefined,
+  overrides: string[],
+  notice: (line: string) => void = (l) => console.error(l),
+): RunConfig {
   const defaults = defaultRunConfig();
   const args = parseRunArgs(overrides, Object.keys(defaults), notice);
   if (path !== undefined && args.config !== undefined && args.config !== path) {
@@ -49,14 +53,18 @@ export function readYamlFile(path: string): Record<string, unknown> {
   }
   const value: unknown = doc.toJS({ maxAliasCount: -1 });
   if (value === null || value === undefined) return {};
-  if (!isMapping(value)) throw new Error(`${path}: expected a mapping of config keys at the top, got ${Array.isArray(value) ? 'a list' : typeof value}`);
+  if (!isMapping(value))
+    throw new Error(
+      `${path}: expected a mapping of config keys at the top, got ${Array.isArray(value) ? 'a list' : typeof value}`,
+    );
   return value;
 }
 
 /** Applies one flag: its YAML value, else its text where the key takes text; alone, True. */
 function applyOverride(config: RunConfig, defaults: RunConfig, o: Override): void {
   const source = { flag: o.flag, path: o.path };
-  const set = (value: unknown) => applyLayer(config, layerFor(config, o.path.split('.'), value, o.flag), defaults, source);
+  const set = (value: unknown) =>
+    applyLayer(config, layerFor(config, o.path.split('.'), value, o.flag), defaults, source);
   if (o.text === undefined) {
     try {
       set(true);
@@ -92,7 +100,8 @@ function layerFor(current: unknown, segs: string[], value: unknown, flag: string
   const [head, ...rest] = segs;
   if (Array.isArray(current)) {
     const i = Number(head);
-    if (!/^\d+$/.test(head) || i >= current.length) throw new Error(`${flag}: ${head} is not an index of a list of ${current.length}`);
+    if (!/^\d+$/.test(head) || i >= current.length)
+      throw new Error(`${flag}: ${head} is not an index of a list of ${current.length}`);
     const list = structuredClone(current);
     list[i] = rest.length ? deepMerge(list[i], layerFor(list[i], rest, value, flag)) : value;
     return list;

@@ -12,7 +12,10 @@ export type Source = { file: string } | { flag: string; path: string };
 
 /** A configuration error; `wrongKind` marks a value of the wrong kind (a flag may retry it as text). */
 export class ConfigError extends Error {
-  constructor(message: string, readonly wrongKind = false) {
+  constructor(
+    message: string,
+    readonly wrongKind = false,
+  ) {
     super(message);
   }
 }
@@ -58,7 +61,8 @@ function mergeMapping(target: Mapping, layer: unknown, defaults: Mapping, path: 
       const block = target[key] as Mapping;
       mergeMapping(block, value, d, p, src);
       // MindFormers has LoRA only where the file's model_config has a pet_config block
-      if (`${p}.pet_config` === OPTIONAL_BLOCK && 'file' in src && !Object.hasOwn(value, 'pet_config')) delete block.pet_config;
+      if (`${p}.pet_config` === OPTIONAL_BLOCK && 'file' in src && !Object.hasOwn(value, 'pet_config'))
+        delete block.pet_config;
     } else {
       const problem = checkValue(p, value, d);
       if (problem) throw problemError(src, p, value, problem);
@@ -75,7 +79,11 @@ function callbackList(value: unknown, path: string, src: Source): unknown[] {
     if (!isMapping(entry)) throw wrongKind(src, p, 'a mapping with a type', entry);
     const type = entry.type === 'CheckpointMointor' ? 'CheckpointMonitor' : entry.type;
     if (typeof type !== 'string' || !Object.hasOwn(CALLBACK_DEFAULTS, type)) {
-      throw problemError(src, `${p}.type`, type, { type: 'enum', value: type, options: Object.keys(CALLBACK_DEFAULTS) });
+      throw problemError(src, `${p}.type`, type, {
+        type: 'enum',
+        value: type,
+        options: Object.keys(CALLBACK_DEFAULTS),
+      });
     }
     const template = CALLBACK_DEFAULTS[type as keyof typeof CALLBACK_DEFAULTS];
     const out = structuredClone(template) as Mapping;
@@ -98,7 +106,10 @@ function problemError(src: Source, path: string, value: unknown, problem: Proble
   const [prefix, name] = subject(src, path);
   switch (problem.type) {
     case 'kind':
-      return new ConfigError(`${prefix}${name}: expected ${problem.expected}, got ${show(value)}${problem.hint ? ` (${problem.hint})` : ''}`, true);
+      return new ConfigError(
+        `${prefix}${name}: expected ${problem.expected}, got ${show(value)}${problem.hint ? ` (${problem.hint})` : ''}`,
+        true,
+      );
     case 'range':
       return new ConfigError(`${prefix}${name} ${problem.text}`);
     case 'enum':
@@ -115,10 +126,14 @@ function unknownKey(src: Source, path: string, siblings: string[]): ConfigError 
 
 /** The candidate nearest to `name` (at most two edits away), for "did you mean". */
 export function nearest(name: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined, bestD = 3;
+  let best: string | undefined,
+    bestD = 3;
   for (const c of candidates) {
     const d = editDistance(c, name);
-    if (d < bestD) { best = c; bestD = d; }
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
   }
   return best;
 }
@@ -128,7 +143,8 @@ function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
     prev = row;
   }
   return prev[b.length];

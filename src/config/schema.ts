@@ -38,9 +38,18 @@ interface Rule {
 }
 
 /** Mapping-valued keys whose content is accepted as is (MindFormers settings we do not act on). */
-export const OPAQUE = new Set(['trainer', 'train_dataset_task', 'eval_dataset_task', 'parallel', 'context', 'moe_config', 'metric', 'eval_callbacks',
+export const OPAQUE = new Set([
+  'trainer',
+  'train_dataset_task',
+  'eval_dataset_task',
+  'parallel',
+  'context',
+  'moe_config',
+  'metric',
+  'eval_callbacks',
   // a number, or Llama 3's block {factor, low_freq_factor, high_freq_factor, original_max_position_embeddings} (extend_method LLAMA3)
-  'model.model_config.scaling_factor']);
+  'model.model_config.scaling_factor',
+]);
 
 /** The one block a config may leave out: without it the model has no LoRA. */
 export const OPTIONAL_BLOCK = 'model.model_config.pet_config';
@@ -169,13 +178,20 @@ function isKind(v: unknown, kind: Kind, int: boolean): boolean {
   const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && (!int || Number.isInteger(x));
   const strs = (x: unknown) => Array.isArray(x) && x.every((s) => typeof s === 'string');
   switch (kind) {
-    case 'boolean': return typeof v === 'boolean';
-    case 'string': return typeof v === 'string';
-    case 'number': return num(v);
-    case 'strings': return strs(v);
-    case 'boolean|string': return typeof v === 'boolean' || typeof v === 'string';
-    case 'string|strings': return typeof v === 'string' || strs(v);
-    case 'number|numbers': return num(v) || (Array.isArray(v) && v.every(num));
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'string':
+      return typeof v === 'string';
+    case 'number':
+      return num(v);
+    case 'strings':
+      return strs(v);
+    case 'boolean|string':
+      return typeof v === 'boolean' || typeof v === 'string';
+    case 'string|strings':
+      return typeof v === 'string' || strs(v);
+    case 'number|numbers':
+      return num(v) || (Array.isArray(v) && v.every(num));
   }
 }
 
@@ -194,18 +210,30 @@ export function checkValue(path: string, value: unknown, defaultValue: unknown):
     const expected = kind === 'number' ? (rule.int ? 'an integer' : 'a number') : KIND_NAMES[kind];
     return { type: 'kind', expected, hint: rule.hint };
   }
-  if (rule.oneOf && !rule.oneOf.includes(value as string | boolean)) return { type: 'enum', value, options: rule.oneOf };
+  if (rule.oneOf && !rule.oneOf.includes(value as string | boolean))
+    return { type: 'enum', value, options: rule.oneOf };
   if (rule.fileNamePrefix !== undefined && /[/\\]/.test(value as string)) {
-    return { type: 'range', text: `must be a file name prefix, without '/' or '\\' (${rule.fileNamePrefix}), got ${show(value)}` };
+    return {
+      type: 'range',
+      text: `must be a file name prefix, without '/' or '\\' (${rule.fileNamePrefix}), got ${show(value)}`,
+    };
   }
   if (rule.each) {
     const bad = (value as string[]).find((x) => !rule.each!.includes(x));
     if (bad !== undefined) return { type: 'enum', value: bad, options: rule.each };
   }
-  const nums = typeof value === 'number' ? [value] : Array.isArray(value) && typeof value[0] === 'number' ? (value as number[]) : [];
+  const nums =
+    typeof value === 'number'
+      ? [value]
+      : Array.isArray(value) && typeof value[0] === 'number'
+        ? (value as number[])
+        : [];
   for (const n of nums) {
-    const bad = (rule.min !== undefined && n < rule.min) || (rule.max !== undefined && n > rule.max) ||
-      (rule.above !== undefined && n <= rule.above) || (rule.below !== undefined && n >= rule.below);
+    const bad =
+      (rule.min !== undefined && n < rule.min) ||
+      (rule.max !== undefined && n > rule.max) ||
+      (rule.above !== undefined && n <= rule.above) ||
+      (rule.below !== undefined && n >= rule.below);
     if (bad) return { type: 'range', text: `must be ${rangeText(rule)}, got ${n}` };
   }
   return undefined;

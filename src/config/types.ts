@@ -11,7 +11,12 @@ export type RunMode = 'train' | 'finetune' | 'eval' | 'predict';
 export type CallbackConfig =
   | { type: 'MFLossMonitor'; per_print_times: number }
   | {
-      type: 'CheckpointMonitor'; prefix: string; save_checkpoint_steps: number; keep_checkpoint_max: number; integrated_save: boolean; async_save: boolean;
+      type: 'CheckpointMonitor';
+      prefix: string;
+      save_checkpoint_steps: number;
+      keep_checkpoint_max: number;
+      integrated_save: boolean;
+      async_save: boolean;
       /** MindFormers' key; ours defaults to 'safetensors' (MindFormers: 'ckpt') */
       checkpoint_format: 'safetensors' | 'ckpt';
     }
@@ -77,30 +82,73 @@ export interface RunConfig extends IgnoredKeys {
   device_target: string;
   /** ours: keep the blocks' frozen weights outside the WebAssembly memory and stream each layer in ('auto': when they would not fit) */
   stream_layers: string;
-  runner_config: { epochs: number; batch_size: number; sink_mode: boolean; sink_size: number; gradient_accumulation_steps: number };
+  runner_config: {
+    epochs: number;
+    batch_size: number;
+    sink_mode: boolean;
+    sink_size: number;
+    gradient_accumulation_steps: number;
+  };
   /** learning_rate is accepted and ignored: lr_schedule gives the rate, as in MindFormers */
   optimizer: { type: string; beta1: number; beta2: number; eps: number; weight_decay: number; learning_rate: number };
-  lr_schedule: { type: 'CosineWithWarmUpLR' | 'LinearWithWarmUpLR' | 'ConstantWarmUpLR'; learning_rate: number; lr_end: number; warmup_ratio: number; warmup_steps: number; total_steps: number };
+  lr_schedule: {
+    type: 'CosineWithWarmUpLR' | 'LinearWithWarmUpLR' | 'ConstantWarmUpLR';
+    learning_rate: number;
+    lr_end: number;
+    warmup_ratio: number;
+    warmup_steps: number;
+    total_steps: number;
+  };
   train_dataset: DatasetConfig;
   eval_dataset: DatasetConfig;
-  parallel_config: { data_parallel: number; model_parallel: number; pipeline_stage: number; micro_batch_num: number; vocab_emb_dp: boolean; gradient_aggregation_group: number; use_seq_parallel: boolean };
-  recompute_config: { recompute: boolean; select_recompute: boolean; parallel_optimizer_comm_recompute: boolean; mp_comm_recompute: boolean; recompute_slice_activation: boolean };
+  parallel_config: {
+    data_parallel: number;
+    model_parallel: number;
+    pipeline_stage: number;
+    micro_batch_num: number;
+    vocab_emb_dp: boolean;
+    gradient_aggregation_group: number;
+    use_seq_parallel: boolean;
+  };
+  recompute_config: {
+    recompute: boolean;
+    select_recompute: boolean;
+    parallel_optimizer_comm_recompute: boolean;
+    mp_comm_recompute: boolean;
+    recompute_slice_activation: boolean;
+  };
   runner_wrapper: { type: string; scale_sense: number; use_clip_grad: boolean; max_grad_norm: number };
   callbacks: CallbackConfig[];
   model: {
     model_config: Record<string, unknown> & {
-      seq_length: number; hidden_size: number; num_layers: number; num_heads: number; vocab_size: number;
+      seq_length: number;
+      hidden_size: number;
+      num_layers: number;
+      num_heads: number;
+      vocab_size: number;
       /** storage of frozen base weights: 'float32' | 'bfloat16' | 'int8' | 'q8_0' | 'q4_0' (ours; MindFormers' compute_dtype is accepted and ignored) */
       param_init_type: string;
       /** ours: standard deviation of random base weights when no checkpoint is loaded (Hugging Face's initializer_range) */
       initializer_range: number;
-      do_sample: boolean; top_k: number; top_p: number; repetition_penalty: number; max_decode_length: number; temperature: number;
+      do_sample: boolean;
+      top_k: number;
+      top_p: number;
+      repetition_penalty: number;
+      max_decode_length: number;
+      temperature: number;
       pet_config?: PetConfig;
     };
     arch: { type: string };
   };
   processor: {
-    tokenizer: { type: string; vocab_file: string; unk_token: string; bos_token: string; eos_token: string; pad_token: string };
+    tokenizer: {
+      type: string;
+      vocab_file: string;
+      unk_token: string;
+      bos_token: string;
+      eos_token: string;
+      pad_token: string;
+    };
     return_tensors: string;
     type: string;
   };

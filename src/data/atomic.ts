@@ -131,7 +131,8 @@ export function sweepTemporaries(dir: string): string[] {
   const ended = (pid: string) => Number(pid) === process.pid || !processAlive(Number(pid));
   const gone: string[] = [];
   for (const name of readdirSync(dir)) {
-    const partial = /^\..+\.partial-(\d+)-\d+$/.exec(name), replaced = /^\.(.+)\.replaced-(\d+)$/.exec(name);
+    const partial = /^\..+\.partial-(\d+)-\d+$/.exec(name),
+      replaced = /^\.(.+)\.replaced-(\d+)$/.exec(name);
     if (partial && ended(partial[1])) gone.push(name);
     else if (replaced && ended(replaced[2])) {
       // replaceFolder stopped between its two renames: the old folder is the only complete one
@@ -148,7 +149,11 @@ export function sweepTemporaries(dir: string): string[] {
  * to write, or a folder it creates when `folder` is set) and the result is renamed to `path`
  * once `write` resolves. If `write` throws, the temporary is removed and the error passes on.
  */
-export async function writeAtomically<T>(path: string, write: (tmp: string) => Promise<T>, { folder = false } = {}): Promise<T> {
+export async function writeAtomically<T>(
+  path: string,
+  write: (tmp: string) => Promise<T>,
+  { folder = false } = {},
+): Promise<T> {
   const tmp = temporaryName(path);
   track(tmp);
   try {
@@ -173,7 +178,8 @@ export async function writeAtomically<T>(path: string, write: (tmp: string) => P
  * puts back; at every moment one complete folder exists under one of the two names.
  */
 export async function replaceFolder(path: string, write: (tmp: string) => Promise<void>): Promise<void> {
-  const tmp = temporaryName(path), aside = join(dirname(path), `.${basename(path)}.replaced-${process.pid}`);
+  const tmp = temporaryName(path),
+    aside = join(dirname(path), `.${basename(path)}.replaced-${process.pid}`);
   track(tmp);
   try {
     await write(tmp);

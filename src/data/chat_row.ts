@@ -14,7 +14,14 @@ import { IGNORE_INDEX } from './qa.ts';
  * renderChat's [start char, end-of-turn tokens inside the content] of each assistant turn.
  * Returns true when every label is masked.
  */
-export function chatRow(tok: Tokenizer, text: string, turns: [number, number][], endOfTurnId: number, inputIds: Int32Array, labels: Int32Array): boolean {
+export function chatRow(
+  tok: Tokenizer,
+  text: string,
+  turns: [number, number][],
+  endOfTurnId: number,
+  inputIds: Int32Array,
+  labels: Int32Array,
+): boolean {
   const length = inputIds.length;
   const ids = tok.encode(text, { bos: false, eos: false });
   inputIds.fill(0);
@@ -25,7 +32,7 @@ export function chatRow(tok: Tokenizer, text: string, turns: [number, number][],
     let start = 0;
     while (start < before.length && start < ids.length && before[start] === ids[start]) start++;
     let end = start;
-    for (let seen = 0; end < ids.length;) {
+    for (let seen = 0; end < ids.length; ) {
       if (ids[end++] === endOfTurnId && seen++ === inside) break;
     }
     for (let p = Math.max(start, 1); p < end && p < length; p++) labels[p] = ids[p];

@@ -59,7 +59,11 @@ function removeStale(path: string, stale: LockOwner | undefined): void {
     return; // gone already
   }
   if (readLock(aside)?.token !== stale?.token) {
-    try { linkSync(aside, path); } catch { /* a third run holds it now */ }
+    try {
+      linkSync(aside, path);
+    } catch {
+      /* a third run holds it now */
+    }
   }
   rmSync(aside, { force: true });
 }
@@ -70,12 +74,15 @@ function removeStale(path: string, stale: LockOwner | undefined): void {
  */
 export function lockFolder(dir: string, flag: string): () => void {
   makeFolders(dir);
-  const path = join(dir, LOCK_FILE), mine: LockOwner = { pid: process.pid, since: new Date().toISOString(), token: randomUUID() };
+  const path = join(dir, LOCK_FILE),
+    mine: LockOwner = { pid: process.pid, since: new Date().toISOString(), token: randomUUID() };
   while (!create(path, mine)) {
     const held = readLock(path);
     // A lock of this process is an earlier process's that had the same pid: this one takes its folders once.
     if (held && held.pid !== process.pid && processAlive(held.pid)) {
-      throw new Error(`${dir} is in use by another run (process ${held.pid}, since ${held.since}): wait for it to end or give another ${flag}`);
+      throw new Error(
+        `${dir} is in use by another run (process ${held.pid}, since ${held.since}): wait for it to end or give another ${flag}`,
+      );
     }
     removeStale(path, held);
   }

@@ -17,7 +17,10 @@ function segmentRegExp(segment: string): RegExp {
     else if (c === '?') re += '[^/]';
     else if (c === '[') {
       const close = segment.indexOf(']', i + 2);
-      if (close < 0) { re += '\\['; continue; }
+      if (close < 0) {
+        re += '\\[';
+        continue;
+      }
       let body = segment.slice(i + 1, close);
       if (body.startsWith('!')) body = '^' + body.slice(1);
       re += `[${body.replace(/\\/g, '\\\\')}]`;
@@ -28,7 +31,11 @@ function segmentRegExp(segment: string): RegExp {
 }
 
 function isDir(path: string): boolean {
-  try { return statSync(path).isDirectory(); } catch { return false; }
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** Every file that matches `pattern`; a pattern with no glob characters is returned as is. */
@@ -55,7 +62,15 @@ export function expandGlob(pattern: string): string[] {
     }
     bases = [...new Set(next)];
   }
-  return bases.filter((p) => { try { return statSync(p).isFile(); } catch { return false; } }).sort();
+  return bases
+    .filter((p) => {
+      try {
+        return statSync(p).isFile();
+      } catch {
+        return false;
+      }
+    })
+    .sort();
 }
 
 /** base and every folder below it (not following dot-folders). */

@@ -14,7 +14,9 @@ export async function readTextFile(path: string): Promise<string> {
     bytes = await readFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message}`);
+    throw new Error(
+      `${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message}`,
+    );
   }
   try {
     return utf8.decode(bytes);
@@ -42,7 +44,8 @@ export async function readJsonFile(path: string): Promise<unknown> {
 
 /** 1-based line and column (in characters) of a string offset. */
 export function lineAndColumn(text: string, at: number): { line: number; column: number } {
-  let line = 1, lineStart = 0;
+  let line = 1,
+    lineStart = 0;
   for (let i = text.indexOf('\n'); i >= 0 && i < at; i = text.indexOf('\n', i + 1)) {
     line++;
     lineStart = i + 1;
@@ -52,7 +55,7 @@ export function lineAndColumn(text: string, at: number): { line: number; column:
 
 /** Offset of the first byte that breaks UTF-8. */
 function firstInvalidUtf8(bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length;) {
+  for (let i = 0; i < bytes.length; ) {
     const b = bytes[i];
     const n = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
     if (n === 0 || i + n > bytes.length) return i;
@@ -68,29 +71,56 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
 }
 
 /** Where the first JSON syntax error is, and what is wrong there. */
-interface JsonError { at: number; reason: string }
+interface JsonError {
+  at: number;
+  reason: string;
+}
 
 /** Walks JSON text by the grammar of RFC 8259; returns the first error, or null if there is none. */
 export function locateJsonError(text: string): JsonError | null {
   let i = 0;
-  class Stop { constructor(readonly error: JsonError) {} }
-  const fail = (reason: string, at = i): never => { throw new Stop({ at, reason }); };
+  class Stop {
+    constructor(readonly error: JsonError) {}
+  }
+  const fail = (reason: string, at = i): never => {
+    throw new Stop({ at, reason });
+  };
   const describe = () => (i >= text.length ? 'unexpected end of input' : `unexpected ${JSON.stringify(text[i])}`);
-  const ws = () => { while (i < text.length && ' \t\n\r'.includes(text[i])) i++; };
-  const literal = (word: string) => { if (text.startsWith(word, i)) i += word.length; else fail(describe()); };
-  const digits = () => { const s = i; while (i < text.length && text[i] >= '0' && text[i] <= '9') i++; if (i === s) fail(`${describe()} in a number`); };
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
+  };
+  const literal = (word: string) => {
+    if (text.startsWith(word, i)) i += word.length;
+    else fail(describe());
+  };
+  const digits = () => {
+    const s = i;
+    while (i < text.length && text[i] >= '0' && text[i] <= '9') i++;
+    if (i === s) fail(`${describe()} in a number`);
+  };
   const number = () => {
     if (text[i] === '-') i++;
-    if (text[i] === '0') i++; else digits();
-    if (text[i] === '.') { i++; digits(); }
-    if (text[i] === 'e' || text[i] === 'E') { i++; if (text[i] === '+' || text[i] === '-') i++; digits(); }
+    if (text[i] === '0') i++;
+    else digits();
+    if (text[i] === '.') {
+      i++;
+      digits();
+    }
+    if (text[i] === 'e' || text[i] === 'E') {
+      i++;
+      if (text[i] === '+' || text[i] === '-') i++;
+      digits();
+    }
   };
   const string = () => {
     const start = i++;
     for (;;) {
       if (i >= text.length) fail('unterminated string', start);
       const c = text.charCodeAt(i);
-      if (c === 0x22) { i++; return; }
+      if (c === 0x22) {
+        i++;
+        return;
+      }
       if (c < 0x20) fail('control character in a string (escape it)');
       if (c === 0x5c) {
         const e = text[i + 1];
@@ -106,25 +136,49 @@ export function locateJsonError(text: string): JsonError | null {
     ws();
     const c = text[i];
     if (c === '{') {
-      i++; ws();
-      if (text[i] === '}') { i++; return; }
+      i++;
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return;
+      }
       for (;;) {
         ws();
         if (text[i] !== '"') fail(`${describe()} where a property name in double quotes was expected`);
-        string(); ws();
+        string();
+        ws();
         if (text[i] !== ':') fail(`${describe()} where ":" was expected`);
-        i++; value(); ws();
-        if (text[i] === ',') { i++; continue; }
-        if (text[i] === '}') { i++; return; }
+        i++;
+        value();
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === '}') {
+          i++;
+          return;
+        }
         fail(`${describe()} where "," or "}" was expected`);
       }
     } else if (c === '[') {
-      i++; ws();
-      if (text[i] === ']') { i++; return; }
+      i++;
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return;
+      }
       for (;;) {
-        value(); ws();
-        if (text[i] === ',') { i++; continue; }
-        if (text[i] === ']') { i++; return; }
+        value();
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === ']') {
+          i++;
+          return;
+        }
         fail(`${describe()} where "," or "]" was expected`);
       }
     } else if (c === '"') string();
@@ -135,7 +189,8 @@ export function locateJsonError(text: string): JsonError | null {
     else fail(`${describe()} where a value was expected`);
   };
   try {
-    value(); ws();
+    value();
+    ws();
     if (i < text.length) fail(`${describe()} after the end of the JSON value`);
     return null;
   } catch (err) {

@@ -62,42 +62,57 @@ const CHARS_PER_THREAD = 1 << 16;
 /** Runs the pipeline; on any error nothing is left at `output`. */
 export async function preprocess(options: PreprocessOptions): Promise<PreprocessSummary> {
   const { seqLength } = options;
-  if (!Number.isInteger(seqLength) || seqLength < 1) throw new Error(`--seq_length ${seqLength}: expected a positive integer`);
+  if (!Number.isInteger(seqLength) || seqLength < 1)
+    throw new Error(`--seq_length ${seqLength}: expected a positive integer`);
   if (seqLength > MAX_SEQ_LENGTH) {
-    throw new Error(`--seq_length ${seqLength} is more than any model here can take (at most ${MAX_SEQ_LENGTH}: the smallest model shape needs about 3 KiB of activations per position, and 2^20 positions fill 3 of the 4 GiB one WebAssembly memory addresses)`);
+    throw new Error(
+      `--seq_length ${seqLength} is more than any model here can take (at most ${MAX_SEQ_LENGTH}: the smallest model shape needs about 3 KiB of activations per position, and 2^20 positions fill 3 of the 4 GiB one WebAssembly memory addresses)`,
+    );
   }
-  if (!Number.isInteger(options.repeat) || options.repeat < 1) throw new Error(`--repeat ${options.repeat}: expected a positive integer`);
+  if (!Number.isInteger(options.repeat) || options.repeat < 1)
+    throw new Error(`--repeat ${options.repeat}: expected a positive integer`);
   const texts: string[] = [];
   for (const path of options.inputs) texts.push(await readTextFile(path));
   // the workers start (and build their tokenizers) while this thread parses the input
   const chars = texts.reduce((n, t) => n + t.length, 0);
   const rows = options.datasetType !== 'wiki';
-  const pool = new PreprocessPool(options.tokenizer, Math.min(options.threads, Math.ceil(chars / CHARS_PER_THREAD)), options.datasetType === 'chat');
+  const pool = new PreprocessPool(
+    options.tokenizer,
+    Math.min(options.threads, Math.ceil(chars / CHARS_PER_THREAD)),
+    options.datasetType === 'chat',
+  );
   try {
-    const work = options.datasetType === 'qa' ? qaBatches(options.inputs, texts, seqLength + 1)
-      : options.datasetType === 'chat' ? chatBatches(options, texts, seqLength + 1)
-      : wikiBatches(texts);
-    return await writeAtomically(options.output, async (dir) => {
-      const writer = new ShardWriter(dir, {
-        shownAs: options.output,
-        datasetType: options.datasetType,
-        seqLength,
-        columns: rows ? ['input_ids', 'labels'] : ['input_ids'],
-        partitions: options.partitions,
-        tokenizer: { sha256: options.tokenizer.sha256, source: options.tokenizer.source },
-        sources: options.inputs,
-      });
-      try {
-        const summary = rows
-          ? await writeRows(pool, work, seqLength + 1, writer, options.progress)
-          : await writeWiki(pool, work, seqLength + 1, options.repeat, writer, options.progress);
-        await writer.finish(rows ? { masked_rows: summary.maskedRows.length } : {});
-        return summary;
-      } catch (err) {
-        await writer.abort();
-        throw err;
-      }
-    }, { folder: true });
+    const work =
+      options.datasetType === 'qa'
+        ? qaBatches(options.inputs, texts, seqLength + 1)
+        : options.datasetType === 'chat'
+          ? chatBatches(options, texts, seqLength + 1)
+          : wikiBatches(texts);
+    return await writeAtomically(
+      options.output,
+      async (dir) => {
+        const writer = new ShardWriter(dir, {
+          shownAs: options.output,
+          datasetType: options.datasetType,
+          seqLength,
+          columns: rows ? ['input_ids', 'labels'] : ['input_ids'],
+          partitions: options.partitions,
+          tokenizer: { sha256: options.tokenizer.sha256, source: options.tokenizer.source },
+          sources: options.inputs,
+        });
+        try {
+          const summary = rows
+            ? await writeRows(pool, work, seqLength + 1, writer, options.progress)
+            : await writeWiki(pool, work, seqLength + 1, options.repeat, writer, options.progress);
+          await writer.finish(rows ? { masked_rows: summary.maskedRows.length } : {});
+          return summary;
+        } catch (err) {
+          await writer.abort();
+          throw err;
+        }
+      },
+      { folder: true },
+    );
   } finally {
     await pool.close();
   }
@@ -105,12 +120,14 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
 
 /** Every qa input rendered and checked up front (errors name the file and record), in batches. */
 function qaBatches(inputs: string[], texts: string[], length: number): Job[] {
-  const jobs: Job[] = [], perBatch = Math.max(1, Math.min(QA_BATCH, Math.floor(QA_BATCH_POSITIONS / length)));
+  const jobs: Job[] = [],
+    perBatch = Math.max(1, Math.min(QA_BATCH, Math.floor(QA_BATCH_POSITIONS / length)));
   for (const [f, path] of inputs.entries()) {
     const data = parseJson(texts[f], path);
     if (!Array.isArray(data)) throw new Error(`${path}: expected a JSON array of conversation records`);
     const prompts = data.map((record, i) => renderConversation(record, i, path));
-    for (let i = 0; i < prompts.length; i += perBatch) jobs.push({ kind: 'qa', prompts: prompts.slice(i, i + perBatch), length });
+    for (let i = 0; i < prompts.length; i += perBatch)
+      jobs.push({ kind: 'qa', prompts: prompts.slice(i, i + perBatch), length });
   }
   return jobs;
 }
@@ -118,7 +135,7 @@ function qaBatches(inputs: string[], texts: string[], length: number): Job[] {
 /** Every chat input rendered with the model's template and checked up front (errors name the file and record), in batches. */
 function chatBatches(options: PreprocessOptions, texts: string[], length: number): Job[] {
   const template = options.chatTemplate;
-  if (!template) throw new Error('--dataset_type chat needs the model\'s chat template');
+  if (!template) throw new Error("--dataset_type chat needs the model's chat template");
   const tok = options.tokenizer.tokenizer;
   const eot = endOfTurnId(template, tok);
   const eotText = tok.idToToken(eot)!;
@@ -137,7 +154,13 @@ function chatBatches(options: PreprocessOptions, texts: string[], length: number
     });
     for (let i = 0; i < rendered.length; i += QA_BATCH) {
       const batch = rendered.slice(i, i + QA_BATCH);
-      jobs.push({ kind: 'chat', prompts: batch.map((r) => r.text), turns: batch.map((r) => r.turns), endOfTurnId: eot, length });
+      jobs.push({
+        kind: 'chat',
+        prompts: batch.map((r) => r.text),
+        turns: batch.map((r) => r.turns),
+        endOfTurnId: eot,
+        length,
+      });
     }
   }
   return jobs;
@@ -147,11 +170,16 @@ function chatBatches(options: PreprocessOptions, texts: string[], length: number
 function wikiBatches(texts: string[]): Job[] {
   const jobs: Job[] = [];
   for (const text of texts) {
-    let batch: string[] = [], chars = 0;
+    let batch: string[] = [],
+      chars = 0;
     for (const paragraph of wikiParagraphs(universalNewlines(text))) {
       batch.push(paragraph);
       chars += paragraph.length;
-      if (chars >= WIKI_BATCH_CHARS) { jobs.push({ kind: 'wiki', paragraphs: batch }); batch = []; chars = 0; }
+      if (chars >= WIKI_BATCH_CHARS) {
+        jobs.push({ kind: 'wiki', paragraphs: batch });
+        batch = [];
+        chars = 0;
+      }
     }
     if (batch.length) jobs.push({ kind: 'wiki', paragraphs: batch });
   }
@@ -163,10 +191,17 @@ function wikiBatches(texts: string[]): Job[] {
  * first failure the jobs still running are abandoned: their results, or their failure when the
  * pool closes, are not waited for, and the first failure is the one reported.
  */
-async function inOrder(pool: PreprocessPool, jobs: Job[], inFlight: number, take: (result: JobResult, job: Job) => Promise<void>): Promise<void> {
+async function inOrder(
+  pool: PreprocessPool,
+  jobs: Job[],
+  inFlight: number,
+  take: (result: JobResult, job: Job) => Promise<void>,
+): Promise<void> {
   const running: Promise<JobResult>[] = [];
   let next = 0;
-  const refill = () => { while (next < jobs.length && running.length < inFlight) running.push(pool.run(jobs[next++])); };
+  const refill = () => {
+    while (next < jobs.length && running.length < inFlight) running.push(pool.run(jobs[next++]));
+  };
   try {
     refill();
     for (let done = 0; done < jobs.length; done++) {
@@ -180,31 +215,51 @@ async function inOrder(pool: PreprocessPool, jobs: Job[], inFlight: number, take
   }
 }
 
-async function writeRows(pool: PreprocessPool, jobs: Job[], length: number, writer: ShardWriter, progress: PreprocessOptions['progress']): Promise<PreprocessSummary> {
+async function writeRows(
+  pool: PreprocessPool,
+  jobs: Job[],
+  length: number,
+  writer: ShardWriter,
+  progress: PreprocessOptions['progress'],
+): Promise<PreprocessSummary> {
   const total = jobs.reduce((n, j) => n + (j.kind === 'wiki' ? 0 : j.prompts.length), 0);
   const maskedRows: number[] = [];
   await inOrder(pool, jobs, 8, async (result) => {
     const { inputIds, labels, masked } = result as QaResult;
     for (let i = 0; i < masked.length; i++) {
       if (masked[i]) maskedRows.push(writer.records);
-      await writer.write({ input_ids: inputIds.subarray(i * length, (i + 1) * length), labels: labels.subarray(i * length, (i + 1) * length) });
+      await writer.write({
+        input_ids: inputIds.subarray(i * length, (i + 1) * length),
+        labels: labels.subarray(i * length, (i + 1) * length),
+      });
     }
     progress?.(writer.records, total);
   });
   return { records: writer.records, maskedRows };
 }
 
-async function writeWiki(pool: PreprocessPool, jobs: Job[], length: number, repeat: number, writer: ShardWriter, progress: PreprocessOptions['progress']): Promise<PreprocessSummary> {
+async function writeWiki(
+  pool: PreprocessPool,
+  jobs: Job[],
+  length: number,
+  repeat: number,
+  writer: ShardWriter,
+  progress: PreprocessOptions['progress'],
+): Promise<PreprocessSummary> {
   const total = jobs.reduce((n, j) => n + (j.kind === 'wiki' ? j.paragraphs.length : 0), 0);
   const chunk = new Int32Array(length);
-  let filled = 0, paragraphs = 0;
+  let filled = 0,
+    paragraphs = 0;
   const feed = async (ids: Int32Array) => {
-    for (let at = 0; at < ids.length;) {
+    for (let at = 0; at < ids.length; ) {
       const n = Math.min(length - filled, ids.length - at);
       chunk.set(ids.subarray(at, at + n), filled);
       filled += n;
       at += n;
-      if (filled === length) { await writer.write({ input_ids: chunk }); filled = 0; }
+      if (filled === length) {
+        await writer.write({ input_ids: chunk });
+        filled = 0;
+      }
     }
   };
   const kept: Int32Array[] = []; // the token stream, replayed for --repeat

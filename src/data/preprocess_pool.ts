@@ -10,8 +10,15 @@ import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { startWorker } from '../workers.ts';
 import { runJob, type Job, type JobResult } from './preprocess_jobs.ts';
 
-interface Pending { resolve(result: JobResult): void; reject(err: Error): void }
-interface PoolWorker { worker: Worker; pending: Map<number, Pending>; dead: Error | null }
+interface Pending {
+  resolve(result: JobResult): void;
+  reject(err: Error): void;
+}
+interface PoolWorker {
+  worker: Worker;
+  pending: Map<number, Pending>;
+  dead: Error | null;
+}
 
 /** Runs jobs on `threads` worker threads (inline when threads is 0). */
 export class PreprocessPool {
@@ -29,7 +36,9 @@ export class PreprocessPool {
     const inline = raw ? tokenizer.tokenizer : withBosEos(tokenizer.tokenizer, tokenizer.source);
     this.inline = threads === 0 ? inline : null;
     for (let t = 0; t < threads; t++) {
-      const worker = startWorker('preprocess', import.meta.url, { workerData: { files: tokenizer.files, source: tokenizer.source, raw } });
+      const worker = startWorker('preprocess', import.meta.url, {
+        workerData: { files: tokenizer.files, source: tokenizer.source, raw },
+      });
       const w: PoolWorker = { worker, pending: new Map(), dead: null };
       worker.on('message', (msg: { id: number; result?: JobResult; error?: string }) => {
         const p = w.pending.get(msg.id);
@@ -43,7 +52,9 @@ export class PreprocessPool {
         w.pending.clear();
       };
       worker.on('error', die);
-      worker.on('exit', (code) => { if (!w.dead && code !== 0) die(new Error(`exited with code ${code}`)); });
+      worker.on('exit', (code) => {
+        if (!w.dead && code !== 0) die(new Error(`exited with code ${code}`));
+      });
       this.workers.push(w);
     }
   }

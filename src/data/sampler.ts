@@ -23,9 +23,12 @@ export function epochOrder(records: number, { seed, epoch, shuffle, rank, ranks 
   for (let i = 0; i < records; i++) all[i] = i;
   if (shuffle) {
     const rng = new Rng((seed + Math.imul(epoch, 0x9e3779b9)) | 0);
-    for (let i = records - 1; i > 0; i--) { // Fisher–Yates
+    for (let i = records - 1; i > 0; i--) {
+      // Fisher–Yates
       const j = rng.int(i + 1);
-      const t = all[i]; all[i] = all[j]; all[j] = t;
+      const t = all[i];
+      all[i] = all[j];
+      all[j] = t;
     }
   }
   const share = Math.floor(records / ranks);

@@ -24,7 +24,10 @@ export function shardFileName(k: number): string {
 }
 
 /** One column: int32 values, `shape` [seq_length + 1]. */
-export interface ColumnSchema { type: 'int32'; shape: [number] }
+export interface ColumnSchema {
+  type: 'int32';
+  shape: [number];
+}
 
 /** One shard's entry in the index. */
 export interface ShardEntry {
@@ -56,7 +59,8 @@ export interface ShardIndex {
 }
 
 /** The layout text stored in the index. */
-export const SHARD_LAYOUT = 'msgpack map per record, columns as ext 116 (byte 5 = Int32Array, then int32 LE); record i is record floor(i/K) of shard i mod K';
+export const SHARD_LAYOUT =
+  'msgpack map per record, columns as ext 116 (byte 5 = Int32Array, then int32 LE); record i is record floor(i/K) of shard i mod K';
 
 /** One record: a typed array per column. */
 export type ShardRecord = Record<string, Int32Array>;

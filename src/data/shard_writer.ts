@@ -8,7 +8,16 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
-import { INDEX_FILE, SHARD_FORMAT, SHARD_LAYOUT, SHARD_VERSION, shardFileName, type ShardEntry, type ShardIndex, type ShardRecord } from './shard_format.ts';
+import {
+  INDEX_FILE,
+  SHARD_FORMAT,
+  SHARD_LAYOUT,
+  SHARD_VERSION,
+  shardFileName,
+  type ShardEntry,
+  type ShardIndex,
+  type ShardRecord,
+} from './shard_format.ts';
 
 /** msgpack with typed arrays as msgpackr's typed-array extension and objects as plain maps. */
 export function shardPackr(): Packr {
@@ -27,7 +36,12 @@ export interface ShardWriterOptions {
   sources: string[];
 }
 
-interface OpenShard { stream: WriteStream; hash: Hash; entry: ShardEntry; failed: Error | null }
+interface OpenShard {
+  stream: WriteStream;
+  hash: Hash;
+  entry: ShardEntry;
+  failed: Error | null;
+}
 
 /** Streams records into K shard files under `dir` (an existing, empty folder). */
 export class ShardWriter {
@@ -35,13 +49,24 @@ export class ShardWriter {
   private readonly shards: OpenShard[];
   private count = 0;
 
-  constructor(private readonly dir: string, private readonly options: ShardWriterOptions) {
-    if (!Number.isInteger(options.partitions) || options.partitions < 1) throw new Error(`--file_partition ${options.partitions}: expected a positive integer`);
+  constructor(
+    private readonly dir: string,
+    private readonly options: ShardWriterOptions,
+  ) {
+    if (!Number.isInteger(options.partitions) || options.partitions < 1)
+      throw new Error(`--file_partition ${options.partitions}: expected a positive integer`);
     this.shards = Array.from({ length: options.partitions }, (_, k) => {
       const file = shardFileName(k);
       const stream = createWriteStream(join(dir, file));
-      const shard: OpenShard = { stream, hash: createHash('sha256'), entry: { file, records: 0, bytes: 0, sha256: '', offsets: [] }, failed: null };
-      stream.on('error', (err) => { shard.failed = new Error(`${join(options.shownAs ?? dir, file)}: cannot write (${err.message})`); });
+      const shard: OpenShard = {
+        stream,
+        hash: createHash('sha256'),
+        entry: { file, records: 0, bytes: 0, sha256: '', offsets: [] },
+        failed: null,
+      };
+      stream.on('error', (err) => {
+        shard.failed = new Error(`${join(options.shownAs ?? dir, file)}: cannot write (${err.message})`);
+      });
       return shard;
     });
   }
@@ -55,7 +80,8 @@ export class ShardWriter {
   async write(record: ShardRecord): Promise<void> {
     const length = this.options.seqLength + 1;
     for (const name of this.options.columns) {
-      if (record[name]?.length !== length) throw new Error(`record ${this.count}: column ${name} must hold ${length} values`);
+      if (record[name]?.length !== length)
+        throw new Error(`record ${this.count}: column ${name} must hold ${length} values`);
     }
     const shard = this.shards[this.count % this.shards.length];
     if (shard.failed) throw shard.failed;
@@ -91,18 +117,32 @@ export class ShardWriter {
 
   /** Closes the shard files after a failure (the caller removes the folder). */
   async abort(): Promise<void> {
-    await Promise.all(this.shards.map((s) => new Promise<void>((done) => {
-      if (s.stream.closed) { done(); return; }
-      s.stream.once('close', () => done());
-      s.stream.destroy();
-    })));
+    await Promise.all(
+      this.shards.map(
+        (s) =>
+          new Promise<void>((done) => {
+            if (s.stream.closed) {
+              done();
+              return;
+            }
+            s.stream.once('close', () => done());
+            s.stream.destroy();
+          }),
+      ),
+    );
   }
 }
 
 function drained(shard: OpenShard): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onDrain = () => { shard.stream.off('error', onError); resolve(); };
-    const onError = () => { shard.stream.off('drain', onDrain); reject(shard.failed); };
+    const onDrain = () => {
+      shard.stream.off('error', onError);
+      resolve();
+    };
+    const onError = () => {
+      shard.stream.off('drain', onDrain);
+      reject(shard.failed);
+    };
     shard.stream.once('drain', onDrain);
     shard.stream.once('error', onError);
   });
@@ -110,7 +150,10 @@ function drained(shard: OpenShard): Promise<void> {
 
 function closed(shard: OpenShard): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (shard.failed) { reject(shard.failed); return; }
+    if (shard.failed) {
+      reject(shard.failed);
+      return;
+    }
     shard.stream.end((err?: Error | null) => (err ? reject(shard.failed ?? err) : resolve()));
   });
 }

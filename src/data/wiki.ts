@@ -10,7 +10,8 @@ const PY_SPACE = '\\t\\n\\v\\f\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u
 
 /** A bracket pair's inner spaces dropped, as `re.sub(r"\(\s*([^\)]*?)\s*\)", r"(\1)", s)` does. */
 function bracketRule(open: string, close: string): [RegExp, string] {
-  const o = `\\${open}`, c = `\\${close}`;
+  const o = `\\${open}`,
+    c = `\\${close}`;
   return [new RegExp(`${o}[${PY_SPACE}]*([^${c}]*?)[${PY_SPACE}]*${c}`, 'g'), `${open}$1${close}`];
 }
 
@@ -54,7 +55,9 @@ const LEADING_PY_SPACE = new RegExp(`^[${PY_SPACE}]*`);
 
 /** The paragraphs of a wikitext file's text that get tokenized, in order (newlines already universal). */
 export function wikiParagraphs(text: string): string[] {
-  return cleanWikitext(text).split('\n\n').filter((p) => p.length > 0 && !p.replace(LEADING_PY_SPACE, '').startsWith('='));
+  return cleanWikitext(text)
+    .split('\n\n')
+    .filter((p) => p.length > 0 && !p.replace(LEADING_PY_SPACE, '').startsWith('='));
 }
 
 /** Python's universal newlines: CRLF and lone CR become LF. */

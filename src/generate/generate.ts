@@ -23,7 +23,11 @@ export interface GenerateOptions extends SamplingOptions {
  * that stops it included). The KV cache lives while the iteration does: finish it, or end it
  * early with `return()` (a `for...of` that breaks does), before the model runs anything else.
  */
-export function* generateIds(model: LlamaModel, prompt: readonly number[], options: Partial<GenerateOptions> & { maxNewTokens: number }): Generator<number, void, undefined> {
+export function* generateIds(
+  model: LlamaModel,
+  prompt: readonly number[],
+  options: Partial<GenerateOptions> & { maxNewTokens: number },
+): Generator<number, void, undefined> {
   const o = { ...SEED_SAMPLING, eosId: model.config.eosId, seed: 0, ...options };
   if (prompt.length === 0) throw new Error('generate needs a prompt of at least one token');
   if (o.maxNewTokens <= 0) return;
@@ -48,7 +52,11 @@ export function* generateIds(model: LlamaModel, prompt: readonly number[], optio
 }
 
 /** The new token ids that continue `prompt` (the eos or stop id that stopped it included). */
-export function generate(model: LlamaModel, prompt: readonly number[], options: Partial<GenerateOptions> & { maxNewTokens: number }): number[] {
+export function generate(
+  model: LlamaModel,
+  prompt: readonly number[],
+  options: Partial<GenerateOptions> & { maxNewTokens: number },
+): number[] {
   const out: number[] = [];
   for (const id of generateIds(model, prompt, options)) {
     out.push(id);

@@ -19,7 +19,13 @@ export interface SamplingOptions {
 }
 
 /** The seed's decoding defaults: greedy, top_k 3, top_p 1, no repetition penalty. */
-export const SEED_SAMPLING: SamplingOptions = { doSample: false, temperature: 1, topK: 3, topP: 1, repetitionPenalty: 1 };
+export const SEED_SAMPLING: SamplingOptions = {
+  doSample: false,
+  temperature: 1,
+  topK: 3,
+  topP: 1,
+  repetitionPenalty: 1,
+};
 
 /** Index of the largest value (the first on ties). */
 export function argmax(x: ArrayLike<number>): number {
@@ -58,12 +64,16 @@ export function sampleToken(logits: Float32Array, seen: Iterable<number>, o: Sam
   if (!o.doSample) return argmax(logits);
   if (!(o.temperature > 0)) throw new Error(`temperature must be positive, got ${o.temperature}`);
   // Candidates by descending logit (ties by id), cut by top-k, then turned into probabilities.
-  let order = o.topK > 0 && o.topK < logits.length ? topKIds(logits, o.topK) : Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
+  let order =
+    o.topK > 0 && o.topK < logits.length
+      ? topKIds(logits, o.topK)
+      : Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
   const top = logits[order[0]] / o.temperature;
   let probs = order.map((i) => Math.exp(logits[i] / o.temperature - top));
   let total = probs.reduce((a, b) => a + b, 0);
   if (o.topP < 1) {
-    let keep = 0, acc = 0;
+    let keep = 0,
+      acc = 0;
     while (keep < order.length && (keep === 0 || acc < o.topP)) acc += probs[keep++] / total;
     order = order.slice(0, keep);
     probs = probs.slice(0, keep);

@@ -32,10 +32,17 @@ export interface ServedAdapter {
  * Loads the PEFT adapter folder `dir` as `name` into the core's arena for a base of `config`;
  * a missing or misshapen factor is an error naming the folder and the tensor.
  */
-export async function loadServedAdapter(core: Core, config: LlamaConfig, name: string, dir: string): Promise<ServedAdapter> {
+export async function loadServedAdapter(
+  core: Core,
+  config: LlamaConfig,
+  name: string,
+  dir: string,
+): Promise<ServedAdapter> {
   const adapter = openAdapter(dir);
   try {
-    const kinds = loraTargets(adapter.lora), scale = loraScale(adapter.lora), rank = adapter.lora.rank;
+    const kinds = loraTargets(adapter.lora),
+      scale = loraScale(adapter.lora),
+      rank = adapter.lora.rank;
     const layers: ServedAdapter['layers'] = [];
     let bytes = 0;
     for (let l = 0; l < config.nLayers; l++) {
@@ -47,8 +54,10 @@ export async function loadServedAdapter(core: Core, config: LlamaConfig, name: s
           const tensor = `model.layers.${l}.${hfModule}.${hf}.lora_${which}.weight`;
           const info = adapter.tensors.tensors.get(tensor);
           if (!info) throw new Error(`${dir}: adapter ${name} has no tensor ${tensor} (its other layers have ${hf})`);
-          if (info.shape.join() !== shape.join()) throw new Error(`${dir}: tensor ${tensor} has shape [${info.shape}], the base needs [${shape}]`);
-          const values = await readF32(adapter.tensors, tensor), ptr = core.arena.alloc(values.length * 4);
+          if (info.shape.join() !== shape.join())
+            throw new Error(`${dir}: tensor ${tensor} has shape [${info.shape}], the base needs [${shape}]`);
+          const values = await readF32(adapter.tensors, tensor),
+            ptr = core.arena.alloc(values.length * 4);
           core.arena.f32(ptr, values.length).set(values);
           bytes += values.length * 4;
           return ptr;

@@ -20,11 +20,14 @@ export interface Batch {
 
 /** The batch's rows and positions [B, S]; throws naming it when inputIds is not B rows of S + 1 ids. */
 export function batchShape(batch: Batch): { B: number; S: number } {
-  const B = batch.batchSize, n = batch.inputIds.length;
+  const B = batch.batchSize,
+    n = batch.inputIds.length;
   const S = batch.seqLength ?? n / B - 1;
   if (!Number.isInteger(B) || B < 1 || !Number.isInteger(S) || S < 1 || n !== B * (S + 1)) {
     const name = batch.where ? `${batch.where}: ` : '';
-    throw new Error(`${name}inputIds has ${n} ids, which is not batchSize ${B} rows of seqLength + 1${batch.seqLength === undefined ? '' : ` = ${S + 1}`} ids`);
+    throw new Error(
+      `${name}inputIds has ${n} ids, which is not batchSize ${B} rows of seqLength + 1${batch.seqLength === undefined ? '' : ` = ${S + 1}`} ids`,
+    );
   }
   return { B, S };
 }

@@ -37,9 +37,29 @@ export interface DecodeRow {
 /** Activation buffers of a step for up to `rows` rows (arena offsets). */
 interface Buffers {
   rows: number;
-  x: number; xn: number; rstd: number; q: number; k: number; v: number; qRaw: number; kRaw: number; rstdQ: number; rstdK: number;
-  att: number; lse: number; xmid: number; g: number; u: number; h: number; t: number; rope: number; ids: number;
-  last: number; xf: number; rstdf: number; logits: number;
+  x: number;
+  xn: number;
+  rstd: number;
+  q: number;
+  k: number;
+  v: number;
+  qRaw: number;
+  kRaw: number;
+  rstdQ: number;
+  rstdK: number;
+  att: number;
+  lse: number;
+  xmid: number;
+  g: number;
+  u: number;
+  h: number;
+  t: number;
+  rope: number;
+  ids: number;
+  last: number;
+  xf: number;
+  rstdf: number;
+  logits: number;
 }
 
 /** A pool of KV caches over one model, and the batched step that uses them. */
@@ -53,21 +73,56 @@ export class BatchDecoder {
    * Allocates `maxRows` cache slots of `capacity` positions and the step buffers (a prompt of up
    * to `capacity` tokens prefills in one pass); `maxRank` bounds the adapters' ranks.
    */
-  constructor(readonly model: LlamaModel, readonly maxRows: number, readonly capacity: number, readonly maxRank = 64) {
-    const c = model.config, arena = model.core.arena, hd = headDim(c), kv = c.nKvHeads * hd;
-    if (capacity > c.maxSeqLen) throw new Error(`a KV cache of ${capacity} positions is longer than the model's ${c.maxSeqLen}`);
+  constructor(
+    readonly model: LlamaModel,
+    readonly maxRows: number,
+    readonly capacity: number,
+    readonly maxRank = 64,
+  ) {
+    const c = model.config,
+      arena = model.core.arena,
+      hd = headDim(c),
+      kv = c.nKvHeads * hd;
+    if (capacity > c.maxSeqLen)
+      throw new Error(`a KV cache of ${capacity} positions is longer than the model's ${c.maxSeqLen}`);
     for (let s = 0; s < maxRows; s++) {
       const slot = { k: [] as number[], v: [] as number[] };
-      for (let l = 0; l < c.nLayers; l++) { slot.k.push(arena.alloc(capacity * kv * 4)); slot.v.push(arena.alloc(capacity * kv * 4)); }
+      for (let l = 0; l < c.nLayers; l++) {
+        slot.k.push(arena.alloc(capacity * kv * 4));
+        slot.v.push(arena.alloc(capacity * kv * 4));
+      }
       this.slots.push(slot);
       this.freeSlots.push(maxRows - 1 - s);
     }
-    const T = Math.max(maxRows, capacity), D = c.dim, Hq = c.nHeads * hd, f = (n: number) => arena.alloc(n * 4);
+    const T = Math.max(maxRows, capacity),
+      D = c.dim,
+      Hq = c.nHeads * hd,
+      f = (n: number) => arena.alloc(n * 4);
     this.buffers = {
-      rows: T, x: f(T * D), xn: f(T * D), rstd: f(T), q: f(T * Hq), k: f(T * kv), v: f(T * kv),
-      qRaw: c.qkNorm ? f(T * Hq) : 0, kRaw: c.qkNorm ? f(T * kv) : 0, rstdQ: c.qkNorm ? f(T * c.nHeads) : 0, rstdK: c.qkNorm ? f(T * c.nKvHeads) : 0,
-      att: f(T * Hq), lse: f(c.nHeads * T), xmid: f(T * D), g: f(T * c.ffnDim), u: f(T * c.ffnDim), h: f(T * c.ffnDim),
-      t: f(T * maxRank), rope: f(T * hd), ids: f(T), last: f(maxRows * D), xf: f(maxRows * D), rstdf: f(maxRows), logits: f(maxRows * c.vocabSize),
+      rows: T,
+      x: f(T * D),
+      xn: f(T * D),
+      rstd: f(T),
+      q: f(T * Hq),
+      k: f(T * kv),
+      v: f(T * kv),
+      qRaw: c.qkNorm ? f(T * Hq) : 0,
+      kRaw: c.qkNorm ? f(T * kv) : 0,
+      rstdQ: c.qkNorm ? f(T * c.nHeads) : 0,
+      rstdK: c.qkNorm ? f(T * c.nKvHeads) : 0,
+      att: f(T * Hq),
+      lse: f(c.nHeads * T),
+      xmid: f(T * D),
+      g: f(T * c.ffnDim),
+      u: f(T * c.ffnDim),
+      h: f(T * c.ffnDim),
+      t: f(T * maxRank),
+      rope: f(T * hd),
+      ids: f(T),
+      last: f(maxRows * D),
+      xf: f(maxRows * D),
+      rstdf: f(maxRows),
+      logits: f(maxRows * c.vocabSize),
     };
   }
 
@@ -81,7 +136,11 @@ export class BatchDecoder {
     const slot = this.freeSlots.pop();
     if (slot === undefined) throw new Error(`all ${this.maxRows} KV cache slots are in use`);
     for (const layer of adapter?.layers ?? []) {
-      for (const f of Object.values(layer)) if (f!.rank > this.maxRank) throw new Error(`adapter ${adapter!.name} has rank ${f!.rank}, more than the ${this.maxRank} this decoder holds`);
+      for (const f of Object.values(layer))
+        if (f!.rank > this.maxRank)
+          throw new Error(
+            `adapter ${adapter!.name} has rank ${f!.rank}, more than the ${this.maxRank} this decoder holds`,
+          );
     }
     return { slot, length: 0, adapter };
   }
@@ -101,22 +160,36 @@ export class BatchDecoder {
 
   /** One decoding step: each row's token goes in at its sequence's next position; returns logits [rows, V]. */
   decodeBatch(rows: readonly DecodeRow[]): Float32Array {
-    if (rows.length > this.maxRows) throw new Error(`a step of ${rows.length} rows; this decoder takes ${this.maxRows}`);
-    if (new Set(rows.map((r) => r.seq.slot)).size !== rows.length) throw new Error('a sequence appears twice in one decoding step');
-    return this.forward(rows.map((r) => ({ seq: r.seq, ids: [r.token] })), true);
+    if (rows.length > this.maxRows)
+      throw new Error(`a step of ${rows.length} rows; this decoder takes ${this.maxRows}`);
+    if (new Set(rows.map((r) => r.seq.slot)).size !== rows.length)
+      throw new Error('a sequence appears twice in one decoding step');
+    return this.forward(
+      rows.map((r) => ({ seq: r.seq, ids: [r.token] })),
+      true,
+    );
   }
 
   /** The forward of segments (one prompt, or one token per sequence) into each segment's last logits. */
   private forward(segs: { seq: DecodeSequence; ids: readonly number[] }[], batched: boolean): Float32Array {
-    const m = this.model, c = m.config, k = m.core.kernels, arena = m.core.arena, b = this.buffers, w = m.weights;
-    const D = c.dim, V = c.vocabSize, hd = headDim(c);
+    const m = this.model,
+      c = m.config,
+      k = m.core.kernels,
+      arena = m.core.arena,
+      b = this.buffers,
+      w = m.weights;
+    const D = c.dim,
+      V = c.vocabSize,
+      hd = headDim(c);
     const T = segs.reduce((n, s) => n + s.ids.length, 0);
     const ids = arena.i32(b.ids, T);
     let r = 0;
     for (const s of segs) {
-      if (s.seq.length + s.ids.length > this.capacity) throw new Error(`the KV cache holds ${this.capacity} positions; ${s.seq.length + s.ids.length} needed`);
+      if (s.seq.length + s.ids.length > this.capacity)
+        throw new Error(`the KV cache holds ${this.capacity} positions; ${s.seq.length + s.ids.length} needed`);
       for (const id of s.ids) {
-        if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new Error(`token id ${id} is outside the vocabulary of ${V}`);
+        if (!(Number.isInteger(id) && id >= 0 && id < V))
+          throw new Error(`token id ${id} is outside the vocabulary of ${V}`);
         ids[r++] = id;
       }
     }
@@ -143,9 +216,16 @@ export class BatchDecoder {
 
   /** Layer l over the step's rows, b.x in and out. */
   private layer(l: number, segs: { seq: DecodeSequence; ids: readonly number[] }[], T: number, batched: boolean): void {
-    const m = this.model, c = m.config, k = m.core.kernels, b = this.buffers;
+    const m = this.model,
+      c = m.config,
+      k = m.core.kernels,
+      b = this.buffers;
     m.weights.fetchLayer(l);
-    const p = m.weights.layers[l], D = c.dim, hd = headDim(c), F = c.ffnDim, kv = c.nKvHeads * hd;
+    const p = m.weights.layers[l],
+      D = c.dim,
+      hd = headDim(c),
+      F = c.ffnDim,
+      kv = c.nKvHeads * hd;
     k.rmsnormForward(b.xn, b.rstd, b.x, p.attnNorm, T, D, c.normEps);
     this.heads(b.q, b.qRaw, b.rstdQ, p.qNorm, c.nHeads, p, 'wq', l, segs, T, batched);
     this.heads(b.k, b.kRaw, b.rstdK, p.kNorm, c.nKvHeads, p, 'wk', l, segs, T, batched);
@@ -153,8 +233,13 @@ export class BatchDecoder {
     this.addBias(b.v, p.bias.wv, T, kv);
     let r = 0;
     for (const s of segs) {
-      const S = s.ids.length, pos = s.seq.length, slot = this.slots[s.seq.slot];
-      const q = b.q + r * c.nHeads * hd * 4, kk = b.k + r * kv * 4, vv = b.v + r * kv * 4, tab = b.rope + r * hd * 4;
+      const S = s.ids.length,
+        pos = s.seq.length,
+        slot = this.slots[s.seq.slot];
+      const q = b.q + r * c.nHeads * hd * 4,
+        kk = b.k + r * kv * 4,
+        vv = b.v + r * kv * 4,
+        tab = b.rope + r * hd * 4;
       k.ropeApply(q, tab, 1, S, c.nHeads, hd);
       k.ropeApply(kk, tab, 1, S, c.nKvHeads, hd);
       this.copyBytes(slot.k[l] + pos * kv * 4, kk, S * kv * 4);
@@ -175,22 +260,48 @@ export class BatchDecoder {
   }
 
   /** q or k from b.xn: projection (with adapters), bias, then with qkNorm each head's RMSNorm. */
-  private heads(out: number, raw: number, rstd: number, norm: number, heads: number, p: LayerParams, kind: 'wq' | 'wk', l: number,
-    segs: { seq: DecodeSequence; ids: readonly number[] }[], T: number, batched: boolean): void {
-    const c = this.model.config, hd = headDim(c), y = c.qkNorm ? raw : out;
+  private heads(
+    out: number,
+    raw: number,
+    rstd: number,
+    norm: number,
+    heads: number,
+    p: LayerParams,
+    kind: 'wq' | 'wk',
+    l: number,
+    segs: { seq: DecodeSequence; ids: readonly number[] }[],
+    T: number,
+    batched: boolean,
+  ): void {
+    const c = this.model.config,
+      hd = headDim(c),
+      y = c.qkNorm ? raw : out;
     this.adapted(y, this.buffers.xn, p, kind, l, segs, T, batched, false);
     this.addBias(y, p.bias[kind], T, heads * hd);
     if (c.qkNorm) this.model.core.kernels.rmsnormForward(out, rstd, raw, norm, T * heads, hd, c.normEps);
   }
 
   /** y[T,out] (+)= x·Wᵀ over every row, then each segment's adapter adds scale·(x·Aᵀ)·Bᵀ to its rows. */
-  private adapted(y: number, x: number, p: LayerParams, kind: LinearKind, l: number, segs: { seq: DecodeSequence; ids: readonly number[] }[],
-    T: number, batched: boolean, accumulate: boolean): void {
-    const k = this.model.core.kernels, W = p.linear[kind], [out, inn] = linearShape(this.model.config, kind), t = this.buffers.t;
+  private adapted(
+    y: number,
+    x: number,
+    p: LayerParams,
+    kind: LinearKind,
+    l: number,
+    segs: { seq: DecodeSequence; ids: readonly number[] }[],
+    T: number,
+    batched: boolean,
+    accumulate: boolean,
+  ): void {
+    const k = this.model.core.kernels,
+      W = p.linear[kind],
+      [out, inn] = linearShape(this.model.config, kind),
+      t = this.buffers.t;
     this.linear(y, x, W, T, batched, accumulate);
     let r = 0;
     for (const s of segs) {
-      const S = s.ids.length, f: LoraFactors | undefined = s.seq.adapter?.layers[l][kind];
+      const S = s.ids.length,
+        f: LoraFactors | undefined = s.seq.adapter?.layers[l][kind];
       if (f) {
         k.matmulXWt(t, x + r * inn * 4, f.a, 0, S, f.rank, inn, 0);
         k.scale(t, S * f.rank, f.scale);
@@ -208,7 +319,8 @@ export class BatchDecoder {
   private linear(y: number, x: number, W: Matrix, n: number, batched: boolean, accumulate = false): void {
     const k = this.model.core.kernels;
     if (batched && isBlockType(W.wt)) {
-      for (let r = 0; r < n; r++) k.matmulXWt(y + r * W.rows * 4, x + r * W.cols * 4, W.ptr, W.scale, 1, W.rows, W.cols, W.wt, accumulate);
+      for (let r = 0; r < n; r++)
+        k.matmulXWt(y + r * W.rows * 4, x + r * W.cols * 4, W.ptr, W.scale, 1, W.rows, W.cols, W.wt, accumulate);
     } else if (batched) k.matmulXWtRows(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
     else k.matmulXWt(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
   }
@@ -227,4 +339,3 @@ export class BatchDecoder {
     new Uint8Array(this.model.core.arena.memory.buffer).copyWithin(dst, src, src + bytes);
   }
 }
-

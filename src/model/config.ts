@@ -75,7 +75,8 @@ function num(src: Json, key: string, where: string, fallback?: number): number {
     if (fallback !== undefined) return fallback;
     throw new Error(`${where}: missing key ${key}`);
   }
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${where}: ${key} must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new Error(`${where}: ${key} must be a number, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -88,35 +89,52 @@ function int(src: Json, key: string, where: string, fallback?: number): number {
 /** Checks the numbers fit together; errors name the source and the keys. */
 export function validateConfig(c: LlamaConfig, where: string): LlamaConfig {
   const positive: (keyof LlamaConfig)[] = ['dim', 'nLayers', 'nHeads', 'nKvHeads', 'vocabSize', 'ffnDim', 'maxSeqLen'];
-  for (const k of positive) if (!((c[k] as number) > 0)) throw new Error(`${where}: ${k} must be positive, got ${c[k]}`);
-  if (c.headSize === undefined && c.dim % c.nHeads !== 0) throw new Error(`${where}: hidden size ${c.dim} is not a multiple of the ${c.nHeads} heads`);
-  if (c.nHeads % c.nKvHeads !== 0) throw new Error(`${where}: ${c.nHeads} heads cannot share ${c.nKvHeads} key/value heads`);
+  for (const k of positive)
+    if (!((c[k] as number) > 0)) throw new Error(`${where}: ${k} must be positive, got ${c[k]}`);
+  if (c.headSize === undefined && c.dim % c.nHeads !== 0)
+    throw new Error(`${where}: hidden size ${c.dim} is not a multiple of the ${c.nHeads} heads`);
+  if (c.nHeads % c.nKvHeads !== 0)
+    throw new Error(`${where}: ${c.nHeads} heads cannot share ${c.nKvHeads} key/value heads`);
   if (headDim(c) % 2 !== 0) throw new Error(`${where}: head dimension ${headDim(c)} must be even for RoPE`);
   if (!(c.normEps > 0)) throw new Error(`${where}: rms_norm_eps must be positive`);
   if (!(c.ropeTheta > 0)) throw new Error(`${where}: theta must be positive`);
   const r = c.ropeScaling;
   if (r && !(r.factor > 0 && r.lowFreqFactor > 0 && r.highFreqFactor > r.lowFreqFactor && r.originalMaxPositions > 0)) {
-    throw new Error(`${where}: rope_scaling needs factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0`);
+    throw new Error(
+      `${where}: rope_scaling needs factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0`,
+    );
   }
   const family = c.family ?? 'llama';
-  if ((family === 'qwen3') !== (c.qkNorm === true)) throw new Error(`${where}: q/k norm goes with model_type qwen3 and only with it (model_type ${family})`);
-  if ((family === 'qwen2') !== (c.qkvBias === true)) throw new Error(`${where}: q/k/v bias goes with model_type qwen2 and only with it (model_type ${family})`);
-  if (c.slidingWindow !== undefined && !(Number.isInteger(c.slidingWindow) && c.slidingWindow > 0)) throw new Error(`${where}: sliding_window must be a positive integer, got ${c.slidingWindow}`);
+  if ((family === 'qwen3') !== (c.qkNorm === true))
+    throw new Error(`${where}: q/k norm goes with model_type qwen3 and only with it (model_type ${family})`);
+  if ((family === 'qwen2') !== (c.qkvBias === true))
+    throw new Error(`${where}: q/k/v bias goes with model_type qwen2 and only with it (model_type ${family})`);
+  if (c.slidingWindow !== undefined && !(Number.isInteger(c.slidingWindow) && c.slidingWindow > 0))
+    throw new Error(`${where}: sliding_window must be a positive integer, got ${c.slidingWindow}`);
   return c;
 }
 
 const FAMILIES: readonly ModelFamily[] = ['llama', 'mistral', 'qwen2', 'qwen3'];
-const ARCHITECTURES: Record<ModelFamily, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' };
+const ARCHITECTURES: Record<ModelFamily, string> = {
+  llama: 'LlamaForCausalLM',
+  mistral: 'MistralForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+  qwen3: 'Qwen3ForCausalLM',
+};
 
 /** Llama 3 rescaling from a `rope_scaling` object (type or rope_type llama3); other types are refused naming the key. */
 function ropeScalingFromHF(v: unknown, where: string): Llama3RopeScaling | undefined {
   if (v === undefined || v === null) return undefined;
-  const r = v as Json, type = r.rope_type ?? r.type;
+  const r = v as Json,
+    type = r.rope_type ?? r.type;
   if (type === 'default') return undefined;
-  if (type !== 'llama3') throw new Error(`${where}: rope_scaling of type ${JSON.stringify(type)} is not supported (only llama3)`);
+  if (type !== 'llama3')
+    throw new Error(`${where}: rope_scaling of type ${JSON.stringify(type)} is not supported (only llama3)`);
   const key = `${where}: rope_scaling`;
   return {
-    factor: num(r, 'factor', key), lowFreqFactor: num(r, 'low_freq_factor', key), highFreqFactor: num(r, 'high_freq_factor', key),
+    factor: num(r, 'factor', key),
+    lowFreqFactor: num(r, 'low_freq_factor', key),
+    highFreqFactor: num(r, 'high_freq_factor', key),
     originalMaxPositions: int(r, 'original_max_position_embeddings', key),
   };
 }
@@ -136,40 +154,52 @@ function explicitHeadDim(src: Json, key: string, dim: number, nHeads: number, wh
  */
 export function configFromHF(src: Json, where: string): LlamaConfig {
   const mt = src.model_type ?? 'llama';
-  if (!FAMILIES.includes(mt as ModelFamily)) throw new Error(`${where}: model_type ${JSON.stringify(mt)} is not one of ${FAMILIES.join(', ')}`);
+  if (!FAMILIES.includes(mt as ModelFamily))
+    throw new Error(`${where}: model_type ${JSON.stringify(mt)} is not one of ${FAMILIES.join(', ')}`);
   const family = mt as ModelFamily;
   if (src.mlp_bias === true) throw new Error(`${where}: mlp_bias is not supported`);
   // Llama's and Qwen3's attention_bias also puts a bias on o_proj, which Qwen2 (bias on q, k, v only) never has.
-  if (src.attention_bias === true && family !== 'qwen2') throw new Error(`${where}: attention_bias (a bias on q, k, v and o) is not supported; only Qwen2's q/k/v bias is`);
-  if (src.hidden_act !== undefined && src.hidden_act !== 'silu') throw new Error(`${where}: hidden_act ${JSON.stringify(src.hidden_act)} is not silu`);
-  const nHeads = int(src, 'num_attention_heads', where), dim = int(src, 'hidden_size', where);
+  if (src.attention_bias === true && family !== 'qwen2')
+    throw new Error(`${where}: attention_bias (a bias on q, k, v and o) is not supported; only Qwen2's q/k/v bias is`);
+  if (src.hidden_act !== undefined && src.hidden_act !== 'silu')
+    throw new Error(`${where}: hidden_act ${JSON.stringify(src.hidden_act)} is not silu`);
+  const nHeads = int(src, 'num_attention_heads', where),
+    dim = int(src, 'hidden_size', where);
   const windowed = family === 'mistral' || (family.startsWith('qwen') && src.use_sliding_window === true);
-  const window = windowed && src.sliding_window !== null && src.sliding_window !== undefined ? int(src, 'sliding_window', where) : undefined;
-  return validateConfig({
-    dim,
-    nLayers: int(src, 'num_hidden_layers', where),
-    nHeads,
-    nKvHeads: int(src, 'num_key_value_heads', where, nHeads),
-    vocabSize: int(src, 'vocab_size', where),
-    ffnDim: int(src, 'intermediate_size', where),
-    normEps: num(src, 'rms_norm_eps', where, 1e-6),
-    ropeTheta: num(src, 'rope_theta', where, 10000),
-    tieEmbeddings: src.tie_word_embeddings === true,
-    maxSeqLen: int(src, 'max_position_embeddings', where, 2048),
-    bosId: int(src, 'bos_token_id', where, 1),
-    eosId: Array.isArray(src.eos_token_id) ? int({ eos_token_id: src.eos_token_id[0] }, 'eos_token_id', where) : int(src, 'eos_token_id', where, 2), // instruct models list several: the first
-    // transformers' default: no pad token. Id 0 is a real token in tokenizer.json vocabularies
-    // ("!" in Llama 3, Qwen and SmolLM2), whose following targets a pad of 0 would drop.
-    padId: int(src, 'pad_token_id', where, -1),
-    ...optional({
-      headSize: explicitHeadDim(src, 'head_dim', dim, nHeads, where),
-      family: family === 'llama' ? undefined : family,
-      ropeScaling: ropeScalingFromHF(src.rope_scaling, where),
-      qkvBias: family === 'qwen2' || undefined,
-      qkNorm: family === 'qwen3' || undefined,
-      slidingWindow: window,
-    }),
-  }, where);
+  const window =
+    windowed && src.sliding_window !== null && src.sliding_window !== undefined
+      ? int(src, 'sliding_window', where)
+      : undefined;
+  return validateConfig(
+    {
+      dim,
+      nLayers: int(src, 'num_hidden_layers', where),
+      nHeads,
+      nKvHeads: int(src, 'num_key_value_heads', where, nHeads),
+      vocabSize: int(src, 'vocab_size', where),
+      ffnDim: int(src, 'intermediate_size', where),
+      normEps: num(src, 'rms_norm_eps', where, 1e-6),
+      ropeTheta: num(src, 'rope_theta', where, 10000),
+      tieEmbeddings: src.tie_word_embeddings === true,
+      maxSeqLen: int(src, 'max_position_embeddings', where, 2048),
+      bosId: int(src, 'bos_token_id', where, 1),
+      eosId: Array.isArray(src.eos_token_id)
+        ? int({ eos_token_id: src.eos_token_id[0] }, 'eos_token_id', where)
+        : int(src, 'eos_token_id', where, 2), // instruct models list several: the first
+      // transformers' default: no pad token. Id 0 is a real token in tokenizer.json vocabularies
+      // ("!" in Llama 3, Qwen and SmolLM2), whose following targets a pad of 0 would drop.
+      padId: int(src, 'pad_token_id', where, -1),
+      ...optional({
+        headSize: explicitHeadDim(src, 'head_dim', dim, nHeads, where),
+        family: family === 'llama' ? undefined : family,
+        ropeScaling: ropeScalingFromHF(src.rope_scaling, where),
+        qkvBias: family === 'qwen2' || undefined,
+        qkNorm: family === 'qwen3' || undefined,
+        slidingWindow: window,
+      }),
+    },
+    where,
+  );
 }
 
 /** The entries of `o` that are defined (so that configs without a family's extras compare equal to plain ones). */
@@ -181,12 +211,17 @@ function optional(o: Partial<LlamaConfig>): Partial<LlamaConfig> {
 function ropeScalingFromMindFormers(src: Json, where: string): Llama3RopeScaling | undefined {
   const method = src.extend_method;
   if (method === undefined || method === null || method === 'None') return undefined;
-  if (method !== 'LLAMA3') throw new Error(`${where}: extend_method ${JSON.stringify(method)} is not supported (only LLAMA3)`);
+  if (method !== 'LLAMA3')
+    throw new Error(`${where}: extend_method ${JSON.stringify(method)} is not supported (only LLAMA3)`);
   const f = src.scaling_factor;
-  if (typeof f !== 'object' || f === null) throw new Error(`${where}: extend_method LLAMA3 needs a scaling_factor block`);
-  const key = `${where}.scaling_factor`, r = f as Json;
+  if (typeof f !== 'object' || f === null)
+    throw new Error(`${where}: extend_method LLAMA3 needs a scaling_factor block`);
+  const key = `${where}.scaling_factor`,
+    r = f as Json;
   return {
-    factor: num(r, 'factor', key), lowFreqFactor: num(r, 'low_freq_factor', key), highFreqFactor: num(r, 'high_freq_factor', key),
+    factor: num(r, 'factor', key),
+    lowFreqFactor: num(r, 'low_freq_factor', key),
+    highFreqFactor: num(r, 'high_freq_factor', key),
     originalMaxPositions: int(r, 'original_max_position_embeddings', key),
   };
 }
@@ -201,39 +236,48 @@ export function configFromMindFormers(src: Json, where: string): LlamaConfig {
   const dim = int(src, 'hidden_size', where);
   const nHeads = int(src, 'num_heads', where);
   const explicitFfn = src.intermediate_size;
-  const ffnDim = typeof explicitFfn === 'number' && explicitFfn > 0
-    ? explicitFfn
-    : ffnDimFor(dim, int(src, 'multiple_of', where, 256), src.ffn_dim_multiplier as number | null | undefined);
+  const ffnDim =
+    typeof explicitFfn === 'number' && explicitFfn > 0
+      ? explicitFfn
+      : ffnDimFor(dim, int(src, 'multiple_of', where, 256), src.ffn_dim_multiplier as number | null | undefined);
   const mt = src.model_type ?? (src.qk_layernorm === true ? 'qwen3' : src.qkv_has_bias === true ? 'qwen2' : 'llama');
-  if (!FAMILIES.includes(mt as ModelFamily)) throw new Error(`${where}: model_type ${JSON.stringify(mt)} is not one of ${FAMILIES.join(', ')}`);
-  return validateConfig({
-    dim,
-    nLayers: int(src, 'num_layers', where),
-    nHeads,
-    nKvHeads: src.n_kv_heads === undefined || src.n_kv_heads === null ? nHeads : int(src, 'n_kv_heads', where),
-    vocabSize: int(src, 'vocab_size', where),
-    ffnDim,
-    normEps: num(src, 'rms_norm_eps', where, 1e-5),
-    ropeTheta: num(src, 'theta', where, 10000),
-    tieEmbeddings: src.tie_word_embeddings === true,
-    maxSeqLen: int(src, 'seq_length', where, 2048),
-    bosId: int(src, 'bos_token_id', where, 1),
-    eosId: int(src, 'eos_token_id', where, 2),
-    padId: int(src, 'pad_token_id', where, 0),
-    ...optional({
-      headSize: explicitHeadDim(src, 'head_dim', dim, nHeads, where),
-      family: mt === 'llama' ? undefined : mt as ModelFamily,
-      ropeScaling: ropeScalingFromMindFormers(src, where),
-      qkvBias: mt === 'qwen2' || src.qkv_has_bias === true || undefined,
-      qkNorm: mt === 'qwen3' || src.qk_layernorm === true || undefined,
-      slidingWindow: src.sliding_window === undefined || src.sliding_window === null ? undefined : int(src, 'sliding_window', where),
-    }),
-  }, where);
+  if (!FAMILIES.includes(mt as ModelFamily))
+    throw new Error(`${where}: model_type ${JSON.stringify(mt)} is not one of ${FAMILIES.join(', ')}`);
+  return validateConfig(
+    {
+      dim,
+      nLayers: int(src, 'num_layers', where),
+      nHeads,
+      nKvHeads: src.n_kv_heads === undefined || src.n_kv_heads === null ? nHeads : int(src, 'n_kv_heads', where),
+      vocabSize: int(src, 'vocab_size', where),
+      ffnDim,
+      normEps: num(src, 'rms_norm_eps', where, 1e-5),
+      ropeTheta: num(src, 'theta', where, 10000),
+      tieEmbeddings: src.tie_word_embeddings === true,
+      maxSeqLen: int(src, 'seq_length', where, 2048),
+      bosId: int(src, 'bos_token_id', where, 1),
+      eosId: int(src, 'eos_token_id', where, 2),
+      padId: int(src, 'pad_token_id', where, 0),
+      ...optional({
+        headSize: explicitHeadDim(src, 'head_dim', dim, nHeads, where),
+        family: mt === 'llama' ? undefined : (mt as ModelFamily),
+        ropeScaling: ropeScalingFromMindFormers(src, where),
+        qkvBias: mt === 'qwen2' || src.qkv_has_bias === true || undefined,
+        qkNorm: mt === 'qwen3' || src.qk_layernorm === true || undefined,
+        slidingWindow:
+          src.sliding_window === undefined || src.sliding_window === null
+            ? undefined
+            : int(src, 'sliding_window', where),
+      }),
+    },
+    where,
+  );
 }
 
 /** A Hugging Face `config.json` object for a config (what we write next to saved weights; configFromHF reads it back the same). */
 export function configToHF(c: LlamaConfig): Json {
-  const family = c.family ?? 'llama', r = c.ropeScaling;
+  const family = c.family ?? 'llama',
+    r = c.ropeScaling;
   return {
     architectures: [ARCHITECTURES[family]],
     model_type: family,
@@ -252,7 +296,15 @@ export function configToHF(c: LlamaConfig): Json {
     eos_token_id: c.eosId,
     pad_token_id: c.padId < 0 ? null : c.padId,
     hidden_act: 'silu',
-    rope_scaling: r ? { rope_type: 'llama3', factor: r.factor, low_freq_factor: r.lowFreqFactor, high_freq_factor: r.highFreqFactor, original_max_position_embeddings: r.originalMaxPositions } : null,
+    rope_scaling: r
+      ? {
+          rope_type: 'llama3',
+          factor: r.factor,
+          low_freq_factor: r.lowFreqFactor,
+          high_freq_factor: r.highFreqFactor,
+          original_max_position_embeddings: r.originalMaxPositions,
+        }
+      : null,
     attention_bias: false, // Qwen2's q/k/v bias comes with its model_type
     sliding_window: c.slidingWindow ?? null,
     ...(family.startsWith('qwen') ? { use_sliding_window: c.slidingWindow !== undefined } : {}),

@@ -7,8 +7,14 @@ import { LINEARS, linearShape, type LinearKind } from './lora.ts';
  * forward, the input gradients (none below a frozen first layer), weight gradients in train
  * mode, LoRA's small products, and causal attention (2 products forward, 5 backward).
  */
-export function stepFlops(c: LlamaConfig, B: number, S: number, o: { train: boolean; loraKinds: LinearKind[]; loraRank: number }): number {
-  const T = B * S, r = o.loraRank;
+export function stepFlops(
+  c: LlamaConfig,
+  B: number,
+  S: number,
+  o: { train: boolean; loraKinds: LinearKind[]; loraRank: number },
+): number {
+  const T = B * S,
+    r = o.loraRank;
   let f = 0;
   for (const { kind } of LINEARS) {
     const [out, inp] = linearShape(c, kind);

@@ -40,27 +40,65 @@ export interface StepResult {
 
 /** Saved forward activations of one layer (pointers into the arena). */
 interface LayerActs {
-  xin: number; xn1: number; rstd1: number; q: number; k: number; v: number; att: number; lse: number;
-  xmid: number; xn2: number; rstd2: number; g: number; u: number; h: number;
+  xin: number;
+  xn1: number;
+  rstd1: number;
+  q: number;
+  k: number;
+  v: number;
+  att: number;
+  lse: number;
+  xmid: number;
+  xn2: number;
+  rstd2: number;
+  g: number;
+  u: number;
+  h: number;
   /** qkNorm: q and k before their head norms [T, H·hd], [T, KVH·hd], and the norms' rstd [T·H], [T·KVH] (0 otherwise) */
-  qRaw: number; kRaw: number; rstdQ: number; rstdK: number;
+  qRaw: number;
+  kRaw: number;
+  rstdQ: number;
+  rstdK: number;
   /** LoRA: t = scale·dropout(x)·Aᵀ [T, rank], and the dropout multipliers [T, in] (0 when no dropout) */
   lora: Partial<Record<LinearKind, { t: number; mask: number }>>;
 }
 
 /** Every buffer a step uses, allocated for up to capT rows and capS positions. */
 interface StepBuffers {
-  capT: number; capS: number;
+  capT: number;
+  capS: number;
   /** the shape of the current step (B·S ≤ capT, S ≤ capS) */
-  B: number; S: number; T: number;
+  B: number;
+  S: number;
+  T: number;
   /** positions the rope table holds: ropeOffset .. ropeOffset + S − 1 */
-  ropeOffset: number; ropeS: number;
+  ropeOffset: number;
+  ropeS: number;
   layers: LayerActs[];
-  xL: number; xf: number; rstdf: number; rope: number;
-  ids: number; targets: number; validTargets: number;
-  logits: number; logitsRows: number; rowLoss: number; rowLse: number;
-  dres: number; dtmp: number; dxn: number; datt: number; dq: number; dk: number; dv: number; dh: number; dg: number; du: number;
-  loraDt: number; loraTmp: number; normGradSink: number;
+  xL: number;
+  xf: number;
+  rstdf: number;
+  rope: number;
+  ids: number;
+  targets: number;
+  validTargets: number;
+  logits: number;
+  logitsRows: number;
+  rowLoss: number;
+  rowLse: number;
+  dres: number;
+  dtmp: number;
+  dxn: number;
+  datt: number;
+  dq: number;
+  dk: number;
+  dv: number;
+  dh: number;
+  dg: number;
+  du: number;
+  loraDt: number;
+  loraTmp: number;
+  normGradSink: number;
 }
 
 /** Whether a position counts in the loss: its token is not padding and its target is not ignored (-100). */
@@ -69,10 +107,17 @@ function counts(token: number, target: number, padId: number): boolean {
 }
 
 /** Σmask of a batch [B, S+1] (labels null: the ids are the labels): the positions step divides the loss by. */
-export function countedTargets(inputIds: Int32Array, labels: Int32Array | null, B: number, S: number, padId: number): number {
+export function countedTargets(
+  inputIds: Int32Array,
+  labels: Int32Array | null,
+  B: number,
+  S: number,
+  padId: number,
+): number {
   let n = 0;
   for (let r = 0; r < B; r++) {
-    for (let s = 0; s < S; s++) if (counts(inputIds[r * (S + 1) + s], (labels ?? inputIds)[r * (S + 1) + s + 1], padId)) n++;
+    for (let s = 0; s < S; s++)
+      if (counts(inputIds[r * (S + 1) + s], (labels ?? inputIds)[r * (S + 1) + s + 1], padId)) n++;
   }
   return n;
 }
@@ -91,9 +136,19 @@ export class LlamaModel {
    * uniform from `options.seed` (default 0), B zero, so the first step already trains them. A
    * model-parallel rank (`share`) gets its slices of the whole model's A.
    */
-  constructor(readonly core: Core, readonly config: LlamaConfig, readonly options: ModelOptions, share?: ModelShare) {
-    checkFits(weightPlan(config, options), core.arena.used,
-      options.mode === 'train' ? 'train a smaller model, or split it across ranks (model_parallel)' : 'store the base weights as bf16 or int8, or split them across ranks (model_parallel)');
+  constructor(
+    readonly core: Core,
+    readonly config: LlamaConfig,
+    readonly options: ModelOptions,
+    share?: ModelShare,
+  ) {
+    checkFits(
+      weightPlan(config, options),
+      core.arena.used,
+      options.mode === 'train'
+        ? 'train a smaller model, or split it across ranks (model_parallel)'
+        : 'store the base weights as bf16 or int8, or split them across ranks (model_parallel)',
+    );
     this.weights = new LlamaWeights(core, config, options);
     if (options.mode === 'finetune' && options.lora) this.weights.initLora(options.seed ?? 0, share);
   }
@@ -109,10 +164,20 @@ export class LlamaModel {
   private prepare(B: number, S: number, offset = 0): StepBuffers {
     let b = this.buffers;
     if (!b || B * S > b.capT || S > b.capS) b = this.allocate(B, S);
-    b.B = B; b.S = S; b.T = B * S;
+    b.B = B;
+    b.S = S;
+    b.T = B * S;
     if (b.ropeOffset !== offset || b.ropeS !== S) {
-      this.core.kernels.ropeTable(b.rope, S, headDim(this.config), this.config.ropeTheta, offset, this.config.ropeScaling);
-      b.ropeOffset = offset; b.ropeS = S;
+      this.core.kernels.ropeTable(
+        b.rope,
+        S,
+        headDim(this.config),
+        this.config.ropeTheta,
+        offset,
+        this.config.ropeScaling,
+      );
+      b.ropeOffset = offset;
+      b.ropeS = S;
     }
     return b;
   }
@@ -126,15 +191,40 @@ export class LlamaModel {
   private allocate(B: number, S: number): StepBuffers {
     const arena = this.core.arena;
     if (this.buffers && arena.mark() === this.bufferEnd) arena.release(this.bufferStart);
-    checkFits(activationPlan(this.config, this.options, B, S), arena.used, `lower the batch size (${B}) or the sequence length (${S})${this.options.recompute ? '' : ', or turn on recompute'}`);
+    checkFits(
+      activationPlan(this.config, this.options, B, S),
+      arena.used,
+      `lower the batch size (${B}) or the sequence length (${S})${this.options.recompute ? '' : ', or turn on recompute'}`,
+    );
     this.bufferStart = arena.mark();
-    const c = this.config, targets = this.loraKinds();
+    const c = this.config,
+      targets = this.loraKinds();
     const it = activationAllocations(c, this.options, B, S, targets)[Symbol.iterator]();
     const next = (): number => arena.alloc(it.next().value!.bytes);
-    const T = B * S, dropout = (this.options.lora?.dropout ?? 0) > 0;
+    const T = B * S,
+      dropout = (this.options.lora?.dropout ?? 0) > 0;
     const layerSet = (xin: number): LayerActs => {
-      const a = { xin, xn1: next(), rstd1: next(), q: next(), k: next(), v: next(), att: next(), lse: next(), xmid: next(),
-        xn2: next(), rstd2: next(), g: next(), u: next(), h: next(), qRaw: 0, kRaw: 0, rstdQ: 0, rstdK: 0, lora: {} } as LayerActs;
+      const a = {
+        xin,
+        xn1: next(),
+        rstd1: next(),
+        q: next(),
+        k: next(),
+        v: next(),
+        att: next(),
+        lse: next(),
+        xmid: next(),
+        xn2: next(),
+        rstd2: next(),
+        g: next(),
+        u: next(),
+        h: next(),
+        qRaw: 0,
+        kRaw: 0,
+        rstdQ: 0,
+        rstdK: 0,
+        lora: {},
+      } as LayerActs;
       if (c.qkNorm) Object.assign(a, { qRaw: next(), kRaw: next(), rstdQ: next(), rstdK: next() });
       for (const kind of targets) a.lora[kind] = { t: next(), mask: dropout ? next() : 0 };
       return a;
@@ -149,10 +239,38 @@ export class LlamaModel {
       for (const l of layers) Object.assign(l, { ...shared, xin: l.xin });
     }
     const b: StepBuffers = {
-      capT: T, capS: S, B, S, T, ropeOffset: -1, ropeS: 0, layers, xL: next(), xf: next(), rstdf: next(), rope: next(), ids: next(), targets: next(), validTargets: next(),
-      logits: next(), logitsRows: Math.min(T, this.options.logitsChunk ?? 256), rowLoss: next(), rowLse: next(),
-      dres: next(), dtmp: next(), dxn: next(), datt: next(), dq: next(), dk: next(), dv: next(), dh: next(), dg: next(), du: next(),
-      loraDt: next(), loraTmp: next(), normGradSink: next(),
+      capT: T,
+      capS: S,
+      B,
+      S,
+      T,
+      ropeOffset: -1,
+      ropeS: 0,
+      layers,
+      xL: next(),
+      xf: next(),
+      rstdf: next(),
+      rope: next(),
+      ids: next(),
+      targets: next(),
+      validTargets: next(),
+      logits: next(),
+      logitsRows: Math.min(T, this.options.logitsChunk ?? 256),
+      rowLoss: next(),
+      rowLse: next(),
+      dres: next(),
+      dtmp: next(),
+      dxn: next(),
+      datt: next(),
+      dq: next(),
+      dk: next(),
+      dv: next(),
+      dh: next(),
+      dg: next(),
+      du: next(),
+      loraDt: next(),
+      loraTmp: next(),
+      normGradSink: next(),
     };
     this.bufferEnd = arena.mark();
     this.buffers = b;
@@ -171,12 +289,23 @@ export class LlamaModel {
   // Linear layers with LoRA
 
   /** y[T,out] (+)= x·Wᵀ + t·Bᵀ with t = scale·dropout(x)·Aᵀ saved for backward. */
-  private linearForward(y: number, x: number, p: LayerParams, kind: LinearKind, T: number, acts: LayerActs, accumulate: boolean, train: boolean): void {
-    const k = this.core.kernels, W = p.linear[kind];
+  private linearForward(
+    y: number,
+    x: number,
+    p: LayerParams,
+    kind: LinearKind,
+    T: number,
+    acts: LayerActs,
+    accumulate: boolean,
+    train: boolean,
+  ): void {
+    const k = this.core.kernels,
+      W = p.linear[kind];
     k.matmulXWt(y, x, W.ptr, W.scale, T, W.rows, W.cols, W.wt, accumulate);
     const ad = p.lora[kind];
     if (!ad) return;
-    const saved = acts.lora[kind]!, t = saved.t;
+    const saved = acts.lora[kind]!,
+      t = saved.t;
     let xd = x;
     if (train && saved.mask) {
       xd = this.buffers!.loraTmp;
@@ -191,8 +320,19 @@ export class LlamaModel {
    * dx[T,in] (+)= dy·W (+ LoRA path); gradients of W (train) or of A and B (finetune) accumulate.
    * dx = null skips the input gradient (nothing below needs it).
    */
-  private linearBackward(dx: number | null, dy: number, x: number, p: LayerParams, kind: LinearKind, T: number, acts: LayerActs, accumulate: boolean): void {
-    const k = this.core.kernels, W = p.linear[kind], b = this.buffers!;
+  private linearBackward(
+    dx: number | null,
+    dy: number,
+    x: number,
+    p: LayerParams,
+    kind: LinearKind,
+    T: number,
+    acts: LayerActs,
+    accumulate: boolean,
+  ): void {
+    const k = this.core.kernels,
+      W = p.linear[kind],
+      b = this.buffers!;
     if (dx !== null) k.matmulDyW(dx, dy, W.ptr, W.scale, T, W.rows, W.cols, W.wt, accumulate);
     const gW = p.grads[kind];
     if (gW) k.matmulDyTX(gW, dy, x, T, W.rows, W.cols, true);
@@ -226,8 +366,13 @@ export class LlamaModel {
   private drawDropout(l: number, acts: LayerActs, T: number): void {
     const p = this.options.lora?.dropout ?? 0;
     if (!(p > 0)) return;
-    const rng = new Rng(((this.options.seed ?? 0) * 0x9e3779b1) ^ Math.imul(this.stepCount + 1, 0x85ebca6b) ^ Math.imul(l + 1, 0xc2b2ae35));
-    const keep = 1 / (1 - p), arena = this.core.arena;
+    const rng = new Rng(
+      ((this.options.seed ?? 0) * 0x9e3779b1) ^
+        Math.imul(this.stepCount + 1, 0x85ebca6b) ^
+        Math.imul(l + 1, 0xc2b2ae35),
+    );
+    const keep = 1 / (1 - p),
+      arena = this.core.arena;
     for (const [kind, saved] of Object.entries(acts.lora)) {
       const n = T * linearShape(this.config, kind as LinearKind)[1];
       const m = arena.f32(saved!.mask, n);
@@ -241,8 +386,14 @@ export class LlamaModel {
   /** Forward of layer l from acts.xin into `out` [T,D] (the next layer's input); with a cache, attention reads and extends it. */
   private layerForward(l: number, acts: LayerActs, out: number, train: boolean, cache?: KVCache): void {
     this.weights.fetchLayer(l);
-    const c = this.config, k = this.core.kernels, b = this.buffers!, p = this.weights.layers[l];
-    const { B, S, T } = b, D = c.dim, hd = headDim(c), F = c.ffnDim;
+    const c = this.config,
+      k = this.core.kernels,
+      b = this.buffers!,
+      p = this.weights.layers[l];
+    const { B, S, T } = b,
+      D = c.dim,
+      hd = headDim(c),
+      F = c.ffnDim;
     k.rmsnormForward(acts.xn1, acts.rstd1, acts.xin, p.attnNorm, T, D, c.normEps);
     this.headsForward(acts.q, acts.qRaw, acts.rstdQ, p.qNorm, c.nHeads, p, 'wq', acts, train);
     this.headsForward(acts.k, acts.kRaw, acts.rstdK, p.kNorm, c.nKvHeads, p, 'wk', acts, train);
@@ -264,19 +415,52 @@ export class LlamaModel {
    * q or k [T, heads·hd] from acts.xn1: the projection plus its bias (qkvBias), then with qkNorm
    * RMSNorm over each head (the projection kept in `raw`, its rstd [T·heads] in `rstd`).
    */
-  private headsForward(out: number, raw: number, rstd: number, norm: number, heads: number, p: LayerParams, kind: 'wq' | 'wk', acts: LayerActs, train: boolean): void {
-    const c = this.config, T = this.buffers!.T, hd = headDim(c), y = c.qkNorm ? raw : out;
+  private headsForward(
+    out: number,
+    raw: number,
+    rstd: number,
+    norm: number,
+    heads: number,
+    p: LayerParams,
+    kind: 'wq' | 'wk',
+    acts: LayerActs,
+    train: boolean,
+  ): void {
+    const c = this.config,
+      T = this.buffers!.T,
+      hd = headDim(c),
+      y = c.qkNorm ? raw : out;
     this.linearForward(y, acts.xn1, p, kind, T, acts, false, train);
     this.addBias(y, p.bias[kind], T, heads * hd);
     if (c.qkNorm) this.core.kernels.rmsnormForward(out, rstd, raw, norm, T * heads, hd, c.normEps);
   }
 
   /** Backward of headsForward: d(out) in dy becomes d(projection) in place; the norm's and the bias's gradients accumulate in train mode. */
-  private headsBackward(dy: number, raw: number, rstd: number, norm: number, heads: number, p: LayerParams, kind: 'wq' | 'wk'): void {
-    const c = this.config, T = this.buffers!.T, hd = headDim(c);
+  private headsBackward(
+    dy: number,
+    raw: number,
+    rstd: number,
+    norm: number,
+    heads: number,
+    p: LayerParams,
+    kind: 'wq' | 'wk',
+  ): void {
+    const c = this.config,
+      T = this.buffers!.T,
+      hd = headDim(c);
     if (c.qkNorm) {
       const dw = p.grads[kind === 'wq' ? 'qNorm' : 'kNorm'];
-      this.core.kernels.rmsnormBackward(dy, dw ?? this.buffers!.normGradSink, dy, raw, norm, rstd, T * heads, hd, dw !== undefined);
+      this.core.kernels.rmsnormBackward(
+        dy,
+        dw ?? this.buffers!.normGradSink,
+        dy,
+        raw,
+        norm,
+        rstd,
+        T * heads,
+        hd,
+        dw !== undefined,
+      );
     }
     this.biasBackward(p.grads[kind === 'wq' ? 'bq' : 'bk'], dy, T, heads * hd);
   }
@@ -297,8 +481,18 @@ export class LlamaModel {
    * out = res + x·Wᵀ (with LoRA) for the row-parallel linears; a model-parallel rank's product is
    * partial, so it is summed over the ranks (in b.dxn, free during forward) before the residual.
    */
-  private residualLinear(out: number, res: number, x: number, p: LayerParams, kind: 'wo' | 'w2', T: number, acts: LayerActs, train: boolean): void {
-    const D = this.config.dim, mp = this.modelParallel;
+  private residualLinear(
+    out: number,
+    res: number,
+    x: number,
+    p: LayerParams,
+    kind: 'wo' | 'w2',
+    T: number,
+    acts: LayerActs,
+    train: boolean,
+  ): void {
+    const D = this.config.dim,
+      mp = this.modelParallel;
     if (!mp) {
       this.copy(out, res, T * D);
       this.linearForward(out, x, p, kind, T, acts, true, train);
@@ -317,33 +511,69 @@ export class LlamaModel {
    * whole cache.
    */
   private attendCached(l: number, acts: LayerActs, cache: KVCache): void {
-    const c = this.config, k = this.core.kernels, { B, S } = this.buffers!, hd = headDim(c);
-    const row = c.nKvHeads * hd * 4, pos = cache.length;
+    const c = this.config,
+      k = this.core.kernels,
+      { B, S } = this.buffers!,
+      hd = headDim(c);
+    const row = c.nKvHeads * hd * 4,
+      pos = cache.length;
     for (let bi = 0; bi < B; bi++) {
       const dst = (bi * cache.capacity + pos) * row;
       this.copyBytes(cache.k[l] + dst, acts.k + bi * S * row, S * row);
       this.copyBytes(cache.v[l] + dst, acts.v + bi * S * row, S * row);
     }
     if (pos === 0) k.attentionForward(acts.att, acts.lse, acts.q, acts.k, acts.v, B, S, c.nHeads, c.nKvHeads, hd);
-    else k.attentionDecode(acts.att, acts.q, cache.k[l], cache.v[l], B, c.nHeads, c.nKvHeads, hd, cache.capacity, pos + 1);
+    else
+      k.attentionDecode(acts.att, acts.q, cache.k[l], cache.v[l], B, c.nHeads, c.nKvHeads, hd, cache.capacity, pos + 1);
   }
 
   /** Backward of layer l: b.dres holds d(out) on entry and d(xin) on exit. */
   private layerBackward(l: number, acts: LayerActs): void {
     this.weights.fetchLayer(l);
-    const c = this.config, k = this.core.kernels, b = this.buffers!, p = this.weights.layers[l];
-    const { B, S, T } = b, D = c.dim, hd = headDim(c), F = c.ffnDim;
+    const c = this.config,
+      k = this.core.kernels,
+      b = this.buffers!,
+      p = this.weights.layers[l];
+    const { B, S, T } = b,
+      D = c.dim,
+      hd = headDim(c),
+      F = c.ffnDim;
     // out = xmid + h·W2ᵀ
     this.linearBackward(b.dh, b.dres, acts.h, p, 'w2', T, acts, false);
     k.swigluBackward(b.dg, b.du, b.dh, acts.g, acts.u, T * F);
     this.linearBackward(b.dxn, b.dg, acts.xn2, p, 'w1', T, acts, false);
     this.linearBackward(b.dxn, b.du, acts.xn2, p, 'w3', T, acts, true);
     this.modelParallel?.sum(b.dxn, T * D); // each rank's share of the FFN gave part of d(xn2)
-    k.rmsnormBackward(b.dtmp, p.grads.ffnNorm ?? b.normGradSink, b.dxn, acts.xmid, p.ffnNorm, acts.rstd2, T, D, p.grads.ffnNorm !== undefined);
+    k.rmsnormBackward(
+      b.dtmp,
+      p.grads.ffnNorm ?? b.normGradSink,
+      b.dxn,
+      acts.xmid,
+      p.ffnNorm,
+      acts.rstd2,
+      T,
+      D,
+      p.grads.ffnNorm !== undefined,
+    );
     k.axpy(b.dres, b.dtmp, T * D); // dres = d(xmid)
     // xmid = xin + att·Woᵀ
     this.linearBackward(b.datt, b.dres, acts.att, p, 'wo', T, acts, false);
-    k.attentionBackward(b.dq, b.dk, b.dv, b.datt, acts.q, acts.k, acts.v, acts.att, acts.lse, B, S, c.nHeads, c.nKvHeads, hd);
+    k.attentionBackward(
+      b.dq,
+      b.dk,
+      b.dv,
+      b.datt,
+      acts.q,
+      acts.k,
+      acts.v,
+      acts.att,
+      acts.lse,
+      B,
+      S,
+      c.nHeads,
+      c.nKvHeads,
+      hd,
+    );
     k.ropeApply(b.dq, b.rope, B, S, c.nHeads, hd, true);
     k.ropeApply(b.dk, b.rope, B, S, c.nKvHeads, hd, true);
     this.headsBackward(b.dq, acts.qRaw, acts.rstdQ, p.qNorm, c.nHeads, p, 'wq');
@@ -357,7 +587,17 @@ export class LlamaModel {
     this.linearBackward(dxn, b.dv, acts.xn1, p, 'wv', T, acts, true);
     if (!needInput) return;
     this.modelParallel?.sum(b.dxn, T * D); // each rank's heads gave part of d(xn1)
-    k.rmsnormBackward(b.dtmp, p.grads.attnNorm ?? b.normGradSink, b.dxn, acts.xin, p.attnNorm, acts.rstd1, T, D, p.grads.attnNorm !== undefined);
+    k.rmsnormBackward(
+      b.dtmp,
+      p.grads.attnNorm ?? b.normGradSink,
+      b.dxn,
+      acts.xin,
+      p.attnNorm,
+      acts.rstd1,
+      T,
+      D,
+      p.grads.attnNorm !== undefined,
+    );
     k.axpy(b.dres, b.dtmp, T * D); // dres = d(xin)
   }
 
@@ -410,21 +650,39 @@ export class LlamaModel {
    * `lossTokens` replaces Σmask as the divisor: data-parallel ranks pass the count over all
    * ranks, so that their losses and gradients sum to those of the whole batch.
    */
-  step(inputIds: Int32Array, labels: Int32Array | null, B: number, S: number, backward: boolean, logitsOut?: Float32Array, lossTokens?: number): StepResult {
-    const c = this.config, k = this.core.kernels, arena = this.core.arena;
-    if (inputIds.length !== B * (S + 1)) throw new Error(`input_ids has ${inputIds.length} ids, expected ${B}x${S + 1}`);
-    if (labels && labels.length !== inputIds.length) throw new Error(`labels has ${labels.length} entries, expected ${inputIds.length}`);
+  step(
+    inputIds: Int32Array,
+    labels: Int32Array | null,
+    B: number,
+    S: number,
+    backward: boolean,
+    logitsOut?: Float32Array,
+    lossTokens?: number,
+  ): StepResult {
+    const c = this.config,
+      k = this.core.kernels,
+      arena = this.core.arena;
+    if (inputIds.length !== B * (S + 1))
+      throw new Error(`input_ids has ${inputIds.length} ids, expected ${B}x${S + 1}`);
+    if (labels && labels.length !== inputIds.length)
+      throw new Error(`labels has ${labels.length} entries, expected ${inputIds.length}`);
     this.checkWindow(S);
-    const b = this.prepare(B, S), T = b.T, D = c.dim, V = c.vocabSize;
+    const b = this.prepare(B, S),
+      T = b.T,
+      D = c.dim,
+      V = c.vocabSize;
     // Inputs and loss targets.
-    const ids = arena.i32(b.ids, T), targets = arena.i32(b.targets, T);
+    const ids = arena.i32(b.ids, T),
+      targets = arena.i32(b.targets, T);
     let count = 0;
     for (let r = 0; r < B; r++) {
       for (let s = 0; s < S; s++) {
-        const tok = inputIds[r * (S + 1) + s], tgt = (labels ?? inputIds)[r * (S + 1) + s + 1];
+        const tok = inputIds[r * (S + 1) + s],
+          tgt = (labels ?? inputIds)[r * (S + 1) + s + 1];
         if (!(tok >= 0 && tok < V)) throw new Error(`input_ids[${r}][${s}] = ${tok} is outside the vocabulary of ${V}`);
         const valid = counts(tok, tgt, c.padId);
-        if (valid && !(tgt >= 0 && tgt < V)) throw new Error(`labels[${r}][${s + 1}] = ${tgt} is outside the vocabulary of ${V}`);
+        if (valid && !(tgt >= 0 && tgt < V))
+          throw new Error(`labels[${r}][${s + 1}] = ${tgt} is outside the vocabulary of ${V}`);
         ids[r * S + s] = tok;
         targets[r * S + s] = valid ? tgt : -1;
         if (valid) count++;
@@ -445,7 +703,9 @@ export class LlamaModel {
     // position's logits are wanted, only the counted rows go through the head (in fine-tuning
     // on conversations most positions are prompt or padding).
     k.rmsnormForward(b.xf, b.rstdf, b.xL, w.norm, T, D, c.normEps);
-    let rows = T, xfRows = b.xf, tgRows = b.targets;
+    let rows = T,
+      xfRows = b.xf,
+      tgRows = b.targets;
     if (!logitsOut && count < T) {
       rows = this.compactRows(b, T, D);
       xfRows = b.dtmp;
@@ -454,7 +714,9 @@ export class LlamaModel {
     const chunk = b.logitsRows;
     let lossSum = 0;
     for (let r0 = 0; r0 < rows; r0 += chunk) {
-      const n = Math.min(chunk, rows - r0), xf = xfRows + r0 * D * 4, tg = tgRows + r0 * 4;
+      const n = Math.min(chunk, rows - r0),
+        xf = xfRows + r0 * D * 4,
+        tg = tgRows + r0 * 4;
       k.matmulXWt(b.logits, xf, w.head.ptr, w.head.scale, n, V, D, w.head.wt);
       if (logitsOut) logitsOut.set(arena.f32(b.logits, n * V), r0 * V);
       if (backward) k.crossEntropyForwardBackward(b.rowLoss, b.rowLse, b.logits, tg, n, V, lossScale);
@@ -487,7 +749,9 @@ export class LlamaModel {
    * b.validTargets, remembering which rows they were; returns how many.
    */
   private compactRows(b: StepBuffers, T: number, D: number): number {
-    const arena = this.core.arena, targets = arena.i32(b.targets, T), valid = arena.i32(b.validTargets, T);
+    const arena = this.core.arena,
+      targets = arena.i32(b.targets, T),
+      valid = arena.i32(b.validTargets, T);
     let n = 0;
     for (let r = 0; r < T; r++) {
       if (targets[r] < 0) continue;
@@ -499,7 +763,8 @@ export class LlamaModel {
 
   /** Spreads the n compact rows of d(xf) in b.dxn back to their positions, zero elsewhere. */
   private expandRows(b: StepBuffers, n: number, T: number, D: number): void {
-    const arena = this.core.arena, targets = arena.i32(b.targets, T);
+    const arena = this.core.arena,
+      targets = arena.i32(b.targets, T);
     let i = n;
     // From the end: a row's compact index is never above its position, so nothing is overwritten early.
     for (let r = T - 1; r >= 0; r--) {
@@ -514,14 +779,22 @@ export class LlamaModel {
   /** Refuses a sequence of S positions longer than the sliding window (within it the window changes nothing). */
   private checkWindow(S: number): void {
     const w = this.config.slidingWindow;
-    if (w !== undefined && S > w) throw new Error(`a sequence of ${S} positions is longer than the model's sliding_window of ${w}; sliding-window attention is not implemented, so use sequences of at most ${w}`);
+    if (w !== undefined && S > w)
+      throw new Error(
+        `a sequence of ${S} positions is longer than the model's sliding_window of ${w}; sliding-window attention is not implemented, so use sequences of at most ${w}`,
+      );
   }
 
   /** A KV cache for B sequences of up to `capacity` positions. */
   newCache(B: number, capacity: number): KVCache {
-    const c = this.config, arena = this.core.arena, bytes = B * capacity * c.nKvHeads * headDim(c) * 4;
+    const c = this.config,
+      arena = this.core.arena,
+      bytes = B * capacity * c.nKvHeads * headDim(c) * 4;
     const cache: KVCache = { B, capacity, length: 0, k: [], v: [] };
-    for (let l = 0; l < c.nLayers; l++) { cache.k.push(arena.alloc(bytes)); cache.v.push(arena.alloc(bytes)); }
+    for (let l = 0; l < c.nLayers; l++) {
+      cache.k.push(arena.alloc(bytes));
+      cache.v.push(arena.alloc(bytes));
+    }
     return cache;
   }
 
@@ -530,19 +803,28 @@ export class LlamaModel {
    * cache, or one token per sequence after it) and returns the last position's logits [B, V].
    */
   forwardCached(cache: KVCache, ids: Int32Array, S: number): Float32Array {
-    const c = this.config, k = this.core.kernels, arena = this.core.arena, B = cache.B, D = c.dim, V = c.vocabSize;
+    const c = this.config,
+      k = this.core.kernels,
+      arena = this.core.arena,
+      B = cache.B,
+      D = c.dim,
+      V = c.vocabSize;
     if (ids.length !== B * S) throw new Error(`forwardCached: ${ids.length} ids for ${B}x${S}`);
-    if (cache.length > 0 && S !== 1) throw new Error('after the prompt, decoding takes one token per sequence at a time');
-    if (cache.length + S > cache.capacity) throw new Error(`the KV cache holds ${cache.capacity} positions; ${cache.length + S} needed`);
+    if (cache.length > 0 && S !== 1)
+      throw new Error('after the prompt, decoding takes one token per sequence at a time');
+    if (cache.length + S > cache.capacity)
+      throw new Error(`the KV cache holds ${cache.capacity} positions; ${cache.length + S} needed`);
     this.checkWindow(cache.length + S);
-    const b = this.prepare(B, S, cache.length), w = this.weights;
+    const b = this.prepare(B, S, cache.length),
+      w = this.weights;
     const idv = arena.i32(b.ids, B * S);
     for (let i = 0; i < ids.length; i++) {
       if (!(ids[i] >= 0 && ids[i] < V)) throw new Error(`token id ${ids[i]} is outside the vocabulary of ${V}`);
       idv[i] = ids[i];
     }
     k.embeddingGather(b.layers[0].xin, w.embed.ptr, w.embed.scale, b.ids, b.T, D, w.embed.wt);
-    for (let l = 0; l < c.nLayers; l++) this.layerForward(l, b.layers[l], l + 1 < c.nLayers ? b.layers[l + 1].xin : b.xL, false, cache);
+    for (let l = 0; l < c.nLayers; l++)
+      this.layerForward(l, b.layers[l], l + 1 < c.nLayers ? b.layers[l + 1].xin : b.xL, false, cache);
     cache.length += S;
     // Only each sequence's last row goes through the final norm and the head.
     for (let bi = 0; bi < B; bi++) this.copy(b.dxn + bi * D * 4, b.xL + ((bi + 1) * S - 1) * D * 4, D);

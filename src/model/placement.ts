@@ -52,44 +52,63 @@ const sum = (rows: { bytes: number }[]) => rows.reduce((a, r) => a + r.bytes, 0)
 
 /** Bytes of the job's WebAssembly memory and of its weights outside it. */
 function sizes(r: PlacementRequest, options: ModelOptions, ranks = r.ranks): { wasm: number; host: number } {
-  const others = { ...options, sharedBase: { matrices: [], vectors: [] } }, holders = Math.min(r.baseHolders, ranks);
+  const others = { ...options, sharedBase: { matrices: [], vectors: [] } },
+    holders = Math.min(r.baseHolders, ranks);
   const activations = activationPlan(r.config, options, r.B, r.S);
   // A rank's bytes: its plan in allocation order, in the chunks its arena takes when the memory is shared.
   const rank = (o: ModelOptions) => {
     const rows = [...weightPlan(r.config, o), ...activations];
-    return r.shared ?? ranks > 1 ? sharedArenaBytes([WORKSPACE_BYTES, ...rows.map((row) => row.bytes)]) : sum(rows) + CORE_BYTES;
+    return (r.shared ?? ranks > 1)
+      ? sharedArenaBytes([WORKSPACE_BYTES, ...rows.map((row) => row.bytes)])
+      : sum(rows) + CORE_BYTES;
   };
-  const wasm = (r.shared ?? ranks > 1 ? SHARED_INITIAL_BYTES : 0) + holders * rank(options) + (ranks - holders) * rank(others);
+  const wasm =
+    ((r.shared ?? ranks > 1) ? SHARED_INITIAL_BYTES : 0) + holders * rank(options) + (ranks - holders) * rank(others);
   return { wasm, host: hostWeightBytes(r.config, options) * holders };
 }
 
 /** Decides whether to stream the layers; throws, naming what would fit, when nothing does. */
 export function placeWeights(r: PlacementRequest): Placement {
   const frozen = r.options.mode === 'finetune';
-  if (r.stream === 'on' && !frozen) throw new Error('stream_layers on: only frozen base weights stream (finetune, eval, predict), not --run_mode train');
+  if (r.stream === 'on' && !frozen)
+    throw new Error(
+      'stream_layers on: only frozen base weights stream (finetune, eval, predict), not --run_mode train',
+    );
   const resident = sizes(r, r.options);
   const streamLayers = r.stream === 'on' || (r.stream === 'auto' && frozen && resident.wasm > MAX_MEMORY_BYTES);
   const options = { ...r.options, streamLayers };
   const { wasm, host } = streamLayers ? sizes(r, options) : resident;
-  const fits = (o: ModelOptions, ranks: number) => { const s = sizes(r, o, ranks); return s.wasm <= MAX_MEMORY_BYTES && s.wasm + s.host + PROCESS_BYTES <= r.machineBytes; };
+  const fits = (o: ModelOptions, ranks: number) => {
+    const s = sizes(r, o, ranks);
+    return s.wasm <= MAX_MEMORY_BYTES && s.wasm + s.host + PROCESS_BYTES <= r.machineBytes;
+  };
   if (wasm > MAX_MEMORY_BYTES || wasm + host + PROCESS_BYTES > r.machineBytes) {
-    const why = wasm > MAX_MEMORY_BYTES
-      ? `${formatBytes(wasm)} of WebAssembly memory for ${r.ranks} rank(s) exceed the ${formatBytes(MAX_MEMORY_BYTES)} the ranks share`
-      : `${formatBytes(host)} of base weights outside the WebAssembly memory and ${formatBytes(wasm)} in it, with the process, exceed this machine's ${formatBytes(r.machineBytes)}`;
+    const why =
+      wasm > MAX_MEMORY_BYTES
+        ? `${formatBytes(wasm)} of WebAssembly memory for ${r.ranks} rank(s) exceed the ${formatBytes(MAX_MEMORY_BYTES)} the ranks share`
+        : `${formatBytes(host)} of base weights outside the WebAssembly memory and ${formatBytes(wasm)} in it, with the process, exceed this machine's ${formatBytes(r.machineBytes)}`;
     const ideas: string[] = [];
     let most = r.ranks - 1;
     while (most >= 1 && !fits(options, most)) most--;
     if (most >= 1) ideas.push(`run at most ${most} rank(s)`);
-    for (const [wt, name] of [[WeightType.BF16, 'bfloat16'], [WeightType.I8, 'int8']] as const) {
+    for (const [wt, name] of [
+      [WeightType.BF16, 'bfloat16'],
+      [WeightType.I8, 'int8'],
+    ] as const) {
       const smaller = { ...r.options, weightType: wt, streamLayers: frozen };
       if (frozen && weightBytes(wt) < weightBytes(r.options.weightType) && fits(smaller, r.ranks)) {
-        ideas.push(`store the base as ${name} (param_init_type ${name}: ${formatBytes(sizes(r, smaller).host)} of streamed base weights)`);
+        ideas.push(
+          `store the base as ${name} (param_init_type ${name}: ${formatBytes(sizes(r, smaller).host)} of streamed base weights)`,
+        );
       }
     }
-    if (!streamLayers && frozen && fits({ ...r.options, streamLayers: true }, r.ranks)) ideas.push('stream the layers (--stream_layers on)');
+    if (!streamLayers && frozen && fits({ ...r.options, streamLayers: true }, r.ranks))
+      ideas.push('stream the layers (--stream_layers on)');
     if (r.S > 64) ideas.push(`a shorter seq_length than ${r.S}`);
     if (r.B > 1) ideas.push(`a batch size below ${r.B}`);
-    throw new Error(`memory plan before loading: ${why}; ${ideas.length ? ideas.join(', or ') : 'no smaller setting fits this machine'}`);
+    throw new Error(
+      `memory plan before loading: ${why}; ${ideas.length ? ideas.join(', or ') : 'no smaller setting fits this machine'}`,
+    );
   }
   const summary = streamLayers
     ? `weights: the blocks' frozen matrices outside the WebAssembly memory (${formatBytes(host)}, held once) and streamed into each rank layer by layer; WebAssembly memory of ${r.ranks} rank(s) ${formatBytes(wasm)}`

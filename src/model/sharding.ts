@@ -29,20 +29,39 @@ export function shardAxis(kind: LinearKind, factor?: 'A' | 'B'): 0 | 1 | undefin
 
 /** The config of one rank's share: H/parts heads of the same size, KVH/parts key-value heads, F/parts FFN width. */
 export function rankShare(c: LlamaConfig, parts: number, where: string): LlamaConfig {
-  if (c.qkvBias && parts > 1) throw new Error(`${where}: q/k/v biases (Qwen2) are not split across model_parallel ranks; use model_parallel 1`);
-  for (const [what, n] of [['num_heads', c.nHeads], ['n_kv_heads', c.nKvHeads], ['FFN width', c.ffnDim]] as const) {
+  if (c.qkvBias && parts > 1)
+    throw new Error(`${where}: q/k/v biases (Qwen2) are not split across model_parallel ranks; use model_parallel 1`);
+  for (const [what, n] of [
+    ['num_heads', c.nHeads],
+    ['n_kv_heads', c.nKvHeads],
+    ['FFN width', c.ffnDim],
+  ] as const) {
     if (n % parts !== 0) throw new Error(`${where}: ${what} ${n} does not divide into model_parallel ${parts} slices`);
   }
-  return { ...c, nHeads: c.nHeads / parts, nKvHeads: c.nKvHeads / parts, ffnDim: c.ffnDim / parts, headSize: headDim(c) };
+  return {
+    ...c,
+    nHeads: c.nHeads / parts,
+    nKvHeads: c.nKvHeads / parts,
+    ffnDim: c.ffnDim / parts,
+    headSize: headDim(c),
+  };
 }
 
 /** Slice `share.index` along `axis` of a row-major [rows, cols] matrix of the whole model. */
-export function sliceMatrix(values: Float32Array, rows: number, cols: number, axis: 0 | 1, share: ModelShare): Float32Array {
+export function sliceMatrix(
+  values: Float32Array,
+  rows: number,
+  cols: number,
+  axis: 0 | 1,
+  share: ModelShare,
+): Float32Array {
   if (axis === 0) {
     const n = (rows / share.parts) * cols;
     return values.slice(share.index * n, (share.index + 1) * n);
   }
-  const w = cols / share.parts, out = new Float32Array(rows * w);
-  for (let r = 0; r < rows; r++) out.set(values.subarray(r * cols + share.index * w, r * cols + (share.index + 1) * w), r * w);
+  const w = cols / share.parts,
+    out = new Float32Array(rows * w);
+  for (let r = 0; r < rows; r++)
+    out.set(values.subarray(r * cols + share.index * w, r * cols + (share.index + 1) * w), r * w);
   return out;
 }

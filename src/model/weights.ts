@@ -112,15 +112,28 @@ export function hostWeightBytes(c: LlamaConfig, o: WeightOptions): number {
 /** The vectors of a block in the order they are allocated and listed: length and whether they start as ones (norms) or random (biases). */
 function layerVectors(c: LlamaConfig): { kind: VectorKind; n: number; ones: boolean }[] {
   const hd = headDim(c);
-  const out: { kind: VectorKind; n: number; ones: boolean }[] = [{ kind: 'attnNorm', n: c.dim, ones: true }, { kind: 'ffnNorm', n: c.dim, ones: true }];
+  const out: { kind: VectorKind; n: number; ones: boolean }[] = [
+    { kind: 'attnNorm', n: c.dim, ones: true },
+    { kind: 'ffnNorm', n: c.dim, ones: true },
+  ];
   if (c.qkNorm) out.push({ kind: 'qNorm', n: hd, ones: true }, { kind: 'kNorm', n: hd, ones: true });
-  if (c.qkvBias) out.push({ kind: 'bq', n: c.nHeads * hd, ones: false }, { kind: 'bk', n: c.nKvHeads * hd, ones: false }, { kind: 'bv', n: c.nKvHeads * hd, ones: false });
+  if (c.qkvBias)
+    out.push(
+      { kind: 'bq', n: c.nHeads * hd, ones: false },
+      { kind: 'bk', n: c.nKvHeads * hd, ones: false },
+      { kind: 'bv', n: c.nKvHeads * hd, ones: false },
+    );
   return out;
 }
 
 const VECTOR_NAMES: Record<VectorKind, string> = {
-  attnNorm: 'input_layernorm.weight', ffnNorm: 'post_attention_layernorm.weight', qNorm: 'self_attn.q_norm.weight', kNorm: 'self_attn.k_norm.weight',
-  bq: 'self_attn.q_proj.bias', bk: 'self_attn.k_proj.bias', bv: 'self_attn.v_proj.bias',
+  attnNorm: 'input_layernorm.weight',
+  ffnNorm: 'post_attention_layernorm.weight',
+  qNorm: 'self_attn.q_norm.weight',
+  kNorm: 'self_attn.k_norm.weight',
+  bq: 'self_attn.q_proj.bias',
+  bk: 'self_attn.k_proj.bias',
+  bv: 'self_attn.v_proj.bias',
 };
 
 /** The HF name of a block tensor. */
@@ -152,13 +165,28 @@ export interface BaseTensor {
  * them) then wq wk wv wo w1 w2 w3; final norm; head unless tied.
  */
 export function baseTensorList(c: LlamaConfig): BaseTensor[] {
-  const out: BaseTensor[] = [{ name: 'model.embed_tokens.weight', shape: [c.vocabSize, c.dim], init: 'normal', slot: { kind: 'embed' } }];
+  const out: BaseTensor[] = [
+    { name: 'model.embed_tokens.weight', shape: [c.vocabSize, c.dim], init: 'normal', slot: { kind: 'embed' } },
+  ];
   for (let layer = 0; layer < c.nLayers; layer++) {
-    for (const { kind, n, ones } of layerVectors(c)) out.push({ name: layerTensorName(layer, kind), shape: [n], init: ones ? 'ones' : 'normal', slot: { kind, layer } });
-    for (const { kind } of LINEARS) out.push({ name: layerTensorName(layer, kind), shape: linearShape(c, kind), init: 'normal', slot: { kind, layer } });
+    for (const { kind, n, ones } of layerVectors(c))
+      out.push({
+        name: layerTensorName(layer, kind),
+        shape: [n],
+        init: ones ? 'ones' : 'normal',
+        slot: { kind, layer },
+      });
+    for (const { kind } of LINEARS)
+      out.push({
+        name: layerTensorName(layer, kind),
+        shape: linearShape(c, kind),
+        init: 'normal',
+        slot: { kind, layer },
+      });
   }
   out.push({ name: 'model.norm.weight', shape: [c.dim], init: 'ones', slot: { kind: 'norm' } });
-  if (!c.tieEmbeddings) out.push({ name: 'lm_head.weight', shape: [c.vocabSize, c.dim], init: 'normal', slot: { kind: 'head' } });
+  if (!c.tieEmbeddings)
+    out.push({ name: 'lm_head.weight', shape: [c.vocabSize, c.dim], init: 'normal', slot: { kind: 'head' } });
   return out;
 }
 
@@ -168,11 +196,15 @@ export function weightAllocations(c: LlamaConfig, o: WeightOptions): { what: str
   const trainBase = o.mode === 'train';
   const out: { what: string; bytes: number }[] = [];
   const add = (what: string, bytes: number) => out.push({ what, bytes: alignUp(bytes, 64) });
-  const trainable = (what: string, n: number) => { add(what, n * 4); for (const s of ['grad', 'm', 'v']) add(`${what} ${s}`, n * 4); };
+  const trainable = (what: string, n: number) => {
+    add(what, n * 4);
+    for (const s of ['grad', 'm', 'v']) add(`${what} ${s}`, n * 4);
+  };
   const held = !trainBase && o.sharedBase !== undefined; // the base is another rank's allocation
   const streaming = !trainBase && !!o.streamLayers;
   const own = (what: string, rows: number, cols: number) => {
-    if (isBlockType(wt) && cols % 32 !== 0) throw new Error(`${WeightType[wt]} weights need rows of a multiple of 32 values; ${what} has rows of ${cols}`);
+    if (isBlockType(wt) && cols % 32 !== 0)
+      throw new Error(`${WeightType[wt]} weights need rows of a multiple of 32 values; ${what} has rows of ${cols}`);
     add(what, rows * cols * weightBytes(wt));
     if (wt === WeightType.I8) add(`${what} scales`, rows * 4);
   };
@@ -202,10 +234,18 @@ export function weightAllocations(c: LlamaConfig, o: WeightOptions): { what: str
 
 /** Fresh homes (shared, zeroed) for one streamed layer's matrices stored as `wt`. */
 function newHostLayer(c: LlamaConfig, wt: WeightType): Record<LinearKind, HostMatrix> {
-  return Object.fromEntries(LINEARS.map(({ kind }) => {
-    const [rows, cols] = linearShape(c, kind);
-    return [kind, { data: new SharedArrayBuffer(rows * cols * weightBytes(wt)), scales: wt === WeightType.I8 ? new SharedArrayBuffer(rows * 4) : null }];
-  })) as Record<LinearKind, HostMatrix>;
+  return Object.fromEntries(
+    LINEARS.map(({ kind }) => {
+      const [rows, cols] = linearShape(c, kind);
+      return [
+        kind,
+        {
+          data: new SharedArrayBuffer(rows * cols * weightBytes(wt)),
+          scales: wt === WeightType.I8 ? new SharedArrayBuffer(rows * 4) : null,
+        },
+      ];
+    }),
+  ) as Record<LinearKind, HostMatrix>;
 }
 
 /** All parameters of a model, allocated in a core's arena. */
@@ -224,21 +264,30 @@ export class LlamaWeights {
   readonly hostLayers?: HostLayers;
   private slotLayer = -1;
 
-  constructor(readonly core: Core, readonly config: LlamaConfig, readonly options: WeightOptions) {
-    const c = config, o = options, arena = core.arena;
+  constructor(
+    readonly core: Core,
+    readonly config: LlamaConfig,
+    readonly options: WeightOptions,
+  ) {
+    const c = config,
+      o = options,
+      arena = core.arena;
     const trainBase = o.mode === 'train';
     const wt = trainBase ? WeightType.F32 : o.weightType;
     const targets = o.mode === 'finetune' && o.lora ? loraTargets(o.lora) : [];
     const trainable = (name: string, shape: number[]): Trainable => {
       const n = shape.reduce((a, b) => a * b, 1);
       const t: Trainable = { name, shape, n, ptr: arena.alloc(n * 4), grad: 0, m: 0, v: 0 };
-      t.grad = arena.alloc(n * 4); t.m = arena.alloc(n * 4); t.v = arena.alloc(n * 4);
+      t.grad = arena.alloc(n * 4);
+      t.m = arena.alloc(n * 4);
+      t.v = arena.alloc(n * 4);
       for (const p of [t.ptr, t.grad, t.m, t.v]) arena.f32(p, n).fill(0);
       this.trainable.push(t);
       return t;
     };
     const shared = trainBase ? undefined : o.sharedBase;
-    let matrices = 0, vectors = 0;
+    let matrices = 0,
+      vectors = 0;
     const own = (rows: number, cols: number): Matrix => {
       const ptr = arena.alloc(rows * cols * weightBytes(wt));
       const scale = wt === WeightType.I8 ? arena.alloc(rows * 4) : 0;
@@ -253,7 +302,10 @@ export class LlamaWeights {
       return [own(rows, cols), 0];
     };
     const vector = (name: string, n: number): [number, number] => {
-      if (trainBase) { const t = trainable(name, [n]); return [t.ptr, t.grad]; }
+      if (trainBase) {
+        const t = trainable(name, [n]);
+        return [t.ptr, t.grad];
+      }
       if (shared) return [shared.vectors[vectors++], 0];
       const p = arena.alloc(n * 4);
       arena.f32(p, n).fill(1); // norms start as ones; every vector is set when weights load
@@ -262,7 +314,12 @@ export class LlamaWeights {
     [this.embed, this.embedGrad] = matrix('model.embed_tokens.weight', c.vocabSize, c.dim);
     // Streamed layers: one slot of this core's own, every layer's matrices outside the memory.
     const streaming = !trainBase && !!o.streamLayers;
-    const slot = streaming ? Object.fromEntries(LINEARS.map(({ kind }) => [kind, own(...linearShape(c, kind))])) as Record<LinearKind, Matrix> : undefined;
+    const slot = streaming
+      ? (Object.fromEntries(LINEARS.map(({ kind }) => [kind, own(...linearShape(c, kind))])) as Record<
+          LinearKind,
+          Matrix
+        >)
+      : undefined;
     if (streaming) this.hostLayers = shared?.hostLayers ?? Array.from({ length: c.nLayers }, () => newHostLayer(c, wt));
     for (let l = 0; l < c.nLayers; l++) {
       const grads: LayerParams['grads'] = {};
@@ -277,15 +334,31 @@ export class LlamaWeights {
       const lora: LayerParams['lora'] = {};
       for (const { kind } of LINEARS) {
         const [rows, cols] = linearShape(c, kind);
-        const [m, g] = slot ? [{ ...slot[kind], host: this.hostLayers![l][kind] }, 0] : matrix(layerTensorName(l, kind), rows, cols);
+        const [m, g] = slot
+          ? [{ ...slot[kind], host: this.hostLayers![l][kind] }, 0]
+          : matrix(layerTensorName(l, kind), rows, cols);
         linear[kind] = m;
         if (g) grads[kind] = g;
         if (targets.includes(kind)) {
           const r = o.lora!.rank;
-          lora[kind] = { a: trainable(loraTensorName(l, kind, 'A'), [r, cols]), b: trainable(loraTensorName(l, kind, 'B'), [rows, r]), rank: r, scale: loraScale(o.lora!) };
+          lora[kind] = {
+            a: trainable(loraTensorName(l, kind, 'A'), [r, cols]),
+            b: trainable(loraTensorName(l, kind, 'B'), [rows, r]),
+            rank: r,
+            scale: loraScale(o.lora!),
+          };
         }
       }
-      this.layers.push({ attnNorm: vectorPtr.attnNorm!, ffnNorm: vectorPtr.ffnNorm!, qNorm: vectorPtr.qNorm ?? 0, kNorm: vectorPtr.kNorm ?? 0, bias, linear, lora, grads });
+      this.layers.push({
+        attnNorm: vectorPtr.attnNorm!,
+        ffnNorm: vectorPtr.ffnNorm!,
+        qNorm: vectorPtr.qNorm ?? 0,
+        kNorm: vectorPtr.kNorm ?? 0,
+        bias,
+        linear,
+        lora,
+        grads,
+      });
     }
     [this.norm, this.normGrad] = vector('model.norm.weight', c.dim);
     if (c.tieEmbeddings) {
@@ -299,7 +372,10 @@ export class LlamaWeights {
   /** Every base tensor by HF name (baseTensorList's order) with its matrix or its f32 vector's pointer. */
   baseTensors(): { name: string; shape: number[]; matrix?: Matrix; vector?: number }[] {
     return baseTensorList(this.config).map(({ name, shape, slot }) => {
-      if (!('layer' in slot)) return slot.kind === 'norm' ? { name, shape, vector: this.norm } : { name, shape, matrix: slot.kind === 'embed' ? this.embed : this.head };
+      if (!('layer' in slot))
+        return slot.kind === 'norm'
+          ? { name, shape, vector: this.norm }
+          : { name, shape, matrix: slot.kind === 'embed' ? this.embed : this.head };
       const p = this.layers[slot.layer];
       if (slot.kind in VECTOR_NAMES) return { name, shape, vector: this.layerVector(p, slot.kind as VectorKind) };
       return { name, shape, matrix: p.linear[slot.kind as LinearKind] };
@@ -309,20 +385,33 @@ export class LlamaWeights {
   /** Where a block's vector sits. */
   private layerVector(p: LayerParams, kind: VectorKind): number {
     switch (kind) {
-      case 'attnNorm': case 'ffnNorm': case 'qNorm': case 'kNorm': return p[kind];
-      case 'bq': return p.bias.wq!;
-      case 'bk': return p.bias.wk!;
-      case 'bv': return p.bias.wv!;
+      case 'attnNorm':
+      case 'ffnNorm':
+      case 'qNorm':
+      case 'kNorm':
+        return p[kind];
+      case 'bq':
+        return p.bias.wq!;
+      case 'bk':
+        return p.bias.wk!;
+      case 'bv':
+        return p.bias.wv!;
     }
   }
 
   /** Where the frozen base tensors sit, for the other ranks of a job (sharedBase); train mode has none. */
   baseLayout(): BaseLayout {
-    const matrices = [this.embed, ...(this.hostLayers ? [] : this.layers.flatMap((p) => LINEARS.map(({ kind }) => p.linear[kind])))];
+    const matrices = [
+      this.embed,
+      ...(this.hostLayers ? [] : this.layers.flatMap((p) => LINEARS.map(({ kind }) => p.linear[kind]))),
+    ];
     if (!this.config.tieEmbeddings) matrices.push(this.head);
     return {
       matrices: matrices.map(({ ptr, scale }) => ({ ptr, scale })),
-      vectors: [...this.layers.flatMap((p) => layerVectors(this.config).map(({ kind }) => this.layerVector(p, kind))), this.norm],
+      vectors: [
+        ...this.layers.flatMap((p) => layerVectors(this.config).map(({ kind }) => this.layerVector(p, kind))),
+        this.norm,
+      ],
       hostLayers: this.hostLayers,
     };
   }
@@ -336,7 +425,8 @@ export class LlamaWeights {
 
   /** Copies a streamed matrix from its home into the slot. */
   private fromHost(m: Matrix): void {
-    const { arena } = this.core, h = m.host!;
+    const { arena } = this.core,
+      h = m.host!;
     arena.u8(m.ptr, h.data.byteLength).set(new Uint8Array(h.data));
     if (h.scales) arena.u8(m.scale, h.scales.byteLength).set(new Uint8Array(h.scales));
   }
@@ -344,7 +434,8 @@ export class LlamaWeights {
   /** Stores f32 values into a matrix in its storage type (bf16 rounding, int8 quantization). */
   setMatrix(m: Matrix, values: Float32Array): void {
     const { arena, kernels } = this.core;
-    if (values.length !== m.rows * m.cols) throw new Error(`matrix of ${m.rows}x${m.cols} given ${values.length} values`);
+    if (values.length !== m.rows * m.cols)
+      throw new Error(`matrix of ${m.rows}x${m.cols} given ${values.length} values`);
     if (m.host) {
       // Stored through the slot (converted there by the kernels), then copied home.
       this.slotLayer = -1;
@@ -353,7 +444,10 @@ export class LlamaWeights {
       if (m.host.scales) new Uint8Array(m.host.scales).set(arena.u8(m.scale, m.host.scales.byteLength));
       return;
     }
-    if (m.wt === WeightType.F32) { arena.f32(m.ptr, values.length).set(values); return; }
+    if (m.wt === WeightType.F32) {
+      arena.f32(m.ptr, values.length).set(values);
+      return;
+    }
     if (isBlockType(m.wt)) {
       const blocks = m.wt === WeightType.Q8_0 ? quantizeQ8_0(values) : quantizeQ4_0(values);
       arena.u8(m.ptr, blocks.length).set(blocks);
@@ -370,7 +464,10 @@ export class LlamaWeights {
   /** Stores a Q8_0 or Q4_0 matrix's blocks as they are (a GGUF file's). */
   setMatrixBlocks(m: Matrix, blocks: Uint8Array): void {
     const want = m.rows * m.cols * weightBytes(m.wt);
-    if (!isBlockType(m.wt) || blocks.length !== want) throw new Error(`matrix of ${m.rows}x${m.cols} ${WeightType[m.wt]} given ${blocks.length} bytes of blocks, ${want} needed`);
+    if (!isBlockType(m.wt) || blocks.length !== want)
+      throw new Error(
+        `matrix of ${m.rows}x${m.cols} ${WeightType[m.wt]} given ${blocks.length} bytes of blocks, ${want} needed`,
+      );
     if (m.host) {
       new Uint8Array(m.host.data).set(blocks);
       this.slotLayer = -1;
@@ -389,7 +486,8 @@ export class LlamaWeights {
     }
     if (m.wt === WeightType.F32) return Float32Array.from(arena.f32(m.ptr, n));
     if (m.wt === WeightType.BF16) {
-      const u = arena.u16(m.ptr, n), out = new Uint32Array(n);
+      const u = arena.u16(m.ptr, n),
+        out = new Uint32Array(n);
       for (let i = 0; i < n; i++) out[i] = u[i] << 16;
       return new Float32Array(out.buffer);
     }
@@ -397,7 +495,9 @@ export class LlamaWeights {
       const type = m.wt === WeightType.Q8_0 ? 'Q8_0' : 'Q4_0';
       return dequantize(type, arena.u8(m.ptr, n * weightBytes(m.wt)), n, `${type} matrix [${m.rows}, ${m.cols}]`);
     }
-    const q = arena.i8(m.ptr, n), s = arena.f32(m.scale, m.rows), out = new Float32Array(n);
+    const q = arena.i8(m.ptr, n),
+      s = arena.f32(m.scale, m.rows),
+      out = new Float32Array(n);
     for (let r = 0; r < m.rows; r++) for (let j = 0; j < m.cols; j++) out[r * m.cols + j] = q[r * m.cols + j] * s[r];
     return out;
   }
@@ -407,17 +507,21 @@ export class LlamaWeights {
    * tests; a model-parallel rank (`share`) gets its slices of the whole model's values.
    */
   initRandom(seed: number, std = 0.02, share?: ModelShare): void {
-    const rng = new Rng(seed), list = baseTensorList(this.config);
+    const rng = new Rng(seed),
+      list = baseTensorList(this.config);
     this.baseTensors().forEach((t, i) => {
-      const n = t.shape.reduce((a, b) => a * b, 1), slot = list[i].slot;
+      const n = t.shape.reduce((a, b) => a * b, 1),
+        slot = list[i].slot;
       if (t.vector !== undefined) {
         const v = this.core.arena.f32(t.vector, n);
         return list[i].init === 'ones' ? v.fill(1) : v.set(rng.fillNormal(new Float32Array(n), std));
       }
-      const m = t.matrix!, axis = share && 'layer' in slot ? shardAxis(slot.kind as LinearKind) : undefined;
+      const m = t.matrix!,
+        axis = share && 'layer' in slot ? shardAxis(slot.kind as LinearKind) : undefined;
       if (axis === undefined) return this.setMatrix(m, rng.fillNormal(new Float32Array(n), std));
       // A model-parallel rank draws the whole model's values and keeps its slice.
-      const [rows, cols] = axis === 0 ? [t.shape[0] * share!.parts, t.shape[1]] : [t.shape[0], t.shape[1] * share!.parts];
+      const [rows, cols] =
+        axis === 0 ? [t.shape[0] * share!.parts, t.shape[1]] : [t.shape[0], t.shape[1] * share!.parts];
       this.setMatrix(m, sliceMatrix(rng.fillNormal(new Float32Array(rows * cols), std), rows, cols, axis, share!));
     });
   }
@@ -427,10 +531,15 @@ export class LlamaWeights {
     const rng = new Rng(seed);
     for (const layer of this.layers) {
       for (const [kind, ad] of Object.entries(layer.lora) as [LinearKind, LoraAdapter][]) {
-        const [r, cols] = ad.a.shape, parts = share && shardAxis(kind, 'A') === 1 ? share.parts : 1;
-        const bound = 1 / Math.sqrt(cols * parts), a = this.core.arena.f32(ad.a.ptr, ad.a.n);
+        const [r, cols] = ad.a.shape,
+          parts = share && shardAxis(kind, 'A') === 1 ? share.parts : 1;
+        const bound = 1 / Math.sqrt(cols * parts),
+          a = this.core.arena.f32(ad.a.ptr, ad.a.n);
         if (parts === 1) rng.fillUniform(a, -bound, bound);
-        else a.set(sliceMatrix(rng.fillUniform(new Float32Array(r * cols * parts), -bound, bound), r, cols * parts, 1, share!));
+        else
+          a.set(
+            sliceMatrix(rng.fillUniform(new Float32Array(r * cols * parts), -bound, bound), r, cols * parts, 1, share!),
+          );
         this.core.arena.f32(ad.b.ptr, ad.b.n).fill(0);
       }
     }

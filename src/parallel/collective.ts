@@ -10,14 +10,18 @@
 import type { Core } from '../runtime/core.ts';
 import type { Job } from './job.ts';
 
-const ARRIVED = 0, GENERATION = 1, ABORTED = 2, REACHED = 4;
+const ARRIVED = 0,
+  GENERATION = 1,
+  ABORTED = 2,
+  REACHED = 4;
 const SLOTS = 8;
 const MESSAGE_BYTES = 256 * 1024;
 const POLL_MS = 250;
 
 /** Byte offsets of the parts of the control block of a job of `ranks` ranks. */
 function layout(ranks: number): { scalars: number; messages: number; bytes: number } {
-  const scalars = Math.ceil(((REACHED + ranks) * 4) / 64) * 64, messages = scalars + ranks * SLOTS * 8;
+  const scalars = Math.ceil(((REACHED + ranks) * 4) / 64) * 64,
+    messages = scalars + ranks * SLOTS * 8;
   return { scalars, messages, bytes: messages + ranks * MESSAGE_BYTES };
 }
 
@@ -28,7 +32,10 @@ export function controlBytes(ranks: number): number {
 
 /** A rank gave up waiting for others at a collective: `missing` are the ranks that never came. */
 export class CollectiveTimeout extends Error {
-  constructor(message: string, readonly missing: number[]) {
+  constructor(
+    message: string,
+    readonly missing: number[],
+  ) {
     super(message);
   }
 }
@@ -77,7 +84,8 @@ export class Collective implements Collectives {
 
   /** Returns once every rank has called it; throws if the job was aborted or the others stay away past the time-out. */
   barrier(): void {
-    const w = this.words, gen = Atomics.load(w, GENERATION);
+    const w = this.words,
+      gen = Atomics.load(w, GENERATION);
     Atomics.store(w, REACHED + this.rank, gen + 1);
     if (Atomics.add(w, ARRIVED, 1) === this.ranks - 1) {
       Atomics.store(w, ARRIVED, 0);
@@ -87,10 +95,14 @@ export class Collective implements Collectives {
     }
     const start = Date.now();
     while (Atomics.load(w, GENERATION) === gen) {
-      if (Atomics.load(w, ABORTED)) throw new Error(`rank ${this.rank}: the job was stopped while this rank waited for the others`);
+      if (Atomics.load(w, ABORTED))
+        throw new Error(`rank ${this.rank}: the job was stopped while this rank waited for the others`);
       if (Date.now() - start > this.timeoutMs) {
         const missing = [...Array(this.ranks).keys()].filter((r) => Atomics.load(w, REACHED + r) <= gen);
-        throw new CollectiveTimeout(`rank ${this.rank} waited ${((Date.now() - start) / 1000).toFixed(0)} s at a collective for rank(s) ${missing.join(', ')} (CLUSTER_TIME_OUT ${this.timeoutMs / 1000} s)`, missing);
+        throw new CollectiveTimeout(
+          `rank ${this.rank} waited ${((Date.now() - start) / 1000).toFixed(0)} s at a collective for rank(s) ${missing.join(', ')} (CLUSTER_TIME_OUT ${this.timeoutMs / 1000} s)`,
+          missing,
+        );
       }
       Atomics.wait(w, GENERATION, gen, POLL_MS);
     }
@@ -111,7 +123,8 @@ export class Collective implements Collectives {
     const rank = members.indexOf(this.rank);
     if (rank < 0) throw new Error(`rank ${this.rank} is not in the group ${members}`);
     return {
-      rank, ranks: members.length,
+      rank,
+      ranks: members.length,
       barrier: () => this.barrier(),
       sum: (values) => this.sumOver(values, members),
       allGather: (value) => this.allGatherOver(value, members),
@@ -136,7 +149,8 @@ export class Collective implements Collectives {
   /** Gathers over `members` (every rank calls it). */
   private allGatherOver<T>(value: T, members: number[]): T[] {
     const text = new TextEncoder().encode(JSON.stringify(value));
-    if (text.length + 4 > MESSAGE_BYTES) throw new RangeError(`Collective.allGather: ${text.length} bytes exceed ${MESSAGE_BYTES - 4}`);
+    if (text.length + 4 > MESSAGE_BYTES)
+      throw new RangeError(`Collective.allGather: ${text.length} bytes exceed ${MESSAGE_BYTES - 4}`);
     const at = this.rank * MESSAGE_BYTES;
     new DataView(this.bytes.buffer, this.bytes.byteOffset + at, 4).setUint32(0, text.length, true);
     this.bytes.set(text, at + 4);
@@ -145,7 +159,9 @@ export class Collective implements Collectives {
     for (const r of members) {
       const n = new DataView(this.bytes.buffer, this.bytes.byteOffset + r * MESSAGE_BYTES, 4).getUint32(0, true);
       // TextDecoder does not read views of shared memory: copy first.
-      out.push(JSON.parse(new TextDecoder().decode(this.bytes.slice(r * MESSAGE_BYTES + 4, r * MESSAGE_BYTES + 4 + n))) as T);
+      out.push(
+        JSON.parse(new TextDecoder().decode(this.bytes.slice(r * MESSAGE_BYTES + 4, r * MESSAGE_BYTES + 4 + n))) as T,
+      );
     }
     this.barrier();
     return out;
@@ -162,14 +178,22 @@ export class AllReduce {
   private readonly share: { buffer: number; from: number; n: number }[] = [];
 
   /** `buffers[r][i]` is group member r's offset of buffer i, which holds `lengths[i]` floats. */
-  constructor(private readonly collective: Collectives, private readonly core: Core, private readonly buffers: number[][], lengths: number[]) {
-    const total = lengths.reduce((a, b) => a + b, 0), ranks = collective.ranks;
+  constructor(
+    private readonly collective: Collectives,
+    private readonly core: Core,
+    private readonly buffers: number[][],
+    lengths: number[],
+  ) {
+    const total = lengths.reduce((a, b) => a + b, 0),
+      ranks = collective.ranks;
     // Rank r owns elements [lo, hi) of the buffers laid end to end; shares end on multiples of 16.
     const bound = (r: number) => Math.min(total, Math.ceil((total * r) / ranks / 16) * 16);
-    const lo = bound(collective.rank), hi = bound(collective.rank + 1);
+    const lo = bound(collective.rank),
+      hi = bound(collective.rank + 1);
     let start = 0;
     lengths.forEach((n, i) => {
-      const from = Math.max(lo, start), to = Math.min(hi, start + n);
+      const from = Math.max(lo, start),
+        to = Math.min(hi, start + n);
       if (to > from) this.share.push({ buffer: i, from: from - start, n: to - from });
       start += n;
     });
@@ -178,7 +202,9 @@ export class AllReduce {
   /** Replaces every rank's buffers by their sum over the ranks (a collective: every rank calls it). */
   run(): void {
     this.collective.barrier(); // every rank's buffers are complete
-    const ranks = this.collective.ranks, { kernels, arena } = this.core, b = this.buffers;
+    const ranks = this.collective.ranks,
+      { kernels, arena } = this.core,
+      b = this.buffers;
     for (const { buffer, from, n } of this.share) {
       const at = (r: number) => b[r][buffer] + from * 4;
       for (let r = 1; r < ranks; r++) kernels.axpy(at(0), at(r), n, 1);

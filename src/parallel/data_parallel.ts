@@ -9,12 +9,23 @@ import { AllReduce, type Collectives } from './collective.ts';
 
 /** Sums over the ranks, of numbers and of the gradients. */
 export class DataParallel {
-  private constructor(private readonly collective: Collectives, private readonly grads: AllReduce) {}
+  private constructor(
+    private readonly collective: Collectives,
+    private readonly grads: AllReduce,
+  ) {}
 
   /** Sets up the gradient all-reduce over `trainable` among the data-parallel group (a collective: every rank calls it). */
   static create(collective: Collectives, core: Core, trainable: Trainable[]): DataParallel {
     const offsets = collective.allGather(trainable.map((t) => t.grad));
-    return new DataParallel(collective, new AllReduce(collective, core, offsets, trainable.map((t) => t.n)));
+    return new DataParallel(
+      collective,
+      new AllReduce(
+        collective,
+        core,
+        offsets,
+        trainable.map((t) => t.n),
+      ),
+    );
   }
 
   /** The sum of `value` over the ranks. */

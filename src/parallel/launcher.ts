@@ -47,10 +47,14 @@ const EXIT_GRACE_MS = 5000;
 /** Starts the ranks; resolves when all have finished (undefined) or all have been stopped (the failure). */
 export async function launch(o: LaunchOptions): Promise<LaunchFailure | undefined> {
   makeFolders(o.logDir);
-  const memory = sharedCoreMemory(), control = new SharedArrayBuffer(controlBytes(o.workers));
-  const workers: Worker[] = [], logs: WriteStream[] = [], exited: Promise<void>[] = [];
+  const memory = sharedCoreMemory(),
+    control = new SharedArrayBuffer(controlBytes(o.workers));
+  const workers: Worker[] = [],
+    logs: WriteStream[] = [],
+    exited: Promise<void>[] = [];
   const leftovers = new Set<string>(); // paths the ranks hold, removed when the job ends
-  let failure: LaunchFailure | undefined, finished = 0;
+  let failure: LaunchFailure | undefined,
+    finished = 0;
   let settle!: () => void;
   const settled = new Promise<void>((resolve) => (settle = resolve));
   const fail = (f: LaunchFailure) => {
@@ -63,13 +67,17 @@ export async function launch(o: LaunchOptions): Promise<LaunchFailure | undefine
 
   for (let rank = 0; rank < o.workers; rank++) {
     const logPath = join(o.logDir, `worker_${rank}.log`);
-    o.say(`Start worker process with rank id:${rank}, log file:${logPath}. Environment variable [RANK_ID=${rank}] is exported.`);
+    o.say(
+      `Start worker process with rank id:${rank}, log file:${logPath}. Environment variable [RANK_ID=${rank}] is exported.`,
+    );
     writeFileSync(logPath, '');
     const log = createWriteStream(logPath, { flags: 'a' }); // anything the rank writes past its console
     const job: Job = { rank, ranks: o.workers, memory, control, timeoutMs: o.timeoutS * 1000 };
     const data: RankData = { job, command: o.command, argv: o.argv, logPath };
     const w = o.startRank({
-      workerData: data, stdout: true, stderr: true,
+      workerData: data,
+      stdout: true,
+      stderr: true,
       env: { ...process.env, RANK_ID: String(rank), RANK_SIZE: String(o.workers) },
     });
     w.stdout.pipe(log, { end: false });
@@ -88,16 +96,25 @@ export async function launch(o: LaunchOptions): Promise<LaunchFailure | undefine
       reported = true;
       if (r.type === 'failed' && r.missing?.length) {
         const stuck = r.missing[0];
-        fail({ rank: stuck, message: `the rank stopped responding (${r.message})`, log: join(o.logDir, `worker_${stuck}.log`) });
+        fail({
+          rank: stuck,
+          message: `the rank stopped responding (${r.message})`,
+          log: join(o.logDir, `worker_${stuck}.log`),
+        });
       } else if (r.type === 'failed') fail({ rank, message: r.message, log: logPath });
       else if (r.code !== 0) fail({ rank, message: `${o.command} ended with exit code ${r.code}`, log: logPath });
       else if (++finished === o.workers) settle();
     });
     w.on('error', (err) => fail({ rank, message: err.message, log: logPath }));
-    exited.push(new Promise((resolve) => w.on('exit', (code) => {
-      if (!reported) fail({ rank, message: `the rank exited (code ${code}) before ${o.command} finished`, log: logPath });
-      resolve();
-    })));
+    exited.push(
+      new Promise((resolve) =>
+        w.on('exit', (code) => {
+          if (!reported)
+            fail({ rank, message: `the rank exited (code ${code}) before ${o.command} finished`, log: logPath });
+          resolve();
+        }),
+      ),
+    );
     workers.push(w);
     logs.push(log);
   }

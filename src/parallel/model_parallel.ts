@@ -46,10 +46,20 @@ export class ModelParallel implements PartialSums {
   private readonly values: number[][];
 
   /** Sets up the sums over the model-parallel group for `trainable`, with room for `floats` activations (a collective: every rank calls it). */
-  constructor(private readonly collective: Collectives, private readonly core: Core, private readonly trainable: Trainable[], floats: number) {
+  constructor(
+    private readonly collective: Collectives,
+    private readonly core: Core,
+    private readonly trainable: Trainable[],
+    floats: number,
+  ) {
     const partial = trainable.filter((t) => placementOf(t) === 'partial');
     const gathered = collective.allGather({ grads: partial.map((t) => t.grad), values: trainable.map((t) => t.ptr) });
-    this.partialGrads = new AllReduce(collective, core, gathered.map((g) => g.grads), partial.map((t) => t.n));
+    this.partialGrads = new AllReduce(
+      collective,
+      core,
+      gathered.map((g) => g.grads),
+      partial.map((t) => t.n),
+    );
     this.values = gathered.map((g) => g.values);
     this.reserve(floats);
   }
@@ -64,9 +74,15 @@ export class ModelParallel implements PartialSums {
   /** Replaces the activations at ptr by their sum over the ranks (through each rank's exchange buffer). */
   sum(ptr: number, floats: number): void {
     if (floats > this.capacity) this.reserve(floats);
-    const arena = this.core.arena, mine = this.offsets[this.collective.rank];
+    const arena = this.core.arena,
+      mine = this.offsets[this.collective.rank];
     arena.f32(mine, floats).set(arena.f32(ptr, floats));
-    new AllReduce(this.collective, this.core, this.offsets.map((o) => [o]), [floats]).run();
+    new AllReduce(
+      this.collective,
+      this.core,
+      this.offsets.map((o) => [o]),
+      [floats],
+    ).run();
     arena.f32(ptr, floats).set(arena.f32(mine, floats));
   }
 
@@ -77,7 +93,8 @@ export class ModelParallel implements PartialSums {
 
   /** The global gradient norm: whole and (summed) partial tensors once, every rank's slices. */
   gradNorm(): number {
-    let own = 0, sliced = 0;
+    let own = 0,
+      sliced = 0;
     for (const t of this.trainable) {
       const s = this.core.kernels.sumSquares(t.grad, t.n);
       if (placementOf(t) === 'sliced') sliced += s;
@@ -92,15 +109,21 @@ export class ModelParallel implements PartialSums {
    */
   wholeLora(w: LlamaWeights): WholeTensor[] {
     this.collective.barrier(); // every rank has finished its last update
-    const arena = this.core.arena, ranks = this.collective.ranks;
+    const arena = this.core.arena,
+      ranks = this.collective.ranks;
     return w.trainable.map((t, i) => {
-      const lin = linearOf(t.name), axis = lin && shardAxis(lin.kind, lin.factor);
+      const lin = linearOf(t.name),
+        axis = lin && shardAxis(lin.kind, lin.factor);
       if (axis === undefined) return { name: t.name, shape: t.shape, values: Float32Array.from(arena.f32(t.ptr, t.n)) };
-      const [rows, cols] = t.shape, parts = this.values.map((v) => arena.f32(v[i], t.n));
-      const shape = axis === 0 ? [rows * ranks, cols] : [rows, cols * ranks], values = new Float32Array(t.n * ranks);
+      const [rows, cols] = t.shape,
+        parts = this.values.map((v) => arena.f32(v[i], t.n));
+      const shape = axis === 0 ? [rows * ranks, cols] : [rows, cols * ranks],
+        values = new Float32Array(t.n * ranks);
       parts.forEach((p, r) => {
         if (axis === 0) values.set(p, r * t.n);
-        else for (let row = 0; row < rows; row++) values.set(p.subarray(row * cols, (row + 1) * cols), row * cols * ranks + r * cols);
+        else
+          for (let row = 0; row < rows; row++)
+            values.set(p.subarray(row * cols, (row + 1) * cols), row * cols * ranks + r * cols);
       });
       return { name: t.name, shape, values };
     });

@@ -20,12 +20,14 @@ export function shareWithRanks(key: string, value: unknown): void {
 
 /** Waits (at most timeoutMs) for the value another rank shared under `key`. */
 export function receiveShared<T>(key: string, timeoutMs: number): T {
-  const start = Date.now(), nap = new Int32Array(new SharedArrayBuffer(4));
+  const start = Date.now(),
+    nap = new Int32Array(new SharedArrayBuffer(4));
   for (;;) {
     const got = receiveMessageOnPort(parentPort!)?.message as ShareMessage | undefined;
     if (got?.type === 'share' && got.key === key) return got.value as T;
     if (got) continue;
-    if (Date.now() - start > timeoutMs) throw new Error(`no ${key} from the rank that holds it within ${timeoutMs / 1000} s`);
+    if (Date.now() - start > timeoutMs)
+      throw new Error(`no ${key} from the rank that holds it within ${timeoutMs / 1000} s`);
     Atomics.wait(nap, 0, 0, 2);
   }
 }

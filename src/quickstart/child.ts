@@ -31,10 +31,12 @@ function eachLine(stream: NodeJS.ReadableStream, line: (text: string) => void): 
     rest = parts.pop()!;
     for (const p of parts) line(p.replace(/\r$/, ''));
   });
-  return new Promise((resolve) => stream.on('end', () => {
-    if (rest) line(rest);
-    resolve();
-  }));
+  return new Promise((resolve) =>
+    stream.on('end', () => {
+      if (rest) line(rest);
+      resolve();
+    }),
+  );
 }
 
 /**
@@ -43,12 +45,21 @@ function eachLine(stream: NodeJS.ReadableStream, line: (text: string) => void): 
  * otherwise (its own error line has been seen by `onLine` by then). Ctrl-C reaches the child
  * too, which stops its work and removes its partial outputs.
  */
-export async function runWasmformers(argv: string[], onLine: (line: string, stream: 'stdout' | 'stderr') => void): Promise<ChildOutput> {
+export async function runWasmformers(
+  argv: string[],
+  onLine: (line: string, stream: 'stdout' | 'stderr') => void,
+): Promise<ChildOutput> {
   const child = spawn(process.execPath, [...cliPrefix(), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   const out: ChildOutput = { stdout: [], stderr: [] };
   const done = Promise.all([
-    eachLine(child.stdout, (l) => { out.stdout.push(l); onLine(l, 'stdout'); }),
-    eachLine(child.stderr, (l) => { out.stderr.push(l); onLine(l, 'stderr'); }),
+    eachLine(child.stdout, (l) => {
+      out.stdout.push(l);
+      onLine(l, 'stdout');
+    }),
+    eachLine(child.stderr, (l) => {
+      out.stderr.push(l);
+      onLine(l, 'stderr');
+    }),
   ]);
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);

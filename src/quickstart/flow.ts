@@ -47,10 +47,19 @@ export interface QuickstartResult {
 
 /** Runs the quick start; `say` prints a line. See the file comment. */
 export async function runQuickstart(o: QuickstartOptions, say: (line: string) => void): Promise<QuickstartResult> {
-  const t0 = performance.now(), steps = new Steps(say);
+  const t0 = performance.now(),
+    steps = new Steps(say);
   // Every input is opened and checked first, so that a bad one stops the run before anything is removed.
   const { seq, trainSeq, heldOut, split, chat } = await checkInputs(o);
-  clearOutputs(say, [o.dataPath, o.heldOutPath, o.modelFile, o.loadCheckpoint, o.pretrainPath, o.trainConfig, o.config]);
+  clearOutputs(say, [
+    o.dataPath,
+    o.heldOutPath,
+    o.modelFile,
+    o.loadCheckpoint,
+    o.pretrainPath,
+    o.trainConfig,
+    o.config,
+  ]);
 
   // The data: a user's file is split into a training and a held-out part unless both are given.
   mkdirSync(OUT.data, { recursive: true });
@@ -60,60 +69,149 @@ export async function runQuickstart(o: QuickstartOptions, say: (line: string) =>
     heldOutJson = join(OUT.data, 'alpaca_heldout.json');
     writeFileSync(trainJson, JSON.stringify(split.train, null, 2) + '\n');
     writeFileSync(heldOutJson, JSON.stringify(split.heldOut, null, 2) + '\n');
-    say(`${shown(o.dataPath)}: the first ${split.train.length} records to fine-tune on (${trainJson}), the last ${split.heldOut.length} held out (${heldOutJson})`);
+    say(
+      `${shown(o.dataPath)}: the first ${split.train.length} records to fine-tune on (${trainJson}), the last ${split.heldOut.length} held out (${heldOutJson})`,
+    );
   } else {
     [trainJson, heldOutJson] = [shown(o.dataPath), shown(o.heldOutPath!)];
   }
   const tokenizer = o.modelFile ? ['--model_file', shown(o.modelFile)] : [];
 
   steps.heading('Convert the Alpaca data to conversations (alpaca_converter)');
-  const trainConv = join(OUT.data, 'alpaca-conversation.json'), heldOutConv = join(OUT.data, 'heldout-conversation.json');
+  const trainConv = join(OUT.data, 'alpaca-conversation.json'),
+    heldOutConv = join(OUT.data, 'heldout-conversation.json');
   await steps.run(['alpaca_converter', '--data_path', trainJson, '--output_path', trainConv]);
   await steps.run(['alpaca_converter', '--data_path', heldOutJson, '--output_path', heldOutConv]);
 
   const rows = chat ? 'chat' : 'qa';
-  steps.heading(`Tokenize them with the ${o.modelFile ? shown(o.modelFile) : 'Llama 2'} tokenizer${chat ? ' and its chat template' : ''}, seq_length ${seq} (llama_preprocess)`);
-  const trainShards = join(OUT.data, `alpaca-fastchat${seq}`), heldOutShards = join(OUT.data, `heldout-fastchat${seq}`);
-  await steps.run(['llama_preprocess', '--dataset_type', rows, '--input_glob', trainConv, ...tokenizer, '--seq_length', String(seq), '--output_file', trainShards]);
-  await steps.run(['llama_preprocess', '--dataset_type', rows, '--input_glob', heldOutConv, ...tokenizer, '--seq_length', String(seq), '--output_file', heldOutShards]);
+  steps.heading(
+    `Tokenize them with the ${o.modelFile ? shown(o.modelFile) : 'Llama 2'} tokenizer${chat ? ' and its chat template' : ''}, seq_length ${seq} (llama_preprocess)`,
+  );
+  const trainShards = join(OUT.data, `alpaca-fastchat${seq}`),
+    heldOutShards = join(OUT.data, `heldout-fastchat${seq}`);
+  await steps.run([
+    'llama_preprocess',
+    '--dataset_type',
+    rows,
+    '--input_glob',
+    trainConv,
+    ...tokenizer,
+    '--seq_length',
+    String(seq),
+    '--output_file',
+    trainShards,
+  ]);
+  await steps.run([
+    'llama_preprocess',
+    '--dataset_type',
+    rows,
+    '--input_glob',
+    heldOutConv,
+    ...tokenizer,
+    '--seq_length',
+    String(seq),
+    '--output_file',
+    heldOutShards,
+  ]);
 
   // The model to fine-tune: the user's checkpoint, or a tiny Llama pre-trained here.
-  const parallel = ['--use_parallel', 'True', '--parallel_config.data_parallel', String(o.workers), '--parallel_config.model_parallel', '1'];
+  const parallel = [
+    '--use_parallel',
+    'True',
+    '--parallel_config.data_parallel',
+    String(o.workers),
+    '--parallel_config.model_parallel',
+    '1',
+  ];
   let base: string;
   if (o.loadCheckpoint) {
     base = shown(o.loadCheckpoint);
   } else {
     const textShards = join(OUT.data, `pretrain${trainSeq}`);
     steps.heading(`Tokenize the pre-training text ${shown(o.pretrainPath)} (llama_preprocess, wiki)`);
-    await steps.run(['llama_preprocess', '--dataset_type', 'wiki', '--input_glob', shown(o.pretrainPath), ...tokenizer, '--seq_length', String(trainSeq), '--output_file', textShards]);
-    steps.heading(`Pre-train a small Llama on it: ${o.workers} ranks, every parameter (msrun_launcher, run_mindformer --run_mode train)`);
-    await steps.launch([
-      'run_mindformer', '--config', shown(o.trainConfig), '--run_mode', 'train', '--train_dataset_dir', textShards,
-      '--output_dir', `./${OUT.pretrain}`, ...parallel, ...(o.pretrainEpochs ? ['--epochs', String(o.pretrainEpochs)] : []),
-    ], o.workers, ['8118', join(OUT.pretrain, 'msrun_log'), 'False', '7200'], rankZeroLog(OUT.pretrain));
+    await steps.run([
+      'llama_preprocess',
+      '--dataset_type',
+      'wiki',
+      '--input_glob',
+      shown(o.pretrainPath),
+      ...tokenizer,
+      '--seq_length',
+      String(trainSeq),
+      '--output_file',
+      textShards,
+    ]);
+    steps.heading(
+      `Pre-train a small Llama on it: ${o.workers} ranks, every parameter (msrun_launcher, run_mindformer --run_mode train)`,
+    );
+    await steps.launch(
+      [
+        'run_mindformer',
+        '--config',
+        shown(o.trainConfig),
+        '--run_mode',
+        'train',
+        '--train_dataset_dir',
+        textShards,
+        '--output_dir',
+        `./${OUT.pretrain}`,
+        ...parallel,
+        ...(o.pretrainEpochs ? ['--epochs', String(o.pretrainEpochs)] : []),
+      ],
+      o.workers,
+      ['8118', join(OUT.pretrain, 'msrun_log'), 'False', '7200'],
+      rankZeroLog(OUT.pretrain),
+    );
     base = join(OUT.pretrain, 'checkpoint', 'rank_0');
   }
 
   // Eval and predict run as one process, the fine-tuning job's output_dir and tokenizer.
   const single = [
-    '--config', shown(o.config), '--output_dir', './output', '--use_parallel', 'False',
+    '--config',
+    shown(o.config),
+    '--output_dir',
+    './output',
+    '--use_parallel',
+    'False',
     ...(o.modelFile ? ['--processor.tokenizer.vocab_file', shown(o.modelFile)] : []),
     ...(chat ? ['--chat', 'True'] : []),
   ];
-  const prompts = o.prompts === undefined ? heldOut : spread(heldOut, o.prompts), log = rankZeroLog('output');
-  const tally = (answers: string[]) => say(`  ${prompts.filter((p, i) => isExactlyRight(answers[i], p.output)).length} of ${prompts.length} answers exactly right`);
+  const prompts = o.prompts === undefined ? heldOut : spread(heldOut, o.prompts),
+    log = rankZeroLog('output');
+  const tally = (answers: string[]) =>
+    say(
+      `  ${prompts.filter((p, i) => isExactlyRight(answers[i], p.output)).length} of ${prompts.length} answers exactly right`,
+    );
 
-  steps.heading(`Before fine-tuning: evaluate on ${heldOut.length} held-out records, answer ${prompts.length} of them (run_mindformer --run_mode eval, predict)`);
+  steps.heading(
+    `Before fine-tuning: evaluate on ${heldOut.length} held-out records, answer ${prompts.length} of them (run_mindformer --run_mode eval, predict)`,
+  );
   const before = await steps.evaluate(single, heldOutShards, base);
   const answersBefore = await steps.predict(single, prompts, base, log, chat);
   if (prompts.length) tally(answersBefore);
 
   steps.heading(`LoRA fine-tuning: ${o.workers} ranks (msrun_launcher, run_mindformer --run_mode finetune)`);
-  await steps.launch([
-    'run_mindformer', '--config', shown(o.config), '--run_mode', 'finetune', '--train_dataset_dir', trainShards, '--load_checkpoint', base,
-    '--output_dir', './output', ...parallel,
-    ...(o.epochs ? ['--epochs', String(o.epochs)] : []), ...(o.numSamples ? ['--num_samples', String(o.numSamples)] : []),
-  ], o.workers, [], log);
+  await steps.launch(
+    [
+      'run_mindformer',
+      '--config',
+      shown(o.config),
+      '--run_mode',
+      'finetune',
+      '--train_dataset_dir',
+      trainShards,
+      '--load_checkpoint',
+      base,
+      '--output_dir',
+      './output',
+      ...parallel,
+      ...(o.epochs ? ['--epochs', String(o.epochs)] : []),
+      ...(o.numSamples ? ['--num_samples', String(o.numSamples)] : []),
+    ],
+    o.workers,
+    [],
+    log,
+  );
 
   const adapter = join('output', 'adapter');
   steps.heading(`After fine-tuning: the same, through the adapter ${adapter}`);
@@ -122,8 +220,16 @@ export async function runQuickstart(o: QuickstartOptions, say: (line: string) =>
   if (prompts.length) tally(answersAfter);
 
   const result: QuickstartResult = {
-    before, after, report: resolve('output', 'report.html'), seconds: (performance.now() - t0) / 1000,
-    answers: prompts.map((p, i) => ({ instruction: p.instruction, expected: p.output, before: answersBefore[i], after: answersAfter[i] })),
+    before,
+    after,
+    report: resolve('output', 'report.html'),
+    seconds: (performance.now() - t0) / 1000,
+    answers: prompts.map((p, i) => ({
+      instruction: p.instruction,
+      expected: p.output,
+      before: answersBefore[i],
+      after: answersAfter[i],
+    })),
   };
   say('');
   for (const line of summaryLines({ ...result, heldOut: heldOut.length, log })) say(line);

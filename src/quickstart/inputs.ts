@@ -47,7 +47,10 @@ export async function checkInputs(o: QuickstartOptions): Promise<CheckedInputs> 
 /** A run config's model (checked) and seq_length; errors name the file and key. */
 function modelOf(configPath: string): { model: LlamaConfig; seq: number } {
   const modelConfig = loadRunConfig(configPath, [], () => {}).model.model_config;
-  return { model: configFromMindFormers(modelConfig, `${configPath}: model.model_config`), seq: modelConfig.seq_length };
+  return {
+    model: configFromMindFormers(modelConfig, `${configPath}: model.model_config`),
+    seq: modelConfig.seq_length,
+  };
 }
 
 /** The checkpoint opens, and holds every base tensor of `model` in its shape. */

@@ -76,21 +76,27 @@ function existing(flag: string, path: string, kind: 'file' | 'any'): string {
 
 /** A whole number at least `min`, named by its flag. */
 function whole(flag: string, value: number, min: number): number {
-  if (!Number.isInteger(value) || value < min) throw new Error(`--${flag} takes a whole number of at least ${min}, got ${value}`);
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`--${flag} takes a whole number of at least ${min}, got ${value}`);
   return value;
 }
 
 /** Parses the quick start's flags; see the file comment. */
 export function parseQuickstartArgs(argv: string[]): QuickstartOptions {
   const f = parseFlags(argv, SPEC);
-  const str = (name: string, kind: 'file' | 'any' = 'file') => f[name] === undefined ? undefined : existing(name, f[name] as string, kind);
+  const str = (name: string, kind: 'file' | 'any' = 'file') =>
+    f[name] === undefined ? undefined : existing(name, f[name] as string, kind);
   const dataPath = str('data_path');
   const loadCheckpoint = str('load_checkpoint', 'any');
   if (loadCheckpoint && (f.pretrain_path !== undefined || f.train_config !== undefined || f.pretrain_epochs !== 0)) {
-    throw new Error('--pretrain_path, --train_config and --pretrain_epochs set the pre-training, which --load_checkpoint skips: give one or the other');
+    throw new Error(
+      '--pretrain_path, --train_config and --pretrain_epochs set the pre-training, which --load_checkpoint skips: give one or the other',
+    );
   }
   if (f.heldout_path !== undefined && argv.some((a) => a === '--heldout' || a.startsWith('--heldout='))) {
-    throw new Error('--heldout (records split off --data_path) and --heldout_path (a held-out file) exclude each other');
+    throw new Error(
+      '--heldout (records split off --data_path) and --heldout_path (a held-out file) exclude each other',
+    );
   }
   return {
     dataPath: dataPath ?? BUILT_IN.data,

@@ -23,8 +23,13 @@ export async function readAlpaca(path: string): Promise<AlpacaRecord[]> {
 }
 
 /** The first records for training and the last `heldOut` (at most half of them) for evaluation. */
-export function splitHeldOut(records: AlpacaRecord[], heldOut: number, where: string): { train: AlpacaRecord[]; heldOut: AlpacaRecord[] } {
-  if (records.length < 2) throw new Error(`${where}: ${records.length} record(s); a training part and a held-out part need at least 2`);
+export function splitHeldOut(
+  records: AlpacaRecord[],
+  heldOut: number,
+  where: string,
+): { train: AlpacaRecord[]; heldOut: AlpacaRecord[] } {
+  if (records.length < 2)
+    throw new Error(`${where}: ${records.length} record(s); a training part and a held-out part need at least 2`);
   const n = Math.min(heldOut, Math.floor(records.length / 2));
   return { train: records.slice(0, records.length - n), heldOut: records.slice(records.length - n) };
 }
@@ -50,7 +55,8 @@ export function userMessage(record: AlpacaRecord): string {
 export function answerOf(text: string, prompt: string): string {
   if (text.startsWith(prompt)) return text.slice(prompt.length).trim();
   // The decoded prompt may differ from the prompt in whitespace: cut after the marker that ends it.
-  const marker = '### Response: ASSISTANT:', at = text.indexOf(marker);
+  const marker = '### Response: ASSISTANT:',
+    at = text.indexOf(marker);
   return (at < 0 ? text : text.slice(at + marker.length)).trim();
 }
 

@@ -71,7 +71,16 @@ export class Steps {
 
   /** `run_mindformer <common> --run_mode eval`: its result lines, and the metric. */
   async evaluate(common: string[], datasetDir: string, checkpoint: string): Promise<EvalResult> {
-    const argv = ['run_mindformer', ...common, '--run_mode', 'eval', '--eval_dataset_dir', datasetDir, '--load_checkpoint', checkpoint];
+    const argv = [
+      'run_mindformer',
+      ...common,
+      '--run_mode',
+      'eval',
+      '--eval_dataset_dir',
+      datasetDir,
+      '--load_checkpoint',
+      checkpoint,
+    ];
     this.command(argv);
     const out = await runWasmformers(argv, (line, stream) => {
       if (stream === 'stderr' || line.startsWith('Eval over') || line.startsWith("{'PerplexityMetric'")) this.say(line);
@@ -86,15 +95,33 @@ export class Steps {
    * With `chat` (and `--chat True` in `common`) the prompts are the user messages, which predict
    * renders through the template; the answer follows the rendered prompt's decoded text.
    */
-  async predict(common: string[], records: AlpacaRecord[], checkpoint: string, rankLog: string,
-    chat: { template: ChatTemplate; tokenizer: Tokenizer } | null): Promise<string[]> {
+  async predict(
+    common: string[],
+    records: AlpacaRecord[],
+    checkpoint: string,
+    rankLog: string,
+    chat: { template: ChatTemplate; tokenizer: Tokenizer } | null,
+  ): Promise<string[]> {
     if (records.length === 0) return [];
     const prompts = records.map(chat ? userMessage : chatPrompt);
     const shownPrompts = chat
-      ? prompts.map((p) => chat.tokenizer.decode(chatPromptIds(chat.template, chat.tokenizer, p), { skipSpecialTokens: true }))
+      ? prompts.map((p) =>
+          chat.tokenizer.decode(chatPromptIds(chat.template, chat.tokenizer, p), { skipSpecialTokens: true }),
+        )
       : prompts;
-    const argv = ['run_mindformer', ...common, '--run_mode', 'predict', '--load_checkpoint', checkpoint, '--predict_data'];
-    this.command([...argv, `<${prompts.length} held-out prompts ${chat ? 'as user messages' : 'in the training template'}>`]);
+    const argv = [
+      'run_mindformer',
+      ...common,
+      '--run_mode',
+      'predict',
+      '--load_checkpoint',
+      checkpoint,
+      '--predict_data',
+    ];
+    this.command([
+      ...argv,
+      `<${prompts.length} held-out prompts ${chat ? 'as user messages' : 'in the training template'}>`,
+    ]);
     const logged: string[] = [];
     const tailing = follow(rankLog, (line) => logged.push(line));
     try {
@@ -103,7 +130,8 @@ export class Steps {
       tailing.stop();
     }
     const texts = parseGenerated(logged);
-    if (texts.length !== prompts.length) throw new Error(`predict logged ${texts.length} text(s) for ${prompts.length} prompt(s)`);
+    if (texts.length !== prompts.length)
+      throw new Error(`predict logged ${texts.length} text(s) for ${prompts.length} prompt(s)`);
     return texts.map((text, i) => answerOf(text, shownPrompts[i]));
   }
 }

@@ -37,7 +37,10 @@ export class LossLines {
   private held: string[] = [];
   private last = -Infinity;
 
-  constructor(private readonly say: (line: string) => void, private readonly everyMs = 1000) {}
+  constructor(
+    private readonly say: (line: string) => void,
+    private readonly everyMs = 1000,
+  ) {}
 
   /** Takes one line of the training log. */
   line(text: string): void {
@@ -86,7 +89,15 @@ const EXAMPLES = 8;
  * The closing summary: eval before → after, how many held-out answers are exactly right before →
  * after, a few of them side by side, where every generated text and the report are.
  */
-export function summaryLines(o: { seconds: number; heldOut: number; before: EvalResult; after: EvalResult; answers: AnswerPair[]; log: string; report: string }): string[] {
+export function summaryLines(o: {
+  seconds: number;
+  heldOut: number;
+  before: EvalResult;
+  after: EvalResult;
+  answers: AnswerPair[];
+  log: string;
+  report: string;
+}): string[] {
   const f = (x: number) => x.toFixed(4);
   const lines = [
     `Quick start finished in ${Math.round(o.seconds)} s.`,
@@ -94,7 +105,9 @@ export function summaryLines(o: { seconds: number; heldOut: number; before: Eval
   ];
   if (o.answers.length) {
     const right = (w: 'before' | 'after') => o.answers.filter((p) => isExactlyRight(p[w], p.expected)).length;
-    lines.push(`  held-out answers exactly right: ${share(right('before'), o.answers.length)} before fine-tuning → ${share(right('after'), o.answers.length)} after`);
+    lines.push(
+      `  held-out answers exactly right: ${share(right('before'), o.answers.length)} before fine-tuning → ${share(right('after'), o.answers.length)} after`,
+    );
     for (const p of spread(o.answers, EXAMPLES)) {
       lines.push(`    ${p.instruction.replace(/\s+/g, ' ')}  (expected ${oneLine(p.expected)})`);
       lines.push(`      before: ${oneLine(p.before)}`);

@@ -9,7 +9,9 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
  * `stop()` reads the rest and ends.
  */
 export function follow(path: string, onLine: (line: string) => void, everyMs = 250): { poll(): void; stop(): void } {
-  let fd: number | undefined, rest = '', at = existsSync(path) ? statSync(path).size : 0;
+  let fd: number | undefined,
+    rest = '',
+    at = existsSync(path) ? statSync(path).size : 0;
   const buf = Buffer.alloc(64 * 1024);
   const decoder = new TextDecoder();
   const poll = () => {

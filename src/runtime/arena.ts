@@ -29,7 +29,9 @@ function chunkFor(bytes: number, align: number): number {
  * allocation does not fit in stays unused, so this is more than the sizes' sum.
  */
 export function sharedArenaBytes(sizes: number[], align = 64): number {
-  let taken = CHUNK_BYTES, top = 0, end = CHUNK_BYTES; // top and end within the current chunk
+  let taken = CHUNK_BYTES,
+    top = 0,
+    end = CHUNK_BYTES; // top and end within the current chunk
   for (const bytes of sizes) {
     const at = alignUp(top, align);
     if (at + bytes <= end) {
@@ -91,7 +93,8 @@ export class Arena {
   release(mark: number): void {
     if (this.chunks) {
       const i = this.chunks.findIndex((c) => mark >= c.start && mark <= c.end);
-      if (i < 0 || i > this.current || (i === this.current && mark > this.top)) throw new RangeError('arena: release past the top');
+      if (i < 0 || i > this.current || (i === this.current && mark > this.top))
+        throw new RangeError('arena: release past the top');
       this.current = i;
     } else if (mark > this.top) {
       throw new RangeError('arena: release past the top');
@@ -122,7 +125,9 @@ export class Arena {
     try {
       old = this.memory.grow(pages);
     } catch {
-      throw new RangeError(`arena: ${this.memory.buffer.byteLength + pages * PAGE} bytes exceed the 4 GiB one WebAssembly memory (shared by the ranks) can address`);
+      throw new RangeError(
+        `arena: ${this.memory.buffer.byteLength + pages * PAGE} bytes exceed the 4 GiB one WebAssembly memory (shared by the ranks) can address`,
+      );
     }
     this.chunks!.push({ start: old * PAGE, end: (old + pages) * PAGE });
     this.current = this.chunks!.length - 1;

@@ -77,14 +77,25 @@ function requestedKind(opt: CoreOptions['kind']): CoreKind | 'auto' {
 export async function loadCore(options: CoreOptions = {}): Promise<Core> {
   const want = requestedKind(options.kind);
   const relaxedOk = await relaxedSupported();
-  if (want === 'relaxed' && !relaxedOk) throw new Error('this engine does not support relaxed SIMD (the relaxed core was requested)');
+  if (want === 'relaxed' && !relaxedOk)
+    throw new Error('this engine does not support relaxed SIMD (the relaxed core was requested)');
   const kind: CoreKind = want === 'auto' ? (relaxedOk ? 'relaxed' : 'simd') : want;
   const memory = options.memory ?? new WebAssembly.Memory({ initial: 16 });
   const shared = isShared(memory);
   const build = `${kind}${shared ? '-shared' : ''}`;
   let module = modules.get(build);
   if (!module) {
-    module = await WebAssembly.compile(decode(shared ? (kind === 'relaxed' ? relaxedSharedCore : simdSharedCore) : (kind === 'relaxed' ? relaxedCore : simdCore)));
+    module = await WebAssembly.compile(
+      decode(
+        shared
+          ? kind === 'relaxed'
+            ? relaxedSharedCore
+            : simdSharedCore
+          : kind === 'relaxed'
+            ? relaxedCore
+            : simdCore,
+      ),
+    );
     modules.set(build, module);
   }
   const instance = await WebAssembly.instantiate(module, {

@@ -6,7 +6,8 @@
  */
 
 /** Whether `node:` built-in modules can be imported here (Node, Deno, Bun; not browsers). */
-export const nodeBuiltins: boolean = typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string';
+export const nodeBuiltins: boolean =
+  typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string';
 
 /** Whether a memory's buffer is shared (pages that are not cross-origin isolated have no SharedArrayBuffer at all). */
 export function isShared(memory: WebAssembly.Memory): boolean {

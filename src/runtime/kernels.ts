@@ -38,25 +38,124 @@ export interface CoreExports {
   heap_base(): number;
   workspace_bytes(): number;
   set_workspace(ptr: number): void;
-  matmul_xwt(y: number, x: number, w: number, scale: number, M: number, N: number, K: number, wt: number, acc: number): void;
-  matmul_xwt_rows(y: number, x: number, w: number, scale: number, M: number, N: number, K: number, wt: number, acc: number): void;
-  matmul_dyw(dx: number, dy: number, w: number, scale: number, M: number, N: number, K: number, wt: number, acc: number): void;
+  matmul_xwt(
+    y: number,
+    x: number,
+    w: number,
+    scale: number,
+    M: number,
+    N: number,
+    K: number,
+    wt: number,
+    acc: number,
+  ): void;
+  matmul_xwt_rows(
+    y: number,
+    x: number,
+    w: number,
+    scale: number,
+    M: number,
+    N: number,
+    K: number,
+    wt: number,
+    acc: number,
+  ): void;
+  matmul_dyw(
+    dx: number,
+    dy: number,
+    w: number,
+    scale: number,
+    M: number,
+    N: number,
+    K: number,
+    wt: number,
+    acc: number,
+  ): void;
   matmul_dytx(dw: number, dy: number, x: number, M: number, N: number, K: number, acc: number): void;
   rmsnorm_fwd(y: number, rstd: number, x: number, w: number, rows: number, dim: number, eps: number): void;
-  rmsnorm_bwd(dx: number, dw: number, dy: number, x: number, w: number, rstd: number, rows: number, dim: number, acc: number): void;
-  rope_table(tab: number, S: number, D: number, theta: number, offset: number, factor: number, low: number, high: number, original: number): void;
+  rmsnorm_bwd(
+    dx: number,
+    dw: number,
+    dy: number,
+    x: number,
+    w: number,
+    rstd: number,
+    rows: number,
+    dim: number,
+    acc: number,
+  ): void;
+  rope_table(
+    tab: number,
+    S: number,
+    D: number,
+    theta: number,
+    offset: number,
+    factor: number,
+    low: number,
+    high: number,
+    original: number,
+  ): void;
   rope_apply(x: number, tab: number, B: number, S: number, H: number, D: number, inverse: number): void;
   swiglu_fwd(h: number, g: number, u: number, n: number): void;
   swiglu_bwd(dg: number, du: number, dh: number, g: number, u: number, n: number): void;
-  attention_fwd(o: number, lse: number, q: number, k: number, v: number, B: number, S: number, H: number, KVH: number, D: number): void;
-  attention_bwd(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number, o: number, lse: number,
-    B: number, S: number, H: number, KVH: number, D: number): void;
-  attention_decode(o: number, q: number, kc: number, vc: number, B: number, H: number, KVH: number, D: number, Tmax: number, T: number): void;
+  attention_fwd(
+    o: number,
+    lse: number,
+    q: number,
+    k: number,
+    v: number,
+    B: number,
+    S: number,
+    H: number,
+    KVH: number,
+    D: number,
+  ): void;
+  attention_bwd(
+    dq: number,
+    dk: number,
+    dv: number,
+    dout: number,
+    q: number,
+    k: number,
+    v: number,
+    o: number,
+    lse: number,
+    B: number,
+    S: number,
+    H: number,
+    KVH: number,
+    D: number,
+  ): void;
+  attention_decode(
+    o: number,
+    q: number,
+    kc: number,
+    vc: number,
+    B: number,
+    H: number,
+    KVH: number,
+    D: number,
+    Tmax: number,
+    T: number,
+  ): void;
   ce_fwd(loss: number, lse: number, logits: number, targets: number, rows: number, V: number): void;
   ce_fwd_bwd(loss: number, lse: number, logits: number, targets: number, rows: number, V: number, scale: number): void;
   embedding_gather(out: number, table: number, scale: number, ids: number, n: number, dim: number, wt: number): void;
   embedding_scatter_add(dtable: number, dout: number, ids: number, n: number, dim: number): void;
-  adamw(p: number, g: number, m: number, v: number, n: number, lr: number, b1: number, b2: number, eps: number, wd: number, bc1: number, bc2: number): void;
+  adamw(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    n: number,
+    lr: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    wd: number,
+    bc1: number,
+    bc2: number,
+  ): void;
   sumsq(x: number, n: number): number;
   scale(x: number, n: number, s: number): void;
   axpy(y: number, x: number, n: number, a: number): void;
@@ -88,7 +187,17 @@ export class Kernels {
   constructor(private readonly core: CoreExports) {}
 
   /** y[M,N] (+)= x[M,K]·w[N,K]ᵀ; w stored as `wt`, with `scale`[N] for int8 (pass 0 otherwise). */
-  matmulXWt(y: number, x: number, w: number, scale: number, M: number, N: number, K: number, wt: WeightType, accumulate = false): void {
+  matmulXWt(
+    y: number,
+    x: number,
+    w: number,
+    scale: number,
+    M: number,
+    N: number,
+    K: number,
+    wt: WeightType,
+    accumulate = false,
+  ): void {
     if (isBlockType(wt)) this.core.matmul_xwt_q(y, x, w, M, N, K, wt, accumulate ? 1 : 0);
     else this.core.matmul_xwt(y, x, w, scale, M, N, K, wt, accumulate ? 1 : 0);
   }
@@ -97,12 +206,32 @@ export class Kernels {
    * y[M,N] (+)= x[M,K]·w[N,K]ᵀ for a batched decoding step of M sequences: the weights are read
    * once for all rows, and each row's result is bit-identical to matmulXWt of that row alone.
    */
-  matmulXWtRows(y: number, x: number, w: number, scale: number, M: number, N: number, K: number, wt: WeightType, accumulate = false): void {
+  matmulXWtRows(
+    y: number,
+    x: number,
+    w: number,
+    scale: number,
+    M: number,
+    N: number,
+    K: number,
+    wt: WeightType,
+    accumulate = false,
+  ): void {
     this.core.matmul_xwt_rows(y, x, w, scale, M, N, K, wt, accumulate ? 1 : 0);
   }
 
   /** dx[M,K] (+)= dy[M,N]·w[N,K]; w stored as `wt`, with `scale`[N] for int8. */
-  matmulDyW(dx: number, dy: number, w: number, scale: number, M: number, N: number, K: number, wt: WeightType, accumulate = false): void {
+  matmulDyW(
+    dx: number,
+    dy: number,
+    w: number,
+    scale: number,
+    M: number,
+    N: number,
+    K: number,
+    wt: WeightType,
+    accumulate = false,
+  ): void {
     if (isBlockType(wt)) this.core.matmul_dyw_q(dx, dy, w, M, N, K, wt, accumulate ? 1 : 0);
     else this.core.matmul_dyw(dx, dy, w, scale, M, N, K, wt, accumulate ? 1 : 0);
   }
@@ -123,7 +252,17 @@ export class Kernels {
   }
 
   /** dx[rows,dim] from dy (dx may alias dy); dw[dim] (+)= Σ dy∘x·rstd. */
-  rmsnormBackward(dx: number, dw: number, dy: number, x: number, w: number, rstd: number, rows: number, dim: number, accumulate = false): void {
+  rmsnormBackward(
+    dx: number,
+    dw: number,
+    dy: number,
+    x: number,
+    w: number,
+    rstd: number,
+    rows: number,
+    dim: number,
+    accumulate = false,
+  ): void {
     this.core.rmsnorm_bwd(dx, dw, dy, x, w, rstd, rows, dim, accumulate ? 1 : 0);
   }
 
@@ -134,7 +273,17 @@ export class Kernels {
   ropeTable(tab: number, S: number, D: number, theta: number, offset = 0, scaling?: Llama3RopeScaling): void {
     if (D % 2 !== 0) throw new RangeError(`RoPE needs an even head dimension, got ${D}`);
     const r = scaling;
-    this.core.rope_table(tab, S, D, theta, offset, r?.factor ?? 0, r?.lowFreqFactor ?? 0, r?.highFreqFactor ?? 0, r?.originalMaxPositions ?? 0);
+    this.core.rope_table(
+      tab,
+      S,
+      D,
+      theta,
+      offset,
+      r?.factor ?? 0,
+      r?.lowFreqFactor ?? 0,
+      r?.highFreqFactor ?? 0,
+      r?.originalMaxPositions ?? 0,
+    );
   }
 
   /** Rotates x[B,S,H,D] in place (rotate-half layout); inverse rotates back (the backward pass). */
@@ -153,22 +302,59 @@ export class Kernels {
   }
 
   /** Causal attention: o[B,S,H,D] and lse[B,H,S] from q[B,S,H,D], k and v [B,S,KVH,D]. */
-  attentionForward(o: number, lse: number, q: number, k: number, v: number, B: number, S: number, H: number, KVH: number, D: number): void {
+  attentionForward(
+    o: number,
+    lse: number,
+    q: number,
+    k: number,
+    v: number,
+    B: number,
+    S: number,
+    H: number,
+    KVH: number,
+    D: number,
+  ): void {
     checkHeads(H, KVH, D);
     this.core.attention_fwd(o, lse, q, k, v, B, S, H, KVH, D);
   }
 
   /** dq[B,S,H,D], dk and dv [B,S,KVH,D] (overwritten) from dout and the forward's tensors. */
-  attentionBackward(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number, o: number, lse: number,
-    B: number, S: number, H: number, KVH: number, D: number): void {
+  attentionBackward(
+    dq: number,
+    dk: number,
+    dv: number,
+    dout: number,
+    q: number,
+    k: number,
+    v: number,
+    o: number,
+    lse: number,
+    B: number,
+    S: number,
+    H: number,
+    KVH: number,
+    D: number,
+  ): void {
     checkHeads(H, KVH, D);
     this.core.attention_bwd(dq, dk, dv, dout, q, k, v, o, lse, B, S, H, KVH, D);
   }
 
   /** One decoding step: o[B,H,D] from q[B,H,D] over positions 0..T−1 of caches [B,Tmax,KVH,D]. */
-  attentionDecode(o: number, q: number, kc: number, vc: number, B: number, H: number, KVH: number, D: number, Tmax: number, T: number): void {
+  attentionDecode(
+    o: number,
+    q: number,
+    kc: number,
+    vc: number,
+    B: number,
+    H: number,
+    KVH: number,
+    D: number,
+    Tmax: number,
+    T: number,
+  ): void {
     checkHeads(H, KVH, D);
-    if (T < 1 || T > Tmax || T > MAX_DECODE_POSITIONS) throw new RangeError(`decode attention over ${T} positions (cache ${Tmax}, limit ${MAX_DECODE_POSITIONS})`);
+    if (T < 1 || T > Tmax || T > MAX_DECODE_POSITIONS)
+      throw new RangeError(`decode attention over ${T} positions (cache ${Tmax}, limit ${MAX_DECODE_POSITIONS})`);
     this.core.attention_decode(o, q, kc, vc, B, H, KVH, D, Tmax, T);
   }
 
@@ -178,12 +364,28 @@ export class Kernels {
   }
 
   /** crossEntropyForward, then logits[rows,V] overwritten in place by (softmax − onehot)·scale (zero rows where target < 0). */
-  crossEntropyForwardBackward(loss: number, lse: number, logits: number, targets: number, rows: number, V: number, scale: number): void {
+  crossEntropyForwardBackward(
+    loss: number,
+    lse: number,
+    logits: number,
+    targets: number,
+    rows: number,
+    V: number,
+    scale: number,
+  ): void {
     this.core.ce_fwd_bwd(loss, lse, logits, targets, rows, V, scale);
   }
 
   /** out[n,dim] = table[ids] (table stored as `wt`, with `scale`[vocab] for int8). */
-  embeddingGather(out: number, table: number, scale: number, ids: number, n: number, dim: number, wt: WeightType): void {
+  embeddingGather(
+    out: number,
+    table: number,
+    scale: number,
+    ids: number,
+    n: number,
+    dim: number,
+    wt: WeightType,
+  ): void {
     if (isBlockType(wt)) this.core.embedding_gather_q(out, table, ids, n, dim, wt);
     else this.core.embedding_gather(out, table, scale, ids, n, dim, wt);
   }

@@ -21,14 +21,20 @@ export class Rng {
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
       return (z ^ (z >>> 16)) >>> 0;
     };
-    this.a = split(); this.b = split(); this.c = split(); this.d = split();
+    this.a = split();
+    this.b = split();
+    this.c = split();
+    this.d = split();
   }
 
   /** The next 32 random bits as an unsigned integer. */
   nextU32(): number {
     const result = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;
     const t = this.b << 9;
-    this.c ^= this.a; this.d ^= this.b; this.b ^= this.c; this.a ^= this.d;
+    this.c ^= this.a;
+    this.d ^= this.b;
+    this.b ^= this.c;
+    this.a ^= this.d;
     this.c ^= t;
     this.d = rotl(this.d, 11);
     return result;
@@ -51,7 +57,8 @@ export class Rng {
       this.spare = null;
       return v;
     }
-    const r = Math.sqrt(-2 * Math.log(1 - this.uniform())), t = 2 * Math.PI * this.uniform();
+    const r = Math.sqrt(-2 * Math.log(1 - this.uniform())),
+      t = 2 * Math.PI * this.uniform();
     this.spare = r * Math.sin(t);
     return r * Math.cos(t);
   }

@@ -28,17 +28,23 @@ export function chatFormat(tok: Tokenizer, template: ChatTemplate | string): Cha
       describe: `the chat template of ${template.source}`,
     };
   }
-  return { promptIds: (messages) => tok.encode(vicunaPrompt(messages), { bos: true, eos: false }), stopIds: [], describe: 'the Vicuna v1.1 conversation (the tokenizer has no chat template)' };
+  return {
+    promptIds: (messages) => tok.encode(vicunaPrompt(messages), { bos: true, eos: false }),
+    stopIds: [],
+    describe: 'the Vicuna v1.1 conversation (the tokenizer has no chat template)',
+  };
 }
 
 /** The Vicuna v1.1 text of a conversation ending with the assistant's empty turn; a system message leads and replaces the system text. */
 function vicunaPrompt(messages: ChatMessage[]): string {
   const system = messages[0].role === 'system' ? messages[0].content : VICUNA_SYSTEM;
   const turns = messages.slice(messages[0].role === 'system' ? 1 : 0).map((m, i) => {
-    if (m.role === 'system') throw new ApiError(400, `messages[${i + 1}]: a system message may only come first`, 'messages');
+    if (m.role === 'system')
+      throw new ApiError(400, `messages[${i + 1}]: a system message may only come first`, 'messages');
     return { from: m.role === 'user' ? 'human' : 'gpt', value: m.content };
   });
-  if (turns.at(-1)?.from !== 'human') throw new ApiError(400, 'messages: the conversation must end with a user message', 'messages');
+  if (turns.at(-1)?.from !== 'human')
+    throw new ApiError(400, 'messages: the conversation must end with a user message', 'messages');
   let text: string;
   try {
     text = renderConversation({ conversations: [...turns, { from: 'gpt', value: '' }] }, 0, 'messages');

@@ -50,7 +50,10 @@ export interface EngineLimits {
 
 /** Thrown by submit when the queue is full or the engine drains. */
 export class EngineBusy extends Error {
-  constructor(message: string, readonly draining: boolean) {
+  constructor(
+    message: string,
+    readonly draining: boolean,
+  ) {
     super(message);
   }
 }
@@ -84,7 +87,10 @@ export class Engine {
   tokens = 0;
   readonly finished: Record<FinishReason, number> = { stop: 0, length: 0, deadline: 0, cancelled: 0 };
 
-  constructor(readonly decoder: BatchDecoder, readonly limits: EngineLimits) {}
+  constructor(
+    readonly decoder: BatchDecoder,
+    readonly limits: EngineLimits,
+  ) {}
 
   /** Requests decoding now and waiting, and how many ended by each reason so far. */
   get load(): { running: number; queued: number; finished: Record<FinishReason, number> } {
@@ -96,10 +102,23 @@ export class Engine {
     if (this.draining) throw new EngineBusy('the server is shutting down', true);
     const free = this.decoder.maxRows - this.running.length;
     if (this.queue.length >= this.limits.maxQueue + Math.max(0, free)) {
-      throw new EngineBusy(`the server is busy: ${this.running.length} requests running and ${this.queue.length} waiting (limit ${this.limits.maxQueue}); retry later`, false);
+      throw new EngineBusy(
+        `the server is busy: ${this.running.length} requests running and ${this.queue.length} waiting (limit ${this.limits.maxQueue}); retry later`,
+        false,
+      );
     }
     return new Promise((done, fail) => {
-      this.queue.push({ req, submitted: performance.now(), rng: new Rng(req.seed), seen: [...req.prompt], tokens: [], next: -1, firstTokenMs: NaN, done, fail });
+      this.queue.push({
+        req,
+        submitted: performance.now(),
+        rng: new Rng(req.seed),
+        seen: [...req.prompt],
+        tokens: [],
+        next: -1,
+        firstTokenMs: NaN,
+        done,
+        fail,
+      });
       this.start();
     });
   }
@@ -115,7 +134,12 @@ export class Engine {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       new Promise<void>((resolve) => this.idle.push(resolve)),
-      new Promise<void>((resolve) => { timer = setTimeout(() => { this.cancelAll = true; resolve(); }, deadlineMs); }),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          this.cancelAll = true;
+          resolve();
+        }, deadlineMs);
+      }),
     ]);
     clearTimeout(timer);
     if (this.running.length) await new Promise<void>((resolve) => this.idle.push(resolve));

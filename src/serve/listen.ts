@@ -17,10 +17,16 @@ export interface Listening {
 }
 
 interface DenoServe {
-  serve(options: { hostname: string; port: number; onListen?: () => void }, handler: FetchHandler): { addr: { port: number }; shutdown(): Promise<void> };
+  serve(
+    options: { hostname: string; port: number; onListen?: () => void },
+    handler: FetchHandler,
+  ): { addr: { port: number }; shutdown(): Promise<void> };
 }
 interface BunServe {
-  serve(options: { hostname: string; port: number; fetch: FetchHandler; idleTimeout: number }): { port: number; stop(closeActive?: boolean): Promise<void> | void };
+  serve(options: { hostname: string; port: number; fetch: FetchHandler; idleTimeout: number }): {
+    port: number;
+    stop(closeActive?: boolean): Promise<void> | void;
+  };
 }
 
 /** Listens on host:port with `fetch`, resolving once the port is bound. */
@@ -33,13 +39,26 @@ export async function listen(fetch: FetchHandler, host: string, port: number): P
   if (g.Bun) {
     // idleTimeout 0: a streamed answer may go quiet for longer than Bun's 10 s default while it waits in the queue.
     const server = g.Bun.serve({ hostname: host, port, fetch, idleTimeout: 0 });
-    return { port: server.port, runtime: 'bun', stop: async () => { await server.stop(false); } };
+    return {
+      port: server.port,
+      runtime: 'bun',
+      stop: async () => {
+        await server.stop(false);
+      },
+    };
   }
   const { serve } = await import('@hono/node-server');
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname: host, port }, (info) => resolve({
-      port: info.port, runtime: 'node', stop: () => new Promise<void>((done) => { server.close(() => done()); }),
-    }));
+    const server = serve({ fetch, hostname: host, port }, (info) =>
+      resolve({
+        port: info.port,
+        runtime: 'node',
+        stop: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+          }),
+      }),
+    );
     server.once('error', reject);
   });
 }

@@ -12,7 +12,12 @@ import type { SamplingOptions } from '../generate/sampling.ts';
 
 /** An error answered as an OpenAI error object: `{ error: { message, type, param, code } }`. */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string, readonly param: string | null = null, readonly code: string | null = null) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+  ) {
     super(message);
   }
 
@@ -56,14 +61,24 @@ export interface ChatParams extends GenerationParams {
 
 const TOP_K_DEFAULT = 40;
 
-const bad = (param: string, why: string): never => { throw new ApiError(400, `${param}: ${why}`, param); };
+const bad = (param: string, why: string): never => {
+  throw new ApiError(400, `${param}: ${why}`, param);
+};
 
 function object(body: unknown): Record<string, unknown> {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ApiError(400, 'the request body must be a JSON object');
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new ApiError(400, 'the request body must be a JSON object');
   return body as Record<string, unknown>;
 }
 
-function num(b: Record<string, unknown>, key: string, def: number, ok: (v: number) => boolean, range: string, integer = false): number {
+function num(
+  b: Record<string, unknown>,
+  key: string,
+  def: number,
+  ok: (v: number) => boolean,
+  range: string,
+  integer = false,
+): number {
   const v = b[key];
   if (v === undefined || v === null) return def;
   if (typeof v !== 'number' || !Number.isFinite(v)) return bad(key, `expected a number, got ${JSON.stringify(v)}`);
@@ -81,14 +96,17 @@ function bool(b: Record<string, unknown>, key: string): boolean {
 
 /** The fields both endpoints share; `maxTokensKeys` are the names max_tokens goes by. */
 function generation(b: Record<string, unknown>, maxTokensKeys: string[], defaultMax: number | null): GenerationParams {
-  if (typeof b.model !== 'string' || !b.model) bad('model', `expected the name of a model (GET /v1/models lists them), got ${JSON.stringify(b.model)}`);
+  if (typeof b.model !== 'string' || !b.model)
+    bad('model', `expected the name of a model (GET /v1/models lists them), got ${JSON.stringify(b.model)}`);
   num(b, 'n', 1, (v) => v === 1, 'only 1 is supported', true);
   for (const key of ['logprobs', 'top_logprobs', 'echo', 'tools', 'functions', 'best_of', 'suffix']) {
     const v = b[key];
-    if (v !== undefined && v !== null && v !== false && !(key === 'best_of' && v === 1)) bad(key, 'not supported by this server');
+    if (v !== undefined && v !== null && v !== false && !(key === 'best_of' && v === 1))
+      bad(key, 'not supported by this server');
   }
   let maxTokens: number | null = defaultMax;
-  for (const key of maxTokensKeys) if (b[key] !== undefined && b[key] !== null) maxTokens = num(b, key, 16, (v) => v >= 1, 'at least 1', true);
+  for (const key of maxTokensKeys)
+    if (b[key] !== undefined && b[key] !== null) maxTokens = num(b, key, 16, (v) => v >= 1, 'at least 1', true);
   const temperature = num(b, 'temperature', 1, (v) => v >= 0 && v <= 2, '0 to 2');
   const topP = num(b, 'top_p', 1, (v) => v > 0 && v <= 1, 'above 0, at most 1');
   const topK = num(b, 'top_k', TOP_K_DEFAULT, (v) => v >= 0, '0 or more; 0 keeps every token', true);
@@ -98,15 +116,30 @@ function generation(b: Record<string, unknown>, maxTokensKeys: string[], default
   if (typeof b.stop === 'string') stop = [b.stop];
   else if (Array.isArray(b.stop)) {
     if (b.stop.length > 4) bad('stop', `at most 4 strings, got ${b.stop.length}`);
-    stop = b.stop.map((s, i) => (typeof s === 'string' && s ? s : bad(`stop[${i}]`, `expected a non-empty string, got ${JSON.stringify(s)}`)));
-  } else if (b.stop !== undefined && b.stop !== null) bad('stop', `expected a string or an array of strings, got ${JSON.stringify(b.stop)}`);
+    stop = b.stop.map((s, i) =>
+      typeof s === 'string' && s ? s : bad(`stop[${i}]`, `expected a non-empty string, got ${JSON.stringify(s)}`),
+    );
+  } else if (b.stop !== undefined && b.stop !== null)
+    bad('stop', `expected a string or an array of strings, got ${JSON.stringify(b.stop)}`);
   const stream = bool(b, 'stream');
   const so = b.stream_options;
-  if (so !== undefined && so !== null && (typeof so !== 'object' || Array.isArray(so))) bad('stream_options', 'expected an object');
+  if (so !== undefined && so !== null && (typeof so !== 'object' || Array.isArray(so)))
+    bad('stream_options', 'expected an object');
   const streamUsage = so ? bool(so as Record<string, unknown>, 'include_usage') : false;
   return {
-    model: b.model as string, maxTokens, seed, stop, stream, streamUsage,
-    sampling: { doSample: temperature > 0, temperature: temperature > 0 ? temperature : 1, topK, topP, repetitionPenalty },
+    model: b.model as string,
+    maxTokens,
+    seed,
+    stop,
+    stream,
+    streamUsage,
+    sampling: {
+      doSample: temperature > 0,
+      temperature: temperature > 0 ? temperature : 1,
+      topK,
+      topP,
+      repetitionPenalty,
+    },
   };
 }
 
@@ -118,7 +151,11 @@ export function completionParams(body: unknown): CompletionParams {
   if (typeof p === 'string') prompt = p;
   else if (Array.isArray(p) && p.length === 1 && typeof p[0] === 'string') prompt = p[0];
   else if (Array.isArray(p) && p.length > 0 && p.every((v) => Number.isInteger(v) && v >= 0)) prompt = p as number[];
-  else return bad('prompt', `expected a string, one string in an array, or an array of token ids, got ${JSON.stringify(p)?.slice(0, 80)}`);
+  else
+    return bad(
+      'prompt',
+      `expected a string, one string in an array, or an array of token ids, got ${JSON.stringify(p)?.slice(0, 80)}`,
+    );
   if (prompt.length === 0) bad('prompt', 'empty');
   return { ...generation(b, ['max_tokens'], 16), prompt };
 }
@@ -126,21 +163,27 @@ export function completionParams(body: unknown): CompletionParams {
 /** Checks a /v1/chat/completions body. */
 export function chatParams(body: unknown): ChatParams {
   const b = object(body);
-  if (!Array.isArray(b.messages) || b.messages.length === 0) bad('messages', `expected a non-empty array of messages, got ${JSON.stringify(b.messages)?.slice(0, 80)}`);
+  if (!Array.isArray(b.messages) || b.messages.length === 0)
+    bad('messages', `expected a non-empty array of messages, got ${JSON.stringify(b.messages)?.slice(0, 80)}`);
   const messages = (b.messages as unknown[]).map((m, i): ChatMessage => {
     const where = `messages[${i}]`;
     if (m === null || typeof m !== 'object') return bad(where, 'expected an object with role and content');
     const { role, content } = m as { role?: unknown; content?: unknown };
-    if (role !== 'system' && role !== 'user' && role !== 'assistant' && role !== 'developer') return bad(`${where}.role`, `expected system, user or assistant, got ${JSON.stringify(role)}`);
+    if (role !== 'system' && role !== 'user' && role !== 'assistant' && role !== 'developer')
+      return bad(`${where}.role`, `expected system, user or assistant, got ${JSON.stringify(role)}`);
     let text: string;
     if (typeof content === 'string') text = content;
     else if (Array.isArray(content)) {
-      text = content.map((part, j) => {
-        const p = part as { type?: unknown; text?: unknown };
-        if (p === null || typeof p !== 'object' || p.type !== 'text' || typeof p.text !== 'string') return bad(`${where}.content[${j}]`, 'only text parts ({"type": "text", "text": ...}) are supported');
-        return p.text;
-      }).join('');
-    } else return bad(`${where}.content`, `expected a string or an array of text parts, got ${JSON.stringify(content)}`);
+      text = content
+        .map((part, j) => {
+          const p = part as { type?: unknown; text?: unknown };
+          if (p === null || typeof p !== 'object' || p.type !== 'text' || typeof p.text !== 'string')
+            return bad(`${where}.content[${j}]`, 'only text parts ({"type": "text", "text": ...}) are supported');
+          return p.text;
+        })
+        .join('');
+    } else
+      return bad(`${where}.content`, `expected a string or an array of text parts, got ${JSON.stringify(content)}`);
     return { role: role === 'developer' ? 'system' : role, content: text };
   });
   return { ...generation(b, ['max_tokens', 'max_completion_tokens'], null), messages };

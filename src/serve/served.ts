@@ -81,7 +81,8 @@ export async function loadServed(o: ServeOptions): Promise<Served> {
   const names = new Set<string>();
   const name = o.name ?? basename(o.checkpoint.replace(/\/+$/, ''));
   for (const a of [{ name }, ...o.adapters]) {
-    if (names.has(a.name)) throw new Error(`--adapter ${a.name}: the name is taken (the base is ${name}); give each adapter its own name`);
+    if (names.has(a.name))
+      throw new Error(`--adapter ${a.name}: the name is taken (the base is ${name}); give each adapter its own name`);
     names.add(a.name);
   }
   const loadedTok = await loadTokenizer(tokenizerPath(o));
@@ -89,9 +90,22 @@ export async function loadServed(o: ServeOptions): Promise<Served> {
   const chat = chatFormat(tok, await findChatTemplate(loadedTok));
   const core = await loadCore({ kind: o.core ?? 'auto' });
   const summary: string[] = [];
-  const model = await loadModel(core, o.checkpoint, { mode: 'finetune', weightType: o.weightType }, { report: (r) => { const s = formatLoadReport(r); if (s) summary.push(s); } });
+  const model = await loadModel(
+    core,
+    o.checkpoint,
+    { mode: 'finetune', weightType: o.weightType },
+    {
+      report: (r) => {
+        const s = formatLoadReport(r);
+        if (s) summary.push(s);
+      },
+    },
+  );
   const c = model.config;
-  if (tok.vocabSize > c.vocabSize) throw new Error(`${loadedTok.source}: the tokenizer has ${tok.vocabSize} tokens, more than the model's vocabulary of ${c.vocabSize} (${o.checkpoint}); give the model's own tokenizer with --tokenizer`);
+  if (tok.vocabSize > c.vocabSize)
+    throw new Error(
+      `${loadedTok.source}: the tokenizer has ${tok.vocabSize} tokens, more than the model's vocabulary of ${c.vocabSize} (${o.checkpoint}); give the model's own tokenizer with --tokenizer`,
+    );
   const adapters = new Map<string, ServedAdapter>();
   for (const a of o.adapters) {
     try {
@@ -100,14 +114,23 @@ export async function loadServed(o: ServeOptions): Promise<Served> {
       throw new Error(`--adapter ${a.name}: ${(err as Error).message}`);
     }
     const trainedOn = adapterBase(a.dir);
-    if (trainedOn && trainedOn !== resolve(o.checkpoint)) summary.push(`warning: adapter ${a.name} names ${trainedOn} as its base, not ${resolve(o.checkpoint)}; its answers assume that base`);
+    if (trainedOn && trainedOn !== resolve(o.checkpoint))
+      summary.push(
+        `warning: adapter ${a.name} names ${trainedOn} as its base, not ${resolve(o.checkpoint)}; its answers assume that base`,
+      );
   }
   const contextLength = Math.min(o.contextLength ?? c.maxSeqLen, c.maxSeqLen);
-  const maxRank = Math.max(1, ...[...adapters.values()].flatMap((a) => a.layers.flatMap((l) => Object.values(l).map((f) => f!.rank))));
-  const cacheBytes = o.maxRunning * contextLength * c.nLayers * 2 * c.nKvHeads * headDim(c) * 4, GiB = 2 ** 30;
+  const maxRank = Math.max(
+    1,
+    ...[...adapters.values()].flatMap((a) => a.layers.flatMap((l) => Object.values(l).map((f) => f!.rank))),
+  );
+  const cacheBytes = o.maxRunning * contextLength * c.nLayers * 2 * c.nKvHeads * headDim(c) * 4,
+    GiB = 2 ** 30;
   if (core.arena.used + cacheBytes > MAX_MEMORY_BYTES) {
-    throw new Error(`KV caches for ${o.maxRunning} sequences of ${contextLength} positions take ${(cacheBytes / GiB).toFixed(2)} GiB, and the model ${(core.arena.used / GiB).toFixed(2)} GiB: ` +
-      `more than the 4 GiB of one WebAssembly memory; lower --max_running or --max_seq_length`);
+    throw new Error(
+      `KV caches for ${o.maxRunning} sequences of ${contextLength} positions take ${(cacheBytes / GiB).toFixed(2)} GiB, and the model ${(core.arena.used / GiB).toFixed(2)} GiB: ` +
+        `more than the 4 GiB of one WebAssembly memory; lower --max_running or --max_seq_length`,
+    );
   }
   const decoder = new BatchDecoder(model, o.maxRunning, contextLength, maxRank);
   const engine = new Engine(decoder, { maxQueue: o.maxQueue, deadlineMs: o.deadlineSeconds * 1000 });

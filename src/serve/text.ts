@@ -20,7 +20,11 @@ export class CompletionText {
   stopped = false;
 
   /** The prompt's last PROMPT_CONTEXT tokens stand for it: enough for the text that follows them, and each new token costs no decode of a long prompt. */
-  constructor(private readonly tok: Tokenizer, prompt: readonly number[], private readonly stops: readonly string[]) {
+  constructor(
+    private readonly tok: Tokenizer,
+    prompt: readonly number[],
+    private readonly stops: readonly string[],
+  ) {
     this.ids = prompt.slice(-PROMPT_CONTEXT);
     this.promptText = tok.decode(this.ids, { skipSpecialTokens: true });
   }
@@ -33,7 +37,10 @@ export class CompletionText {
     let end = this.text.length;
     for (const stop of this.stops) {
       const at = this.text.indexOf(stop);
-      if (at >= 0 && at < end) { end = at; this.stopped = true; }
+      if (at >= 0 && at < end) {
+        end = at;
+        this.stopped = true;
+      }
     }
     if (this.stopped) {
       this.text = this.text.slice(0, end);
@@ -44,7 +51,10 @@ export class CompletionText {
     let hold = 0;
     for (const stop of this.stops) {
       for (let n = Math.min(stop.length - 1, end); n > hold; n--) {
-        if (this.text.endsWith(stop.slice(0, n), end)) { hold = n; break; }
+        if (this.text.endsWith(stop.slice(0, n), end)) {
+          hold = n;
+          break;
+        }
       }
     }
     return this.take(Math.max(this.sent, end - hold));

@@ -10,11 +10,21 @@ import type { DecodeIdsOptions, SpecialIds, Tokenizer } from './tokenizer.ts';
 class WithBosEos implements Tokenizer {
   constructor(private readonly inner: Tokenizer) {}
 
-  get vocabSize(): number { return this.inner.vocabSize; }
-  get bosId(): number { return this.inner.bosId; }
-  get eosId(): number { return this.inner.eosId; }
-  get padId(): number { return this.inner.padId; }
-  get unkId(): number { return this.inner.unkId; }
+  get vocabSize(): number {
+    return this.inner.vocabSize;
+  }
+  get bosId(): number {
+    return this.inner.bosId;
+  }
+  get eosId(): number {
+    return this.inner.eosId;
+  }
+  get padId(): number {
+    return this.inner.padId;
+  }
+  get unkId(): number {
+    return this.inner.unkId;
+  }
 
   encode(text: string, add: SpecialIds = {}): number[] {
     const out: number[] = [];
@@ -28,9 +38,15 @@ class WithBosEos implements Tokenizer {
     if (eos) out.push(this.inner.eosId);
   }
 
-  decode(ids: ArrayLike<number>, options?: DecodeIdsOptions): string { return this.inner.decode(ids, options); }
-  idToToken(id: number): string | null { return this.inner.idToToken(id); }
-  tokenToId(token: string): number { return this.inner.tokenToId(token); }
+  decode(ids: ArrayLike<number>, options?: DecodeIdsOptions): string {
+    return this.inner.decode(ids, options);
+  }
+  idToToken(id: number): string | null {
+    return this.inner.idToToken(id);
+  }
+  tokenToId(token: string): number {
+    return this.inner.tokenToId(token);
+  }
 }
 
 /**
@@ -40,6 +56,9 @@ class WithBosEos implements Tokenizer {
 export function withBosEos(tok: Tokenizer, source: string): Tokenizer {
   if (tok instanceof LlamaTokenizer) return tok;
   const missing = [tok.bosId < 0 ? 'BOS' : '', tok.eosId < 0 ? 'EOS' : ''].filter(Boolean);
-  if (missing.length > 0) throw new Error(`${source}: has no ${missing.join(' or ')} token (a tokenizer.json takes them from the tokenizer_config.json beside it, else from its post-processor's template)`);
+  if (missing.length > 0)
+    throw new Error(
+      `${source}: has no ${missing.join(' or ')} token (a tokenizer.json takes them from the tokenizer_config.json beside it, else from its post-processor's template)`,
+    );
   return new WithBosEos(tok);
 }

@@ -45,10 +45,18 @@ class Scratch {
   reserve(symbols: number): void {
     if (symbols <= this.nid.length) return;
     const n = Math.max(symbols, this.nid.length * 2);
-    this.nid = new Int32Array(n); this.start = new Int32Array(n); this.len = new Int32Array(n); this.frozen = new Uint8Array(n);
-    this.pair = new Int32Array(n); this.prev = new Int32Array(n); this.next = new Int32Array(n);
-    this.score = new Float64Array(3 * n); this.left = new Int32Array(3 * n); this.right = new Int32Array(3 * n);
-    this.merged = new Int32Array(3 * n); this.size = new Int32Array(3 * n);
+    this.nid = new Int32Array(n);
+    this.start = new Int32Array(n);
+    this.len = new Int32Array(n);
+    this.frozen = new Uint8Array(n);
+    this.pair = new Int32Array(n);
+    this.prev = new Int32Array(n);
+    this.next = new Int32Array(n);
+    this.score = new Float64Array(3 * n);
+    this.left = new Int32Array(3 * n);
+    this.right = new Int32Array(3 * n);
+    this.merged = new Int32Array(3 * n);
+    this.size = new Int32Array(3 * n);
   }
 }
 
@@ -70,7 +78,11 @@ export class BpeSegmenter {
   private readonly revMerge = new Map<number, [string, string]>();
   private readonly wordCache = new Map<string, number[]>();
 
-  constructor(private readonly vocab: Vocabulary, private readonly userDefined: PrefixMatcher | null, private readonly byteFallback: boolean) {
+  constructor(
+    private readonly vocab: Vocabulary,
+    private readonly userDefined: PrefixMatcher | null,
+    private readonly byteFallback: boolean,
+  ) {
     let cutBeforeSpace = true;
     this.joins.fill(1, 0xd800, 0xe000);
     for (const [piece, id] of vocab.normalPieces()) {
@@ -102,11 +114,13 @@ export class BpeSegmenter {
    * inside the whole text, and its ids are cached.
    */
   encode(text: string, out: number[]): void {
-    const joins = this.joins, cutBeforeSpace = this.cutBeforeSpace;
+    const joins = this.joins,
+      cutBeforeSpace = this.cutBeforeSpace;
     let start = 0;
     for (let i = 1; i <= text.length; i++) {
       if (i < text.length) {
-        const c = text.charCodeAt(i), p = text.charCodeAt(i - 1);
+        const c = text.charCodeAt(i),
+          p = text.charCodeAt(i - 1);
         if (joins[c] && joins[p] && !(cutBeforeSpace && c === SPACE_CODE && p !== SPACE_CODE)) continue;
       }
       const word = start === 0 && i === text.length ? text : text.slice(start, i);
@@ -149,7 +163,10 @@ export class BpeSegmenter {
       let frozen = 0;
       if (units) {
         const m = this.userDefined!.match(units, i);
-        if (m > 0) { width = m; frozen = 1; }
+        if (m > 0) {
+          width = m;
+          frozen = 1;
+        }
       }
       s.nid[n] = width === 1 && !frozen ? this.unitId[c] : this.vocab.normalId(text.substr(i, width));
       s.start[n] = i;
@@ -164,12 +181,17 @@ export class BpeSegmenter {
   private pairId(text: string, l: number, r: number): number {
     const s = this.s;
     if (s.frozen[l] || s.frozen[r]) return -1;
-    const a = s.nid[l], b = s.nid[r];
+    const a = s.nid[l],
+      b = s.nid[r];
     let id: number;
     if (a >= 0 && b >= 0) {
       id = this.pairs.get(a, b);
     } else {
-      if ((s.len[l] === 1 && !this.joins[text.charCodeAt(s.start[l])]) || (s.len[r] === 1 && !this.joins[text.charCodeAt(s.start[r])])) return -1;
+      if (
+        (s.len[l] === 1 && !this.joins[text.charCodeAt(s.start[l])]) ||
+        (s.len[r] === 1 && !this.joins[text.charCodeAt(s.start[r])])
+      )
+        return -1;
       id = this.vocab.normalId(text.substr(s.start[l], s.len[l] + s.len[r]));
     }
     if (id >= 0 && this.hasUnused && this.vocab.types[id] === PieceType.Unused) {
@@ -180,21 +202,30 @@ export class BpeSegmenter {
 
   /** Merges symbols [0, n) in place, keeping them contiguous; returns how many remain. */
   private mergeByScan(text: string, n: number): number {
-    const s = this.s, scores = this.vocab.scores;
+    const s = this.s,
+      scores = this.vocab.scores;
     const { nid, start, len, frozen, pair } = s;
     for (let k = 0; k + 1 < n; k++) pair[k] = this.pairId(text, k, k + 1);
     for (;;) {
-      let best = -1, bestScore = -Infinity;
+      let best = -1,
+        bestScore = -Infinity;
       for (let k = 0; k + 1 < n; k++) {
         const id = pair[k];
-        if (id >= 0 && scores[id] > bestScore) { best = k; bestScore = scores[id]; }
+        if (id >= 0 && scores[id] > bestScore) {
+          best = k;
+          bestScore = scores[id];
+        }
       }
       if (best < 0) return n;
       nid[best] = pair[best];
       len[best] += len[best + 1];
       n--;
       for (let k = best + 1; k < n; k++) {
-        nid[k] = nid[k + 1]; start[k] = start[k + 1]; len[k] = len[k + 1]; frozen[k] = frozen[k + 1]; pair[k] = pair[k + 1];
+        nid[k] = nid[k + 1];
+        start[k] = start[k + 1];
+        len[k] = len[k + 1];
+        frozen[k] = frozen[k + 1];
+        pair[k] = pair[k + 1];
       }
       if (best > 0) pair[best - 1] = this.pairId(text, best - 1, best);
       pair[best] = best + 1 < n ? this.pairId(text, best, best + 1) : -1;
@@ -205,12 +236,18 @@ export class BpeSegmenter {
   private mergeByHeap(text: string, n: number): void {
     const s = this.s;
     const { len, nid, prev, next } = s;
-    for (let k = 0; k < n; k++) { prev[k] = k - 1; next[k] = k + 1; }
+    for (let k = 0; k < n; k++) {
+      prev[k] = k - 1;
+      next[k] = k + 1;
+    }
     next[n - 1] = -1;
     let heap = 0;
     for (let k = 0; k + 1 < n; k++) heap = this.consider(text, k, k + 1, heap);
     while (heap > 0) {
-      const l = s.left[0], r = s.right[0], id = s.merged[0], size = s.size[0];
+      const l = s.left[0],
+        r = s.right[0],
+        id = s.merged[0],
+        size = s.size[0];
       heap = this.pop(heap);
       if (len[l] === 0 || len[r] === 0 || len[l] + len[r] !== size) continue; // a stale candidate
       len[l] = size;
@@ -229,8 +266,12 @@ export class BpeSegmenter {
     const id = this.pairId(text, l, r);
     if (id < 0) return heap;
     const s = this.s;
-    s.score[heap] = this.vocab.scores[id]; s.left[heap] = l; s.right[heap] = r; s.merged[heap] = id; s.size[heap] = s.len[l] + s.len[r];
-    for (let i = heap; i > 0;) {
+    s.score[heap] = this.vocab.scores[id];
+    s.left[heap] = l;
+    s.right[heap] = r;
+    s.merged[heap] = id;
+    s.size[heap] = s.len[l] + s.len[r];
+    for (let i = heap; i > 0; ) {
       const parent = (i - 1) >> 1;
       if (!this.before(i, parent)) break;
       this.swap(i, parent);
@@ -248,11 +289,21 @@ export class BpeSegmenter {
   private swap(i: number, j: number): void {
     const s = this.s;
     let t: number;
-    t = s.score[i]; s.score[i] = s.score[j]; s.score[j] = t;
-    t = s.left[i]; s.left[i] = s.left[j]; s.left[j] = t;
-    t = s.right[i]; s.right[i] = s.right[j]; s.right[j] = t;
-    t = s.merged[i]; s.merged[i] = s.merged[j]; s.merged[j] = t;
-    t = s.size[i]; s.size[i] = s.size[j]; s.size[j] = t;
+    t = s.score[i];
+    s.score[i] = s.score[j];
+    s.score[j] = t;
+    t = s.left[i];
+    s.left[i] = s.left[j];
+    s.left[j] = t;
+    t = s.right[i];
+    s.right[i] = s.right[j];
+    s.right[j] = t;
+    t = s.merged[i];
+    s.merged[i] = s.merged[j];
+    s.merged[j] = t;
+    t = s.size[i];
+    s.size[i] = s.size[j];
+    s.size[j] = t;
   }
 
   /** Removes the top entry; returns the new heap size. */
@@ -261,7 +312,8 @@ export class BpeSegmenter {
     if (last > 0) this.swap(0, last);
     let i = 0;
     for (;;) {
-      const a = 2 * i + 1, b = a + 1;
+      const a = 2 * i + 1,
+        b = a + 1;
       let best = i;
       if (a < last && this.before(a, best)) best = a;
       if (b < last && this.before(b, best)) best = b;

@@ -14,7 +14,10 @@ import { JsonNode } from './json/json_node.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
 /** One message of a conversation (`role` is "system", "user", "assistant", ...). */
-export interface ChatMessage { role: string; content: string }
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
 
 /** The special-token keys of transformers' special_tokens_map, in its order. */
 const SPECIAL_TOKEN_KEYS = ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token'];
@@ -24,7 +27,11 @@ export class ChatTemplate {
   private readonly program: ReturnType<typeof parse>;
 
   /** `source` and `variables` as fromConfig builds them; a template that does not parse throws, naming `source`. */
-  constructor(readonly text: string, readonly source: string, readonly variables: Record<string, unknown>) {
+  constructor(
+    readonly text: string,
+    readonly source: string,
+    readonly variables: Record<string, unknown>,
+  ) {
     try {
       this.program = parse(tokenize(text, { lstrip_blocks: true, trim_blocks: true }));
     } catch (err) {
@@ -44,9 +51,15 @@ export class ChatTemplate {
     if (entry.missing) return null;
     let text: string;
     if (Array.isArray(entry.value)) {
-      const named = entry.value.find((t) => t !== null && typeof t === 'object' && (t as { name?: unknown }).name === 'default');
+      const named = entry.value.find(
+        (t) => t !== null && typeof t === 'object' && (t as { name?: unknown }).name === 'default',
+      );
       if (!named) entry.fail('a list of templates without one named "default"');
-      text = new JsonNode((named as { template?: unknown }).template, source, `${entry.path}[name=default].template`).string();
+      text = new JsonNode(
+        (named as { template?: unknown }).template,
+        source,
+        `${entry.path}[name=default].template`,
+      ).string();
     } else {
       text = entry.string();
     }
@@ -74,7 +87,13 @@ export class ChatTemplate {
    */
   render(messages: ChatMessage[], addGenerationPrompt: boolean): string {
     try {
-      return renderPython(this.program, { ...this.variables, messages, add_generation_prompt: addGenerationPrompt, tools: null, documents: null });
+      return renderPython(this.program, {
+        ...this.variables,
+        messages,
+        add_generation_prompt: addGenerationPrompt,
+        tools: null,
+        documents: null,
+      });
     } catch (err) {
       throw new Error(`${this.source}: chat_template: ${(err as Error).message}`);
     }
@@ -91,13 +110,25 @@ const PROBE = 'wasmformers probe answer';
  * EOS. Throws, naming the template, when there is none.
  */
 export function endOfTurnId(template: ChatTemplate, tok: Tokenizer): number {
-  const text = template.render([{ role: 'user', content: 'Hi' }, { role: 'assistant', content: PROBE }], false);
+  const text = template.render(
+    [
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: PROBE },
+    ],
+    false,
+  );
   const at = text.lastIndexOf(PROBE);
-  if (at < 0) throw new Error(`${template.source}: chat_template leaves out the assistant's content, so its end-of-turn token cannot be found`);
+  if (at < 0)
+    throw new Error(
+      `${template.source}: chat_template leaves out the assistant's content, so its end-of-turn token cannot be found`,
+    );
   for (const id of tok.encode(text.slice(at + PROBE.length), { bos: false, eos: false })) {
-    if (id === tok.eosId || (tok.decode([id], { skipSpecialTokens: true }) === '' && tok.decode([id]) !== '')) return id;
+    if (id === tok.eosId || (tok.decode([id], { skipSpecialTokens: true }) === '' && tok.decode([id]) !== ''))
+      return id;
   }
-  throw new Error(`${template.source}: chat_template puts no special token after the assistant's content (no end-of-turn token)`);
+  throw new Error(
+    `${template.source}: chat_template puts no special token after the assistant's content (no end-of-turn token)`,
+  );
 }
 
 /**

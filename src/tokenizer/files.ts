@@ -18,10 +18,19 @@ const utf8 = new TextDecoder('utf-8', { ignoreBOM: false });
  * Builds the tokenizer of the files; `source` (the tokenizer file's path) names it in errors.
  * A tokenizer.model becomes Hugging Face's slow LlamaTokenizer over it.
  */
-export function tokenizerFromFiles(files: TokenizerFiles & { format: 'tokenizer.model' }, source: string): LlamaTokenizer;
+export function tokenizerFromFiles(
+  files: TokenizerFiles & { format: 'tokenizer.model' },
+  source: string,
+): LlamaTokenizer;
 export function tokenizerFromFiles(files: TokenizerFiles, source: string): Tokenizer;
 export function tokenizerFromFiles(files: TokenizerFiles, source: string): Tokenizer {
-  if (files.format === 'tokenizer.model') return new LlamaTokenizer(SentencePieceProcessor.fromBytes(files.model, source));
+  if (files.format === 'tokenizer.model')
+    return new LlamaTokenizer(SentencePieceProcessor.fromBytes(files.model, source));
   const configSource = source.replace(/[^/\\]*$/, 'tokenizer_config.json');
-  return JsonTokenizer.fromText(utf8.decode(files.json), source, files.config ? utf8.decode(files.config) : null, configSource);
+  return JsonTokenizer.fromText(
+    utf8.decode(files.json),
+    source,
+    files.config ? utf8.decode(files.config) : null,
+    configSource,
+  );
 }

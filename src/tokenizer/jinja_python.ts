@@ -16,8 +16,22 @@ import { Environment, Interpreter, type parse } from '@huggingface/jinja';
 type Program = ReturnType<typeof parse>;
 
 /** The interpreter's runtime values and AST nodes, as far as the hooks look at them. */
-interface Value { type: string; value: unknown }
-interface Node { type: string; value?: unknown; operator?: { value: string }; left?: Node; right?: Node; callee?: Node; object?: Node; property?: Node; computed?: boolean; args?: Node[] }
+interface Value {
+  type: string;
+  value: unknown;
+}
+interface Node {
+  type: string;
+  value?: unknown;
+  operator?: { value: string };
+  left?: Node;
+  right?: Node;
+  callee?: Node;
+  object?: Node;
+  property?: Node;
+  computed?: boolean;
+  args?: Node[];
+}
 
 /** The interpreter's internal methods the hooks wrap (private in its typings). */
 interface Hooks {
@@ -31,13 +45,16 @@ interface Hooks {
 }
 
 /** Python's str.isspace() characters. */
-const PY_SPACE = new Set('\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000');
+const PY_SPACE = new Set(
+  '\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000',
+);
 
 /** Python's s.strip(chars) (`left`/`right` pick lstrip/rstrip); chars null strips whitespace. */
 export function pyStrip(s: string, chars: string | null, left = true, right = true): string {
   const drop = chars === null ? PY_SPACE : new Set(chars);
   const points = Array.from(s);
-  let start = 0, end = points.length;
+  let start = 0,
+    end = points.length;
   if (left) while (start < end && drop.has(points[start])) start++;
   if (right) while (end > start && drop.has(points[end - 1])) end--;
   return points.slice(start, end).join('');
@@ -51,11 +68,13 @@ function pyEquals(a: Value, b: Value): boolean {
   if (a.type !== b.type) return false;
   if (a.type === 'NullValue' || a.type === 'UndefinedValue') return true;
   if (a.type === 'ArrayValue') {
-    const x = a.value as Value[], y = b.value as Value[];
+    const x = a.value as Value[],
+      y = b.value as Value[];
     return x.length === y.length && x.every((v, i) => pyEquals(v, y[i]));
   }
   if (a.type === 'ObjectValue') {
-    const x = a.value as Map<string, Value>, y = b.value as Map<string, Value>;
+    const x = a.value as Map<string, Value>,
+      y = b.value as Map<string, Value>;
     return x.size === y.size && [...x].every(([k, v]) => y.has(k) && pyEquals(v, y.get(k)!));
   }
   return a.value === b.value;
@@ -68,18 +87,44 @@ function runtime(value: unknown): Value {
   return scratch.lookupVariable('v') as unknown as Value;
 }
 
-const STRIPS: Record<string, [boolean, boolean]> = { strip: [true, true], lstrip: [true, false], rstrip: [false, true] };
+const STRIPS: Record<string, [boolean, boolean]> = {
+  strip: [true, true],
+  lstrip: [true, false],
+  rstrip: [false, true],
+};
 
 /** Python's strftime on the local time, for the codes chat templates use. */
 function strftimeNow(format: string): string {
   const d = new Date();
-  const months = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+  const months = [
+    'January',
+    'February',
+    'March',
+    'April',
+    'May',
+    'June',
+    'July',
+    'August',
+    'September',
+    'October',
+    'November',
+    'December',
+  ];
   const days = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
   const two = (n: number) => String(n).padStart(2, '0');
   const codes: Record<string, () => string> = {
-    Y: () => String(d.getFullYear()), y: () => two(d.getFullYear() % 100), m: () => two(d.getMonth() + 1), d: () => two(d.getDate()),
-    B: () => months[d.getMonth()], b: () => months[d.getMonth()].slice(0, 3), A: () => days[d.getDay()], a: () => days[d.getDay()].slice(0, 3),
-    H: () => two(d.getHours()), M: () => two(d.getMinutes()), S: () => two(d.getSeconds()), '%': () => '%',
+    Y: () => String(d.getFullYear()),
+    y: () => two(d.getFullYear() % 100),
+    m: () => two(d.getMonth() + 1),
+    d: () => two(d.getDate()),
+    B: () => months[d.getMonth()],
+    b: () => months[d.getMonth()].slice(0, 3),
+    A: () => days[d.getDay()],
+    a: () => days[d.getDay()].slice(0, 3),
+    H: () => two(d.getHours()),
+    M: () => two(d.getMinutes()),
+    S: () => two(d.getSeconds()),
+    '%': () => '%',
   };
   return format.replace(/%(.)/g, (all, code: string) => codes[code]?.() ?? all);
 }
@@ -88,8 +133,15 @@ function strftimeNow(format: string): string {
 function environment(variables: Record<string, unknown>): Environment {
   const env = new Environment();
   const globals: Record<string, unknown> = {
-    true: true, false: false, none: null, True: true, False: false, None: null,
-    raise_exception: (message: unknown) => { throw new Error(String(message)); },
+    true: true,
+    false: false,
+    none: null,
+    True: true,
+    False: false,
+    None: null,
+    raise_exception: (message: unknown) => {
+      throw new Error(String(message));
+    },
     strftime_now: strftimeNow,
     range: (start: number, stop?: number, step = 1) => {
       if (stop === undefined) [start, stop] = [0, start];
@@ -104,7 +156,17 @@ function environment(variables: Record<string, unknown>): Environment {
 }
 
 /** The statements whose value is not printed (a `{{ }}` expression's is, as Python's str() writes it). */
-const STATEMENTS = new Set(['If', 'For', 'Break', 'Continue', 'Set', 'Macro', 'Comment', 'FilterStatement', 'CallStatement']);
+const STATEMENTS = new Set([
+  'If',
+  'For',
+  'Break',
+  'Continue',
+  'Set',
+  'Macro',
+  'Comment',
+  'FilterStatement',
+  'CallStatement',
+]);
 
 /** Python's repr() of a string. */
 function pyReprString(s: string): string {
@@ -113,7 +175,11 @@ function pyReprString(s: string): string {
     const simple: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
     if (simple[c]) return simple[c];
     const code = c.codePointAt(0)!;
-    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : code < 0x10000 ? `\\u${code.toString(16).padStart(4, '0')}` : `\\U${code.toString(16).padStart(8, '0')}`;
+    return code < 0x100
+      ? `\\x${code.toString(16).padStart(2, '0')}`
+      : code < 0x10000
+        ? `\\u${code.toString(16).padStart(4, '0')}`
+        : `\\U${code.toString(16).padStart(8, '0')}`;
   });
   return quote + (quote === "'" ? escaped.replaceAll("'", "\\'") : escaped) + quote;
 }
@@ -121,22 +187,42 @@ function pyReprString(s: string): string {
 /** Python's str() of a runtime value (repr() inside lists and dicts); `repr` asks for repr(). */
 function pyStr(v: Value, repr = false): string {
   switch (v.type) {
-    case 'StringValue': return repr ? pyReprString(v.value as string) : (v.value as string);
-    case 'BooleanValue': return v.value ? 'True' : 'False';
-    case 'NullValue': return 'None';
-    case 'UndefinedValue': return '';
-    case 'ArrayValue': return `[${(v.value as Value[]).map((x) => pyStr(x, true)).join(', ')}]`;
+    case 'StringValue':
+      return repr ? pyReprString(v.value as string) : (v.value as string);
+    case 'BooleanValue':
+      return v.value ? 'True' : 'False';
+    case 'NullValue':
+      return 'None';
+    case 'UndefinedValue':
+      return '';
+    case 'ArrayValue':
+      return `[${(v.value as Value[]).map((x) => pyStr(x, true)).join(', ')}]`;
     case 'TupleValue': {
       const items = (v.value as Value[]).map((x) => pyStr(x, true));
       return `(${items.join(', ')}${items.length === 1 ? ',' : ''})`;
     }
-    case 'ObjectValue': return `{${[...(v.value as Map<string, Value>)].map(([k, x]) => `${pyReprString(k)}: ${pyStr(x, true)}`).join(', ')}}`;
-    default: return String(v);
+    case 'ObjectValue':
+      return `{${[...(v.value as Map<string, Value>)].map(([k, x]) => `${pyReprString(k)}: ${pyStr(x, true)}`).join(', ')}}`;
+    default:
+      return String(v);
   }
 }
 
 /** Title case where it is not the upper case of one character: the Latin digraphs. */
-const DIGRAPH_TITLE: Record<string, string> = { Ǆ: 'ǅ', ǅ: 'ǅ', ǆ: 'ǅ', Ǉ: 'ǈ', ǈ: 'ǈ', ǉ: 'ǈ', Ǌ: 'ǋ', ǋ: 'ǋ', ǌ: 'ǋ', Ǳ: 'ǲ', ǲ: 'ǲ', ǳ: 'ǲ' };
+const DIGRAPH_TITLE: Record<string, string> = {
+  Ǆ: 'ǅ',
+  ǅ: 'ǅ',
+  ǆ: 'ǅ',
+  Ǉ: 'ǈ',
+  ǈ: 'ǈ',
+  ǉ: 'ǈ',
+  Ǌ: 'ǋ',
+  ǋ: 'ǋ',
+  ǌ: 'ǋ',
+  Ǳ: 'ǲ',
+  ǲ: 'ǲ',
+  ǳ: 'ǲ',
+};
 
 /**
  * Python's str.capitalize(): the first character in title case (a ligature such as "ﬁ", whose
@@ -160,7 +246,12 @@ function filterName(node: Node): unknown {
  * and a string's characters indexed by code point.
  */
 function pythonHooks(hooks: Hooks): void {
-  const { evaluateBinaryExpression: binary, evaluateCallExpression: call, applyFilter: filter, evaluateMemberExpression: member } = hooks;
+  const {
+    evaluateBinaryExpression: binary,
+    evaluateCallExpression: call,
+    applyFilter: filter,
+    evaluateMemberExpression: member,
+  } = hooks;
   const charsArg = (args: Value[]) => (args[0]?.type === 'StringValue' ? (args[0].value as string) : null);
   hooks.evaluateBlock = (statements, env) => {
     let out = '';
@@ -191,11 +282,14 @@ function pythonHooks(hooks: Hooks): void {
   };
   hooks.applyFilter = function (operand, node, env) {
     const name = filterName(node);
-    if (operand.type !== 'StringValue' || (name !== 'trim' && name !== 'capitalize' && name !== 'length')) return filter.call(this, operand, node, env);
+    if (operand.type !== 'StringValue' || (name !== 'trim' && name !== 'capitalize' && name !== 'length'))
+      return filter.call(this, operand, node, env);
     const text = operand.value as string;
     if (name === 'length') return runtime(Array.from(text).length);
     if (name === 'capitalize') return runtime(pyCapitalize(text));
-    return runtime(pyStrip(text, charsArg(node.type === 'CallExpression' ? hooks.evaluateArguments(node.args!, env)[0] : [])));
+    return runtime(
+      pyStrip(text, charsArg(node.type === 'CallExpression' ? hooks.evaluateArguments(node.args!, env)[0] : [])),
+    );
   };
   hooks.evaluateMemberExpression = function (node, env) {
     if (!node.computed || node.property!.type === 'SliceExpression') return member.call(this, node, env);

@@ -10,7 +10,10 @@ import type { SentencePieceProcessor } from './sentencepiece.ts';
 import type { SpecialIds, Tokenizer } from './tokenizer.ts';
 
 /** Text of a special piece and its id. */
-interface Special { text: string; id: number }
+interface Special {
+  text: string;
+  id: number;
+}
 
 /** SentencePiece plus Hugging Face's special-token handling; decoding leaves out the control pieces. */
 export class LlamaTokenizer implements Tokenizer {
@@ -21,11 +24,21 @@ export class LlamaTokenizer implements Tokenizer {
     this.specials = [v.unkId, v.bosId, v.eosId].filter((id) => id >= 0).map((id) => ({ text: v.pieces[id], id }));
   }
 
-  get vocabSize(): number { return this.sp.vocab.size; }
-  get bosId(): number { return this.sp.vocab.bosId; }
-  get eosId(): number { return this.sp.vocab.eosId; }
-  get padId(): number { return this.sp.vocab.padId; }
-  get unkId(): number { return this.sp.vocab.unkId; }
+  get vocabSize(): number {
+    return this.sp.vocab.size;
+  }
+  get bosId(): number {
+    return this.sp.vocab.bosId;
+  }
+  get eosId(): number {
+    return this.sp.vocab.eosId;
+  }
+  get padId(): number {
+    return this.sp.vocab.padId;
+  }
+  get unkId(): number {
+    return this.sp.vocab.unkId;
+  }
 
   /** `tok.decode(ids)` of SentencePiece: control pieces never show, so there is nothing more to skip. */
   decode(ids: ArrayLike<number>): string {
@@ -70,7 +83,8 @@ export class LlamaTokenizer implements Tokenizer {
     for (const special of this.specials) {
       const at = text.indexOf(special.text, from);
       if (at < 0) continue;
-      if (!best || at < best.at || (at === best.at && special.text.length > best.special.text.length)) best = { at, special };
+      if (!best || at < best.at || (at === best.at && special.text.length > best.special.text.length))
+        best = { at, special };
     }
     return best;
   }

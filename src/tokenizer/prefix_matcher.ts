@@ -4,7 +4,10 @@
  * normalizer and UTF-16 code units in the encoder.
  */
 
-interface TrieNode { next: Map<number, TrieNode>; end: boolean }
+interface TrieNode {
+  next: Map<number, TrieNode>;
+  end: boolean;
+}
 
 /** The UTF-16 code units of a string. */
 export function codeUnits(text: string): Uint16Array {

@@ -14,7 +14,10 @@ export const enum Wire {
 
 /** A malformed or cut-off protobuf message; `truncated` tells which. */
 export class ProtobufError extends Error {
-  constructor(message: string, readonly truncated: boolean) {
+  constructor(
+    message: string,
+    readonly truncated: boolean,
+  ) {
     super(message);
   }
 }
@@ -28,7 +31,11 @@ export class ProtobufReader {
   field = 0;
   wire = 0;
 
-  constructor(private readonly bytes: Uint8Array, start = 0, private readonly end = bytes.length) {
+  constructor(
+    private readonly bytes: Uint8Array,
+    start = 0,
+    private readonly end = bytes.length,
+  ) {
     this.pos = start;
   }
 
@@ -40,7 +47,12 @@ export class ProtobufReader {
     this.field = tag >>> 3;
     this.wire = tag & 7;
     if (this.field === 0) throw new ProtobufError(`field number 0 at byte ${at}`, false);
-    if (this.wire !== Wire.Varint && this.wire !== Wire.Fixed64 && this.wire !== Wire.Bytes && this.wire !== Wire.Fixed32) {
+    if (
+      this.wire !== Wire.Varint &&
+      this.wire !== Wire.Fixed64 &&
+      this.wire !== Wire.Bytes &&
+      this.wire !== Wire.Fixed32
+    ) {
       throw new ProtobufError(`unsupported wire type ${this.wire} at byte ${at}`, false);
     }
     return true;
@@ -105,10 +117,19 @@ export class ProtobufReader {
   /** Skips the current field's value. */
   skip(): void {
     switch (this.wire) {
-      case Wire.Varint: this.uint32(); break;
-      case Wire.Fixed64: this.need(8); this.pos += 8; break;
-      case Wire.Fixed32: this.need(4); this.pos += 4; break;
-      default: this.bytesField();
+      case Wire.Varint:
+        this.uint32();
+        break;
+      case Wire.Fixed64:
+        this.need(8);
+        this.pos += 8;
+        break;
+      case Wire.Fixed32:
+        this.need(4);
+        this.pos += 4;
+        break;
+      default:
+        this.bytesField();
     }
   }
 
@@ -118,6 +139,7 @@ export class ProtobufReader {
   }
 
   private need(n: number): void {
-    if (this.pos + n > this.end) throw new ProtobufError(`a ${n}-byte value at byte ${this.pos} runs past the end`, true);
+    if (this.pos + n > this.end)
+      throw new ProtobufError(`a ${n}-byte value at byte ${this.pos} runs past the end`, true);
   }
 }

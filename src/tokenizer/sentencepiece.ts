@@ -22,11 +22,19 @@ export class SentencePieceProcessor {
 
   /** Builds the processor; `source` names the model in errors. */
   constructor(model: SentencePieceModel, source: string) {
-    if (model.treatWhitespaceAsSuffix) throw new Error(`${source}: models with treat_whitespace_as_suffix are not supported`);
+    if (model.treatWhitespaceAsSuffix)
+      throw new Error(`${source}: models with treat_whitespace_as_suffix are not supported`);
     this.vocab = new Vocabulary(model, source);
     const userDefined = model.pieces.filter((_, id) => model.types[id] === PieceType.UserDefined);
-    this.normalizer = new Normalizer(model.normalizer, userDefined.length ? new PrefixMatcher(userDefined.map((p) => encoder.encode(p))) : null);
-    this.segmenter = new BpeSegmenter(this.vocab, userDefined.length ? new PrefixMatcher(userDefined.map(codeUnits)) : null, model.byteFallback);
+    this.normalizer = new Normalizer(
+      model.normalizer,
+      userDefined.length ? new PrefixMatcher(userDefined.map((p) => encoder.encode(p))) : null,
+    );
+    this.segmenter = new BpeSegmenter(
+      this.vocab,
+      userDefined.length ? new PrefixMatcher(userDefined.map(codeUnits)) : null,
+      model.byteFallback,
+    );
     const { addDummyPrefix, removeExtraWhitespaces } = model.normalizer;
     this.decodeOptions = {
       unkSurface: model.unkSurface,

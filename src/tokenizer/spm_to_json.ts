@@ -31,14 +31,23 @@ export interface LlamaJsonOptions {
 const SPACE = '\u2581';
 
 /** The tokenizer.json object for a parsed `tokenizer.model`; `source` names it in errors. */
-export function llamaTokenizerJson(model: SentencePieceModel, source: string, { legacy = true, addBos = true, addEos = false }: LlamaJsonOptions = {}): object {
-  if (model.modelType !== ModelType.Bpe) throw new Error(`${source}: only BPE models convert to a Llama tokenizer.json`);
+export function llamaTokenizerJson(
+  model: SentencePieceModel,
+  source: string,
+  { legacy = true, addBos = true, addEos = false }: LlamaJsonOptions = {},
+): object {
+  if (model.modelType !== ModelType.Bpe)
+    throw new Error(`${source}: only BPE models convert to a Llama tokenizer.json`);
   const n = model.normalizer;
   if (n.charsmap.length > 0 || !n.addDummyPrefix || n.removeExtraWhitespaces || !n.escapeWhitespaces) {
-    throw new Error(`${source}: the Llama converter keeps only Llama's normalizer (no character map, a dummy prefix, spaces kept); this model's differs, so its tokenizer.json would not give the same ids`);
+    throw new Error(
+      `${source}: the Llama converter keeps only Llama's normalizer (no character map, a dummy prefix, spaces kept); this model's differs, so its tokenizer.json would not give the same ids`,
+    );
   }
   const vocab: Record<string, number> = {};
-  model.pieces.forEach((piece, id) => { vocab[piece] = id; });
+  model.pieces.forEach((piece, id) => {
+    vocab[piece] = id;
+  });
   const scores = Array.from(model.scores, (score, id) => (id < 3 ? 0 : score));
   const idOf = (piece: string) => model.pieces.indexOf(piece);
   const special = (piece: string) => {
@@ -49,15 +58,29 @@ export function llamaTokenizerJson(model: SentencePieceModel, source: string, { 
   const addedTokens = model.pieces.flatMap((content, id) => {
     const type = model.types[id];
     if (type !== PieceType.Unknown && type !== PieceType.Control && type !== PieceType.UserDefined) return [];
-    return [{ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: type !== PieceType.UserDefined }];
+    return [
+      {
+        id,
+        content,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: type !== PieceType.UserDefined,
+      },
+    ];
   });
   const templatePiece = (piece: string, typeId: number) => ({ SpecialToken: { id: piece, type_id: typeId } });
   const single = [
-    ...(addBos ? [templatePiece(model.bosPiece, 0)] : []), { Sequence: { id: 'A', type_id: 0 } }, ...(addEos ? [templatePiece(model.eosPiece, 0)] : []),
+    ...(addBos ? [templatePiece(model.bosPiece, 0)] : []),
+    { Sequence: { id: 'A', type_id: 0 } },
+    ...(addEos ? [templatePiece(model.eosPiece, 0)] : []),
   ];
   const pair = [
     ...single,
-    ...(addBos ? [templatePiece(model.bosPiece, 1)] : []), { Sequence: { id: 'B', type_id: 1 } }, ...(addEos ? [templatePiece(model.eosPiece, 1)] : []),
+    ...(addBos ? [templatePiece(model.bosPiece, 1)] : []),
+    { Sequence: { id: 'B', type_id: 1 } },
+    ...(addEos ? [templatePiece(model.eosPiece, 1)] : []),
   ];
   const specialTokens: Record<string, object> = {};
   if (addBos) specialTokens[model.bosPiece] = special(model.bosPiece);
@@ -68,7 +91,13 @@ export function llamaTokenizerJson(model: SentencePieceModel, source: string, { 
     padding: null,
     added_tokens: addedTokens,
     normalizer: legacy
-      ? { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: SPACE }, { type: 'Replace', pattern: { String: ' ' }, content: SPACE }] }
+      ? {
+          type: 'Sequence',
+          normalizers: [
+            { type: 'Prepend', prepend: SPACE },
+            { type: 'Replace', pattern: { String: ' ' }, content: SPACE },
+          ],
+        }
       : null,
     pre_tokenizer: legacy ? null : { type: 'Metaspace', replacement: SPACE, prepend_scheme: 'first', split: false },
     post_processor: { type: 'TemplateProcessing', single, pair, special_tokens: specialTokens },
@@ -82,8 +111,16 @@ export function llamaTokenizerJson(model: SentencePieceModel, source: string, { 
       ],
     },
     model: {
-      type: 'BPE', dropout: null, unk_token: model.unkPiece, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab, merges: mergesFromScores(model.pieces, scores),
+      type: 'BPE',
+      dropout: null,
+      unk_token: model.unkPiece,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      ignore_merges: false,
+      vocab,
+      merges: mergesFromScores(model.pieces, scores),
     },
   };
 }
@@ -95,14 +132,18 @@ export function llamaTokenizerJson(model: SentencePieceModel, source: string, { 
  */
 export function mergesFromScores(pieces: readonly string[], scores: readonly number[]): [string, string][] {
   const ids = new Map<string, number>();
-  pieces.forEach((piece, id) => { if (!ids.has(piece)) ids.set(piece, id); });
+  pieces.forEach((piece, id) => {
+    if (!ids.has(piece)) ids.set(piece, id);
+  });
   const merges: { left: string; right: string; score: number; leftLength: number; rightLength: number }[] = [];
   pieces.forEach((piece, id) => {
     const chars = [...piece];
     const local: typeof merges = [];
     for (let k = 1; k < chars.length; k++) {
-      const left = chars.slice(0, k).join(''), right = chars.slice(k).join('');
-      if (ids.has(left) && ids.has(right)) local.push({ left, right, score: scores[id], leftLength: k, rightLength: chars.length - k });
+      const left = chars.slice(0, k).join(''),
+        right = chars.slice(k).join('');
+      if (ids.has(left) && ids.has(right))
+        local.push({ left, right, score: scores[id], leftLength: k, rightLength: chars.length - k });
     }
     local.sort((a, b) => ids.get(a.left)! - ids.get(b.left)! || ids.get(a.right)! - ids.get(b.right)!);
     merges.push(...local);

@@ -38,10 +38,14 @@ export class Vocabulary {
       const type = model.types[id];
       const isNormal = type === PieceType.Normal || type === PieceType.UserDefined || type === PieceType.Unused;
       const map = isNormal ? this.normal : this.reserved;
-      if (map.has(model.pieces[id])) throw new Error(`${source}: piece ${JSON.stringify(model.pieces[id])} is defined twice (ids ${map.get(model.pieces[id])} and ${id})`);
+      if (map.has(model.pieces[id]))
+        throw new Error(
+          `${source}: piece ${JSON.stringify(model.pieces[id])} is defined twice (ids ${map.get(model.pieces[id])} and ${id})`,
+        );
       map.set(model.pieces[id], id);
       if (type === PieceType.Unknown) unk = id;
-      if (type === PieceType.Byte && !model.byteFallback) throw new Error(`${source}: has BYTE pieces but byte_fallback is off`);
+      if (type === PieceType.Byte && !model.byteFallback)
+        throw new Error(`${source}: has BYTE pieces but byte_fallback is off`);
     }
     this.unkId = unk;
     const special = (piece: string, type: PieceType) => {

@@ -39,10 +39,12 @@ function hms(seconds: number): string {
 
 /** The two parts of the monitor line: the numbers, then the progress bar. */
 export function formatStep(l: StepLog): string {
-  const head = `{ Epoch:[${String(l.epoch).padStart(3)}/${String(l.epochs).padStart(3)}], step:[${String(l.step).padStart(5)}/${String(l.stepsPerEpoch).padStart(5)}], ` +
+  const head =
+    `{ Epoch:[${String(l.epoch).padStart(3)}/${String(l.epochs).padStart(3)}], step:[${String(l.step).padStart(5)}/${String(l.stepsPerEpoch).padStart(5)}], ` +
     `loss: ${l.loss.toFixed(3)}, per_step_time: ${Math.round(l.stepMs)}ms, lr: ${pyFloat(l.lr)}, overflow cond: False, loss_scale: 1.0, ` +
     `global_norm: ${pyFloat(Math.fround(l.globalNorm))}, train_throughput_per_npu: ${l.tflops.toFixed(3)}T`;
-  const width = 50, filled = Math.round(width * Math.min(1, l.done));
+  const width = 50,
+    filled = Math.round(width * Math.min(1, l.done));
   const bar = `|${'█'.repeat(filled)}${' '.repeat(width - filled)}|`;
   return `${head}\n${(100 * l.done).toFixed(1).padStart(5)}% ${bar} ${l.samplesPerSecond.toFixed(5)} samples/s/p  ${hms(l.remaining)} }`;
 }

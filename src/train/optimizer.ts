@@ -16,13 +16,29 @@ export interface AdamWConfig {
 }
 
 /** The seed's values: beta1 0.9, beta2 0.999, eps 1e-8, weight_decay 0, no bias correction. */
-export const SEED_ADAMW: AdamWConfig = { lr: 1e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, biasCorrection: false };
+export const SEED_ADAMW: AdamWConfig = {
+  lr: 1e-5,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  biasCorrection: false,
+};
 
 /** Step number `step` (from 1) of AdamW over every tensor, at learning rate `lr`. */
 export function adamwStep(core: Core, tensors: readonly Trainable[], o: AdamWConfig, step: number, lr = o.lr): void {
-  const bc1 = o.biasCorrection ? 1 - o.beta1 ** step : 1, bc2 = o.biasCorrection ? 1 - o.beta2 ** step : 1;
+  const bc1 = o.biasCorrection ? 1 - o.beta1 ** step : 1,
+    bc2 = o.biasCorrection ? 1 - o.beta2 ** step : 1;
   for (const t of tensors) {
-    core.kernels.adamw(t.ptr, t.grad, t.m, t.v, t.n, { lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, bc1, bc2 });
+    core.kernels.adamw(t.ptr, t.grad, t.m, t.v, t.n, {
+      lr,
+      beta1: o.beta1,
+      beta2: o.beta2,
+      eps: o.eps,
+      weightDecay: o.weightDecay,
+      bc1,
+      bc2,
+    });
   }
 }
 

@@ -16,15 +16,24 @@ import { rankLogger, type RankContext } from './session.ts';
 function checkpointFolders(outputDir: string): string[] {
   const root = join(outputDir, 'checkpoint');
   if (!existsSync(root)) return [];
-  return readdirSync(root).filter((f) => /^rank_\d+$/.test(f)).map((f) => join('checkpoint', f));
+  return readdirSync(root)
+    .filter((f) => /^rank_\d+$/.test(f))
+    .map((f) => join('checkpoint', f));
 }
 
 /** Throws one line if output_dir holds checkpoints (a new run would mix with them). */
 function refuseCheckpoints(outputDir: string): void {
-  const found = checkpointFolders(outputDir).flatMap((d) => readdirSync(join(outputDir, d)).filter((f) => f.endsWith('.safetensors')).sort().map((f) => join(d, f)));
+  const found = checkpointFolders(outputDir).flatMap((d) =>
+    readdirSync(join(outputDir, d))
+      .filter((f) => f.endsWith('.safetensors'))
+      .sort()
+      .map((f) => join(d, f)),
+  );
   if (found.length) {
-    throw new Error(`${outputDir} already holds checkpoints (${found[0]}, ${found.length} in all): ` +
-      'give --resume_training True to continue that run, or another --output_dir (or remove the folder) to start afresh');
+    throw new Error(
+      `${outputDir} already holds checkpoints (${found[0]}, ${found.length} in all): ` +
+        'give --resume_training True to continue that run, or another --output_dir (or remove the folder) to start afresh',
+    );
   }
 }
 
@@ -37,10 +46,12 @@ export function claimOutputDir(c: RunConfig, rank?: RankContext): () => void {
   if (!rank || rank.job.rank === 0) {
     release = lockFolder(c.output_dir, '--output_dir');
     try {
-      const swept = [c.output_dir, ...checkpointFolders(c.output_dir).map((d) => join(c.output_dir, d))]
-        .flatMap((dir) => sweepTemporaries(dir).map((name) => join(dir, name)));
+      const swept = [c.output_dir, ...checkpointFolders(c.output_dir).map((d) => join(c.output_dir, d))].flatMap(
+        (dir) => sweepTemporaries(dir).map((name) => join(dir, name)),
+      );
       if (swept.length) rankLogger(c, 0, false)(`removed what a stopped run left half written: ${swept.join(', ')}`);
-      if ((c.run_mode === 'train' || c.run_mode === 'finetune') && c.resume_training === false) refuseCheckpoints(c.output_dir);
+      if ((c.run_mode === 'train' || c.run_mode === 'finetune') && c.resume_training === false)
+        refuseCheckpoints(c.output_dir);
     } catch (err) {
       release();
       throw err;

@@ -36,12 +36,23 @@ function fmt(v: number): string {
 
 /** An SVG line chart of (x, y) points with axis labels. */
 function lineChart(title: string, xs: number[], ys: number[], color: string): string {
-  const W = 460, H = 220, L = 62, R = 12, T = 28, B = 34;
+  const W = 460,
+    H = 220,
+    L = 62,
+    R = 12,
+    T = 28,
+    B = 34;
   const ok = xs.map((x, i) => [x, ys[i]]).filter(([, y]) => Number.isFinite(y));
-  if (ok.length === 0) return `<svg width="${W}" height="${H}"><text x="${L}" y="${H / 2}">${esc(title)}: no data yet</text></svg>`;
-  const x0 = Math.min(...ok.map((p) => p[0])), x1 = Math.max(...ok.map((p) => p[0]));
-  let y0 = Math.min(...ok.map((p) => p[1])), y1 = Math.max(...ok.map((p) => p[1]));
-  if (y0 === y1) { y0 -= Math.abs(y0) * 0.1 + 1e-9; y1 += Math.abs(y1) * 0.1 + 1e-9; }
+  if (ok.length === 0)
+    return `<svg width="${W}" height="${H}"><text x="${L}" y="${H / 2}">${esc(title)}: no data yet</text></svg>`;
+  const x0 = Math.min(...ok.map((p) => p[0])),
+    x1 = Math.max(...ok.map((p) => p[0]));
+  let y0 = Math.min(...ok.map((p) => p[1])),
+    y1 = Math.max(...ok.map((p) => p[1]));
+  if (y0 === y1) {
+    y0 -= Math.abs(y0) * 0.1 + 1e-9;
+    y1 += Math.abs(y1) * 0.1 + 1e-9;
+  }
   const sx = (x: number) => L + ((x - x0) / (x1 - x0 || 1)) * (W - L - R);
   const sy = (y: number) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
   const path = ok.map(([x, y], i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join('');
@@ -60,10 +71,30 @@ function reportHtml(d: ReportData): string {
   const s = d.points.map((p) => p.step);
   const last = d.points.at(-1);
   const charts = [
-    lineChart('loss', s, d.points.map((p) => p.loss), '#c0392b'),
-    lineChart('learning rate', s, d.points.map((p) => p.lr), '#2471a3'),
-    lineChart('gradient norm (before clipping)', s, d.points.map((p) => p.gradNorm), '#7d3c98'),
-    lineChart('throughput (tokens/s)', s, d.points.map((p) => p.tokensPerSecond), '#1e8449'),
+    lineChart(
+      'loss',
+      s,
+      d.points.map((p) => p.loss),
+      '#c0392b',
+    ),
+    lineChart(
+      'learning rate',
+      s,
+      d.points.map((p) => p.lr),
+      '#2471a3',
+    ),
+    lineChart(
+      'gradient norm (before clipping)',
+      s,
+      d.points.map((p) => p.gradNorm),
+      '#7d3c98',
+    ),
+    lineChart(
+      'throughput (tokens/s)',
+      s,
+      d.points.map((p) => p.tokensPerSecond),
+      '#1e8449',
+    ),
   ];
   const evals = d.evals.length
     ? `<h2>Evaluation</h2><table><tr><th>step</th><th>loss</th><th>perplexity</th></tr>${d.evals.map((e) => `<tr><td>${e.step}</td><td>${fmt(e.loss)}</td><td>${fmt(e.perplexity)}</td></tr>`).join('')}</table>`

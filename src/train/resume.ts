@@ -11,8 +11,15 @@ import type { Core } from '../runtime/core.ts';
 import type { Trainable } from '../model/weights.ts';
 import type { Collectives } from '../parallel/collective.ts';
 import {
-  describeHoldings, listCheckpoints, loadTrainingCheckpoint, readPosition, resumeStep, writeMeta,
-  type RankHoldings, type SampleSettings, type TrainPosition,
+  describeHoldings,
+  listCheckpoints,
+  loadTrainingCheckpoint,
+  readPosition,
+  resumeStep,
+  writeMeta,
+  type RankHoldings,
+  type SampleSettings,
+  type TrainPosition,
 } from './state.ts';
 
 /** What a rank needs to resume. */
@@ -36,16 +43,22 @@ export function resumeTraining(core: Core, trainable: readonly Trainable[], o: R
   const named = typeof o.resume === 'string' ? [o.resume, join(o.dir, o.resume)].find((p) => existsSync(p)) : undefined;
   const namedStep = named === undefined ? null : readPosition(named).globalStep;
   // One process may load a named file from anywhere; a rank of a job loads its own of that step.
-  const own: RankHoldings = { steps: mine.map((s) => s.pos.globalStep).concat(!o.job && namedStep !== null ? [namedStep] : []), named: namedStep };
+  const own: RankHoldings = {
+    steps: mine.map((s) => s.pos.globalStep).concat(!o.job && namedStep !== null ? [namedStep] : []),
+    named: namedStep,
+  };
   const all = o.job ? o.job.allGather(own) : [own];
   const step = resumeStep(all, o.resume, o.firstSave);
   const newer = mine.filter((s) => s.pos.globalStep > step);
   for (const s of newer) rmSync(s.path, { force: true });
-  if (newer.length) o.log(`removed ${newer.map((s) => s.file).join(', ')}: past global step ${step}, which every rank resumes from`);
+  if (newer.length)
+    o.log(`removed ${newer.map((s) => s.file).join(', ')}: past global step ${step}, which every rank resumes from`);
   const saved = mine.find((s) => s.pos.globalStep === step);
   writeMeta(o.dir, saved ?? mine.filter((s) => s.pos.globalStep < step).at(-1));
   if (step === 0) {
-    o.log(`resuming from the start: no checkpoint is on every rank (${describeHoldings(all)}), and none is past the first save`);
+    o.log(
+      `resuming from the start: no checkpoint is on every rank (${describeHoldings(all)}), and none is past the first save`,
+    );
     return { epoch: 1, stepInEpoch: 0, globalStep: 0 };
   }
   const path = !o.job && named !== undefined ? named : saved!.path;

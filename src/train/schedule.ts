@@ -20,14 +20,19 @@ export type Schedule = (step: number) => number;
 export function makeSchedule(c: ScheduleConfig, runSteps: number): Schedule {
   const total = c.total_steps > 0 ? c.total_steps : runSteps;
   const warmup = c.warmup_ratio > 0 ? Math.floor(total * c.warmup_ratio) : Math.max(0, c.warmup_steps);
-  const decay = Math.max(1, total - warmup), lr = c.learning_rate, end = c.lr_end;
+  const decay = Math.max(1, total - warmup),
+    lr = c.learning_rate,
+    end = c.lr_end;
   return (step) => {
     if (step < warmup) return (lr * step) / warmup;
     const progress = Math.min(1, (step - warmup) / decay);
     switch (c.type) {
-      case 'CosineWithWarmUpLR': return end + (lr - end) * 0.5 * (1 + Math.cos(Math.PI * progress));
-      case 'LinearWithWarmUpLR': return end + (lr - end) * (1 - progress);
-      case 'ConstantWarmUpLR': return lr;
+      case 'CosineWithWarmUpLR':
+        return end + (lr - end) * 0.5 * (1 + Math.cos(Math.PI * progress));
+      case 'LinearWithWarmUpLR':
+        return end + (lr - end) * (1 - progress);
+      case 'ConstantWarmUpLR':
+        return lr;
     }
   };
 }

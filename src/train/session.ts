@@ -24,7 +24,13 @@ import { Collective, type Collectives } from '../parallel/collective.ts';
 import { currentJob, type Job } from '../parallel/job.ts';
 
 /** Storage of frozen base weights by `model_config.param_init_type`. */
-const STORAGE: Record<string, WeightType> = { float32: WeightType.F32, bfloat16: WeightType.BF16, int8: WeightType.I8, q8_0: WeightType.Q8_0, q4_0: WeightType.Q4_0 };
+const STORAGE: Record<string, WeightType> = {
+  float32: WeightType.F32,
+  bfloat16: WeightType.BF16,
+  int8: WeightType.I8,
+  q8_0: WeightType.Q8_0,
+  q4_0: WeightType.Q4_0,
+};
 
 /** The rank's log: every line to the console (rank 0) and to output/log/rank_<r>/info.log. */
 export function rankLogger(c: RunConfig, rank: number, toConsole: boolean): (line: string) => void {
@@ -69,20 +75,31 @@ export interface RankContext {
  * launcher is one rank.
  */
 export function rankContext(c: RunConfig): RankContext | undefined {
-  const job = currentJob(), dp = c.parallel_config.data_parallel, mp = c.parallel_config.model_parallel;
+  const job = currentJob(),
+    dp = c.parallel_config.data_parallel,
+    mp = c.parallel_config.model_parallel;
   const ranks = job?.ranks ?? 1;
   if (job && !c.use_parallel) {
-    throw new Error(`msrun_launcher started ${ranks} ranks but use_parallel is False (each rank would repeat the whole run): give --use_parallel True`);
+    throw new Error(
+      `msrun_launcher started ${ranks} ranks but use_parallel is False (each rank would repeat the whole run): give --use_parallel True`,
+    );
   }
   if (!c.use_parallel) return undefined;
   if (dp * mp !== ranks) {
-    throw new Error(`parallel_config.data_parallel ${dp} × model_parallel ${mp} = ${dp * mp} ranks, but ${job ? `msrun_launcher started ${ranks}` : 'this process is one rank (start it with msrun_launcher "..." ' + dp * mp + ')'}`);
+    throw new Error(
+      `parallel_config.data_parallel ${dp} × model_parallel ${mp} = ${dp * mp} ranks, but ${job ? `msrun_launcher started ${ranks}` : 'this process is one rank (start it with msrun_launcher "..." ' + dp * mp + ')'}`,
+    );
   }
   if (!job) return undefined;
-  const collective = new Collective(job), dataRank = Math.floor(job.rank / mp), index = job.rank % mp;
+  const collective = new Collective(job),
+    dataRank = Math.floor(job.rank / mp),
+    index = job.rank % mp;
   const range = (n: number, at: (i: number) => number) => Array.from({ length: n }, (_, i) => at(i));
   return {
-    job, collective, dataRank, dataRanks: dp,
+    job,
+    collective,
+    dataRank,
+    dataRanks: dp,
     dataGroup: dp > 1 ? collective.group(range(dp, (i) => i * mp + index)) : undefined,
     share: mp > 1 ? { parts: mp, index } : undefined,
     modelGroup: mp > 1 ? collective.group(range(mp, (i) => dataRank * mp + i)) : undefined,
@@ -100,27 +117,44 @@ export function coreFor(c: RunConfig, rank?: RankContext): Promise<Core> {
  * to frozen base weights; eval and predict run frozen weights. `load_checkpoint` may be a model
  * (folder or file) or a PEFT adapter folder whose base_model_name_or_path names its base.
  */
-export async function buildModel(core: Core, c: RunConfig, log: (line: string) => void, rank?: RankContext): Promise<LlamaModel> {
+export async function buildModel(
+  core: Core,
+  c: RunConfig,
+  log: (line: string) => void,
+  rank?: RankContext,
+): Promise<LlamaModel> {
   if (!rank) return buildOwnModel(core, c, log, 1, 1);
   // The ranks that hold the same weights: all of them, or (model parallelism) the data-parallel
   // replicas of one slice. The first builds the model (it holds the frozen base: one per slice);
   // the others use its base where it lies in the shared memory and start from copies of its
   // trainable tensors.
-  const holders = rank.share?.parts ?? 1, group = rank.share ? rank.dataGroup : rank.collective;
+  const holders = rank.share?.parts ?? 1,
+    group = rank.share ? rank.dataGroup : rank.collective;
   if (!group) return buildOwnModel(core, c, log, rank.job.ranks, holders, rank.share);
   const key = rank.share ? `slice ${rank.share.index}` : 'base';
   if (group.rank === 0) {
     const model = await buildOwnModel(core, c, log, rank.job.ranks, holders, rank.share);
-    const w = model.weights, base = model.options.mode === 'train' ? undefined : w.baseLayout();
+    const w = model.weights,
+      base = model.options.mode === 'train' ? undefined : w.baseLayout();
     if (w.hostLayers) shareWithRanks(key, w.hostLayers); // SharedArrayBuffers do not travel as JSON
     group.allGather<SharedModel | null>({
-      config: model.config, options: model.options, base: base && { ...base, hostLayers: undefined }, trainable: w.trainable.map((t) => t.ptr),
+      config: model.config,
+      options: model.options,
+      base: base && { ...base, hostLayers: undefined },
+      trainable: w.trainable.map((t) => t.ptr),
     });
     return model;
   }
   const shared = group.allGather<SharedModel | null>(null)[0]!;
-  const base = shared.base && { ...shared.base, hostLayers: shared.options.streamLayers ? receiveShared<HostLayers>(key, rank.job.timeoutMs) : undefined };
-  const options: ModelOptions = { ...shared.options, sharedBase: base, seed: (shared.options.seed ?? 0) + rank.dataRank };
+  const base = shared.base && {
+    ...shared.base,
+    hostLayers: shared.options.streamLayers ? receiveShared<HostLayers>(key, rank.job.timeoutMs) : undefined,
+  };
+  const options: ModelOptions = {
+    ...shared.options,
+    sharedBase: base,
+    seed: (shared.options.seed ?? 0) + rank.dataRank,
+  };
   const model = new LlamaModel(core, shared.config, options);
   model.weights.trainable.forEach((t, i) => core.arena.f32(t.ptr, t.n).set(core.arena.f32(shared.trainable[i], t.n)));
   return model;
@@ -139,19 +173,32 @@ interface SharedModel {
  * The model of a run built in this core alone (see buildModel), its weights placed for a job of
  * `ranks` ranks of which `holders` hold a frozen base.
  */
-async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => void, ranks: number, holders: number, share?: ModelShare): Promise<LlamaModel> {
-  const run = runModel(c, share), { config, ownConfig, adapterDir, options } = run;
+async function buildOwnModel(
+  core: Core,
+  c: RunConfig,
+  log: (line: string) => void,
+  ranks: number,
+  holders: number,
+  share?: ModelShare,
+): Promise<LlamaModel> {
+  const run = runModel(c, share),
+    { config, ownConfig, adapterDir, options } = run;
   const placement = placeRun(c, run, ranks, holders, isShared(core.arena.memory));
   options.streamLayers = placement.streamLayers;
   const path = c.load_checkpoint;
   log(placement.summary);
-  const report = (r: LoadReport) => { const s = formatLoadReport(r); if (s) log(s); };
-  if (adapterDir) return loadModel(core, adapterBaseModel(adapterDir), options, { config, adapter: adapterDir, report, share });
+  const report = (r: LoadReport) => {
+    const s = formatLoadReport(r);
+    if (s) log(s);
+  };
+  if (adapterDir)
+    return loadModel(core, adapterBaseModel(adapterDir), options, { config, adapter: adapterDir, report, share });
   let model: LlamaModel;
   if (path) {
     model = await loadModel(core, path, options, { config, report, share });
   } else {
-    if (c.run_mode !== 'train') log(`warning: no --load_checkpoint: the model starts from random weights (seed ${c.seed})`);
+    if (c.run_mode !== 'train')
+      log(`warning: no --load_checkpoint: the model starts from random weights (seed ${c.seed})`);
     model = new LlamaModel(core, ownConfig, options, share);
     model.weights.initRandom(c.seed, c.model.model_config.initializer_range, share);
   }
@@ -159,7 +206,13 @@ async function buildOwnModel(core: Core, c: RunConfig, log: (line: string) => vo
 }
 
 /** What runModel says about a run's model. */
-interface RunModel { config: LlamaConfig; ownConfig: LlamaConfig; lora?: LoraConfig; adapterDir?: string; options: ModelOptions }
+interface RunModel {
+  config: LlamaConfig;
+  ownConfig: LlamaConfig;
+  lora?: LoraConfig;
+  adapterDir?: string;
+  options: ModelOptions;
+}
 
 /**
  * The model a run builds: its config and this rank's share of it, the config's LoRA (finetune),
@@ -170,10 +223,15 @@ function runModel(c: RunConfig, share?: ModelShare): RunModel {
   const config: LlamaConfig = configFromMindFormers(c.model.model_config, where);
   const ownConfig = share ? rankShare(config, share.parts, where) : config;
   const storage = STORAGE[c.model.model_config.param_init_type];
-  if (storage === undefined) throw new Error(`${where}.param_init_type ${JSON.stringify(c.model.model_config.param_init_type)}: expected float32, bfloat16, int8, q8_0 or q4_0`);
+  if (storage === undefined)
+    throw new Error(
+      `${where}.param_init_type ${JSON.stringify(c.model.model_config.param_init_type)}: expected float32, bfloat16, int8, q8_0 or q4_0`,
+    );
   const training = c.run_mode === 'train' || c.run_mode === 'finetune';
-  const lora = c.run_mode === 'finetune' ? loraFromPetConfig(c.model.model_config.pet_config, `${where}.pet_config`) : undefined;
-  if (c.run_mode === 'finetune' && !lora) throw new Error(`--run_mode finetune needs model.model_config.pet_config (LoRA)`);
+  const lora =
+    c.run_mode === 'finetune' ? loraFromPetConfig(c.model.model_config.pet_config, `${where}.pet_config`) : undefined;
+  if (c.run_mode === 'finetune' && !lora)
+    throw new Error(`--run_mode finetune needs model.model_config.pet_config (LoRA)`);
   const path = c.load_checkpoint;
   const adapterDir = path && existsSync(join(path, 'adapter_config.json')) ? path : undefined;
   const options: ModelOptions = {
@@ -187,9 +245,21 @@ function runModel(c: RunConfig, share?: ModelShare): RunModel {
 }
 
 /** Where a run's weights go in a job of `ranks` ranks of which `holders` hold a frozen base (`shared`: in one memory); throws naming what would fit. */
-function placeRun(c: RunConfig, { config, ownConfig, options, lora }: RunModel, ranks: number, holders: number, shared: boolean): Placement {
+function placeRun(
+  c: RunConfig,
+  { config, ownConfig, options, lora }: RunModel,
+  ranks: number,
+  holders: number,
+  shared: boolean,
+): Placement {
   return placeWeights({
-    config: ownConfig, options: { ...options, lora: options.lora ?? lora }, ranks, baseHolders: holders, stream: c.stream_layers, machineBytes: totalmem(), shared,
+    config: ownConfig,
+    options: { ...options, lora: options.lora ?? lora },
+    ranks,
+    baseHolders: holders,
+    stream: c.stream_layers,
+    machineBytes: totalmem(),
+    shared,
     B: c.run_mode === 'predict' ? 1 : c.run_mode === 'eval' ? c.eval_dataset.batch_size : c.runner_config.batch_size,
     S: config.maxSeqLen,
   });
@@ -201,6 +271,7 @@ function placeRun(c: RunConfig, { config, ownConfig, options, lora }: RunModel, 
  * naming how many ranks would fit.
  */
 export function checkJobFits(c: RunConfig, ranks: number): void {
-  const mp = c.parallel_config.model_parallel, share = mp > 1 ? { parts: mp, index: 0 } : undefined;
+  const mp = c.parallel_config.model_parallel,
+    share = mp > 1 ? { parts: mp, index: 0 } : undefined;
   placeRun(c, runModel(c, share), ranks, mp, true);
 }

@@ -66,7 +66,8 @@ function checkpointName(rank: number, prefix?: string): RegExp {
 /** The position in a training checkpoint's metadata; throws naming the file if it has none. */
 function positionOf(path: string, m: Record<string, string>): TrainPosition {
   const pos = { epoch: Number(m.epoch), stepInEpoch: Number(m.step), globalStep: Number(m.global_step) };
-  if (m.epoch === undefined || ![pos.epoch, pos.stepInEpoch, pos.globalStep].every(Number.isInteger)) throw new Error(`${path}: no training position in its metadata`);
+  if (m.epoch === undefined || ![pos.epoch, pos.stepInEpoch, pos.globalStep].every(Number.isInteger))
+    throw new Error(`${path}: no training position in its metadata`);
   return pos;
 }
 
@@ -84,7 +85,8 @@ export function readPosition(path: string): TrainPosition {
 export function listCheckpoints(dir: string, rank: number, prefix?: string): SavedCheckpoint[] {
   if (!existsSync(dir)) return [];
   const name = checkpointName(rank, prefix);
-  return readdirSync(dir).filter((f) => name.test(f))
+  return readdirSync(dir)
+    .filter((f) => name.test(f))
     .map((file) => ({ path: join(dir, file), file, pos: readPosition(join(dir, file)) }))
     .sort((a, b) => a.pos.globalStep - b.pos.globalStep);
 }
@@ -93,7 +95,12 @@ export function listCheckpoints(dir: string, rank: number, prefix?: string): Sav
 export function writeMeta(dir: string, saved: SavedCheckpoint | undefined): void {
   const path = join(dir, 'meta.json');
   if (!saved) return rmSync(path, { force: true });
-  const meta: CheckpointMeta = { last_epoch: saved.pos.epoch, last_step: saved.pos.stepInEpoch, last_ckpt_file: saved.file, global_step: saved.pos.globalStep };
+  const meta: CheckpointMeta = {
+    last_epoch: saved.pos.epoch,
+    last_step: saved.pos.stepInEpoch,
+    last_ckpt_file: saved.file,
+    global_step: saved.pos.globalStep,
+  };
   const tmp = temporaryName(path);
   writeFileSync(tmp, JSON.stringify(meta, null, 2) + '\n');
   renameSync(tmp, path);
@@ -104,7 +111,16 @@ export function writeMeta(dir: string, saved: SavedCheckpoint | undefined): void
  * meta.json at the file; returns the file name. Older files are pruned separately
  * (pruneCheckpoints), once every rank holds this one. `faults` may fail it halfway (tests).
  */
-export async function saveTrainingCheckpoint(core: Core, tensors: readonly Trainable[], dir: string, prefix: string, rank: number, pos: TrainPosition, settings: SampleSettings, faults?: Faults): Promise<string> {
+export async function saveTrainingCheckpoint(
+  core: Core,
+  tensors: readonly Trainable[],
+  dir: string,
+  prefix: string,
+  rank: number,
+  pos: TrainPosition,
+  settings: SampleSettings,
+  faults?: Faults,
+): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const file = `${prefix}_rank_${rank}-${pos.epoch}_${pos.stepInEpoch}.safetensors`;
   const out: { name: string; shape: number[]; data: Float32Array }[] = [];
@@ -115,13 +131,20 @@ export async function saveTrainingCheckpoint(core: Core, tensors: readonly Train
     out.push({ name: `adam_v.${t.name}`, shape: t.shape, data: copy(t.v, t.n) });
   }
   const metadata = {
-    epoch: String(pos.epoch), step: String(pos.stepInEpoch), global_step: String(pos.globalStep), format: 'wasmformers-train',
+    epoch: String(pos.epoch),
+    step: String(pos.stepInEpoch),
+    global_step: String(pos.globalStep),
+    format: 'wasmformers-train',
     ...Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, String(v)])),
   };
   // Written through the event loop (a turn between tensors and at the rename), so that Ctrl-C
   // during the write is handled and removes the temporary.
   await writeAtomically(join(dir, file), async (tmp) => {
-    const writer = new SafetensorsWriter(tmp, out.map((t) => [t.name, { dtype: 'F32', shape: t.shape }]), metadata);
+    const writer = new SafetensorsWriter(
+      tmp,
+      out.map((t) => [t.name, { dtype: 'F32', shape: t.shape }]),
+      metadata,
+    );
     try {
       for (const [i, t] of out.entries()) {
         if (i === out.length >> 1) await faults?.inSave(pos.globalStep);
@@ -140,10 +163,13 @@ export async function saveTrainingCheckpoint(core: Core, tensors: readonly Train
 /** Deletes all but the newest keepMax checkpoints of this prefix and rank (never `keep`). */
 export function pruneCheckpoints(dir: string, prefix: string, rank: number, keepMax: number, keep: string): void {
   const name = checkpointName(rank, prefix);
-  const files = readdirSync(dir).map((f) => ({ f, m: name.exec(f) })).filter((x) => x.m)
+  const files = readdirSync(dir)
+    .map((f) => ({ f, m: name.exec(f) }))
+    .filter((x) => x.m)
     .map(({ f, m }) => ({ f, epoch: Number(m![1]), step: Number(m![2]) }))
     .sort((a, b) => a.epoch - b.epoch || a.step - b.step);
-  for (const old of files.slice(0, Math.max(0, files.length - keepMax))) if (old.f !== keep) rmSync(join(dir, old.f), { force: true });
+  for (const old of files.slice(0, Math.max(0, files.length - keepMax)))
+    if (old.f !== keep) rmSync(join(dir, old.f), { force: true });
 }
 
 /** What one rank says about resuming: the global steps of its complete checkpoints, and that of the named one if it found it. */
@@ -154,7 +180,12 @@ export interface RankHoldings {
 
 /** What each rank holds, as "rank 0: steps 5, 10; rank 1: step 5". */
 export function describeHoldings(ranks: RankHoldings[]): string {
-  return ranks.map((h, r) => `rank ${r}: ${h.steps.length === 0 ? 'none' : `step${h.steps.length > 1 ? 's' : ''} ${h.steps.join(', ')}`}`).join('; ');
+  return ranks
+    .map(
+      (h, r) =>
+        `rank ${r}: ${h.steps.length === 0 ? 'none' : `step${h.steps.length > 1 ? 's' : ''} ${h.steps.join(', ')}`}`,
+    )
+    .join('; ');
 }
 
 /**
@@ -168,41 +199,63 @@ export function resumeStep(ranks: RankHoldings[], resume: true | string, firstSa
   const heldByAll = (step: number) => ranks.every((h) => h.steps.includes(step));
   if (resume !== true) {
     const named = [...new Set(ranks.map((h) => h.named).filter((s) => s !== null))];
-    if (named.length === 0) throw new Error(`${flag}: no such checkpoint (not a path, nor a file in the rank's checkpoint folder)`);
-    if (named.length > 1) throw new Error(`${flag}: the ranks found different checkpoints under that name (global steps ${named.join(', ')})`);
-    if (!heldByAll(named[0]!)) throw new Error(`${flag}: global step ${named[0]} has no checkpoint on every rank (${describeHoldings(ranks)})`);
+    if (named.length === 0)
+      throw new Error(`${flag}: no such checkpoint (not a path, nor a file in the rank's checkpoint folder)`);
+    if (named.length > 1)
+      throw new Error(
+        `${flag}: the ranks found different checkpoints under that name (global steps ${named.join(', ')})`,
+      );
+    if (!heldByAll(named[0]!))
+      throw new Error(`${flag}: global step ${named[0]} has no checkpoint on every rank (${describeHoldings(ranks)})`);
     return named[0]!;
   }
   if (ranks.every((h) => h.steps.length === 0)) throw new Error(`${flag}: there is no checkpoint to resume from`);
   const common = ranks[0].steps.filter(heldByAll);
   if (common.length) return Math.max(...common);
   if (ranks.every((h) => h.steps.every((s) => s <= firstSave))) return 0;
-  throw new Error(`${flag}: no step has a checkpoint on every rank (${describeHoldings(ranks)}), so there is no point to resume from; give another --output_dir to start afresh`);
+  throw new Error(
+    `${flag}: no step has a checkpoint on every rank (${describeHoldings(ranks)}), so there is no point to resume from; give another --output_dir to start afresh`,
+  );
 }
 
 /** The values of `settings` that differ in a checkpoint's metadata (checkpoints from before they were recorded have none). */
 function changedSettings(metadata: Record<string, string>, settings: SampleSettings): [string, string, string][] {
-  return Object.entries(settings).filter(([k, v]) => metadata[k] !== undefined && metadata[k] !== String(v)).map(([k, v]) => [k, metadata[k], String(v)]);
+  return Object.entries(settings)
+    .filter(([k, v]) => metadata[k] !== undefined && metadata[k] !== String(v))
+    .map(([k, v]) => [k, metadata[k], String(v)]);
 }
 
 /**
  * Restores tensors and moments from a checkpoint file; returns where the run stood. A file
  * written with other sample settings is refused with one line naming the old and new values.
  */
-export function loadTrainingCheckpoint(core: Core, tensors: readonly Trainable[], path: string, settings: SampleSettings): TrainPosition {
+export function loadTrainingCheckpoint(
+  core: Core,
+  tensors: readonly Trainable[],
+  path: string,
+  settings: SampleSettings,
+): TrainPosition {
   const f = SafetensorsFile.open(path);
   try {
-    const pos = positionOf(path, f.metadata), changed = changedSettings(f.metadata, settings);
+    const pos = positionOf(path, f.metadata),
+      changed = changedSettings(f.metadata, settings);
     if (changed.length) {
-      throw new Error(`--resume_training: ${path} was written with ${changed.map(([k, was]) => `${k} ${was}`).join(' and ')}, ` +
-        `this run has ${changed.map(([k, , now]) => `${k} ${now}`).join(' and ')}: it would not go on with the samples where that run stopped; ` +
-        'resume with the same settings, or give another --output_dir to start afresh');
+      throw new Error(
+        `--resume_training: ${path} was written with ${changed.map(([k, was]) => `${k} ${was}`).join(' and ')}, ` +
+          `this run has ${changed.map(([k, , now]) => `${k} ${now}`).join(' and ')}: it would not go on with the samples where that run stopped; ` +
+          'resume with the same settings, or give another --output_dir to start afresh',
+      );
     }
     for (const t of tensors) {
-      for (const [name, ptr] of [[t.name, t.ptr], [`adam_m.${t.name}`, t.m], [`adam_v.${t.name}`, t.v]] as const) {
+      for (const [name, ptr] of [
+        [t.name, t.ptr],
+        [`adam_m.${t.name}`, t.m],
+        [`adam_v.${t.name}`, t.v],
+      ] as const) {
         const info = f.tensors.get(name);
         if (!info) throw new Error(`${path}: no tensor ${name}; this checkpoint belongs to another model or mode`);
-        if (info.shape.join(',') !== t.shape.join(',')) throw new Error(`${path}: tensor ${name} has shape [${info.shape}], the model expects [${t.shape}]`);
+        if (info.shape.join(',') !== t.shape.join(','))
+          throw new Error(`${path}: tensor ${name} has shape [${info.shape}], the model expects [${t.shape}]`);
         core.arena.f32(ptr, t.n).set(f.readF32(name));
       }
     }

@@ -19,7 +19,13 @@ import { formatStep } from './monitor.ts';
 import type { ReportPoint } from './report.ts';
 import { makeSchedule } from './schedule.ts';
 import { resumeTraining } from './resume.ts';
-import { checkpointDir, pruneCheckpoints, saveTrainingCheckpoint, type SampleSettings, type TrainPosition } from './state.ts';
+import {
+  checkpointDir,
+  pruneCheckpoints,
+  saveTrainingCheckpoint,
+  type SampleSettings,
+  type TrainPosition,
+} from './state.ts';
 
 /** What the loop needs besides the config. */
 export interface TrainerOptions {
@@ -60,54 +66,103 @@ export interface TrainResult {
 
 /** The optimizer block as AdamW settings: MindSpore's weight-decay Adam has no bias correction. */
 function adamwFromConfig(o: RunConfig['optimizer']): AdamWConfig {
-  return { lr: 0, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, biasCorrection: o.type === 'AdamW' };
+  return {
+    lr: 0,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    eps: o.eps,
+    weightDecay: o.weight_decay,
+    biasCorrection: o.type === 'AdamW',
+  };
 }
 
 /** The CheckpointMonitor callback's settings, or none. */
 function checkpointSettings(c: RunConfig): { prefix: string; every: number; keep: number } | undefined {
   const cb = c.callbacks.find((x) => x.type === 'CheckpointMonitor');
-  return cb && cb.type === 'CheckpointMonitor' ? { prefix: cb.prefix, every: cb.save_checkpoint_steps, keep: cb.keep_checkpoint_max } : undefined;
+  return cb && cb.type === 'CheckpointMonitor'
+    ? { prefix: cb.prefix, every: cb.save_checkpoint_steps, keep: cb.keep_checkpoint_max }
+    : undefined;
 }
 
 /** Runs (or resumes) training; throws with one clear line on a non-finite loss or gradient. */
 export async function train(o: TrainerOptions): Promise<TrainResult> {
-  const c = o.config, model = o.model, core = model.core, w = model.weights;
-  const B = c.runner_config.batch_size, accum = c.runner_config.gradient_accumulation_steps, epochs = c.runner_config.epochs;
-  const S = o.data.index.seq_length, maxS = c.model.model_config.seq_length;
+  const c = o.config,
+    model = o.model,
+    core = model.core,
+    w = model.weights;
+  const B = c.runner_config.batch_size,
+    accum = c.runner_config.gradient_accumulation_steps,
+    epochs = c.runner_config.epochs;
+  const S = o.data.index.seq_length,
+    maxS = c.model.model_config.seq_length;
   if (S > maxS) throw new Error(`${o.data.dir}: seq_length ${S} is larger than the model's seq_length ${maxS}`);
   const hasLabels = 'labels' in o.data.index.columns;
   const perStep = B * accum;
   const records = c.num_samples > 0 ? Math.min(c.num_samples, o.data.length) : o.data.length; // --num_samples: the first records only
-  const dataRank = o.dataRank ?? 0, dataRanks = o.dataRanks ?? 1;
+  const dataRank = o.dataRank ?? 0,
+    dataRanks = o.dataRanks ?? 1;
   const stepsPerEpoch = Math.floor(Math.floor(records / dataRanks) / perStep);
   if (stepsPerEpoch < 1) {
-    throw new Error(`${o.data.dir}: ${records} records are fewer than one step (batch_size ${B} × gradient_accumulation_steps ${accum} × ${dataRanks} data-parallel rank(s))`);
+    throw new Error(
+      `${o.data.dir}: ${records} records are fewer than one step (batch_size ${B} × gradient_accumulation_steps ${accum} × ${dataRanks} data-parallel rank(s))`,
+    );
   }
   const totalSteps = epochs * stepsPerEpoch;
   const schedule = makeSchedule(c.lr_schedule, totalSteps);
   const adamw = adamwFromConfig(c.optimizer);
-  const decayed = w.trainable.filter((t) => !/norm/.test(t.name)), undecayed = w.trainable.filter((t) => /norm/.test(t.name));
-  const ckpt = checkpointSettings(c), dir = checkpointDir(c.output_dir, o.rank);
-  const flops = stepFlops(model.config, B * accum, S, { train: model.options.mode === 'train', loraKinds: model.loraKinds(), loraRank: model.options.lora?.rank ?? 0 });
+  const decayed = w.trainable.filter((t) => !/norm/.test(t.name)),
+    undecayed = w.trainable.filter((t) => /norm/.test(t.name));
+  const ckpt = checkpointSettings(c),
+    dir = checkpointDir(c.output_dir, o.rank);
+  const flops = stepFlops(model.config, B * accum, S, {
+    train: model.options.mode === 'train',
+    loraKinds: model.loraKinds(),
+    loraRank: model.options.lora?.rank ?? 0,
+  });
 
-  const settings: SampleSettings = { batch_size: B, gradient_accumulation_steps: accum, data_parallel: dataRanks, records, seed: c.seed, shuffle: c.train_dataset.data_loader.shuffle };
+  const settings: SampleSettings = {
+    batch_size: B,
+    gradient_accumulation_steps: accum,
+    data_parallel: dataRanks,
+    records,
+    seed: c.seed,
+    shuffle: c.train_dataset.data_loader.shuffle,
+  };
   let pos: TrainPosition = { epoch: 1, stepInEpoch: 0, globalStep: 0 };
   if (c.resume_training !== false) {
     pos = resumeTraining(core, w.trainable, {
-      resume: c.resume_training, dir, rank: o.rank, prefix: ckpt?.prefix, job: o.job, firstSave: ckpt ? Math.min(ckpt.every, totalSteps) : 0, settings, log: o.log,
+      resume: c.resume_training,
+      dir,
+      rank: o.rank,
+      prefix: ckpt?.prefix,
+      job: o.job,
+      firstSave: ckpt ? Math.min(ckpt.every, totalSteps) : 0,
+      settings,
+      log: o.log,
     });
     if (pos.globalStep > totalSteps) {
-      throw new Error(`--resume_training: the checkpoint is at global step ${pos.globalStep}, past this run's last step ${totalSteps} (epochs ${epochs} × ${stepsPerEpoch} steps)`);
+      throw new Error(
+        `--resume_training: the checkpoint is at global step ${pos.globalStep}, past this run's last step ${totalSteps} (epochs ${epochs} × ${stepsPerEpoch} steps)`,
+      );
     }
     if (pos.stepInEpoch >= stepsPerEpoch) pos = { epoch: pos.epoch + 1, stepInEpoch: 0, globalStep: pos.globalStep };
   }
   model.stepCount = pos.globalStep * accum;
 
-  const ids = new Int32Array(B * (S + 1)), labels = hasLabels ? new Int32Array(B * (S + 1)) : null;
+  const ids = new Int32Array(B * (S + 1)),
+    labels = hasLabels ? new Int32Array(B * (S + 1)) : null;
   const losses: number[] = [];
-  let lastCheckpoint: string | undefined, runStart = performance.now(), stepsThisRun = 0;
+  let lastCheckpoint: string | undefined,
+    runStart = performance.now(),
+    stepsThisRun = 0;
   for (let epoch = pos.epoch; epoch <= epochs; epoch++) {
-    const order = epochOrder(records, { seed: c.seed, epoch: epoch - 1, shuffle: c.train_dataset.data_loader.shuffle, rank: dataRank, ranks: dataRanks });
+    const order = epochOrder(records, {
+      seed: c.seed,
+      epoch: epoch - 1,
+      shuffle: c.train_dataset.data_loader.shuffle,
+      rank: dataRank,
+      ranks: dataRanks,
+    });
     const first = epoch === pos.epoch ? pos.stepInEpoch + 1 : 1;
     for (let step = first; step <= stepsPerEpoch; step++) {
       const t0 = performance.now();
@@ -121,7 +176,8 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         }
         // Ranks divide by the positions counted on all of them, and their losses and gradients sum.
         const total = o.parallel?.sum(countedTargets(ids, labels, B, S, model.config.padId));
-        loss += model.forwardBackward({ inputIds: ids, labels, batchSize: B, seqLength: S, lossTokens: total }).loss / accum;
+        loss +=
+          model.forwardBackward({ inputIds: ids, labels, batchSize: B, seqLength: S, lossTokens: total }).loss / accum;
       }
       scaleGrads(core, w.trainable, 1 / accum);
       o.faults?.inStep(pos.globalStep + 1);
@@ -132,10 +188,15 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
       }
       const norm = o.modelParallel ? o.modelParallel.gradNorm() : globalGradNorm(core, w.trainable);
       if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
-        throw new Error(`the loss is ${loss} and the gradient norm ${norm} at epoch ${epoch}, step ${step}: training stops; ` +
-          (lastCheckpoint ? `the last good checkpoint is ${lastCheckpoint}` : 'no checkpoint was written in this run'));
+        throw new Error(
+          `the loss is ${loss} and the gradient norm ${norm} at epoch ${epoch}, step ${step}: training stops; ` +
+            (lastCheckpoint
+              ? `the last good checkpoint is ${lastCheckpoint}`
+              : 'no checkpoint was written in this run'),
+        );
       }
-      if (c.runner_wrapper.use_clip_grad && norm > c.runner_wrapper.max_grad_norm) scaleGrads(core, w.trainable, c.runner_wrapper.max_grad_norm / norm);
+      if (c.runner_wrapper.use_clip_grad && norm > c.runner_wrapper.max_grad_norm)
+        scaleGrads(core, w.trainable, c.runner_wrapper.max_grad_norm / norm);
       const lr = schedule(pos.globalStep);
       const t = pos.globalStep + 1;
       adamwStep(core, decayed, adamw, t, lr);
@@ -143,15 +204,37 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
       pos = { epoch, stepInEpoch: step, globalStep: t };
       losses.push(loss);
       stepsThisRun++;
-      const ms = performance.now() - t0, elapsed = (performance.now() - runStart) / 1000;
+      const ms = performance.now() - t0,
+        elapsed = (performance.now() - runStart) / 1000;
       const remainingSteps = totalSteps - t;
-      o.log(formatStep({
-        epoch, epochs, step, stepsPerEpoch, loss, stepMs: ms, lr, globalNorm: norm, tflops: flops / (ms / 1000) / 1e12,
-        done: t / totalSteps, samplesPerSecond: perStep / (ms / 1000), remaining: (elapsed / stepsThisRun) * remainingSteps,
-      }));
+      o.log(
+        formatStep({
+          epoch,
+          epochs,
+          step,
+          stepsPerEpoch,
+          loss,
+          stepMs: ms,
+          lr,
+          globalNorm: norm,
+          tflops: flops / (ms / 1000) / 1e12,
+          done: t / totalSteps,
+          samplesPerSecond: perStep / (ms / 1000),
+          remaining: (elapsed / stepsThisRun) * remainingSteps,
+        }),
+      );
       o.onStep?.({ step: t, loss, lr, gradNorm: norm, tokensPerSecond: (perStep * S * dataRanks) / (ms / 1000) });
       if (ckpt && (t % ckpt.every === 0 || t === totalSteps)) {
-        lastCheckpoint = await saveTrainingCheckpoint(core, w.trainable, dir, ckpt.prefix, o.rank, pos, settings, o.faults);
+        lastCheckpoint = await saveTrainingCheckpoint(
+          core,
+          w.trainable,
+          dir,
+          ckpt.prefix,
+          o.rank,
+          pos,
+          settings,
+          o.faults,
+        );
         o.job?.barrier(); // every rank holds step t before any removes an older one
         pruneCheckpoints(dir, ckpt.prefix, o.rank, ckpt.keep, lastCheckpoint);
       }

@@ -18,8 +18,8 @@ import { recordsInMemory } from '../../src/api/records.ts';
 import { argmax } from '../../src/generate/sampling.ts';
 import { referenceStep } from '../model/harness.ts';
 import { oracleLines, scratchDir, trainModels } from '../reference/oracles.ts';
+import { TINY } from '../fixtures.ts';
 
-const TINY = new URL('../../../shared/models/tiny-random-llama-2', import.meta.url).pathname;
 const LORA = { rank: 4, alpha: 8, dropout: 0, targetModules: ['wq', 'wk', 'wv', 'wo'] };
 
 describe('Llama, generate and finetune', () => {
@@ -30,9 +30,11 @@ describe('Llama, generate and finetune', () => {
   for (const f of ['config.json', 'model.safetensors']) symlinkSync(join(TINY, f), join(folder, f));
   copyFileSync(tokenizerModel, join(folder, 'tokenizer.model'));
 
-  it('a model made with loraConfig trains its LoRA on step 1, and its loss is PyTorch\'s', async () => {
+  it("a model made with loraConfig trains its LoRA on step 1, and its loss is PyTorch's", async () => {
     const llama = await Llama.fromPretrained(folder, { loraConfig: LORA, seed: 3 });
-    const ids = Int32Array.from(llama.tokenizer.encode('Give three tips for staying healthy.', { bos: true, eos: false }));
+    const ids = Int32Array.from(
+      llama.tokenizer.encode('Give three tips for staying healthy.', { bos: true, eos: false }),
+    );
     llama.model.weights.zeroGrads();
     const { loss } = llama.forwardBackward({ inputIds: ids, batchSize: 1 });
     const want = referenceStep(llama.model, ids, ids, 1, ids.length - 1, join(TINY, 'model.safetensors'));
@@ -40,10 +42,16 @@ describe('Llama, generate and finetune', () => {
     const arena = llama.model.core.arena;
     for (const [l, layer] of llama.model.weights.layers.entries()) {
       for (const [kind, ad] of Object.entries(layer.lora)) {
-        assert.ok(arena.f32(ad!.b.grad, ad!.b.n).some((g) => g !== 0), `layer ${l} ${kind}: LoRA B's gradient is zero on step 1`);
+        assert.ok(
+          arena.f32(ad!.b.grad, ad!.b.n).some((g) => g !== 0),
+          `layer ${l} ${kind}: LoRA B's gradient is zero on step 1`,
+        );
       }
     }
-    assert.throws(() => llama.forward({ inputIds: ids, batchSize: 1, seqLength: 3, where: 'the test batch' }), /^Error: the test batch: inputIds has \d+ ids, which is not batchSize 1 rows of seqLength \+ 1 = 4 ids/);
+    assert.throws(
+      () => llama.forward({ inputIds: ids, batchSize: 1, seqLength: 3, where: 'the test batch' }),
+      /^Error: the test batch: inputIds has \d+ ids, which is not batchSize 1 rows of seqLength \+ 1 = 4 ids/,
+    );
   });
 
   it('generate streams the argmax of the full forward, as text SentencePiece decodes; complete joins it; an abort stops it', async () => {
@@ -52,59 +60,110 @@ describe('Llama, generate and finetune', () => {
     const pieces = [];
     for await (const piece of llama.generate(prompt, { maxNewTokens: 10 })) pieces.push(piece);
     assert.ok(pieces.length >= 1 && pieces.length <= 10);
-    const ids = pieces.map((p) => p.id), promptIds = llama.tokenizer.encode(prompt, { bos: true, eos: false });
+    const ids = pieces.map((p) => p.id),
+      promptIds = llama.tokenizer.encode(prompt, { bos: true, eos: false });
     for (let i = 0; i < ids.length; i++) {
-      const row = Int32Array.from([...promptIds, ...ids.slice(0, i), 0]), S = row.length - 1, V = llama.config.vocabSize;
+      const row = Int32Array.from([...promptIds, ...ids.slice(0, i), 0]),
+        S = row.length - 1,
+        V = llama.config.vocabSize;
       const logits = new Float32Array(S * V);
       llama.forward({ inputIds: row, batchSize: 1, logits });
-      assert.equal(ids[i], argmax(logits.subarray((S - 1) * V, (S - 1) * V + llama.tokenizer.vocabSize)), `token ${i} (the argmax within the tokenizer's vocabulary)`);
+      assert.equal(
+        ids[i],
+        argmax(logits.subarray((S - 1) * V, (S - 1) * V + llama.tokenizer.vocabSize)),
+        `token ${i} (the argmax within the tokenizer's vocabulary)`,
+      );
     }
-    const [decoded] = oracleLines<string>('sentencepiece_oracle.py', [tokenizerModel, 'decode'], [ids.filter((id) => id !== llama.config.eosId)]);
+    const [decoded] = oracleLines<string>(
+      'sentencepiece_oracle.py',
+      [tokenizerModel, 'decode'],
+      [ids.filter((id) => id !== llama.config.eosId)],
+    );
     assert.equal(pieces.map((p) => p.text).join(''), decoded);
     assert.equal(await llama.complete(prompt, { maxNewTokens: 10 }), decoded);
 
-    const used = llama.model.core.arena.used, stop = new AbortController();
+    const used = llama.model.core.arena.used,
+      stop = new AbortController();
     const seen: number[] = [];
-    await assert.rejects(async () => {
-      for await (const piece of llama.generate(prompt, { maxNewTokens: 50, signal: stop.signal })) {
-        seen.push(piece.id);
-        if (seen.length === 2) stop.abort();
-      }
-    }, { name: 'AbortError' });
+    await assert.rejects(
+      async () => {
+        for await (const piece of llama.generate(prompt, { maxNewTokens: 50, signal: stop.signal })) {
+          seen.push(piece.id);
+          if (seen.length === 2) stop.abort();
+        }
+      },
+      { name: 'AbortError' },
+    );
     assert.equal(seen.length, 2);
     assert.equal(llama.model.core.arena.used, used, 'the KV cache of the stopped generation is freed');
   });
 
   it('finetune on in-memory records lowers the loss; the saved adapter loads back with the same logits', async () => {
-    const llama = await Llama.fromPretrained(folder, { loraConfig: { ...LORA, targetModules: ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] } });
-    const records = [{ instruction: 'Name a colour.', output: 'Blue.' }, { instruction: 'Name a fruit.', output: 'A pear.' }];
+    const llama = await Llama.fromPretrained(folder, {
+      loraConfig: { ...LORA, targetModules: ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] },
+    });
+    const records = [
+      { instruction: 'Name a colour.', output: 'Blue.' },
+      { instruction: 'Name a fruit.', output: 'A pear.' },
+    ];
     const steps: number[] = [];
-    const adapter = await finetune({ model: llama, dataset: records, config: { epochs: 10, batchSize: 2, learningRate: 5e-3, seqLength: 192, schedule: 'constant' }, onStep: (p) => steps.push(p.step) });
-    assert.deepEqual(steps, Array.from({ length: 10 }, (_, i) => i + 1));
+    const adapter = await finetune({
+      model: llama,
+      dataset: records,
+      config: { epochs: 10, batchSize: 2, learningRate: 5e-3, seqLength: 192, schedule: 'constant' },
+      onStep: (p) => steps.push(p.step),
+    });
+    assert.deepEqual(
+      steps,
+      Array.from({ length: 10 }, (_, i) => i + 1),
+    );
     // The frozen random head (rows of norm about 0.08 over a unit-RMS state) bounds the logits to a
     // few tenths: the loss can fall only a little below ln 3000 = 8.006, but it must fall.
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const [first, last] = [mean(adapter.losses.slice(0, 3)), mean(adapter.losses.slice(-3))];
-    assert.ok(last < first - 0.03, `the loss fell from ${first} (first 3 steps) to ${last} (last 3): ${adapter.losses.join(', ')}`);
+    assert.ok(
+      last < first - 0.03,
+      `the loss fell from ${first} (first 3 steps) to ${last} (last 3): ${adapter.losses.join(', ')}`,
+    );
     const out = join(dir, 'adapter');
     await adapter.save(out);
     const tuned = await Llama.fromPretrained(folder, { adapter: out });
     const fromFolder = await Llama.fromPretrained(out);
     const ids = Int32Array.from(llama.tokenizer.encode(records[0].instruction, { bos: true, eos: false }));
-    const logitsOf = (m: Llama) => { const l = new Float32Array((ids.length - 1) * m.config.vocabSize); m.forward({ inputIds: ids, batchSize: 1, logits: l }); return l; };
+    const logitsOf = (m: Llama) => {
+      const l = new Float32Array((ids.length - 1) * m.config.vocabSize);
+      m.forward({ inputIds: ids, batchSize: 1, logits: l });
+      return l;
+    };
     const want = logitsOf(llama);
     assert.deepEqual(logitsOf(tuned), want);
     assert.deepEqual(logitsOf(fromFolder), want);
   });
 
   it('finetune over a shard folder of the same rows takes the same steps as over the records in memory', async () => {
-    const records = [{ instruction: 'Name a colour.', output: 'Blue.' }, { instruction: 'Name a fruit.', output: 'A pear.' }, { instruction: 'Name a day.', output: 'Monday.' }, { instruction: 'Name a month.', output: 'May.' }];
+    const records = [
+      { instruction: 'Name a colour.', output: 'Blue.' },
+      { instruction: 'Name a fruit.', output: 'A pear.' },
+      { instruction: 'Name a day.', output: 'Monday.' },
+      { instruction: 'Name a month.', output: 'May.' },
+    ];
     const config = { epochs: 2, batchSize: 2, learningRate: 5e-3, seqLength: 192 };
-    const inMemory = await finetune({ model: await Llama.fromPretrained(folder, { loraConfig: LORA }), dataset: records, config });
+    const inMemory = await finetune({
+      model: await Llama.fromPretrained(folder, { loraConfig: LORA }),
+      dataset: records,
+      config,
+    });
     const llama = await Llama.fromPretrained(folder, { loraConfig: LORA });
     const shards = join(dir, 'shards');
     mkdirSync(shards);
-    const writer = new ShardWriter(shards, { datasetType: 'qa', seqLength: 192, columns: ['input_ids', 'labels'], partitions: 2, tokenizer: { sha256: '', source: 'test' }, sources: ['test'] });
+    const writer = new ShardWriter(shards, {
+      datasetType: 'qa',
+      seqLength: 192,
+      columns: ['input_ids', 'labels'],
+      partitions: 2,
+      tokenizer: { sha256: '', source: 'test' },
+      sources: ['test'],
+    });
     const rows = recordsInMemory(records, llama.tokenizer, 192);
     for (let i = 0; i < rows.length; i++) await writer.write(rows.record(i));
     await writer.finish();
@@ -122,25 +181,45 @@ describe('Llama, generate and finetune', () => {
     await writeTensors(join(ckptDir, 'model.ckpt'), 'ckpt', modelTensors(fromFolder.model.weights));
     const read = (f: string) => new Uint8Array(readFileSync(join(folder, f)));
     const ids = Int32Array.from(fromFolder.tokenizer.encode('Name a fruit and a colour.', { bos: true, eos: false }));
-    const logitsOf = (m: Llama) => { const l = new Float32Array((ids.length - 1) * m.config.vocabSize); m.forward({ inputIds: ids, batchSize: 1, logits: l }); return l; };
+    const logitsOf = (m: Llama) => {
+      const l = new Float32Array((ids.length - 1) * m.config.vocabSize);
+      m.forward({ inputIds: ids, batchSize: 1, logits: l });
+      return l;
+    };
     const want = logitsOf(fromFolder);
     for (const made of [
       await Llama.fromPretrained(join(folder, 'model.safetensors')),
       await Llama.fromPretrained(join(ckptDir, 'model.ckpt')),
-      await Llama.fromPretrained({ config: read('config.json'), weights: read('model.safetensors'), tokenizer: read('tokenizer.model') }),
+      await Llama.fromPretrained({
+        config: read('config.json'),
+        weights: read('model.safetensors'),
+        tokenizer: read('tokenizer.model'),
+      }),
     ]) {
-      assert.deepEqual(made.tokenizer.encode('Name a fruit and a colour.'), fromFolder.tokenizer.encode('Name a fruit and a colour.'));
+      assert.deepEqual(
+        made.tokenizer.encode('Name a fruit and a colour.'),
+        fromFolder.tokenizer.encode('Name a fruit and a colour.'),
+      );
       assert.deepEqual(logitsOf(made), want);
     }
   });
 
   it('bad input: one line naming the path, the option or the record', async () => {
     await assert.rejects(Llama.fromPretrained(join(dir, 'nowhere')), /nowhere: no such file or folder/);
-    await assert.rejects(Llama.fromPretrained(folder, { dtype: 'f16' as 'f32' }), /dtype "f16": expected one of f32, bf16, int8/);
+    await assert.rejects(
+      Llama.fromPretrained(folder, { dtype: 'f16' as 'f32' }),
+      /dtype "f16": expected one of f32, bf16, int8/,
+    );
     const plain = await Llama.fromPretrained(folder);
     await assert.rejects(finetune({ model: plain, dataset: [] }), /the model has no LoRA adapters/);
     const lora = await Llama.fromPretrained(folder, { loraConfig: LORA });
-    await assert.rejects(finetune({ model: lora, dataset: [{ instruction: 'x' } as never] }), /records: record 1.*missing "output"/);
-    await assert.rejects(finetune({ model: lora, dataset: [{ inputIds: [1, 2, 3] }, { inputIds: [1, 2] }] }), /records\[1\]: inputIds has 2 ids/);
+    await assert.rejects(
+      finetune({ model: lora, dataset: [{ instruction: 'x' } as never] }),
+      /records: record 1.*missing "output"/,
+    );
+    await assert.rejects(
+      finetune({ model: lora, dataset: [{ inputIds: [1, 2, 3] }, { inputIds: [1, 2] }] }),
+      /records\[1\]: inputIds has 2 ids/,
+    );
   });
 });

@@ -32,14 +32,40 @@ describe('convert_weight', async () => {
   it('Hugging Face → .ckpt → Hugging Face is bit-exact, with MindFormers names in between', async () => {
     assert.equal((await quietly(convert, ['--model', 'llama', '--input_path', TINY, '--output_path', ckpt])).code, 0);
     const tags = oracleParse(ckpt).map((p) => p.tag);
-    assert.ok(tags.includes('model.tok_embeddings.embedding_weight') && tags.includes('model.layers.1.feed_forward.w2.weight') && tags.includes('model.norm_out.weight'), tags.join());
+    assert.ok(
+      tags.includes('model.tok_embeddings.embedding_weight') &&
+        tags.includes('model.layers.1.feed_forward.w2.weight') &&
+        tags.includes('model.norm_out.weight'),
+      tags.join(),
+    );
     const back = join(dir, 'back.safetensors');
-    const { out } = await quietly(convert, ['--model', 'llama', '--reversed', '--input_path', ckpt, '--output_path', back]);
-    assert.match(out, /^Trying to convert mindspore checkpoint in '.*llama2_tiny.ckpt'\.\nConvert mindspore checkpoint finished, the huggingface checkpoint is saved in '.*back.safetensors'\.$/);
+    const { out } = await quietly(convert, [
+      '--model',
+      'llama',
+      '--reversed',
+      '--input_path',
+      ckpt,
+      '--output_path',
+      back,
+    ]);
+    assert.match(
+      out,
+      /^Trying to convert mindspore checkpoint in '.*llama2_tiny.ckpt'\.\nConvert mindspore checkpoint finished, the huggingface checkpoint is saved in '.*back.safetensors'\.$/,
+    );
     await assertSameTensors(openTensors(back), openTensors(HF_FILE));
     // reversed into a folder: model.safetensors and the config found beside the source
     const folder = join(dir, 'hf_folder');
-    await quietly(convert, ['--model', 'llama', '--reversed', '--input_path', ckpt, '--output_path', folder, '--config', join(TINY, 'config.json')]);
+    await quietly(convert, [
+      '--model',
+      'llama',
+      '--reversed',
+      '--input_path',
+      ckpt,
+      '--output_path',
+      folder,
+      '--config',
+      join(TINY, 'config.json'),
+    ]);
     assert.ok(existsSync(join(folder, 'config.json')));
     await assertSameTensors(openTensors(folder), openTensors(HF_FILE));
   });
@@ -58,28 +84,47 @@ describe('convert_weight', async () => {
     await quietly(convert, ['--model', 'llama', '--input_path', TINY, '--output_path', f32, '--dtype', 'fp32']);
     const params = oracleParse(f32);
     assert.ok(params.every((p) => p.type === 'Float32' && p.crc_ok));
-    const a = openTensors(f32), b = openTensors(ckpt);
+    const a = openTensors(f32),
+      b = openTensors(ckpt);
     for (const name of b.tensors.keys()) {
-      const x = new Float32Array((await a.read(name)).buffer), y = new Uint16Array((await b.read(name)).buffer);
-      assert.deepEqual(x, Float32Array.from(y, (v) => new Float32Array(new Uint32Array([v << 16]).buffer)[0]), name);
+      const x = new Float32Array((await a.read(name)).buffer),
+        y = new Uint16Array((await b.read(name)).buffer);
+      assert.deepEqual(
+        x,
+        Float32Array.from(y, (v) => new Float32Array(new Uint32Array([v << 16]).buffer)[0]),
+        name,
+      );
     }
   });
 
   it('safetensors written here load in the PyTorch reference with the same logits as the .ckpt loaded here', async () => {
     const hfF32 = join(dir, 'f32.safetensors');
-    await quietly(convert, ['--model', 'llama', '--reversed', '--input_path', ckpt, '--output_path', hfF32, '--dtype', 'fp32']);
+    await quietly(convert, [
+      '--model',
+      'llama',
+      '--reversed',
+      '--input_path',
+      ckpt,
+      '--output_path',
+      hfF32,
+      '--dtype',
+      'fp32',
+    ]);
     const config = openCheckpoint(TINY).config;
     const model = await loadModel(core, ckpt, { mode: 'finetune', weightType: WeightType.F32 }, { config });
     const logits = new Float32Array(2 * 8 * config.vocabSize);
     model.step(ids, ids, 2, 8, false, logits);
-    for (const file of [hfF32, join(dir, 'back.safetensors')]) assertClose(logits, referenceStep(model, ids, ids, 2, 8, file).logits, 1e-4, `reference logits on ${file}`);
+    for (const file of [hfF32, join(dir, 'back.safetensors')])
+      assertClose(logits, referenceStep(model, ids, ids, 2, 8, file).logits, 1e-4, `reference logits on ${file}`);
   });
 
-  it("a Meta-layout checkpoint (PyTorch interleaves wq and wk rows) loads and converts to the same weights", async () => {
+  it('a Meta-layout checkpoint (PyTorch interleaves wq and wk rows) loads and converts to the same weights', async () => {
     const meta = join(dir, 'meta');
     mkdirSync(meta);
     // Hugging Face's conversion permutes Meta → HF with view(heads, hd/2, 2, dim).transpose(1, 2); undo it here.
-    execFileSync('/usr/bin/python3', ['-c', `
+    execFileSync('/usr/bin/python3', [
+      '-c',
+      `
 import sys, json, torch
 sys.path.insert(0, sys.argv[3])
 from llama_ref import read_safetensors, write_safetensors
@@ -98,22 +143,37 @@ for k, v in w.items():
 out['rope.freqs'] = torch.zeros(2)
 write_safetensors(sys.argv[2] + '/consolidated.safetensors', out)
 json.dump({'dim': 16, 'n_layers': 2, 'n_heads': 4, 'multiple_of': 32, 'norm_eps': 1e-5, 'vocab_size': -1}, open(sys.argv[2] + '/params.json', 'w'))
-`, HF_FILE, meta, new URL('../reference', import.meta.url).pathname]);
+`,
+      HF_FILE,
+      meta,
+      new URL('../reference', import.meta.url).pathname,
+    ]);
     const mark = core.arena.mark();
     const reports: string[][] = [];
-    const fromMeta = await loadModel(core, meta, { mode: 'finetune', weightType: WeightType.F32 }, { report: (r) => reports.push(r.unused) });
+    const fromMeta = await loadModel(
+      core,
+      meta,
+      { mode: 'finetune', weightType: WeightType.F32 },
+      { report: (r) => reports.push(r.unused) },
+    );
     assert.deepEqual(reports, [['rope.freqs']]);
     const fromHF = await loadModel(core, TINY, { mode: 'finetune', weightType: WeightType.F32 });
-    const a = new Float32Array(2 * 8 * 3000), b = new Float32Array(2 * 8 * 3000);
+    const a = new Float32Array(2 * 8 * 3000),
+      b = new Float32Array(2 * 8 * 3000);
     fromMeta.step(ids, ids, 2, 8, false, a);
     fromHF.step(ids, ids, 2, 8, false, b);
     assert.deepEqual(a, b);
     core.arena.release(mark);
     const metaCkpt = join(dir, 'meta.ckpt');
     await quietly(convert, ['--model', 'llama', '--input_path', meta, '--output_path', metaCkpt, '--dtype', 'bf16']);
-    const want = openTensors(ckpt), got = openTensors(metaCkpt);
-    for (const name of want.tensors.keys()) assert.ok(Buffer.from(await got.read(name)).equals(Buffer.from(await want.read(name))), name);
-    assert.deepEqual([...got.tensors.keys()].filter((n) => !want.tensors.has(n)), ['rope.freqs']);
+    const want = openTensors(ckpt),
+      got = openTensors(metaCkpt);
+    for (const name of want.tensors.keys())
+      assert.ok(Buffer.from(await got.read(name)).equals(Buffer.from(await want.read(name))), name);
+    assert.deepEqual(
+      [...got.tensors.keys()].filter((n) => !want.tensors.has(n)),
+      ['rope.freqs'],
+    );
     assert.equal(mapName('layers.0.attention.wq.weight', 'meta', 'hf'), 'model.layers.0.self_attn.q_proj.weight');
   });
 
@@ -121,10 +181,19 @@ json.dump({'dim': 16, 'n_layers': 2, 'n_heads': 4, 'multiple_of': 32, 'norm_eps'
     const out = join(dir, 'never.ckpt');
     const cases: [string[], RegExp][] = [
       [['--model', 'gpt', '--input_path', TINY, '--output_path', out], /--model gpt is not supported/],
-      [['--model', 'llama', '--input_path', join(dir, 'missing'), '--output_path', out], /missing: no such file or folder/],
+      [
+        ['--model', 'llama', '--input_path', join(dir, 'missing'), '--output_path', out],
+        /missing: no such file or folder/,
+      ],
       [['--model', 'llama', '--input_path', TINY, '--output_path', ckpt], /already exists.*--output_path/],
-      [['--model', 'llama', '--input_path', join(TINY, 'config.json'), '--output_path', out], /config\.json: not a safetensors file/],
-      [['--model', 'llama', '--input_path', TINY, '--output_path', out, '--dtype', 'int4'], /--dtype takes fp32, fp16 or bf16/],
+      [
+        ['--model', 'llama', '--input_path', join(TINY, 'config.json'), '--output_path', out],
+        /config\.json: not a safetensors file/,
+      ],
+      [
+        ['--model', 'llama', '--input_path', TINY, '--output_path', out, '--dtype', 'int4'],
+        /--dtype takes fp32, fp16 or bf16/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await runCli(['convert_weight', ...args]);

@@ -38,15 +38,25 @@ describe('float conversions', () => {
     const bits = new Uint32Array(20000);
     for (let i = 0; i < bits.length; i++) bits[i] = rng.nextU32();
     // values near f16's range and on rounding ties
-    for (let i = 0; i < 4000; i++) bits[i] = ((rng.nextU32() & 0x80000000) | ((100 + (rng.nextU32() % 50)) << 23) | (rng.nextU32() & 0x7fffff)) >>> 0;
+    for (let i = 0; i < 4000; i++)
+      bits[i] =
+        ((rng.nextU32() & 0x80000000) | ((100 + (rng.nextU32() % 50)) << 23) | (rng.nextU32() & 0x7fffff)) >>> 0;
     for (let i = 4000; i < 6000; i++) bits[i] = (bits[i] & 0xffff8000) | 0x1000;
     const values = new Float32Array(bits.buffer);
     const raw = join(dir, 'f32.bin');
     writeFileSync(raw, values);
-    const torch = (dtype: string) => execFileSync('/usr/bin/python3', ['-c',
-      `import sys, torch; d = open(sys.argv[1], 'rb').read(); t = torch.frombuffer(bytearray(d), dtype=torch.float32).to(torch.${dtype}); sys.stdout.buffer.write(t.view(torch.int16).numpy().tobytes())`, raw]);
-    for (const [dtype, name] of [['BF16', 'bfloat16'], ['F16', 'float16']] as const) {
-      const ours = new Uint16Array(encodeFloat(values, dtype, 'test').buffer), theirs = new Uint16Array(Uint8Array.from(torch(name)).buffer);
+    const torch = (dtype: string) =>
+      execFileSync('/usr/bin/python3', [
+        '-c',
+        `import sys, torch; d = open(sys.argv[1], 'rb').read(); t = torch.frombuffer(bytearray(d), dtype=torch.float32).to(torch.${dtype}); sys.stdout.buffer.write(t.view(torch.int16).numpy().tobytes())`,
+        raw,
+      ]);
+    for (const [dtype, name] of [
+      ['BF16', 'bfloat16'],
+      ['F16', 'float16'],
+    ] as const) {
+      const ours = new Uint16Array(encodeFloat(values, dtype, 'test').buffer),
+        theirs = new Uint16Array(Uint8Array.from(torch(name)).buffer);
       for (let i = 0; i < ours.length; i++) {
         const nan = (v: number) => (v & 0x7fff) > (dtype === 'BF16' ? 0x7f80 : 0x7c00);
         if (nan(theirs[i])) assert.ok(nan(ours[i]), `${dtype} NaN at ${i}`);
@@ -54,13 +64,18 @@ describe('float conversions', () => {
       }
       const finite = ours.filter((v) => (v & 0x7fff) < (dtype === 'BF16' ? 0x7f80 : 0x7c00));
       const back = decodeF32(new Uint8Array(finite.buffer), dtype, 'test');
-      assert.deepEqual(new Uint16Array(encodeFloat(back, dtype, 'test').buffer), finite, `${dtype} → f32 → ${dtype} is exact`);
+      assert.deepEqual(
+        new Uint16Array(encodeFloat(back, dtype, 'test').buffer),
+        finite,
+        `${dtype} → f32 → ${dtype} is exact`,
+      );
     }
   });
 
   it('CRC-32: the native and the portable checksum agree, on the standard check value too', () => {
     assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
-    const rng = new Rng(2), data = Uint8Array.from({ length: 100003 }, () => rng.nextU32() & 0xff);
+    const rng = new Rng(2),
+      data = Uint8Array.from({ length: 100003 }, () => rng.nextU32() & 0xff);
     assert.equal(crc32Portable(data), crc32(data));
     assert.equal(crc32Portable(data.subarray(500), crc32Portable(data.subarray(0, 500))), crc32(data));
   });
@@ -68,7 +83,8 @@ describe('float conversions', () => {
 
 describe('safetensors', () => {
   it('every dtype round-trips through a file with checksums, read blocking and not', async () => {
-    const tensors = sampleTensors(1), path = join(dir, 'all.safetensors');
+    const tensors = sampleTensors(1),
+      path = join(dir, 'all.safetensors');
     await writeTensors(path, 'safetensors', tensors, { metadata: { note: 'x' } });
     const f = SafetensorsFile.open(path);
     assert.ok(f.checksummed);
@@ -83,7 +99,8 @@ describe('safetensors', () => {
   });
 
   it('a sharded folder (model.safetensors.index.json) reads as one checkpoint', async () => {
-    const tensors = sampleTensors(2), path = join(dir, 'sharded');
+    const tensors = sampleTensors(2),
+      path = join(dir, 'sharded');
     await writeTensors(path, 'hf', tensors, { maxShardBytes: 64 });
     const index = JSON.parse(execFileSync('cat', [join(path, 'model.safetensors.index.json')], { encoding: 'utf8' }));
     assert.ok(new Set(Object.values(index.weight_map)).size > 2, 'several shards');
@@ -95,12 +112,17 @@ describe('safetensors', () => {
 
 describe('MindSpore .ckpt', () => {
   it('files written here parse with python3-protobuf and checkpoint.proto: same parameters, pieces, checksums', async () => {
-    const tensors = sampleTensors(3).filter((t) => !t.info.dtype.startsWith('F8')), path = join(dir, 'all.ckpt');
+    const tensors = sampleTensors(3).filter((t) => !t.info.dtype.startsWith('F8')),
+      path = join(dir, 'all.ckpt');
     await writeTensors(path, 'ckpt', tensors, { sliceBytes: 16 });
     const parsed = oracleParse(path);
-    assert.deepEqual(parsed.map((p) => p.tag), tensors.map((t) => t.name));
+    assert.deepEqual(
+      parsed.map((p) => p.tag),
+      tensors.map((t) => t.name),
+    );
     for (const [i, t] of tensors.entries()) {
-      const bytes = await t.bytes(), p = parsed[i];
+      const bytes = await t.bytes(),
+        p = parsed[i];
       assert.deepEqual(p.dims, t.info.shape, t.name);
       assert.equal(p.sha256, createHash('sha256').update(bytes).digest('hex'), t.name);
       assert.equal(p.pieces, Math.max(1, Math.ceil(bytes.length / 16)), `${t.name} pieces`);
@@ -125,12 +147,22 @@ describe('MindSpore .ckpt', () => {
       { tag: 'u', dims: [2], type: 'UInt8', hex: hex(2) },
       { tag: 'd', dims: [1], type: 'Float64', hex: hex(8) },
     ];
-    const specPath = join(dir, 'spec.json'), path = join(dir, 'python.ckpt');
+    const specPath = join(dir, 'spec.json'),
+      path = join(dir, 'python.ckpt');
     writeFileSync(specPath, JSON.stringify(spec));
     oracleWrite(specPath, path);
     const f = CkptFile.open(path);
     assert.ok(!f.checksummed);
-    const want: Record<string, [DType, number[]]> = { w: ['F32', [6, 4]], b16: ['BF16', [5]], h: ['F16', [2, 2]], global_step: ['I32', []], epoch_num: ['I64', []], flags: ['BOOL', [3]], u: ['U8', [2]], d: ['F64', [1]] };
+    const want: Record<string, [DType, number[]]> = {
+      w: ['F32', [6, 4]],
+      b16: ['BF16', [5]],
+      h: ['F16', [2, 2]],
+      global_step: ['I32', []],
+      epoch_num: ['I64', []],
+      flags: ['BOOL', [3]],
+      u: ['U8', [2]],
+      d: ['F64', [1]],
+    };
     for (const s of spec) {
       assert.deepEqual(f.tensors.get(s.tag), { dtype: want[s.tag][0], shape: want[s.tag][1] }, s.tag);
       assert.equal(Buffer.from(await f.read(s.tag)).toString('hex'), s.hex, s.tag);

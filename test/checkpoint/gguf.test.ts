@@ -44,38 +44,81 @@ function ggufPy(): string {
     const tmp = mkdtempSync(join(tmpdir(), 'wasmformers-llama.cpp-partial-'));
     execFileSync('git', ['clone', '-q', '--no-checkout', BUNDLE, tmp]);
     execFileSync('git', ['-C', tmp, 'checkout', '-q', 'HEAD', '--', 'gguf-py']);
-    try { renameSync(tmp, cache); } catch { rmSync(tmp, { recursive: true, force: true }); }
+    try {
+      renameSync(tmp, cache);
+    } catch {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   }
   return join(cache, 'gguf-py');
 }
 
 function oracle(...args: string[]): void {
-  execFileSync('python3', [ORACLE, ...args], { env: { ...process.env, GGUF_PY: ggufPy() }, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('python3', [ORACLE, ...args], {
+    env: { ...process.env, GGUF_PY: ggufPy() },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }
 
 /** A random Llama (hidden 64, 2 layers, vocab 32000, weights of std 0.5 so greedy choices are clear) with Llama 2's tokenizer.model. */
 async function randomLlama(name: string, overrides: string[] = []): Promise<string> {
   const out = join(dir, name);
-  const { code } = await quietly(initCheckpoint, ['--config', join(root, 'configs/llama2/train_tiny.yaml'), '--output_dir', out, '--dtype', 'f32', '--model.model_config.initializer_range', '0.5', ...overrides]);
+  const { code } = await quietly(initCheckpoint, [
+    '--config',
+    join(root, 'configs/llama2/train_tiny.yaml'),
+    '--output_dir',
+    out,
+    '--dtype',
+    'f32',
+    '--model.model_config.initializer_range',
+    '0.5',
+    ...overrides,
+  ]);
   assert.equal(code, 0);
   writeFileSync(join(out, 'tokenizer.model'), await bundledLlama2Model());
   return out;
 }
 
 /** Our last-position logits and greedy continuation for a checkpoint. */
-async function ours(path: string, ids: number[], greedy = 12, weightDtype = 'f32'): Promise<{ logits: number[]; greedy: number[] }> {
-  const { code, out } = await quietly(logits, ['--load_checkpoint', path, '--input_ids', ids.join(','), '--greedy', String(greedy), '--weight_dtype', weightDtype]);
+async function ours(
+  path: string,
+  ids: number[],
+  greedy = 12,
+  weightDtype = 'f32',
+): Promise<{ logits: number[]; greedy: number[] }> {
+  const { code, out } = await quietly(logits, [
+    '--load_checkpoint',
+    path,
+    '--input_ids',
+    ids.join(','),
+    '--greedy',
+    String(greedy),
+    '--weight_dtype',
+    weightDtype,
+  ]);
   assert.equal(code, 0);
   return JSON.parse(out);
 }
 
 async function toGguf(model: string, out: string, dtype: string, extra: string[] = []): Promise<string> {
-  const { code } = await quietly(convertWeight, ['--model', 'llama', '--input_path', model, '--output_path', out, '--output_format', 'gguf', '--dtype', dtype, ...extra]);
+  const { code } = await quietly(convertWeight, [
+    '--model',
+    'llama',
+    '--input_path',
+    model,
+    '--output_path',
+    out,
+    '--output_format',
+    'gguf',
+    '--dtype',
+    dtype,
+    ...extra,
+  ]);
   assert.equal(code, 0);
   return out;
 }
 
-test('Q8_0 and Q4_0 blocks as computed by hand from llama.cpp\'s layouts', () => {
+test("Q8_0 and Q4_0 blocks as computed by hand from llama.cpp's layouts", () => {
   // Q8_0: max |x| = 127, so d = 1 (f16 0x3c00) and q = x.
   const x8 = Float32Array.from({ length: 32 }, (_, j) => (j === 0 ? 127 : j - 16));
   const q8 = quantizeQ8_0(x8);
@@ -89,17 +132,30 @@ test('Q8_0 and Q4_0 blocks as computed by hand from llama.cpp\'s layouts', () =>
   assert.deepEqual([...dequantize('Q4_0', q4, 32, 'q4')], [...x4]);
 });
 
-test('the Q8_0 and Q4_0 quantizers give gguf-py\'s bytes, and every dequantizer its values', () => {
-  const x = Float32Array.from({ length: 32 * 64 }, (_, i) => Math.sin(i * 12.9898) * 43758.5453 % 1 * (i % 7 === 0 ? 10 : 1));
+test("the Q8_0 and Q4_0 quantizers give gguf-py's bytes, and every dequantizer its values", () => {
+  const x = Float32Array.from(
+    { length: 32 * 64 },
+    (_, i) => ((Math.sin(i * 12.9898) * 43758.5453) % 1) * (i % 7 === 0 ? 10 : 1),
+  );
   x.fill(0, 64, 96); // an all-zero block (d = 0)
   writeFileSync(join(dir, 'x.f32'), x);
-  for (const [type, quantize] of [['Q8_0', quantizeQ8_0], ['Q4_0', quantizeQ4_0]] as const) {
+  for (const [type, quantize] of [
+    ['Q8_0', quantizeQ8_0],
+    ['Q4_0', quantizeQ4_0],
+  ] as const) {
     oracle('quant', type, join(dir, 'x.f32'), join(dir, `x.${type}`));
     assert.ok(Buffer.from(quantize(x)).equals(readFileSync(join(dir, `x.${type}`))), `${type} bytes`);
   }
   for (const type of ['Q4_K', 'Q6_K', 'Q8_0', 'Q4_0'] as GgmlType[]) {
     const n = type.endsWith('K') ? 256 * 16 : 32 * 64;
-    oracle('blocks', type, String(n / (type.endsWith('K') ? 256 : 32)), '7', join(dir, `b.${type}`), join(dir, `b.${type}.f32`));
+    oracle(
+      'blocks',
+      type,
+      String(n / (type.endsWith('K') ? 256 : 32)),
+      '7',
+      join(dir, `b.${type}`),
+      join(dir, `b.${type}.f32`),
+    );
     const want = new Float32Array(readFileSync(join(dir, `b.${type}.f32`)).buffer.slice(0));
     const got = dequantize(type, new Uint8Array(readFileSync(join(dir, `b.${type}`))), n, type);
     assert.deepEqual([...got], [...want], `${type} values`);
@@ -110,8 +166,14 @@ let gqaModel: Promise<string> | undefined;
 /** A random grouped-query Llama (4 heads over 2 key/value heads) and gguf-py's GGUF files of it, `py.<TYPE>.gguf`, made once. */
 function gqaLlama(): Promise<string> {
   gqaModel ??= (async () => {
-    const model = await randomLlama('llama', ['--model.model_config.num_heads', '4', '--model.model_config.n_kv_heads', '2']);
-    for (const type of ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0']) oracle('write', model, join(dir, `py.${type}.gguf`), type);
+    const model = await randomLlama('llama', [
+      '--model.model_config.num_heads',
+      '4',
+      '--model.model_config.n_kv_heads',
+      '2',
+    ]);
+    for (const type of ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'])
+      oracle('write', model, join(dir, `py.${type}.gguf`), type);
     return model;
   })();
   return gqaModel;
@@ -122,14 +184,23 @@ test('GGUF written by gguf-py gives the logits of the safetensors it came from; 
   const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
   const want = await ours(model, tokens);
   for (const type of ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0']) {
-    const theirs = join(dir, `py.${type}.gguf`), mine = await toGguf(model, join(dir, `ours.${type}.gguf`), type.toLowerCase());
+    const theirs = join(dir, `py.${type}.gguf`),
+      mine = await toGguf(model, join(dir, `ours.${type}.gguf`), type.toLowerCase());
     if (type === 'F32') assert.deepEqual(await ours(theirs, tokens), want, 'logits and greedy tokens of the f32 GGUF');
-    const a = GgufFile.open(theirs), b = GgufFile.open(mine);
+    const a = GgufFile.open(theirs),
+      b = GgufFile.open(mine);
     try {
-      assert.deepEqual({ ...b.config, bosId: -1, eosId: -1, padId: -1 }, a.config, `${type}: config (gguf-py writes no special ids)`);
+      assert.deepEqual(
+        { ...b.config, bosId: -1, eosId: -1, padId: -1 },
+        a.config,
+        `${type}: config (gguf-py writes no special ids)`,
+      );
       for (const [name, rec] of a.records) {
         assert.equal(b.records.get(name)?.type, rec.type, `${type}: ${name} type`);
-        assert.ok(Buffer.from(await b.readRaw(name)).equals(Buffer.from(await a.readRaw(name))), `${type}: ${name} bytes`);
+        assert.ok(
+          Buffer.from(await b.readRaw(name)).equals(Buffer.from(await a.readRaw(name))),
+          `${type}: ${name} bytes`,
+        );
       }
     } finally {
       a.close();
@@ -140,31 +211,69 @@ test('GGUF written by gguf-py gives the logits of the safetensors it came from; 
 
 /** A random Qwen3 (hidden 64, 2 layers, 4 heads of 32 over 2 key/value heads, vocab 151936, std 0.5) with Qwen3's real tokenizer.json. */
 async function randomQwen3(name: string): Promise<string> {
-  const out = join(dir, name), o = (k: string, v: string) => [`--model.model_config.${k}`, v];
-  const { code } = await quietly(initCheckpoint, ['--config', join(root, 'configs/qwen3/lora_qwen3_0_6b.yaml'), '--output_dir', out, '--dtype', 'f32',
-    ...o('initializer_range', '0.5'), ...o('hidden_size', '64'), ...o('num_layers', '2'), ...o('num_heads', '4'), ...o('n_kv_heads', '2'), ...o('head_dim', '32'), ...o('intermediate_size', '128')]);
+  const out = join(dir, name),
+    o = (k: string, v: string) => [`--model.model_config.${k}`, v];
+  const { code } = await quietly(initCheckpoint, [
+    '--config',
+    join(root, 'configs/qwen3/lora_qwen3_0_6b.yaml'),
+    '--output_dir',
+    out,
+    '--dtype',
+    'f32',
+    ...o('initializer_range', '0.5'),
+    ...o('hidden_size', '64'),
+    ...o('num_layers', '2'),
+    ...o('num_heads', '4'),
+    ...o('n_kv_heads', '2'),
+    ...o('head_dim', '32'),
+    ...o('intermediate_size', '128'),
+  ]);
   assert.equal(code, 0);
   writeFileSync(join(out, 'tokenizer.json'), readFileSync(QWEN3_JSON));
   return out;
 }
 
 test('Qwen2 (q/k/v bias) and Qwen3 (q/k norm, head_dim 32, tied) GGUF files from gguf-py give the logits of their safetensors', async () => {
-  for (const [family, yaml] of [['qwen2', 'configs/qwen2/lora_qwen2_5_0_5b.yaml'], ['qwen3', 'configs/qwen3/lora_qwen3_0_6b.yaml']]) {
-    const out = join(dir, `${family}-py`), o = (k: string, v: string) => [`--model.model_config.${k}`, v];
-    const { code } = await quietly(initCheckpoint, ['--config', join(root, yaml), '--output_dir', out, '--dtype', 'f32', ...o('initializer_range', '0.5'), ...o('hidden_size', '64'),
-      ...o('num_layers', '2'), ...o('num_heads', '4'), ...o('n_kv_heads', '2'), ...o('intermediate_size', '128'), ...o('vocab_size', '1000'), ...(family === 'qwen3' ? o('head_dim', '32') : [])]);
+  for (const [family, yaml] of [
+    ['qwen2', 'configs/qwen2/lora_qwen2_5_0_5b.yaml'],
+    ['qwen3', 'configs/qwen3/lora_qwen3_0_6b.yaml'],
+  ]) {
+    const out = join(dir, `${family}-py`),
+      o = (k: string, v: string) => [`--model.model_config.${k}`, v];
+    const { code } = await quietly(initCheckpoint, [
+      '--config',
+      join(root, yaml),
+      '--output_dir',
+      out,
+      '--dtype',
+      'f32',
+      ...o('initializer_range', '0.5'),
+      ...o('hidden_size', '64'),
+      ...o('num_layers', '2'),
+      ...o('num_heads', '4'),
+      ...o('n_kv_heads', '2'),
+      ...o('intermediate_size', '128'),
+      ...o('vocab_size', '1000'),
+      ...(family === 'qwen3' ? o('head_dim', '32') : []),
+    ]);
     assert.equal(code, 0);
-    const file = join(dir, `${family}.py.gguf`), ids = [5, 17, 999, 0, 42, 7];
+    const file = join(dir, `${family}.py.gguf`),
+      ids = [5, 17, 999, 0, 42, 7];
     oracle('write', out, file, 'F32');
     assert.deepEqual(await ours(file, ids, 4), await ours(out, ids, 4), `${family}: logits and greedy tokens`);
   }
 });
 
-test('q8_0/q4_0 models: a GGUF\'s blocks are taken as stored, other checkpoints are quantized on load; both compute what f32 computes on the dequantized weights', async () => {
-  const model = await gqaLlama(), tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
+test("q8_0/q4_0 models: a GGUF's blocks are taken as stored, other checkpoints are quantized on load; both compute what f32 computes on the dequantized weights", async () => {
+  const model = await gqaLlama(),
+    tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
   const core = await loadCore();
-  for (const [type, wt] of [['Q8_0', WeightType.Q8_0], ['Q4_0', WeightType.Q4_0]] as const) {
-    const file = join(dir, `py.${type}.gguf`), dtype = type.toLowerCase();
+  for (const [type, wt] of [
+    ['Q8_0', WeightType.Q8_0],
+    ['Q4_0', WeightType.Q4_0],
+  ] as const) {
+    const file = join(dir, `py.${type}.gguf`),
+      dtype = type.toLowerCase();
     const quantized = await loadModel(core, file, { mode: 'finetune', weightType: wt });
     const gguf = GgufFile.open(file);
     try {
@@ -175,8 +284,13 @@ test('q8_0/q4_0 models: a GGUF\'s blocks are taken as stored, other checkpoints 
     } finally {
       gguf.close();
     }
-    const f32 = await ours(file, tokens), asStored = await ours(file, tokens, 12, dtype), onLoad = await ours(model, tokens, 12, dtype);
-    for (const [what, got] of [['as stored', asStored], ['quantized on load', onLoad]] as const) {
+    const f32 = await ours(file, tokens),
+      asStored = await ours(file, tokens, 12, dtype),
+      onLoad = await ours(model, tokens, 12, dtype);
+    for (const [what, got] of [
+      ['as stored', asStored],
+      ['quantized on load', onLoad],
+    ] as const) {
       assertClose(got.logits, f32.logits, 1e-4, `${type} ${what}: logits`);
       assert.deepEqual(got.greedy, f32.greedy, `${type} ${what}: greedy tokens`);
     }
@@ -186,22 +300,37 @@ test('q8_0/q4_0 models: a GGUF\'s blocks are taken as stored, other checkpoints 
 test('GGUF written here runs in llama.cpp with our tokens and greedy continuation (Llama f32 and f16 with tokenizer.model, Qwen3 f32 with tokenizer.json)', async () => {
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
-  const llamaModel = await randomLlama('for-llama.cpp'), qwen3 = await randomQwen3('qwen3-for-llama.cpp');
+  const llamaModel = await randomLlama('for-llama.cpp'),
+    qwen3 = await randomQwen3('qwen3-for-llama.cpp');
   const texts = [PROMPT, 'Ünïcödé 12345 and\n\ttabs, emoji 😀 and 中文', ...sampleStrings().slice(0, 40)];
-  for (const [model, dtype, bos] of [[llamaModel, 'f32', true], [llamaModel, 'f16', true], [qwen3, 'f32', false]] as const) {
+  for (const [model, dtype, bos] of [
+    [llamaModel, 'f32', true],
+    [llamaModel, 'f16', true],
+    [qwen3, 'f32', false],
+  ] as const) {
     const file = await toGguf(model, join(dir, `run.${basename(model)}.${dtype}.gguf`), dtype);
-    const fromFolder = (await loadTokenizer(model)).tokenizer, fromGguf = (await loadTokenizer(file)).tokenizer;
+    const fromFolder = (await loadTokenizer(model)).tokenizer,
+      fromGguf = (await loadTokenizer(file)).tokenizer;
     const lm = await llama.loadModel({ modelPath: file });
     try {
       for (const text of texts) {
         const want = fromFolder.encode(text, { bos: false, eos: false });
-        assert.deepEqual(fromGguf.encode(text, { bos: false, eos: false }), want, `the tokenizer read back from ${file}: ${JSON.stringify(text)}`);
-        assert.deepEqual([...lm.tokenize(text, false, bos ? undefined : 'trimLeadingSpace')], want, `llama.cpp's tokens of ${JSON.stringify(text)} (${file})`);
+        assert.deepEqual(
+          fromGguf.encode(text, { bos: false, eos: false }),
+          want,
+          `the tokenizer read back from ${file}: ${JSON.stringify(text)}`,
+        );
+        assert.deepEqual(
+          [...lm.tokenize(text, false, bos ? undefined : 'trimLeadingSpace')],
+          want,
+          `llama.cpp's tokens of ${JSON.stringify(text)} (${file})`,
+        );
       }
       const tokens = fromFolder.encode(PROMPT, { bos, eos: false });
       const ctx = await lm.createContext({ contextSize: 64, threads: 1 });
       const got: number[] = [];
-      for await (const t of ctx.getSequence().evaluate(tokens as Token[], { temperature: 0 })) if (got.push(t) >= 12) break;
+      for await (const t of ctx.getSequence().evaluate(tokens as Token[], { temperature: 0 }))
+        if (got.push(t) >= 12) break;
       await ctx.dispose();
       assert.deepEqual(got, (await ours(dtype === 'f32' ? model : file, tokens)).greedy, `${file}: greedy tokens`);
     } finally {
@@ -210,23 +339,47 @@ test('GGUF written here runs in llama.cpp with our tokens and greedy continuatio
   }
 });
 
-test('Llama 3\'s rescaled RoPE: rope_freqs from gguf-py reads to the safetensors\' logits, and ours runs in llama.cpp with our greedy continuation', async () => {
-  const out = join(dir, 'llama3'), o = (k: string, v: string) => [`--model.model_config.${k}`, v];
-  const { code } = await quietly(initCheckpoint, ['--config', join(root, 'configs/llama3/lora_llama3_2_1b.yaml'), '--output_dir', out, '--dtype', 'f32',
-    ...o('initializer_range', '0.5'), ...o('hidden_size', '64'), ...o('num_layers', '2'), ...o('num_heads', '4'), ...o('n_kv_heads', '2'), ...o('intermediate_size', '128'),
-    ...o('vocab_size', '32000'), ...o('bos_token_id', '1'), ...o('eos_token_id', '2'), ...o('pad_token_id', '0')]);
+test("Llama 3's rescaled RoPE: rope_freqs from gguf-py reads to the safetensors' logits, and ours runs in llama.cpp with our greedy continuation", async () => {
+  const out = join(dir, 'llama3'),
+    o = (k: string, v: string) => [`--model.model_config.${k}`, v];
+  const { code } = await quietly(initCheckpoint, [
+    '--config',
+    join(root, 'configs/llama3/lora_llama3_2_1b.yaml'),
+    '--output_dir',
+    out,
+    '--dtype',
+    'f32',
+    ...o('initializer_range', '0.5'),
+    ...o('hidden_size', '64'),
+    ...o('num_layers', '2'),
+    ...o('num_heads', '4'),
+    ...o('n_kv_heads', '2'),
+    ...o('intermediate_size', '128'),
+    ...o('vocab_size', '32000'),
+    ...o('bos_token_id', '1'),
+    ...o('eos_token_id', '2'),
+    ...o('pad_token_id', '0'),
+  ]);
   assert.equal(code, 0);
   writeFileSync(join(out, 'tokenizer.model'), await bundledLlama2Model());
-  const ids = Array.from({ length: 60 }, (_, i) => 1 + ((i * 7919) % 31000)), want = await ours(out, ids, 4);
+  const ids = Array.from({ length: 60 }, (_, i) => 1 + ((i * 7919) % 31000)),
+    want = await ours(out, ids, 4);
   const theirs = join(dir, 'llama3.py.gguf');
   oracle('write', out, theirs, 'F32');
   const opened = GgufFile.open(theirs);
-  assert.deepEqual(opened.config.ropeScaling, { factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 });
+  assert.deepEqual(opened.config.ropeScaling, {
+    factor: 32,
+    lowFreqFactor: 1,
+    highFreqFactor: 4,
+    originalMaxPositions: 8192,
+  });
   opened.close();
   assert.deepEqual(await ours(theirs, ids, 4), want, 'logits and greedy tokens');
   const file = await toGguf(out, join(dir, 'llama3.f32.gguf'), 'f32');
   const { getLlama } = await import('node-llama-cpp');
-  const lm = await (await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never })).loadModel({ modelPath: file });
+  const lm = await (await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never })).loadModel({
+    modelPath: file,
+  });
   try {
     const ctx = await lm.createContext({ contextSize: 128, threads: 1 });
     const got: number[] = [];
@@ -240,7 +393,11 @@ test('Llama 3\'s rescaled RoPE: rope_freqs from gguf-py reads to the safetensors
 test('base + PEFT adapter merged into a GGUF runs in llama.cpp with the greedy continuation of our unmerged base + LoRA', async () => {
   const base = await randomLlama('lora-base');
   const core = await loadCore();
-  const model = await loadModel(core, base, { mode: 'finetune', weightType: WeightType.F32, lora: { rank: 2, alpha: 4, dropout: 0, targetModules: '.*wq|.*wk|.*wv|.*w2' } });
+  const model = await loadModel(core, base, {
+    mode: 'finetune',
+    weightType: WeightType.F32,
+    lora: { rank: 2, alpha: 4, dropout: 0, targetModules: '.*wq|.*wk|.*wv|.*w2' },
+  });
   const rng = new Rng(5);
   for (const t of model.weights.trainable) rng.fillNormal(core.arena.f32(t.ptr, t.n), 0.3);
   const adapter = join(dir, 'adapter');
@@ -250,38 +407,101 @@ test('base + PEFT adapter merged into a GGUF runs in llama.cpp with the greedy c
   assert.notDeepEqual(want, (await ours(base, tokens)).greedy, 'the adapter changes the continuation');
   const file = await toGguf(base, join(dir, 'merged.gguf'), 'f32', ['--adapter', adapter]);
   const { getLlama } = await import('node-llama-cpp');
-  const lm = await (await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never })).loadModel({ modelPath: file });
+  const lm = await (await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never })).loadModel({
+    modelPath: file,
+  });
   try {
     const ctx = await lm.createContext({ contextSize: 64, threads: 1 });
     const got: number[] = [];
-    for await (const t of ctx.getSequence().evaluate(tokens as Token[], { temperature: 0 })) if (got.push(t) >= 12) break;
+    for await (const t of ctx.getSequence().evaluate(tokens as Token[], { temperature: 0 }))
+      if (got.push(t) >= 12) break;
     assert.deepEqual(got, want);
   } finally {
     await lm.dispose();
   }
 });
 
-test('byte-level tokenizer.json vocabularies (Llama 3, Qwen3) through GGUF metadata encode and decode as Hugging Face\'s', async () => {
-  for (const [name, json] of [['llama3', LLAMA3_JSON], ['qwen3', QWEN3_JSON]]) {
-    const text = readFileSync(json), ids = Object.values(JSON.parse(text.toString()).model.vocab as Record<string, number>);
+test("byte-level tokenizer.json vocabularies (Llama 3, Qwen3) through GGUF metadata encode and decode as Hugging Face's", async () => {
+  for (const [name, json] of [
+    ['llama3', LLAMA3_JSON],
+    ['qwen3', QWEN3_JSON],
+  ]) {
+    const text = readFileSync(json),
+      ids = Object.values(JSON.parse(text.toString()).model.vocab as Record<string, number>);
     const added = (JSON.parse(text.toString()).added_tokens as { id: number }[]).map((t) => t.id);
-    const vocab = [...ids, ...added].reduce((a, b) => Math.max(a, b)) + 1, file = join(dir, `${name}-vocab.gguf`);
+    const vocab = [...ids, ...added].reduce((a, b) => Math.max(a, b)) + 1,
+      file = join(dir, `${name}-vocab.gguf`);
     await writeGguf(file, tokenizerToGguf({ format: 'tokenizer.json', json: text, config: null }, json, vocab), []);
-    await compareWithHuggingFace((await loadTokenizer(file)).tokenizer, readJson(json), sampleStrings(), `${name} through GGUF`);
+    await compareWithHuggingFace(
+      (await loadTokenizer(file)).tokenizer,
+      readJson(json),
+      sampleStrings(),
+      `${name} through GGUF`,
+    );
   }
 });
 
 test('a malformed GGUF file is one error line naming the file and the key or tensor', async () => {
-  const good = readFileSync(await toGguf(await randomLlama('bad-base', ['--model.model_config.num_layers', '1']), join(dir, 'good.gguf'), 'q8_0'));
+  const good = readFileSync(
+    await toGguf(
+      await randomLlama('bad-base', ['--model.model_config.num_layers', '1']),
+      join(dir, 'good.gguf'),
+      'q8_0',
+    ),
+  );
   const at = (s: string) => good.indexOf(Buffer.from(s));
   const cases: [string, (b: Buffer) => Buffer, RegExp][] = [
-    ['magic', (b) => { b.write('GGUX', 0); return b; }, /not a GGUF file/],
-    ['version', (b) => { b.writeUInt32LE(9, 4); return b; }, /GGUF version 9 is not supported/],
-    ['truncated header', (b) => b.subarray(0, at('blk.0.attn_q.weight')), /tensor .*past the end|header runs past the end/],
-    ['truncated data', (b) => b.subarray(0, b.length - 100), /tensor output\.weight ends at byte \d+, past the end of the file/],
-    ['architecture', (b) => { b.write('gemma', at('llama') ); return b; }, /key general\.architecture is "gemma"/],
-    ['missing key', (b) => { b.write('llama.block_counx', at('llama.block_count')); return b; }, /key llama\.block_count is missing/],
-    ['tensor type', (b) => { const p = at('blk.0.attn_q.weight') + 'blk.0.attn_q.weight'.length + 4 + 16; b.writeUInt32LE(77, p); return b; }, /tensor blk\.0\.attn_q\.weight has ggml type 77/],
+    [
+      'magic',
+      (b) => {
+        b.write('GGUX', 0);
+        return b;
+      },
+      /not a GGUF file/,
+    ],
+    [
+      'version',
+      (b) => {
+        b.writeUInt32LE(9, 4);
+        return b;
+      },
+      /GGUF version 9 is not supported/,
+    ],
+    [
+      'truncated header',
+      (b) => b.subarray(0, at('blk.0.attn_q.weight')),
+      /tensor .*past the end|header runs past the end/,
+    ],
+    [
+      'truncated data',
+      (b) => b.subarray(0, b.length - 100),
+      /tensor output\.weight ends at byte \d+, past the end of the file/,
+    ],
+    [
+      'architecture',
+      (b) => {
+        b.write('gemma', at('llama'));
+        return b;
+      },
+      /key general\.architecture is "gemma"/,
+    ],
+    [
+      'missing key',
+      (b) => {
+        b.write('llama.block_counx', at('llama.block_count'));
+        return b;
+      },
+      /key llama\.block_count is missing/,
+    ],
+    [
+      'tensor type',
+      (b) => {
+        const p = at('blk.0.attn_q.weight') + 'blk.0.attn_q.weight'.length + 4 + 16;
+        b.writeUInt32LE(77, p);
+        return b;
+      },
+      /tensor blk\.0\.attn_q\.weight has ggml type 77/,
+    ],
   ];
   for (const [what, corrupt, message] of cases) {
     const path = join(dir, `bad-${what.replace(/ /g, '-')}.gguf`);

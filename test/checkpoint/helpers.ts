@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { TensorStore } from '../../src/checkpoint/store.ts';
 
 /** The real Hugging Face checkpoint beside the project (BF16, hidden 16, 2 layers, vocab 3000). */
-export const TINY = new URL('../../../shared/models/tiny-random-llama-2', import.meta.url).pathname;
+export { TINY } from '../fixtures.ts';
 const ORACLE = new URL('../reference/ckpt_oracle.py', import.meta.url).pathname;
 
 /** A fresh scratch folder, removed when the process exits. */
@@ -18,7 +18,11 @@ export function scratch(): string {
 }
 
 /** Asserts two stores hold the same tensors: names (optionally mapped), dtypes, shapes and bytes. */
-export async function assertSameTensors(actual: TensorStore, expected: TensorStore, name: (n: string) => string = (n) => n): Promise<void> {
+export async function assertSameTensors(
+  actual: TensorStore,
+  expected: TensorStore,
+  name: (n: string) => string = (n) => n,
+): Promise<void> {
   assert.deepEqual([...actual.tensors.keys()].sort(), [...expected.tensors.keys()].map(name).sort(), 'tensor names');
   for (const [n, info] of expected.tensors) {
     assert.deepEqual(actual.tensors.get(name(n)), info, `dtype and shape of ${n}`);
@@ -27,9 +31,15 @@ export async function assertSameTensors(actual: TensorStore, expected: TensorSto
 }
 
 /** Runs a command's main in this process with its console output swallowed. */
-export async function quietly(main: (argv: string[]) => Promise<number>, argv: string[]): Promise<{ code: number; out: string }> {
-  const log = console.log, lines: string[] = [];
-  console.log = (...a: unknown[]) => { lines.push(a.join(' ')); };
+export async function quietly(
+  main: (argv: string[]) => Promise<number>,
+  argv: string[],
+): Promise<{ code: number; out: string }> {
+  const log = console.log,
+    lines: string[] = [];
+  console.log = (...a: unknown[]) => {
+    lines.push(a.join(' '));
+  };
   try {
     return { code: await main(argv), out: lines.join('\n') };
   } finally {
@@ -38,7 +48,15 @@ export async function quietly(main: (argv: string[]) => Promise<number>, argv: s
 }
 
 /** One parameter as the protobuf oracle parsed it. */
-export interface OracleParam { tag: string; dims: number[]; type: string; pieces: number; crc_ok: boolean; bytes: number; sha256: string }
+export interface OracleParam {
+  tag: string;
+  dims: number[];
+  type: string;
+  pieces: number;
+  crc_ok: boolean;
+  bytes: number;
+  sha256: string;
+}
 
 /** Parses a .ckpt with python3-protobuf and checkpoint.proto (test/reference/ckpt_oracle.py). */
 export function oracleParse(path: string): OracleParam[] {

@@ -55,7 +55,19 @@ function trainables(model: LlamaModel): Buffer[] {
 describe('LoRA adapters and merging', async () => {
   const core = await loadCore();
   const base = join(dir, 'base32');
-  await quietly(convert, ['--model', 'llama', '--reversed', '--input_path', TINY, '--output_path', base, '--dtype', 'fp32', '--config', join(TINY, 'config.json')]);
+  await quietly(convert, [
+    '--model',
+    'llama',
+    '--reversed',
+    '--input_path',
+    TINY,
+    '--output_path',
+    base,
+    '--dtype',
+    'fp32',
+    '--config',
+    join(TINY, 'config.json'),
+  ]);
   const config = openCheckpoint(base).config;
   const model = await loadModel(core, base, { mode: 'finetune', weightType: WeightType.F32, lora: LORA });
   const rng = new Rng(9);
@@ -66,16 +78,29 @@ describe('LoRA adapters and merging', async () => {
 
   it('PEFT export → import is bit-exact, and adapter_config.json says what PEFT needs', async () => {
     const cfg = JSON.parse(readFileSync(join(adapterDir, 'adapter_config.json'), 'utf8'));
-    assert.deepEqual([cfg.peft_type, cfg.task_type, cfg.r, cfg.lora_alpha, cfg.bias, cfg.target_modules], ['LORA', 'CAUSAL_LM', 2, 4, 'none', ['q_proj', 'v_proj', 'o_proj', 'down_proj']]);
+    assert.deepEqual(
+      [cfg.peft_type, cfg.task_type, cfg.r, cfg.lora_alpha, cfg.bias, cfg.target_modules],
+      ['LORA', 'CAUSAL_LM', 2, 4, 'none', ['q_proj', 'v_proj', 'o_proj', 'down_proj']],
+    );
     const adapter = openAdapter(adapterDir);
-    assert.deepEqual(adapter.lora, { rank: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj', 'o_proj', 'down_proj'] });
+    assert.deepEqual(adapter.lora, {
+      rank: 2,
+      alpha: 4,
+      dropout: 0,
+      targetModules: ['q_proj', 'v_proj', 'o_proj', 'down_proj'],
+    });
     adapter.tensors.close();
     const file = openTensors(join(adapterDir, 'adapter_model.safetensors'));
     assert.ok(file.tensors.has('base_model.model.model.layers.1.mlp.down_proj.lora_B.weight'));
     file.close();
     const mark = core.arena.mark();
     const reports: LoadReport[] = [];
-    const again = await loadModel(core, base, { mode: 'finetune', weightType: WeightType.F32 }, { adapter: adapterDir, report: (r) => reports.push(r) });
+    const again = await loadModel(
+      core,
+      base,
+      { mode: 'finetune', weightType: WeightType.F32 },
+      { adapter: adapterDir, report: (r) => reports.push(r) },
+    );
     assert.deepEqual(trainables(again), trainables(model));
     assert.deepEqual(reports, [{ notLoaded: [], unused: [] }]);
     assert.deepEqual(logitsOf(again), withAdapter);
@@ -90,11 +115,17 @@ describe('LoRA adapters and merging', async () => {
     a.tensors.close();
   });
 
-  it('an adapter finds its base from any working folder: a relative base_model_name_or_path is read from the adapter\'s folder', () => {
+  it("an adapter finds its base from any working folder: a relative base_model_name_or_path is read from the adapter's folder", () => {
     // saveAdapter was given 'base32', which does not exist from this process's folder: kept as written.
-    const cfgPath = join(adapterDir, 'adapter_config.json'), cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    const cfgPath = join(adapterDir, 'adapter_config.json'),
+      cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
     assert.equal(cfg.base_model_name_or_path, 'base32');
-    assert.throws(() => adapterBaseModel(adapterDir), (err: Error) => err.message === `${cfgPath}: base_model_name_or_path base32 does not exist (looked for ${join(adapterDir, 'base32')})`);
+    assert.throws(
+      () => adapterBaseModel(adapterDir),
+      (err: Error) =>
+        err.message ===
+        `${cfgPath}: base_model_name_or_path base32 does not exist (looked for ${join(adapterDir, 'base32')})`,
+    );
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, base_model_name_or_path: '../base32' }));
     assert.equal(adapterBaseModel(adapterDir), base);
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, base_model_name_or_path: base }));
@@ -104,19 +135,39 @@ describe('LoRA adapters and merging', async () => {
 
   it('the merged model gives the logits of base + adapter (1e-5), and PyTorch agrees on both', async () => {
     const out = join(dir, 'merged_peft');
-    const r = await quietly(mergeCommand, ['--src_ckpt_path_or_dir', base, '--lora_checkpoint', adapterDir, '--dst_ckpt_dir', out, '--save_format', 'safetensors']);
+    const r = await quietly(mergeCommand, [
+      '--src_ckpt_path_or_dir',
+      base,
+      '--lora_checkpoint',
+      adapterDir,
+      '--dst_ckpt_dir',
+      out,
+      '--save_format',
+      'safetensors',
+    ]);
     assert.match(r.out, /Merging 8 LoRA adapters with scale 2 \(from .*adapter_config.json\)/);
     const mark = core.arena.mark();
-    const merged = await loadModel(core, join(out, 'merged_lora.safetensors'), { mode: 'finetune', weightType: WeightType.F32 }, { config });
+    const merged = await loadModel(
+      core,
+      join(out, 'merged_lora.safetensors'),
+      { mode: 'finetune', weightType: WeightType.F32 },
+      { config },
+    );
     const mergedLogits = logitsOf(merged);
     assertClose(mergedLogits, withAdapter, 1e-5, 'merged vs base + adapter');
     assertClose(referenceStep(model, ids, ids, 2, 8).logits, withAdapter, 1e-4, 'PyTorch base + adapter');
-    assertClose(referenceStep(merged, ids, ids, 2, 8, join(out, 'merged_lora.safetensors')).logits, mergedLogits, 1e-4, 'PyTorch on the merged file');
+    assertClose(
+      referenceStep(merged, ids, ids, 2, 8, join(out, 'merged_lora.safetensors')).logits,
+      mergedLogits,
+      1e-4,
+      'PyTorch on the merged file',
+    );
     core.arena.release(mark);
   });
 
   it('a MindFormers LoRA checkpoint (mindpet names) merges with the scale of its YAML, to the same weights', async () => {
-    const mf = join(dir, 'lora_finetuned.ckpt'), yaml = join(dir, 'lora.yaml');
+    const mf = join(dir, 'lora_finetuned.ckpt'),
+      yaml = join(dir, 'lora.yaml');
     writeFileSync(yaml, YAML);
     await writeTensors(mf, 'ckpt', modelTensors(model.weights, { layout: 'mindformers' }));
     const out = join(dir, 'merged_mf');
@@ -124,14 +175,27 @@ describe('LoRA adapters and merging', async () => {
     const mergedCkpt = relayout(openTensors(join(out, 'merged_lora.ckpt')), 'mindformers', 'hf');
     const mergedPeft = openTensors(join(dir, 'merged_peft', 'merged_lora.safetensors'));
     assert.deepEqual([...mergedCkpt.tensors.keys()].sort(), [...mergedPeft.tensors.keys()].sort());
-    for (const name of mergedPeft.tensors.keys()) assert.ok(Buffer.from(await mergedCkpt.read(name)).equals(Buffer.from(await mergedPeft.read(name))), name);
+    for (const name of mergedPeft.tensors.keys())
+      assert.ok(Buffer.from(await mergedCkpt.read(name)).equals(Buffer.from(await mergedPeft.read(name))), name);
     // --lora_scaling as alpha/rank agrees with the YAML
-    const r = await quietly(mergeCommand, ['--src_ckpt_path_or_dir', mf, '--dst_ckpt_dir', join(dir, 'merged_frac'), '--lora_scaling', '4/2']);
+    const r = await quietly(mergeCommand, [
+      '--src_ckpt_path_or_dir',
+      mf,
+      '--dst_ckpt_dir',
+      join(dir, 'merged_frac'),
+      '--lora_scaling',
+      '4/2',
+    ]);
     assert.match(r.out, /scale 2 \(from --lora_scaling\)/);
     // and the checkpoint loads straight into a LoRA model, factors bit-exact
     const mark = core.arena.mark();
     const reports: string[] = [];
-    const loaded = await loadModel(core, mf, { mode: 'finetune', weightType: WeightType.F32, lora: LORA }, { config, report: (rep) => reports.push(formatLoadReport(rep)) });
+    const loaded = await loadModel(
+      core,
+      mf,
+      { mode: 'finetune', weightType: WeightType.F32, lora: LORA },
+      { config, report: (rep) => reports.push(formatLoadReport(rep)) },
+    );
     assert.deepEqual(trainables(loaded), trainables(model));
     assert.deepEqual(reports, ['Network parameters are not loaded: ([], [])']);
     core.arena.release(mark);
@@ -139,19 +203,57 @@ describe('LoRA adapters and merging', async () => {
 
   it('the scale is never a silent default, and scales that disagree are an error', async () => {
     const mf = join(dir, 'lora_finetuned.ckpt');
-    await assert.rejects(quietly(mergeCommand, ['--src_ckpt_path_or_dir', mf, '--dst_ckpt_dir', join(dir, 'no_scale')]), /the LoRA scale is unknown: pass --config/);
-    await assert.rejects(quietly(mergeCommand, ['--src_ckpt_path_or_dir', base, '--lora_checkpoint', adapterDir, '--dst_ckpt_dir', join(dir, 'bad_scale'), '--lora_scaling', '1']),
-      /the LoRA scale 1 from --lora_scaling disagrees with 2 from .*adapter_config.json/);
-    await assert.rejects(quietly(mergeCommand, ['--src_ckpt_path_or_dir', base, '--dst_ckpt_dir', join(dir, 'no_lora'), '--lora_scaling', '2']), /no LoRA factors/);
+    await assert.rejects(
+      quietly(mergeCommand, ['--src_ckpt_path_or_dir', mf, '--dst_ckpt_dir', join(dir, 'no_scale')]),
+      /the LoRA scale is unknown: pass --config/,
+    );
+    await assert.rejects(
+      quietly(mergeCommand, [
+        '--src_ckpt_path_or_dir',
+        base,
+        '--lora_checkpoint',
+        adapterDir,
+        '--dst_ckpt_dir',
+        join(dir, 'bad_scale'),
+        '--lora_scaling',
+        '1',
+      ]),
+      /the LoRA scale 1 from --lora_scaling disagrees with 2 from .*adapter_config.json/,
+    );
+    await assert.rejects(
+      quietly(mergeCommand, [
+        '--src_ckpt_path_or_dir',
+        base,
+        '--dst_ckpt_dir',
+        join(dir, 'no_lora'),
+        '--lora_scaling',
+        '2',
+      ]),
+      /no LoRA factors/,
+    );
   });
 
-  it('loading a base checkpoint into a LoRA model reports the adapters as not loaded, in the file\'s own names', async () => {
+  it("loading a base checkpoint into a LoRA model reports the adapters as not loaded, in the file's own names", async () => {
     const mark = core.arena.mark();
     const lines: string[] = [];
-    await loadModel(core, join(dir, 'merged_mf', 'merged_lora.ckpt'), { mode: 'finetune', weightType: WeightType.F32, lora: { ...LORA, targetModules: '.*wq' } }, { config, report: (r) => lines.push(formatLoadReport(r)) });
-    assert.deepEqual(lines, ["Network parameters are not loaded: (['model.layers.0.attention.wq.mindpet_delta_lora_a', 'model.layers.0.attention.wq.mindpet_delta_lora_b', 'model.layers.1.attention.wq.mindpet_delta_lora_a', 'model.layers.1.attention.wq.mindpet_delta_lora_b'], [])"]);
-    await assert.rejects(loadModel(core, join(dir, 'lora_finetuned.ckpt'), { mode: 'finetune', weightType: WeightType.F32, lora: { ...LORA, rank: 4 } }, { config }),
-      /tensor model.layers.0.attention.wq.mindpet_delta_lora_a has shape \[2,16\], the model expects \[4,16\]/);
+    await loadModel(
+      core,
+      join(dir, 'merged_mf', 'merged_lora.ckpt'),
+      { mode: 'finetune', weightType: WeightType.F32, lora: { ...LORA, targetModules: '.*wq' } },
+      { config, report: (r) => lines.push(formatLoadReport(r)) },
+    );
+    assert.deepEqual(lines, [
+      "Network parameters are not loaded: (['model.layers.0.attention.wq.mindpet_delta_lora_a', 'model.layers.0.attention.wq.mindpet_delta_lora_b', 'model.layers.1.attention.wq.mindpet_delta_lora_a', 'model.layers.1.attention.wq.mindpet_delta_lora_b'], [])",
+    ]);
+    await assert.rejects(
+      loadModel(
+        core,
+        join(dir, 'lora_finetuned.ckpt'),
+        { mode: 'finetune', weightType: WeightType.F32, lora: { ...LORA, rank: 4 } },
+        { config },
+      ),
+      /tensor model.layers.0.attention.wq.mindpet_delta_lora_a has shape \[2,16\], the model expects \[4,16\]/,
+    );
     core.arena.release(mark);
   });
 });

@@ -26,7 +26,10 @@ const tensors: OutputTensor[] = [
   { name: 'scalar', info: { dtype: 'I64', shape: [] } },
   { name: 'c', info: { dtype: 'U8', shape: [2, 3] } },
 ].map((t) => {
-  const bytes = Uint8Array.from({ length: (t.info.shape.reduce((x, y) => x * y, 1)) * { F32: 4, BF16: 2, I64: 8, U8: 1 }[t.info.dtype as 'F32'] }, () => rng.nextU32() & 0xff);
+  const bytes = Uint8Array.from(
+    { length: t.info.shape.reduce((x, y) => x * y, 1) * { F32: 4, BF16: 2, I64: 8, U8: 1 }[t.info.dtype as 'F32'] },
+    () => rng.nextU32() & 0xff,
+  );
   return { ...t, info: { ...t.info, dtype: t.info.dtype as 'F32' }, bytes: () => bytes };
 });
 await writeTensors(join(dir, 'good.safetensors'), 'safetensors', tensors);
@@ -46,7 +49,8 @@ function attempt(open: Open, bytes: Uint8Array, where: string): string {
     store.close();
     return '';
   } catch (err) {
-    if (!(err instanceof Error) || err.constructor !== Error) throw new Error(`${where}: a ${(err as Error)?.constructor?.name} escaped: ${(err as Error)?.message}`);
+    if (!(err instanceof Error) || err.constructor !== Error)
+      throw new Error(`${where}: a ${(err as Error)?.constructor?.name} escaped: ${(err as Error)?.message}`);
     assert.ok(err.message.startsWith(`${where}: `), `the message names the file: ${err.message}`);
     return err.message;
   }
@@ -63,7 +67,12 @@ function withHeader(json: string, data: Uint8Array): Uint8Array {
 
 describe('damaged safetensors files', () => {
   it('every truncation is an error that says so', () => {
-    for (let n = 0; n < GOOD_ST.length; n++) assert.match(attempt(openSt, GOOD_ST.subarray(0, n), 'x.safetensors'), /not a safetensors file|truncated|past the end/, `cut at ${n}`);
+    for (let n = 0; n < GOOD_ST.length; n++)
+      assert.match(
+        attempt(openSt, GOOD_ST.subarray(0, n), 'x.safetensors'),
+        /not a safetensors file|truncated|past the end/,
+        `cut at ${n}`,
+      );
   });
 
   it('a wrong header, a header length beyond the file, shapes that disagree with the bytes, overlaps, corrupted data', () => {
@@ -72,15 +81,47 @@ describe('damaged safetensors files', () => {
       [Buffer.from('GGUF\x03\x00\x00\x00 not a safetensors file at all'), /not a safetensors file \(header length/],
       [withHeader('{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}', data), /the header is not JSON/],
       [withHeader('[1, 2]', data), /not a JSON object/],
-      [(() => { const b = withHeader('{}', data); new DataView(b.buffer).setBigUint64(0, 2n ** 40n, true); return b; })(), /header length 1099511627776 in a 34-byte file/],
-      [withHeader('{"a": {"dtype": "F32", "shape": [2, 4], "data_offsets": [0, 24]}}', data), /tensor a spans bytes 0\.\.24 but F32\[2,4\] needs 32/],
-      [withHeader('{"a": {"dtype": "F32", "shape": [8], "data_offsets": [0, 32]}}', data), /tensor a ends at byte .*past the end of the file/],
-      [withHeader('{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}}', data), /tensor b starts at byte .*overlap or leave a hole/],
-      [withHeader('{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}', data), /8 bytes after the last tensor/],
-      [withHeader('{"a": {"dtype": "Q4", "shape": [4], "data_offsets": [0, 16]}}', data), /tensor a has unsupported dtype "Q4"/],
+      [
+        (() => {
+          const b = withHeader('{}', data);
+          new DataView(b.buffer).setBigUint64(0, 2n ** 40n, true);
+          return b;
+        })(),
+        /header length 1099511627776 in a 34-byte file/,
+      ],
+      [
+        withHeader('{"a": {"dtype": "F32", "shape": [2, 4], "data_offsets": [0, 24]}}', data),
+        /tensor a spans bytes 0\.\.24 but F32\[2,4\] needs 32/,
+      ],
+      [
+        withHeader('{"a": {"dtype": "F32", "shape": [8], "data_offsets": [0, 32]}}', data),
+        /tensor a ends at byte .*past the end of the file/,
+      ],
+      [
+        withHeader(
+          '{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}}',
+          data,
+        ),
+        /tensor b starts at byte .*overlap or leave a hole/,
+      ],
+      [
+        withHeader('{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}', data),
+        /8 bytes after the last tensor/,
+      ],
+      [
+        withHeader('{"a": {"dtype": "Q4", "shape": [4], "data_offsets": [0, 16]}}', data),
+        /tensor a has unsupported dtype "Q4"/,
+      ],
       [withHeader('{"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 16]}}', data), /tensor a has a bad shape/],
       [withHeader('{"__metadata__": {"n": 1}}', new Uint8Array(0)), /__metadata__ must map names to strings/],
-      [(() => { const b = GOOD_ST.slice(); b[b.length - 1] ^= 1; return b; })(), /tensor c: checksum mismatch/],
+      [
+        (() => {
+          const b = GOOD_ST.slice();
+          b[b.length - 1] ^= 1;
+          return b;
+        })(),
+        /tensor c: checksum mismatch/,
+      ],
     ];
     for (const [bytes, message] of cases) assert.match(attempt(openSt, bytes, 'x.safetensors'), message);
   });
@@ -88,8 +129,14 @@ describe('damaged safetensors files', () => {
   it('a shard index that names a missing file, a path outside the folder, or a tensor not in its shard', async () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ weight_map: { a: 'model-1.safetensors' } }, /model-1\.safetensors: cannot open \(ENOENT\)/],
-      [{ weight_map: { a: '../good.safetensors' } }, /tensor a maps to "\.\.\/good\.safetensors", not a file name in the folder/],
-      [{ weight_map: { zz: 'good.safetensors' } }, /tensor zz is mapped to good\.safetensors, which has no such tensor/],
+      [
+        { weight_map: { a: '../good.safetensors' } },
+        /tensor a maps to "\.\.\/good\.safetensors", not a file name in the folder/,
+      ],
+      [
+        { weight_map: { zz: 'good.safetensors' } },
+        /tensor zz is mapped to good\.safetensors, which has no such tensor/,
+      ],
       [{ metadata: {} }, /missing key weight_map/],
     ];
     for (const [i, [index, message]] of cases.entries()) {
@@ -110,15 +157,29 @@ describe('damaged .ckpt files', () => {
       assert.match(message, /truncated|runs past|needs \d+ bytes, but the file holds|^$/, `cut at ${n}`);
     }
     const value = (tag: string, dims: number[], type: string, content: number[]) => {
-      const tensor = [...dims.flatMap((d) => [0x08, d]), 0x12, type.length, ...Buffer.from(type), 0x1a, content.length, ...content];
+      const tensor = [
+        ...dims.flatMap((d) => [0x08, d]),
+        0x12,
+        type.length,
+        ...Buffer.from(type),
+        0x1a,
+        content.length,
+        ...content,
+      ];
       const v = [0x0a, tag.length, ...Buffer.from(tag), 0x12, tensor.length, ...tensor];
       return [0x0a, v.length, ...v];
     };
     const cases: [number[], RegExp][] = [
       [[0xff, 0xff, 0xff], /not a MindSpore checkpoint \(a field key is a varint longer|truncated/],
-      [value('w', [2, 3], 'Float32', [1, 2, 3, 4]), /parameter w is Float32\[2,3\], which needs 24 bytes, but the file holds 4/],
+      [
+        value('w', [2, 3], 'Float32', [1, 2, 3, 4]),
+        /parameter w is Float32\[2,3\], which needs 24 bytes, but the file holds 4/,
+      ],
       [value('s', [1], 'str', [65]), /parameter s has tensor_type "str", which is not supported/],
-      [[...value('w', [1], 'Int8', [1]), ...value('v', [1], 'Int8', [1]), ...value('w', [1], 'Int8', [1])], /parameter w appears twice/],
+      [
+        [...value('w', [1], 'Int8', [1]), ...value('v', [1], 'Int8', [1]), ...value('w', [1], 'Int8', [1])],
+        /parameter w appears twice/,
+      ],
       [[...value('w', [2], 'Int8', [1]), ...value('w', [3], 'Int8', [1])], /the pieces of parameter w disagree/],
       [[0x0a, 0x03, 0x0a, 0x01, 0x41], /parameter A has no tensor/],
       [[0x0b], /wire type 3/],
@@ -132,16 +193,41 @@ describe('damaged .ckpt files', () => {
 
 /** One random mutation of `bytes`. */
 function mutate(r: Rng, bytes: Uint8Array): Uint8Array {
-  const n = bytes.length, at = () => Math.floor(r.uniform() * (n + 1));
+  const n = bytes.length,
+    at = () => Math.floor(r.uniform() * (n + 1));
   switch (Math.floor(r.uniform() * 7)) {
-    case 0: { const b = bytes.slice(); for (let k = 1 + Math.floor(r.uniform() * 4); k > 0; k--) b[Math.floor(r.uniform() * n)] ^= 1 << Math.floor(r.uniform() * 8); return b; }
-    case 1: { const b = bytes.slice(); for (let k = 1 + Math.floor(r.uniform() * 8); k > 0; k--) b[Math.floor(r.uniform() * n)] = r.nextU32() & 0xff; return b; }
-    case 2: return bytes.slice(0, at());
-    case 3: { const i = at(), extra = Uint8Array.from({ length: 1 + Math.floor(r.uniform() * 16) }, () => r.nextU32() & 0xff); return Uint8Array.from([...bytes.subarray(0, i), ...extra, ...bytes.subarray(i)]); }
-    case 4: { const i = at(), j = Math.min(n, i + 1 + Math.floor(r.uniform() * 16)); return Uint8Array.from([...bytes.subarray(0, i), ...bytes.subarray(j)]); }
-    case 5: { const i = at(), j = Math.min(n, i + 1 + Math.floor(r.uniform() * 32)); return Uint8Array.from([...bytes.subarray(0, j), ...bytes.subarray(i, j), ...bytes.subarray(j)]); }
-    default: { // a small number written as text somewhere in the first bytes (safetensors' JSON, protobuf lengths)
-      const b = bytes.slice(), i = Math.floor(r.uniform() * Math.min(n, 400));
+    case 0: {
+      const b = bytes.slice();
+      for (let k = 1 + Math.floor(r.uniform() * 4); k > 0; k--)
+        b[Math.floor(r.uniform() * n)] ^= 1 << Math.floor(r.uniform() * 8);
+      return b;
+    }
+    case 1: {
+      const b = bytes.slice();
+      for (let k = 1 + Math.floor(r.uniform() * 8); k > 0; k--) b[Math.floor(r.uniform() * n)] = r.nextU32() & 0xff;
+      return b;
+    }
+    case 2:
+      return bytes.slice(0, at());
+    case 3: {
+      const i = at(),
+        extra = Uint8Array.from({ length: 1 + Math.floor(r.uniform() * 16) }, () => r.nextU32() & 0xff);
+      return Uint8Array.from([...bytes.subarray(0, i), ...extra, ...bytes.subarray(i)]);
+    }
+    case 4: {
+      const i = at(),
+        j = Math.min(n, i + 1 + Math.floor(r.uniform() * 16));
+      return Uint8Array.from([...bytes.subarray(0, i), ...bytes.subarray(j)]);
+    }
+    case 5: {
+      const i = at(),
+        j = Math.min(n, i + 1 + Math.floor(r.uniform() * 32));
+      return Uint8Array.from([...bytes.subarray(0, j), ...bytes.subarray(i, j), ...bytes.subarray(j)]);
+    }
+    default: {
+      // a small number written as text somewhere in the first bytes (safetensors' JSON, protobuf lengths)
+      const b = bytes.slice(),
+        i = Math.floor(r.uniform() * Math.min(n, 400));
       b.set(Buffer.from(String(Math.floor(r.uniform() * 1e6)).slice(0, Math.max(0, n - i))), i);
       return b;
     }
@@ -149,7 +235,10 @@ function mutate(r: Rng, bytes: Uint8Array): Uint8Array {
 }
 
 describe('fuzz', () => {
-  for (const [name, open, good] of [['safetensors', openSt, GOOD_ST], ['ckpt', openCkpt, GOOD_CKPT]] as const) {
+  for (const [name, open, good] of [
+    ['safetensors', openSt, GOOD_ST],
+    ['ckpt', openCkpt, GOOD_CKPT],
+  ] as const) {
     it(`10,000 random mutations of a ${name} file: a correct load or a clear error, every time`, () => {
       const r = new Rng(name === 'ckpt' ? 2024 : 2025);
       const outcomes = new Map<string, number>();

@@ -21,16 +21,47 @@ type Turn = { from: string; value: string };
 
 /** Converter-shaped records: system turns, several rounds, Unicode, and end-of-turn text inside an answer. */
 const RECORDS: { id: string; conversations: Turn[] }[] = [
-  { id: 'a', conversations: [{ from: 'human', value: 'Give three tips for staying healthy.' }, { from: 'gpt', value: '1. Eat well.\n2. Exercise.\n3. Sleep.' }] },
-  { id: 'b', conversations: [{ from: 'system', value: 'You are terse.' }, { from: 'human', value: 'Capital of France?' }, { from: 'gpt', value: 'Paris.' },
-    { from: 'human', value: 'And of Japan?' }, { from: 'gpt', value: 'Tokyo — 東京.' }] },
-  { id: 'c', conversations: [{ from: 'human', value: 'Say the tokens.' }, { from: 'gpt', value: 'Here: <|eot_id|> and <|im_end|> are text too.' },
-    { from: 'human', value: 'Thanks 🙂' }, { from: 'gpt', value: 'You are welcome!' }] },
+  {
+    id: 'a',
+    conversations: [
+      { from: 'human', value: 'Give three tips for staying healthy.' },
+      { from: 'gpt', value: '1. Eat well.\n2. Exercise.\n3. Sleep.' },
+    ],
+  },
+  {
+    id: 'b',
+    conversations: [
+      { from: 'system', value: 'You are terse.' },
+      { from: 'human', value: 'Capital of France?' },
+      { from: 'gpt', value: 'Paris.' },
+      { from: 'human', value: 'And of Japan?' },
+      { from: 'gpt', value: 'Tokyo — 東京.' },
+    ],
+  },
+  {
+    id: 'c',
+    conversations: [
+      { from: 'human', value: 'Say the tokens.' },
+      { from: 'gpt', value: 'Here: <|eot_id|> and <|im_end|> are text too.' },
+      { from: 'human', value: 'Thanks 🙂' },
+      { from: 'gpt', value: 'You are welcome!' },
+    ],
+  },
   { id: 'd', conversations: [{ from: 'human', value: 'Only a question, no answer.' }] },
-  { id: 'e', conversations: [{ from: 'human', value: 'Pad me' }, { from: 'gpt', value: '  spaces around  ' }] },
+  {
+    id: 'e',
+    conversations: [
+      { from: 'human', value: 'Pad me' },
+      { from: 'gpt', value: '  spaces around  ' },
+    ],
+  },
 ];
 
-const messagesOf = (r: { conversations: Turn[] }) => r.conversations.map((t) => ({ role: ({ human: 'user', gpt: 'assistant', system: 'system' } as Record<string, string>)[t.from], content: t.value }));
+const messagesOf = (r: { conversations: Turn[] }) =>
+  r.conversations.map((t) => ({
+    role: ({ human: 'user', gpt: 'assistant', system: 'system' } as Record<string, string>)[t.from],
+    content: t.value,
+  }));
 
 /**
  * Each assistant message as the template writes it, with its end-of-turn token, and what the
@@ -39,14 +70,19 @@ const messagesOf = (r: { conversations: Turn[] }) => r.conversations.map((t) => 
  */
 const TEMPLATES = {
   llama3: {
-    json: LLAMA3_JSON, header: '<|start_header_id|>assistant<|end_header_id|>\n\n',
-    answers: (m: { role: string; content: string }[]) => m.filter((x) => x.role === 'assistant').map((x) => x.content.trim() + '<|eot_id|>'),
+    json: LLAMA3_JSON,
+    header: '<|start_header_id|>assistant<|end_header_id|>\n\n',
+    answers: (m: { role: string; content: string }[]) =>
+      m.filter((x) => x.role === 'assistant').map((x) => x.content.trim() + '<|eot_id|>'),
   },
   qwen3: {
-    json: QWEN3_JSON, header: '<|im_start|>assistant\n',
+    json: QWEN3_JSON,
+    header: '<|im_start|>assistant\n',
     answers: (m: { role: string; content: string }[]) => {
       const lastUser = m.map((x) => x.role).lastIndexOf('user');
-      return m.flatMap((x, i) => (x.role !== 'assistant' ? [] : [(i > lastUser ? '<think>\n\n</think>\n\n' : '') + x.content + '<|im_end|>']));
+      return m.flatMap((x, i) =>
+        x.role !== 'assistant' ? [] : [(i > lastUser ? '<think>\n\n</think>\n\n' : '') + x.content + '<|im_end|>'],
+      );
     },
   },
 };
@@ -61,7 +97,10 @@ function countedRuns(labels: ArrayLike<number>): number[][] {
   const runs: number[][] = [];
   let run: number[] | null = null;
   for (let p = 0; p < labels.length; p++) {
-    if (labels[p] === IGNORE_INDEX) { run = null; continue; }
+    if (labels[p] === IGNORE_INDEX) {
+      run = null;
+      continue;
+    }
     if (!run) runs.push((run = []));
     run.push(p);
   }
@@ -75,15 +114,39 @@ for (const [name, t] of Object.entries(TEMPLATES)) {
     const log = console.log;
     console.log = () => {};
     try {
-      await preprocessCommand(['--dataset_type', 'chat', '--input_glob', input, '--model_file', folder, '--seq_length', String(SEQ), '--output_file', out, '--workers', name === 'llama3' ? '1' : '0']);
+      await preprocessCommand([
+        '--dataset_type',
+        'chat',
+        '--input_glob',
+        input,
+        '--model_file',
+        folder,
+        '--seq_length',
+        String(SEQ),
+        '--output_file',
+        out,
+        '--workers',
+        name === 'llama3' ? '1' : '0',
+      ]);
     } finally {
       console.log = log;
     }
     const config = JSON.parse(readFileSync(join(folder, 'tokenizer_config.json'), 'utf8'));
-    const variables = Object.fromEntries(['bos_token', 'eos_token', 'pad_token', 'unk_token'].filter((k) => typeof config[k] === 'string').map((k) => [k, config[k]]));
+    const variables = Object.fromEntries(
+      ['bos_token', 'eos_token', 'pad_token', 'unk_token']
+        .filter((k) => typeof config[k] === 'string')
+        .map((k) => [k, config[k]]),
+    );
     variables.additional_special_tokens = config.additional_special_tokens ?? [];
     if (variables.additional_special_tokens.length === 0) delete variables.additional_special_tokens;
-    const texts = oracleLines<string>('chat_template_oracle.py', [], [{ template: config.chat_template, variables }, ...RECORDS.map((r) => ({ messages: messagesOf(r), add_generation_prompt: false }))]);
+    const texts = oracleLines<string>(
+      'chat_template_oracle.py',
+      [],
+      [
+        { template: config.chat_template, variables },
+        ...RECORDS.map((r) => ({ messages: messagesOf(r), add_generation_prompt: false })),
+      ],
+    );
     const rust = rustTokenizer(readFileSync(t.json, 'utf8'));
     const expectedIds = await rustEncode(rust, texts, false);
     const data = ShardDataset.open(out);
@@ -92,12 +155,25 @@ for (const [name, t] of Object.entries(TEMPLATES)) {
       for (const [r, record] of RECORDS.entries()) {
         const { input_ids: ids, labels } = data.record(r);
         const want = expectedIds[r].slice(0, SEQ + 1);
-        assert.deepEqual([...ids], [...want, ...new Array(SEQ + 1 - want.length).fill(0)], `record ${record.id}: input_ids`);
+        assert.deepEqual(
+          [...ids],
+          [...want, ...new Array(SEQ + 1 - want.length).fill(0)],
+          `record ${record.id}: input_ids`,
+        );
         const runs = countedRuns(labels);
-        for (const run of runs) for (const p of run) assert.equal(labels[p], ids[p], `record ${record.id}: a counted label is its input id`);
+        for (const run of runs)
+          for (const p of run) assert.equal(labels[p], ids[p], `record ${record.id}: a counted label is its input id`);
         const answers = t.answers(messagesOf(record));
-        for (const answer of answers) assert.ok(texts[r].includes(t.header + answer), `record ${record.id}: jinja2 wrote ${JSON.stringify(answer)}`);
-        const decoded = await rustDecode(rust, runs.map((run) => run.map((p) => ids[p])), false);
+        for (const answer of answers)
+          assert.ok(
+            texts[r].includes(t.header + answer),
+            `record ${record.id}: jinja2 wrote ${JSON.stringify(answer)}`,
+          );
+        const decoded = await rustDecode(
+          rust,
+          runs.map((run) => run.map((p) => ids[p])),
+          false,
+        );
         assert.deepEqual(decoded, answers, `record ${record.id}: the counted tokens`);
       }
     } finally {
@@ -114,12 +190,30 @@ test('a tokenizer without a chat template is one clear error, and nothing is wri
   const { mkdirSync } = await import('node:fs');
   mkdirSync(noTemplate);
   symlinkSync(LLAMA3_JSON, join(noTemplate, 'tokenizer.json'));
-  writeFileSync(join(noTemplate, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<|begin_of_text|>', eos_token: '<|end_of_text|>' }));
+  writeFileSync(
+    join(noTemplate, 'tokenizer_config.json'),
+    JSON.stringify({ bos_token: '<|begin_of_text|>', eos_token: '<|end_of_text|>' }),
+  );
   const out = join(dir, 'never');
-  await assert.rejects(preprocessCommand(['--dataset_type', 'chat', '--input_glob', input, '--model_file', noTemplate, '--output_file', out, '--workers', '0']),
-    /no-template\/tokenizer_config\.json: the tokenizer has no chat template \(no "chat_template" key\)/);
-  await assert.rejects(preprocessCommand(['--dataset_type', 'chat', '--input_glob', input, '--output_file', out, '--workers', '0']),
-    /bundled in @sctg\/sentencepiece-js: the tokenizer has no chat template/);
+  await assert.rejects(
+    preprocessCommand([
+      '--dataset_type',
+      'chat',
+      '--input_glob',
+      input,
+      '--model_file',
+      noTemplate,
+      '--output_file',
+      out,
+      '--workers',
+      '0',
+    ]),
+    /no-template\/tokenizer_config\.json: the tokenizer has no chat template \(no "chat_template" key\)/,
+  );
+  await assert.rejects(
+    preprocessCommand(['--dataset_type', 'chat', '--input_glob', input, '--output_file', out, '--workers', '0']),
+    /bundled in @sctg\/sentencepiece-js: the tokenizer has no chat template/,
+  );
   assert.ok(!existsSync(out));
 });
 
@@ -127,8 +221,21 @@ test('a record the template refuses names the file and the record', async () => 
   const bad = join(dir, 'bad.json');
   writeFileSync(bad, JSON.stringify([RECORDS[0], { id: 7, conversations: [{ from: 'robot', value: 'x' }] }]));
   const out = join(dir, 'bad-out');
-  await assert.rejects(preprocessCommand(['--dataset_type', 'chat', '--input_glob', bad, '--model_file', dirname(QWEN3_JSON), '--output_file', out, '--workers', '0']),
-    /bad\.json: record 2 \(id 7\): turn 1 has "from" "robot"/);
+  await assert.rejects(
+    preprocessCommand([
+      '--dataset_type',
+      'chat',
+      '--input_glob',
+      bad,
+      '--model_file',
+      dirname(QWEN3_JSON),
+      '--output_file',
+      out,
+      '--workers',
+      '0',
+    ]),
+    /bad\.json: record 2 \(id 7\): turn 1 has "from" "robot"/,
+  );
   assert.ok(!existsSync(out));
 });
 
@@ -138,7 +245,20 @@ test('a conversation longer than seq_length + 1 is cut: its row is the start of 
     const log = console.log;
     console.log = () => {};
     try {
-      await preprocessCommand(['--dataset_type', 'chat', '--input_glob', input, '--model_file', dirname(QWEN3_JSON), '--seq_length', String(seq), '--output_file', out, '--workers', '0']);
+      await preprocessCommand([
+        '--dataset_type',
+        'chat',
+        '--input_glob',
+        input,
+        '--model_file',
+        dirname(QWEN3_JSON),
+        '--seq_length',
+        String(seq),
+        '--output_file',
+        out,
+        '--workers',
+        '0',
+      ]);
     } finally {
       console.log = log;
     }
@@ -154,8 +274,14 @@ test('a conversation longer than seq_length + 1 is cut: its row is the start of 
     assert.deepEqual(row.ids, long[r].ids.slice(0, 25), `record ${RECORDS[r].id}: input_ids`);
     assert.deepEqual(row.labels, long[r].labels.slice(0, 25), `record ${RECORDS[r].id}: labels`);
   });
-  assert.ok(long.some((row) => row.ids[25] !== 0), 'some conversation is longer than the cut');
-  assert.ok(short.some((row) => row.labels.some((x) => x !== IGNORE_INDEX)), 'some answer starts before the cut');
+  assert.ok(
+    long.some((row) => row.ids[25] !== 0),
+    'some conversation is longer than the cut',
+  );
+  assert.ok(
+    short.some((row) => row.labels.some((x) => x !== IGNORE_INDEX)),
+    'some answer starts before the cut',
+  );
 });
 
 test('run_mindformer evaluates chat rows unchanged: the tokens it counts are the assistant tokens of the rows', async () => {
@@ -163,7 +289,20 @@ test('run_mindformer evaluates chat rows unchanged: the tokens it counts are the
   const log = console.log;
   console.log = () => {};
   try {
-    await preprocessCommand(['--dataset_type', 'chat', '--input_glob', input, '--model_file', dirname(QWEN3_JSON), '--seq_length', '64', '--output_file', out, '--workers', '0']);
+    await preprocessCommand([
+      '--dataset_type',
+      'chat',
+      '--input_glob',
+      input,
+      '--model_file',
+      dirname(QWEN3_JSON),
+      '--seq_length',
+      '64',
+      '--output_file',
+      out,
+      '--workers',
+      '0',
+    ]);
   } finally {
     console.log = log;
   }
@@ -174,9 +313,27 @@ test('run_mindformer evaluates chat rows unchanged: the tokens it counts are the
     for (let s = 0; s < 64; s++) if (ids[s] !== 0 && labels[s + 1] !== IGNORE_INDEX) expected++;
   }
   data.close();
-  const ev = await runCli(['run_mindformer', '--config', 'configs/llama2/lora_tiny.yaml', '--run_mode', 'eval', '--eval_dataset_dir', out,
-    '--model.model_config.vocab_size', '151669', '--model.model_config.hidden_size', '16', '--model.model_config.num_layers', '1',
-    '--model.model_config.num_heads', '2', '--model.model_config.seq_length', '64', '--output_dir', join(dir, 'eval-out')]);
+  const ev = await runCli([
+    'run_mindformer',
+    '--config',
+    'configs/llama2/lora_tiny.yaml',
+    '--run_mode',
+    'eval',
+    '--eval_dataset_dir',
+    out,
+    '--model.model_config.vocab_size',
+    '151669',
+    '--model.model_config.hidden_size',
+    '16',
+    '--model.model_config.num_layers',
+    '1',
+    '--model.model_config.num_heads',
+    '2',
+    '--model.model_config.seq_length',
+    '64',
+    '--output_dir',
+    join(dir, 'eval-out'),
+  ]);
   assert.equal(ev.code, 0, ev.stderr);
   const m = /Eval over 5 records \((\d+) tokens\): loss ([\d.]+)/.exec(ev.stdout);
   assert.ok(m, ev.stdout);

@@ -27,7 +27,12 @@ describe('tokenize command', () => {
     assert.equal(special.stdout, '[1,263,2,289,2]\n');
     const withIds = await runCli(['tokenize', '--bos', '--eos'], { input: lines(['a</s>b']) });
     assert.equal(withIds.stdout, '[1,263,829,29879,29958,29890,2]\n');
-    const decoded = await runCli(['tokenize', '--decode'], { input: lines([[1, 15043, 3186, 29991, 2], [29871, 243, 162, 169, 156]]) });
+    const decoded = await runCli(['tokenize', '--decode'], {
+      input: lines([
+        [1, 15043, 3186, 29991, 2],
+        [29871, 243, 162, 169, 156],
+      ]),
+    });
     assert.equal(decoded.stdout, lines(['Hello world!', '🦙']));
   });
 
@@ -42,16 +47,43 @@ describe('tokenize command', () => {
 describe('show_dataset command', () => {
   it('summarizes a dataset, verifies it, and prints its records as JSON lines', async () => {
     const conv = join(dir, 'conv.json');
-    writeFileSync(conv, JSON.stringify([{ id: '1', conversations: [{ from: 'human', value: 'Hi' }, { from: 'gpt', value: 'Hello' }] }]));
+    writeFileSync(
+      conv,
+      JSON.stringify([
+        {
+          id: '1',
+          conversations: [
+            { from: 'human', value: 'Hi' },
+            { from: 'gpt', value: 'Hello' },
+          ],
+        },
+      ]),
+    );
     const out = join(dir, 'ds');
-    const made = await runCli(['llama_preprocess', '--dataset_type', 'qa', '--input_glob', conv, '--seq_length', '40', '--output_file', out]);
+    const made = await runCli([
+      'llama_preprocess',
+      '--dataset_type',
+      'qa',
+      '--input_glob',
+      conv,
+      '--seq_length',
+      '40',
+      '--output_file',
+      out,
+    ]);
     assert.equal(made.code, 0, made.stderr);
     const summary = await runCli(['show_dataset', out, '--verify']);
     assert.equal(summary.code, 0, summary.stderr);
-    assert.match(summary.stdout, /^dataset: .*ds \(wasmformers-shards version 1\)\ntype: qa, seq_length 40, 1 records\ncolumns: input_ids \(int32 × 41\), labels \(int32 × 41\)\n/);
+    assert.match(
+      summary.stdout,
+      /^dataset: .*ds \(wasmformers-shards version 1\)\ntype: qa, seq_length 40, 1 records\ncolumns: input_ids \(int32 × 41\), labels \(int32 × 41\)\n/,
+    );
     assert.match(summary.stdout, /checksums: all shards match\n$/);
     const jsonl = await runCli(['show_dataset', out, '--jsonl']);
-    const [record] = jsonl.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const [record] = jsonl.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.deepEqual(Object.keys(record), ['input_ids', 'labels']);
     assert.equal(record.input_ids.length, 41);
     assert.equal(record.input_ids[0], 1);

@@ -29,8 +29,12 @@ async function writeDataset(name: string, records: number, partitions: number): 
   const out = join(dir, name);
   mkdirSync(out);
   const writer = new ShardWriter(out, {
-    datasetType: 'qa', seqLength: SEQ, columns: ['input_ids', 'labels'], partitions,
-    tokenizer: { sha256: 'f'.repeat(64), source: 'test' }, sources: ['synthetic'],
+    datasetType: 'qa',
+    seqLength: SEQ,
+    columns: ['input_ids', 'labels'],
+    partitions,
+    tokenizer: { sha256: 'f'.repeat(64), source: 'test' },
+    sources: ['synthetic'],
   });
   for (let i = 0; i < records; i++) await writer.write(record(i));
   await writer.finish({ masked_rows: 0 });
@@ -61,10 +65,16 @@ describe('dataset integrity', () => {
     assert.ok(at > 0);
     bytes[at] ^= 1;
     writeFileSync(shard, bytes);
-    assert.throws(() => ShardDataset.open(ds), (err: Error) => {
-      assert.match(err.message, /^\S+\/flipped\/shard-00001\.msgpack: sha256 [0-9a-f]{64} does not match index\.json \([0-9a-f]{64}\); the shard is damaged$/);
-      return true;
-    });
+    assert.throws(
+      () => ShardDataset.open(ds),
+      (err: Error) => {
+        assert.match(
+          err.message,
+          /^\S+\/flipped\/shard-00001\.msgpack: sha256 [0-9a-f]{64} does not match index\.json \([0-9a-f]{64}\); the shard is damaged$/,
+        );
+        return true;
+      },
+    );
     // show_dataset without --verify only reads the index.
     ShardDataset.open(ds, { verify: false }).close();
   });
@@ -75,35 +85,108 @@ describe('dataset integrity', () => {
     const outside = readFileSync(join(ds, 'shard-00000.msgpack'));
     writeFileSync(join(dir, 'outside.msgpack'), outside);
     for (const file of ['../outside.msgpack', `${dir}/outside.msgpack`, '..', 'sub\\..\\..\\outside.msgpack', '']) {
-      const bad = withIndex(ds, `escape-${createHash('md5').update(file).digest('hex')}`, (index) => { index.shards[0].file = file; });
-      assert.throws(() => ShardDataset.open(bad), new RegExp(`^Error: \\S+/index\\.json: shards\\[0\\]\\.file ${JSON.stringify(file).replace(/[\\.[\]]/g, '\\$&')} is not a file name in the dataset folder$`), file);
+      const bad = withIndex(ds, `escape-${createHash('md5').update(file).digest('hex')}`, (index) => {
+        index.shards[0].file = file;
+      });
+      assert.throws(
+        () => ShardDataset.open(bad),
+        new RegExp(
+          `^Error: \\S+/index\\.json: shards\\[0\\]\\.file ${JSON.stringify(file).replace(/[\\.[\]]/g, '\\$&')} is not a file name in the dataset folder$`,
+        ),
+        file,
+      );
     }
   });
 
   it('refuses offsets and record counts that do not describe the shards, naming index.json and the shard', async () => {
     const ds = await writeDataset('offsets', 5, 2);
     const cases: [string, (x: ShardIndex) => void, RegExp][] = [
-      ['beyond', (x) => { x.shards[0].offsets[1] = 1e12; }, /shard-00000\.msgpack: offsets must start at 0 and increase within its 0*\d+ bytes/],
-      ['negative', (x) => { x.shards[1].offsets[1] = -5; }, /shard-00001\.msgpack: offsets must start at 0 and increase within its \d+ bytes/],
-      ['fraction', (x) => { x.shards[0].offsets[2] = 10.5; }, /shard-00000\.msgpack: offsets must start at 0 and increase within its \d+ bytes/],
-      ['decreasing', (x) => { x.shards[0].offsets.reverse(); }, /shard-00000\.msgpack: offsets must start at 0 and increase within its \d+ bytes/],
-      ['not-list', (x) => { (x.shards[0] as unknown as { offsets: string }).offsets = 'abc'; }, /shard-00000\.msgpack: offsets must be a list of 3 byte offsets/],
-      ['dealt', (x) => { x.shards[0].records = 2; x.shards[0].offsets.pop(); x.shards[1].records = 3; x.shards[1].offsets.push(x.shards[1].bytes - 1); },
-        /shard-00000\.msgpack: holds 2 records, but records are dealt round-robin: 3 of 5 belong to it/],
-      ['records', (x) => { x.records = 7; }, /shard-00000\.msgpack: holds 3 records, but records are dealt round-robin: 4 of 7 belong to it/],
-      ['bytes', (x) => { x.shards[1].bytes = -1; }, /shard-00001\.msgpack: bytes must be a whole number, got -1/],
+      [
+        'beyond',
+        (x) => {
+          x.shards[0].offsets[1] = 1e12;
+        },
+        /shard-00000\.msgpack: offsets must start at 0 and increase within its 0*\d+ bytes/,
+      ],
+      [
+        'negative',
+        (x) => {
+          x.shards[1].offsets[1] = -5;
+        },
+        /shard-00001\.msgpack: offsets must start at 0 and increase within its \d+ bytes/,
+      ],
+      [
+        'fraction',
+        (x) => {
+          x.shards[0].offsets[2] = 10.5;
+        },
+        /shard-00000\.msgpack: offsets must start at 0 and increase within its \d+ bytes/,
+      ],
+      [
+        'decreasing',
+        (x) => {
+          x.shards[0].offsets.reverse();
+        },
+        /shard-00000\.msgpack: offsets must start at 0 and increase within its \d+ bytes/,
+      ],
+      [
+        'not-list',
+        (x) => {
+          (x.shards[0] as unknown as { offsets: string }).offsets = 'abc';
+        },
+        /shard-00000\.msgpack: offsets must be a list of 3 byte offsets/,
+      ],
+      [
+        'dealt',
+        (x) => {
+          x.shards[0].records = 2;
+          x.shards[0].offsets.pop();
+          x.shards[1].records = 3;
+          x.shards[1].offsets.push(x.shards[1].bytes - 1);
+        },
+        /shard-00000\.msgpack: holds 2 records, but records are dealt round-robin: 3 of 5 belong to it/,
+      ],
+      [
+        'records',
+        (x) => {
+          x.records = 7;
+        },
+        /shard-00000\.msgpack: holds 3 records, but records are dealt round-robin: 4 of 7 belong to it/,
+      ],
+      [
+        'bytes',
+        (x) => {
+          x.shards[1].bytes = -1;
+        },
+        /shard-00001\.msgpack: bytes must be a whole number, got -1/,
+      ],
       // Rows of 9 values read as rows of 5 would overlap in a batch.
-      ['seq', (x) => { x.seq_length = 4; }, /columns\.input_ids must be int32 values of shape \[5\] \(seq_length \+ 1\), got \{"type":"int32","shape":\[9\]\}/],
-      ['columns', (x) => { delete (x.columns as Record<string, unknown>).input_ids; }, /columns must hold input_ids/],
+      [
+        'seq',
+        (x) => {
+          x.seq_length = 4;
+        },
+        /columns\.input_ids must be int32 values of shape \[5\] \(seq_length \+ 1\), got \{"type":"int32","shape":\[9\]\}/,
+      ],
+      [
+        'columns',
+        (x) => {
+          delete (x.columns as Record<string, unknown>).input_ids;
+        },
+        /columns must hold input_ids/,
+      ],
     ];
     for (const [name, edit, want] of cases) {
       const bad = withIndex(ds, `offsets-${name}`, edit);
-      assert.throws(() => ShardDataset.open(bad), (err: Error) => {
-        assert.ok(!(err instanceof RangeError), `${name}: ${err.stack}`);
-        assert.match(err.message, new RegExp(`^\\S+/offsets-${name}/index\\.json: `), name);
-        assert.match(err.message, want, name);
-        return true;
-      });
+      assert.throws(
+        () => ShardDataset.open(bad),
+        (err: Error) => {
+          assert.ok(!(err instanceof RangeError), `${name}: ${err.stack}`);
+          assert.match(err.message, new RegExp(`^\\S+/offsets-${name}/index\\.json: `), name);
+          assert.match(err.message, want, name);
+          return true;
+        },
+      );
     }
   });
 
@@ -119,9 +202,15 @@ describe('dataset integrity', () => {
     writeIndex(ds, index);
     const data = ShardDataset.open(ds, { vocabSize: 500 });
     assert.deepEqual(data.record(0), record(0));
-    assert.throws(() => data.record(2), /^Error: \S+\/records\/shard-00000\.msgpack: record 2 \(bytes \d+-\d+\): not a msgpack record/);
+    assert.throws(
+      () => data.record(2),
+      /^Error: \S+\/records\/shard-00000\.msgpack: record 2 \(bytes \d+-\d+\): not a msgpack record/,
+    );
     // Record 5 has ids 500..508: outside a vocabulary of 500, inside one of 600.
-    assert.throws(() => data.record(5), /^Error: \S+\/records\/shard-00001\.msgpack: record 5: input_ids\[0\] = 500 is outside the vocabulary of 500$/);
+    assert.throws(
+      () => data.record(5),
+      /^Error: \S+\/records\/shard-00001\.msgpack: record 5: input_ids\[0\] = 500 is outside the vocabulary of 500$/,
+    );
     data.close();
     const wider = ShardDataset.open(ds, { vocabSize: 600 });
     assert.deepEqual(wider.record(5), record(5));

@@ -20,18 +20,28 @@ describe('JSON errors', () => {
       ['{"a": tru}', 'line 1, column 7: unexpected "t"'],
       ['["tab\there"]', 'line 1, column 6: control character in a string (escape it)'],
     ];
-    for (const [text, message] of cases) assert.throws(() => parseJson(text, 'f.json'), { message: `f.json: invalid JSON at ${message}` }, JSON.stringify(text));
+    for (const [text, message] of cases)
+      assert.throws(
+        () => parseJson(text, 'f.json'),
+        { message: `f.json: invalid JSON at ${message}` },
+        JSON.stringify(text),
+      );
   });
 
   it('agrees with JSON.parse on which of 3,000 damaged documents are valid', () => {
     const doc = JSON.stringify({ a: [1, -2.5e3, true, null, 'x\\"y\u00e9'], b: { c: [], d: {} }, e: '🦙' }, null, 1);
     let seed = 3;
-    const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const rand = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
     for (let k = 0; k < 3000; k++) {
       const at = rand(doc.length);
-      const damaged = k % 2 ? doc.slice(0, at) + doc.slice(at + 1) : doc.slice(0, at) + '{}[],:"\\0e-'[rand(11)] + doc.slice(at);
+      const damaged =
+        k % 2 ? doc.slice(0, at) + doc.slice(at + 1) : doc.slice(0, at) + '{}[],:"\\0e-'[rand(11)] + doc.slice(at);
       let valid = true;
-      try { JSON.parse(damaged); } catch { valid = false; }
+      try {
+        JSON.parse(damaged);
+      } catch {
+        valid = false;
+      }
       assert.equal(locateJsonError(damaged) === null, valid, JSON.stringify(damaged));
     }
   });

@@ -16,7 +16,8 @@ const dir = scratchDir();
 
 /** Record i of a synthetic dataset: input_ids i*1000 + k, labels alternating with -100. */
 function syntheticRecord(i: number, length: number): { input_ids: Int32Array; labels: Int32Array } {
-  const input_ids = new Int32Array(length), labels = new Int32Array(length);
+  const input_ids = new Int32Array(length),
+    labels = new Int32Array(length);
   for (let k = 0; k < length; k++) {
     input_ids[k] = i * 1000 + k;
     labels[k] = k % 2 ? -100 : -(i * 1000 + k);
@@ -28,8 +29,12 @@ async function writeDataset(name: string, records: number, seqLength: number, pa
   const out = join(dir, name);
   mkdirSync(out);
   const writer = new ShardWriter(out, {
-    datasetType: 'qa', seqLength, columns: ['input_ids', 'labels'], partitions,
-    tokenizer: { sha256: 'f'.repeat(64), source: 'test' }, sources: ['synthetic'],
+    datasetType: 'qa',
+    seqLength,
+    columns: ['input_ids', 'labels'],
+    partitions,
+    tokenizer: { sha256: 'f'.repeat(64), source: 'test' },
+    sources: ['synthetic'],
   });
   for (let i = 0; i < records; i++) await writer.write(syntheticRecord(i, seqLength + 1));
   await writer.finish({ masked_rows: 0 });
@@ -41,8 +46,14 @@ describe('shards', () => {
     const out = await writeDataset('rw', 101, 30, 4);
     const ds = ShardDataset.open(out);
     assert.equal(ds.length, 101);
-    assert.deepEqual(ds.index.shards.map((s) => s.records), [26, 25, 25, 25]);
-    assert.deepEqual(ds.index.columns, { input_ids: { type: 'int32', shape: [31] }, labels: { type: 'int32', shape: [31] } });
+    assert.deepEqual(
+      ds.index.shards.map((s) => s.records),
+      [26, 25, 25, 25],
+    );
+    assert.deepEqual(ds.index.columns, {
+      input_ids: { type: 'int32', shape: [31] },
+      labels: { type: 'int32', shape: [31] },
+    });
     ds.verify();
     for (const i of [100, 0, 57, 3, 4, 99, 1]) assert.deepEqual(ds.record(i), syntheticRecord(i, 31), `record ${i}`);
     assert.throws(() => ds.record(101), /record 101 is out of range \[0, 101\)/);
@@ -70,7 +81,10 @@ describe('shards', () => {
     assert.throws(() => ds.verify(), /shard-00001\.msgpack: sha256 [0-9a-f]{64} does not match index\.json/);
     ds.close();
     truncateSync(shard, bytes.length - 1);
-    assert.throws(() => ShardDataset.open(out), new RegExp(`shard-00001\\.msgpack: ${bytes.length - 1} bytes, but index\\.json says ${bytes.length}`));
+    assert.throws(
+      () => ShardDataset.open(out),
+      new RegExp(`shard-00001\\.msgpack: ${bytes.length - 1} bytes, but index\\.json says ${bytes.length}`),
+    );
     rmSync(join(out, 'index.json'));
     assert.throws(() => ShardDataset.open(out), /no index\.json/);
   });
@@ -78,13 +92,17 @@ describe('shards', () => {
 
 describe('epoch sampler', () => {
   it('shuffles reproducibly per (seed, epoch) and deals each rank floor(n / ranks) distinct records', () => {
-    const n = 103, ranks = 4;
+    const n = 103,
+      ranks = 4;
     const options = { seed: 7, epoch: 0, shuffle: true, ranks };
     const shares = Array.from({ length: ranks }, (_, rank) => epochOrder(n, { ...options, rank }));
     const seen = new Set<number>();
     for (const share of shares) {
       assert.equal(share.length, 25);
-      for (const i of share) { assert.ok(i < n && !seen.has(i)); seen.add(i); }
+      for (const i of share) {
+        assert.ok(i < n && !seen.has(i));
+        seen.add(i);
+      }
     }
     assert.deepEqual(epochOrder(n, { ...options, rank: 2 }), shares[2]);
     assert.notDeepEqual(epochOrder(n, { ...options, epoch: 1, rank: 2 }), shares[2]);

@@ -30,7 +30,13 @@ describe('replaceFolder', () => {
     await replaceFolder(target, (tmp) => fill(tmp, 'one'));
     await replaceFolder(target, (tmp) => fill(tmp, 'two'));
     assert.equal(readFileSync(join(target, 'a.txt'), 'utf8'), 'two');
-    await assert.rejects(replaceFolder(target, async (tmp) => { await fill(tmp, 'three'); throw new Error('disk full'); }), /disk full/);
+    await assert.rejects(
+      replaceFolder(target, async (tmp) => {
+        await fill(tmp, 'three');
+        throw new Error('disk full');
+      }),
+      /disk full/,
+    );
     assert.equal(readFileSync(join(target, 'a.txt'), 'utf8'), 'two');
     assert.deepEqual(readdirSync(dir), ['adapter']);
   });

@@ -18,11 +18,16 @@ import { coreKinds } from '../helpers.ts';
 
 /** The model's own LoRA factors (B drawn non-zero from `seed`) as a served adapter. */
 function ownAdapter(model: LlamaModel, seed: number, name: string): ServedAdapter {
-  const rng = new Rng(seed), arena = model.core.arena;
-  const layers = model.weights.layers.map((p) => Object.fromEntries(Object.entries(p.lora).map(([kind, ad]) => {
-    rng.fillNormal(arena.f32(ad!.b.ptr, ad!.b.n), 0.2);
-    return [kind, { a: ad!.a.ptr, b: ad!.b.ptr, rank: ad!.rank, scale: ad!.scale }];
-  })));
+  const rng = new Rng(seed),
+    arena = model.core.arena;
+  const layers = model.weights.layers.map((p) =>
+    Object.fromEntries(
+      Object.entries(p.lora).map(([kind, ad]) => {
+        rng.fillNormal(arena.f32(ad!.b.ptr, ad!.b.n), 0.2);
+        return [kind, { a: ad!.a.ptr, b: ad!.b.ptr, rank: ad!.rank, scale: ad!.scale }];
+      }),
+    ),
+  );
   return { name, dir: '(test)', layers, bytes: 0 };
 }
 
@@ -34,7 +39,7 @@ function alone(model: LlamaModel, prompt: number[], steps: number): { tokens: nu
   const out = { tokens: [] as number[], logits: [logits] };
   for (let i = 0; i < steps; i++) {
     out.tokens.push(argmax(logits));
-    if (i + 1 < steps) out.logits.push(logits = model.forwardCached(cache, Int32Array.of(out.tokens[i]), 1));
+    if (i + 1 < steps) out.logits.push((logits = model.forwardCached(cache, Int32Array.of(out.tokens[i]), 1)));
   }
   model.core.arena.release(mark);
   return out;
@@ -42,7 +47,13 @@ function alone(model: LlamaModel, prompt: number[], steps: number): { tokens: nu
 
 describe('batched decoding', async () => {
   const core = await loadCore();
-  for (const [wt, name] of [[WeightType.F32, 'f32'], [WeightType.BF16, 'bf16'], [WeightType.I8, 'int8'], [WeightType.Q8_0, 'q8_0'], [WeightType.Q4_0, 'q4_0']] as const) {
+  for (const [wt, name] of [
+    [WeightType.F32, 'f32'],
+    [WeightType.BF16, 'bf16'],
+    [WeightType.I8, 'int8'],
+    [WeightType.Q8_0, 'q8_0'],
+    [WeightType.Q4_0, 'q4_0'],
+  ] as const) {
     it(`sequences of mixed adapters and positions decode in one batch exactly as each alone (${name} weights)`, () => {
       const mark = core.arena.mark();
       // Block types take rows of whole blocks of 32 values.
@@ -55,32 +66,49 @@ describe('batched decoding', async () => {
       m1.weights.initRandom(7, 0.3);
       m1.weights.initLora(8);
       const a1 = ownAdapter(m1, 9, 'one');
-      const m2 = new LlamaModel(core, config, { mode: 'finetune', weightType: wt, lora: { ...lora, rank: 2, targetModules: '.*wk|.*w1|.*wo' } });
+      const m2 = new LlamaModel(core, config, {
+        mode: 'finetune',
+        weightType: wt,
+        lora: { ...lora, rank: 2, targetModules: '.*wk|.*w1|.*wo' },
+      });
       m2.weights.initRandom(7, 0.3);
       m2.weights.initLora(10);
       const a2 = ownAdapter(m2, 11, 'two');
       const base = new LlamaModel(core, config, { mode: 'finetune', weightType: wt });
       base.weights.initRandom(7, 0.3);
-      const prompts = [[1, 17, 42, 5, 66], [1, 3], [1, 50, 51, 52, 53, 54, 55, 56], [1, 9, 9]];
-      const owners = [m1, m2, base, m1], adapters = [a1, a2, undefined, a1], steps = 9;
+      const prompts = [
+        [1, 17, 42, 5, 66],
+        [1, 3],
+        [1, 50, 51, 52, 53, 54, 55, 56],
+        [1, 9, 9],
+      ];
+      const owners = [m1, m2, base, m1],
+        adapters = [a1, a2, undefined, a1],
+        steps = 9;
       const want = prompts.map((p, i) => alone(owners[i], p, steps));
       // The decoder runs on the plain base; every model drew the same base values (seed 7).
       const decoder = new BatchDecoder(base, 4, 32, 8);
-      const seqs: DecodeSequence[] = [], got: Float32Array[][] = prompts.map(() => []);
+      const seqs: DecodeSequence[] = [],
+        got: Float32Array[][] = prompts.map(() => []);
       const tokens: number[][] = prompts.map(() => []);
       // Sequences join one step apart, so the batch holds sequences at different positions.
       for (let step = 0; step < steps + prompts.length; step++) {
-        const rows = seqs.map((seq, i) => ({ seq, token: tokens[i].at(-1)! })).filter((_, i) => tokens[i].length < steps);
+        const rows = seqs
+          .map((seq, i) => ({ seq, token: tokens[i].at(-1)! }))
+          .filter((_, i) => tokens[i].length < steps);
         if (rows.length) {
-          const logits = decoder.decodeBatch(rows), V = config.vocabSize;
+          const logits = decoder.decodeBatch(rows),
+            V = config.vocabSize;
           rows.forEach((row, j) => {
-            const i = seqs.indexOf(row.seq), l = logits.slice(j * V, (j + 1) * V);
+            const i = seqs.indexOf(row.seq),
+              l = logits.slice(j * V, (j + 1) * V);
             got[i].push(l);
             tokens[i].push(argmax(l));
           });
         }
         if (seqs.length < prompts.length) {
-          const i = seqs.length, seq = decoder.open(adapters[i]);
+          const i = seqs.length,
+            seq = decoder.open(adapters[i]);
           seqs.push(seq);
           const l = decoder.prefill(seq, prompts[i]);
           got[i].push(l);
@@ -97,26 +125,39 @@ describe('batched decoding', async () => {
     });
   }
 
-  for (const kind of await coreKinds()) it(`the small-row product gives each row exactly its one-row result (every storage type, edge sizes, ${kind} core)`, async () => {
-    const own = await loadCore({ kind }), k = own.kernels, arena = own.arena, rng = new Rng(3);
-    for (const wt of [WeightType.F32, WeightType.BF16, WeightType.I8]) {
-      for (const [M, N, K] of [[1, 5, 7], [3, 13, 37], [9, 21, 300], [16, 8, 520]]) {
-        const x = arena.alloc(M * K * 4), w32 = arena.alloc(N * K * 4), w = arena.alloc(N * K * 4), s = arena.alloc(N * 4);
-        const y = arena.alloc(M * N * 4), one = arena.alloc(N * 4);
-        rng.fillNormal(arena.f32(x, M * K), 1);
-        rng.fillNormal(arena.f32(w32, N * K), 1);
-        if (wt === WeightType.F32) arena.f32(w, N * K).set(arena.f32(w32, N * K));
-        else if (wt === WeightType.BF16) k.f32ToBf16(w, w32, N * K);
-        else k.quantizeRowsInt8(w, s, w32, N, K);
-        rng.fillNormal(arena.f32(y, M * N), 1);
-        const before = Float32Array.from(arena.f32(y, M * N));
-        k.matmulXWtRows(y, x, w, s, M, N, K, wt, true);
-        for (let m = 0; m < M; m++) {
-          arena.f32(one, N).set(before.subarray(m * N, (m + 1) * N));
-          k.matmulXWt(one, x + m * K * 4, w, s, 1, N, K, wt, true);
-          assert.deepEqual(arena.f32(y + m * N * 4, N), arena.f32(one, N), `row ${m} of ${M}x${N}x${K} (type ${wt})`);
+  for (const kind of await coreKinds())
+    it(`the small-row product gives each row exactly its one-row result (every storage type, edge sizes, ${kind} core)`, async () => {
+      const own = await loadCore({ kind }),
+        k = own.kernels,
+        arena = own.arena,
+        rng = new Rng(3);
+      for (const wt of [WeightType.F32, WeightType.BF16, WeightType.I8]) {
+        for (const [M, N, K] of [
+          [1, 5, 7],
+          [3, 13, 37],
+          [9, 21, 300],
+          [16, 8, 520],
+        ]) {
+          const x = arena.alloc(M * K * 4),
+            w32 = arena.alloc(N * K * 4),
+            w = arena.alloc(N * K * 4),
+            s = arena.alloc(N * 4);
+          const y = arena.alloc(M * N * 4),
+            one = arena.alloc(N * 4);
+          rng.fillNormal(arena.f32(x, M * K), 1);
+          rng.fillNormal(arena.f32(w32, N * K), 1);
+          if (wt === WeightType.F32) arena.f32(w, N * K).set(arena.f32(w32, N * K));
+          else if (wt === WeightType.BF16) k.f32ToBf16(w, w32, N * K);
+          else k.quantizeRowsInt8(w, s, w32, N, K);
+          rng.fillNormal(arena.f32(y, M * N), 1);
+          const before = Float32Array.from(arena.f32(y, M * N));
+          k.matmulXWtRows(y, x, w, s, M, N, K, wt, true);
+          for (let m = 0; m < M; m++) {
+            arena.f32(one, N).set(before.subarray(m * N, (m + 1) * N));
+            k.matmulXWt(one, x + m * K * 4, w, s, 1, N, K, wt, true);
+            assert.deepEqual(arena.f32(y + m * N * 4, N), arena.f32(one, N), `row ${m} of ${M}x${N}x${K} (type ${wt})`);
+          }
         }
       }
-    }
-  });
+    });
 });

@@ -16,7 +16,8 @@ import { tinyConfig } from './fixtures.ts';
 
 /** Logits of the last position of `seq`, by the full (training) forward. */
 function fullForwardLast(model: LlamaModel, seq: number[]): Float32Array {
-  const S = seq.length, V = model.config.vocabSize;
+  const S = seq.length,
+    V = model.config.vocabSize;
   const logits = new Float32Array(S * V);
   model.step(Int32Array.from([...seq, 0]), null, 1, S, false, logits);
   return logits.slice((S - 1) * V);
@@ -24,11 +25,19 @@ function fullForwardLast(model: LlamaModel, seq: number[]): Float32Array {
 
 describe('decoding with a KV cache', async () => {
   const core = await loadCore();
-  for (const [wt, name] of [[WeightType.F32, 'f32'], [WeightType.BF16, 'bf16'], [WeightType.I8, 'int8']] as const) {
+  for (const [wt, name] of [
+    [WeightType.F32, 'f32'],
+    [WeightType.BF16, 'bf16'],
+    [WeightType.I8, 'int8'],
+  ] as const) {
     it(`greedy tokens and logits equal the full forward at every step (${name} weights, grouped-query)`, () => {
       const mark = core.arena.mark();
       const config = tinyConfig({ dim: 48, nHeads: 6, nKvHeads: 2, ffnDim: 88, vocabSize: 97, nLayers: 3 });
-      const model = new LlamaModel(core, config, { mode: 'finetune', weightType: wt, lora: { rank: 4, alpha: 8, dropout: 0, targetModules: '.*wq|.*wv' } });
+      const model = new LlamaModel(core, config, {
+        mode: 'finetune',
+        weightType: wt,
+        lora: { rank: 4, alpha: 8, dropout: 0, targetModules: '.*wq|.*wv' },
+      });
       model.weights.initRandom(7, 0.3);
       model.weights.initLora(8);
       const prompt = [1, 17, 42, 5, 66];
@@ -44,7 +53,12 @@ describe('decoding with a KV cache', async () => {
       const cache = model.newCache(1, 32);
       let got = model.forwardCached(cache, Int32Array.from(prompt), prompt.length);
       for (let i = 0; i <= tokens.length; i++) {
-        assertClose(got, fullForwardLast(model, seq.slice(0, prompt.length + i)), 1e-5, `logits at position ${prompt.length + i}`);
+        assertClose(
+          got,
+          fullForwardLast(model, seq.slice(0, prompt.length + i)),
+          1e-5,
+          `logits at position ${prompt.length + i}`,
+        );
         if (i < tokens.length) got = model.forwardCached(cache, Int32Array.of(tokens[i]), 1);
       }
       core.arena.release(mark);
@@ -56,11 +70,16 @@ describe('decoding with a KV cache', async () => {
     const config = tinyConfig({ nKvHeads: 2 });
     const model = new LlamaModel(core, config, { mode: 'train', weightType: WeightType.F32 });
     model.weights.initRandom(3, 0.3);
-    const prompts = [[1, 5, 9, 13], [1, 60, 2, 33]];
+    const prompts = [
+      [1, 5, 9, 13],
+      [1, 60, 2, 33],
+    ];
     const cache = model.newCache(2, 8);
     const both = model.forwardCached(cache, Int32Array.from(prompts.flat()), 4);
     const V = config.vocabSize;
-    prompts.forEach((p, i) => assertClose(both.slice(i * V, (i + 1) * V), fullForwardLast(model, p), 1e-5, `prompt ${i}`));
+    prompts.forEach((p, i) =>
+      assertClose(both.slice(i * V, (i + 1) * V), fullForwardLast(model, p), 1e-5, `prompt ${i}`),
+    );
     core.arena.release(mark);
   });
 
@@ -96,17 +115,25 @@ describe('sampling', () => {
 
   it('draws follow the tempered softmax over the top-k tokens', () => {
     const o = { ...SEED_SAMPLING, doSample: true, topK: 3, temperature: 2 };
-    const rng = new Rng(42), counts = new Map<number, number>(), n = 20000;
+    const rng = new Rng(42),
+      counts = new Map<number, number>(),
+      n = 20000;
     for (let i = 0; i < n; i++) {
       const t = sampleToken(logits(), [], o, rng);
       counts.set(t, (counts.get(t) ?? 0) + 1);
     }
     // top 3 logits 3, 2, 1 at temperature 2: weights e^1.5, e^1, e^0.5
-    const w = [Math.exp(1.5), Math.exp(1), Math.exp(0.5)], z = w[0] + w[1] + w[2];
+    const w = [Math.exp(1.5), Math.exp(1), Math.exp(0.5)],
+      z = w[0] + w[1] + w[2];
     assert.deepEqual([...counts.keys()].sort(), [0, 1, 2]);
-    [[1, w[0]], [2, w[1]], [0, w[2]]].forEach(([id, wi]) => {
-      const p = wi / z, got = counts.get(id)! / n;
-      assert.ok(Math.abs(got - p) < 4 * Math.sqrt(p * (1 - p) / n), `token ${id}: ${got} vs ${p}`);
+    [
+      [1, w[0]],
+      [2, w[1]],
+      [0, w[2]],
+    ].forEach(([id, wi]) => {
+      const p = wi / z,
+        got = counts.get(id)! / n;
+      assert.ok(Math.abs(got - p) < 4 * Math.sqrt((p * (1 - p)) / n), `token ${id}: ${got} vs ${p}`);
     });
   });
 
@@ -123,7 +150,8 @@ describe('sampling', () => {
   it('top-p keeps the smallest set that reaches p', () => {
     // probabilities of logits [1,3,2,-1,0.5]: token 1 ≈ 0.61, token 2 ≈ 0.22: p = 0.7 keeps both, never more
     const o = { ...SEED_SAMPLING, doSample: true, topK: 0, topP: 0.7 };
-    const rng = new Rng(1), seen = new Set<number>();
+    const rng = new Rng(1),
+      seen = new Set<number>();
     for (let i = 0; i < 2000; i++) seen.add(sampleToken(logits(), [], o, rng));
     assert.deepEqual([...seen].sort(), [1, 2]);
   });

@@ -23,7 +23,8 @@ export interface RefResult {
 
 /** The model's weights as the kernels see them (dequantized), plus LoRA tensors, by HF name. */
 export function exportWeights(model: LlamaModel): TensorToWrite[] {
-  const w = model.weights, arena = model.core.arena;
+  const w = model.weights,
+    arena = model.core.arena;
   const out: TensorToWrite[] = [];
   for (const t of w.baseTensors()) {
     const data = t.matrix ? w.getMatrix(t.matrix) : Float32Array.from(arena.f32(t.vector!, t.shape[0]));
@@ -31,25 +32,51 @@ export function exportWeights(model: LlamaModel): TensorToWrite[] {
   }
   for (const layer of w.layers) {
     for (const ad of Object.values(layer.lora)) {
-      for (const p of [ad.a, ad.b]) out.push({ name: p.name, dtype: 'F32', shape: p.shape, data: Float32Array.from(arena.f32(p.ptr, p.n)) });
+      for (const p of [ad.a, ad.b])
+        out.push({ name: p.name, dtype: 'F32', shape: p.shape, data: Float32Array.from(arena.f32(p.ptr, p.n)) });
     }
   }
   return out;
 }
 
 /** Runs a llama_ref.py subcommand on the model's weights (or `weightsFile`) and the batch; returns its output tensors. */
-export function runReference(model: LlamaModel, ids: Int32Array, labels: Int32Array, B: number, S: number, command: 'step' | 'optstep',
-  extra: string[] = [], weightsFile?: string): Map<string, Float32Array> {
+export function runReference(
+  model: LlamaModel,
+  ids: Int32Array,
+  labels: Int32Array,
+  B: number,
+  S: number,
+  command: 'step' | 'optstep',
+  extra: string[] = [],
+  weightsFile?: string,
+): Map<string, Float32Array> {
   const dir = mkdtempSync(join(tmpdir(), 'wasmformers-ref-'));
   try {
-    const cfg = join(dir, 'config.json'), weights = weightsFile ?? join(dir, 'w.safetensors'), batch = join(dir, 'b.safetensors'), out = join(dir, 'o.safetensors');
+    const cfg = join(dir, 'config.json'),
+      weights = weightsFile ?? join(dir, 'w.safetensors'),
+      batch = join(dir, 'b.safetensors'),
+      out = join(dir, 'o.safetensors');
     writeFileSync(cfg, JSON.stringify(configToHF(model.config)));
     if (!weightsFile) writeSafetensors(weights, exportWeights(model));
     writeSafetensors(batch, [
       { name: 'input_ids', dtype: 'I32', shape: [B, S + 1], data: ids },
       { name: 'labels', dtype: 'I32', shape: [B, S + 1], data: labels },
     ]);
-    const args = [REF, command, '--config', cfg, '--weights', weights, '--batch', batch, '--out', out, '--mode', weightsFile ? 'train' : model.options.mode, ...extra];
+    const args = [
+      REF,
+      command,
+      '--config',
+      cfg,
+      '--weights',
+      weights,
+      '--batch',
+      batch,
+      '--out',
+      out,
+      '--mode',
+      weightsFile ? 'train' : model.options.mode,
+      ...extra,
+    ];
     const lora = model.options.lora;
     if (lora && model.options.mode === 'finetune' && !weightsFile) {
       const targets = LINEARS.filter((l) => model.loraKinds().includes(l.kind)).map((l) => l.hf);
@@ -73,7 +100,14 @@ export function runReference(model: LlamaModel, ids: Int32Array, labels: Int32Ar
  * `weightsFile` the reference reads that checkpoint instead (then only logits and loss compare:
  * it trains every tensor, and the model's adapters must be inactive, as LoRA B starts at zero).
  */
-export function referenceStep(model: LlamaModel, ids: Int32Array, labels: Int32Array, B: number, S: number, weightsFile?: string): RefResult {
+export function referenceStep(
+  model: LlamaModel,
+  ids: Int32Array,
+  labels: Int32Array,
+  B: number,
+  S: number,
+  weightsFile?: string,
+): RefResult {
   const out = runReference(model, ids, labels, B, S, 'step', [], weightsFile);
   const grads = new Map<string, Float32Array>();
   for (const [name, t] of out) if (name.startsWith('grad.')) grads.set(name.slice(5), t);

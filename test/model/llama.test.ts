@@ -20,12 +20,14 @@ import { tinyBatch, tinyConfig } from './fixtures.ts';
 /** Random non-zero LoRA B (B starts at zero, which would hide A's gradient). */
 function randomizeLoraB(model: LlamaModel, seed: number): void {
   const rng = new Rng(seed);
-  for (const layer of model.weights.layers) for (const ad of Object.values(layer.lora)) rng.fillNormal(model.core.arena.f32(ad.b.ptr, ad.b.n), 0.05);
+  for (const layer of model.weights.layers)
+    for (const ad of Object.values(layer.lora)) rng.fillNormal(model.core.arena.f32(ad.b.ptr, ad.b.n), 0.05);
 }
 
 /** Random values around 1 for every norm (a norm of ones would hide the gradient paths through its weight). */
 function randomizeNorms(model: LlamaModel, seed: number): void {
-  const rng = new Rng(seed), arena = model.core.arena;
+  const rng = new Rng(seed),
+    arena = model.core.arena;
   for (const t of model.weights.baseTensors()) {
     if (t.vector === undefined || !/norm\.weight$/.test(t.name)) continue;
     const v = arena.f32(t.vector, t.shape[0]);
@@ -34,39 +36,150 @@ function randomizeNorms(model: LlamaModel, seed: number): void {
   }
 }
 
-interface Case { name: string; config: Partial<LlamaConfig>; options: ModelOptions; B: number; S: number; randomNorms?: boolean }
+interface Case {
+  name: string;
+  config: Partial<LlamaConfig>;
+  options: ModelOptions;
+  B: number;
+  S: number;
+  randomNorms?: boolean;
+}
 
 const lora = (targetModules: string | string[], rank = 4) => ({ rank, alpha: 8, dropout: 0, targetModules });
 const cases: Case[] = [
-  { name: 'multi-head, untied, LoRA on q k v o (MindFormers names)', config: {}, options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('.*wq|.*wk|.*wv|.*wo') }, B: 2, S: 9 },
-  { name: 'grouped-query, tied, LoRA on all seven (Hugging Face names), padding, logits in chunks of 5 rows', config: { dim: 48, nHeads: 6, nKvHeads: 2, ffnDim: 100, vocabSize: 101, tieEmbeddings: true },
-    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj', 3), logitsChunk: 5 }, B: 3, S: 7 },
-  { name: 'odd sizes, one kv head, LoRA on the MLP, recompute', config: { dim: 20, nHeads: 5, nKvHeads: 1, ffnDim: 33, vocabSize: 37, nLayers: 3 },
-    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora(['w1', 'w2', 'w3'], 5), recompute: true }, B: 2, S: 11 },
-  { name: 'bf16 base weights, against the reference on the same rounded weights', config: { nKvHeads: 2 },
-    options: { mode: 'finetune', weightType: WeightType.BF16, lora: lora('.*wq|.*wv') }, B: 2, S: 8 },
-  { name: 'int8 base weights, against the reference on the same dequantized weights', config: { dim: 40, nHeads: 5, nKvHeads: 5, ffnDim: 72 },
-    options: { mode: 'finetune', weightType: WeightType.I8, lora: lora('.*wo|.*w2') }, B: 2, S: 70 },
-  { name: 'train mode: every parameter, untied', config: { nKvHeads: 2 }, options: { mode: 'train', weightType: WeightType.F32 }, B: 2, S: 6 },
-  { name: 'train mode: every parameter, tied, recompute, logits in chunks of 4 rows', config: { dim: 24, nHeads: 3, nKvHeads: 1, ffnDim: 40, tieEmbeddings: true },
-    options: { mode: 'train', weightType: WeightType.F32, recompute: true, logitsChunk: 4 }, B: 3, S: 5 },
+  {
+    name: 'multi-head, untied, LoRA on q k v o (MindFormers names)',
+    config: {},
+    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('.*wq|.*wk|.*wv|.*wo') },
+    B: 2,
+    S: 9,
+  },
+  {
+    name: 'grouped-query, tied, LoRA on all seven (Hugging Face names), padding, logits in chunks of 5 rows',
+    config: { dim: 48, nHeads: 6, nKvHeads: 2, ffnDim: 100, vocabSize: 101, tieEmbeddings: true },
+    options: {
+      mode: 'finetune',
+      weightType: WeightType.F32,
+      lora: lora('q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj', 3),
+      logitsChunk: 5,
+    },
+    B: 3,
+    S: 7,
+  },
+  {
+    name: 'odd sizes, one kv head, LoRA on the MLP, recompute',
+    config: { dim: 20, nHeads: 5, nKvHeads: 1, ffnDim: 33, vocabSize: 37, nLayers: 3 },
+    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora(['w1', 'w2', 'w3'], 5), recompute: true },
+    B: 2,
+    S: 11,
+  },
+  {
+    name: 'bf16 base weights, against the reference on the same rounded weights',
+    config: { nKvHeads: 2 },
+    options: { mode: 'finetune', weightType: WeightType.BF16, lora: lora('.*wq|.*wv') },
+    B: 2,
+    S: 8,
+  },
+  {
+    name: 'int8 base weights, against the reference on the same dequantized weights',
+    config: { dim: 40, nHeads: 5, nKvHeads: 5, ffnDim: 72 },
+    options: { mode: 'finetune', weightType: WeightType.I8, lora: lora('.*wo|.*w2') },
+    B: 2,
+    S: 70,
+  },
+  {
+    name: 'train mode: every parameter, untied',
+    config: { nKvHeads: 2 },
+    options: { mode: 'train', weightType: WeightType.F32 },
+    B: 2,
+    S: 6,
+  },
+  {
+    name: 'train mode: every parameter, tied, recompute, logits in chunks of 4 rows',
+    config: { dim: 24, nHeads: 3, nKvHeads: 1, ffnDim: 40, tieEmbeddings: true },
+    options: { mode: 'train', weightType: WeightType.F32, recompute: true, logitsChunk: 4 },
+    B: 3,
+    S: 5,
+  },
   // The families: wavelengths 2π·10^(2i/8) of 6, 63, 628 and 6283 positions against 64/4 and 64/1 take each branch of Llama 3's rule.
-  { name: 'Llama 3: rope_scaling llama3 (factor 8, low 1, high 4, original 64), grouped-query, tied', config: { nKvHeads: 2, tieEmbeddings: true, ropeTheta: 10000,
-    ropeScaling: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 64 } }, options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('.*wq|.*wk|.*wv|.*wo') }, B: 2, S: 12, randomNorms: true },
-  { name: 'Qwen2: q/k/v bias, LoRA on q k v', config: { family: 'qwen2', qkvBias: true, dim: 40, nHeads: 5, nKvHeads: 1, ffnDim: 64, tieEmbeddings: true, normEps: 1e-6 },
-    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('q_proj|k_proj|v_proj') }, B: 2, S: 9, randomNorms: true },
-  { name: 'Qwen2: q/k/v bias, train mode (the biases\' gradients), recompute', config: { family: 'qwen2', qkvBias: true, nKvHeads: 2 },
-    options: { mode: 'train', weightType: WeightType.F32, recompute: true }, B: 2, S: 7, randomNorms: true },
-  { name: 'Qwen3: q/k head norms before RoPE, head_dim 12 with 4 heads over a hidden size of 32, LoRA on all seven', config: { family: 'qwen3', qkNorm: true, headSize: 12, nKvHeads: 2, tieEmbeddings: true, normEps: 1e-6 },
-    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('.*') }, B: 2, S: 10, randomNorms: true },
-  { name: 'Qwen3: train mode (the head norms\' gradients)', config: { family: 'qwen3', qkNorm: true, headSize: 6, dim: 24, nHeads: 6, nKvHeads: 3 },
-    options: { mode: 'train', weightType: WeightType.F32 }, B: 2, S: 6, randomNorms: true },
-  { name: 'Mistral: a sequence within the sliding window', config: { family: 'mistral', slidingWindow: 12, nKvHeads: 2 },
-    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('.*wq|.*wv') }, B: 2, S: 12, randomNorms: true },
-  { name: 'SmolLM2 shape: 9 heads over 3 kv heads, tied, theta 100000', config: { dim: 36, nHeads: 9, nKvHeads: 3, ffnDim: 96, tieEmbeddings: true, ropeTheta: 100000 },
-    options: { mode: 'finetune', weightType: WeightType.BF16, lora: lora('.*wq|.*wk|.*wv|.*wo') }, B: 2, S: 8, randomNorms: true },
-  { name: 'TinyLlama shape: 8 heads over 1 kv head, untied', config: { nHeads: 8, nKvHeads: 1, ffnDim: 88 },
-    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('.*wq|.*wv') }, B: 2, S: 8, randomNorms: true },
+  {
+    name: 'Llama 3: rope_scaling llama3 (factor 8, low 1, high 4, original 64), grouped-query, tied',
+    config: {
+      nKvHeads: 2,
+      tieEmbeddings: true,
+      ropeTheta: 10000,
+      ropeScaling: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 64 },
+    },
+    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('.*wq|.*wk|.*wv|.*wo') },
+    B: 2,
+    S: 12,
+    randomNorms: true,
+  },
+  {
+    name: 'Qwen2: q/k/v bias, LoRA on q k v',
+    config: {
+      family: 'qwen2',
+      qkvBias: true,
+      dim: 40,
+      nHeads: 5,
+      nKvHeads: 1,
+      ffnDim: 64,
+      tieEmbeddings: true,
+      normEps: 1e-6,
+    },
+    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('q_proj|k_proj|v_proj') },
+    B: 2,
+    S: 9,
+    randomNorms: true,
+  },
+  {
+    name: "Qwen2: q/k/v bias, train mode (the biases' gradients), recompute",
+    config: { family: 'qwen2', qkvBias: true, nKvHeads: 2 },
+    options: { mode: 'train', weightType: WeightType.F32, recompute: true },
+    B: 2,
+    S: 7,
+    randomNorms: true,
+  },
+  {
+    name: 'Qwen3: q/k head norms before RoPE, head_dim 12 with 4 heads over a hidden size of 32, LoRA on all seven',
+    config: { family: 'qwen3', qkNorm: true, headSize: 12, nKvHeads: 2, tieEmbeddings: true, normEps: 1e-6 },
+    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('.*') },
+    B: 2,
+    S: 10,
+    randomNorms: true,
+  },
+  {
+    name: "Qwen3: train mode (the head norms' gradients)",
+    config: { family: 'qwen3', qkNorm: true, headSize: 6, dim: 24, nHeads: 6, nKvHeads: 3 },
+    options: { mode: 'train', weightType: WeightType.F32 },
+    B: 2,
+    S: 6,
+    randomNorms: true,
+  },
+  {
+    name: 'Mistral: a sequence within the sliding window',
+    config: { family: 'mistral', slidingWindow: 12, nKvHeads: 2 },
+    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('.*wq|.*wv') },
+    B: 2,
+    S: 12,
+    randomNorms: true,
+  },
+  {
+    name: 'SmolLM2 shape: 9 heads over 3 kv heads, tied, theta 100000',
+    config: { dim: 36, nHeads: 9, nKvHeads: 3, ffnDim: 96, tieEmbeddings: true, ropeTheta: 100000 },
+    options: { mode: 'finetune', weightType: WeightType.BF16, lora: lora('.*wq|.*wk|.*wv|.*wo') },
+    B: 2,
+    S: 8,
+    randomNorms: true,
+  },
+  {
+    name: 'TinyLlama shape: 8 heads over 1 kv head, untied',
+    config: { nHeads: 8, nKvHeads: 1, ffnDim: 88 },
+    options: { mode: 'finetune', weightType: WeightType.F32, lora: lora('.*wq|.*wv') },
+    B: 2,
+    S: 8,
+    randomNorms: true,
+  },
 ];
 
 describe('Llama forward and backward against PyTorch', async () => {
@@ -98,8 +211,13 @@ describe('Llama forward and backward against PyTorch', async () => {
       model.weights.zeroGrads();
       model.stepCount--;
       const compact = model.step(ids, labels, tc.B, tc.S, true);
-      assert.ok(Math.abs(compact.loss - got.loss) <= 1e-6 * Math.abs(got.loss), `loss over counted rows ${compact.loss} vs ${got.loss}`);
-      trainable.forEach((t, j) => assertClose(core.arena.f32(t.grad, t.n), full[j], 1e-6, `gradient of ${t.name} over counted rows`));
+      assert.ok(
+        Math.abs(compact.loss - got.loss) <= 1e-6 * Math.abs(got.loss),
+        `loss over counted rows ${compact.loss} vs ${got.loss}`,
+      );
+      trainable.forEach((t, j) =>
+        assertClose(core.arena.f32(t.grad, t.n), full[j], 1e-6, `gradient of ${t.name} over counted rows`),
+      );
       core.arena.release(mark);
     });
   }
@@ -109,9 +227,13 @@ describe('Mistral sliding window', async () => {
   const core = await loadCore();
   it('a longer sequence is refused with one line, in training and in decoding', () => {
     const mark = core.arena.mark();
-    const model = new LlamaModel(core, tinyConfig({ family: 'mistral', slidingWindow: 6 }), { mode: 'train', weightType: WeightType.F32 });
+    const model = new LlamaModel(core, tinyConfig({ family: 'mistral', slidingWindow: 6 }), {
+      mode: 'train',
+      weightType: WeightType.F32,
+    });
     const { ids } = tinyBatch(1, 1, 7, 67);
-    const refusal = /^Error: a sequence of 7 positions is longer than the model's sliding_window of 6; sliding-window attention is not implemented, so use sequences of at most 6$/;
+    const refusal =
+      /^Error: a sequence of 7 positions is longer than the model's sliding_window of 6; sliding-window attention is not implemented, so use sequences of at most 6$/;
     assert.throws(() => model.step(ids, null, 1, 7, false), refusal);
     const cache = model.newCache(1, 16);
     model.forwardCached(cache, ids.subarray(0, 6), 6);
@@ -124,15 +246,24 @@ describe('a model without a pad token', async () => {
   const core = await loadCore();
   it('a config.json without pad_token_id skips no input: targets after id 0 (Llama 3\'s "!") count, as in PyTorch', () => {
     const mark = core.arena.mark();
-    const hf = { hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 67, intermediate_size: 56, max_position_embeddings: 64 };
+    const hf = {
+      hidden_size: 32,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      vocab_size: 67,
+      intermediate_size: 56,
+      max_position_embeddings: 64,
+    };
     const config = configFromHF(hf, 'config.json');
     assert.equal(config.padId, -1);
     assert.equal(configFromHF({ ...hf, pad_token_id: null }, 'config.json').padId, -1);
     assert.equal(configFromHF({ ...hf, pad_token_id: 0 }, 'config.json').padId, 0);
     const model = new LlamaModel(core, config, { mode: 'train', weightType: WeightType.F32 });
     model.weights.initRandom(7, 0.15);
-    const B = 2, S = 9;
-    const ids = Int32Array.from({ length: B * (S + 1) }, (_, i) => (i % 3 === 1 ? 0 : 3 + (i * 7) % 60));
+    const B = 2,
+      S = 9;
+    const ids = Int32Array.from({ length: B * (S + 1) }, (_, i) => (i % 3 === 1 ? 0 : 3 + ((i * 7) % 60)));
     const labels = Int32Array.from(ids, (id, i) => (i % (S + 1) === 0 ? -100 : id));
     assert.equal(countedTargets(ids, labels, B, S, config.padId), B * S, 'every target counts');
     assert.ok(countedTargets(ids, labels, B, S, 0) < B * S, 'a pad of 0 would have dropped some');

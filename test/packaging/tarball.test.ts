@@ -12,17 +12,19 @@ import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } fro
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { scratchDir, trainModels } from '../reference/oracles.ts';
+import { ROOT, TINY } from '../fixtures.ts';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
-const TINY = join(ROOT, '../shared/models/tiny-random-llama-2');
 const TSC = join(ROOT, 'node_modules/.bin/tsc');
 
 /** package.json and package-lock.json of a project that depends on the tarball and @types/node, every version pinned as this repository's lockfile pins it. */
 function consumerProject(dir: string, tarball: string): void {
-  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, Record<string, unknown>> };
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, Record<string, unknown>>;
+  };
   const own = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const packages: Record<string, unknown> = {};
-  const wanted = [...Object.keys(own.dependencies), '@types/node'], taken = new Set<string>();
+  const wanted = [...Object.keys(own.dependencies), '@types/node'],
+    taken = new Set<string>();
   while (wanted.length) {
     const name = wanted.pop()!;
     if (taken.has(name)) continue;
@@ -34,11 +36,27 @@ function consumerProject(dir: string, tarball: string): void {
       wanted.push(...Object.keys({ ...(entry.dependencies as object), ...(entry.optionalDependencies as object) }));
     }
   }
-  const dependencies = { wasmformers: `file:${tarball}`, '@types/node': lock.packages['node_modules/@types/node'].version };
+  const dependencies = {
+    wasmformers: `file:${tarball}`,
+    '@types/node': lock.packages['node_modules/@types/node'].version,
+  };
   packages[''] = { name: 'consumer', dependencies };
-  packages['node_modules/wasmformers'] = { version: own.version, resolved: `file:${tarball}`, license: own.license, dependencies: own.dependencies, bin: own.bin, engines: own.engines };
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies }, null, 2));
-  writeFileSync(join(dir, 'package-lock.json'), JSON.stringify({ name: 'consumer', lockfileVersion: 3, requires: true, packages }, null, 2));
+  packages['node_modules/wasmformers'] = {
+    version: own.version,
+    resolved: `file:${tarball}`,
+    license: own.license,
+    dependencies: own.dependencies,
+    bin: own.bin,
+    engines: own.engines,
+  };
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies }, null, 2),
+  );
+  writeFileSync(
+    join(dir, 'package-lock.json'),
+    JSON.stringify({ name: 'consumer', lockfileVersion: 3, requires: true, packages }, null, 2),
+  );
 }
 
 const CONSUMER = `import { finetune, Llama, type GeneratedPiece } from 'wasmformers';
@@ -63,33 +81,68 @@ await Llama.fromPretrained('model', { dtyp: 'bf16' });
 `;
 
 test('the packed tarball in a fresh project: tsc --strict against its declarations, then fine-tune and generate', async () => {
-  const dir = scratchDir(), project = join(dir, 'consumer'), model = join(dir, 'tiny');
+  const dir = scratchDir(),
+    project = join(dir, 'consumer'),
+    model = join(dir, 'tiny');
   mkdirSync(project);
   mkdirSync(model);
   for (const f of ['config.json', 'model.safetensors']) symlinkSync(join(TINY, f), join(model, f));
   copyFileSync(trainModels(dir).bpeBytes, join(model, 'tokenizer.model'));
 
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+  const packed = JSON.parse(
+    execFileSync('npm', ['pack', '--json', '--pack-destination', dir], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
   const tarball = join(dir, packed[0].filename);
   const shipped = (packed[0].files as { path: string }[]).map((f) => f.path);
-  assert.ok(shipped.includes('dist/types/src/index.d.ts') && shipped.includes('dist/src/portable.js'), 'the declarations and the portable build ship');
+  assert.ok(
+    shipped.includes('dist/types/src/index.d.ts') && shipped.includes('dist/src/portable.js'),
+    'the declarations and the portable build ship',
+  );
   consumerProject(project, tarball);
-  execFileSync('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: project, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: project,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 
   writeFileSync(join(project, 'consumer.ts'), CONSUMER);
   writeFileSync(join(project, 'wrong.ts'), WRONG);
-  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { strict: true, target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', outDir: 'out', types: ['node'] },
-    files: ['consumer.ts', 'wrong.ts'],
-  }));
+  writeFileSync(
+    join(project, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        outDir: 'out',
+        types: ['node'],
+      },
+      files: ['consumer.ts', 'wrong.ts'],
+    }),
+  );
   const tsc = spawnSync(TSC, ['-p', '.'], { cwd: project, encoding: 'utf8' });
   const errors = tsc.stdout.split('\n').filter((l) => /error TS\d+/.test(l));
   assert.notEqual(tsc.status, 0, 'tsc reports the wrong file');
-  assert.deepEqual(errors.filter((l) => !l.startsWith('wrong.ts(')), [], 'the consumer file and the shipped declarations type-check');
-  assert.deepEqual(errors.map((l) => /^wrong\.ts\((\d+),/.exec(l)?.[1]), ['3', '4', '5'], tsc.stdout);
+  assert.deepEqual(
+    errors.filter((l) => !l.startsWith('wrong.ts(')),
+    [],
+    'the consumer file and the shipped declarations type-check',
+  );
+  assert.deepEqual(
+    errors.map((l) => /^wrong\.ts\((\d+),/.exec(l)?.[1]),
+    ['3', '4', '5'],
+    tsc.stdout,
+  );
   assert.match(tsc.stdout, /wrong\.ts\(5,.*'dtyp' does not exist/);
 
-  const run = spawnSync(process.execPath, [join(project, 'out', 'consumer.js'), model], { cwd: project, encoding: 'utf8' });
+  const run = spawnSync(process.execPath, [join(project, 'out', 'consumer.js'), model], {
+    cwd: project,
+    encoding: 'utf8',
+  });
   assert.equal(run.status, 0, run.stderr);
   const out = JSON.parse(run.stdout) as { losses: number[]; pieces: { text: string; id: number }[]; text: string };
   assert.equal(out.losses.length, 6);

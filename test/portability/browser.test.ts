@@ -18,15 +18,24 @@ import { configFromHF } from '../../src/model/config.ts';
 import { bundledLlama2Model } from '../../src/tokenizer/load.ts';
 import { DEMO_SETTINGS, runDemo, type DemoInput, type DemoResult } from '../../web/demo.ts';
 import { serveStatic, type StaticServer } from './static_server.ts';
+import { ALPACA, ROOT } from '../fixtures.ts';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const CHROMIUM = '/usr/bin/chromium';
-const ALPACA = join(ROOT, '../shared/data/alpaca/alpaca_5000.json');
 
 /** A small Llama with Llama 2's vocabulary (so the real tokenizer's ids fit), grouped-query attention. */
 const HF_CONFIG = {
-  model_type: 'llama', hidden_size: 32, intermediate_size: 64, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2,
-  vocab_size: 32000, max_position_embeddings: 128, rms_norm_eps: 1e-5, rope_theta: 10000, bos_token_id: 1, eos_token_id: 2,
+  model_type: 'llama',
+  hidden_size: 32,
+  intermediate_size: 64,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  num_hidden_layers: 2,
+  vocab_size: 32000,
+  max_position_embeddings: 128,
+  rms_norm_eps: 1e-5,
+  rope_theta: 10000,
+  bos_token_id: 1,
+  eos_token_id: 2,
 };
 
 describe('the browser page (headless Chromium)', () => {
@@ -42,8 +51,11 @@ describe('the browser page (headless Chromium)', () => {
     await writeTensors(model, 'hf', randomTensors(config, 7, 0.02, 'BF16'), { config });
     const records = JSON.parse(readFileSync(ALPACA, 'utf8')).slice(0, DEMO_SETTINGS.batch);
     input = {
-      tokenizer: await bundledLlama2Model(), config: JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')),
-      weights: new Uint8Array(readFileSync(join(model, 'model.safetensors'))), records, ...DEMO_SETTINGS,
+      tokenizer: await bundledLlama2Model(),
+      config: JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')),
+      weights: new Uint8Array(readFileSync(join(model, 'model.safetensors'))),
+      records,
+      ...DEMO_SETTINGS,
     };
     server = await serveStatic({
       '/data/tokenizer.model': { bytes: input.tokenizer },
@@ -68,8 +80,14 @@ describe('the browser page (headless Chromium)', () => {
     page.on('pageerror', (e) => console.push(`page error: ${e.message}`));
     try {
       await page.goto(`${server.url}/index.html?data=/data/&core=${core}`);
-      await page.waitForFunction(() => window.__result !== undefined || window.__error !== undefined, null, { timeout: 60_000 });
-      const { result, error, log } = await page.evaluate(() => ({ result: window.__result, error: window.__error, log: document.getElementById('log')!.textContent }));
+      await page.waitForFunction(() => window.__result !== undefined || window.__error !== undefined, null, {
+        timeout: 60_000,
+      });
+      const { result, error, log } = await page.evaluate(() => ({
+        result: window.__result,
+        error: window.__error,
+        log: document.getElementById('log')!.textContent,
+      }));
       assert.equal(error, undefined, `the page failed: ${error}\n${log}\n${console.join('\n')}`);
       return result!;
     } finally {
@@ -81,8 +99,16 @@ describe('the browser page (headless Chromium)', () => {
   async function compare(page: DemoResult): Promise<void> {
     const node = await runDemo({ ...input, core: page.core });
     assert.equal(page.losses.length, DEMO_SETTINGS.steps);
-    page.losses.forEach((l, i) => assert.ok(Math.abs(l - node.losses[i]) <= 1e-5 * Math.max(1, Math.abs(node.losses[i])), `step ${i + 1}: browser loss ${l}, Node ${node.losses[i]}`));
-    assert.ok(page.losses[page.losses.length - 1] < page.losses[0], `the loss does not fall on the batch trained on: ${page.losses}`);
+    page.losses.forEach((l, i) =>
+      assert.ok(
+        Math.abs(l - node.losses[i]) <= 1e-5 * Math.max(1, Math.abs(node.losses[i])),
+        `step ${i + 1}: browser loss ${l}, Node ${node.losses[i]}`,
+      ),
+    );
+    assert.ok(
+      page.losses[page.losses.length - 1] < page.losses[0],
+      `the loss does not fall on the batch trained on: ${page.losses}`,
+    );
     assert.deepEqual(page.promptIds, node.promptIds);
     assert.deepEqual(page.generatedIds, node.generatedIds);
     assert.equal(page.text, node.text);

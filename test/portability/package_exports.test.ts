@@ -12,26 +12,41 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as esbuild from 'esbuild';
-
-const ROOT = new URL('../../', import.meta.url).pathname;
+import { ROOT } from '../fixtures.ts';
 
 /** A `node:` import the bundle reached: how it is imported and from which file. */
-interface NodeImport { path: string; kind: string; importer: string }
+interface NodeImport {
+  path: string;
+  kind: string;
+  importer: string;
+}
 
 /** Bundles `import * as w from 'wasmformers'` for `platform`; returns the files it took and the node: imports it met. */
-async function bundle(dir: string, platform: 'browser' | 'node'): Promise<{ inputs: string[]; nodeImports: NodeImport[] }> {
+async function bundle(
+  dir: string,
+  platform: 'browser' | 'node',
+): Promise<{ inputs: string[]; nodeImports: NodeImport[] }> {
   const nodeImports: NodeImport[] = [];
   const result = await esbuild.build({
-    entryPoints: [join(dir, 'entry.js')], bundle: true, platform, format: 'esm', target: 'es2022', write: false, metafile: true, logLevel: 'silent',
-    plugins: [{
-      name: 'record-node-imports',
-      setup(b) {
-        b.onResolve({ filter: /^node:/ }, (args) => {
-          nodeImports.push({ path: args.path, kind: args.kind, importer: args.importer.slice(ROOT.length) });
-          return { path: args.path, external: true };
-        });
+    entryPoints: [join(dir, 'entry.js')],
+    bundle: true,
+    platform,
+    format: 'esm',
+    target: 'es2022',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+    plugins: [
+      {
+        name: 'record-node-imports',
+        setup(b) {
+          b.onResolve({ filter: /^node:/ }, (args) => {
+            nodeImports.push({ path: args.path, kind: args.kind, importer: args.importer.slice(ROOT.length) });
+            return { path: args.path, external: true };
+          });
+        },
       },
-    }],
+    ],
   });
   return { inputs: Object.keys(result.metafile.inputs), nodeImports };
 }
@@ -47,17 +62,27 @@ describe('the package entry points under a bundler', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("the browser condition takes the portable build, which has no static node: import", async () => {
+  it('the browser condition takes the portable build, which has no static node: import', async () => {
     const { inputs, nodeImports } = await bundle(dir, 'browser');
-    assert.ok(inputs.some((f) => f.endsWith('dist/src/portable.js')), `the browser bundle takes dist/src/portable.js (took ${inputs.filter((f) => f.includes('dist/')).join(', ')})`);
+    assert.ok(
+      inputs.some((f) => f.endsWith('dist/src/portable.js')),
+      `the browser bundle takes dist/src/portable.js (took ${inputs.filter((f) => f.includes('dist/')).join(', ')})`,
+    );
     assert.ok(!inputs.some((f) => f.endsWith('dist/src/index.js')), 'the browser bundle does not take the Node entry');
     const stat = nodeImports.filter((n) => n.kind !== 'dynamic-import');
-    assert.deepEqual(stat, [], `static node: imports in the browser bundle: ${stat.map((n) => `${n.path} (${n.kind}) from ${n.importer}`).join('; ')}`);
+    assert.deepEqual(
+      stat,
+      [],
+      `static node: imports in the browser bundle: ${stat.map((n) => `${n.path} (${n.kind}) from ${n.importer}`).join('; ')}`,
+    );
   });
 
   it('on Node the same import takes the Node entry, which imports node: modules statically', async () => {
     const { inputs, nodeImports } = await bundle(dir, 'node');
     assert.ok(inputs.some((f) => f.endsWith('dist/src/index.js')));
-    assert.ok(nodeImports.some((n) => n.kind === 'import-statement'), 'the check would see a static node: import');
+    assert.ok(
+      nodeImports.some((n) => n.kind === 'import-statement'),
+      'the check would see a static node: import',
+    );
   });
 });

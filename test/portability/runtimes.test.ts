@@ -21,11 +21,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SafetensorsFile } from '../../src/checkpoint/safetensors.ts';
 import { assertClose } from '../helpers.ts';
+import { ALPACA, ROOT } from '../fixtures.ts';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const BIN = join(ROOT, 'node_modules', '.bin');
-const ALPACA = join(ROOT, '../shared/data/alpaca/alpaca_5000.json');
-const TRAIN = join(ROOT, 'configs/llama2/train_tiny.yaml'), LORA = join(ROOT, 'configs/llama2/lora_tiny.yaml');
+const TRAIN = join(ROOT, 'configs/llama2/train_tiny.yaml'),
+  LORA = join(ROOT, 'configs/llama2/lora_tiny.yaml');
 
 /** How each runtime runs a bundled script. */
 const RUNTIMES = { node: [process.execPath], deno: [join(BIN, 'deno'), 'run', '-A'], bun: [join(BIN, 'bun')] };
@@ -35,17 +35,32 @@ type Runtime = keyof typeof RUNTIMES;
 function runScript(rt: Runtime, cwd: string, script: string, args: string[]): Promise<string> {
   const [cmd, ...pre] = RUNTIMES[rt];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [...pre, join(ROOT, 'dist/scripts', `${script}.js`), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
+    const child = spawn(cmd, [...pre, join(ROOT, 'dist/scripts', `${script}.js`), ...args], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '',
+      err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${rt} ${script} exited with ${code}:\n${err}\n${out}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${rt} ${script} exited with ${code}:\n${err}\n${out}`)),
+    );
   });
 }
 
 /** One training run as its info.log tells it: the core, each step's loss (as printed) and gradient norm, the final loss. */
-interface TrainLog { core: string; losses: string[]; norms: number[]; final: number }
+interface TrainLog {
+  core: string;
+  losses: string[];
+  norms: number[];
+  final: number;
+}
 
 function readTrainLog(dir: string): TrainLog {
   const text = readFileSync(join(dir, 'log/rank_0/info.log'), 'utf8');
@@ -68,7 +83,11 @@ function assertSameTraining(got: TrainLog, want: TrainLog, rtol: number, label: 
 
 /** The files of a folder, by name, as bytes. */
 function folderBytes(dir: string): Map<string, Buffer> {
-  return new Map(readdirSync(dir).sort().map((f) => [f, readFileSync(join(dir, f))]));
+  return new Map(
+    readdirSync(dir)
+      .sort()
+      .map((f) => [f, readFileSync(join(dir, f))]),
+  );
 }
 
 describe('the scripts under Node, Deno and Bun', () => {
@@ -81,24 +100,96 @@ describe('the scripts under Node, Deno and Bun', () => {
     root = mkdtempSync(join(tmpdir(), 'wf-runtimes-'));
     const records = JSON.stringify(JSON.parse(readFileSync(ALPACA, 'utf8')).slice(0, 40));
     // The runtimes run side by side; within one, the steps run in order.
-    await Promise.all((Object.keys(RUNTIMES) as Runtime[]).map(async (rt) => {
-      const dir = dirs[rt] = join(root, rt);
-      mkdirSync(dir);
-      writeFileSync(join(dir, 'alpaca.json'), records);
-      const run = (script: string, ...args: string[]) => runScript(rt, dir, script, args);
-      const small = ['--batch_size', '4', '--num_samples', '16'];
-      await run('alpaca_converter', '--data_path', 'alpaca.json', '--output_path', 'conv.json');
-      await run('llama_preprocess', '--dataset_type', 'qa', '--input_glob', 'conv.json', '--seq_length', '128', '--workers', '2', '--output_file', 'shards');
-      await run('run_mindformer', '--config', TRAIN, '--run_mode', 'train', '--device_target', 'simd', '--train_dataset_dir', 'shards', '--output_dir', 'train', ...small);
-      await run('run_mindformer', '--config', LORA, '--run_mode', 'finetune', '--device_target', 'simd', '--train_dataset_dir', 'shards', '--output_dir', 'lora',
-        '--load_checkpoint', 'train/checkpoint/rank_0/tiny_rank_0-1_4.safetensors', ...small);
-      predicted[rt] = await run('run_mindformer', '--config', LORA, '--run_mode', 'predict', '--device_target', 'simd', '--output_dir', 'predict',
-        '--load_checkpoint', 'lora/adapter', '--predict_data', 'Give three tips for staying healthy.', '--model.model_config.max_decode_length', '40');
-      await run('run_mindformer', '--config', LORA, '--run_mode', 'finetune', '--train_dataset_dir', 'shards', '--output_dir', 'auto',
-        '--load_checkpoint', 'train/checkpoint/rank_0/tiny_rank_0-1_4.safetensors', ...small);
-      await run('msrun_launcher', `run_mindformer --config ${LORA} --run_mode finetune --device_target simd --train_dataset_dir shards --output_dir ranks ` +
-        '--load_checkpoint train/checkpoint/rank_0/tiny_rank_0-1_4.safetensors --batch_size 2 --num_samples 16 --use_parallel True --parallel_config.data_parallel 2', '2');
-    }));
+    await Promise.all(
+      (Object.keys(RUNTIMES) as Runtime[]).map(async (rt) => {
+        const dir = (dirs[rt] = join(root, rt));
+        mkdirSync(dir);
+        writeFileSync(join(dir, 'alpaca.json'), records);
+        const run = (script: string, ...args: string[]) => runScript(rt, dir, script, args);
+        const small = ['--batch_size', '4', '--num_samples', '16'];
+        await run('alpaca_converter', '--data_path', 'alpaca.json', '--output_path', 'conv.json');
+        await run(
+          'llama_preprocess',
+          '--dataset_type',
+          'qa',
+          '--input_glob',
+          'conv.json',
+          '--seq_length',
+          '128',
+          '--workers',
+          '2',
+          '--output_file',
+          'shards',
+        );
+        await run(
+          'run_mindformer',
+          '--config',
+          TRAIN,
+          '--run_mode',
+          'train',
+          '--device_target',
+          'simd',
+          '--train_dataset_dir',
+          'shards',
+          '--output_dir',
+          'train',
+          ...small,
+        );
+        await run(
+          'run_mindformer',
+          '--config',
+          LORA,
+          '--run_mode',
+          'finetune',
+          '--device_target',
+          'simd',
+          '--train_dataset_dir',
+          'shards',
+          '--output_dir',
+          'lora',
+          '--load_checkpoint',
+          'train/checkpoint/rank_0/tiny_rank_0-1_4.safetensors',
+          ...small,
+        );
+        predicted[rt] = await run(
+          'run_mindformer',
+          '--config',
+          LORA,
+          '--run_mode',
+          'predict',
+          '--device_target',
+          'simd',
+          '--output_dir',
+          'predict',
+          '--load_checkpoint',
+          'lora/adapter',
+          '--predict_data',
+          'Give three tips for staying healthy.',
+          '--model.model_config.max_decode_length',
+          '40',
+        );
+        await run(
+          'run_mindformer',
+          '--config',
+          LORA,
+          '--run_mode',
+          'finetune',
+          '--train_dataset_dir',
+          'shards',
+          '--output_dir',
+          'auto',
+          '--load_checkpoint',
+          'train/checkpoint/rank_0/tiny_rank_0-1_4.safetensors',
+          ...small,
+        );
+        await run(
+          'msrun_launcher',
+          `run_mindformer --config ${LORA} --run_mode finetune --device_target simd --train_dataset_dir shards --output_dir ranks ` +
+            '--load_checkpoint train/checkpoint/rank_0/tiny_rank_0-1_4.safetensors --batch_size 2 --num_samples 16 --use_parallel True --parallel_config.data_parallel 2',
+          '2',
+        );
+      }),
+    );
   });
 
   after(() => {
@@ -107,12 +198,21 @@ describe('the scripts under Node, Deno and Bun', () => {
 
   it('bun: the kernel tests pass on the cores JavaScriptCore runs (bun test)', async () => {
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(RUNTIMES.bun[0], ['test', './test/kernels.test.ts'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(RUNTIMES.bun[0], ['test', './test/kernels.test.ts'], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let text = '';
-      child.stdout.on('data', (d) => { text += d; });
-      child.stderr.on('data', (d) => { text += d; });
+      child.stdout.on('data', (d) => {
+        text += d;
+      });
+      child.stderr.on('data', (d) => {
+        text += d;
+      });
       child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`bun test exited with ${code}:\n${text}`))));
+      child.on('close', (code) =>
+        code === 0 ? resolve(text) : reject(new Error(`bun test exited with ${code}:\n${text}`)),
+      );
     });
     assert.match(out, /^ *[1-9]\d* pass$/m);
     assert.match(out, /^ *0 fail$/m);
@@ -121,15 +221,20 @@ describe('the scripts under Node, Deno and Bun', () => {
 
   for (const rt of ['deno', 'bun'] as const) {
     it(`${rt}: alpaca_converter and llama_preprocess write the same bytes as under Node`, () => {
-      assert.ok(readFileSync(join(dirs[rt], 'conv.json')).equals(readFileSync(join(dirs.node, 'conv.json'))), 'conv.json differs');
-      const got = folderBytes(join(dirs[rt], 'shards')), want = folderBytes(join(dirs.node, 'shards'));
+      assert.ok(
+        readFileSync(join(dirs[rt], 'conv.json')).equals(readFileSync(join(dirs.node, 'conv.json'))),
+        'conv.json differs',
+      );
+      const got = folderBytes(join(dirs[rt], 'shards')),
+        want = folderBytes(join(dirs.node, 'shards'));
       assert.deepEqual([...got.keys()], [...want.keys()]);
       for (const [f, bytes] of want) assert.ok(got.get(f)!.equals(bytes), `shards/${f} differs`);
     });
 
     it(`${rt}: training, fine-tuning and prediction on the SIMD128 core agree with Node`, () => {
       for (const run of ['train', 'lora']) {
-        const got = readTrainLog(join(dirs[rt], run)), want = readTrainLog(join(dirs.node, run));
+        const got = readTrainLog(join(dirs[rt], run)),
+          want = readTrainLog(join(dirs.node, run));
         assert.equal(got.core, 'simd');
         assertSameTraining(got, want, 1e-5, `${rt} ${run}`);
       }
@@ -137,7 +242,8 @@ describe('the scripts under Node, Deno and Bun', () => {
       const want = SafetensorsFile.open(join(dirs.node, 'lora/adapter/adapter_model.safetensors'));
       try {
         assert.deepEqual([...got.tensors.keys()], [...want.tensors.keys()]);
-        for (const name of want.tensors.keys()) assertClose(got.readF32(name), want.readF32(name), 1e-5, `${rt} adapter ${name}`);
+        for (const name of want.tensors.keys())
+          assertClose(got.readF32(name), want.readF32(name), 1e-5, `${rt} adapter ${name}`);
       } finally {
         got.close();
         want.close();
@@ -150,11 +256,17 @@ describe('the scripts under Node, Deno and Bun', () => {
       const got = readTrainLog(join(dirs[rt], 'ranks'));
       assertSameTraining(got, readTrainLog(join(dirs.node, 'ranks')), 1e-5, `${rt} ranks`);
       assertSameTraining(got, readTrainLog(join(dirs[rt], 'lora')), 1e-5, `${rt} 2 ranks × 2 against 1 rank × 4`);
-      for (const k of [0, 1]) assert.equal([...readFileSync(join(dirs[rt], `output/msrun_log/worker_${k}.log`), 'utf8').matchAll(/loss: /g)].length, 4, `${rt} worker_${k}.log`);
+      for (const k of [0, 1])
+        assert.equal(
+          [...readFileSync(join(dirs[rt], `output/msrun_log/worker_${k}.log`), 'utf8').matchAll(/loss: /g)].length,
+          4,
+          `${rt} worker_${k}.log`,
+        );
     });
 
     it(`${rt}: fine-tuning on the core the runtime picks agrees with Node`, () => {
-      const got = readTrainLog(join(dirs[rt], 'auto')), want = readTrainLog(join(dirs.node, 'auto'));
+      const got = readTrainLog(join(dirs[rt], 'auto')),
+        want = readTrainLog(join(dirs.node, 'auto'));
       assert.equal(want.core, 'relaxed');
       assert.ok(got.core === 'relaxed' || got.core === 'simd', got.core);
       assertSameTraining(got, want, 1e-4, `${rt} auto (${got.core} core)`);

@@ -3,10 +3,34 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  adamwStep, attentionBwd, attentionDecode, attentionFwd, axpy, bf16ToF32, crossEntropyBwd,
-  crossEntropyFwd, dequantInt8, embeddingGather, embeddingScatterAdd, f32ToBf16, finiteDiffGrad,
-  maskedMeanLoss, matmulDyTX, matmulDyW, matmulXWt, quantizeRowsInt8, randn, rmsnormBwd, rmsnormFwd,
-  ropeBwd, ropeFwd, scaleInPlace, sumSquares, swigluBwd, swigluFwd, uniform,
+  adamwStep,
+  attentionBwd,
+  attentionDecode,
+  attentionFwd,
+  axpy,
+  bf16ToF32,
+  crossEntropyBwd,
+  crossEntropyFwd,
+  dequantInt8,
+  embeddingGather,
+  embeddingScatterAdd,
+  f32ToBf16,
+  finiteDiffGrad,
+  maskedMeanLoss,
+  matmulDyTX,
+  matmulDyW,
+  matmulXWt,
+  quantizeRowsInt8,
+  randn,
+  rmsnormBwd,
+  rmsnormFwd,
+  ropeBwd,
+  ropeFwd,
+  scaleInPlace,
+  sumSquares,
+  swigluBwd,
+  swigluFwd,
+  uniform,
 } from './kernels.ts';
 
 const f32 = Math.fround;
@@ -19,7 +43,13 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Elementwise |actual − expected| ≤ atol + rtol·|expected|. */
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number, what: string): void {
+function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  atol: number,
+  rtol: number,
+  what: string,
+): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < actual.length; i++) {
     const err = Math.abs(actual[i] - expected[i]);
@@ -59,15 +89,14 @@ test('bf16: round to nearest even, NaN and infinity', () => {
 });
 
 test('int8: per-row quantization of known values, ties to even', () => {
-  const W = new Float32Array([
-    127, -3.5, 2.5, 0.4, -127, 1.5,
-    0, 0, 0, 0, 0, 0,
-    254, 5, -3, 1, 0, -254,
-  ]);
+  const W = new Float32Array([127, -3.5, 2.5, 0.4, -127, 1.5, 0, 0, 0, 0, 0, 0, 254, 5, -3, 1, 0, -254]);
   const { q, scale } = quantizeRowsInt8(W, 3, 6);
   assert.deepEqual([...scale], [1, 0, 2]);
   assert.deepEqual([...q], [127, -4, 2, 0, -127, 2, 0, 0, 0, 0, 0, 0, 127, 2, -2, 0, 0, -127]);
-  assert.deepEqual([...dequantInt8(q, scale, 3, 6)], [127, -4, 2, 0, -127, 2, 0, 0, 0, 0, 0, 0, 254, 4, -4, 0, 0, -254]);
+  assert.deepEqual(
+    [...dequantInt8(q, scale, 3, 6)],
+    [127, -4, 2, 0, -127, 2, 0, 0, 0, 0, 0, 0, 254, 4, -4, 0, 0, -254],
+  );
   const { scale: s } = quantizeRowsInt8(new Float32Array([0.5, -1.27]), 1, 2);
   assert.equal(s[0], f32(f32(1.27) / 127));
 });
@@ -99,7 +128,12 @@ test('rope: backward against finite differences', () => {
   const [B, S, H, D, theta, offset] = [2, 3, 2, 4, 10000, 5];
   const X = randn(7, B * S * H * D);
   const R = randn(8, X.length);
-  checkGrad('dX', ropeBwd(R, B, S, H, D, theta, offset), (x) => dot(R, ropeFwd(toF32(x), B, S, H, D, theta, offset)), X);
+  checkGrad(
+    'dX',
+    ropeBwd(R, B, S, H, D, theta, offset),
+    (x) => dot(R, ropeFwd(toF32(x), B, S, H, D, theta, offset)),
+    X,
+  );
 });
 
 test('swiglu: backward against finite differences', () => {
@@ -134,7 +168,10 @@ test('attention: H == KVH is the per-head causal softmax formula', () => {
     for (let h = 0; h < H; h++) {
       for (let i = 0; i < S; i++) {
         const scores: number[] = [];
-        for (let j = 0; j <= i; j++) scores.push(dot(Q.subarray(at(b, i, h), at(b, i, h) + D), K.subarray(at(b, j, h), at(b, j, h) + D)) / Math.sqrt(D));
+        for (let j = 0; j <= i; j++)
+          scores.push(
+            dot(Q.subarray(at(b, i, h), at(b, i, h) + D), K.subarray(at(b, j, h), at(b, j, h) + D)) / Math.sqrt(D),
+          );
         const sum = scores.reduce((acc, x) => acc + Math.exp(x), 0);
         assertClose([lse[(b * H + h) * S + i]], [Math.log(sum)], 1e-6, 1e-6, 'lse');
         for (let d = 0; d < D; d++) {
@@ -182,7 +219,7 @@ test('attention: decode equals the last row of the causal forward', () => {
   for (let b = 0; b < B; b++) {
     Kc.set(K.subarray(b * S * KVH * D, (b + 1) * S * KVH * D), b * Tmax * KVH * D);
     Vc.set(V.subarray(b * S * KVH * D, (b + 1) * S * KVH * D), b * Tmax * KVH * D);
-    const row = ((b * S + S - 1) * H) * D;
+    const row = (b * S + S - 1) * H * D;
     q.set(Q.subarray(row, row + H * D), b * H * D);
     last.set(O.subarray(row, row + H * D), b * H * D);
   }
@@ -249,7 +286,13 @@ test('vector helpers', () => {
   assert.deepEqual([...y], [3, -3, 7]);
   scaleInPlace(y, 0.5);
   assert.deepEqual([...y], [1.5, -1.5, 3.5]);
-  assertClose(finiteDiffGrad((z) => z[0] ** 2 + 3 * z[1], new Float64Array([2, 5])), [4, 3], 1e-6, 0, 'finiteDiffGrad');
+  assertClose(
+    finiteDiffGrad((z) => z[0] ** 2 + 3 * z[1], new Float64Array([2, 5])),
+    [4, 3],
+    1e-6,
+    0,
+    'finiteDiffGrad',
+  );
 });
 
 test('random: deterministic, with the right moments', () => {

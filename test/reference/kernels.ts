@@ -120,7 +120,11 @@ export function dequantInt8(q: Int8Array, scale: Float32Array, rows: number, col
 
 /** Y[rows,dim] = x·rstd·w with rstd[rows] = f32(1/sqrt(mean_j x² + eps)), as HF computes it in f32. */
 export function rmsnormFwd(
-  X: Float32Array, W: Float32Array, rows: number, dim: number, eps: number,
+  X: Float32Array,
+  W: Float32Array,
+  rows: number,
+  dim: number,
+  eps: number,
 ): { Y: Float32Array; rstd: Float32Array } {
   const Y = new Float32Array(rows * dim);
   const rstd = new Float32Array(rows);
@@ -138,7 +142,12 @@ export function rmsnormFwd(
  * dX[r,k] = rstd·(dy_k·w_k − x_k·rstd²/dim·Σ_j dy_j·w_j·x_j); dW[dim] = Σ_r dy·x·rstd.
  */
 export function rmsnormBwd(
-  dY: Float32Array, X: Float32Array, W: Float32Array, rstd: Float32Array, rows: number, dim: number,
+  dY: Float32Array,
+  X: Float32Array,
+  W: Float32Array,
+  rstd: Float32Array,
+  rows: number,
+  dim: number,
 ): { dX: Float32Array; dW: Float32Array } {
   const dX = new Float32Array(rows * dim);
   const dWAcc = new Float64Array(dim);
@@ -177,7 +186,14 @@ function ropeCosSin(pos: number, D: number, theta: number): { cos: Float64Array;
  * rotation, which is the exact transpose used by the backward pass.
  */
 function ropeApply(
-  X: Float32Array, B: number, S: number, H: number, D: number, theta: number, offset: number, transpose: boolean,
+  X: Float32Array,
+  B: number,
+  S: number,
+  H: number,
+  D: number,
+  theta: number,
+  offset: number,
+  transpose: boolean,
 ): Float32Array {
   const half = D / 2;
   const Y = new Float32Array(X.length);
@@ -201,14 +217,26 @@ function ropeApply(
 
 /** Y[B,S,H,D]: y1 = x1·cos − x2·sin, y2 = x2·cos + x1·sin over the two halves of each head. */
 export function ropeFwd(
-  X: Float32Array, B: number, S: number, H: number, D: number, theta: number, offset: number,
+  X: Float32Array,
+  B: number,
+  S: number,
+  H: number,
+  D: number,
+  theta: number,
+  offset: number,
 ): Float32Array {
   return ropeApply(X, B, S, H, D, theta, offset, false);
 }
 
 /** dX[B,S,H,D]: dx1 = dy1·cos + dy2·sin, dx2 = dy2·cos − dy1·sin. */
 export function ropeBwd(
-  dY: Float32Array, B: number, S: number, H: number, D: number, theta: number, offset: number,
+  dY: Float32Array,
+  B: number,
+  S: number,
+  H: number,
+  D: number,
+  theta: number,
+  offset: number,
 ): Float32Array {
   return ropeApply(dY, B, S, H, D, theta, offset, true);
 }
@@ -247,7 +275,14 @@ export function swigluBwd(dH: Float32Array, G: Float32Array, U: Float32Array): {
  * score(i,j) = q_i·k_j/sqrt(D) for j ≤ i.
  */
 function attentionProbs(
-  Q: Float32Array, K: Float32Array, b: number, h: number, S: number, H: number, KVH: number, D: number,
+  Q: Float32Array,
+  K: Float32Array,
+  b: number,
+  h: number,
+  S: number,
+  H: number,
+  KVH: number,
+  D: number,
 ): { P: Float64Array; lse: Float64Array } {
   const kvh = Math.floor(h / (H / KVH));
   const scale = 1 / Math.sqrt(D);
@@ -276,7 +311,14 @@ function attentionProbs(
  * Q is [B,S,H,D]; K and V are [B,S,KVH,D]; query head h reads kv head floor(h/(H/KVH)).
  */
 export function attentionFwd(
-  Q: Float32Array, K: Float32Array, V: Float32Array, B: number, S: number, H: number, KVH: number, D: number,
+  Q: Float32Array,
+  K: Float32Array,
+  V: Float32Array,
+  B: number,
+  S: number,
+  H: number,
+  KVH: number,
+  D: number,
 ): { O: Float32Array; lse: Float32Array } {
   const O = new Float32Array(B * S * H * D);
   const lseOut = new Float32Array(B * H * S);
@@ -304,8 +346,15 @@ export function attentionFwd(
  * dK and dV [B,S,KVH,D] sum over the query heads that share each kv head.
  */
 export function attentionBwd(
-  dO: Float32Array, Q: Float32Array, K: Float32Array, V: Float32Array,
-  B: number, S: number, H: number, KVH: number, D: number,
+  dO: Float32Array,
+  Q: Float32Array,
+  K: Float32Array,
+  V: Float32Array,
+  B: number,
+  S: number,
+  H: number,
+  KVH: number,
+  D: number,
 ): { dQ: Float32Array; dK: Float32Array; dV: Float32Array } {
   const scale = 1 / Math.sqrt(D);
   const dQ = new Float64Array(Q.length);
@@ -346,8 +395,15 @@ export function attentionBwd(
  * q is [B,H,D]; the caches Kc and Vc are [B,Tmax,KVH,D].
  */
 export function attentionDecode(
-  q: Float32Array, Kc: Float32Array, Vc: Float32Array,
-  B: number, H: number, KVH: number, D: number, Tmax: number, T: number,
+  q: Float32Array,
+  Kc: Float32Array,
+  Vc: Float32Array,
+  B: number,
+  H: number,
+  KVH: number,
+  D: number,
+  Tmax: number,
+  T: number,
 ): Float32Array {
   const scale = 1 / Math.sqrt(D);
   const o = new Float32Array(B * H * D);
@@ -396,7 +452,10 @@ function checkTarget(t: number, V: number): void {
  * the target, 0 where the target is negative (ignored).
  */
 export function crossEntropyFwd(
-  logits: Float32Array, targets: Int32Array, rows: number, V: number,
+  logits: Float32Array,
+  targets: Int32Array,
+  rows: number,
+  V: number,
 ): { loss: Float32Array; lse: Float32Array } {
   const loss = new Float32Array(rows);
   const lse = new Float32Array(rows);
@@ -412,7 +471,11 @@ export function crossEntropyFwd(
 
 /** dlogits[rows,V] = (softmax(logits) − onehot(target))·scale; zero rows where the target is ignored. */
 export function crossEntropyBwd(
-  logits: Float32Array, targets: Int32Array, rows: number, V: number, scale: number,
+  logits: Float32Array,
+  targets: Int32Array,
+  rows: number,
+  V: number,
+  scale: number,
 ): Float32Array {
   const dlogits = new Float32Array(rows * V);
   for (let r = 0; r < rows; r++) {
@@ -434,8 +497,14 @@ export function crossEntropyBwd(
  * loss = Σ(ce·mask)/(Σmask + 1e-8), returned rounded to f32.
  */
 export function maskedMeanLoss(
-  inputIds: Int32Array, labels: Int32Array, logits: Float32Array,
-  B: number, S1: number, V: number, pad = 0, ignore = -100,
+  inputIds: Int32Array,
+  labels: Int32Array,
+  logits: Float32Array,
+  B: number,
+  S1: number,
+  V: number,
+  pad = 0,
+  ignore = -100,
 ): number {
   const S = S1 - 1;
   const targets = new Int32Array(B * S);
@@ -500,7 +569,10 @@ export interface AdamWParams {
  * p −= lr·((m/bc1)/(sqrt(v/bc2) + eps) + weightDecay·p).
  */
 export function adamwStep(
-  p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
   { lr, beta1, beta2, eps, weightDecay, bc1, bc2 }: AdamWParams,
 ): void {
   for (let i = 0; i < p.length; i++) {

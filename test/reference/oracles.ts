@@ -13,7 +13,8 @@ import { bundledLlama2Model } from '../../src/tokenizer/load.ts';
 export const PYTHON = '/usr/bin/python3';
 
 /** The real Alpaca records beside the project (read in place, never copied into it). */
-export const ALPACA_5000 = new URL('../../../shared/data/alpaca/alpaca_5000.json', import.meta.url).pathname;
+import { ALPACA as ALPACA_5000 } from '../fixtures.ts';
+export { ALPACA_5000 };
 
 const here = new URL('.', import.meta.url).pathname;
 
@@ -25,7 +26,10 @@ export function runPython(script: string, args: string[], input = ''): string {
 /** Runs an oracle that reads JSON lines and writes one JSON line per input line. */
 export function oracleLines<T>(script: string, args: string[], inputs: unknown[]): T[] {
   const out = runPython(script, args, inputs.map((x) => JSON.stringify(x)).join('\n') + '\n');
-  return out.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as T);
+  return out
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as T);
 }
 
 /** A temporary folder for one test file, removed at process exit. */
@@ -43,21 +47,34 @@ export async function llamaModelFile(dir: string): Promise<string> {
 }
 
 /** Paths of small models trained by test/reference/train_models.py on Alpaca text. */
-export interface TrainedModels { bpeNfkc: string; bpeBytes: string; unigram: string }
+export interface TrainedModels {
+  bpeNfkc: string;
+  bpeBytes: string;
+  unigram: string;
+}
 
 /** Trains the small models into dir (about two seconds). */
 export function trainModels(dir: string): TrainedModels {
   const corpus = join(dir, 'corpus.txt');
   const lines: string[] = [];
-  for (const r of alpacaRecords().slice(0, 1500)) for (const v of [r.instruction, r.input, r.output]) if (v) lines.push(...v.split('\n'));
+  for (const r of alpacaRecords().slice(0, 1500))
+    for (const v of [r.instruction, r.input, r.output]) if (v) lines.push(...v.split('\n'));
   lines.push('Ünïcödé ｆｕｌｌｗｉｄｔｈ ① ﬁ 镇 🦙 e\u0301');
   writeFileSync(corpus, lines.join('\n'));
   runPython('train_models.py', [corpus, dir]);
-  return { bpeNfkc: join(dir, 'bpe_nfkc.model'), bpeBytes: join(dir, 'bpe_bytes.model'), unigram: join(dir, 'unigram.model') };
+  return {
+    bpeNfkc: join(dir, 'bpe_nfkc.model'),
+    bpeBytes: join(dir, 'bpe_bytes.model'),
+    unigram: join(dir, 'unigram.model'),
+  };
 }
 
 /** One Alpaca record. */
-export interface AlpacaRecord { instruction: string; input: string; output: string }
+export interface AlpacaRecord {
+  instruction: string;
+  input: string;
+  output: string;
+}
 
 /** The 5,000 real Alpaca records. */
 export function alpacaRecords(): AlpacaRecord[] {

@@ -19,7 +19,12 @@ describe('serve engine', async () => {
   const model = new LlamaModel(core, tinyConfig({ maxSeqLen: 512 }), { mode: 'finetune', weightType: WeightType.F32 });
   model.weights.initRandom(4, 0.3);
   const request = (maxTokens: number): GenerationRequest => ({
-    prompt: [1, 7, 9], maxTokens, sampling: { ...SEED_SAMPLING, doSample: false }, seed: 0, stopIds: [], onToken: () => {},
+    prompt: [1, 7, 9],
+    maxTokens,
+    sampling: { ...SEED_SAMPLING, doSample: false },
+    seed: 0,
+    stopIds: [],
+    onToken: () => {},
   });
 
   it('greedy tokens equal generate(); a request past its deadline stops early and frees its cache', async () => {
@@ -41,13 +46,24 @@ describe('serve engine', async () => {
     const running = engine.submit(request(300));
     await new Promise((resolve) => setTimeout(resolve, 5)); // it takes the one slot
     const waiting = engine.submit(request(5));
-    assert.throws(() => engine.submit(request(5)), (err: unknown) => err instanceof EngineBusy && !err.draining && /1 requests running and 1 waiting/.test(err.message));
+    assert.throws(
+      () => engine.submit(request(5)),
+      (err: unknown) =>
+        err instanceof EngineBusy && !err.draining && /1 requests running and 1 waiting/.test(err.message),
+    );
     await engine.drain(60_000);
-    assert.throws(() => engine.submit(request(5)), (err: unknown) => err instanceof EngineBusy && err.draining);
+    assert.throws(
+      () => engine.submit(request(5)),
+      (err: unknown) => err instanceof EngineBusy && err.draining,
+    );
     assert.equal((await running).finish, 'length');
     assert.equal((await running).tokens.length, 300);
     assert.equal((await waiting).finish, 'cancelled');
-    assert.deepEqual(engine.load, { running: 0, queued: 0, finished: { stop: 0, length: 1, deadline: 0, cancelled: 1 } });
+    assert.deepEqual(engine.load, {
+      running: 0,
+      queued: 0,
+      finished: { stop: 0, length: 1, deadline: 0, cancelled: 1 },
+    });
     assert.equal(decoder.free, 1);
   });
 });

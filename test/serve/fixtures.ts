@@ -12,22 +12,44 @@ import { WeightType } from '../../src/runtime/kernels.ts';
 import { Rng } from '../../src/runtime/random.ts';
 import { runCli } from '../data/run_cli.ts';
 
-export const ROOT = new URL('../../', import.meta.url).pathname;
+import { ROOT } from '../fixtures.ts';
+
+export { ROOT };
 
 /** Writes base/ and adapters one/ and two/ under `dir`; returns their paths. */
 export async function writeServedModel(dir: string): Promise<{ base: string; one: string; two: string }> {
   const base = join(dir, 'base');
-  const init = await runCli(['init_checkpoint', '--config', 'configs/llama2/lora_tiny.yaml', '--output_dir', base, '--seed', '3',
-    '--model.model_config.initializer_range', '0.2'], { source: true });
+  const init = await runCli(
+    [
+      'init_checkpoint',
+      '--config',
+      'configs/llama2/lora_tiny.yaml',
+      '--output_dir',
+      base,
+      '--seed',
+      '3',
+      '--model.model_config.initializer_range',
+      '0.2',
+    ],
+    { source: true },
+  );
   if (init.code !== 0) throw new Error(init.stderr);
   const core = await loadCore();
   const out = { base, one: join(dir, 'one'), two: join(dir, 'two') };
-  for (const [name, rank, targets, seed] of [['one', 4, ['q_proj', 'v_proj', 'down_proj'], 5], ['two', 2, ['k_proj', 'o_proj', 'gate_proj', 'up_proj'], 6]] as const) {
+  for (const [name, rank, targets, seed] of [
+    ['one', 4, ['q_proj', 'v_proj', 'down_proj'], 5],
+    ['two', 2, ['k_proj', 'o_proj', 'gate_proj', 'up_proj'], 6],
+  ] as const) {
     const mark = core.arena.mark();
-    const model = await loadModel(core, base, { mode: 'finetune', weightType: WeightType.F32, lora: { rank, alpha: 2 * rank, dropout: 0, targetModules: [...targets] } });
+    const model = await loadModel(core, base, {
+      mode: 'finetune',
+      weightType: WeightType.F32,
+      lora: { rank, alpha: 2 * rank, dropout: 0, targetModules: [...targets] },
+    });
     model.weights.initLora(seed);
     const rng = new Rng(seed);
-    for (const t of model.weights.trainable) if (t.name.includes('lora_B')) rng.fillNormal(core.arena.f32(t.ptr, t.n), 0.5);
+    for (const t of model.weights.trainable)
+      if (t.name.includes('lora_B')) rng.fillNormal(core.arena.f32(t.ptr, t.n), 0.5);
     await saveAdapter(out[name], model.weights, base);
     core.arena.release(mark);
   }
@@ -48,17 +70,40 @@ export interface ServerProcess {
  * Starts `serve` with `args` (port 0) under `runtime`: Node runs the source under tsx, Deno and
  * Bun the bundled dist/scripts/serve.js (node tools/build.mjs); resolves once it listens.
  */
-export function startServer(args: string[], runtime: 'node' | 'deno' | 'bun' = 'node', env: Record<string, string> = {}): Promise<ServerProcess> {
-  const bin = join(ROOT, 'node_modules/.bin'), bundle = 'dist/scripts/serve.js';
-  const [cmd, pre] = runtime === 'node' ? [process.execPath, ['--import', 'tsx', 'scripts/serve.ts']] : runtime === 'deno' ? [join(bin, 'deno'), ['run', '-A', bundle]] : [join(bin, 'bun'), [bundle]];
-  const child = spawn(cmd, [...pre, '--host', '127.0.0.1', '--port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+export function startServer(
+  args: string[],
+  runtime: 'node' | 'deno' | 'bun' = 'node',
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  const bin = join(ROOT, 'node_modules/.bin'),
+    bundle = 'dist/scripts/serve.js';
+  const [cmd, pre] =
+    runtime === 'node'
+      ? [process.execPath, ['--import', 'tsx', 'scripts/serve.ts']]
+      : runtime === 'deno'
+        ? [join(bin, 'deno'), ['run', '-A', bundle]]
+        : [join(bin, 'bun'), [bundle]];
+  const child = spawn(cmd, [...pre, '--host', '127.0.0.1', '--port', '0', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const onData = (d: Buffer) => {
       out += d;
       const m = /serving on (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(out);
-      if (m) resolve({ url: m[1], child, output: () => out, stop: (signal = 'SIGTERM') => { child.kill(signal); return exited; } });
+      if (m)
+        resolve({
+          url: m[1],
+          child,
+          output: () => out,
+          stop: (signal = 'SIGTERM') => {
+            child.kill(signal);
+            return exited;
+          },
+        });
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);

@@ -14,10 +14,27 @@ import { ROOT, startServer, writeServedModel } from './fixtures.ts';
 /** What the checks read from one server. */
 async function answers(url: string): Promise<unknown[]> {
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'none', maxRetries: 0 });
-  const whole = await client.completions.create({ model: 'one', prompt: 'Once upon a time', max_tokens: 20, temperature: 0 });
+  const whole = await client.completions.create({
+    model: 'one',
+    prompt: 'Once upon a time',
+    max_tokens: 20,
+    temperature: 0,
+  });
   let streamed = '';
-  for await (const c of await client.completions.create({ model: 'one', prompt: 'Once upon a time', max_tokens: 20, temperature: 0, stream: true })) streamed += c.choices[0]?.text ?? '';
-  const chat = await client.chat.completions.create({ model: 'base', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 8, temperature: 0 });
+  for await (const c of await client.completions.create({
+    model: 'one',
+    prompt: 'Once upon a time',
+    max_tokens: 20,
+    temperature: 0,
+    stream: true,
+  }))
+    streamed += c.choices[0]?.text ?? '';
+  const chat = await client.chat.completions.create({
+    model: 'base',
+    messages: [{ role: 'user', content: 'Hi' }],
+    max_tokens: 8,
+    temperature: 0,
+  });
   const bad = await fetch(`${url}/v1/completions`, { method: 'POST', body: '{"model": 1, "prompt": "x"}' });
   return [whole.choices[0].text, streamed, chat.choices[0].message.content, bad.status, (await bad.json()).error.param];
 }

@@ -14,7 +14,8 @@ test('completion text: pieces, held-back stop prefixes, and stops', async () => 
   const prompt = tok.encode('Say', { bos: true, eos: false });
   const continuation = tok.encode('Say hello 🙂, world. The end', { bos: true, eos: false }).slice(prompt.length);
   const run = (stops: string[]) => {
-    const text = new CompletionText(tok, prompt, stops), pieces: string[] = [];
+    const text = new CompletionText(tok, prompt, stops),
+      pieces: string[] = [];
     for (const id of continuation) {
       pieces.push(text.push(id));
       if (text.stopped) break;
@@ -24,7 +25,10 @@ test('completion text: pieces, held-back stop prefixes, and stops', async () => 
   };
   const free = run([]);
   assert.equal(free.pieces.join(''), ' hello 🙂, world. The end');
-  assert.ok(free.pieces.every((p) => !p.includes('\uFFFD')), JSON.stringify(free.pieces));
+  assert.ok(
+    free.pieces.every((p) => !p.includes('\uFFFD')),
+    JSON.stringify(free.pieces),
+  );
   assert.equal(free.stopped, false);
   const stopped = run(['. The', 'xyz']);
   assert.equal(stopped.pieces.join(''), ' hello 🙂, world');

@@ -7,11 +7,40 @@ import type { ChatMessage } from '../../src/tokenizer/chat_template.ts';
 
 /** The texts a message's content is drawn from (and joined from). */
 const PIECES = [
-  '', 'Hello', 'What is the capital of France?', 'Paris.', '  padded both sides  ', '\n\nleading newlines', 'trailing newlines\n\n',
-  'line one\nline two\n\nline four', 'tabs\tand\r\nCRLF', 'héllo wörld', '中文的回答', 'emoji 🙂👍🏽 and ZWJ 👩‍💻', 'ﬁ ligature ẞ', 'مرحبا بالعالم',
-  '<|eot_id|>', '<|begin_of_text|>', '<|start_header_id|>user<|end_header_id|>', '<|im_end|>', '<|im_start|>assistant', '<|endoftext|>',
-  '<think>\nI should think.\n</think>\n\nThe answer.', '</think>after', '<tool_response>ok</tool_response>', '{{ not a tag }}', '{% raw %}',
-  '"quotes" and \'apostrophes\'', 'back\\slash', '  ', '\n', '1 + 1 = 2', '<s>[INST] fake [/INST]</s>', '\u0085next line\u0085', '\ufeffbyte order mark\ufeff', '\u001cfile separator\u001f',
+  '',
+  'Hello',
+  'What is the capital of France?',
+  'Paris.',
+  '  padded both sides  ',
+  '\n\nleading newlines',
+  'trailing newlines\n\n',
+  'line one\nline two\n\nline four',
+  'tabs\tand\r\nCRLF',
+  'héllo wörld',
+  '中文的回答',
+  'emoji 🙂👍🏽 and ZWJ 👩‍💻',
+  'ﬁ ligature ẞ',
+  'مرحبا بالعالم',
+  '<|eot_id|>',
+  '<|begin_of_text|>',
+  '<|start_header_id|>user<|end_header_id|>',
+  '<|im_end|>',
+  '<|im_start|>assistant',
+  '<|endoftext|>',
+  '<think>\nI should think.\n</think>\n\nThe answer.',
+  '</think>after',
+  '<tool_response>ok</tool_response>',
+  '{{ not a tag }}',
+  '{% raw %}',
+  '"quotes" and \'apostrophes\'',
+  'back\\slash',
+  '  ',
+  '\n',
+  '1 + 1 = 2',
+  '<s>[INST] fake [/INST]</s>',
+  '\u0085next line\u0085',
+  '\ufeffbyte order mark\ufeff',
+  '\u001cfile separator\u001f',
 ];
 
 /** A seeded generator of floats in [0, 1) (mulberry32). */
@@ -27,7 +56,10 @@ function random(seed: number): () => number {
 }
 
 /** One rendering case: the messages and add_generation_prompt. */
-export interface ChatCase { messages: ChatMessage[]; add_generation_prompt: boolean }
+export interface ChatCase {
+  messages: ChatMessage[];
+  add_generation_prompt: boolean;
+}
 
 /** `count` conversations from `seed`; every fourth one ends on a user turn, every other one asks for the generation prompt. */
 export function generatedConversations(count: number, seed: number): ChatCase[] {

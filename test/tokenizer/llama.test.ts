@@ -47,7 +47,18 @@ describe('Llama tokenizer', () => {
     const records = alpacaRecords();
     for (let i = 0; i < records.length; i += 10) {
       const r = records[i];
-      strings.push(renderConversation({ conversations: [{ from: 'human', value: r.instruction }, { from: 'gpt', value: r.output }] }, i, 'x'));
+      strings.push(
+        renderConversation(
+          {
+            conversations: [
+              { from: 'human', value: r.instruction },
+              { from: 'gpt', value: r.output },
+            ],
+          },
+          i,
+          'x',
+        ),
+      );
     }
     const expected = oracleLines<number[]>('llama_preprocess_ref.py', ['tok', model], strings);
     const bad = strings.filter((s, i) => JSON.stringify(tok.encode(s)) !== JSON.stringify(expected[i]));

@@ -41,12 +41,22 @@ function folder(name: string, files: Record<string, string>): string {
 const lines = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).join('\n') + '\n';
 
 describe('loading tokenizer.json', () => {
-  it('takes a folder\'s tokenizer.json before its tokenizer.model, with the tokenizer_config.json beside it', async () => {
+  it("takes a folder's tokenizer.json before its tokenizer.model, with the tokenizer_config.json beside it", async () => {
     const config = '{"bos_token": "<s>", "eos_token": {"content": "</s>"}, "pad_token": "<unk>"}';
-    const both = folder('both', { 'tokenizer.json': llama2Json, 'tokenizer.model': model, 'tokenizer_config.json': config });
+    const both = folder('both', {
+      'tokenizer.json': llama2Json,
+      'tokenizer.model': model,
+      'tokenizer_config.json': config,
+    });
     const loaded = await loadTokenizer(both);
-    assert.deepEqual([loaded.source, loaded.files.format, loaded.sp], [join(both, 'tokenizer.json'), 'tokenizer.json', null]);
-    assert.deepEqual([loaded.tokenizer.bosId, loaded.tokenizer.eosId, loaded.tokenizer.padId, loaded.tokenizer.unkId], [1, 2, 0, 0]);
+    assert.deepEqual(
+      [loaded.source, loaded.files.format, loaded.sp],
+      [join(both, 'tokenizer.json'), 'tokenizer.json', null],
+    );
+    assert.deepEqual(
+      [loaded.tokenizer.bosId, loaded.tokenizer.eosId, loaded.tokenizer.padId, loaded.tokenizer.unkId],
+      [1, 2, 0, 0],
+    );
     assert.equal(loaded.sha256, createHash('sha256').update(llama2Json).update(config).digest('hex'));
     const modelOnly = await loadTokenizer(folder('model-only', { 'tokenizer.model': model }));
     assert.equal(modelOnly.files.format, 'tokenizer.model');
@@ -54,7 +64,10 @@ describe('loading tokenizer.json', () => {
     const unnamed = join(dir, 'unnamed');
     writeFileSync(unnamed, llama2Json);
     const sniffed = await loadTokenizer(unnamed);
-    assert.deepEqual([sniffed.files.format, sniffed.tokenizer.bosId, sniffed.tokenizer.eosId], ['tokenizer.json', 1, -1]); // no config: BOS from the template
+    assert.deepEqual(
+      [sniffed.files.format, sniffed.tokenizer.bosId, sniffed.tokenizer.eosId],
+      ['tokenizer.json', 1, -1],
+    ); // no config: BOS from the template
     assert.deepEqual(sniffed.tokenizer.encode('a</s>b'), [1, 263, 2, 289]);
   });
 
@@ -78,10 +91,31 @@ describe('loading tokenizer.json', () => {
     writeFileSync(data, JSON.stringify(alpacaRecords().slice(0, 400)));
     const conversations = join(dir, 'conversations.json');
     await convertAlpaca(['--data_path', data, '--output_path', conversations]);
-    const jsonFolder = folder('llama2-hf', { 'tokenizer.json': llama2Json, 'tokenizer_config.json': '{"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": true, "add_eos_token": false}' });
-    const run = (modelFile: string, out: string) => runCli(['llama_preprocess', '--dataset_type', 'qa', '--input_glob', conversations, '--model_file', modelFile,
-      '--seq_length', '256', '--output_file', out, '--workers', '2']);
-    const [fromJson, fromModel] = await Promise.all([run(jsonFolder, join(dir, 'rows-json')), run(model, join(dir, 'rows-model'))]);
+    const jsonFolder = folder('llama2-hf', {
+      'tokenizer.json': llama2Json,
+      'tokenizer_config.json':
+        '{"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": true, "add_eos_token": false}',
+    });
+    const run = (modelFile: string, out: string) =>
+      runCli([
+        'llama_preprocess',
+        '--dataset_type',
+        'qa',
+        '--input_glob',
+        conversations,
+        '--model_file',
+        modelFile,
+        '--seq_length',
+        '256',
+        '--output_file',
+        out,
+        '--workers',
+        '2',
+      ]);
+    const [fromJson, fromModel] = await Promise.all([
+      run(jsonFolder, join(dir, 'rows-json')),
+      run(model, join(dir, 'rows-model')),
+    ]);
     assert.equal(fromJson.code, 0, fromJson.stderr);
     assert.equal(fromModel.code, 0, fromModel.stderr);
     const [a, b] = [ShardDataset.open(join(dir, 'rows-json')), ShardDataset.open(join(dir, 'rows-model'))];

@@ -25,10 +25,14 @@ describe('tokenizer.model files', () => {
     const bytes = readFileSync(llama);
     for (const n of [1, 7, 1000, bytes.length >> 1, bytes.length - 1]) {
       const path = file(`cut${n}.model`, bytes.subarray(0, n));
-      await assert.rejects(loadTokenizer(path), (err: Error) => {
-        assert.match(err.message, new RegExp(`^${path}: truncated`));
-        return true;
-      }, `cut at ${n}`);
+      await assert.rejects(
+        loadTokenizer(path),
+        (err: Error) => {
+          assert.match(err.message, new RegExp(`^${path}: truncated`));
+          return true;
+        },
+        `cut at ${n}`,
+      );
     }
   });
 
@@ -46,11 +50,17 @@ describe('tokenizer.model files', () => {
   });
 
   it('refuses a unigram model and says only BPE is supported', async () => {
-    await assert.rejects(loadTokenizer(unigram), new RegExp(`${unigram}: a unigram SentencePiece model; only BPE models are supported for now`));
+    await assert.rejects(
+      loadTokenizer(unigram),
+      new RegExp(`${unigram}: a unigram SentencePiece model; only BPE models are supported for now`),
+    );
   });
 
   it('names a missing file or a folder', async () => {
     await assert.rejects(loadTokenizer(join(dir, 'nope.model')), /nope\.model: no such file/);
-    await assert.rejects(loadTokenizer(dir), new RegExp(`^Error: ${dir}: a folder without tokenizer\\.json or tokenizer\\.model$`));
+    await assert.rejects(
+      loadTokenizer(dir),
+      new RegExp(`^Error: ${dir}: a folder without tokenizer\\.json or tokenizer\\.model$`),
+    );
   });
 });

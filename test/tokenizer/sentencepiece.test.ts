@@ -10,7 +10,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { SentencePieceProcessor } from '../../src/tokenizer/sentencepiece.ts';
 import { PieceType } from '../../src/tokenizer/model.ts';
-import { alpacaRecords, llamaModelFile, oracleLines, scratchDir, trainModels, type TrainedModels } from '../reference/oracles.ts';
+import {
+  alpacaRecords,
+  llamaModelFile,
+  oracleLines,
+  scratchDir,
+  trainModels,
+  type TrainedModels,
+} from '../reference/oracles.ts';
 import { edgeStrings } from './edge_strings.ts';
 
 const dir = scratchDir();
@@ -33,7 +40,8 @@ function randomIdLists(count: number, vocabSize: number): number[][] {
   for (let k = 0; k < count; k++) {
     const n = Math.floor(rand() * 12);
     const ids: number[] = [];
-    for (let j = 0; j < n; j++) ids.push(rand() < 0.5 ? Math.floor(rand() * Math.min(300, vocabSize)) : Math.floor(rand() * vocabSize));
+    for (let j = 0; j < n; j++)
+      ids.push(rand() < 0.5 ? Math.floor(rand() * Math.min(300, vocabSize)) : Math.floor(rand() * vocabSize));
     lists.push(ids);
   }
   return lists;
@@ -44,7 +52,10 @@ function assertAllEqual<I, O>(inputs: I[], ours: O[], theirs: O[], what: string)
   assert.equal(ours.length, theirs.length, `${what}: count`);
   const bad: string[] = [];
   for (let i = 0; i < inputs.length; i++) {
-    if (JSON.stringify(ours[i]) !== JSON.stringify(theirs[i])) bad.push(`${JSON.stringify(inputs[i]).slice(0, 80)}: ours ${JSON.stringify(ours[i]).slice(0, 80)}, SentencePiece ${JSON.stringify(theirs[i]).slice(0, 80)}`);
+    if (JSON.stringify(ours[i]) !== JSON.stringify(theirs[i]))
+      bad.push(
+        `${JSON.stringify(inputs[i]).slice(0, 80)}: ours ${JSON.stringify(ours[i]).slice(0, 80)}, SentencePiece ${JSON.stringify(theirs[i]).slice(0, 80)}`,
+      );
   }
   assert.equal(bad.length, 0, `${what}: ${bad.length} of ${inputs.length} differ, e.g.\n${bad.slice(0, 5).join('\n')}`);
 }
@@ -53,10 +64,20 @@ function assertAllEqual<I, O>(inputs: I[], ours: O[], theirs: O[], what: string)
 function compareWithSentencePiece(modelPath: string, strings: string[], randomLists: number): void {
   const sp = load(modelPath);
   const expectedIds = oracleLines<number[]>('sentencepiece_oracle.py', [modelPath, 'encode'], strings);
-  assertAllEqual(strings, strings.map((s) => sp.encode(s)), expectedIds, `encode with ${modelPath}`);
+  assertAllEqual(
+    strings,
+    strings.map((s) => sp.encode(s)),
+    expectedIds,
+    `encode with ${modelPath}`,
+  );
   const idLists = [...expectedIds, ...randomIdLists(randomLists, sp.vocab.size)];
   const expectedText = oracleLines<string>('sentencepiece_oracle.py', [modelPath, 'decode'], idLists);
-  assertAllEqual(idLists, idLists.map((ids) => sp.decode(ids)), expectedText, `decode with ${modelPath}`);
+  assertAllEqual(
+    idLists,
+    idLists.map((ids) => sp.decode(ids)),
+    expectedText,
+    `decode with ${modelPath}`,
+  );
 }
 
 describe('SentencePiece BPE', () => {
@@ -78,15 +99,27 @@ describe('SentencePiece BPE', () => {
   it('reads every piece, score and type, and the special ids, as SentencePiece does', () => {
     for (const path of [llama, trained.bpeNfkc, trained.bpeBytes]) {
       const sp = load(path);
-      const lines = oracleLines<[string, number, number] | Record<string, number>>('sentencepiece_oracle.py', [path, 'vocab'], []);
+      const lines = oracleLines<[string, number, number] | Record<string, number>>(
+        'sentencepiece_oracle.py',
+        [path, 'vocab'],
+        [],
+      );
       const special = lines.pop() as Record<string, number>;
       assert.equal(sp.vocab.size, lines.length, `${path}: piece count`);
       lines.forEach((line, id) => {
         const [piece, score, type] = line as [string, number, number];
         const ourType = sp.vocab.types[id] === PieceType.UserDefined ? PieceType.Normal : sp.vocab.types[id];
-        assert.deepEqual([sp.vocab.pieces[id], sp.vocab.scores[id], ourType], [piece, Math.fround(score), type], `${path}: piece ${id}`);
+        assert.deepEqual(
+          [sp.vocab.pieces[id], sp.vocab.scores[id], ourType],
+          [piece, Math.fround(score), type],
+          `${path}: piece ${id}`,
+        );
       });
-      assert.deepEqual({ unk: sp.vocab.unkId, bos: sp.vocab.bosId, eos: sp.vocab.eosId, pad: sp.vocab.padId }, special, `${path}: special ids`);
+      assert.deepEqual(
+        { unk: sp.vocab.unkId, bos: sp.vocab.bosId, eos: sp.vocab.eosId, pad: sp.vocab.padId },
+        special,
+        `${path}: special ids`,
+      );
     }
   });
 

@@ -15,7 +15,14 @@ import { parseModel } from '../../src/tokenizer/model.ts';
 import { llamaTokenizerJson } from '../../src/tokenizer/spm_to_json.ts';
 import { runCli } from '../data/run_cli.ts';
 import { llamaModelFile, oracleLines, scratchDir, trainModels } from '../reference/oracles.ts';
-import { assertAllEqual, compareWithHuggingFace, comparisonStrings, rustEncode, rustTokenizer, sampleStrings } from './hf_oracle.ts';
+import {
+  assertAllEqual,
+  compareWithHuggingFace,
+  comparisonStrings,
+  rustEncode,
+  rustTokenizer,
+  sampleStrings,
+} from './hf_oracle.ts';
 
 const dir = scratchDir();
 let model = '';
@@ -33,8 +40,18 @@ describe('tokenizer.json from a tokenizer.model (LlamaConverter)', () => {
     const json = convert(true);
     const viaHuggingFace = await rustEncode(rustTokenizer(json), strings, true);
     const viaSentencePiece = oracleLines<number[]>('llama_preprocess_ref.py', ['tok', model], strings); // [BOS, ..., EOS]
-    assertAllEqual(strings, viaHuggingFace.map((ids) => [...ids, 2]), viaSentencePiece, 'HF on the converted file vs the slow LlamaTokenizer');
-    await compareWithHuggingFace(JsonTokenizer.fromText(json, 'llama2.json'), json, strings, 'converted Llama 2 (legacy)');
+    assertAllEqual(
+      strings,
+      viaHuggingFace.map((ids) => [...ids, 2]),
+      viaSentencePiece,
+      'HF on the converted file vs the slow LlamaTokenizer',
+    );
+    await compareWithHuggingFace(
+      JsonTokenizer.fromText(json, 'llama2.json'),
+      json,
+      strings,
+      'converted Llama 2 (legacy)',
+    );
   });
 
   it('encodes and decodes the non-legacy file (Metaspace, prepend_scheme first, no split) as Hugging Face does', async () => {
@@ -46,8 +63,10 @@ describe('tokenizer.json from a tokenizer.model (LlamaConverter)', () => {
 
   it('refuses a model whose normalizer the converter would drop', () => {
     const trained = trainModels(dir);
-    assert.throws(() => llamaTokenizerJson(parseModel(readFileSync(trained.bpeNfkc), trained.bpeNfkc), trained.bpeNfkc),
-      new RegExp(`^Error: ${trained.bpeNfkc}: the Llama converter keeps only Llama's normalizer`));
+    assert.throws(
+      () => llamaTokenizerJson(parseModel(readFileSync(trained.bpeNfkc), trained.bpeNfkc), trained.bpeNfkc),
+      new RegExp(`^Error: ${trained.bpeNfkc}: the Llama converter keeps only Llama's normalizer`),
+    );
   });
 
   it('is written by `tokenize --write_json`, which refuses an existing output and a tokenizer.json input', async () => {
@@ -56,8 +75,14 @@ describe('tokenizer.json from a tokenizer.model (LlamaConverter)', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), JSON.parse(convert(true)));
     const again = await runCli(['tokenize', '--model_file', model, '--write_json', out]);
-    assert.deepEqual([again.code, again.stderr], [1, `tokenize: ${out} already exists (a file); choose another --write_json\n`]);
+    assert.deepEqual(
+      [again.code, again.stderr],
+      [1, `tokenize: ${out} already exists (a file); choose another --write_json\n`],
+    );
     const fromJson = await runCli(['tokenize', '--model_file', out, '--write_json', join(dir, 'other.json')]);
-    assert.deepEqual([fromJson.code, fromJson.stderr], [1, `tokenize: --write_json needs a tokenizer.model; ${out} is a tokenizer.json already\n`]);
+    assert.deepEqual(
+      [fromJson.code, fromJson.stderr],
+      [1, `tokenize: --write_json needs a tokenizer.model; ${out} is a tokenizer.json already\n`],
+    );
   });
 });

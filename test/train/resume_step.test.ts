@@ -18,14 +18,45 @@ describe('resumeStep', () => {
 
   it('starts over when the job was stopped during its first save, and refuses ranks that share no later step', () => {
     assert.equal(resumeStep(held([5], []), true, 5), 0);
-    assert.throws(() => resumeStep(held([10], [5]), true, 5), { message: /^--resume_training: no step has a checkpoint on every rank \(rank 0: step 10; rank 1: step 5\)/ });
+    assert.throws(() => resumeStep(held([10], [5]), true, 5), {
+      message: /^--resume_training: no step has a checkpoint on every rank \(rank 0: step 10; rank 1: step 5\)/,
+    });
     assert.throws(() => resumeStep(held([6, 7], []), true, 5), { message: /\(rank 0: steps 6, 7; rank 1: none\)/ });
-    assert.throws(() => resumeStep(held([], []), true, 5), { message: /^--resume_training: there is no checkpoint to resume from$/ });
+    assert.throws(() => resumeStep(held([], []), true, 5), {
+      message: /^--resume_training: there is no checkpoint to resume from$/,
+    });
   });
 
-  it('takes a named checkpoint\'s step when every rank holds that step, whichever ranks found the name', () => {
-    assert.equal(resumeStep([{ steps: [4, 8], named: 4 }, { steps: [4, 8], named: null }], 'x_rank_0-1_4.safetensors', 1), 4);
-    assert.throws(() => resumeStep([{ steps: [4, 8], named: 8 }, { steps: [4], named: null }], 'f', 1), { message: /^--resume_training f: global step 8 has no checkpoint on every rank \(rank 0: steps 4, 8; rank 1: step 4\)$/ });
-    assert.throws(() => resumeStep(held([4], [4]), 'nowhere', 1), { message: /^--resume_training nowhere: no such checkpoint \(not a path, nor a file in the rank's checkpoint folder\)$/ });
+  it("takes a named checkpoint's step when every rank holds that step, whichever ranks found the name", () => {
+    assert.equal(
+      resumeStep(
+        [
+          { steps: [4, 8], named: 4 },
+          { steps: [4, 8], named: null },
+        ],
+        'x_rank_0-1_4.safetensors',
+        1,
+      ),
+      4,
+    );
+    assert.throws(
+      () =>
+        resumeStep(
+          [
+            { steps: [4, 8], named: 8 },
+            { steps: [4], named: null },
+          ],
+          'f',
+          1,
+        ),
+      {
+        message:
+          /^--resume_training f: global step 8 has no checkpoint on every rank \(rank 0: steps 4, 8; rank 1: step 4\)$/,
+      },
+    );
+    assert.throws(() => resumeStep(held([4], [4]), 'nowhere', 1), {
+      message:
+        /^--resume_training nowhere: no such checkpoint \(not a path, nor a file in the rank's checkpoint folder\)$/,
+    });
   });
 });

@@ -44,15 +44,25 @@ export class GgufFile implements TensorStore {
     const freqs = h.tensors.get('rope_freqs.weight');
     let ropeFreqs: Float32Array | undefined;
     if (freqs) {
-      if (freqs.type !== 'F32' || freqs.dims.length !== 1) throw new Error(`${this.where}: tensor rope_freqs.weight must be F32 of one dimension, not ${freqs.type}[${freqs.dims}]`);
+      if (freqs.type !== 'F32' || freqs.dims.length !== 1)
+        throw new Error(
+          `${this.where}: tensor rope_freqs.weight must be F32 of one dimension, not ${freqs.type}[${freqs.dims}]`,
+        );
       const raw = new Uint8Array(freqs.end - freqs.begin);
       src.readSync(raw, freqs.begin);
       ropeFreqs = new Float32Array(raw.buffer);
       h.tensors.delete('rope_freqs.weight'); // taken into the config
     }
-    this.config = configFromGguf(h.metadata, this.where, embed.dims[1] ?? 0, !h.tensors.has('output.weight'), ropeFreqs);
+    this.config = configFromGguf(
+      h.metadata,
+      this.where,
+      embed.dims[1] ?? 0,
+      !h.tensors.has('output.weight'),
+      ropeFreqs,
+    );
     this.permuted = h.metadata.get('general.architecture') === 'llama';
-    const records = new Map<string, TensorRecord>(), tensors = new Map<string, TensorInfo>();
+    const records = new Map<string, TensorRecord>(),
+      tensors = new Map<string, TensorInfo>();
     for (const t of h.tensors.values()) {
       const name = hfName(t.name) ?? t.name;
       const dtype: DType = t.type === 'F16' || t.type === 'BF16' ? t.type : 'F32';
@@ -80,7 +90,8 @@ export class GgufFile implements TensorStore {
 
   /** A tensor's bytes as stored in the file (blocks for quantized types); `name` as `tensors` names it. */
   async readRaw(name: string): Promise<Uint8Array> {
-    const t = this.record(name), out = new Uint8Array(t.end - t.begin);
+    const t = this.record(name),
+      out = new Uint8Array(t.end - t.begin);
     await this.src.read(out, t.begin);
     return out;
   }
@@ -92,9 +103,11 @@ export class GgufFile implements TensorStore {
   async blocks(name: string, type: 'Q8_0' | 'Q4_0'): Promise<Uint8Array | undefined> {
     const t = this.records.get(name);
     if (!t || t.type !== type || t.dims.length !== 2) return undefined;
-    const raw = await this.readRaw(name), qk = this.permuted ? isRopeProjection(name) : undefined;
+    const raw = await this.readRaw(name),
+      qk = this.permuted ? isRopeProjection(name) : undefined;
     if (!qk) return raw;
-    const rows = t.dims[1], heads = qk === 'q' ? this.config.nHeads : this.config.nKvHeads;
+    const rows = t.dims[1],
+      heads = qk === 'q' ? this.config.nHeads : this.config.nKvHeads;
     return permuteRopeRows(raw, heads, rows, raw.length / rows, 1, 'hf');
   }
 
@@ -105,13 +118,17 @@ export class GgufFile implements TensorStore {
 
   /** Raw bytes to the bytes `tensors` describes: dequantized, q/k rows reordered. */
   private finish(name: string, raw: Uint8Array): Uint8Array {
-    const t = this.record(name), info = this.tensors.get(name)!, what = `${this.where}: tensor ${t.name}`;
+    const t = this.record(name),
+      info = this.tensors.get(name)!,
+      what = `${this.where}: tensor ${t.name}`;
     const n = info.shape.reduce((a, b) => a * b, 1);
     let bytes = t.type === info.dtype ? raw : encodeFloat(dequantize(t.type, raw, n, what), 'F32', what);
     const qk = this.permuted ? isRopeProjection(name) : undefined;
     if (qk) {
-      const heads = qk === 'q' ? this.config.nHeads : this.config.nKvHeads, [rows, cols] = info.shape;
-      if (info.shape.length !== 2 || rows % heads !== 0 || (rows / heads) % 2 !== 0) throw new Error(`${what}: shape [${info.shape}] does not hold ${heads} heads`);
+      const heads = qk === 'q' ? this.config.nHeads : this.config.nKvHeads,
+        [rows, cols] = info.shape;
+      if (info.shape.length !== 2 || rows % heads !== 0 || (rows / heads) % 2 !== 0)
+        throw new Error(`${what}: shape [${info.shape}] does not hold ${heads} heads`);
       bytes = permuteRopeRows(bytes, heads, rows, cols, info.dtype === 'F32' ? 4 : 2, 'hf');
     }
     return bytes;
@@ -122,7 +139,8 @@ export class GgufFile implements TensorStore {
   }
 
   readSync(name: string): Uint8Array {
-    const t = this.record(name), raw = new Uint8Array(t.end - t.begin);
+    const t = this.record(name),
+      raw = new Uint8Array(t.end - t.begin);
     this.src.readSync(raw, t.begin);
     return this.finish(name, raw);
   }

@@ -14,7 +14,19 @@ export const DEFAULT_ALIGNMENT = 32;
 
 /** The metadata value types. */
 export const enum ValueType {
-  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7, STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
 }
 
 /** A metadata value as read: numbers (u64/i64 as number when safe), booleans, strings and arrays of them. */

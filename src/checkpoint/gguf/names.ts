@@ -22,10 +22,15 @@ const LAYER_PARTS: Record<string, string> = {
   'ffn_up.weight': 'mlp.up_proj.weight',
   'ffn_down.weight': 'mlp.down_proj.weight',
 };
-const TOP: Record<string, string> = { 'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight' };
+const TOP: Record<string, string> = {
+  'token_embd.weight': 'model.embed_tokens.weight',
+  'output_norm.weight': 'model.norm.weight',
+  'output.weight': 'lm_head.weight',
+};
 
 const invert = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [v, k]));
-const HF_LAYER_PARTS = invert(LAYER_PARTS), HF_TOP = invert(TOP);
+const HF_LAYER_PARTS = invert(LAYER_PARTS),
+  HF_TOP = invert(TOP);
 
 /** The Hugging Face name of a GGUF tensor name, or undefined when it is no Llama-family parameter. */
 export function hfName(gguf: string): string | undefined {

@@ -45,8 +45,15 @@ export interface GgufCheckpointOptions {
  * Writes `store` (Hugging Face names; every tensor must have a GGUF name) with `config` and the
  * tokenizer `tokenizer` (its source named by `tokenizerSource`) to a new GGUF file at `path`.
  */
-export async function writeGgufCheckpoint(path: string, store: TensorStore, config: LlamaConfig, tokenizer: TokenizerFiles, tokenizerSource: string,
-  type: GgufOutputType, { name = 'wasmformers', onTensor }: GgufCheckpointOptions = {}): Promise<void> {
+export async function writeGgufCheckpoint(
+  path: string,
+  store: TensorStore,
+  config: LlamaConfig,
+  tokenizer: TokenizerFiles,
+  tokenizerSource: string,
+  type: GgufOutputType,
+  { name = 'wasmformers', onTensor }: GgufCheckpointOptions = {},
+): Promise<void> {
   const arch = ggufArchitecture(config, store.where);
   const metadata: [string, TypedValue][] = [
     ['general.name', { type: 'string', value: name }],
@@ -55,21 +62,37 @@ export async function writeGgufCheckpoint(path: string, store: TensorStore, conf
     ...tokenizerToGguf(tokenizer, tokenizerSource, config.vocabSize),
   ];
   const tokens = metadata.find(([k]) => k === 'tokenizer.ggml.tokens')![1].value as string[];
-  if (tokens.length !== config.vocabSize) throw new Error(`${tokenizerSource}: the tokenizer has ${tokens.length} tokens, the model ${store.where} a vocabulary of ${config.vocabSize}; llama.cpp needs them equal`);
+  if (tokens.length !== config.vocabSize)
+    throw new Error(
+      `${tokenizerSource}: the tokenizer has ${tokens.length} tokens, the model ${store.where} a vocabulary of ${config.vocabSize}; llama.cpp needs them equal`,
+    );
   const tensors: GgufTensor[] = [...store.tensors].map(([hf, info]) => {
-    const gguf = ggufName(hf), what = `${store.where}: tensor ${hf}`;
-    if (!gguf) throw new Error(`${what} has no GGUF name (only Llama-family parameters are written; merge LoRA factors first)`);
+    const gguf = ggufName(hf),
+      what = `${store.where}: tensor ${hf}`;
+    if (!gguf)
+      throw new Error(`${what} has no GGUF name (only Llama-family parameters are written; merge LoRA factors first)`);
     const dims = [...info.shape].reverse();
     const t: GgmlType = info.shape.length < 2 ? 'F32' : dims[0] % GGML_TYPES[type].block !== 0 ? 'F16' : type;
     const qk = arch === 'llama' ? isRopeProjection(hf) : undefined;
     return {
-      name: gguf, type: t, dims,
+      name: gguf,
+      type: t,
+      dims,
       bytes: async () => {
         let values = decodeF32(await store.read(hf), info.dtype, what);
         if (qk) {
-          const heads = qk === 'q' ? config.nHeads : config.nKvHeads, [rows, cols] = info.shape;
-          if (rows !== heads * headDim(config)) throw new Error(`${what} of shape [${info.shape}] does not hold ${heads} heads of ${headDim(config)}`);
-          const b = permuteRopeRows(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), heads, rows, cols, 4, 'meta');
+          const heads = qk === 'q' ? config.nHeads : config.nKvHeads,
+            [rows, cols] = info.shape;
+          if (rows !== heads * headDim(config))
+            throw new Error(`${what} of shape [${info.shape}] does not hold ${heads} heads of ${headDim(config)}`);
+          const b = permuteRopeRows(
+            new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+            heads,
+            rows,
+            cols,
+            4,
+            'meta',
+          );
           values = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
         }
         return encode(values, t, what);
@@ -77,7 +100,8 @@ export async function writeGgufCheckpoint(path: string, store: TensorStore, conf
     };
   });
   if (config.ropeScaling) {
-    const half = headDim(config) / 2, factors = Float32Array.from(llama3Factors(config.ropeScaling, config.ropeTheta, half));
+    const half = headDim(config) / 2,
+      factors = Float32Array.from(llama3Factors(config.ropeScaling, config.ropeTheta, half));
     tensors.push({ name: 'rope_freqs.weight', type: 'F32', dims: [half], bytes: () => new Uint8Array(factors.buffer) });
   }
   makeFolders(dirname(path));

@@ -23,13 +23,20 @@ export interface AddedToken {
 }
 
 /** Where a text splits: [start, end) is either an added token (id ≥ 0) or text to tokenize (id -1). */
-export interface Segment { start: number; end: number; id: number }
+export interface Segment {
+  start: number;
+  end: number;
+  id: number;
+}
 
 const WORD_CHAR = /[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]/u;
 const SPACE_AT_END = new RegExp(`[${WHITE_SPACE}]*$`, 'u');
 const SPACE_AT_START = new RegExp(`^[${WHITE_SPACE}]*`, 'u');
 
-interface TrieNode { next: Map<number, TrieNode>; id: number }
+interface TrieNode {
+  next: Map<number, TrieNode>;
+  id: number;
+}
 
 /** Leftmost-longest matching of a set of token texts over UTF-16 units. */
 class TokenMatcher {
@@ -39,7 +46,10 @@ class TokenMatcher {
   readonly empty: boolean;
 
   /** Matches `text` as the token `id`, whose flags are looked up in `byId` when it matches. */
-  constructor(tokens: { text: string; id: number }[], private readonly byId: Map<number, AddedToken>) {
+  constructor(
+    tokens: { text: string; id: number }[],
+    private readonly byId: Map<number, AddedToken>,
+  ) {
     for (const { text, id } of tokens) {
       if (text.length === 0) continue;
       let node = this.root;
@@ -59,14 +69,26 @@ class TokenMatcher {
   segments(text: string): Segment[] | null {
     let out: Segment[] | null = null;
     let done = 0; // end of the last segment
-    for (let i = 0; i < text.length;) {
-      if (!this.starts[text.charCodeAt(i)]) { i++; continue; }
+    for (let i = 0; i < text.length; ) {
+      if (!this.starts[text.charCodeAt(i)]) {
+        i++;
+        continue;
+      }
       const [id, length] = this.longestAt(text, i);
-      if (id < 0) { i++; continue; }
+      if (id < 0) {
+        i++;
+        continue;
+      }
       const token = this.byId.get(id)!;
-      let start = i, stop = i + length;
+      let start = i,
+        stop = i + length;
       i = stop;
-      if (token.singleWord && ((start > 0 && WORD_CHAR.test(lastChar(text, start))) || (stop < text.length && WORD_CHAR.test(firstChar(text, stop))))) continue;
+      if (
+        token.singleWord &&
+        ((start > 0 && WORD_CHAR.test(lastChar(text, start))) ||
+          (stop < text.length && WORD_CHAR.test(firstChar(text, stop))))
+      )
+        continue;
       if (token.lstrip) start = Math.max(done, SPACE_AT_END.exec(text.slice(0, start))!.index);
       if (token.rstrip) stop += SPACE_AT_START.exec(text.slice(stop))![0].length;
       out ??= [];
@@ -81,11 +103,15 @@ class TokenMatcher {
   /** The id and length of the longest token at text[at], or [-1, 0]. */
   private longestAt(text: string, at: number): [number, number] {
     let node: TrieNode | undefined = this.root;
-    let best = -1, bestLength = 0;
+    let best = -1,
+      bestLength = 0;
     for (let i = at; i < text.length; i++) {
       node = node.next.get(text.charCodeAt(i));
       if (!node) break;
-      if (node.id >= 0) { best = node.id; bestLength = i + 1 - at; }
+      if (node.id >= 0) {
+        best = node.id;
+        bestLength = i + 1 - at;
+      }
     }
     return [best, bestLength];
   }
@@ -117,7 +143,12 @@ export class AddedTokens {
    * Reads the `added_tokens` array. `vocab` is the model's token → id, `vocabSize` its number of
    * entries; `normalize` is the tokenizer's normalizer (null if none).
    */
-  constructor(node: JsonNode, vocab: Map<string, number>, vocabSize: number, normalize: ((text: string) => string) | null) {
+  constructor(
+    node: JsonNode,
+    vocab: Map<string, number>,
+    vocabSize: number,
+    normalize: ((text: string) => string) | null,
+  ) {
     const tokens: AddedToken[] = [];
     const seen = new Set<string>(); // every field but the id: an exact repeat is skipped
     const items = node.missing ? [] : node.items();
@@ -127,20 +158,34 @@ export class AddedTokens {
       const flag = (key: string, fallback: boolean) => item.get(key).optBoolean(fallback);
       const special = flag('special', false);
       const token: AddedToken = {
-        id: -1, content, special,
-        singleWord: flag('single_word', false), lstrip: flag('lstrip', false), rstrip: flag('rstrip', false), normalized: flag('normalized', !special),
+        id: -1,
+        content,
+        special,
+        singleWord: flag('single_word', false),
+        lstrip: flag('lstrip', false),
+        rstrip: flag('rstrip', false),
+        normalized: flag('normalized', !special),
       };
       const key = JSON.stringify([content, special, token.singleWord, token.lstrip, token.rstrip, token.normalized]);
       if (content === '' || seen.has(key)) continue;
       seen.add(key);
-      token.id = this.byContent.get(content) ?? vocab.get(content) ?? (maxId >= vocabSize || vocabSize === 0 ? maxId + 1 : vocabSize);
+      token.id =
+        this.byContent.get(content) ??
+        vocab.get(content) ??
+        (maxId >= vocabSize || vocabSize === 0 ? maxId + 1 : vocabSize);
       if (special) this.special.add(content);
       this.byContent.set(content, token.id);
       this.byId.set(token.id, token);
       maxId = Math.max(maxId, token.id);
       tokens.push(token);
     }
-    this.raw = new TokenMatcher(tokens.filter((t) => !t.normalized).map((t) => ({ text: t.content, id: t.id })), this.byId);
-    this.normalized = new TokenMatcher(tokens.filter((t) => t.normalized).map((t) => ({ text: normalize ? normalize(t.content) : t.content, id: t.id })), this.byId);
+    this.raw = new TokenMatcher(
+      tokens.filter((t) => !t.normalized).map((t) => ({ text: t.content, id: t.id })),
+      this.byId,
+    );
+    this.normalized = new TokenMatcher(
+      tokens.filter((t) => t.normalized).map((t) => ({ text: normalize ? normalize(t.content) : t.content, id: t.id })),
+      this.byId,
+    );
   }
 }

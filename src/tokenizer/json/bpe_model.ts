@@ -85,7 +85,8 @@ export class BpeModel {
   /** Builds the model from the `model` node of a tokenizer.json. */
   constructor(node: JsonNode) {
     const dropout = node.get('dropout');
-    if (!dropout.missing && dropout.number() !== 0) dropout.fail('BPE dropout is random and only for training; it is not supported');
+    if (!dropout.missing && dropout.number() !== 0)
+      dropout.fail('BPE dropout is random and only for training; it is not supported');
     this.prefix = node.get('continuing_subword_prefix').optString('');
     this.suffix = node.get('end_of_word_suffix').optString('');
     this.byteFallback = node.get('byte_fallback').optBoolean(false);
@@ -95,15 +96,17 @@ export class BpeModel {
     const vocabNode = node.get('vocab');
     if (!vocabNode.isObject()) vocabNode.fail('expected an object of token → id');
     const vocab = vocabNode.value as Record<string, unknown>;
-    for (const token of Object.keys(vocab)) { // (much faster than Object.entries on 100K keys)
+    for (const token of Object.keys(vocab)) {
+      // (much faster than Object.entries on 100K keys)
       const id = vocab[token] as number;
       if (!Number.isInteger(id) || id < 0) vocabNode.get(token).fail('expected a non-negative integer id');
-      if (this.tokens[id] !== undefined) vocabNode.get(token).fail(`id ${id} is also ${JSON.stringify(this.tokens[id])}`);
+      if (this.tokens[id] !== undefined)
+        vocabNode.get(token).fail(`id ${id} is also ${JSON.stringify(this.tokens[id])}`);
       this.vocab.set(token, id);
       this.tokens[id] = token;
     }
     const unk = node.get('unk_token').optString(null);
-    this.unkId = unk === null ? -1 : this.vocab.get(unk) ?? -1;
+    this.unkId = unk === null ? -1 : (this.vocab.get(unk) ?? -1);
     if (unk !== null && this.unkId < 0) node.get('unk_token').fail(`${JSON.stringify(unk)} is not in the vocabulary`);
     for (let b = 0; b < 256; b++) this.byteIds[b] = this.vocab.get(byteToken(b)) ?? -1;
 
@@ -114,7 +117,8 @@ export class BpeModel {
     this.cuttable = this.prefix === '' && this.suffix === '' && !touchesBytes && noUnk;
 
     const byteLevelIds = Int32Array.from(BYTE_CHARS, (ch) => this.vocab.get(ch) ?? -1);
-    this.byteLevelIds = byteLevelIds.every((id) => id >= 0) && this.prefix === '' && this.suffix === '' ? byteLevelIds : null;
+    this.byteLevelIds =
+      byteLevelIds.every((id) => id >= 0) && this.prefix === '' && this.suffix === '' ? byteLevelIds : null;
     if (this.byteLevelIds && this.ignoreMerges) {
       this.wholeEntries = new Map();
       for (const [token, id] of this.vocab) {
@@ -138,18 +142,27 @@ export class BpeModel {
       let a: unknown, b: unknown;
       if (typeof merge === 'string') {
         const space = merge.indexOf(' ');
-        if (space >= 0 && merge.indexOf(' ', space + 1) < 0) { a = merge.slice(0, space); b = merge.slice(space + 1); }
+        if (space >= 0 && merge.indexOf(' ', space + 1) < 0) {
+          a = merge.slice(0, space);
+          b = merge.slice(space + 1);
+        }
       } else if (Array.isArray(merge) && merge.length === 2) {
         [a, b] = merge;
       }
       const at = () => node.items()[rank];
-      if (typeof a !== 'string' || typeof b !== 'string') return at().fail('expected "left right" or ["left", "right"]');
-      const left = this.vocab.get(a), right = this.vocab.get(b);
+      if (typeof a !== 'string' || typeof b !== 'string')
+        return at().fail('expected "left right" or ["left", "right"]');
+      const left = this.vocab.get(a),
+        right = this.vocab.get(b);
       const merged = this.vocab.get(a + b.slice(b.startsWith(this.prefix) ? this.prefix.length : 0));
       if (left === undefined || right === undefined || merged === undefined) {
-        return at().fail(`${JSON.stringify(left === undefined ? a : right === undefined ? b : a + b)} is not in the vocabulary`);
+        return at().fail(
+          `${JSON.stringify(left === undefined ? a : right === undefined ? b : a + b)} is not in the vocabulary`,
+        );
       }
-      triples[3 * rank] = left; triples[3 * rank + 1] = right; triples[3 * rank + 2] = rank;
+      triples[3 * rank] = left;
+      triples[3 * rank + 1] = right;
+      triples[3 * rank + 2] = rank;
       mergedId[rank] = merged;
       if (isByte.has(left) || isByte.has(right)) touchesBytes = true;
     }
@@ -159,7 +172,10 @@ export class BpeModel {
   /** Appends the ids of a raw word of a byte-level file (needs byteLevelIds). */
   encodeRaw(word: string, out: number[]): void {
     const id = this.wholeEntries?.get(word);
-    if (id !== undefined) { out.push(id); return; }
+    if (id !== undefined) {
+      out.push(id);
+      return;
+    }
     let ids = this.rawCache.get(word);
     if (ids === undefined) {
       const bytes = encoder.encode(word);
@@ -180,9 +196,15 @@ export class BpeModel {
     if (word.length === 0) return;
     if (this.ignoreMerges) {
       const id = this.vocab.get(word);
-      if (id !== undefined) { out.push(id); return; }
+      if (id !== undefined) {
+        out.push(id);
+        return;
+      }
     }
-    if (!this.cuttable || word.length <= CUT_FROM) { this.encodePart(word, true, true, out); return; }
+    if (!this.cuttable || word.length <= CUT_FROM) {
+      this.encodePart(word, true, true, out);
+      return;
+    }
     const adjacent = this.adjacent ?? this.buildAdjacent();
     let start = 0;
     for (let i = 1; i < word.length; i++) {
@@ -197,7 +219,8 @@ export class BpeModel {
 
   private buildAdjacent(): Set<number> {
     const adjacent = new Set<number>();
-    for (const token of this.vocab.keys()) for (let k = 1; k < token.length; k++) adjacent.add((token.charCodeAt(k - 1) << 16) | token.charCodeAt(k));
+    for (const token of this.vocab.keys())
+      for (let k = 1; k < token.length; k++) adjacent.add((token.charCodeAt(k - 1) << 16) | token.charCodeAt(k));
     return (this.adjacent = adjacent);
   }
 
@@ -222,7 +245,7 @@ export class BpeModel {
     let sym = this.reserve(word.length * 4 + 1);
     let n = 0;
     let unkOpen = false; // the last symbol is an unknown that fuse_unk may extend
-    for (let i = 0; i < word.length;) {
+    for (let i = 0; i < word.length; ) {
       const c = word.charCodeAt(i);
       const width = c >= 0xd800 && c < 0xdc00 && i + 1 < word.length ? 2 : 1;
       let s = width === 1 ? word[i] : word.slice(i, i + 2);
@@ -230,7 +253,11 @@ export class BpeModel {
       i += width;
       if (last && i === word.length) s += this.suffix;
       const id = this.vocab.get(s);
-      if (id !== undefined) { sym[n++] = id; unkOpen = false; continue; }
+      if (id !== undefined) {
+        sym[n++] = id;
+        unkOpen = false;
+        continue;
+      }
       if (this.byteFallback) {
         const bytes = encoder.encode(s);
         if (bytes.every((b) => this.byteIds[b] >= 0)) {
@@ -253,15 +280,22 @@ export class BpeModel {
     const { sym, rank, pairs, mergedId } = this;
     for (let k = 0; k + 1 < n; k++) rank[k] = pairs.get(sym[k], sym[k + 1]);
     for (;;) {
-      let best = -1, bestRank = 0x7fffffff;
+      let best = -1,
+        bestRank = 0x7fffffff;
       for (let k = 0; k + 1 < n; k++) {
         const r = rank[k];
-        if (r >= 0 && r < bestRank) { best = k; bestRank = r; }
+        if (r >= 0 && r < bestRank) {
+          best = k;
+          bestRank = r;
+        }
       }
       if (best < 0) break;
       sym[best] = mergedId[bestRank];
       n--;
-      for (let k = best + 1; k < n; k++) { sym[k] = sym[k + 1]; rank[k] = rank[k + 1]; }
+      for (let k = best + 1; k < n; k++) {
+        sym[k] = sym[k + 1];
+        rank[k] = rank[k + 1];
+      }
       if (best > 0) rank[best - 1] = pairs.get(sym[best - 1], sym[best]);
       rank[best] = best + 1 < n ? pairs.get(sym[best], sym[best + 1]) : -1;
     }
@@ -271,39 +305,54 @@ export class BpeModel {
   /** merge() for long words: candidate merges in a heap ordered by rank, then position. */
   private mergeByHeap(n: number): number[] {
     const { sym, prev, next, pairs, mergedId } = this;
-    for (let k = 0; k < n; k++) { prev[k] = k - 1; next[k] = k + 1; }
+    for (let k = 0; k < n; k++) {
+      prev[k] = k - 1;
+      next[k] = k + 1;
+    }
     next[n - 1] = -1;
     let size = 0;
     const push = (pos: number) => {
       const r = pairs.get(sym[pos], sym[next[pos]]);
       if (r < 0) return;
       if (size === this.heapRank.length) this.growHeap();
-      const hr = this.heapRank, hp = this.heapPos;
+      const hr = this.heapRank,
+        hp = this.heapPos;
       let i = size++;
       while (i > 0) {
         const parent = (i - 1) >> 1;
         if (hr[parent] < r || (hr[parent] === r && hp[parent] < pos)) break;
-        hr[i] = hr[parent]; hp[i] = hp[parent];
+        hr[i] = hr[parent];
+        hp[i] = hp[parent];
         i = parent;
       }
-      hr[i] = r; hp[i] = pos;
+      hr[i] = r;
+      hp[i] = pos;
     };
     for (let k = 0; k + 1 < n; k++) push(k);
     while (size > 0) {
-      const hr = this.heapRank, hp = this.heapPos;
-      const r = hr[0], pos = hp[0];
+      const hr = this.heapRank,
+        hp = this.heapPos;
+      const r = hr[0],
+        pos = hp[0];
       size--;
-      const lastRank = hr[size], lastPos = hp[size];
+      const lastRank = hr[size],
+        lastPos = hp[size];
       let i = 0;
       for (;;) {
         let child = 2 * i + 1;
         if (child >= size) break;
-        if (child + 1 < size && (hr[child + 1] < hr[child] || (hr[child + 1] === hr[child] && hp[child + 1] < hp[child]))) child++;
+        if (
+          child + 1 < size &&
+          (hr[child + 1] < hr[child] || (hr[child + 1] === hr[child] && hp[child + 1] < hp[child]))
+        )
+          child++;
         if (lastRank < hr[child] || (lastRank === hr[child] && lastPos < hp[child])) break;
-        hr[i] = hr[child]; hp[i] = hp[child];
+        hr[i] = hr[child];
+        hp[i] = hp[child];
         i = child;
       }
-      hr[i] = lastRank; hp[i] = lastPos;
+      hr[i] = lastRank;
+      hp[i] = lastPos;
       // a candidate is stale once its left symbol was merged away or its pair changed
       if (prev[pos] === -2 || next[pos] < 0 || pairs.get(sym[pos], sym[next[pos]]) !== r) continue;
       const right = next[pos];
@@ -320,9 +369,12 @@ export class BpeModel {
   }
 
   private growHeap(): void {
-    const rank = new Int32Array(this.heapRank.length * 2), pos = new Int32Array(this.heapPos.length * 2);
-    rank.set(this.heapRank); pos.set(this.heapPos);
-    this.heapRank = rank; this.heapPos = pos;
+    const rank = new Int32Array(this.heapRank.length * 2),
+      pos = new Int32Array(this.heapPos.length * 2);
+    rank.set(this.heapRank);
+    pos.set(this.heapPos);
+    this.heapRank = rank;
+    this.heapPos = pos;
   }
 
   /** The symbol scratch, grown to hold n symbols (contents kept). */
@@ -332,7 +384,9 @@ export class BpeModel {
       const sym = new Int32Array(size);
       sym.set(this.sym);
       this.sym = sym;
-      this.rank = new Int32Array(size); this.prev = new Int32Array(size); this.next = new Int32Array(size);
+      this.rank = new Int32Array(size);
+      this.prev = new Int32Array(size);
+      this.next = new Int32Array(size);
     }
     return this.sym;
   }

@@ -19,7 +19,9 @@ export const BYTE_CHARS: readonly string[] = (() => {
 /** Byte value of each alphabet character code, -1 for other codes [0x144]. */
 const BYTE_OF = (() => {
   const table = new Int16Array(0x144).fill(-1);
-  BYTE_CHARS.forEach((ch, b) => { table[ch.charCodeAt(0)] = b; });
+  BYTE_CHARS.forEach((ch, b) => {
+    table[ch.charCodeAt(0)] = b;
+  });
   return table;
 })();
 

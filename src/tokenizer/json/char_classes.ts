@@ -40,9 +40,15 @@ export function bmpClasses(): Uint8Array {
   if (bmp) return bmp;
   const table = new Uint8Array(65536);
   // one pass of a global regex per class over all BMP characters is much faster than 65,536 tests
-  const all = Array.from({ length: 0xd800 }, (_, c) => String.fromCharCode(c)).join('') + Array.from({ length: 0x2000 }, (_, c) => String.fromCharCode(0xe000 + c)).join('');
+  const all =
+    Array.from({ length: 0xd800 }, (_, c) => String.fromCharCode(c)).join('') +
+    Array.from({ length: 0x2000 }, (_, c) => String.fromCharCode(0xe000 + c)).join('');
   const at = (index: number) => (index < 0xd800 ? index : index + 0x800);
-  for (const [re, cls] of [[new RegExp(`[${WHITE_SPACE}]`, 'gu'), CharClass.Space], [/\p{N}/gu, CharClass.Number], [/\p{L}/gu, CharClass.Letter]] as const) {
+  for (const [re, cls] of [
+    [new RegExp(`[${WHITE_SPACE}]`, 'gu'), CharClass.Space],
+    [/\p{N}/gu, CharClass.Number],
+    [/\p{L}/gu, CharClass.Letter],
+  ] as const) {
     for (const m of all.matchAll(re)) table[at(m.index)] = cls;
   }
   table[10] = table[13] = CharClass.Newline;

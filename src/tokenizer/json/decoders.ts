@@ -37,7 +37,8 @@ function buildStep(node: JsonNode): DecodeStep {
       const steps = node.get('decoders').items().map(buildStep);
       return (tokens) => steps.reduce((t, step) => step(t), tokens);
     }
-    case 'ByteLevel': return (tokens) => [lenientUtf8.decode(byteLevelBytes(tokens))];
+    case 'ByteLevel':
+      return (tokens) => [lenientUtf8.decode(byteLevelBytes(tokens))];
     case 'Metaspace': {
       const replacement = node.get('replacement').string();
       const scheme = prependScheme(node);
@@ -47,11 +48,14 @@ function buildStep(node: JsonNode): DecodeStep {
       const replace = replacer(node);
       return (tokens) => tokens.map(replace);
     }
-    case 'ByteFallback': return byteFallback;
-    case 'Fuse': return (tokens) => [tokens.join('')];
+    case 'ByteFallback':
+      return byteFallback;
+    case 'Fuse':
+      return (tokens) => [tokens.join('')];
     case 'Strip': {
       const content = node.get('content').string();
-      const start = node.get('start').index(), stop = node.get('stop').index();
+      const start = node.get('start').index(),
+        stop = node.get('stop').index();
       return (tokens) => tokens.map((t) => strip(t, content, start, stop));
     }
   }
@@ -90,7 +94,10 @@ function byteFallback(tokens: string[]): string[] {
   };
   for (const token of tokens) {
     const m = BYTE_TOKEN.exec(token);
-    if (m) { bytes.push(parseInt(m[1], 16)); continue; }
+    if (m) {
+      bytes.push(parseInt(m[1], 16));
+      continue;
+    }
     flush();
     out.push(token);
   }

@@ -5,7 +5,11 @@
 
 /** One value of the document and where it is. */
 export class JsonNode {
-  constructor(readonly value: unknown, readonly source: string, readonly path = '') {}
+  constructor(
+    readonly value: unknown,
+    readonly source: string,
+    readonly path = '',
+  ) {}
 
   /** Throws the error for this value. */
   fail(what: string): never {
@@ -73,7 +77,8 @@ export class JsonNode {
   type<T extends string>(supported: readonly T[]): T {
     const t = this.get('type');
     const name = t.string();
-    if (!(supported as readonly string[]).includes(name)) t.fail(`"${name}" is not supported (supported: ${supported.join(', ')})`);
+    if (!(supported as readonly string[]).includes(name))
+      t.fail(`"${name}" is not supported (supported: ${supported.join(', ')})`);
     return name as T;
   }
 }

@@ -12,7 +12,18 @@ import { onigurumaRegExp } from './regex.ts';
 /** A normalizer. */
 export type Normalize = (text: string) => string;
 
-const TYPES = ['Sequence', 'NFC', 'NFD', 'NFKC', 'NFKD', 'Lowercase', 'Strip', 'StripAccents', 'Replace', 'Prepend'] as const;
+const TYPES = [
+  'Sequence',
+  'NFC',
+  'NFD',
+  'NFKC',
+  'NFKD',
+  'Lowercase',
+  'Strip',
+  'StripAccents',
+  'Replace',
+  'Prepend',
+] as const;
 
 /** Text that NFC leaves alone for certain: nothing at or above U+0300, where combining marks begin. */
 const BELOW_MARKS = /^[\u0000-\u02ff]*$/;
@@ -28,22 +39,34 @@ export function buildNormalizer(node: JsonNode): Normalize | null {
   const type = node.type(TYPES);
   switch (type) {
     case 'Sequence': {
-      const parts = node.get('normalizers').items().map(buildNormalizer).filter((n): n is Normalize => n !== null);
+      const parts = node
+        .get('normalizers')
+        .items()
+        .map(buildNormalizer)
+        .filter((n): n is Normalize => n !== null);
       return (text) => parts.reduce((t, normalize) => normalize(t), text);
     }
-    case 'NFC': return (text) => (BELOW_MARKS.test(text) ? text : text.normalize('NFC'));
-    case 'NFD': case 'NFKC': case 'NFKD': return (text) => (ASCII.test(text) ? text : text.normalize(type));
-    case 'Lowercase': return (text) => (ASCII.test(text) ? text.toLowerCase() : lowercaseEachChar(text));
-    case 'StripAccents': return (text) => text.replace(MARKS, '');
+    case 'NFC':
+      return (text) => (BELOW_MARKS.test(text) ? text : text.normalize('NFC'));
+    case 'NFD':
+    case 'NFKC':
+    case 'NFKD':
+      return (text) => (ASCII.test(text) ? text : text.normalize(type));
+    case 'Lowercase':
+      return (text) => (ASCII.test(text) ? text.toLowerCase() : lowercaseEachChar(text));
+    case 'StripAccents':
+      return (text) => text.replace(MARKS, '');
     case 'Strip': {
-      const left = node.get('strip_left').optBoolean(true), right = node.get('strip_right').optBoolean(true);
+      const left = node.get('strip_left').optBoolean(true),
+        right = node.get('strip_right').optBoolean(true);
       return (text) => {
         if (left) text = text.replace(LEADING_SPACE, '');
         if (right) text = text.replace(TRAILING_SPACE, '');
         return text;
       };
     }
-    case 'Replace': return replacer(node);
+    case 'Replace':
+      return replacer(node);
     case 'Prepend': {
       const prepend = node.get('prepend').string();
       return (text) => (text.length === 0 ? text : prepend + text);

@@ -19,7 +19,8 @@ export function buildTemplate(node: JsonNode): Template {
   if (node.missing) return { before: [], after: [] };
   const type = node.type(TYPES);
   switch (type) {
-    case 'ByteLevel': return { before: [], after: [] };
+    case 'ByteLevel':
+      return { before: [], after: [] };
     case 'Sequence': {
       const template: Template = { before: [], after: [] };
       for (const inner of node.get('processors').items().map(buildTemplate)) {
@@ -38,13 +39,17 @@ export function buildTemplate(node: JsonNode): Template {
           const name = special.get('id').string();
           const entry = specials.get(name);
           if (entry.missing) special.get('id').fail(`"${name}" is not in post_processor.special_tokens`);
-          const ids = entry.get('ids').items().map((id) => id.index());
+          const ids = entry
+            .get('ids')
+            .items()
+            .map((id) => id.index());
           (seenSequence ? template.after : template.before).push(...ids);
           continue;
         }
         const sequence = piece.get('Sequence');
         if (sequence.missing) piece.fail('expected {"SpecialToken": ...} or {"Sequence": ...}');
-        if (sequence.get('id').string() !== 'A') sequence.get('id').fail('the single-sequence template can only hold sequence A');
+        if (sequence.get('id').string() !== 'A')
+          sequence.get('id').fail('the single-sequence template can only hold sequence A');
         if (seenSequence) piece.fail('sequence A appears twice');
         seenSequence = true;
       }

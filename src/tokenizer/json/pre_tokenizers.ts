@@ -21,12 +21,16 @@ export type PreTokenize = (text: string, atStart: boolean, out: string[]) => voi
 
 const TYPES = ['Sequence', 'Split', 'ByteLevel', 'Metaspace', 'Digits'] as const;
 const BEHAVIORS = ['Isolated', 'Removed', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'] as const;
-type Behavior = typeof BEHAVIORS[number];
+type Behavior = (typeof BEHAVIORS)[number];
 
 const encoder = new TextEncoder();
 
 /** [start, end) ranges of a text, each flagged whether the pattern matched it; they cover the text. */
-interface Match { start: number; end: number; isMatch: boolean }
+interface Match {
+  start: number;
+  end: number;
+  isMatch: boolean;
+}
 
 /** The pre-tokenizer of a `pre_tokenizer` node (null: each piece is one word). */
 export function buildPreTokenizer(node: JsonNode): PreTokenize | null {
@@ -34,11 +38,17 @@ export function buildPreTokenizer(node: JsonNode): PreTokenize | null {
   const type = node.type(TYPES);
   switch (type) {
     case 'Sequence': {
-      const steps = node.get('pretokenizers').items().map(buildPreTokenizer).filter((p): p is PreTokenize => p !== null);
+      const steps = node
+        .get('pretokenizers')
+        .items()
+        .map(buildPreTokenizer)
+        .filter((p): p is PreTokenize => p !== null);
       return (text, atStart, out) => {
-        let pieces = [text], starts = [atStart];
+        let pieces = [text],
+          starts = [atStart];
         for (const step of steps) {
-          const next: string[] = [], nextStarts: boolean[] = [];
+          const next: string[] = [],
+            nextStarts: boolean[] = [];
           pieces.forEach((piece, i) => {
             const before = next.length;
             step(piece, starts[i], next);
@@ -53,7 +63,8 @@ export function buildPreTokenizer(node: JsonNode): PreTokenize | null {
     case 'Split': {
       const find = patternFinder(node.get('pattern'));
       const behavior = node.get('behavior').string() as Behavior;
-      if (!BEHAVIORS.includes(behavior)) node.get('behavior').fail(`"${behavior}" is not one of ${BEHAVIORS.join(', ')}`);
+      if (!BEHAVIORS.includes(behavior))
+        node.get('behavior').fail(`"${behavior}" is not one of ${BEHAVIORS.join(', ')}`);
       const invert = node.get('invert').optBoolean(false);
       return (text, _atStart, out) => splitBy(text, find(text), behavior, invert, out);
     }
@@ -64,7 +75,10 @@ export function buildPreTokenizer(node: JsonNode): PreTokenize | null {
       let ends = new Int32Array(64);
       return (text, _atStart, out) => {
         if (addPrefixSpace && !text.startsWith(' ')) text = ' ' + text;
-        if (!scanner) { out.push(toAlphabet(text)); return; }
+        if (!scanner) {
+          out.push(toAlphabet(text));
+          return;
+        }
         if (ends.length < text.length) ends = new Int32Array(2 * text.length);
         const n = scanner.split(text, 0, text.length, ends);
         for (let k = 0, start = 0; k < n; start = ends[k++]) out.push(toAlphabet(text.slice(start, ends[k])));
@@ -78,8 +92,16 @@ export function buildPreTokenizer(node: JsonNode): PreTokenize | null {
       return (text, atStart, out) => {
         if (text.length === 0) return;
         text = text.replaceAll(' ', replacement);
-        if (!text.startsWith(replacement) && (scheme === 'always' || (scheme === 'first' && atStart))) text = replacement + text;
-        if (split) splitBy(text, findChars(text, (cp) => cp === replacement.codePointAt(0)), 'MergedWithNext', false, out);
+        if (!text.startsWith(replacement) && (scheme === 'always' || (scheme === 'first' && atStart)))
+          text = replacement + text;
+        if (split)
+          splitBy(
+            text,
+            findChars(text, (cp) => cp === replacement.codePointAt(0)),
+            'MergedWithNext',
+            false,
+            out,
+          );
         else out.push(text);
       };
     }
@@ -87,7 +109,8 @@ export function buildPreTokenizer(node: JsonNode): PreTokenize | null {
       const individual = node.get('individual_digits').optBoolean(false);
       const classes = bmpClasses();
       const isNumber = (cp: number) => (cp < 65536 ? classes[cp] : astralClass(cp)) === CharClass.Number;
-      return (text, _atStart, out) => splitBy(text, findChars(text, isNumber), individual ? 'Isolated' : 'Contiguous', false, out);
+      return (text, _atStart, out) =>
+        splitBy(text, findChars(text, isNumber), individual ? 'Isolated' : 'Contiguous', false, out);
     }
   }
 }
@@ -98,8 +121,10 @@ export function buildPreTokenizer(node: JsonNode): PreTokenize | null {
  */
 export function prependScheme(node: JsonNode): 'always' | 'first' | 'never' {
   const scheme = node.get('prepend_scheme').optString('always');
-  if (scheme !== 'always' && scheme !== 'first' && scheme !== 'never') node.get('prepend_scheme').fail(`"${scheme}" is not always, first or never`);
-  if (node.get('add_prefix_space').optBoolean(true) === false && scheme === 'always') node.get('add_prefix_space').fail('false does not match prepend_scheme always');
+  if (scheme !== 'always' && scheme !== 'first' && scheme !== 'never')
+    node.get('prepend_scheme').fail(`"${scheme}" is not always, first or never`);
+  if (node.get('add_prefix_space').optBoolean(true) === false && scheme === 'always')
+    node.get('add_prefix_space').fail('false does not match prepend_scheme always');
   return scheme as 'always' | 'first' | 'never';
 }
 
@@ -111,15 +136,25 @@ export function prependScheme(node: JsonNode): 'always' | 'first' | 'never' {
 export function byteLevelScanner(node: JsonNode): SplitScanner | null {
   if (node.missing || !node.isObject()) return null;
   const type = node.get('type').value;
-  const flag = (n: JsonNode, key: string, fallback: boolean) => (n.get(key).missing ? fallback : n.get(key).value === true);
-  if (type === 'ByteLevel') return !flag(node, 'add_prefix_space', true) && flag(node, 'use_regex', true) ? SplitScanner.forPattern(GPT2_PATTERN) : null;
+  const flag = (n: JsonNode, key: string, fallback: boolean) =>
+    n.get(key).missing ? fallback : n.get(key).value === true;
+  if (type === 'ByteLevel')
+    return !flag(node, 'add_prefix_space', true) && flag(node, 'use_regex', true)
+      ? SplitScanner.forPattern(GPT2_PATTERN)
+      : null;
   if (type !== 'Sequence') return null;
   const steps = node.get('pretokenizers').value;
   if (!Array.isArray(steps) || steps.length !== 2) return null;
   const [split, byteLevel] = node.get('pretokenizers').items();
   if (!split.isObject() || !byteLevel.isObject()) return null;
-  if (split.get('type').value !== 'Split' || split.get('behavior').value !== 'Isolated' || flag(split, 'invert', false)) return null;
-  if (byteLevel.get('type').value !== 'ByteLevel' || flag(byteLevel, 'add_prefix_space', true) || flag(byteLevel, 'use_regex', true)) return null;
+  if (split.get('type').value !== 'Split' || split.get('behavior').value !== 'Isolated' || flag(split, 'invert', false))
+    return null;
+  if (
+    byteLevel.get('type').value !== 'ByteLevel' ||
+    flag(byteLevel, 'add_prefix_space', true) ||
+    flag(byteLevel, 'use_regex', true)
+  )
+    return null;
   const pattern = split.get('pattern');
   const regex = pattern.isObject() ? pattern.get('Regex').value : undefined;
   return typeof regex === 'string' ? SplitScanner.forPattern(regex) : null;
@@ -159,7 +194,8 @@ function findRegex(text: string, re: RegExp): Match[] {
   let prev = 0;
   re.lastIndex = 0;
   for (let m = re.exec(text); m; m = re.exec(text)) {
-    const start = m.index, end = start + m[0].length;
+    const start = m.index,
+      end = start + m[0].length;
     if (end === start) re.lastIndex = start + (text.codePointAt(start)! > 0xffff ? 2 : 1); // step over an empty match
     if (prev !== start) out.push({ start: prev, end: start, isMatch: false });
     out.push({ start, end, isMatch: true });
@@ -175,7 +211,7 @@ function findChars(text: string, test: (cp: number) => boolean): Match[] {
   if (text.length === 0) return [{ start: 0, end: 0, isMatch: false }];
   const out: Match[] = [];
   let last = 0;
-  for (let i = 0; i < text.length;) {
+  for (let i = 0; i < text.length; ) {
     const cp = text.codePointAt(i)!;
     const end = i + (cp > 0xffff ? 2 : 1);
     if (test(cp)) {

@@ -24,7 +24,8 @@ function refuse(pattern: string, at: number, what: string): never {
 
 /** Both cases of an ASCII letter (and its non-ASCII folds) as class members, or the character itself. */
 function caseVariants(ch: string): string {
-  const lower = ch.toLowerCase(), upper = ch.toUpperCase();
+  const lower = ch.toLowerCase(),
+    upper = ch.toUpperCase();
   if (lower === upper) return ch;
   return lower + upper + (EXTRA_FOLDS[lower] ?? '');
 }
@@ -45,11 +46,17 @@ export function translateOniguruma(pattern: string): string {
       if (e === undefined) refuse(pattern, offset, 'a trailing backslash');
       k++;
       offset += 1;
-      out += translateEscape(pattern, offset, e, chars, k, inClass, (consumed) => { for (let m = 0; m < consumed; m++) offset += chars[++k].length; });
+      out += translateEscape(pattern, offset, e, chars, k, inClass, (consumed) => {
+        for (let m = 0; m < consumed; m++) offset += chars[++k].length;
+      });
       continue;
     }
     if (inClass) {
-      if (ch === ']' && out.length > classStart) { inClass = false; out += ']'; continue; }
+      if (ch === ']' && out.length > classStart) {
+        inClass = false;
+        out += ']';
+        continue;
+      }
       if (ch === '[') refuse(pattern, offset, 'a nested character class');
       if (ch === '&' && chars[k + 1] === '&') refuse(pattern, offset, 'a class intersection');
       if (ignoreCase && /[a-zA-Z]/.test(ch)) {
@@ -57,7 +64,8 @@ export function translateOniguruma(pattern: string): string {
         out += caseVariants(ch);
         continue;
       }
-      if (ignoreCase && ch.toLowerCase() !== ch.toUpperCase()) refuse(pattern, offset, 'a case-insensitive non-ASCII letter');
+      if (ignoreCase && ch.toLowerCase() !== ch.toUpperCase())
+        refuse(pattern, offset, 'a case-insensitive non-ASCII letter');
       out += ch === '/' || (ch === '-' && (out.length === classStart || chars[k + 1] === ']')) ? `\\${ch}` : ch;
       continue;
     }
@@ -65,9 +73,17 @@ export function translateOniguruma(pattern: string): string {
       case '[':
         inClass = true;
         out += '[';
-        if (chars[k + 1] === '^') { out += '^'; k++; offset += 1; }
+        if (chars[k + 1] === '^') {
+          out += '^';
+          k++;
+          offset += 1;
+        }
         classStart = out.length;
-        if (chars[k + 1] === ']') { out += '\\]'; k++; offset += 1; } // a leading ']' is literal
+        if (chars[k + 1] === ']') {
+          out += '\\]';
+          k++;
+          offset += 1;
+        } // a leading ']' is literal
         break;
       case '(': {
         groups.push(ignoreCase);
@@ -89,25 +105,40 @@ export function translateOniguruma(pattern: string): string {
         ignoreCase = groups.pop()!;
         out += ')';
         break;
-      case '.': out += '[^\\n]'; break;
-      case '^': out += '(?<=^|\\n)'; break;
-      case '$': out += '(?=\\n|$)'; break;
-      case '*': case '+': case '?':
+      case '.':
+        out += '[^\\n]';
+        break;
+      case '^':
+        out += '(?<=^|\\n)';
+        break;
+      case '$':
+        out += '(?=\\n|$)';
+        break;
+      case '*':
+      case '+':
+      case '?':
         if (chars[k + 1] === '+') refuse(pattern, offset, 'a possessive quantifier');
         out += ch;
         break;
       case '}':
-        if (chars[k + 1] === '+' || chars[k + 1] === '?' && chars[k + 2] === '+') refuse(pattern, offset, 'a repeated {n,m} quantifier');
+        if (chars[k + 1] === '+' || (chars[k + 1] === '?' && chars[k + 2] === '+'))
+          refuse(pattern, offset, 'a repeated {n,m} quantifier');
         out += ch;
         break;
-      case ']': out += '\\]'; break;
+      case ']':
+        out += '\\]';
+        break;
       case '{':
-        if (chars[k + 1] === ',') { out += '{0'; break; } // Oniguruma's {,n} is {0,n}
+        if (chars[k + 1] === ',') {
+          out += '{0';
+          break;
+        } // Oniguruma's {,n} is {0,n}
         out += ch;
         break;
       default:
         if (ignoreCase && /[a-zA-Z]/.test(ch)) out += `[${caseVariants(ch)}]`;
-        else if (ignoreCase && ch.toLowerCase() !== ch.toUpperCase()) refuse(pattern, offset, 'a case-insensitive non-ASCII letter');
+        else if (ignoreCase && ch.toLowerCase() !== ch.toUpperCase())
+          refuse(pattern, offset, 'a case-insensitive non-ASCII letter');
         else out += ch === '/' ? '\\/' : ch;
     }
   }
@@ -117,25 +148,45 @@ export function translateOniguruma(pattern: string): string {
 }
 
 /** The JavaScript for the escape `\e` (chars[k] is e); `consume(n)` takes n more characters. */
-function translateEscape(pattern: string, offset: number, e: string, chars: string[], k: number, inClass: boolean, consume: (n: number) => void): string {
+function translateEscape(
+  pattern: string,
+  offset: number,
+  e: string,
+  chars: string[],
+  k: number,
+  inClass: boolean,
+  consume: (n: number) => void,
+): string {
   const set = (body: string, negated: boolean) => {
     if (!inClass) return `[${negated ? '^' : ''}${body}]`;
     if (negated) refuse(pattern, offset, `\\${e} inside a character class`);
     return body;
   };
   switch (e) {
-    case 's': return set(WHITE_SPACE, false);
-    case 'S': return set(WHITE_SPACE, true);
-    case 'w': return set(WORD, false);
-    case 'W': return set(WORD, true);
-    case 'd': return '\\p{Nd}';
-    case 'D': return inClass ? refuse(pattern, offset, '\\D inside a character class') : '\\P{Nd}';
-    case 'h': return set(HEX, false);
-    case 'H': return set(HEX, true);
-    case 'A': return '^';
-    case 'z': return '$';
-    case 'Z': return '(?=\\n?$)';
-    case 'p': case 'P': {
+    case 's':
+      return set(WHITE_SPACE, false);
+    case 'S':
+      return set(WHITE_SPACE, true);
+    case 'w':
+      return set(WORD, false);
+    case 'W':
+      return set(WORD, true);
+    case 'd':
+      return '\\p{Nd}';
+    case 'D':
+      return inClass ? refuse(pattern, offset, '\\D inside a character class') : '\\P{Nd}';
+    case 'h':
+      return set(HEX, false);
+    case 'H':
+      return set(HEX, true);
+    case 'A':
+      return '^';
+    case 'z':
+      return '$';
+    case 'Z':
+      return '(?=\\n?$)';
+    case 'p':
+    case 'P': {
       const close = chars.indexOf('}', k);
       if (chars[k + 1] !== '{' || close < 0) refuse(pattern, offset, `\\${e} without {...}`);
       const name = chars.slice(k + 2, close).join('');
@@ -151,10 +202,32 @@ function translateEscape(pattern: string, offset: number, e: string, chars: stri
         return `\\u{${hex}}`;
       }
       return '\\x';
-    case 'n': case 'r': case 't': case 'f': case 'v': case 'u': case 'b': case 'B':
-    case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9':
+    case 'n':
+    case 'r':
+    case 't':
+    case 'f':
+    case 'v':
+    case 'u':
+    case 'b':
+    case 'B':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9':
       return `\\${e}`;
-    case 'G': case 'K': case 'R': case 'X': case 'k': case 'g': case 'Q':
+    case 'G':
+    case 'K':
+    case 'R':
+    case 'X':
+    case 'k':
+    case 'g':
+    case 'Q':
       return refuse(pattern, offset, `\\${e}`);
     default:
       if (/[A-Za-z]/.test(e)) return refuse(pattern, offset, `\\${e}`);

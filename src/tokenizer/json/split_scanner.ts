@@ -27,15 +27,28 @@ const LLAMA3_TAIL = `| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\
 
 /** The patterns this module matches by hand, as written in tokenizer.json files. */
 export const KNOWN_PATTERNS: Record<string, Rules> = {
-  [`${CONTRACTIONS}| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+`]: { caseInsensitive: false, gpt2: true, maxDigits: Infinity },
-  [`(?i:${CONTRACTIONS})|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}${LLAMA3_TAIL}`]: { caseInsensitive: true, gpt2: false, maxDigits: 3 },
-  [`(?i:${CONTRACTIONS})|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}${LLAMA3_TAIL}`]: { caseInsensitive: true, gpt2: false, maxDigits: 1 },
+  [`${CONTRACTIONS}| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+`]: {
+    caseInsensitive: false,
+    gpt2: true,
+    maxDigits: Infinity,
+  },
+  [`(?i:${CONTRACTIONS})|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}${LLAMA3_TAIL}`]: {
+    caseInsensitive: true,
+    gpt2: false,
+    maxDigits: 3,
+  },
+  [`(?i:${CONTRACTIONS})|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}${LLAMA3_TAIL}`]: {
+    caseInsensitive: true,
+    gpt2: false,
+    maxDigits: 1,
+  },
 };
 
 /** GPT-2's pattern, which the ByteLevel pre-tokenizer uses with `use_regex`. */
 export const GPT2_PATTERN = Object.keys(KNOWN_PATTERNS)[0];
 
-const APOSTROPHE = 0x27, SPACE = 0x20;
+const APOSTROPHE = 0x27,
+  SPACE = 0x20;
 
 /** Cuts text into the pieces of one known pattern. */
 export class SplitScanner {
@@ -55,7 +68,7 @@ export class SplitScanner {
    */
   split(text: string, start: number, end: number, ends: Int32Array): number {
     let n = 0;
-    for (let i = start; i < end;) {
+    for (let i = start; i < end; ) {
       i = this.matchAt(text, i, end);
       ends[n++] = i;
     }
@@ -73,15 +86,19 @@ export class SplitScanner {
     }
     const nextCls = after < end ? this.classAt(text, after) : -1;
     if (this.rules.gpt2) {
-      if (cls === CharClass.Letter || cls === CharClass.Number || cls === CharClass.Other) return this.run(text, i, end, cls, Infinity);
-      if (c === SPACE && (nextCls === CharClass.Letter || nextCls === CharClass.Number || nextCls === CharClass.Other)) return this.run(text, after, end, nextCls, Infinity);
+      if (cls === CharClass.Letter || cls === CharClass.Number || cls === CharClass.Other)
+        return this.run(text, i, end, cls, Infinity);
+      if (c === SPACE && (nextCls === CharClass.Letter || nextCls === CharClass.Number || nextCls === CharClass.Other))
+        return this.run(text, after, end, nextCls, Infinity);
       return this.spaces(text, i, end, false);
     }
     if (cls === CharClass.Letter) return this.run(text, i, end, CharClass.Letter, Infinity);
-    if (nextCls === CharClass.Letter && cls !== CharClass.Number && cls !== CharClass.Newline) return this.run(text, after, end, CharClass.Letter, Infinity);
+    if (nextCls === CharClass.Letter && cls !== CharClass.Number && cls !== CharClass.Newline)
+      return this.run(text, after, end, CharClass.Letter, Infinity);
     if (cls === CharClass.Number) return this.run(text, i, end, CharClass.Number, this.rules.maxDigits);
     if (cls === CharClass.Other) return this.newlines(text, this.run(text, i, end, CharClass.Other, Infinity), end);
-    if (c === SPACE && nextCls === CharClass.Other) return this.newlines(text, this.run(text, after, end, CharClass.Other, Infinity), end);
+    if (c === SPACE && nextCls === CharClass.Other)
+      return this.newlines(text, this.run(text, after, end, CharClass.Other, Infinity), end);
     return this.spaces(text, i, end, true);
   }
 
@@ -123,7 +140,9 @@ export class SplitScanner {
    * `\s+(?!\S)` (the run but its last character, unless the run ends the text), else `\s+`.
    */
   private spaces(text: string, i: number, end: number, newlineRule: boolean): number {
-    let j = i, lastNewline = -1, last = i;
+    let j = i,
+      lastNewline = -1,
+      last = i;
     while (j < end) {
       const cls = this.classAt(text, j);
       if (cls !== CharClass.Space && cls !== CharClass.Newline) break;

@@ -48,8 +48,13 @@ export class JsonTokenizer implements Tokenizer {
     if (!root.isObject()) root.fail('expected a JSON object (a Hugging Face tokenizer.json)');
     const modelNode = root.get('model');
     if (!modelNode.isObject()) modelNode.fail('expected the model object');
-    const modelType = modelNode.get('type').missing ? (modelNode.get('merges').missing ? 'unknown' : 'BPE') : modelNode.get('type').value;
-    if (modelType !== 'BPE') modelNode.get('type').fail(`only BPE models are supported; this one is ${JSON.stringify(modelType)}`);
+    const modelType = modelNode.get('type').missing
+      ? modelNode.get('merges').missing
+        ? 'unknown'
+        : 'BPE'
+      : modelNode.get('type').value;
+    if (modelType !== 'BPE')
+      modelNode.get('type').fail(`only BPE models are supported; this one is ${JSON.stringify(modelType)}`);
     this.model = new BpeModel(modelNode);
     this.normalize = buildNormalizer(root.get('normalizer'));
     this.added = new AddedTokens(root.get('added_tokens'), this.model.vocab, this.model.vocab.size, this.normalize);
@@ -80,8 +85,18 @@ export class JsonTokenizer implements Tokenizer {
   }
 
   /** Parses a tokenizer.json text (and optionally its tokenizer_config.json text). */
-  static fromText(json: string, source: string, config: string | null = null, configSource = 'tokenizer_config.json'): JsonTokenizer {
-    return new JsonTokenizer(parse(json, source), source, config === null ? null : parse(config, configSource), configSource);
+  static fromText(
+    json: string,
+    source: string,
+    config: string | null = null,
+    configSource = 'tokenizer_config.json',
+  ): JsonTokenizer {
+    return new JsonTokenizer(
+      parse(json, source),
+      source,
+      config === null ? null : parse(config, configSource),
+      configSource,
+    );
   }
 
   encode(text: string, add: SpecialIds = {}): number[] {
@@ -94,7 +109,8 @@ export class JsonTokenizer implements Tokenizer {
     if (bos) for (const id of this.template.before) out.push(id);
     if (ANY_SURROGATE.test(text)) text = text.replace(LONE_SURROGATE, '\uFFFD');
     const segments = this.added.raw.empty ? null : this.added.raw.segments(text);
-    if (segments) this.encodeSegments(text, segments, true, (piece, atStart) => this.encodeRawPiece(piece, atStart, out), out);
+    if (segments)
+      this.encodeSegments(text, segments, true, (piece, atStart) => this.encodeRawPiece(piece, atStart, out), out);
     else this.encodeRawPiece(text, true, out);
     if (eos) for (const id of this.template.after) out.push(id);
   }
@@ -103,7 +119,8 @@ export class JsonTokenizer implements Tokenizer {
     const tokens: string[] = [];
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
-      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new Error(`id ${id} is out of range [0, ${this.vocabSize})`);
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize)
+        throw new Error(`id ${id} is out of range [0, ${this.vocabSize})`);
       const token = this.idToToken(id);
       if (token === null) throw new Error(`id ${id} has no token`);
       if (skipSpecialTokens && this.added.special.has(token)) continue;
@@ -121,7 +138,13 @@ export class JsonTokenizer implements Tokenizer {
   }
 
   /** Calls `encode` on the text between added tokens and appends the added tokens' ids. */
-  private encodeSegments(text: string, segments: Segment[], atStart: boolean, encode: (piece: string, atStart: boolean) => void, out: number[]): void {
+  private encodeSegments(
+    text: string,
+    segments: Segment[],
+    atStart: boolean,
+    encode: (piece: string, atStart: boolean) => void,
+    out: number[],
+  ): void {
     for (const s of segments) {
       if (s.id >= 0) out.push(s.id);
       else encode(text.slice(s.start, s.end), atStart && s.start === 0);
@@ -132,8 +155,10 @@ export class JsonTokenizer implements Tokenizer {
   private encodeRawPiece(piece: string, atStart: boolean, out: number[]): void {
     if (piece.length === 0) return;
     const normalized = this.normalize ? this.normalize(piece) : piece;
-    const segments = this.added.normalized.empty || normalized.length === 0 ? null : this.added.normalized.segments(normalized);
-    if (segments) this.encodeSegments(normalized, segments, atStart, (p, first) => this.encodeNormalized(p, first, out), out);
+    const segments =
+      this.added.normalized.empty || normalized.length === 0 ? null : this.added.normalized.segments(normalized);
+    if (segments)
+      this.encodeSegments(normalized, segments, atStart, (p, first) => this.encodeNormalized(p, first, out), out);
     else this.encodeNormalized(normalized, atStart, out);
   }
 
@@ -143,10 +168,14 @@ export class JsonTokenizer implements Tokenizer {
     if (this.scanner) {
       if (this.ends.length < text.length) this.ends = new Int32Array(2 * text.length);
       const n = this.scanner.split(text, 0, text.length, this.ends);
-      for (let k = 0, start = 0; k < n; start = this.ends[k++]) this.model.encodeRaw(text.slice(start, this.ends[k]), out);
+      for (let k = 0, start = 0; k < n; start = this.ends[k++])
+        this.model.encodeRaw(text.slice(start, this.ends[k]), out);
       return;
     }
-    if (!this.preTokenize) { this.model.encodeWord(text, out); return; }
+    if (!this.preTokenize) {
+      this.model.encodeWord(text, out);
+      return;
+    }
     const words: string[] = [];
     this.preTokenize(text, atStart, words);
     for (const word of words) this.model.encodeWord(word, out);
