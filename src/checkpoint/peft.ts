@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { makeFolders, writeAtomically } from '../data/atomic.ts';
+import { makeFolders, writeAtomically } from '../io/atomic.ts';
 import { LINEARS, loraTargets, type LoraConfig } from '../model/lora.ts';
 import type { LlamaWeights } from '../model/weights.ts';
 import { modelTensors } from './model_tensors.ts';

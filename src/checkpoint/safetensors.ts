@@ -8,7 +8,7 @@ import { crc32, crcHex } from './crc32.ts';
 import { tensorBytes, type DType } from './dtypes.ts';
 import { CRC_KEY } from './safetensors_file.ts';
 import type { TensorInfo } from './store.ts';
-import { temporaryName } from '../data/atomic.ts';
+import { temporaryName } from '../io/atomic.ts';
 
 export { CRC_KEY, SafetensorsFile } from './safetensors_file.ts';
 

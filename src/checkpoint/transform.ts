@@ -7,7 +7,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { makeFolders, writeAtomically } from '../data/atomic.ts';
+import { makeFolders, writeAtomically } from '../io/atomic.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import { CkptWriter } from './ckpt.ts';
 import { detectLayout, parseName } from './names.ts';

@@ -6,7 +6,7 @@
  */
 import { dirname, join } from 'node:path';
 import { existsSync, writeFileSync } from 'node:fs';
-import { makeFolders, writeAtomically } from '../data/atomic.ts';
+import { makeFolders, writeAtomically } from '../io/atomic.ts';
 import { configToHF, type LlamaConfig } from '../model/config.ts';
 import { CkptWriter } from './ckpt.ts';
 import { tensorBytes } from './dtypes.ts';

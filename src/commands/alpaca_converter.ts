@@ -5,7 +5,7 @@
  * kept as is). The output must not exist yet; its folders are created.
  */
 import { alpacaToConversations } from '../data/alpaca.ts';
-import { prepareNewOutput, writeFileAtomically } from '../data/atomic.ts';
+import { prepareNewOutput, writeFileAtomically } from '../io/atomic.ts';
 import { readJsonFile } from '../data/json_text.ts';
 import { parseFlags } from './flags.ts';
 

@@ -14,7 +14,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { prepareNewOutput } from '../data/atomic.ts';
+import { prepareNewOutput } from '../io/atomic.ts';
 import { castFloat, FLOAT_DTYPES, type DType } from '../checkpoint/dtypes.ts';
 import { readConfigFile } from '../checkpoint/config_file.ts';
 import { GGUF_OUTPUT_TYPES, writeGgufCheckpoint, type GgufOutputType } from '../checkpoint/gguf/write.ts';

@@ -9,7 +9,7 @@
  * disk in pieces (memory stays small even for 7B), under a hidden temporary folder renamed
  * into place when complete; the output must not exist.
  */
-import { prepareNewOutput } from '../data/atomic.ts';
+import { prepareNewOutput } from '../io/atomic.ts';
 import { loadRunConfig } from '../config/load.ts';
 import { configFromMindFormers } from '../model/config.ts';
 import { randomTensors } from '../checkpoint/random_init.ts';

@@ -8,7 +8,7 @@
  * worker threads (default: one per CPU; 0 runs it on the main thread).
  */
 import { availableParallelism } from 'node:os';
-import { prepareNewOutput } from '../data/atomic.ts';
+import { prepareNewOutput } from '../io/atomic.ts';
 import { expandGlob } from '../data/glob.ts';
 import { preprocess } from '../data/llama_preprocess.ts';
 import { loadChatTemplate, loadTokenizer } from '../tokenizer/load.ts';

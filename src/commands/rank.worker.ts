@@ -10,7 +10,7 @@
 import { openSync, writeSync } from 'node:fs';
 import { format } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
-import { handLeftoversTo } from '../data/atomic.ts';
+import { handLeftoversTo } from '../io/atomic.ts';
 import { CollectiveTimeout } from '../parallel/collective.ts';
 import type { LeftoverMessage, RankData, RankReport } from '../parallel/job.ts';
 import { commands } from './index.ts';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { loadRunConfig } from '../config/load.ts';
 import { configSummary } from '../config/describe.ts';
 import type { RunConfig } from '../config/types.ts';
-import { replaceFolder } from '../data/atomic.ts';
+import { replaceFolder } from '../io/atomic.ts';
 import { ShardDataset } from '../data/shard_reader.ts';
 import { saveAdapter } from '../checkpoint/peft.ts';
 import { generate } from '../generate/generate.ts';

@@ -2,7 +2,7 @@
  * Signals belong to the command line, not the library: SIGINT and SIGTERM end a command's
  * process (exit 130, 143) once the temporaries of its unfinished writes are removed.
  */
-import { beforeWriting, inRankThread, removeTemporaries } from '../data/atomic.ts';
+import { beforeWriting, inRankThread, removeTemporaries } from '../io/atomic.ts';
 
 let handling = false;
 

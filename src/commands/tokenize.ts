@@ -11,7 +11,7 @@
  * `tokenizer.json` Hugging Face's converter makes from the `tokenizer.model` instead.
  */
 import { createInterface } from 'node:readline';
-import { prepareNewOutput, writeFileAtomically } from '../data/atomic.ts';
+import { prepareNewOutput, writeFileAtomically } from '../io/atomic.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import { parseModel } from '../tokenizer/model.ts';
 import { llamaTokenizerJson } from '../tokenizer/spm_to_json.ts';

@@ -12,7 +12,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { prepareNewOutput } from '../data/atomic.ts';
+import { prepareNewOutput } from '../io/atomic.ts';
 import { loadCore } from '../runtime/core.ts';
 import { loraScale, type LoraConfig } from '../model/lora.ts';
 import { readConfigFile } from '../checkpoint/config_file.ts';

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeFolders, processAlive, removedAtJobEnd, temporaryName } from './atomic.ts';
+import { makeFolders, processAlive, removedAtJobEnd, temporaryName } from '../io/atomic.ts';
 
 /** The lock's file name in the folder it locks. */
 export const LOCK_FILE = '.wasmformers.lock';

@@ -6,7 +6,7 @@
  */
 import { endOfTurnId, type ChatTemplate } from '../tokenizer/chat_template.ts';
 import type { LoadedTokenizer } from '../tokenizer/load.ts';
-import { writeAtomically } from './atomic.ts';
+import { writeAtomically } from '../io/atomic.ts';
 import { chatMessages, renderChat } from './chat.ts';
 import { recordName, renderConversation } from './conversation.ts';
 import { parseJson, readTextFile } from './json_text.ts';

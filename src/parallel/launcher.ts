@@ -10,7 +10,7 @@
 import { createWriteStream, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker, WorkerOptions } from 'node:worker_threads';
-import { makeFolders } from '../data/atomic.ts';
+import { makeFolders } from '../io/atomic.ts';
 import { sharedCoreMemory } from '../runtime/core.ts';
 import { abortCollectives, controlBytes } from './collective.ts';
 import type { Job, LeftoverMessage, RankData, RankReport } from './job.ts';

@@ -8,7 +8,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunConfig } from '../config/types.ts';
-import { sweepTemporaries } from '../data/atomic.ts';
+import { sweepTemporaries } from '../io/atomic.ts';
 import { lockFolder } from '../data/folder_lock.ts';
 import { rankLogger, type RankContext } from './session.ts';
 

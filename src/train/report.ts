@@ -4,7 +4,7 @@
  * run's configuration. Rewritten while the run goes, atomically.
  */
 import { renameSync, writeFileSync } from 'node:fs';
-import { temporaryName } from '../data/atomic.ts';
+import { temporaryName } from '../io/atomic.ts';
 
 /** One point per optimizer step. */
 export interface ReportPoint {

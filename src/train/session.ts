@@ -7,7 +7,7 @@ import { appendFileSync, existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { RunConfig } from '../config/types.ts';
-import { makeFolders } from '../data/atomic.ts';
+import { makeFolders } from '../io/atomic.ts';
 import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
 import { isShared } from '../runtime/host.ts';
 import { WeightType } from '../runtime/kernels.ts';

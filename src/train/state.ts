@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import type { Core } from '../runtime/core.ts';
 import { SafetensorsFile, SafetensorsWriter } from '../checkpoint/safetensors.ts';
-import { temporaryName, writeAtomically } from '../data/atomic.ts';
+import { temporaryName, writeAtomically } from '../io/atomic.ts';
 import type { Trainable } from '../model/weights.ts';
 import type { Faults } from './faults.ts';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { replaceFolder, sweepTemporaries } from '../../src/data/atomic.ts';
+import { replaceFolder, sweepTemporaries } from '../../src/io/atomic.ts';
 import { scratchDir } from '../reference/oracles.ts';
 
 const dir = scratchDir();

@@ -7,7 +7,7 @@
  * factors llama.cpp reads. Written under a temporary name and renamed.
  */
 import { dirname } from 'node:path';
-import { makeFolders, writeAtomically } from '../../data/atomic.ts';
+import { makeFolders, writeAtomically } from '../../io/atomic.ts';
 import type { TokenizerFiles } from '../../tokenizer/files.ts';
 import { headDim, type LlamaConfig } from '../../model/config.ts';
 import { decodeF32, encodeFloat } from '../dtypes.ts';
