@@ -8,15 +8,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../../src/checkpoint/safetensors.ts';
 import { Rng } from '../../src/runtime/random.ts';
-import { ALPACA, ROOT } from '../fixtures.ts';
+import { alpacaQaShards, CLI, ROOT } from '../fixtures.ts';
 
-const CLI = join(ROOT, 'dist/src/cli.js');
 const RANKS = [0, 1];
 let dir = '';
 
@@ -120,30 +119,7 @@ function keepOnly(out: string, r: number, keep: number[]): void {
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'wasmformers-resume-'));
-  const records = JSON.parse(readFileSync(ALPACA, 'utf8')).slice(0, 80);
-  writeFileSync(join(dir, 'alpaca.json'), JSON.stringify(records));
-  execFileSync(process.execPath, [
-    CLI,
-    'alpaca_converter',
-    '--data_path',
-    join(dir, 'alpaca.json'),
-    '--output_path',
-    join(dir, 'conv.json'),
-  ]);
-  execFileSync(process.execPath, [
-    CLI,
-    'llama_preprocess',
-    '--dataset_type',
-    'qa',
-    '--input_glob',
-    join(dir, 'conv.json'),
-    '--seq_length',
-    '128',
-    '--output_file',
-    join(dir, 'qa128'),
-    '--workers',
-    '0',
-  ]);
+  alpacaQaShards(dir, 'qa128', 128, 80);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

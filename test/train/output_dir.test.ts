@@ -9,14 +9,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../../src/runtime/random.ts';
-import { ALPACA, ROOT } from '../fixtures.ts';
+import { alpacaQaShards, CLI, ROOT } from '../fixtures.ts';
 
-const CLI = join(ROOT, 'dist/src/cli.js');
 const LOCK = '.wasmformers.lock';
 let dir = '';
 /** Every process started in the background, ended (if still running) when the tests end. */
@@ -115,30 +114,7 @@ function oneLine(stderr: string): string {
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'wasmformers-outdir-'));
-  const records = JSON.parse(readFileSync(ALPACA, 'utf8')).slice(0, 48);
-  writeFileSync(join(dir, 'alpaca.json'), JSON.stringify(records));
-  execFileSync(process.execPath, [
-    CLI,
-    'alpaca_converter',
-    '--data_path',
-    join(dir, 'alpaca.json'),
-    '--output_path',
-    join(dir, 'conv.json'),
-  ]);
-  execFileSync(process.execPath, [
-    CLI,
-    'llama_preprocess',
-    '--dataset_type',
-    'qa',
-    '--input_glob',
-    join(dir, 'conv.json'),
-    '--seq_length',
-    '128',
-    '--output_file',
-    join(dir, 'qa128'),
-    '--workers',
-    '0',
-  ]);
+  alpacaQaShards(dir, 'qa128', 128, 48);
 });
 after(async () => {
   await Promise.all(

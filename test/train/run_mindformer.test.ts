@@ -12,9 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../../src/checkpoint/safetensors.ts';
 import { Rng } from '../../src/runtime/random.ts';
-import { ALPACA, ROOT, TINY } from '../fixtures.ts';
+import { alpacaQaShards, CLI, ROOT, TINY } from '../fixtures.ts';
 
-const CLI = join(ROOT, 'dist/src/cli.js');
 let dir = '';
 
 /** Runs the bundled CLI; returns status, stdout, stderr. */
@@ -34,28 +33,7 @@ function lossLines(log: string): string[] {
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'wasmformers-run-'));
-  execFileSync(process.execPath, [
-    CLI,
-    'alpaca_converter',
-    '--data_path',
-    ALPACA,
-    '--output_path',
-    join(dir, 'conv.json'),
-  ]);
-  execFileSync(process.execPath, [
-    CLI,
-    'llama_preprocess',
-    '--dataset_type',
-    'qa',
-    '--input_glob',
-    join(dir, 'conv.json'),
-    '--seq_length',
-    '256',
-    '--output_file',
-    join(dir, 's256'),
-    '--workers',
-    '0',
-  ]);
+  alpacaQaShards(dir, 's256', 256);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
