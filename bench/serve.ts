@@ -109,7 +109,11 @@ for (const [wt, name] of [
 async function overHttp(model: LlamaModel, adapter: ServedAdapter): Promise<void> {
   const tok = (await loadTokenizer()).tokenizer,
     tokens = STEPS * 2;
-  const engine = new Engine(new BatchDecoder(model, 16, 64, RANK), { maxQueue: 16, deadlineMs: 600_000 });
+  const engine = new Engine(new BatchDecoder(model, 16, 64, RANK), {
+    maxQueue: 16,
+    deadlineMs: 600_000,
+    vocabLimit: model.config.vocabSize,
+  });
   const served = {
     name: 'base',
     model,

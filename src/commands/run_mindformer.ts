@@ -301,6 +301,7 @@ async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promis
       repetitionPenalty: mc.repetition_penalty,
       seed: cfg.seed,
       stopIds,
+      vocabLimit: tok.vocabSize,
       onToken: (id) => {
         if (id === model.config.eosId || stopIds.includes(id)) return;
         out.push(id);

@@ -46,6 +46,8 @@ export interface EngineLimits {
   maxQueue: number;
   /** milliseconds a request may take from submit to its last token */
   deadlineMs: number;
+  /** the tokenizer's size: ids at or above it (a model's padded rows) are never sampled */
+  vocabLimit: number;
 }
 
 /** Thrown by submit when the queue is full or the engine drains. */
@@ -200,6 +202,7 @@ export class Engine {
 
   /** Chooses a job's next token from its logits and passes it on, finishing the job when it ends. */
   private take(job: Job, logits: Float32Array): void {
+    if (this.limits.vocabLimit < logits.length) logits.fill(-Infinity, this.limits.vocabLimit);
     const id = sampleToken(logits, job.seen, job.req.sampling, job.rng);
     if (job.tokens.length === 0) job.firstTokenMs = performance.now() - job.submitted;
     this.tokens++;

@@ -133,7 +133,11 @@ export async function loadServed(o: ServeOptions): Promise<Served> {
     );
   }
   const decoder = new BatchDecoder(model, o.maxRunning, contextLength, maxRank);
-  const engine = new Engine(decoder, { maxQueue: o.maxQueue, deadlineMs: o.deadlineSeconds * 1000 });
+  const engine = new Engine(decoder, {
+    maxQueue: o.maxQueue,
+    deadlineMs: o.deadlineSeconds * 1000,
+    vocabLimit: tok.vocabSize,
+  });
   summary.unshift(
     `model ${name}: ${o.checkpoint} (${c.nLayers} layers, hidden ${c.dim}, vocabulary ${c.vocabSize}, ${WeightType[o.weightType].toLowerCase()} weights, ${core.kind} core)`,
     ...[...adapters.values()].map((a) => `adapter ${a.name}: ${a.dir} (${(a.bytes / 2 ** 20).toFixed(2)} MiB)`),

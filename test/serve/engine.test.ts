@@ -29,20 +29,36 @@ describe('serve engine', async () => {
 
   it('greedy tokens equal generate(); a request past its deadline stops early and frees its cache', async () => {
     const decoder = new BatchDecoder(model, 2, 512);
-    const engine = new Engine(decoder, { maxQueue: 4, deadlineMs: 60_000 });
+    const engine = new Engine(decoder, { maxQueue: 4, deadlineMs: 60_000, vocabLimit: model.config.vocabSize });
     const full = await engine.submit(request(40));
     assert.deepEqual(full.tokens, generate(model, [1, 7, 9], { maxNewTokens: 40, eosId: -1 }));
     assert.equal(full.finish, 'length');
-    const hurried = new Engine(decoder, { maxQueue: 4, deadlineMs: 30 });
+    const hurried = new Engine(decoder, { maxQueue: 4, deadlineMs: 30, vocabLimit: model.config.vocabSize });
     const late = await hurried.submit(request(500));
     assert.equal(late.finish, 'deadline');
     assert.ok(late.tokens.length < 500, `${late.tokens.length} tokens`);
     assert.equal(decoder.free, 2);
   });
 
+  it("ids past the tokenizer's size (a model's padded rows) are never sampled: greedy tokens equal generate() with that limit", async () => {
+    const decoder = new BatchDecoder(model, 1, 512);
+    const engine = new Engine(decoder, { maxQueue: 1, deadlineMs: 60_000, vocabLimit: 20 });
+    const limited = await engine.submit(request(40));
+    assert.deepEqual(limited.tokens, generate(model, [1, 7, 9], { maxNewTokens: 40, eosId: -1, vocabLimit: 20 }));
+    assert.ok(
+      limited.tokens.every((id) => id < 20),
+      `${limited.tokens}`,
+    );
+    const unlimited = generate(model, [1, 7, 9], { maxNewTokens: 40, eosId: -1 });
+    assert.ok(
+      unlimited.some((id) => id >= 20),
+      'the model alone picks ids past the limit, so the limit is what keeps them out',
+    );
+  });
+
   it('a full queue refuses at once; drain finishes the running request, cancels the waiting one, refuses new ones', async () => {
     const decoder = new BatchDecoder(model, 1, 512);
-    const engine = new Engine(decoder, { maxQueue: 1, deadlineMs: 60_000 });
+    const engine = new Engine(decoder, { maxQueue: 1, deadlineMs: 60_000, vocabLimit: model.config.vocabSize });
     const running = engine.submit(request(300));
     await new Promise((resolve) => setTimeout(resolve, 5)); // it takes the one slot
     const waiting = engine.submit(request(5));
