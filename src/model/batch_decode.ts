@@ -13,7 +13,6 @@
  * Shapes: R rows in a step (one per sequence when decoding, the prompt's positions when
  * prefilling one sequence); D hidden, H and KVH heads of hd, F the FFN size, V the vocabulary.
  */
-import { isBlockType } from '../runtime/kernels.ts';
 import { headDim } from './config.ts';
 import type { LlamaModel } from './llama.ts';
 import { linearShape, type LinearKind } from './lora.ts';
@@ -311,17 +310,10 @@ export class BatchDecoder {
     }
   }
 
-  /**
-   * y[n, W.rows] (+)= x·Wᵀ: one product read once for all rows when batched, else the model's own.
-   * Block-quantized weights (Q8_0, Q4_0) have no row kernel: each row goes through the one-row
-   * product that decoding alone uses, so it still gets the same bits.
-   */
+  /** y[n, W.rows] (+)= x·Wᵀ: one product read once for all rows when batched, else the model's own. */
   private linear(y: number, x: number, W: Matrix, n: number, batched: boolean, accumulate = false): void {
     const k = this.model.core.kernels;
-    if (batched && isBlockType(W.wt)) {
-      for (let r = 0; r < n; r++)
-        k.matmulXWt(y + r * W.rows * 4, x + r * W.cols * 4, W.ptr, W.scale, 1, W.rows, W.cols, W.wt, accumulate);
-    } else if (batched) k.matmulXWtRows(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
+    if (batched) k.matmulXWtRows(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
     else k.matmulXWt(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
   }
 

@@ -205,6 +205,8 @@ export class Kernels {
   /**
    * y[M,N] (+)= x[M,K]·w[N,K]ᵀ for a batched decoding step of M sequences: the weights are read
    * once for all rows, and each row's result is bit-identical to matmulXWt of that row alone.
+   * Block-quantized weights (Q8_0, Q4_0) have no row kernel: each row goes through the one-row
+   * product, so it still gets the same bits.
    */
   matmulXWtRows(
     y: number,
@@ -217,7 +219,9 @@ export class Kernels {
     wt: WeightType,
     accumulate = false,
   ): void {
-    this.core.matmul_xwt_rows(y, x, w, scale, M, N, K, wt, accumulate ? 1 : 0);
+    if (isBlockType(wt))
+      for (let m = 0; m < M; m++) this.matmulXWt(y + m * N * 4, x + m * K * 4, w, scale, 1, N, K, wt, accumulate);
+    else this.core.matmul_xwt_rows(y, x, w, scale, M, N, K, wt, accumulate ? 1 : 0);
   }
 
   /** dx[M,K] (+)= dy[M,N]·w[N,K]; w stored as `wt`, with `scale`[N] for int8. */
