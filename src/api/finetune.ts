@@ -129,6 +129,7 @@ export async function finetune(options: FinetuneOptions): Promise<TrainedAdapter
     (options.dataset instanceof ShardDataset
       ? options.dataset
       : recordsInMemory(options.dataset as readonly FinetuneRecord[], llama.tokenizer, seqLength));
+  if (data instanceof ShardDataset) data.checkTrainable();
   try {
     const result = await train({
       config: runConfigOf(config, maxS),

@@ -5,7 +5,7 @@
  */
 import { alpacaToConversations } from '../data/alpaca.ts';
 import { renderConversation } from '../data/conversation.ts';
-import { qaRow } from '../data/qa.ts';
+import { IGNORE_INDEX, qaRow } from '../data/qa.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import type { TrainRecords } from '../train/records.ts';
 
@@ -48,6 +48,8 @@ export function recordsInMemory(
       const ids = Int32Array.from(r.inputIds);
       rows.push({ input_ids: ids, labels: r.labels ? Int32Array.from(r.labels) : ids });
     }
+    if (!rows.some((r) => r.labels.subarray(1).some((l) => l !== IGNORE_INDEX)))
+      throw new Error(`${where}: every label is -100, so no position counts in the loss`);
     return memoryRecords(rows, length - 1);
   }
   const conversations = alpacaToConversations(records, where);

@@ -91,11 +91,7 @@ function openDataset(dir: string, flag: string, vocabSize: number): ShardDataset
   if (!dir) throw new Error(`no dataset: give ${flag} (a folder written by llama_preprocess)`);
   if (!existsSync(dir)) throw new Error(`${dir}: no such dataset folder (${flag})`);
   const data = ShardDataset.open(dir, { vocabSize });
-  if (data.length === 0) throw new Error(`${dir}: the dataset is empty`);
-  if (data.index.masked_rows === data.length)
-    throw new Error(
-      `${dir}: every label of its ${data.length} rows is masked (index.json masked_rows), so no position counts in the loss`,
-    );
+  data.checkTrainable();
   return data;
 }
 

@@ -59,6 +59,18 @@ export class ShardDataset {
     return new ShardDataset(dir, options);
   }
 
+  /**
+   * Refuses a dataset that cannot train: no rows, or every label masked (index.json masked_rows),
+   * where no position counts and training would end with loss 0 and nothing learned.
+   */
+  checkTrainable(): void {
+    if (this.length === 0) throw new Error(`${this.dir}: the dataset is empty`);
+    if (this.index.masked_rows === this.length)
+      throw new Error(
+        `${this.dir}: every label of its ${this.length} rows is masked (index.json masked_rows), so no position counts in the loss`,
+      );
+  }
+
   /** Number of records. */
   get length(): number {
     return this.index.records;

@@ -152,6 +152,7 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
   const ids = new Int32Array(B * (S + 1)),
     labels = hasLabels ? new Int32Array(B * (S + 1)) : null;
   const losses: number[] = [];
+  o.signal?.throwIfAborted(); // an abort before the first step changes nothing
   let lastCheckpoint: string | undefined,
     runStart = performance.now(),
     stepsThisRun = 0;

@@ -221,5 +221,22 @@ describe('Llama, generate and finetune', () => {
       finetune({ model: lora, dataset: [{ inputIds: [1, 2, 3] }, { inputIds: [1, 2] }] }),
       /records\[1\]: inputIds has 2 ids/,
     );
+    // Nothing to learn ends in an error, not in an adapter trained on a loss of 0.
+    await assert.rejects(
+      finetune({ model: lora, dataset: [{ inputIds: [1, 2, 3], labels: [-100, -100, -100] }] }),
+      /records: every label is -100/,
+    );
+    // An abort before the first step leaves the caller's LoRA as it was.
+    const probe = { inputIds: Int32Array.of(1, 5, 9, 2), batchSize: 1 };
+    const before = lora.forward(probe).loss;
+    await assert.rejects(
+      finetune({
+        model: lora,
+        dataset: [{ inputIds: [1, 5, 9, 2] }, { inputIds: [1, 7, 3, 2] }],
+        signal: AbortSignal.abort(),
+      }),
+      /abort/i,
+    );
+    assert.equal(lora.forward(probe).loss, before);
   });
 });
