@@ -494,6 +494,15 @@ test('a malformed GGUF file is one error line naming the file and the key or ten
       /key llama\.block_count is missing/,
     ],
     [
+      'partial rotary',
+      (b) => {
+        const p = at('llama.rope.dimension_count') + 'llama.rope.dimension_count'.length + 4;
+        b.writeUInt32LE(b.readUInt32LE(p) / 2, p);
+        return b;
+      },
+      /key llama\.rope\.dimension_count \d+: RoPE over part of each head of \d+ is not supported/,
+    ],
+    [
       'tensor type',
       (b) => {
         const p = at('blk.0.attn_q.weight') + 'blk.0.attn_q.weight'.length + 4 + 16;

@@ -85,6 +85,12 @@ export function configFromGguf(
   const dim = num(a('embedding_length')),
     nHeads = num(a('attention.head_count'));
   const keyLength = meta.has(a('attention.key_length')) ? num(a('attention.key_length')) : undefined;
+  // RoPE over part of each head (partial rotary) is not ours: every dimension of a head rotates here.
+  const headDim = keyLength ?? dim / nHeads;
+  if (meta.has(a('rope.dimension_count')) && num(a('rope.dimension_count')) !== headDim)
+    throw new Error(
+      `${where}: key ${a('rope.dimension_count')} ${num(a('rope.dimension_count'))}: RoPE over part of each head of ${headDim} is not supported`,
+    );
   return validateConfig(
     {
       dim,

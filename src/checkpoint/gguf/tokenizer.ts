@@ -223,7 +223,8 @@ export function tokenizerToGguf(files: TokenizerFiles, source: string, vocabSize
     ['tokenizer.ggml.tokens', { type: 'strings', value: m.pieces }],
     ['tokenizer.ggml.scores', { type: 'f32s', value: m.scores }],
     ['tokenizer.ggml.token_type', { type: 'i32s', value: Int32Array.from(m.types) }],
-    ['tokenizer.ggml.unknown_token_id', { type: 'u32', value: unk }],
+    // A model without <unk> has no such key (u32 cannot hold "none").
+    ...(unk >= 0 ? ([['tokenizer.ggml.unknown_token_id', { type: 'u32', value: unk }]] as [string, TypedValue][]) : []),
     ['tokenizer.ggml.add_space_prefix', { type: 'bool', value: m.normalizer.addDummyPrefix }],
     ['tokenizer.ggml.add_bos_token', { type: 'bool', value: true }],
     ['tokenizer.ggml.add_eos_token', { type: 'bool', value: false }],
