@@ -2,7 +2,8 @@
 // against blocks of 64 keys, an online softmax (running max and sum per row), and the row
 // log-sum-exp kept for the backward pass, so no S×S matrix is ever held. The block products go
 // through the GEMM driver. Layouts: q, o [B,S,H,D]; k, v [B,S,KVH,D]; lse [B,H,S]; head h reads
-// kv head h / (H/KVH); scores are scaled by 1/sqrt(D).
+// kv head h / (H/KVH); scores are scaled by 1/sqrt(D). Each kernel computes the query heads
+// [h0, h1) only, so threads can share one call's heads; each head's numbers do not depend on the range.
 
 import { gemm, WT_F32 } from './gemm';
 import { exp4neg, fma, hmax, hsum } from './simd';
@@ -15,8 +16,8 @@ function maskRow(row: usize, from: i32, to: i32): void {
   for (let j = from; j < to; j++) store<f32>(row + <usize>j * 4, -Infinity);
 }
 
-/** o and lse from q, k, v (see the file comment for layouts). */
-export function attention_fwd(o: usize, lse: usize, q: usize, k: usize, v: usize, B: i32, S: i32, H: i32, KVH: i32, D: i32): void {
+/** o and lse of heads [h0, h1) from q, k, v (see the file comment for layouts). */
+export function attention_fwd(o: usize, lse: usize, q: usize, k: usize, v: usize, B: i32, S: i32, H: i32, KVH: i32, D: i32, h0: i32, h1: i32): void {
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>D);
   const group = H / KVH;
   const qs = <usize>(H * D), ks = <usize>(KVH * D);
@@ -25,7 +26,7 @@ export function attention_fwd(o: usize, lse: usize, q: usize, k: usize, v: usize
   const mRow = oAcc + <usize>(QB * D) * 4, lRow = mRow + <usize>QB * 4;
   const sv = f32x4.splat(scale);
   for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
+    for (let h = h0; h < h1; h++) {
       const kvh = h / group;
       const qh = q + (<usize>b * <usize>S * qs + <usize>(h * D)) * 4;
       const oh = o + (<usize>b * <usize>S * qs + <usize>(h * D)) * 4;
@@ -91,22 +92,26 @@ function dotRow(a: usize, b: usize, n: i32): f32 {
 }
 
 /**
- * dq, dk, dv from dout and the forward's q, k, v, o, lse (flash-attention 2 backward: scores
- * and probabilities recomputed per block; dk and dv summed over the heads that share them).
+ * dq of heads [h0, h1) and dk, dv of the kv heads they read, from dout and the forward's q, k,
+ * v, o, lse (flash-attention 2 backward: scores and probabilities recomputed per block; dk and
+ * dv summed over the heads that share them, so [h0, h1) must hold whole groups of H/KVH heads).
  */
 export function attention_bwd(dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize, o: usize, lse: usize,
-  B: i32, S: i32, H: i32, KVH: i32, D: i32): void {
+  B: i32, S: i32, H: i32, KVH: i32, D: i32, h0: i32, h1: i32): void {
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>D);
   const group = H / KVH;
   const qs = <usize>(H * D), ks = <usize>(KVH * D);
-  memory.fill(dq, 0, <usize>B * <usize>S * qs * 4);
-  memory.fill(dk, 0, <usize>B * <usize>S * ks * 4);
-  memory.fill(dv, 0, <usize>B * <usize>S * ks * 4);
+  const kv0 = h0 / group, kv1 = (h1 + group - 1) / group;
+  for (let r: usize = 0; r < <usize>B * <usize>S; r++) {
+    memory.fill(dq + (r * qs + <usize>(h0 * D)) * 4, 0, <usize>((h1 - h0) * D) * 4);
+    memory.fill(dk + (r * ks + <usize>(kv0 * D)) * 4, 0, <usize>((kv1 - kv0) * D) * 4);
+    memory.fill(dv + (r * ks + <usize>(kv0 * D)) * 4, 0, <usize>((kv1 - kv0) * D) * 4);
+  }
   const pTile = attnScratch(), dpTile = pTile + <usize>(QB * KB) * 4;
   const diRow = dpTile + <usize>(QB * KB) * 4 + <usize>(QB * D) * 4;
   const sv = f32x4.splat(scale);
   for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
+    for (let h = h0; h < h1; h++) {
       const kvh = h / group;
       const qoff = (<usize>b * <usize>S * qs + <usize>(h * D)) * 4, koff = (<usize>b * <usize>S * ks + <usize>(kvh * D)) * 4;
       const qh = q + qoff, oh = o + qoff, doh = dout + qoff, dqh = dq + qoff;
@@ -151,16 +156,16 @@ export function attention_bwd(dq: usize, dk: usize, dv: usize, dout: usize, q: u
 }
 
 /**
- * One decoding step: o[B,H,D] = softmax(scale·q·kᵀ)·v over the first T positions of the caches
- * kc, vc [B,Tmax,KVH,D].
+ * One decoding step for heads [h0, h1): o[B,H,D] = softmax(scale·q·kᵀ)·v over the first T
+ * positions of the caches kc, vc [B,Tmax,KVH,D].
  */
-export function attention_decode(o: usize, q: usize, kc: usize, vc: usize, B: i32, H: i32, KVH: i32, D: i32, Tmax: i32, T: i32): void {
+export function attention_decode(o: usize, q: usize, kc: usize, vc: usize, B: i32, H: i32, KVH: i32, D: i32, Tmax: i32, T: i32, h0: i32, h1: i32): void {
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>D);
   const group = H / KVH;
   const sc = packB();
   const ks = <usize>(KVH * D);
   for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
+    for (let h = h0; h < h1; h++) {
       const kvh = h / group;
       const qv = q + <usize>((b * H + h) * D) * 4, ov = o + <usize>((b * H + h) * D) * 4;
       const kb = kc + (<usize>b * <usize>Tmax * ks + <usize>(kvh * D)) * 4, vb = vc + (<usize>b * <usize>Tmax * ks + <usize>(kvh * D)) * 4;

@@ -389,12 +389,12 @@ export function splitX16(xq: usize, xs: usize, x: usize, K: i32): void {
  * weights meet x split into two int16 parts (splitX16), so the products are integer
  * multiply-adds instead of conversions to f32, with f32 accuracy.
  */
-function gemvXWt(y: usize, x: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
+function gemvXWt(y: usize, ldy: i32, x: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
   const rowBytes = <usize>K * elemBytes(wt);
   const xq = packA(), xs = xq + <usize>K * 4;
   const q16 = wt == WT_I8 && K <= XQ_MAX;
   for (let m = 0; m < M; m++) {
-    const xr = x + <usize>m * <usize>K * 4, yr = y + <usize>m * <usize>N * 4;
+    const xr = x + <usize>m * <usize>K * 4, yr = y + <usize>m * <usize>ldy * 4;
     if (q16) splitX16(xq, xs, xr, K);
     let n = 0;
     for (; n + 4 <= N; n += 4) {
@@ -469,9 +469,9 @@ function gemvXWt(y: usize, x: usize, w: usize, scale: usize, M: i32, N: i32, K: 
  * rows is read from memory once and meets every row of X while it is in cache, so M rows cost
  * about one row's weight traffic. Each row's arithmetic is gemvXWt's for that row alone, so every
  * row's result is bit-identical to a one-row product. int8 rows are split (splitX16) into the
- * B-panel region, as many at a time as it holds.
+ * B-panel region, as many at a time as it holds. Rows of Y are ldy floats apart.
  */
-export function matmul_xwt_rows(y: usize, x: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
+export function matmul_xwt_rows(y: usize, ldy: i32, x: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
   const rowBytes = <usize>K * elemBytes(wt);
   const q16 = wt == WT_I8 && K <= XQ_MAX;
   const stride = splitBytes(K), area = packB();
@@ -486,14 +486,14 @@ export function matmul_xwt_rows(y: usize, x: usize, w: usize, scale: usize, M: i
       if (wt != WT_I8) {
         for (; m + 2 <= mc; m += 2) {
           const r0 = <usize>(m0 + m);
-          dot4rowsPair(y + (r0 * <usize>N + <usize>n) * 4, y + ((r0 + 1) * <usize>N + <usize>n) * 4, x + r0 * <usize>K * 4, x + (r0 + 1) * <usize>K * 4, wn, rowBytes, K, wt, accumulate);
+          dot4rowsPair(y + (r0 * <usize>ldy + <usize>n) * 4, y + ((r0 + 1) * <usize>ldy + <usize>n) * 4, x + r0 * <usize>K * 4, x + (r0 + 1) * <usize>K * 4, wn, rowBytes, K, wt, accumulate);
         }
       }
       for (; m < mc; m++) {
         const xq = area + <usize>m * stride;
         let s = dotRows(x + <usize>(m0 + m) * <usize>K * 4, xq, xq + <usize>K * 4, wn, rowBytes, K, wt, q16);
         if (wt == WT_I8) s = f32x4.mul(s, v128.load(scale + <usize>n * 4));
-        const yp = y + (<usize>(m0 + m) * <usize>N + <usize>n) * 4;
+        const yp = y + (<usize>(m0 + m) * <usize>ldy + <usize>n) * 4;
         v128.store(yp, accumulate ? f32x4.add(v128.load(yp), s) : s);
       }
     }
@@ -502,7 +502,7 @@ export function matmul_xwt_rows(y: usize, x: usize, w: usize, scale: usize, M: i
         const xq = area + <usize>m * stride;
         let v = f32x4.extract_lane(dotRows(x + <usize>(m0 + m) * <usize>K * 4, xq, xq + <usize>K * 4, w + <usize>n * rowBytes, 0, K, wt, q16), 0);
         if (wt == WT_I8) v *= load<f32>(scale + <usize>n * 4);
-        const yp = y + (<usize>(m0 + m) * <usize>N + <usize>n) * 4;
+        const yp = y + (<usize>(m0 + m) * <usize>ldy + <usize>n) * 4;
         store<f32>(yp, accumulate ? load<f32>(yp) + v : v);
       }
     }
@@ -516,10 +516,13 @@ export function matmul_xwt_rows(y: usize, x: usize, w: usize, scale: usize, M: i
   return q16 ? dot4rowsI8(x, xq, xs, w, rowBytes, K) : dot4rowsI8f32(x, w, rowBytes, K);
 }
 
-/** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ: the forward product of a linear layer (W stored f32, bf16 or int8 with scale[N]). */
-export function matmul_xwt(y: usize, x: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
-  if (M < 4) gemvXWt(y, x, w, scale, M, N, K, wt, accumulate);
-  else gemm(y, N, x, K, 1, w, 1, K, wt, scale, true, M, N, K, accumulate);
+/**
+ * Y[M,N] (+)= X[M,K]·W[N,K]ᵀ: the forward product of a linear layer (W stored f32, bf16 or int8
+ * with scale[N]); rows of Y are ldy floats apart, so a block of columns of a wider Y can be written.
+ */
+export function matmul_xwt(y: usize, ldy: i32, x: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
+  if (M < 4) gemvXWt(y, ldy, x, w, scale, M, N, K, wt, accumulate);
+  else gemm(y, ldy, x, K, 1, w, 1, K, wt, scale, true, M, N, K, accumulate);
 }
 
 /** dX[M,K] (+)= dY[M,N]·W[N,K]: the input gradient of a linear layer. */

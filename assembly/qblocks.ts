@@ -125,13 +125,13 @@ export function embedding_gather_q(out: usize, table: usize, ids: usize, n: i32,
   for (let i = 0; i < n; i++) dequantize_rows_q(out + <usize>i * <usize>dim * 4, table + <usize>load<i32>(ids + <usize>i * 4) * rb, 1, dim, qt);
 }
 
-/** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in blocks of `qt` (K a multiple of 32). */
-export function matmul_xwt_q(y: usize, x: usize, w: usize, M: i32, N: i32, K: i32, qt: i32, accumulate: bool): void {
+/** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in blocks of `qt` (K a multiple of 32); rows of Y are ldy floats apart. */
+export function matmul_xwt_q(y: usize, ldy: i32, x: usize, w: usize, M: i32, N: i32, K: i32, qt: i32, accumulate: bool): void {
   const rb = rowBytes(K, qt);
   if (M < 4) {
     const xq = packA(), xl = xq + <usize>K * 2, xs = xq + <usize>K * 4, q16 = K <= XQ_MAX;
     for (let m = 0; m < M; m++) {
-      const xr = x + <usize>m * <usize>K * 4, yr = y + <usize>m * <usize>N * 4;
+      const xr = x + <usize>m * <usize>K * 4, yr = y + <usize>m * <usize>ldy * 4;
       if (q16) splitX16(xq, xs, xr, K);
       for (let n = 0; n < N; n++) {
         const wr = w + <usize>n * rb, v = q16 ? dotRowQ16(xq, xl, xs, wr, K, qt) : dotRow(xr, wr, K, qt), yp = yr + <usize>n * 4;
@@ -144,7 +144,7 @@ export function matmul_xwt_q(y: usize, x: usize, w: usize, M: i32, N: i32, K: i3
   for (let n0 = 0; n0 < N; n0 += rows) {
     const nb = min(rows, N - n0);
     dequantize_rows_q(tmp, w + <usize>n0 * rb, nb, K, qt);
-    gemm(y + <usize>n0 * 4, N, x, K, 1, tmp, 1, K, WT_F32, 0, true, M, nb, K, accumulate);
+    gemm(y + <usize>n0 * 4, ldy, x, K, 1, tmp, 1, K, WT_F32, 0, true, M, nb, K, accumulate);
   }
 }
 

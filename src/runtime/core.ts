@@ -7,6 +7,7 @@ import { relaxedCore, relaxedSharedCore, simdCore, simdSharedCore } from '../../
 import { Arena, SHARED_INITIAL_BYTES } from './arena.ts';
 import { isShared } from './host.ts';
 import { Kernels, type CoreExports } from './kernels.ts';
+import { ThreadPool, type Slice, type SpawnThread } from './pool.ts';
 
 /** Which build of the core is running. */
 export type CoreKind = 'relaxed' | 'simd';
@@ -17,6 +18,13 @@ export interface CoreOptions {
   kind?: CoreKind | 'auto';
   /** Memory to import; a shared one (sharedCoreMemory) selects the builds that declare it shared. */
   memory?: WebAssembly.Memory;
+  /**
+   * Threads that run the kernels (default 1): more need `spawnThread` and a shared memory (one
+   * is made when `memory` is not given). Results are bit for bit those of one thread.
+   */
+  threads?: number;
+  /** Starts a kernel thread (src/runtime/threads.ts has the one for Node, Deno and Bun). */
+  spawnThread?: SpawnThread;
 }
 
 /** A loaded core: its kernels, its memory arena, and which build it is. */
@@ -24,6 +32,10 @@ export interface Core {
   kind: CoreKind;
   arena: Arena;
   kernels: Kernels;
+  /** Threads its kernels run on, this one included. */
+  threads: number;
+  /** Ends its kernel threads (a core of one thread has none); the core must not be used after. */
+  close(): void;
 }
 
 let relaxedFlagTried = false;
@@ -80,7 +92,12 @@ export async function loadCore(options: CoreOptions = {}): Promise<Core> {
   if (want === 'relaxed' && !relaxedOk)
     throw new Error('this engine does not support relaxed SIMD (the relaxed core was requested)');
   const kind: CoreKind = want === 'auto' ? (relaxedOk ? 'relaxed' : 'simd') : want;
-  const memory = options.memory ?? new WebAssembly.Memory({ initial: 16 });
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new RangeError(`threads must be a whole number ≥ 1, got ${threads}`);
+  if (threads > 1 && !options.spawnThread) throw new Error('threads > 1 needs a spawnThread to start them');
+  const memory = options.memory ?? (threads > 1 ? sharedCoreMemory() : new WebAssembly.Memory({ initial: 16 }));
+  if (threads > 1 && !isShared(memory)) throw new Error('threads > 1 need a shared memory (sharedCoreMemory)');
   const shared = isShared(memory);
   const build = `${kind}${shared ? '-shared' : ''}`;
   let module = modules.get(build);
@@ -110,5 +127,16 @@ export async function loadCore(options: CoreOptions = {}): Promise<Core> {
   const arena = new Arena(memory, exports.heap_base());
   const workspace = arena.alloc(exports.workspace_bytes());
   exports.set_workspace(workspace);
-  return { kind, arena, kernels: new Kernels(exports) };
+  const pool =
+    threads > 1
+      ? await ThreadPool.start(
+          threads,
+          module,
+          memory,
+          () => arena.alloc(exports.workspace_bytes()),
+          options.spawnThread!,
+          (s: Slice) => (exports[s.fn] as (...args: number[]) => void)(...s.args),
+        )
+      : undefined;
+  return { kind, arena, kernels: new Kernels(exports, pool), threads, close: () => pool?.close() };
 }

@@ -5,6 +5,7 @@
  */
 
 import type { Llama3RopeScaling } from '../model/config.ts';
+import type { Slice, ThreadPool } from './pool.ts';
 
 /**
  * How frozen weights are stored: f32, bf16 (upper half of f32), int8 with an f32 scale per row,
@@ -38,8 +39,26 @@ export interface CoreExports {
   heap_base(): number;
   workspace_bytes(): number;
   set_workspace(ptr: number): void;
+  gemm(
+    c: number,
+    ldc: number,
+    a: number,
+    ars: number,
+    aps: number,
+    b: number,
+    bks: number,
+    bns: number,
+    wt: number,
+    scale: number,
+    scaleByCol: number,
+    M: number,
+    N: number,
+    K: number,
+    acc: number,
+  ): void;
   matmul_xwt(
     y: number,
+    ldy: number,
     x: number,
     w: number,
     scale: number,
@@ -51,6 +70,7 @@ export interface CoreExports {
   ): void;
   matmul_xwt_rows(
     y: number,
+    ldy: number,
     x: number,
     w: number,
     scale: number,
@@ -109,6 +129,8 @@ export interface CoreExports {
     H: number,
     KVH: number,
     D: number,
+    h0: number,
+    h1: number,
   ): void;
   attention_bwd(
     dq: number,
@@ -125,6 +147,8 @@ export interface CoreExports {
     H: number,
     KVH: number,
     D: number,
+    h0: number,
+    h1: number,
   ): void;
   attention_decode(
     o: number,
@@ -137,6 +161,8 @@ export interface CoreExports {
     D: number,
     Tmax: number,
     T: number,
+    h0: number,
+    h1: number,
   ): void;
   ce_fwd(loss: number, lse: number, logits: number, targets: number, rows: number, V: number): void;
   ce_fwd_bwd(loss: number, lse: number, logits: number, targets: number, rows: number, V: number, scale: number): void;
@@ -161,7 +187,17 @@ export interface CoreExports {
   axpy(y: number, x: number, n: number, a: number): void;
   vmul(y: number, a: number, b: number, n: number): void;
   quantize_rows_i8(q: number, scale: number, w: number, rows: number, cols: number): void;
-  matmul_xwt_q(y: number, x: number, w: number, M: number, N: number, K: number, qt: number, acc: number): void;
+  matmul_xwt_q(
+    y: number,
+    ldy: number,
+    x: number,
+    w: number,
+    M: number,
+    N: number,
+    K: number,
+    qt: number,
+    acc: number,
+  ): void;
   matmul_dyw_q(dx: number, dy: number, w: number, M: number, N: number, K: number, qt: number, acc: number): void;
   dequantize_rows_q(dst: number, w: number, rows: number, K: number, qt: number): void;
   embedding_gather_q(out: number, table: number, ids: number, n: number, dim: number, qt: number): void;
@@ -182,9 +218,43 @@ export interface AdamWStep {
   bc2: number;
 }
 
-/** The kernels of one core instance. */
+/**
+ * Work (multiply-adds, or elements for the elementwise kernels) below which a call runs on the
+ * calling thread alone: waking the other threads costs a few microseconds.
+ */
+const MIN_SPLIT_WORK = 1 << 16;
+
+/** [start, end) spans that cut 0..n into at most `parts` pieces whose starts are multiples of `align`. */
+function spans(n: number, parts: number, align: number): [number, number][] {
+  const size = Math.ceil(Math.ceil(n / parts) / align) * align;
+  const out: [number, number][] = [];
+  for (let start = 0; start < n; start += size) out.push([start, Math.min(n, start + size)]);
+  return out;
+}
+
+/**
+ * The kernels of one core instance. With a thread pool, the large calls are cut into slices
+ * that run at once, each on its own thread: products by output columns (or rows where the
+ * columns are few), attention by heads, the loss and the elementwise kernels by rows. Every
+ * output element is computed by the same operations in the same order as on one thread (slices
+ * start on the SIMD and tile boundaries), so the results are bit for bit the same.
+ */
 export class Kernels {
-  constructor(private readonly core: CoreExports) {}
+  constructor(
+    private readonly core: CoreExports,
+    private readonly pool?: ThreadPool,
+  ) {}
+
+  /** Threads that take part in a call of this much work over this many independent units. */
+  private parts(work: number, units: number): number {
+    if (!this.pool || work < MIN_SPLIT_WORK) return 1;
+    return Math.max(1, Math.min(this.pool.threads, Math.floor(units)));
+  }
+
+  /** Runs the slices of `n` units cut at multiples of `align` over `parts` threads. */
+  private split(n: number, parts: number, align: number, slice: (start: number, end: number) => Slice): void {
+    this.pool!.run(spans(n, parts, align).map(([start, end]) => slice(start, end)));
+  }
 
   /** y[M,N] (+)= x[M,K]·w[N,K]ᵀ; w stored as `wt`, with `scale`[N] for int8 (pass 0 otherwise). */
   matmulXWt(
@@ -198,8 +268,22 @@ export class Kernels {
     wt: WeightType,
     accumulate = false,
   ): void {
-    if (isBlockType(wt)) this.core.matmul_xwt_q(y, x, w, M, N, K, wt, accumulate ? 1 : 0);
-    else this.core.matmul_xwt(y, x, w, scale, M, N, K, wt, accumulate ? 1 : 0);
+    const acc = accumulate ? 1 : 0;
+    const parts = this.parts(M * N * K, N / 16);
+    if (parts === 1) {
+      if (isBlockType(wt)) this.core.matmul_xwt_q(y, N, x, w, M, N, K, wt, acc);
+      else this.core.matmul_xwt(y, N, x, w, scale, M, N, K, wt, acc);
+      return;
+    }
+    const rowBytes = K * weightBytes(wt);
+    this.split(N, parts, 16, (n0, n1) =>
+      isBlockType(wt)
+        ? { fn: 'matmul_xwt_q', args: [y + n0 * 4, N, x, w + n0 * rowBytes, M, n1 - n0, K, wt, acc] }
+        : {
+            fn: 'matmul_xwt',
+            args: [y + n0 * 4, N, x, w + n0 * rowBytes, scale && scale + n0 * 4, M, n1 - n0, K, wt, acc],
+          },
+    );
   }
 
   /**
@@ -219,9 +303,21 @@ export class Kernels {
     wt: WeightType,
     accumulate = false,
   ): void {
-    if (isBlockType(wt))
+    if (isBlockType(wt)) {
       for (let m = 0; m < M; m++) this.matmulXWt(y + m * N * 4, x + m * K * 4, w, scale, 1, N, K, wt, accumulate);
-    else this.core.matmul_xwt_rows(y, x, w, scale, M, N, K, wt, accumulate ? 1 : 0);
+      return;
+    }
+    const acc = accumulate ? 1 : 0;
+    const parts = this.parts(M * N * K, N / 16);
+    if (parts === 1) {
+      this.core.matmul_xwt_rows(y, N, x, w, scale, M, N, K, wt, acc);
+      return;
+    }
+    const rowBytes = K * weightBytes(wt);
+    this.split(N, parts, 16, (n0, n1) => ({
+      fn: 'matmul_xwt_rows',
+      args: [y + n0 * 4, N, x, w + n0 * rowBytes, scale && scale + n0 * 4, M, n1 - n0, K, wt, acc],
+    }));
   }
 
   /** dx[M,K] (+)= dy[M,N]·w[N,K]; w stored as `wt`, with `scale`[N] for int8. */
@@ -236,8 +332,18 @@ export class Kernels {
     wt: WeightType,
     accumulate = false,
   ): void {
-    if (isBlockType(wt)) this.core.matmul_dyw_q(dx, dy, w, M, N, K, wt, accumulate ? 1 : 0);
-    else this.core.matmul_dyw(dx, dy, w, scale, M, N, K, wt, accumulate ? 1 : 0);
+    const acc = accumulate ? 1 : 0;
+    const slice = (m0: number, m1: number): Slice =>
+      isBlockType(wt)
+        ? { fn: 'matmul_dyw_q', args: [dx + m0 * K * 4, dy + m0 * N * 4, w, m1 - m0, N, K, wt, acc] }
+        : { fn: 'matmul_dyw', args: [dx + m0 * K * 4, dy + m0 * N * 4, w, scale, m1 - m0, N, K, wt, acc] };
+    const parts = this.parts(M * N * K, M / 16);
+    if (parts === 1) {
+      if (isBlockType(wt)) this.core.matmul_dyw_q(dx, dy, w, M, N, K, wt, acc);
+      else this.core.matmul_dyw(dx, dy, w, scale, M, N, K, wt, acc);
+      return;
+    }
+    this.split(M, parts, 4, slice);
   }
 
   /** dst[rows,K] f32 = rows of Q8_0 or Q4_0 blocks at w. */
@@ -247,12 +353,36 @@ export class Kernels {
 
   /** dw[N,K] (+)= dy[M,N]ᵀ·x[M,K] (f32). */
   matmulDyTX(dw: number, dy: number, x: number, M: number, N: number, K: number, accumulate = false): void {
-    this.core.matmul_dytx(dw, dy, x, M, N, K, accumulate ? 1 : 0);
+    const acc = accumulate ? 1 : 0;
+    const byRows = N >= K;
+    const parts = this.parts(M * N * K, byRows ? N / 8 : K / 8);
+    if (parts === 1) {
+      this.core.matmul_dytx(dw, dy, x, M, N, K, acc);
+      return;
+    }
+    // The product is gemm(dw, K, dy, 1, N, x, K, 1, f32, …, N, K, M): rows of dw are rows of its
+    // first operand (columns of dy), columns of dw are columns of x.
+    if (byRows)
+      this.split(N, parts, 4, (n0, n1) => ({
+        fn: 'gemm',
+        args: [dw + n0 * K * 4, K, dy + n0 * 4, 1, N, x, K, 1, WeightType.F32, 0, 0, n1 - n0, K, M, acc],
+      }));
+    else
+      this.split(K, parts, 8, (k0, k1) => ({
+        fn: 'gemm',
+        args: [dw + k0 * 4, K, dy, 1, N, x + k0 * 4, K, 1, WeightType.F32, 0, 0, N, k1 - k0, M, acc],
+      }));
   }
 
   /** y[rows,dim] = x·rstd·w; rstd[rows] = 1/sqrt(mean(x²) + eps) is saved for the backward. */
   rmsnormForward(y: number, rstd: number, x: number, w: number, rows: number, dim: number, eps: number): void {
-    this.core.rmsnorm_fwd(y, rstd, x, w, rows, dim, eps);
+    const parts = this.parts(rows * dim, rows);
+    if (parts === 1) this.core.rmsnorm_fwd(y, rstd, x, w, rows, dim, eps);
+    else
+      this.split(rows, parts, 1, (r0, r1) => ({
+        fn: 'rmsnorm_fwd',
+        args: [y + r0 * dim * 4, rstd + r0 * 4, x + r0 * dim * 4, w, r1 - r0, dim, eps],
+      }));
   }
 
   /** dx[rows,dim] from dy (dx may alias dy); dw[dim] (+)= Σ dy∘x·rstd. */
@@ -292,17 +422,37 @@ export class Kernels {
 
   /** Rotates x[B,S,H,D] in place (rotate-half layout); inverse rotates back (the backward pass). */
   ropeApply(x: number, tab: number, B: number, S: number, H: number, D: number, inverse = false): void {
-    this.core.rope_apply(x, tab, B, S, H, D, inverse ? 1 : 0);
+    const inv = inverse ? 1 : 0;
+    const parts = this.parts(B * S * H * D, B > 1 ? B : S);
+    if (parts === 1) this.core.rope_apply(x, tab, B, S, H, D, inv);
+    else if (B > 1)
+      this.split(B, parts, 1, (b0, b1) => ({
+        fn: 'rope_apply',
+        args: [x + b0 * S * H * D * 4, tab, b1 - b0, S, H, D, inv],
+      }));
+    else
+      this.split(S, parts, 1, (s0, s1) => ({
+        fn: 'rope_apply',
+        args: [x + s0 * H * D * 4, tab + s0 * D * 4, 1, s1 - s0, H, D, inv],
+      }));
   }
 
   /** h[n] = silu(g)·u. */
   swigluForward(h: number, g: number, u: number, n: number): void {
-    this.core.swiglu_fwd(h, g, u, n);
+    const parts = this.parts(n, n / 16);
+    if (parts === 1) this.core.swiglu_fwd(h, g, u, n);
+    else this.split(n, parts, 16, (i, j) => ({ fn: 'swiglu_fwd', args: [h + i * 4, g + i * 4, u + i * 4, j - i] }));
   }
 
   /** dg, du [n] from dh; dg may alias g and du may alias u. */
   swigluBackward(dg: number, du: number, dh: number, g: number, u: number, n: number): void {
-    this.core.swiglu_bwd(dg, du, dh, g, u, n);
+    const parts = this.parts(n, n / 16);
+    if (parts === 1) this.core.swiglu_bwd(dg, du, dh, g, u, n);
+    else
+      this.split(n, parts, 16, (i, j) => ({
+        fn: 'swiglu_bwd',
+        args: [dg + i * 4, du + i * 4, dh + i * 4, g + i * 4, u + i * 4, j - i],
+      }));
   }
 
   /** Causal attention: o[B,S,H,D] and lse[B,H,S] from q[B,S,H,D], k and v [B,S,KVH,D]. */
@@ -319,7 +469,10 @@ export class Kernels {
     D: number,
   ): void {
     checkHeads(H, KVH, D);
-    this.core.attention_fwd(o, lse, q, k, v, B, S, H, KVH, D);
+    const parts = this.parts((B * S * S * H * D) / 2, H);
+    if (parts === 1) this.core.attention_fwd(o, lse, q, k, v, B, S, H, KVH, D, 0, H);
+    else
+      this.split(H, parts, 1, (h0, h1) => ({ fn: 'attention_fwd', args: [o, lse, q, k, v, B, S, H, KVH, D, h0, h1] }));
   }
 
   /** dq[B,S,H,D], dk and dv [B,S,KVH,D] (overwritten) from dout and the forward's tensors. */
@@ -340,7 +493,15 @@ export class Kernels {
     D: number,
   ): void {
     checkHeads(H, KVH, D);
-    this.core.attention_bwd(dq, dk, dv, dout, q, k, v, o, lse, B, S, H, KVH, D);
+    // Threads take whole groups of heads, so each kv head's gradients are summed by one thread.
+    const group = H / KVH;
+    const parts = this.parts(B * S * S * H * D, KVH);
+    if (parts === 1) this.core.attention_bwd(dq, dk, dv, dout, q, k, v, o, lse, B, S, H, KVH, D, 0, H);
+    else
+      this.split(KVH, parts, 1, (g0, g1) => ({
+        fn: 'attention_bwd',
+        args: [dq, dk, dv, dout, q, k, v, o, lse, B, S, H, KVH, D, g0 * group, g1 * group],
+      }));
   }
 
   /** One decoding step: o[B,H,D] from q[B,H,D] over positions 0..T−1 of caches [B,Tmax,KVH,D]. */
@@ -359,12 +520,24 @@ export class Kernels {
     checkHeads(H, KVH, D);
     if (T < 1 || T > Tmax || T > MAX_DECODE_POSITIONS)
       throw new RangeError(`decode attention over ${T} positions (cache ${Tmax}, limit ${MAX_DECODE_POSITIONS})`);
-    this.core.attention_decode(o, q, kc, vc, B, H, KVH, D, Tmax, T);
+    const parts = this.parts(2 * B * H * T * D, H);
+    if (parts === 1) this.core.attention_decode(o, q, kc, vc, B, H, KVH, D, Tmax, T, 0, H);
+    else
+      this.split(H, parts, 1, (h0, h1) => ({
+        fn: 'attention_decode',
+        args: [o, q, kc, vc, B, H, KVH, D, Tmax, T, h0, h1],
+      }));
   }
 
   /** loss[rows] = lse − logits[target] (0 where target < 0) and lse[rows] from logits[rows,V], targets int32[rows]. */
   crossEntropyForward(loss: number, lse: number, logits: number, targets: number, rows: number, V: number): void {
-    this.core.ce_fwd(loss, lse, logits, targets, rows, V);
+    const parts = this.parts(rows * V, rows);
+    if (parts === 1) this.core.ce_fwd(loss, lse, logits, targets, rows, V);
+    else
+      this.split(rows, parts, 1, (r0, r1) => ({
+        fn: 'ce_fwd',
+        args: [loss + r0 * 4, lse + r0 * 4, logits + r0 * V * 4, targets + r0 * 4, r1 - r0, V],
+      }));
   }
 
   /** crossEntropyForward, then logits[rows,V] overwritten in place by (softmax − onehot)·scale (zero rows where target < 0). */
@@ -377,7 +550,13 @@ export class Kernels {
     V: number,
     scale: number,
   ): void {
-    this.core.ce_fwd_bwd(loss, lse, logits, targets, rows, V, scale);
+    const parts = this.parts(rows * V, rows);
+    if (parts === 1) this.core.ce_fwd_bwd(loss, lse, logits, targets, rows, V, scale);
+    else
+      this.split(rows, parts, 1, (r0, r1) => ({
+        fn: 'ce_fwd_bwd',
+        args: [loss + r0 * 4, lse + r0 * 4, logits + r0 * V * 4, targets + r0 * 4, r1 - r0, V, scale],
+      }));
   }
 
   /** out[n,dim] = table[ids] (table stored as `wt`, with `scale`[vocab] for int8). */
@@ -401,7 +580,14 @@ export class Kernels {
 
   /** One AdamW step over n parameters p with gradient g and state m, v (all f32, in place). */
   adamw(p: number, g: number, m: number, v: number, n: number, s: AdamWStep): void {
-    this.core.adamw(p, g, m, v, n, s.lr, s.beta1, s.beta2, s.eps, s.weightDecay, s.bc1, s.bc2);
+    const hyper = [s.lr, s.beta1, s.beta2, s.eps, s.weightDecay, s.bc1, s.bc2] as const;
+    const parts = this.parts(8 * n, n / 16);
+    if (parts === 1) this.core.adamw(p, g, m, v, n, ...hyper);
+    else
+      this.split(n, parts, 16, (i, j) => ({
+        fn: 'adamw',
+        args: [p + i * 4, g + i * 4, m + i * 4, v + i * 4, j - i, ...hyper],
+      }));
   }
 
   /** Σ x² over n floats. */
@@ -411,17 +597,23 @@ export class Kernels {
 
   /** x[n] *= s. */
   scale(x: number, n: number, s: number): void {
-    this.core.scale(x, n, s);
+    const parts = this.parts(n, n / 16);
+    if (parts === 1) this.core.scale(x, n, s);
+    else this.split(n, parts, 16, (i, j) => ({ fn: 'scale', args: [x + i * 4, j - i, s] }));
   }
 
   /** y[n] += a·x. */
   axpy(y: number, x: number, n: number, a = 1): void {
-    this.core.axpy(y, x, n, a);
+    const parts = this.parts(n, n / 16);
+    if (parts === 1) this.core.axpy(y, x, n, a);
+    else this.split(n, parts, 16, (i, j) => ({ fn: 'axpy', args: [y + i * 4, x + i * 4, j - i, a] }));
   }
 
   /** y[n] = a∘b (y may alias a or b). */
   multiply(y: number, a: number, b: number, n: number): void {
-    this.core.vmul(y, a, b, n);
+    const parts = this.parts(n, n / 16);
+    if (parts === 1) this.core.vmul(y, a, b, n);
+    else this.split(n, parts, 16, (i, j) => ({ fn: 'vmul', args: [y + i * 4, a + i * 4, b + i * 4, j - i] }));
   }
 
   /** q int8[rows,cols] and scale[rows] (max|w|/127) from w f32[rows,cols]. */
