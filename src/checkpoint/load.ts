@@ -10,7 +10,7 @@ import { LlamaModel, type ModelOptions } from '../model/llama.ts';
 import { checkpointOf, loadWeights, type Checkpoint, type LoadReport } from './load_weights.ts';
 import { detectLayout } from './names.ts';
 import { findConfig, openTensors } from './open.ts';
-import { openAdapter } from './peft.ts';
+import { checkAdapterLayers, openAdapter } from './peft.ts';
 import { rankShareOf } from './slicing.ts';
 import { rankShare, type ModelShare } from '../model/sharding.ts';
 
@@ -65,6 +65,7 @@ export async function loadModel(
     : opened; // a rank's slices: no whole blocks taken as stored
   const adapterTensors = adapter && share ? rankShareOf(adapter.tensors, share) : adapter?.tensors;
   try {
+    if (adapter) checkAdapterLayers(adapter, opened.config.nLayers);
     if (adapter && options.lora && JSON.stringify(options.lora) !== JSON.stringify(adapter.lora)) {
       throw new Error(
         `${opts.adapter}: the adapter's LoRA settings ${JSON.stringify(adapter.lora)} differ from the model's ${JSON.stringify(options.lora)}`,

@@ -28,6 +28,16 @@ export interface Adapter {
   lora: LoraConfig;
   /** lora_A / lora_B tensors by Hugging Face name (no PEFT prefix) */
   tensors: TensorStore;
+  /** its adapter_model.safetensors */
+  file: string;
+  /** how many layers its factors reach: one more than the highest layer index */
+  layers: number;
+}
+
+/** Throws, naming the adapter's file, when its factors reach past the `nLayers` layers of a base (they would be dropped). */
+export function checkAdapterLayers(adapter: Adapter, nLayers: number): void {
+  if (adapter.layers > nLayers)
+    throw new Error(`${adapter.file}: LoRA factors for ${adapter.layers} layers, the base model has ${nLayers}`);
 }
 
 function isEmpty(v: unknown): boolean {
@@ -97,6 +107,7 @@ export function openAdapter(dir: string): Adapter {
   try {
     const derived = new Map<string, DerivedTensor>();
     const kinds = new Set<string>();
+    let layers = 0;
     for (const [name, info] of file.tensors) {
       const inner = name.startsWith(PEFT_PREFIX) ? name.slice(PEFT_PREFIX.length) : '';
       const key = inner ? parseName(inner, 'hf') : undefined;
@@ -108,6 +119,7 @@ export function openAdapter(dir: string): Adapter {
           `${file.where}: tensor ${name} has shape [${info.shape}], rank ${rank} expected in dimension ${want}`,
         );
       kinds.add(LINEARS.find((l) => l.kind === key.kind)!.hf);
+      layers = Math.max(layers, key.layer! + 1);
       derived.set(inner, { info, parts: [{ store: file, name }], make: ([b]) => b });
     }
     if (!kinds.size) throw new Error(`${file.where}: no LoRA tensors`);
@@ -117,7 +129,7 @@ export function openAdapter(dir: string): Adapter {
       dropout,
       targetModules: LINEARS.map((l) => l.hf).filter((h) => kinds.has(h)),
     };
-    return { lora, tensors: new ViewStore(dir, derived, [file], file.metadata) };
+    return { lora, tensors: new ViewStore(dir, derived, [file], file.metadata), file: file.where, layers };
   } catch (err) {
     file.close();
     throw err;

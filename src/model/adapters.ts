@@ -4,11 +4,12 @@
  * decoding step applies to each sequence the adapter it asked for, without merging anything into
  * the base weights.
  */
-import { openAdapter } from '../checkpoint/peft.ts';
+import { checkAdapterLayers, openAdapter, PEFT_PREFIX } from '../checkpoint/peft.ts';
 import { readF32 } from '../checkpoint/store.ts';
 import type { Core } from '../runtime/core.ts';
 import type { LlamaConfig } from './config.ts';
 import { LINEARS, linearShape, loraScale, loraTargets, type LinearKind } from './lora.ts';
+import { loraTensorName } from './weights.ts';
 
 /** One linear's factors: A [rank, in] and B [out, rank] (f32 offsets in the arena) and alpha/rank. */
 export interface LoraFactors {
@@ -30,7 +31,8 @@ export interface ServedAdapter {
 
 /**
  * Loads the PEFT adapter folder `dir` as `name` into the core's arena for a base of `config`;
- * a missing or misshapen factor is an error naming the folder and the tensor.
+ * factors for more layers than the base have, and a missing or misshapen factor, are errors
+ * naming the adapter's file (and the tensor).
  */
 export async function loadServedAdapter(
   core: Core,
@@ -40,6 +42,7 @@ export async function loadServedAdapter(
 ): Promise<ServedAdapter> {
   const adapter = openAdapter(dir);
   try {
+    checkAdapterLayers(adapter, config.nLayers);
     const kinds = loraTargets(adapter.lora),
       scale = loraScale(adapter.lora),
       rank = adapter.lora.rank;
@@ -48,14 +51,20 @@ export async function loadServedAdapter(
     for (let l = 0; l < config.nLayers; l++) {
       const layer: Partial<Record<LinearKind, LoraFactors>> = {};
       for (const kind of kinds) {
-        const { hf, hfModule } = LINEARS.find((x) => x.kind === kind)!;
         const [rows, cols] = linearShape(config, kind);
         const factor = async (which: 'A' | 'B', shape: [number, number]): Promise<number> => {
-          const tensor = `model.layers.${l}.${hfModule}.${hf}.lora_${which}.weight`;
-          const info = adapter.tensors.tensors.get(tensor);
-          if (!info) throw new Error(`${dir}: adapter ${name} has no tensor ${tensor} (its other layers have ${hf})`);
+          const tensor = loraTensorName(l, kind, which),
+            info = adapter.tensors.tensors.get(tensor);
+          if (!info) {
+            const { hf } = LINEARS.find((x) => x.kind === kind)!;
+            throw new Error(
+              `${adapter.file}: adapter ${name} has no tensor ${PEFT_PREFIX}${tensor} (its other layers have ${hf})`,
+            );
+          }
           if (info.shape.join() !== shape.join())
-            throw new Error(`${dir}: tensor ${tensor} has shape [${info.shape}], the base needs [${shape}]`);
+            throw new Error(
+              `${adapter.file}: tensor ${PEFT_PREFIX}${tensor} has shape [${info.shape}], the base needs [${shape}]`,
+            );
           const values = await readF32(adapter.tensors, tensor),
             ptr = core.arena.alloc(values.length * 4);
           core.arena.f32(ptr, values.length).set(values);

@@ -144,7 +144,7 @@ function layerTensorName(layer: number, kind: LinearKind | VectorKind): string {
 }
 
 /** The HF PEFT-style name of a LoRA tensor (without the base_model.model. prefix). */
-function loraTensorName(layer: number, kind: LinearKind, which: 'A' | 'B'): string {
+export function loraTensorName(layer: number, kind: LinearKind, which: 'A' | 'B'): string {
   return layerTensorName(layer, kind).replace(/\.weight$/, `.lora_${which}.weight`);
 }
 
