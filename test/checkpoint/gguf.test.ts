@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
@@ -521,5 +521,52 @@ test('a malformed GGUF file is one error line naming the file and the key or ten
       assert.ok(!err.message.includes('\n'), `${what}: one line`);
       return true;
     });
+  }
+});
+
+test('a config.json that disagrees with the tensors writes nothing: one line naming the tensor, its shape and the shape the config gives', async () => {
+  const model = await randomLlama('config-base'),
+    hf = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8'));
+  const dim: number = hf.hidden_size,
+    ffn: number = hf.intermediate_size,
+    wide = ffn + 8;
+  assert.equal(hf.num_hidden_layers, 2);
+  const cases: [string, Record<string, number>, RegExp][] = [
+    [
+      'intermediate_size',
+      { intermediate_size: wide },
+      new RegExp(
+        `: tensor model\\.layers\\.0\\.mlp\\.((gate|up)_proj\\.weight has shape \\[${ffn},${dim}\\], the config gives \\[${wide},${dim}\\]|down_proj\\.weight has shape \\[${dim},${ffn}\\], the config gives \\[${dim},${wide}\\])$`,
+      ),
+    ],
+    [
+      'fewer layers',
+      { num_hidden_layers: 1 },
+      /: tensor model\.layers\.1\.\S+ of shape \[\d+(,\d+)?\] is not in a model of the config \(1 layers\)$/,
+    ],
+    [
+      'more layers',
+      { num_hidden_layers: 3 },
+      new RegExp(
+        `: tensor model\\.layers\\.2\\.input_layernorm\\.weight of shape \\[${dim}\\], which the config gives, is missing$`,
+      ),
+    ],
+  ];
+  for (const [what, change, message] of cases) {
+    const name = `wrong-${what.replace(/ /g, '-')}`,
+      config = join(dir, `${name}.json`),
+      out = join(dir, `${name}.gguf`);
+    writeFileSync(config, JSON.stringify({ ...hf, ...change }));
+    await assert.rejects(toGguf(model, out, 'f16', ['--config', config]), (err: Error) => {
+      assert.ok(err.message.startsWith(model), `${what}: names the checkpoint: ${err.message}`);
+      assert.match(err.message, message, what);
+      assert.equal(err.message.split('\n').length, 1);
+      return true;
+    });
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.includes(name) && f !== basename(config)),
+      [],
+      `${what}: nothing written`,
+    );
   }
 });

@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import { makeFolders, writeAtomically } from '../../io/atomic.ts';
 import type { TokenizerFiles } from '../../tokenizer/files.ts';
 import { headDim, type LlamaConfig } from '../../model/config.ts';
+import { baseTensorList } from '../../model/weights.ts';
 import { decodeF32, encodeFloat } from '../dtypes.ts';
 import { permuteRopeRows } from '../names.ts';
 import type { TensorStore } from '../store.ts';
@@ -33,6 +34,27 @@ function encode(values: Float32Array, type: GgmlType, what: string): Uint8Array 
   throw new Error(`${what}: cannot write ${type}`);
 }
 
+/**
+ * Throws, naming the tensor, its shape and the shape `config` gives it, unless `store` holds
+ * exactly the tensors of a model of `config` (a wrong config.json would give a file whose metadata
+ * disagrees with its tensors).
+ */
+function checkTensorsOfConfig(store: TensorStore, config: LlamaConfig): void {
+  const expected = new Map(baseTensorList(config).map((t) => [t.name, t.shape]));
+  for (const [name, { shape }] of store.tensors) {
+    const want = expected.get(name);
+    if (!want)
+      throw new Error(
+        `${store.where}: tensor ${name} of shape [${shape}] is not in a model of the config (${config.nLayers} layers${config.tieEmbeddings ? ', tied embeddings' : ''})`,
+      );
+    if (want.join() !== shape.join())
+      throw new Error(`${store.where}: tensor ${name} has shape [${shape}], the config gives [${want}]`);
+  }
+  for (const [name, shape] of expected)
+    if (!store.tensors.has(name))
+      throw new Error(`${store.where}: tensor ${name} of shape [${shape}], which the config gives, is missing`);
+}
+
 /** What to write besides the tensors. */
 export interface GgufCheckpointOptions {
   /** the model's name in general.name */
@@ -42,8 +64,9 @@ export interface GgufCheckpointOptions {
 }
 
 /**
- * Writes `store` (Hugging Face names; every tensor must have a GGUF name) with `config` and the
- * tokenizer `tokenizer` (its source named by `tokenizerSource`) to a new GGUF file at `path`.
+ * Writes `store` (Hugging Face names: exactly the tensors of a model of `config`, each in its
+ * shape, checked before anything is written) with `config` and the tokenizer `tokenizer` (its
+ * source named by `tokenizerSource`) to a new GGUF file at `path`.
  */
 export async function writeGgufCheckpoint(
   path: string,
@@ -83,8 +106,6 @@ export async function writeGgufCheckpoint(
         if (qk) {
           const heads = qk === 'q' ? config.nHeads : config.nKvHeads,
             [rows, cols] = info.shape;
-          if (rows !== heads * headDim(config))
-            throw new Error(`${what} of shape [${info.shape}] does not hold ${heads} heads of ${headDim(config)}`);
           const b = permuteRopeRows(
             new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
             heads,
@@ -99,6 +120,7 @@ export async function writeGgufCheckpoint(
       },
     };
   });
+  checkTensorsOfConfig(store, config);
   if (config.ropeScaling) {
     const half = headDim(config) / 2,
       factors = Float32Array.from(llama3Factors(config.ropeScaling, config.ropeTheta, half));
