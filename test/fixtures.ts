@@ -17,9 +17,16 @@ export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 /**
  * Writes qa shards of Alpaca records under `dir/name` as users make them (alpaca_converter, then
  * llama_preprocess --dataset_type qa at `seqLength`): the first `count` records, or all 5,000
- * without it. Returns the shard folder.
+ * without it; tokenized by `modelFile`, or the bundled Llama 2 tokenizer without it. Returns the
+ * shard folder.
  */
-export function alpacaQaShards(dir: string, name: string, seqLength: number, count?: number): string {
+export function alpacaQaShards(
+  dir: string,
+  name: string,
+  seqLength: number,
+  count?: number,
+  modelFile?: string,
+): string {
   let source = ALPACA;
   if (count !== undefined) {
     source = join(dir, 'alpaca.json');
@@ -41,6 +48,7 @@ export function alpacaQaShards(dir: string, name: string, seqLength: number, cou
     shards,
     '--workers',
     '0',
+    ...(modelFile === undefined ? [] : ['--model_file', modelFile]),
   ]);
   return shards;
 }

@@ -4,7 +4,8 @@
  * trains its LoRA from the first step; its loss equals PyTorch's on the same file; streamed text
  * is what SentencePiece decodes the streamed ids to, and the ids are the argmax of the full
  * forward at each step; an abort stops the stream; finetune on in-memory records lowers the loss,
- * and the saved adapter loaded back gives the fine-tuned model's logits.
+ * and the saved adapter loaded back gives the fine-tuned model's logits; Alpaca records in memory
+ * and as shards made by llama_preprocess give the same losses.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
@@ -13,12 +14,10 @@ import { describe, it } from 'node:test';
 import { finetune, Llama } from '../../src/index.ts';
 import { modelTensors } from '../../src/checkpoint/model_tensors.ts';
 import { writeTensors } from '../../src/checkpoint/write.ts';
-import { ShardWriter } from '../../src/data/shard_writer.ts';
-import { recordsInMemory } from '../../src/api/records.ts';
 import { argmax } from '../../src/generate/sampling.ts';
 import { referenceStep } from '../model/harness.ts';
 import { oracleLines, scratchDir, trainModels } from '../reference/oracles.ts';
-import { TINY } from '../fixtures.ts';
+import { ALPACA, alpacaQaShards, TINY } from '../fixtures.ts';
 
 const LORA = { rank: 4, alpha: 8, dropout: 0, targetModules: ['wq', 'wk', 'wv', 'wo'] };
 
@@ -141,33 +140,22 @@ describe('Llama, generate and finetune', () => {
   });
 
   it('finetune over a shard folder of the same rows takes the same steps as over the records in memory', async () => {
-    const records = [
-      { instruction: 'Name a colour.', output: 'Blue.' },
-      { instruction: 'Name a fruit.', output: 'A pear.' },
-      { instruction: 'Name a day.', output: 'Monday.' },
-      { instruction: 'Name a month.', output: 'May.' },
-    ];
+    // The first four Alpaca records: in memory as they are, and as shards made by alpaca_converter and llama_preprocess.
+    const records = JSON.parse(readFileSync(ALPACA, 'utf8')).slice(0, 4);
     const config = { epochs: 2, batchSize: 2, learningRate: 5e-3, seqLength: 192 };
     const inMemory = await finetune({
       model: await Llama.fromPretrained(folder, { loraConfig: LORA }),
       dataset: records,
       config,
     });
-    const llama = await Llama.fromPretrained(folder, { loraConfig: LORA });
-    const shards = join(dir, 'shards');
-    mkdirSync(shards);
-    const writer = new ShardWriter(shards, {
-      datasetType: 'qa',
-      seqLength: 192,
-      columns: ['input_ids', 'labels'],
-      partitions: 2,
-      tokenizer: { sha256: '', source: 'test' },
-      sources: ['test'],
+    const made = join(dir, 'alpaca-shards');
+    mkdirSync(made);
+    const shards = alpacaQaShards(made, 'shards', 192, 4, join(folder, 'tokenizer.model'));
+    const fromShards = await finetune({
+      model: await Llama.fromPretrained(folder, { loraConfig: LORA }),
+      dataset: shards,
+      config,
     });
-    const rows = recordsInMemory(records, llama.tokenizer, 192);
-    for (let i = 0; i < rows.length; i++) await writer.write(rows.record(i));
-    await writer.finish();
-    const fromShards = await finetune({ model: llama, dataset: shards, config });
     assert.equal(fromShards.losses.length, 4);
     assert.deepEqual(fromShards.losses, inMemory.losses);
   });
