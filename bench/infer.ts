@@ -1,9 +1,11 @@
 /**
  * Inference speed beside llama.cpp: prefill (a 128-token prompt) and decode tokens/s for the
- * stories15M and stories110M shapes (random weights from init_checkpoint), ours with f32, bf16,
- * q8_0 and q4_0 weights beside node-llama-cpp (one thread) on a GGUF file of the same type
- * written by convert_weight, in the same run; then the ratios, and the process's peak RSS.
- * Medians of 3 runs. Run: node --import tsx bench/infer.ts [--quick] (--quick: stories15M only).
+ * stories15M, stories110M and TinyLlama-1.1B shapes (random weights from init_checkpoint), ours
+ * with f32, bf16, q8_0 and q4_0 weights on 1 and 2 threads beside node-llama-cpp on 1 and 2
+ * threads on a GGUF file of the same type written by convert_weight, in the same run; then the
+ * ratios of the best thread counts, our 2-thread/1-thread decoding, and the peak RSS. Medians of
+ * 3 runs. Run: node --import tsx bench/infer.ts [--quick] (--quick: stories15M only; TinyLlama,
+ * whose f32 weights do not fit one WebAssembly memory, runs bf16, q8_0 and q4_0).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,21 +17,32 @@ import { main as initCheckpoint } from '../src/commands/init_checkpoint.ts';
 import { generate } from '../src/generate/generate.ts';
 import { loadCore } from '../src/runtime/core.ts';
 import { WeightType } from '../src/runtime/kernels.ts';
+import { spawnWorkerThread } from '../src/runtime/threads.ts';
 import { bundledLlama2Model } from '../src/tokenizer/load.ts';
 import { medianMs } from './timing.ts';
 
 const PROMPT = 128,
   DECODE = 64;
 const SHAPES = [
-  { name: 'stories15M', dim: 288, layers: 6, heads: 6 },
-  { name: 'stories110M', dim: 768, layers: 12, heads: 12 },
+  { name: 'stories15M', dim: 288, layers: 6, heads: 6, kvHeads: 6, ffn: 768, types: ['f32', 'bf16', 'q8_0', 'q4_0'] },
+  {
+    name: 'stories110M',
+    dim: 768,
+    layers: 12,
+    heads: 12,
+    kvHeads: 12,
+    ffn: 2048,
+    types: ['f32', 'bf16', 'q8_0', 'q4_0'],
+  },
+  { name: 'TinyLlama-1.1B', dim: 2048, layers: 22, heads: 32, kvHeads: 4, ffn: 5632, types: ['bf16', 'q8_0', 'q4_0'] },
 ];
-const TYPES = [
-  ['f32', WeightType.F32],
-  ['bf16', WeightType.BF16],
-  ['q8_0', WeightType.Q8_0],
-  ['q4_0', WeightType.Q4_0],
-] as const;
+const TYPES: Record<string, WeightType> = {
+  f32: WeightType.F32,
+  bf16: WeightType.BF16,
+  q8_0: WeightType.Q8_0,
+  q4_0: WeightType.Q4_0,
+};
+const THREADS = [1, 2];
 
 /** Runs a command's main with its console output swallowed; a failure throws. */
 async function quiet(main: (argv: string[]) => Promise<number>, argv: string[]): Promise<void> {
@@ -45,12 +58,52 @@ async function quiet(main: (argv: string[]) => Promise<number>, argv: string[]):
 const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-infer-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const shapes = process.argv.includes('--quick') ? SHAPES.slice(0, 1) : SHAPES;
-const core = await loadCore();
+const cores = await Promise.all(THREADS.map((threads) => loadCore({ threads, spawnThread: spawnWorkerThread })));
 const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
 const prompt = Array.from({ length: PROMPT }, (_, i) => 1 + ((i * 7919) % 31000));
+const f = (x: number) => x.toFixed(1).padStart(7);
+
+/** Our prefill and decode tokens/s for a model folder with `wt` weights on each core. */
+async function ours(model: string, wt: WeightType): Promise<[number, number][]> {
+  const out: [number, number][] = [];
+  for (const core of cores) {
+    const mark = core.arena.mark();
+    const m = await loadModel(core, model, { mode: 'finetune', weightType: wt });
+    const prefill = (PROMPT / (await medianMs(() => generate(m, prompt, { maxNewTokens: 1, eosId: -1 })))) * 1000;
+    const decode = (DECODE / (await medianMs(() => generate(m, [1], { maxNewTokens: DECODE, eosId: -1 })))) * 1000;
+    core.arena.release(mark);
+    out.push([prefill, decode]);
+  }
+  return out;
+}
+
+/** llama.cpp's prefill and decode tokens/s for a GGUF file on each thread count. */
+async function theirs(file: string): Promise<[number, number][]> {
+  const lm = await llama.loadModel({ modelPath: file });
+  const out: [number, number][] = [];
+  for (const threads of THREADS) {
+    const ctx = await lm.createContext({ contextSize: 256, threads, batchSize: PROMPT });
+    const seq = ctx.getSequence();
+    const prefillMs = await medianMs(async () => {
+      await seq.clearHistory();
+      await seq.evaluateWithoutGeneratingNewTokens(prompt as Token[]);
+    });
+    const decodeMs = await medianMs(async () => {
+      await seq.clearHistory();
+      let n = 0;
+      for await (const _ of seq.evaluate([1 as Token], { temperature: 0 })) if (++n >= DECODE) break;
+    });
+    await ctx.dispose();
+    out.push([(PROMPT / prefillMs) * 1000, (DECODE / decodeMs) * 1000]);
+  }
+  await lm.dispose();
+  return out;
+}
+
+const best = (r: [number, number][], i: 0 | 1) => Math.max(...r.map((x) => x[i]));
 
 console.log(
-  `Inference, ${PROMPT}-token prompt then ${DECODE} decoded tokens, 1 thread, medians of 3 (tokens/s; machine shared with other jobs)`,
+  `Inference, ${PROMPT}-token prompt then ${DECODE} decoded tokens, medians of 3 (tokens/s; machine shared with other jobs)`,
 );
 for (const s of shapes) {
   const model = join(dir, s.name),
@@ -61,20 +114,20 @@ for (const s of shapes) {
     '--output_dir',
     model,
     '--dtype',
-    'f32',
+    s.types.includes('f32') ? 'f32' : 'bf16',
     ...o('hidden_size', s.dim),
     ...o('num_layers', s.layers),
     ...o('num_heads', s.heads),
+    ...o('n_kv_heads', s.kvHeads),
+    ...o('intermediate_size', s.ffn),
     ...o('seq_length', 256),
   ]);
   writeFileSync(join(model, 'tokenizer.model'), await bundledLlama2Model());
   console.log(
-    `\n${s.name} shape (hidden ${s.dim}, ${s.layers} layers)        prefill  decode   | llama.cpp prefill  decode | ratio prefill  decode`,
+    `\n${s.name} shape (hidden ${s.dim}, ${s.layers} layers)  ours 1 thread  2 threads    | llama.cpp 1 thread  2 threads    | best/best prefill decode | ours 2/1 decode`,
   );
-  for (const [name, wt] of TYPES) {
-    const m = await loadModel(core, model, { mode: 'finetune', weightType: wt });
-    const prefill = (PROMPT / (await medianMs(() => generate(m, prompt, { maxNewTokens: 1, eosId: -1 })))) * 1000;
-    const decode = (DECODE / (await medianMs(() => generate(m, [1], { maxNewTokens: DECODE, eosId: -1 })))) * 1000;
+  for (const name of s.types) {
+    const us = await ours(model, TYPES[name]);
     const file = join(dir, `${s.name}.${name}.gguf`);
     await quiet(convertWeight, [
       '--model',
@@ -88,32 +141,16 @@ for (const s of shapes) {
       '--dtype',
       name,
     ]);
-    const lm = await llama.loadModel({ modelPath: file });
-    const ctx = await lm.createContext({ contextSize: 256, threads: 1, batchSize: PROMPT });
-    const seq = ctx.getSequence();
-    const theirPrefill =
-      (PROMPT /
-        (await medianMs(async () => {
-          await seq.clearHistory();
-          await seq.evaluateWithoutGeneratingNewTokens(prompt as Token[]);
-        }))) *
-      1000;
-    const theirDecode =
-      (DECODE /
-        (await medianMs(async () => {
-          await seq.clearHistory();
-          let n = 0;
-          for await (const _ of seq.evaluate([1 as Token], { temperature: 0 })) if (++n >= DECODE) break;
-        }))) *
-      1000;
-    await ctx.dispose();
-    await lm.dispose();
-    const f = (x: number) => x.toFixed(1).padStart(7);
+    const them = await theirs(file);
+    rmSync(file);
+    const pair = (r: [number, number]) => `${f(r[0])} ${f(r[1])}`;
     console.log(
-      `  ${name.padEnd(40)} ${f(prefill)} ${f(decode)}   |          ${f(theirPrefill)} ${f(theirDecode)} |      ${(prefill / theirPrefill).toFixed(2).padStart(5)}× ${(decode / theirDecode).toFixed(2).padStart(5)}×`,
+      `  ${name.padEnd(10)} ${us.map(pair).join('  ')}   | ${them.map(pair).join('  ')} |    ${(best(us, 0) / best(them, 0)).toFixed(2).padStart(5)}× ${(best(us, 1) / best(them, 1)).toFixed(2).padStart(5)}× | ${(us[1][1] / us[0][1]).toFixed(2).padStart(5)}×`,
     );
   }
+  rmSync(model, { recursive: true, force: true });
 }
 console.log(
   `\npeak RSS of the whole run (both engines, every model): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
 );
+for (const core of cores) core.close();

@@ -8,6 +8,7 @@
 export * from './portable.ts';
 export { loadChatTemplate, loadTokenizer, type LoadedTokenizer } from './tokenizer/load.ts';
 export { ShardDataset } from './data/shard_reader.ts';
+export { defaultThreads, spawnWorkerThread } from './runtime/threads.ts';
 export { loadModel, openCheckpoint } from './checkpoint/load.ts';
 export { Llama, type NodePretrainedOptions } from './api/llama_node.ts';
 export { finetune, type FinetuneConfig, type FinetuneOptions, type TrainedAdapter } from './api/finetune.ts';

@@ -6,6 +6,7 @@
  */
 export { loadCore, relaxedSupported, type Core, type CoreKind, type CoreOptions } from './runtime/core.ts';
 export { Arena, MAX_MEMORY_BYTES } from './runtime/arena.ts';
+export { runKernelThread, type SpawnThread, type ThreadHandle, type ThreadInit } from './runtime/pool.ts';
 export {
   Kernels,
   WeightType,

@@ -14,6 +14,7 @@ import type { LoraConfig } from '../model/lora.ts';
 import type { ModelOptions } from '../model/options.ts';
 import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
 import { WeightType } from '../runtime/kernels.ts';
+import type { SpawnThread } from '../runtime/pool.ts';
 import { tokenizerFromFiles, type TokenizerFiles } from '../tokenizer/files.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 
@@ -32,6 +33,10 @@ export interface PretrainedOptions {
   seed?: number;
   /** the compute core to use: a loaded one (to share its memory), or which build to load ('auto', the default: the fastest the engine runs) */
   core?: Core | CoreKind | 'auto';
+  /** threads that run the kernels of a core loaded here (default 1; Node's Llama: this machine's cores); more need `spawnThread` */
+  threads?: number;
+  /** starts a kernel thread (Node's Llama brings one that starts worker threads) */
+  spawnThread?: SpawnThread;
 }
 
 /** A model's files as bytes (fetched, read, or made in memory). */
@@ -81,7 +86,9 @@ export function modelOptionsOf(options: PretrainedOptions): ModelOptions {
 
 /** The core `options.core` asks for (loaded when a kind is given). */
 export async function coreOf(options: PretrainedOptions): Promise<Core> {
-  return typeof options.core === 'object' ? options.core : loadCore({ kind: options.core ?? 'auto' });
+  return typeof options.core === 'object'
+    ? options.core
+    : loadCore({ kind: options.core ?? 'auto', threads: options.threads, spawnThread: options.spawnThread });
 }
 
 /**

@@ -7,6 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadModel } from '../checkpoint/load.ts';
 import { adapterBaseModel } from '../checkpoint/peft.ts';
+import { defaultThreads, spawnWorkerThread } from '../runtime/threads.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import {
   coreOf,
@@ -42,8 +43,9 @@ export class Llama extends PortableLlama {
    */
   static override async fromPretrained(
     source: string | PretrainedFiles,
-    options: NodePretrainedOptions = {},
+    given: NodePretrainedOptions = {},
   ): Promise<Llama> {
+    const options = { threads: defaultThreads(), spawnThread: spawnWorkerThread, ...given };
     if (typeof source !== 'string') {
       const made = await PortableLlama.fromPretrained(source, options);
       return new Llama(made.model, made.tokenizer, made.source);

@@ -1,6 +1,6 @@
 /**
  * `wasmformers serve --load_checkpoint <model> [--adapter name=path ...] [--host 127.0.0.1]
- * [--port 8080] [--api_key K]`: an OpenAI-compatible server (src/serve/) for the base model and
+ * [--port 8080] [--api_key K] [--threads N]`: an OpenAI-compatible server (src/serve/) for the base model and
  * every LoRA adapter beside it. The key may come from WASMFORMERS_API_KEY instead of the command
  * line (where other users of the machine can read it). SIGTERM or SIGINT stop accepting
  * requests, let the running ones finish within --drain_timeout seconds, and exit 0.
@@ -9,6 +9,7 @@ import { createApp } from '../serve/app.ts';
 import { listen } from '../serve/listen.ts';
 import { loadServed } from '../serve/served.ts';
 import { WeightType } from '../runtime/kernels.ts';
+import { defaultThreads } from '../runtime/threads.ts';
 import { parseFlags } from './flags.ts';
 
 const STORAGE: Record<string, WeightType> = { float32: WeightType.F32, bfloat16: WeightType.BF16, int8: WeightType.I8 };
@@ -51,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     timeout: { kind: 'number', default: 600 },
     body_limit: { kind: 'number', default: 1 << 20 },
     drain_timeout: { kind: 'number', default: 30 },
+    threads: { kind: 'number' },
   });
   const weightType = STORAGE[f.param_init_type as string];
   if (weightType === undefined)
@@ -77,6 +79,7 @@ export async function main(argv: string[]): Promise<number> {
     maxQueue: whole('max_queue', 0)!,
     contextLength: whole('max_seq_length', 2),
     deadlineSeconds: whole('timeout', 1)!,
+    threads: whole('threads', 1) ?? defaultThreads(),
   });
   const app = createApp(served, {
     apiKey: (f.api_key as string | undefined) ?? process.env.WASMFORMERS_API_KEY,

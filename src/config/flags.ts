@@ -28,6 +28,7 @@ export const RUN_FLAGS: Record<string, string> = {
   profile: 'profile',
   device_target: 'device_target',
   stream_layers: 'stream_layers',
+  threads: 'threads',
   // MindFormers' flags that set keys we keep but do not act on (a notice says so)
   sink_mode: 'runner_config.sink_mode',
   do_eval: 'do_eval',

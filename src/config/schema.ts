@@ -72,6 +72,7 @@ const RULES: Record<string, Rule> = {
   resume_training: { kind: 'boolean|string' },
   device_target: { oneOf: ['auto', 'relaxed', 'simd'] },
   stream_layers: { oneOf: ['auto', 'on', 'off'] },
+  threads: int(0),
   'runner_config.epochs': int(1),
   'runner_config.batch_size': int(1),
   'runner_config.sink_size': int(1),

@@ -82,6 +82,8 @@ export interface RunConfig extends IgnoredKeys {
   device_target: string;
   /** ours: keep the blocks' frozen weights outside the WebAssembly memory and stream each layer in ('auto': when they would not fit) */
   stream_layers: string;
+  /** ours: threads that run each rank's kernels (0: the machine's cores shared out among the ranks) */
+  threads: number;
   runner_config: {
     epochs: number;
     batch_size: number;

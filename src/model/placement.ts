@@ -33,8 +33,10 @@ export interface PlacementRequest {
   stream: string;
   /** memory of the machine */
   machineBytes: number;
-  /** whether the ranks' cores share one memory (an msrun_launcher job), where each takes it in chunks; default: ranks > 1 */
+  /** whether the ranks' cores share one memory (an msrun_launcher job, or threads), where each takes it in chunks; default: ranks > 1 */
   shared?: boolean;
+  /** threads of each rank, each with a kernel workspace of its own (default 1) */
+  threads?: number;
 }
 
 /** The decision and its sizes. */
@@ -59,7 +61,7 @@ function sizes(r: PlacementRequest, options: ModelOptions, ranks = r.ranks): { w
   const rank = (o: ModelOptions) => {
     const rows = [...weightPlan(r.config, o), ...activations];
     return (r.shared ?? ranks > 1)
-      ? sharedArenaBytes([WORKSPACE_BYTES, ...rows.map((row) => row.bytes)])
+      ? sharedArenaBytes([...Array<number>(r.threads ?? 1).fill(WORKSPACE_BYTES), ...rows.map((row) => row.bytes)])
       : sum(rows) + CORE_BYTES;
   };
   const wasm =

@@ -12,6 +12,7 @@ import type { LlamaModel } from '../model/llama.ts';
 import { headDim } from '../model/config.ts';
 import { MAX_MEMORY_BYTES } from '../runtime/arena.ts';
 import { loadCore, type CoreKind } from '../runtime/core.ts';
+import { spawnWorkerThread } from '../runtime/threads.ts';
 import { WeightType } from '../runtime/kernels.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { findChatTemplate, loadTokenizer } from '../tokenizer/load.ts';
@@ -30,6 +31,8 @@ export interface ServeOptions {
   tokenizer?: string;
   weightType: WeightType;
   core?: CoreKind | 'auto';
+  /** threads that run the kernels (default 1) */
+  threads?: number;
   /** sequences decoding at once (KV cache slots) */
   maxRunning: number;
   /** requests waiting beyond those; one more is a 429 */
@@ -88,7 +91,7 @@ export async function loadServed(o: ServeOptions): Promise<Served> {
   const loadedTok = await loadTokenizer(tokenizerPath(o));
   const tok = loadedTok.tokenizer;
   const chat = chatFormat(tok, await findChatTemplate(loadedTok));
-  const core = await loadCore({ kind: o.core ?? 'auto' });
+  const core = await loadCore({ kind: o.core ?? 'auto', threads: o.threads, spawnThread: spawnWorkerThread });
   const summary: string[] = [];
   const model = await loadModel(
     core,
@@ -139,7 +142,7 @@ export async function loadServed(o: ServeOptions): Promise<Served> {
     vocabLimit: tok.vocabSize,
   });
   summary.unshift(
-    `model ${name}: ${o.checkpoint} (${c.nLayers} layers, hidden ${c.dim}, vocabulary ${c.vocabSize}, ${WeightType[o.weightType].toLowerCase()} weights, ${core.kind} core)`,
+    `model ${name}: ${o.checkpoint} (${c.nLayers} layers, hidden ${c.dim}, vocabulary ${c.vocabSize}, ${WeightType[o.weightType].toLowerCase()} weights, ${core.kind} core, ${core.threads} thread${core.threads > 1 ? 's' : ''})`,
     ...[...adapters.values()].map((a) => `adapter ${a.name}: ${a.dir} (${(a.bytes / 2 ** 20).toFixed(2)} MiB)`),
     `tokenizer: ${loadedTok.source}; chat: ${chat.describe}`,
     `${o.maxRunning} sequences at once of up to ${contextLength} positions, ${o.maxQueue} more waiting; memory in use ${(core.arena.used / 2 ** 20).toFixed(0)} MiB`,

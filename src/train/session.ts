@@ -10,6 +10,7 @@ import type { RunConfig } from '../config/types.ts';
 import { makeFolders } from '../io/atomic.ts';
 import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
 import { isShared } from '../runtime/host.ts';
+import { defaultThreads, spawnWorkerThread } from '../runtime/threads.ts';
 import { WeightType } from '../runtime/kernels.ts';
 import { formatLoadReport, loadModel, type LoadReport } from '../checkpoint/load.ts';
 import { adapterBaseModel } from '../checkpoint/peft.ts';
@@ -106,10 +107,14 @@ export function rankContext(c: RunConfig): RankContext | undefined {
   };
 }
 
-/** Loads the compute core the config asks for (device_target auto, relaxed or simd), over the job's memory for a rank. */
+/**
+ * Loads the compute core the config asks for (device_target auto, relaxed or simd) on `threads`
+ * threads (0: the machine's cores shared out among the job's ranks), over the job's memory for a rank.
+ */
 export function coreFor(c: RunConfig, rank?: RankContext): Promise<Core> {
   const kind = c.device_target === 'relaxed' || c.device_target === 'simd' ? (c.device_target as CoreKind) : 'auto';
-  return loadCore({ kind, memory: rank?.job.memory });
+  const threads = c.threads || defaultThreads(rank?.job.ranks);
+  return loadCore({ kind, memory: rank?.job.memory, threads, spawnThread: spawnWorkerThread });
 }
 
 /**
@@ -183,7 +188,7 @@ async function buildOwnModel(
 ): Promise<LlamaModel> {
   const run = runModel(c, share),
     { config, ownConfig, adapterDir, options } = run;
-  const placement = placeRun(c, run, ranks, holders, isShared(core.arena.memory));
+  const placement = placeRun(c, run, ranks, holders, isShared(core.arena.memory), core.threads);
   options.streamLayers = placement.streamLayers;
   const path = c.load_checkpoint;
   log(placement.summary);
@@ -251,6 +256,7 @@ function placeRun(
   ranks: number,
   holders: number,
   shared: boolean,
+  threads: number,
 ): Placement {
   return placeWeights({
     config: ownConfig,
@@ -260,6 +266,7 @@ function placeRun(
     stream: c.stream_layers,
     machineBytes: totalmem(),
     shared,
+    threads,
     B: c.run_mode === 'predict' ? 1 : c.run_mode === 'eval' ? c.eval_dataset.batch_size : c.runner_config.batch_size,
     S: config.maxSeqLen,
   });
@@ -273,5 +280,5 @@ function placeRun(
 export function checkJobFits(c: RunConfig, ranks: number): void {
   const mp = c.parallel_config.model_parallel,
     share = mp > 1 ? { parts: mp, index: 0 } : undefined;
-  placeRun(c, runModel(c, share), ranks, mp, true);
+  placeRun(c, runModel(c, share), ranks, mp, true, c.threads || defaultThreads(ranks));
 }
