@@ -11,11 +11,12 @@
  * 100, `fixed32 wasmformers_crc32`, the CRC-32 of that piece's content, checked on every read;
  * protobuf readers that do not know the field (MindSpore's) skip it.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { crc32 } from './crc32.ts';
 import { DTYPE_BYTES, dtypeFromMindSpore, dtypeToMindSpore, numel, tensorBytes } from './dtypes.ts';
 import { FileSource, readChecked, readCheckedSync, type ByteSource } from './source.ts';
 import { infoOf, type TensorInfo, type TensorStore } from './store.ts';
+import { writeAll } from '../io/write_all.ts';
 
 /** The TensorProto field that holds a piece's CRC-32. */
 export const CRC_FIELD = 100;
@@ -323,8 +324,7 @@ export class CkptWriter {
   }
 
   private write(bytes: Uint8Array): void {
-    for (let done = 0; done < bytes.length; )
-      done += writeSync(this.fd, bytes, done, Math.min(bytes.length - done, 1 << 30), this.position + done);
+    writeAll(this.fd, bytes, this.position);
     this.position += bytes.length;
   }
 

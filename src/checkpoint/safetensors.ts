@@ -3,12 +3,13 @@
  * one tensor at a time, the per-tensor CRC-32s filled into `__metadata__` at the end, through a
  * temporary name renamed into place.
  */
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync } from 'node:fs';
 import { crc32, crcHex } from './crc32.ts';
 import { tensorBytes, type DType } from './dtypes.ts';
 import { CRC_KEY } from './safetensors_file.ts';
 import type { TensorInfo } from './store.ts';
 import { temporaryName } from '../io/atomic.ts';
+import { writeAll } from '../io/write_all.ts';
 
 export { CRC_KEY, SafetensorsFile } from './safetensors_file.ts';
 
@@ -139,11 +140,6 @@ export class SafetensorsWriter {
       /* already closed */
     }
   }
-}
-
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  for (let done = 0; done < bytes.length; )
-    done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), position + done);
 }
 
 /** One tensor to write: raw data in the dtype's little-endian layout. */

@@ -3,7 +3,7 @@
  * offset, known up front from its type and shape), padding to the alignment, then each tensor's
  * bytes, each padded to the alignment. The caller gives a temporary path and renames it.
  */
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync } from 'node:fs';
 import {
   alignUp,
   DEFAULT_ALIGNMENT,
@@ -15,6 +15,7 @@ import {
   type GgmlType,
   type TypedValue,
 } from './format.ts';
+import { writeAll } from '../../io/write_all.ts';
 
 /** One tensor to write: GGUF name, type, dimensions innermost first, and its bytes when asked. */
 export interface GgufTensor {
@@ -122,11 +123,6 @@ function putValue(out: Bytes, v: TypedValue): void {
       for (const x of v.value) out.i32(x);
       break;
   }
-}
-
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  for (let done = 0; done < bytes.length; )
-    done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), position + done);
 }
 
 /**
