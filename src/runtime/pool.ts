@@ -1,13 +1,15 @@
 /**
  * Threads inside a rank: worker threads, each with its own instance of the core over the rank's
- * shared memory and its own workspace, that run slices of one kernel call while the calling
- * thread runs the first slice. They are woken and joined through Atomics on a small shared
- * control block, not through messages, so a call costs microseconds: a decoding step makes a
- * hundred of them. A slice is an export of the core and its arguments; which slices make up a
- * call (and that they give the one-thread bits) is decided by Kernels.
+ * shared memory and its own workspace, that run slices of one kernel call beside the calling
+ * thread. A call publishes its slices in a small shared control block and wakes the threads
+ * through Atomics (not messages, so a call costs microseconds: a decoding step makes a hundred);
+ * every thread, the caller included, then claims slices one at a time until none is left, so a
+ * thread the system has not scheduled yet never holds the others up: the caller runs what it
+ * has not claimed. A slice is an export of the core and its arguments; which slices make up a
+ * call (and that they give the one-thread bits, whoever runs them) is decided by Kernels.
  *
- * The caller blocks in Atomics.wait while the other threads finish, so a pool needs a thread
- * that may block: Node's main thread or any worker (not a browser page's main thread).
+ * The caller blocks in Atomics.wait while the last claimed slices finish, so a pool needs a
+ * thread that may block: Node's main thread or any worker (not a browser page's main thread).
  */
 
 /** The exports a slice may call (a thread looks them up once, by index). */
@@ -63,21 +65,36 @@ export interface ThreadHandle {
 /** Starts one kernel thread that runs `runKernelThread(init)` and resolves once it has its core. */
 export type SpawnThread = (init: ThreadInit) => Promise<ThreadHandle>;
 
-// Control block: int32 [epoch, remaining, failed, failedFn] then float64 rows of ROW slots per thread:
-// [export index (−1: nothing this time, −2: leave), argument count, arguments...].
-const EPOCH = 0,
-  REMAINING = 1,
-  FAILED = 2,
-  FAILED_FN = 3;
+// Control block: int32 [ticket, done, leave, failed, failedFn], then float64 rows of ROW slots, one
+// per slice: [export index, argument count, arguments...]. The ticket holds the published call's
+// slice count (high bits) and how many of them are claimed (low 8 bits); a thread claims one by
+// raising it with compareExchange, and the rows are written before the ticket is published.
+const TICKET = 0,
+  DONE = 1,
+  LEAVE = 2,
+  FAILED = 3,
+  FAILED_FN = 4;
 const HEADER_BYTES = 64;
 const ROW = 24;
-const NOTHING = -1,
-  LEAVE = -2;
+/** Most slices of one call (the claim count has 8 bits). */
+const MAX_SLICES = 255;
 /** Checks of the control block a waiting thread makes before it sleeps (tens of microseconds). */
 const SPIN = 20000;
 
-function controlBytes(threads: number): number {
-  return HEADER_BYTES + threads * ROW * 8;
+/** The index of a slice this thread claimed from the published call, or −1 when none is left. */
+function claim(flags: Int32Array): number {
+  for (;;) {
+    const t = Atomics.load(flags, TICKET),
+      n = t >>> 8,
+      next = t & 0xff;
+    if (next >= n) return -1;
+    if (Atomics.compareExchange(flags, TICKET, t, t + 1) === t) return next;
+  }
+}
+
+/** Counts a slice done; the one that completes the call wakes the caller. */
+function finish(flags: Int32Array, slices: number): void {
+  if (Atomics.add(flags, DONE, 1) + 1 === slices) Atomics.notify(flags, DONE);
 }
 
 /** A pool of `threads` − 1 kernel threads plus the caller, over one core's shared memory. */
@@ -108,7 +125,8 @@ export class ThreadPool {
     spawn: SpawnThread,
     run0: (slice: Slice) => void,
   ): Promise<ThreadPool> {
-    const control = new SharedArrayBuffer(controlBytes(threads));
+    if (threads > MAX_SLICES) throw new RangeError(`pool: at most ${MAX_SLICES} threads, got ${threads}`);
+    const control = new SharedArrayBuffer(HEADER_BYTES + threads * ROW * 8);
     const inits = Array.from({ length: threads - 1 }, (_, i) => ({
       module,
       memory,
@@ -120,30 +138,30 @@ export class ThreadPool {
     return new ThreadPool(threads, control, handles, run0);
   }
 
-  /** Runs slices[0] here and the others on the kernel threads (at most `threads` slices), returning when all are done. */
+  /** Runs the slices (at most `threads`) on this thread and the kernel threads, returning when all are done. */
   run(slices: Slice[]): void {
-    if (slices.length > this.threads) throw new RangeError(`pool: ${slices.length} slices for ${this.threads} threads`);
-    const others = this.threads - 1;
-    for (let t = 1; t <= others; t++) {
-      const row = (t - 1) * ROW,
-        s = slices[t];
-      if (!s) {
-        this.rows[row] = NOTHING;
-        continue;
-      }
+    const n = slices.length;
+    if (n > this.threads) throw new RangeError(`pool: ${n} slices for ${this.threads} threads`);
+    slices.forEach((s, i) => {
+      const row = i * ROW;
       this.rows[row] = SLICE_EXPORTS.indexOf(s.fn);
       this.rows[row + 1] = s.args.length;
       this.rows.set(s.args, row + 2);
-    }
-    this.wake(others);
-    // The other threads are joined even when this thread's slice fails, so the next call starts clean.
+    });
+    Atomics.store(this.flags, DONE, 0);
+    Atomics.store(this.flags, TICKET, n << 8);
+    Atomics.notify(this.flags, TICKET);
+    // This thread claims slices too, so the call ends even when no other thread gets to run.
     let error: unknown;
-    try {
-      this.run0(slices[0]);
-    } catch (err) {
-      error = err;
+    for (let i = claim(this.flags); i >= 0; i = claim(this.flags)) {
+      try {
+        this.run0(slices[i]);
+      } catch (err) {
+        error ??= err;
+      }
+      finish(this.flags, n);
     }
-    this.join();
+    this.join(n);
     if (Atomics.load(this.flags, FAILED) !== 0) {
       const fn = SLICE_EXPORTS[Atomics.load(this.flags, FAILED_FN)];
       Atomics.store(this.flags, FAILED, 0);
@@ -154,25 +172,17 @@ export class ThreadPool {
 
   /** Asks every kernel thread to leave and ends them. */
   close(): void {
-    const others = this.threads - 1;
-    for (let t = 0; t < others; t++) this.rows[t * ROW] = LEAVE;
-    this.wake(others);
-    this.join();
+    Atomics.store(this.flags, LEAVE, 1);
+    Atomics.notify(this.flags, TICKET);
     for (const h of this.handles) h.terminate();
   }
 
-  private wake(others: number): void {
-    Atomics.store(this.flags, REMAINING, others);
-    Atomics.add(this.flags, EPOCH, 1);
-    Atomics.notify(this.flags, EPOCH);
-  }
-
-  private join(): void {
-    for (let i = 0; i < SPIN; i++) if (Atomics.load(this.flags, REMAINING) === 0) return;
+  private join(n: number): void {
+    for (let i = 0; i < SPIN; i++) if (Atomics.load(this.flags, DONE) === n) return;
     for (;;) {
-      const left = Atomics.load(this.flags, REMAINING);
-      if (left === 0) return;
-      Atomics.wait(this.flags, REMAINING, left);
+      const done = Atomics.load(this.flags, DONE);
+      if (done === n) return;
+      Atomics.wait(this.flags, DONE, done);
     }
   }
 }
@@ -194,33 +204,26 @@ export async function runKernelThread(init: ThreadInit, ready: () => void): Prom
   (exports.set_workspace as (ptr: number) => void)(init.workspace);
   const fns = SLICE_EXPORTS.map((name) => exports[name]);
   const flags = new Int32Array(init.control, 0, HEADER_BYTES / 4);
-  const row = new Float64Array(init.control, HEADER_BYTES + (init.index - 1) * ROW * 8, ROW);
-  let seen = Atomics.load(flags, EPOCH);
+  const rows = new Float64Array(init.control, HEADER_BYTES);
   ready();
   for (;;) {
-    let spin = 0;
-    while (Atomics.load(flags, EPOCH) === seen) {
-      if (++spin > SPIN) Atomics.wait(flags, EPOCH, seen);
-    }
-    seen = Atomics.load(flags, EPOCH);
-    const fn = row[0];
-    if (fn === LEAVE) {
-      finish(flags);
-      return;
-    }
-    if (fn !== NOTHING) {
+    for (let i = claim(flags); i >= 0; i = claim(flags)) {
+      const row = i * ROW,
+        fn = rows[row];
       try {
-        fns[fn](...Array.from(row.subarray(2, 2 + row[1])));
+        fns[fn](...Array.from(rows.subarray(row + 2, row + 2 + rows[row + 1])));
       } catch {
         Atomics.store(flags, FAILED_FN, fn);
         Atomics.store(flags, FAILED, 1);
       }
+      finish(flags, Atomics.load(flags, TICKET) >>> 8);
     }
-    finish(flags);
+    if (Atomics.load(flags, LEAVE) !== 0) return;
+    // Nothing left to claim: wait for the ticket to change (a new call) or the pool to close.
+    const seen = Atomics.load(flags, TICKET);
+    if ((seen & 0xff) < seen >>> 8) continue;
+    let spin = 0;
+    while (Atomics.load(flags, TICKET) === seen && Atomics.load(flags, LEAVE) === 0)
+      if (++spin > SPIN) Atomics.wait(flags, TICKET, seen);
   }
-}
-
-/** Counts this thread's slice done; the last one wakes the caller. */
-function finish(flags: Int32Array): void {
-  if (Atomics.sub(flags, REMAINING, 1) === 1) Atomics.notify(flags, REMAINING);
 }
