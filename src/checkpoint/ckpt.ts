@@ -17,6 +17,7 @@ import { DTYPE_BYTES, dtypeFromMindSpore, dtypeToMindSpore, numel, tensorBytes }
 import { FileSource, readChecked, readCheckedSync, type ByteSource } from './source.ts';
 import { infoOf, type TensorInfo, type TensorStore } from './store.ts';
 import { writeAll } from '../io/write_all.ts';
+import { fieldHead, varintBytes, Wire } from '../tokenizer/protobuf.ts';
 
 /** The TensorProto field that holds a piece's CRC-32. */
 export const CRC_FIELD = 100;
@@ -293,22 +294,6 @@ export class CkptFile implements TensorStore {
   }
 }
 
-/** A protobuf varint's bytes. */
-function varintBytes(v: number): number[] {
-  const out: number[] = [];
-  while (v >= 128) {
-    out.push((v % 128) | 128);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return out;
-}
-
-/** The key and length of a length-delimited field (its body follows). */
-function fieldHead(field: number, length: number): number[] {
-  return [...varintBytes(field * 8 + 2), ...varintBytes(length)];
-}
-
 /** Writes a MindSpore checkpoint at `path` (the caller renames it into place), one parameter at a time. */
 export class CkptWriter {
   private readonly fd: number;
@@ -337,25 +322,30 @@ export class CkptWriter {
     if (bytes.length !== want)
       throw new Error(`${what} has ${bytes.length} bytes, ${info.dtype}[${info.shape}] needs ${want}`);
     const type = [...Buffer.from(dtypeToMindSpore(info.dtype, what), 'ascii')];
-    const dims = info.shape.flatMap((d) => [0x08, ...varintBytes(d)]);
+    const dims = info.shape.flatMap((d) => [...fieldHead(1, Wire.Varint), ...varintBytes(d)]);
     const tag = [...Buffer.from(name, 'utf8')];
     const step = Math.max(DTYPE_BYTES[info.dtype], this.sliceBytes - (this.sliceBytes % DTYPE_BYTES[info.dtype]));
     for (let at = 0; at === 0 || at < bytes.length; at += step) {
       const content = bytes.subarray(at, Math.min(bytes.length, at + step));
       const crc = crc32(content);
       const crcField = [
-        ...varintBytes(CRC_FIELD * 8 + 5),
+        ...fieldHead(CRC_FIELD, Wire.Fixed32),
         crc & 0xff,
         (crc >>> 8) & 0xff,
         (crc >>> 16) & 0xff,
         crc >>> 24,
       ];
       // Checkpoint.value { tag, tensor { dims..., tensor_type, tensor_content, crc } }
-      const tensorHead = [...dims, ...fieldHead(2, type.length), ...type, ...fieldHead(3, content.length)];
+      const tensorHead = [
+        ...dims,
+        ...fieldHead(2, Wire.Bytes, type.length),
+        ...type,
+        ...fieldHead(3, Wire.Bytes, content.length),
+      ];
       const tensorLength = tensorHead.length + content.length + crcField.length;
-      const valueHead = [...fieldHead(1, tag.length), ...tag, ...fieldHead(2, tensorLength)];
+      const valueHead = [...fieldHead(1, Wire.Bytes, tag.length), ...tag, ...fieldHead(2, Wire.Bytes, tensorLength)];
       const valueLength = valueHead.length + tensorLength;
-      this.write(Uint8Array.from([...fieldHead(1, valueLength), ...valueHead, ...tensorHead]));
+      this.write(Uint8Array.from([...fieldHead(1, Wire.Bytes, valueLength), ...valueHead, ...tensorHead]));
       this.write(content);
       this.write(Uint8Array.from(crcField));
     }

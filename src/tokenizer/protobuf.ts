@@ -1,7 +1,7 @@
 /**
- * A reader for the protobuf wire format, enough to walk a message field by field without
- * generated code: varints, 32-bit fixed values, length-delimited bytes. Groups (wire types 3
- * and 4) are rejected, which also rejects most files that are not protobuf at all.
+ * A reader and a writer for the protobuf wire format, enough to walk or build a message field by
+ * field without generated code: varints, 32-bit fixed values, length-delimited bytes. Groups
+ * (wire types 3 and 4) are rejected, which also rejects most files that are not protobuf at all.
  */
 
 /** Wire types of the protobuf encoding. */
@@ -141,5 +141,53 @@ export class ProtobufReader {
   private need(n: number): void {
     if (this.pos + n > this.end)
       throw new ProtobufError(`a ${n}-byte value at byte ${this.pos} runs past the end`, true);
+  }
+}
+
+/** A varint's bytes (v a whole number below 2^53). */
+export function varintBytes(v: number): number[] {
+  const out: number[] = [];
+  for (; v >= 0x80; v = Math.floor(v / 128)) out.push((v % 128) | 0x80);
+  out.push(v);
+  return out;
+}
+
+/** The key of field `field` with wire type `wire`; for a length-delimited field, the `length` of its body after it. */
+export function fieldHead(field: number, wire: Wire, length = 0): number[] {
+  const key = varintBytes(field * 8 + wire);
+  return wire === Wire.Bytes ? [...key, ...varintBytes(length)] : key;
+}
+
+/** Builds one message field by field: varints, 32-bit floats, length-delimited bytes and strings. */
+export class ProtobufWriter {
+  private readonly parts: number[] = [];
+
+  /** A varint field. */
+  int(field: number, v: number): this {
+    this.parts.push(...fieldHead(field, Wire.Varint), ...varintBytes(v));
+    return this;
+  }
+
+  /** A 32-bit little-endian float field. */
+  float(field: number, v: number): this {
+    this.parts.push(...fieldHead(field, Wire.Fixed32), ...new Uint8Array(Float32Array.of(v).buffer));
+    return this;
+  }
+
+  /** A length-delimited field (an embedded message's bytes). */
+  bytes(field: number, b: Uint8Array): this {
+    this.parts.push(...fieldHead(field, Wire.Bytes, b.length));
+    for (const x of b) this.parts.push(x);
+    return this;
+  }
+
+  /** A length-delimited field of UTF-8 text. */
+  string(field: number, s: string): this {
+    return this.bytes(field, new TextEncoder().encode(s));
+  }
+
+  /** The message's bytes. */
+  done(): Uint8Array {
+    return Uint8Array.from(this.parts);
   }
 }

@@ -11,6 +11,7 @@
  */
 import { parseModel, PieceType } from '../../tokenizer/model.ts';
 import type { TokenizerFiles } from '../../tokenizer/files.ts';
+import { ProtobufWriter } from '../../tokenizer/protobuf.ts';
 import type { MetaValue, TypedValue } from './format.ts';
 
 /** The split patterns of the byte-level vocabularies read here, by `tokenizer.ggml.pre`. */
@@ -20,37 +21,6 @@ const SPLIT_PATTERNS: Record<string, string> = {
   qwen2:
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
 };
-
-/** Small protobuf writer: varints, fixed32 floats, length-delimited fields. */
-class Proto {
-  private readonly parts: number[] = [];
-  private varint(v: number): void {
-    for (; v >= 0x80; v = Math.floor(v / 128)) this.parts.push((v & 0x7f) | 0x80);
-    this.parts.push(v);
-  }
-  int(field: number, v: number): this {
-    this.varint(field << 3);
-    this.varint(v);
-    return this;
-  }
-  float(field: number, v: number): this {
-    this.varint((field << 3) | 5);
-    this.parts.push(...new Uint8Array(new Float32Array([v]).buffer));
-    return this;
-  }
-  bytes(field: number, b: Uint8Array): this {
-    this.varint((field << 3) | 2);
-    this.varint(b.length);
-    for (const x of b) this.parts.push(x);
-    return this;
-  }
-  string(field: number, s: string): this {
-    return this.bytes(field, new TextEncoder().encode(s));
-  }
-  done(): Uint8Array {
-    return Uint8Array.from(this.parts);
-  }
-}
 
 /** The tokenizer of a GGUF file's metadata as tokenizer files; errors name the file and key. */
 export function tokenizerFilesFromGguf(meta: ReadonlyMap<string, MetaValue>, where: string): TokenizerFiles {
@@ -79,17 +49,17 @@ export function tokenizerFilesFromGguf(meta: ReadonlyMap<string, MetaValue>, whe
       const i = id(key);
       return i === undefined ? fallback : (tokens[i] as string);
     };
-    const model = new Proto();
+    const model = new ProtobufWriter();
     for (let i = 0; i < n; i++)
       model.bytes(
         1,
-        new Proto()
+        new ProtobufWriter()
           .string(1, tokens[i] as string)
           .float(2, scores[i])
           .int(3, types[i])
           .done(),
       );
-    const trainer = new Proto()
+    const trainer = new ProtobufWriter()
       .int(3, 2)
       .int(35, types.includes(PieceType.Byte) ? 1 : 0)
       .string(45, piece('unknown', '<unk>'))
@@ -97,7 +67,7 @@ export function tokenizerFilesFromGguf(meta: ReadonlyMap<string, MetaValue>, whe
       .string(47, piece('eos', '</s>'))
       .string(48, piece('padding', '<pad>'));
     const addPrefix = meta.get('tokenizer.ggml.add_space_prefix') !== false;
-    const normalizer = new Proto()
+    const normalizer = new ProtobufWriter()
       .string(1, 'identity')
       .int(3, addPrefix ? 1 : 0)
       .int(4, 0)
