@@ -66,7 +66,13 @@ export async function main(argv: string[]): Promise<number> {
       throw new Error(`--${name} takes a whole number of at least ${min}, got ${v}`);
     return v;
   };
-  const port = whole('port', 0)!;
+  const seconds = (name: string) => {
+    const v = f[name] as number;
+    if (!(Number.isFinite(v) && v > 0)) throw new Error(`--${name} takes a number of seconds above 0, got ${v}`);
+    return v;
+  };
+  const port = whole('port', 0)!,
+    drainMs = seconds('drain_timeout') * 1000;
   if (port > 65535) throw new Error(`--port ${port}: at most 65535`);
   const served = await loadServed({
     checkpoint: f.load_checkpoint as string,
@@ -78,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
     maxRunning: whole('max_running', 1)!,
     maxQueue: whole('max_queue', 0)!,
     contextLength: whole('max_seq_length', 2),
-    deadlineSeconds: whole('timeout', 1)!,
+    deadlineSeconds: seconds('timeout'),
     threads: whole('threads', 1) ?? defaultThreads(),
   });
   const app = createApp(served, {
@@ -97,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
     `${signal}: no new requests; finishing ${running} running (up to ${f.drain_timeout} s), refusing ${queued} waiting`,
   );
   const stopped = server.stop();
-  await served.engine.drain((f.drain_timeout as number) * 1000);
+  await served.engine.drain(drainMs);
   await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 1000))]);
   console.log(`stopped after ${served.engine.tokens} tokens in ${served.engine.steps} batched steps`);
   // Idle keep-alive connections would hold the process open: the work is done, so leave now.

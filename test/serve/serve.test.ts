@@ -296,11 +296,35 @@ describe('serve', () => {
         ['--max_running', '100000'],
         /^serve: KV caches for 100000 sequences of 256 positions take .* GiB.*lower --max_running or --max_seq_length$/,
       ],
+      [['--timeout', '0'], /^serve: --timeout takes a number of seconds above 0, got 0$/],
+      [['--threads', '0'], /^serve: --threads takes a whole number of at least 1, got 0$/],
     ] as const) {
       const r = await runCli(['serve', '--load_checkpoint', paths.base, '--port', '0', ...args], { source: true });
       assert.equal(r.code, 1, r.stdout);
       assert.match(r.stderr.trim(), message);
       assert.equal(r.stderr.trim().split('\n').length, 1);
+    }
+  });
+
+  it('a request that runs past --timeout is a 504 naming the deadline, whole or streamed, and the server goes on', async () => {
+    // A deadline of 2 ms: 200 greedy tokens of the base cannot be done by then.
+    const hurried = await startServer(['--load_checkpoint', paths.base, '--model_name', 'base', '--timeout', '0.002']);
+    try {
+      const c = new OpenAI({ baseURL: `${hurried.url}/v1`, apiKey: 'none', maxRetries: 0 });
+      const body = { model: 'base', prompt: 'Give three tips', max_tokens: 200, temperature: 0 };
+      const whole = await failure(() => c.completions.create(body));
+      assert.equal(whole.status, 504);
+      assert.match(whole.message, /ran past the server's deadline of 0\.002 s/);
+      const streamedErr = await failure(async () => {
+        for await (const _ of await c.completions.create({ ...body, stream: true }));
+      });
+      assert.match(streamedErr.message, /ran past the server's deadline of 0\.002 s/);
+      const health = await (await fetch(`${hurried.url}/health`)).json();
+      assert.equal(health.status, 'ok');
+      assert.equal(health.finished.deadline, 2);
+      assert.equal(health.running, 0);
+    } finally {
+      await hurried.stop();
     }
   });
 
