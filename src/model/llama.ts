@@ -17,7 +17,8 @@ import { WeightType } from '../runtime/kernels.ts';
 import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
 import { LINEARS, linearShape, type LinearKind } from './lora.ts';
-import { activationAllocations, activationPlan, checkFits, weightPlan } from './plan.ts';
+import { Layout } from './layout.ts';
+import { activationPlan, checkFits, weightPlan } from './plan.ts';
 import { batchShape, type Batch } from './batch.ts';
 import type { ModelOptions } from './options.ts';
 import type { ModelShare } from './sharding.ts';
@@ -65,6 +66,8 @@ interface LayerActs {
 
 /** Every buffer a step uses, allocated for up to capT rows and capS positions. */
 interface StepBuffers {
+  /** where each buffer sits: the activation plan's entries, allocated */
+  layout: Layout;
   capT: number;
   capS: number;
   /** the shape of the current step (B·S ≤ capT, S ≤ capS) */
@@ -182,63 +185,70 @@ export class LlamaModel {
     return b;
   }
 
+  /** Where the step buffers sit (the activation plan's entries, allocated), once a step or reserve made them. */
+  get stepLayout(): Layout | undefined {
+    return this.buffers?.layout;
+  }
+
   /** Makes sure the step buffers can hold [B, S] (allocating now rather than in a later step). */
   reserve(B: number, S: number): void {
     this.prepare(B, S);
   }
 
-  /** Allocates every buffer for [B, S] in the order of activationAllocations. */
+  /** Allocates every buffer for [B, S] where the activation plan puts it, each taken by its key. */
   private allocate(B: number, S: number): StepBuffers {
     const arena = this.core.arena;
     if (this.buffers && arena.mark() === this.bufferEnd) arena.release(this.bufferStart);
+    const plan = activationPlan(this.config, this.options, B, S);
     checkFits(
-      activationPlan(this.config, this.options, B, S),
+      plan,
       arena.used,
       `lower the batch size (${B}) or the sequence length (${S})${this.options.recompute ? '' : ', or turn on recompute'}`,
     );
     this.bufferStart = arena.mark();
+    const layout = new Layout(arena, plan, 'the step buffers'),
+      at = (key: string) => layout.take(key);
     const c = this.config,
-      targets = this.loraKinds();
-    const it = activationAllocations(c, this.options, B, S, targets)[Symbol.iterator]();
-    const next = (): number => arena.alloc(it.next().value!.bytes);
-    const T = B * S,
+      T = B * S,
       dropout = (this.options.lora?.dropout ?? 0) > 0;
-    const layerSet = (xin: number): LayerActs => {
-      const a = {
+    const layerSet = (p: string, xin: number): LayerActs => {
+      const of = (name: string) => at(`${p} ${name}`);
+      const a: LayerActs = {
         xin,
-        xn1: next(),
-        rstd1: next(),
-        q: next(),
-        k: next(),
-        v: next(),
-        att: next(),
-        lse: next(),
-        xmid: next(),
-        xn2: next(),
-        rstd2: next(),
-        g: next(),
-        u: next(),
-        h: next(),
-        qRaw: 0,
-        kRaw: 0,
-        rstdQ: 0,
-        rstdK: 0,
+        xn1: of('xn1'),
+        rstd1: of('rstd1'),
+        q: of('q'),
+        k: of('k'),
+        v: of('v'),
+        att: of('att'),
+        lse: of('lse'),
+        xmid: of('xmid'),
+        xn2: of('xn2'),
+        rstd2: of('rstd2'),
+        g: of('g'),
+        u: of('u'),
+        h: of('h'),
+        qRaw: c.qkNorm ? of('qRaw') : 0,
+        kRaw: c.qkNorm ? of('kRaw') : 0,
+        rstdQ: c.qkNorm ? of('rstdQ') : 0,
+        rstdK: c.qkNorm ? of('rstdK') : 0,
         lora: {},
-      } as LayerActs;
-      if (c.qkNorm) Object.assign(a, { qRaw: next(), kRaw: next(), rstdQ: next(), rstdK: next() });
-      for (const kind of targets) a.lora[kind] = { t: next(), mask: dropout ? next() : 0 };
+      };
+      for (const kind of this.loraKinds())
+        a.lora[kind] = { t: of(`${kind} lora t`), mask: dropout ? of(`${kind} lora mask`) : 0 };
       return a;
     };
     const layers: LayerActs[] = [];
     for (let l = 0; l < c.nLayers; l++) {
-      const xin = next();
-      layers.push(this.options.recompute ? ({ xin } as LayerActs) : layerSet(xin));
+      const xin = at(`layer ${l} xin`);
+      layers.push(this.options.recompute ? ({ xin } as LayerActs) : layerSet(`layer ${l}`, xin));
     }
     if (this.options.recompute) {
-      const shared = layerSet(0);
+      const shared = layerSet('layer recomputed', 0);
       for (const l of layers) Object.assign(l, { ...shared, xin: l.xin });
     }
     const b: StepBuffers = {
+      layout,
       capT: T,
       capS: S,
       B,
@@ -247,31 +257,32 @@ export class LlamaModel {
       ropeOffset: -1,
       ropeS: 0,
       layers,
-      xL: next(),
-      xf: next(),
-      rstdf: next(),
-      rope: next(),
-      ids: next(),
-      targets: next(),
-      validTargets: next(),
-      logits: next(),
+      xL: at('xL'),
+      xf: at('xf'),
+      rstdf: at('rstdf'),
+      rope: at('rope'),
+      ids: at('ids'),
+      targets: at('targets'),
+      validTargets: at('validTargets'),
+      logits: at('logits'),
       logitsRows: Math.min(T, this.options.logitsChunk ?? 256),
-      rowLoss: next(),
-      rowLse: next(),
-      dres: next(),
-      dtmp: next(),
-      dxn: next(),
-      datt: next(),
-      dq: next(),
-      dk: next(),
-      dv: next(),
-      dh: next(),
-      dg: next(),
-      du: next(),
-      loraDt: next(),
-      loraTmp: next(),
-      normGradSink: next(),
+      rowLoss: at('rowLoss'),
+      rowLse: at('rowLse'),
+      dres: at('dres'),
+      dtmp: at('dtmp'),
+      dxn: at('dxn'),
+      datt: at('datt'),
+      dq: at('dq'),
+      dk: at('dk'),
+      dv: at('dv'),
+      dh: at('dh'),
+      dg: at('dg'),
+      du: at('du'),
+      loraDt: at('loraDt'),
+      loraTmp: at('loraTmp'),
+      normGradSink: at('normGradSink'),
     };
+    layout.finish();
     this.bufferEnd = arena.mark();
     this.buffers = b;
     return b;

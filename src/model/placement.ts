@@ -54,7 +54,7 @@ const sum = (rows: { bytes: number }[]) => rows.reduce((a, r) => a + r.bytes, 0)
 
 /** Bytes of the job's WebAssembly memory and of its weights outside it. */
 function sizes(r: PlacementRequest, options: ModelOptions, ranks = r.ranks): { wasm: number; host: number } {
-  const others = { ...options, sharedBase: { matrices: [], vectors: [] } },
+  const others = { ...options, sharedBase: { offsets: {} } },
     holders = Math.min(r.baseHolders, ranks);
   const activations = activationPlan(r.config, options, r.B, r.S);
   // A rank's bytes: its plan in allocation order, in the chunks its arena takes when the memory is shared.

@@ -4,20 +4,19 @@
  * computed before anything is allocated, with a clear error when it exceeds what one
  * WebAssembly instance can address (4 GiB).
  */
-import { alignUp, MAX_MEMORY_BYTES } from '../runtime/arena.ts';
+import { MAX_MEMORY_BYTES } from '../runtime/arena.ts';
 import { headDim, type LlamaConfig } from './config.ts';
+import { planEntry, type PlanCategory, type PlanEntry } from './layout.ts';
 import type { ModelOptions } from './options.ts';
-import { linearShape, loraTargets, type LinearKind } from './lora.ts';
-import { weightAllocations } from './weights.ts';
+import { linearShape, loraTargets } from './lora.ts';
+import { weightEntries } from './weights.ts';
 
-/** Every activation buffer for [B, S], in the order LlamaModel allocates them, 64-byte aligned. */
-export function activationAllocations(
-  c: LlamaConfig,
-  o: ModelOptions,
-  B: number,
-  S: number,
-  targets: LinearKind[],
-): { what: string; bytes: number }[] {
+/**
+ * Every activation buffer of a step over [B, S], keyed by its field in the model's step buffers
+ * (a layer's under `layer l`, or `layer recomputed` for the one set recompute shares, a LoRA
+ * adapter's under its kind), in the order they are allocated.
+ */
+export function activationPlan(c: LlamaConfig, o: ModelOptions, B: number, S: number): PlanEntry[] {
   const T = B * S,
     D = c.dim,
     hd = headDim(c),
@@ -25,102 +24,79 @@ export function activationAllocations(
     Hkv = c.nKvHeads * hd,
     F = c.ffnDim;
   const chunk = Math.min(T, o.logitsChunk ?? 256);
+  const targets = o.mode === 'finetune' && o.lora ? loraTargets(o.lora) : [];
   const rank = o.lora?.rank ?? 0,
     dropout = (o.lora?.dropout ?? 0) > 0;
-  const out: { what: string; bytes: number }[] = [];
-  const add = (what: string, floats: number) => out.push({ what, bytes: alignUp(floats * 4, 64) });
-  const layerSet = (l: number | 'recomputed') => {
-    const p = `layer ${l}`;
-    add(`${p} xn1`, T * D);
-    add(`${p} rstd1`, T);
-    add(`${p} q`, T * Hq);
-    add(`${p} k`, T * Hkv);
-    add(`${p} v`, T * Hkv);
-    add(`${p} att`, T * Hq);
-    add(`${p} lse`, B * c.nHeads * S);
-    add(`${p} xmid`, T * D);
-    add(`${p} xn2`, T * D);
-    add(`${p} rstd2`, T);
-    add(`${p} g`, T * F);
-    add(`${p} u`, T * F);
-    add(`${p} h`, T * F);
+  const out: PlanEntry[] = [];
+  const add = (key: string, shape: number[], type: 'f32' | 'i32' = 'f32') =>
+    out.push(planEntry(key, shape, type, 'activations'));
+  const layerSet = (p: string) => {
+    add(`${p} xn1`, [T, D]);
+    add(`${p} rstd1`, [T]);
+    add(`${p} q`, [T, Hq]);
+    add(`${p} k`, [T, Hkv]);
+    add(`${p} v`, [T, Hkv]);
+    add(`${p} att`, [T, Hq]);
+    add(`${p} lse`, [B, c.nHeads, S]);
+    add(`${p} xmid`, [T, D]);
+    add(`${p} xn2`, [T, D]);
+    add(`${p} rstd2`, [T]);
+    add(`${p} g`, [T, F]);
+    add(`${p} u`, [T, F]);
+    add(`${p} h`, [T, F]);
     if (c.qkNorm) {
-      add(`${p} q before norm`, T * Hq);
-      add(`${p} k before norm`, T * Hkv);
-      add(`${p} q rstd`, T * c.nHeads);
-      add(`${p} k rstd`, T * c.nKvHeads);
+      add(`${p} qRaw`, [T, Hq]);
+      add(`${p} kRaw`, [T, Hkv]);
+      add(`${p} rstdQ`, [T, c.nHeads]);
+      add(`${p} rstdK`, [T, c.nKvHeads]);
     }
     for (const kind of targets) {
-      add(`${p} ${kind} LoRA t`, T * rank);
-      if (dropout) add(`${p} ${kind} LoRA dropout`, T * linearShape(c, kind)[1]);
+      add(`${p} ${kind} lora t`, [T, rank]);
+      if (dropout) add(`${p} ${kind} lora mask`, [T, linearShape(c, kind)[1]]);
     }
   };
   for (let l = 0; l < c.nLayers; l++) {
-    add(`layer ${l} input`, T * D);
-    if (!o.recompute) layerSet(l);
+    add(`layer ${l} xin`, [T, D]);
+    if (!o.recompute) layerSet(`layer ${l}`);
   }
-  if (o.recompute) layerSet('recomputed');
-  add('last layer out', T * D);
-  add('final norm out', T * D);
-  add('final rstd', T);
-  add('rope table', S * hd);
-  add('ids', T);
-  add('targets', T);
-  add('counted targets', T);
-  add('logits chunk', chunk * c.vocabSize);
-  add('row losses', chunk);
-  add('row lse', chunk);
-  for (const g of ['dres', 'dtmp', 'dxn']) add(`grad ${g}`, T * D);
-  add('grad att', T * Hq);
-  add('grad q', T * Hq);
-  add('grad k', T * Hkv);
-  add('grad v', T * Hkv);
-  for (const g of ['dh', 'dg', 'du']) add(`grad ${g}`, T * F);
-  const maxIn = Math.max(D, F, Hq);
-  add('LoRA dt', T * Math.max(rank, 1));
-  add('LoRA scratch', T * maxIn);
-  add('norm grad sink', Math.max(D, hd));
+  if (o.recompute) layerSet('layer recomputed');
+  add('xL', [T, D]);
+  add('xf', [T, D]);
+  add('rstdf', [T]);
+  add('rope', [S, hd]);
+  add('ids', [T], 'i32');
+  add('targets', [T], 'i32');
+  add('validTargets', [T], 'i32');
+  add('logits', [chunk, c.vocabSize]);
+  add('rowLoss', [chunk]);
+  add('rowLse', [chunk]);
+  for (const g of ['dres', 'dtmp', 'dxn']) add(g, [T, D]);
+  add('datt', [T, Hq]);
+  add('dq', [T, Hq]);
+  add('dk', [T, Hkv]);
+  add('dv', [T, Hkv]);
+  for (const g of ['dh', 'dg', 'du']) add(g, [T, F]);
+  add('loraDt', [T, Math.max(rank, 1)]);
+  add('loraTmp', [T, Math.max(D, F, Hq)]);
+  add('normGradSink', [Math.max(D, hd)]);
   return out;
 }
 
-/** Where the bytes go. */
-export type PlanCategory = 'weights' | 'LoRA' | 'gradients' | 'optimizer state' | 'activations' | 'core';
-
-/** One allocation of the plan. */
-export interface PlanRow {
-  what: string;
-  bytes: number;
-  category: PlanCategory;
-}
-
-/** A memory plan: its rows and their total. */
+/** A memory plan: its entries and their total. */
 export interface MemoryPlan {
-  rows: PlanRow[];
+  rows: PlanEntry[];
   total: number;
 }
 
-function categorize(what: string): PlanCategory {
-  if (/ (grad)$/.test(what)) return 'gradients';
-  if (/ (m|v)$/.test(what)) return 'optimizer state';
-  if (/LoRA [AB]$/.test(what)) return 'LoRA';
-  return 'weights';
-}
-
 /** The parameters' share of the plan (what the model's constructor allocates). */
-export function weightPlan(c: LlamaConfig, o: ModelOptions): PlanRow[] {
-  return weightAllocations(c, o).map((r) => ({ ...r, category: categorize(r.what) }));
-}
-
-/** The activations' share for a step over [B, S]. */
-export function activationPlan(c: LlamaConfig, o: ModelOptions, B: number, S: number): PlanRow[] {
-  const targets = o.mode === 'finetune' && o.lora ? loraTargets(o.lora) : [];
-  return activationAllocations(c, o, B, S, targets).map((r) => ({ ...r, category: 'activations' as const }));
+export function weightPlan(c: LlamaConfig, o: ModelOptions): PlanEntry[] {
+  return weightEntries(c, o);
 }
 
 /** The whole plan: the core's own bytes (static data and kernel workspace), parameters, activations. */
 export function memoryPlan(c: LlamaConfig, o: ModelOptions, B: number, S: number, coreBytes: number): MemoryPlan {
-  const rows: PlanRow[] = [
-    { what: 'core static data and workspace', bytes: coreBytes, category: 'core' },
+  const rows: PlanEntry[] = [
+    { key: 'core', shape: [coreBytes], type: 'u8', bytes: coreBytes, category: 'core' },
     ...weightPlan(c, o),
     ...activationPlan(c, o, B, S),
   ];
@@ -158,7 +134,7 @@ export function formatPlan(plan: MemoryPlan): string {
 }
 
 /** Throws, naming the largest categories and what to change, when `bytes` more would pass 4 GiB after `used`. */
-export function checkFits(rows: PlanRow[], used: number, hint: string): void {
+export function checkFits(rows: PlanEntry[], used: number, hint: string): void {
   const need = rows.reduce((a, r) => a + r.bytes, 0);
   if (used + need <= MAX_MEMORY_BYTES) return;
   const plan = { rows, total: need };

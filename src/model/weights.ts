@@ -3,13 +3,13 @@
  * bf16 or int8 with a scale per output row), norms (always f32), LoRA adapters, and for every
  * trainable tensor its gradient and AdamW state. Names are Hugging Face's.
  */
-import { alignUp } from '../runtime/arena.ts';
 import type { Core } from '../runtime/core.ts';
 import { isBlockType, WeightType, weightBytes } from '../runtime/kernels.ts';
 import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../checkpoint/gguf/blocks.ts';
 import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
 import { LINEARS, linearShape, loraScale, loraTargets, type LinearKind, type LoraConfig } from './lora.ts';
+import { Layout, partKey, planEntry, storedType, type PlanEntry } from './layout.ts';
 import { shardAxis, sliceMatrix, type ModelShare } from './sharding.ts';
 
 /** A matrix [rows, cols] stored as `wt`; `scale` points at rows f32 scales for int8 (0 otherwise). */
@@ -89,12 +89,10 @@ export interface WeightOptions {
   streamLayers?: boolean;
 }
 
-/** Where the frozen base tensors of a model sit, in the order the constructor allocates them. */
+/** Where the frozen base tensors of a model sit: their offsets by key (weightEntries'). */
 export interface BaseLayout {
-  /** embedding, each layer's linears in LINEARS order (unless streamed), head unless tied */
-  matrices: { ptr: number; scale: number }[];
-  /** each layer's vectors (norms, then q/k norms and q/k/v biases where present), then the final norm */
-  vectors: number[];
+  /** the embedding, each layer's vectors and linears (unless streamed), the final norm, the head unless tied; int8 scales */
+  offsets: Record<string, number>;
   /** the streamed layers' matrices */
   hostLayers?: HostLayers;
 }
@@ -148,6 +146,11 @@ export function loraTensorName(layer: number, kind: LinearKind, which: 'A' | 'B'
   return layerTensorName(layer, kind).replace(/\.weight$/, `.lora_${which}.weight`);
 }
 
+/** The names of the tensors outside the blocks. */
+const EMBED_NAME = 'model.embed_tokens.weight',
+  NORM_NAME = 'model.norm.weight',
+  HEAD_NAME = 'lm_head.weight';
+
 /** Where a base tensor sits in the model: the embedding, a block tensor (with its layer), the final norm or the head. */
 export type BaseSlot = { kind: 'embed' | 'norm' | 'head' } | { kind: LinearKind | VectorKind; layer: number };
 
@@ -166,7 +169,7 @@ export interface BaseTensor {
  */
 export function baseTensorList(c: LlamaConfig): BaseTensor[] {
   const out: BaseTensor[] = [
-    { name: 'model.embed_tokens.weight', shape: [c.vocabSize, c.dim], init: 'normal', slot: { kind: 'embed' } },
+    { name: EMBED_NAME, shape: [c.vocabSize, c.dim], init: 'normal', slot: { kind: 'embed' } },
   ];
   for (let layer = 0; layer < c.nLayers; layer++) {
     for (const { kind, n, ones } of layerVectors(c))
@@ -184,51 +187,61 @@ export function baseTensorList(c: LlamaConfig): BaseTensor[] {
         slot: { kind, layer },
       });
   }
-  out.push({ name: 'model.norm.weight', shape: [c.dim], init: 'ones', slot: { kind: 'norm' } });
+  out.push({ name: NORM_NAME, shape: [c.dim], init: 'ones', slot: { kind: 'norm' } });
   if (!c.tieEmbeddings)
-    out.push({ name: 'lm_head.weight', shape: [c.vocabSize, c.dim], init: 'normal', slot: { kind: 'head' } });
+    out.push({ name: HEAD_NAME, shape: [c.vocabSize, c.dim], init: 'normal', slot: { kind: 'head' } });
   return out;
 }
 
-/** Every allocation of the parameters, in the order the constructor makes them, 64-byte aligned. */
-export function weightAllocations(c: LlamaConfig, o: WeightOptions): { what: string; bytes: number }[] {
+/** The key of a streamed model's slot for one kind of linear (every layer's matrix is copied into it in turn). */
+function slotKey(kind: LinearKind): string {
+  return `layer slot ${kind}`;
+}
+
+/**
+ * Every allocation of the parameters, in the order they are made, keyed by tensor name (the
+ * gradient, moments and int8 row scales under partKey): the weights' share of the memory plan.
+ */
+export function weightEntries(c: LlamaConfig, o: WeightOptions): PlanEntry[] {
   const wt = o.mode === 'train' ? WeightType.F32 : o.weightType;
   const trainBase = o.mode === 'train';
-  const out: { what: string; bytes: number }[] = [];
-  const add = (what: string, bytes: number) => out.push({ what, bytes: alignUp(bytes, 64) });
-  const trainable = (what: string, n: number) => {
-    add(what, n * 4);
-    for (const s of ['grad', 'm', 'v']) add(`${what} ${s}`, n * 4);
+  const out: PlanEntry[] = [];
+  const trainable = (key: string, shape: number[], category: 'weights' | 'LoRA') => {
+    out.push(planEntry(key, shape, 'f32', category), planEntry(partKey(key, 'grad'), shape, 'f32', 'gradients'));
+    for (const s of ['m', 'v'] as const) out.push(planEntry(partKey(key, s), shape, 'f32', 'optimizer state'));
   };
   const held = !trainBase && o.sharedBase !== undefined; // the base is another rank's allocation
   const streaming = !trainBase && !!o.streamLayers;
-  const own = (what: string, rows: number, cols: number) => {
+  const own = (key: string, rows: number, cols: number) => {
     if (isBlockType(wt) && cols % 32 !== 0)
-      throw new Error(`${WeightType[wt]} weights need rows of a multiple of 32 values; ${what} has rows of ${cols}`);
-    add(what, rows * cols * weightBytes(wt));
-    if (wt === WeightType.I8) add(`${what} scales`, rows * 4);
+      throw new Error(`${WeightType[wt]} weights need rows of a multiple of 32 values; ${key} has rows of ${cols}`);
+    out.push(planEntry(key, [rows, cols], storedType(wt), 'weights'));
+    if (wt === WeightType.I8) out.push(planEntry(partKey(key, 'scales'), [rows], 'f32', 'weights'));
   };
-  const matrix = (what: string, rows: number, cols: number) => {
-    if (trainBase) return trainable(what, rows * cols);
-    if (!held) own(what, rows, cols);
+  const matrix = (key: string, rows: number, cols: number) => {
+    if (trainBase) return trainable(key, [rows, cols], 'weights');
+    if (!held) own(key, rows, cols);
   };
-  const vector = (what: string, n: number) => (trainBase ? trainable(what, n) : held ? undefined : add(what, n * 4));
-  matrix('embedding', c.vocabSize, c.dim);
-  if (streaming) for (const { kind } of LINEARS) own(`layer slot ${kind}`, ...linearShape(c, kind));
+  const vector = (key: string, n: number) => {
+    if (trainBase) return trainable(key, [n], 'weights');
+    if (!held) out.push(planEntry(key, [n], 'f32', 'weights'));
+  };
+  matrix(EMBED_NAME, c.vocabSize, c.dim);
+  if (streaming) for (const { kind } of LINEARS) own(slotKey(kind), ...linearShape(c, kind));
   const targets = o.mode === 'finetune' && o.lora ? loraTargets(o.lora) : [];
   for (let l = 0; l < c.nLayers; l++) {
-    for (const { kind, n } of layerVectors(c)) vector(`layer ${l} ${kind}`, n);
+    for (const { kind, n } of layerVectors(c)) vector(layerTensorName(l, kind), n);
     for (const { kind } of LINEARS) {
       const [rows, cols] = linearShape(c, kind);
-      if (!streaming) matrix(`layer ${l} ${kind}`, rows, cols);
+      if (!streaming) matrix(layerTensorName(l, kind), rows, cols);
       if (targets.includes(kind)) {
-        trainable(`layer ${l} ${kind} LoRA A`, o.lora!.rank * cols);
-        trainable(`layer ${l} ${kind} LoRA B`, rows * o.lora!.rank);
+        trainable(loraTensorName(l, kind, 'A'), [o.lora!.rank, cols], 'LoRA');
+        trainable(loraTensorName(l, kind, 'B'), [rows, o.lora!.rank], 'LoRA');
       }
     }
   }
-  vector('final norm', c.dim);
-  if (!c.tieEmbeddings) matrix('lm head', c.vocabSize, c.dim);
+  vector(NORM_NAME, c.dim);
+  if (!c.tieEmbeddings) matrix(HEAD_NAME, c.vocabSize, c.dim);
   return out;
 }
 
@@ -260,6 +273,8 @@ export class LlamaWeights {
   readonly embedGrad: number = 0;
   readonly normGrad: number = 0;
   readonly headGrad: number = 0;
+  /** where every parameter, gradient and moment sits: the plan's weight entries, allocated */
+  readonly layout: Layout;
   /** streamed layers: their matrices outside the core's memory, and the layer the slot holds (-1: none) */
   readonly hostLayers?: HostLayers;
   private slotLayer = -1;
@@ -275,47 +290,59 @@ export class LlamaWeights {
     const trainBase = o.mode === 'train';
     const wt = trainBase ? WeightType.F32 : o.weightType;
     const targets = o.mode === 'finetune' && o.lora ? loraTargets(o.lora) : [];
+    const layout = new Layout(arena, weightEntries(c, o), 'the weights');
+    this.layout = layout;
     const trainable = (name: string, shape: number[]): Trainable => {
       const n = shape.reduce((a, b) => a * b, 1);
-      const t: Trainable = { name, shape, n, ptr: arena.alloc(n * 4), grad: 0, m: 0, v: 0 };
-      t.grad = arena.alloc(n * 4);
-      t.m = arena.alloc(n * 4);
-      t.v = arena.alloc(n * 4);
+      const t: Trainable = {
+        name,
+        shape,
+        n,
+        ptr: layout.take(name),
+        grad: layout.take(partKey(name, 'grad')),
+        m: layout.take(partKey(name, 'm')),
+        v: layout.take(partKey(name, 'v')),
+      };
       for (const p of [t.ptr, t.grad, t.m, t.v]) arena.f32(p, n).fill(0);
       this.trainable.push(t);
       return t;
     };
     const shared = trainBase ? undefined : o.sharedBase;
-    let matrices = 0,
-      vectors = 0;
-    const own = (rows: number, cols: number): Matrix => {
-      const ptr = arena.alloc(rows * cols * weightBytes(wt));
-      const scale = wt === WeightType.I8 ? arena.alloc(rows * 4) : 0;
-      return { ptr, scale, wt, rows, cols };
+    const sharedAt = (key: string): number => {
+      const at = shared!.offsets[key];
+      if (at === undefined) throw new Error(`the shared base weights have no ${key}`);
+      return at;
+    };
+    const own = (key: string, rows: number, cols: number): Matrix => {
+      const ptr = layout.take(key);
+      return { ptr, scale: wt === WeightType.I8 ? layout.take(partKey(key, 'scales')) : 0, wt, rows, cols };
     };
     const matrix = (name: string, rows: number, cols: number): [Matrix, number] => {
       if (trainBase) {
         const t = trainable(name, [rows, cols]);
         return [{ ptr: t.ptr, scale: 0, wt: WeightType.F32, rows, cols }, t.grad];
       }
-      if (shared) return [{ ...shared.matrices[matrices++], wt, rows, cols }, 0];
-      return [own(rows, cols), 0];
+      if (shared) {
+        const ptr = sharedAt(name);
+        return [{ ptr, scale: wt === WeightType.I8 ? sharedAt(partKey(name, 'scales')) : 0, wt, rows, cols }, 0];
+      }
+      return [own(name, rows, cols), 0];
     };
     const vector = (name: string, n: number): [number, number] => {
       if (trainBase) {
         const t = trainable(name, [n]);
         return [t.ptr, t.grad];
       }
-      if (shared) return [shared.vectors[vectors++], 0];
-      const p = arena.alloc(n * 4);
+      if (shared) return [sharedAt(name), 0];
+      const p = layout.take(name);
       arena.f32(p, n).fill(1); // norms start as ones; every vector is set when weights load
       return [p, 0];
     };
-    [this.embed, this.embedGrad] = matrix('model.embed_tokens.weight', c.vocabSize, c.dim);
+    [this.embed, this.embedGrad] = matrix(EMBED_NAME, c.vocabSize, c.dim);
     // Streamed layers: one slot of this core's own, every layer's matrices outside the memory.
     const streaming = !trainBase && !!o.streamLayers;
     const slot = streaming
-      ? (Object.fromEntries(LINEARS.map(({ kind }) => [kind, own(...linearShape(c, kind))])) as Record<
+      ? (Object.fromEntries(LINEARS.map(({ kind }) => [kind, own(slotKey(kind), ...linearShape(c, kind))])) as Record<
           LinearKind,
           Matrix
         >)
@@ -360,13 +387,14 @@ export class LlamaWeights {
         grads,
       });
     }
-    [this.norm, this.normGrad] = vector('model.norm.weight', c.dim);
+    [this.norm, this.normGrad] = vector(NORM_NAME, c.dim);
     if (c.tieEmbeddings) {
       this.head = this.embed;
       this.headGrad = this.embedGrad;
     } else {
-      [this.head, this.headGrad] = matrix('lm_head.weight', c.vocabSize, c.dim);
+      [this.head, this.headGrad] = matrix(HEAD_NAME, c.vocabSize, c.dim);
     }
+    layout.finish();
   }
 
   /** Every base tensor by HF name (baseTensorList's order) with its matrix or its f32 vector's pointer. */
@@ -401,19 +429,13 @@ export class LlamaWeights {
 
   /** Where the frozen base tensors sit, for the other ranks of a job (sharedBase); train mode has none. */
   baseLayout(): BaseLayout {
-    const matrices = [
-      this.embed,
-      ...(this.hostLayers ? [] : this.layers.flatMap((p) => LINEARS.map(({ kind }) => p.linear[kind]))),
-    ];
-    if (!this.config.tieEmbeddings) matrices.push(this.head);
-    return {
-      matrices: matrices.map(({ ptr, scale }) => ({ ptr, scale })),
-      vectors: [
-        ...this.layers.flatMap((p) => layerVectors(this.config).map(({ kind }) => this.layerVector(p, kind))),
-        this.norm,
-      ],
-      hostLayers: this.hostLayers,
-    };
+    const offsets: Record<string, number> = {};
+    for (const { name } of baseTensorList(this.config))
+      for (const key of [name, partKey(name, 'scales')]) {
+        const at = this.layout.offset(key);
+        if (at !== undefined) offsets[key] = at;
+      }
+    return { offsets, hostLayers: this.hostLayers };
   }
 
   /** Streamed layers: copies layer l's matrices into the slot unless it holds them already. */
