@@ -219,10 +219,10 @@ export interface AdamWStep {
 }
 
 /**
- * Work (multiply-adds, or elements for the elementwise kernels) below which a call runs on the
- * calling thread alone: waking the other threads costs a few microseconds.
+ * Work below which a call runs on the calling thread alone (waking the others costs microseconds),
+ * counted in multiply-adds: an exponential counts one, a plain vector operation a quarter.
  */
-const MIN_SPLIT_WORK = 1 << 16;
+const MIN_SPLIT_WORK = 1 << 17;
 
 /** [start, end) spans that cut 0..n into at most `parts` pieces whose starts are multiples of `align`. */
 function spans(n: number, parts: number, align: number): [number, number][] {
@@ -376,7 +376,7 @@ export class Kernels {
 
   /** y[rows,dim] = x·rstd·w; rstd[rows] = 1/sqrt(mean(x²) + eps) is saved for the backward. */
   rmsnormForward(y: number, rstd: number, x: number, w: number, rows: number, dim: number, eps: number): void {
-    const parts = this.parts(rows * dim, rows);
+    const parts = this.parts((rows * dim) / 2, rows);
     if (parts === 1) this.core.rmsnorm_fwd(y, rstd, x, w, rows, dim, eps);
     else
       this.split(rows, parts, 1, (r0, r1) => ({
@@ -423,7 +423,7 @@ export class Kernels {
   /** Rotates x[B,S,H,D] in place (rotate-half layout); inverse rotates back (the backward pass). */
   ropeApply(x: number, tab: number, B: number, S: number, H: number, D: number, inverse = false): void {
     const inv = inverse ? 1 : 0;
-    const parts = this.parts(B * S * H * D, B > 1 ? B : S);
+    const parts = this.parts((B * S * H * D) / 4, B > 1 ? B : S);
     if (parts === 1) this.core.rope_apply(x, tab, B, S, H, D, inv);
     else if (B > 1)
       this.split(B, parts, 1, (b0, b1) => ({
@@ -581,7 +581,7 @@ export class Kernels {
   /** One AdamW step over n parameters p with gradient g and state m, v (all f32, in place). */
   adamw(p: number, g: number, m: number, v: number, n: number, s: AdamWStep): void {
     const hyper = [s.lr, s.beta1, s.beta2, s.eps, s.weightDecay, s.bc1, s.bc2] as const;
-    const parts = this.parts(8 * n, n / 16);
+    const parts = this.parts(2 * n, n / 16);
     if (parts === 1) this.core.adamw(p, g, m, v, n, ...hyper);
     else
       this.split(n, parts, 16, (i, j) => ({
@@ -597,21 +597,21 @@ export class Kernels {
 
   /** x[n] *= s. */
   scale(x: number, n: number, s: number): void {
-    const parts = this.parts(n, n / 16);
+    const parts = this.parts(n / 4, n / 16);
     if (parts === 1) this.core.scale(x, n, s);
     else this.split(n, parts, 16, (i, j) => ({ fn: 'scale', args: [x + i * 4, j - i, s] }));
   }
 
   /** y[n] += a·x. */
   axpy(y: number, x: number, n: number, a = 1): void {
-    const parts = this.parts(n, n / 16);
+    const parts = this.parts(n / 4, n / 16);
     if (parts === 1) this.core.axpy(y, x, n, a);
     else this.split(n, parts, 16, (i, j) => ({ fn: 'axpy', args: [y + i * 4, x + i * 4, j - i, a] }));
   }
 
   /** y[n] = a∘b (y may alias a or b). */
   multiply(y: number, a: number, b: number, n: number): void {
-    const parts = this.parts(n, n / 16);
+    const parts = this.parts(n / 4, n / 16);
     if (parts === 1) this.core.vmul(y, a, b, n);
     else this.split(n, parts, 16, (i, j) => ({ fn: 'vmul', args: [y + i * 4, a + i * 4, b + i * 4, j - i] }));
   }
