@@ -5,6 +5,7 @@
  * PEFT does when the model is made (LlamaModel's constructor), never left to the caller.
  */
 import { loadModelFromBytes } from '../checkpoint/load_weights.ts';
+import { decodeUtf8Text, parseJson } from '../data/json_text.ts';
 import { generateIds } from '../generate/generate.ts';
 import type { SamplingOptions } from '../generate/sampling.ts';
 import type { Batch } from '../model/batch.ts';
@@ -121,7 +122,10 @@ export class Llama {
    * );
    */
   static async fromPretrained(files: PretrainedFiles, options: PretrainedOptions = {}): Promise<Llama> {
-    const json = files.config instanceof Uint8Array ? parseJson(files.config, 'config.json') : files.config;
+    const json =
+      files.config instanceof Uint8Array
+        ? parseJson(decodeUtf8Text(files.config, 'config.json'), 'config.json')
+        : files.config;
     const config: LlamaConfig = configFromHF(json as Record<string, unknown>, 'config.json');
     const tokenizer = tokenizerFromFiles(tokenizerFilesOf(files.tokenizer, files.tokenizerConfig ?? null), 'tokenizer');
     const model = await loadModelFromBytes(await coreOf(options), files.weights, config, modelOptionsOf(options), {
@@ -198,13 +202,5 @@ export class Llama {
    */
   forwardBackward(batch: Batch): StepResult {
     return this.model.forwardBackward(batch);
-  }
-}
-
-function parseJson(bytes: Uint8Array, where: string): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch (err) {
-    throw new Error(`${where}: not valid JSON (${(err as Error).message})`);
   }
 }

@@ -6,7 +6,7 @@
  */
 import { alpacaToConversations } from '../data/alpaca.ts';
 import { prepareNewOutput, writeFileAtomically } from '../io/atomic.ts';
-import { readJsonFile } from '../data/json_text.ts';
+import { readJsonFile } from '../data/json_file.ts';
 import { parseFlags } from './flags.ts';
 
 /** Converts --data_path into --output_path; prints nothing on success, as the seed does. */

@@ -1,27 +1,18 @@
 /**
- * Reading JSON input files with errors people can act on: invalid UTF-8 names the byte, and a
- * syntax error names the line and column (JSON.parse in V8 gives at most an offset, and not
- * always that), found by a small validator that runs only after JSON.parse has failed.
+ * JSON text with errors people can act on: invalid UTF-8 names the byte, and a syntax error
+ * names the line and column (JSON.parse in V8 gives at most an offset, and not always that),
+ * found by a small validator that runs only after JSON.parse has failed. No file system here
+ * (the portable entry parses config.json bytes with it); src/data/json_file.ts reads files.
  */
-import { readFile } from 'node:fs/promises';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Reads a file as UTF-8 text (a leading BOM is dropped); errors name the file. */
-export async function readTextFile(path: string): Promise<string> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(
-      `${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message}`,
-    );
-  }
+/** Bytes as UTF-8 text (a leading BOM is dropped); invalid UTF-8 is an error naming `where` and the byte. */
+export function decodeUtf8Text(bytes: Uint8Array, where: string): string {
   try {
     return utf8.decode(bytes);
   } catch {
-    throw new Error(`${path}: not UTF-8 text (invalid byte at offset ${firstInvalidUtf8(bytes)})`);
+    throw new Error(`${where}: not UTF-8 text (invalid byte at offset ${firstInvalidUtf8(bytes)})`);
   }
 }
 
@@ -35,11 +26,6 @@ export function parseJson(text: string, where: string): unknown {
     const { line, column } = lineAndColumn(text, found.at);
     throw new Error(`${where}: invalid JSON at line ${line}, column ${column}: ${found.reason}`);
   }
-}
-
-/** Reads and parses a JSON file. */
-export async function readJsonFile(path: string): Promise<unknown> {
-  return parseJson(await readTextFile(path), path);
 }
 
 /** 1-based line and column (in characters) of a string offset. */

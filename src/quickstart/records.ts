@@ -6,7 +6,7 @@
  */
 import { alpacaToConversations } from '../data/alpaca.ts';
 import { renderConversation } from '../data/conversation.ts';
-import { readJsonFile } from '../data/json_text.ts';
+import { readJsonFile } from '../data/json_file.ts';
 
 /** One Alpaca record (checked by alpacaToConversations). */
 export interface AlpacaRecord {

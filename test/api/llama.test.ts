@@ -198,6 +198,19 @@ describe('Llama, generate and finetune', () => {
       Llama.fromPretrained(folder, { dtype: 'f16' as 'f32' }),
       /dtype "f16": expected one of f32, bf16, int8/,
     );
+    const bytesOf = (config: Uint8Array) => ({
+      config,
+      weights: new Uint8Array(readFileSync(join(folder, 'model.safetensors'))),
+      tokenizer: new Uint8Array(readFileSync(join(folder, 'tokenizer.model'))),
+    });
+    await assert.rejects(
+      Llama.fromPretrained(bytesOf(new TextEncoder().encode('{\n  "hidden_size": 16,\n}'))),
+      /^Error: config\.json: invalid JSON at line 3, column 1: unexpected "}" where a property name in double quotes was expected$/,
+    );
+    await assert.rejects(
+      Llama.fromPretrained(bytesOf(Uint8Array.of(0x7b, 0xff, 0x7d))),
+      /^Error: config\.json: not UTF-8 text \(invalid byte at offset 1\)$/,
+    );
     const plain = await Llama.fromPretrained(folder);
     await assert.rejects(finetune({ model: plain, dataset: [] }), /the model has no LoRA adapters/);
     const lora = await Llama.fromPretrained(folder, { loraConfig: LORA });
