@@ -33,9 +33,8 @@ export interface DecodeRow {
   token: number;
 }
 
-/** Activation buffers of a step for up to `rows` rows (arena offsets). */
+/** Activation buffers of a step (arena offsets), for as many rows as the larger of the batch and a prompt can have. */
 interface Buffers {
-  rows: number;
   x: number;
   xn: number;
   rstd: number;
@@ -98,7 +97,6 @@ export class BatchDecoder {
       Hq = c.nHeads * hd,
       f = (n: number) => arena.alloc(n * 4);
     this.buffers = {
-      rows: T,
       x: f(T * D),
       xn: f(T * D),
       rstd: f(T),

@@ -246,7 +246,7 @@ function generate(
       wake?.();
     },
     () => {
-      result = { tokens: [], finish: 'cancelled', firstTokenMs: NaN };
+      result = { tokens: [], finish: 'cancelled' };
       wake?.();
     },
   );

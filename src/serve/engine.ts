@@ -36,8 +36,6 @@ export interface GenerationRequest {
 export interface GenerationResult {
   tokens: number[];
   finish: FinishReason;
-  /** milliseconds from submit to the first token (NaN when none came) */
-  firstTokenMs: number;
 }
 
 /** The scheduler's limits. */
@@ -65,13 +63,16 @@ interface Job {
   submitted: number;
   seq?: DecodeSequence;
   rng: Rng;
-  seen: number[];
+  /** the tokens chosen so far; the last is fed at the next step */
   tokens: number[];
-  /** the token to feed at the next step */
-  next: number;
-  firstTokenMs: number;
   done(result: GenerationResult): void;
   fail(err: Error): void;
+}
+
+/** A job's prompt and its tokens so far (what a repetition penalty counts). */
+function* seenIds(job: Job): Iterable<number> {
+  yield* job.req.prompt;
+  yield* job.tokens;
 }
 
 /** The batch scheduler over one decoder. */
@@ -114,10 +115,7 @@ export class Engine {
         req,
         submitted: performance.now(),
         rng: new Rng(req.seed),
-        seen: [...req.prompt],
         tokens: [],
-        next: -1,
-        firstTokenMs: NaN,
         done,
         fail,
       });
@@ -194,7 +192,9 @@ export class Engine {
   private step(): void {
     for (const job of [...this.running]) this.ended(job);
     if (!this.running.length) return;
-    const logits = this.decoder.decodeBatch(this.running.map((job) => ({ seq: job.seq!, token: job.next })));
+    const logits = this.decoder.decodeBatch(
+      this.running.map((job) => ({ seq: job.seq!, token: job.tokens[job.tokens.length - 1] })),
+    );
     const V = logits.length / this.running.length;
     this.steps++;
     [...this.running].forEach((job, i) => this.take(job, logits.subarray(i * V, (i + 1) * V)));
@@ -203,13 +203,10 @@ export class Engine {
   /** Chooses a job's next token from its logits and passes it on, finishing the job when it ends. */
   private take(job: Job, logits: Float32Array): void {
     if (this.limits.vocabLimit < logits.length) logits.fill(-Infinity, this.limits.vocabLimit);
-    const id = sampleToken(logits, job.seen, job.req.sampling, job.rng);
-    if (job.tokens.length === 0) job.firstTokenMs = performance.now() - job.submitted;
+    const id = sampleToken(logits, seenIds(job), job.req.sampling, job.rng);
     this.tokens++;
     if (job.req.stopIds.includes(id)) return this.finish(job, 'stop');
     job.tokens.push(id);
-    job.seen.push(id);
-    job.next = id;
     let stop: boolean | void;
     try {
       stop = job.req.onToken(id);
@@ -235,6 +232,6 @@ export class Engine {
     if (job.seq) this.decoder.close(job.seq);
     job.seq = undefined;
     this.finished[finish]++;
-    job.done({ tokens: job.tokens, finish, firstTokenMs: job.firstTokenMs });
+    job.done({ tokens: job.tokens, finish });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The serve scheduler on a tiny random model: a request past its deadline stops early and gives
  * its cache back; a full queue refuses at once; drain lets the running request finish, cancels
- * the waiting one and refuses new ones; greedy tokens through the engine equal generate()'s.
+ * the waiting one and refuses new ones; greedy tokens through the engine equal generate()'s, with
+ * and without a repetition penalty (over the prompt and the tokens so far).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -38,6 +39,19 @@ describe('serve engine', async () => {
     assert.equal(late.finish, 'deadline');
     assert.ok(late.tokens.length < 500, `${late.tokens.length} tokens`);
     assert.equal(decoder.free, 2);
+  });
+
+  it('with a repetition penalty, greedy tokens equal generate() with the same penalty', async () => {
+    const decoder = new BatchDecoder(model, 1, 512);
+    const engine = new Engine(decoder, { maxQueue: 1, deadlineMs: 60_000, vocabLimit: model.config.vocabSize });
+    const sampling = { ...SEED_SAMPLING, doSample: false, repetitionPenalty: 3 };
+    const penalized = await engine.submit({ ...request(40), sampling });
+    assert.deepEqual(penalized.tokens, generate(model, [1, 7, 9], { ...sampling, maxNewTokens: 40, eosId: -1 }));
+    assert.notDeepEqual(
+      penalized.tokens,
+      generate(model, [1, 7, 9], { maxNewTokens: 40, eosId: -1 }),
+      'the penalty changes the tokens',
+    );
   });
 
   it("ids past the tokenizer's size (a model's padded rows) are never sampled: greedy tokens equal generate() with that limit", async () => {

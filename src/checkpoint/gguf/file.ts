@@ -13,22 +13,14 @@ import { FileSource, type ByteSource } from '../source.ts';
 import { infoOf, type TensorInfo, type TensorStore } from '../store.ts';
 import { dequantize } from './blocks.ts';
 import { configFromGguf } from './config.ts';
-import type { MetaValue } from './format.ts';
 import { parseHeader, type TensorRecord } from './header.ts';
 import { hfName, isRopeProjection } from './names.ts';
-
-/** Whether bytes start with the GGUF magic. */
-export function isGguf(head: Uint8Array): boolean {
-  return head.length >= 4 && head[0] === 0x47 && head[1] === 0x47 && head[2] === 0x55 && head[3] === 0x46;
-}
 
 /** A GGUF file opened for reading (nothing but the header is read until a tensor is asked for). */
 export class GgufFile implements TensorStore {
   readonly where: string;
   readonly tensors: ReadonlyMap<string, TensorInfo>;
   readonly metadata: Readonly<Record<string, string>> = {};
-  /** every metadata key and value, as stored */
-  readonly values: ReadonlyMap<string, MetaValue>;
   /** the model the metadata describes */
   readonly config: LlamaConfig;
   /** the tensor records by the names `tensors` uses */
@@ -38,7 +30,6 @@ export class GgufFile implements TensorStore {
   private constructor(private readonly src: ByteSource) {
     this.where = src.where;
     const h = parseHeader(src);
-    this.values = h.metadata;
     const embed = h.tensors.get('token_embd.weight');
     if (!embed) throw new Error(`${this.where}: no tensor token_embd.weight`);
     const freqs = h.tensors.get('rope_freqs.weight');
