@@ -7,33 +7,23 @@
  * 3 runs. Run: node --import tsx bench/infer.ts [--quick] (--quick: stories15M only; TinyLlama,
  * whose f32 weights do not fit one WebAssembly memory, runs bf16, q8_0 and q4_0).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getLlama, type Token } from 'node-llama-cpp';
 import { loadModel } from '../src/checkpoint/load.ts';
-import { main as convertWeight } from '../src/commands/convert_weight.ts';
-import { main as initCheckpoint } from '../src/commands/init_checkpoint.ts';
 import { generate } from '../src/generate/generate.ts';
 import { loadCore } from '../src/runtime/core.ts';
 import { WeightType } from '../src/runtime/kernels.ts';
 import { spawnWorkerThread } from '../src/runtime/threads.ts';
-import { bundledLlama2Model } from '../src/tokenizer/load.ts';
+import { ggufOf, randomCheckpoint, STORIES_110M, type Shape } from './random_models.ts';
 import { medianMs } from './timing.ts';
 
 const PROMPT = 128,
   DECODE = 64;
-const SHAPES = [
+const SHAPES: (Shape & { types: string[] })[] = [
   { name: 'stories15M', dim: 288, layers: 6, heads: 6, kvHeads: 6, ffn: 768, types: ['f32', 'bf16', 'q8_0', 'q4_0'] },
-  {
-    name: 'stories110M',
-    dim: 768,
-    layers: 12,
-    heads: 12,
-    kvHeads: 12,
-    ffn: 2048,
-    types: ['f32', 'bf16', 'q8_0', 'q4_0'],
-  },
+  { ...STORIES_110M, types: ['f32', 'bf16', 'q8_0', 'q4_0'] },
   { name: 'TinyLlama-1.1B', dim: 2048, layers: 22, heads: 32, kvHeads: 4, ffn: 5632, types: ['bf16', 'q8_0', 'q4_0'] },
 ];
 const TYPES: Record<string, WeightType> = {
@@ -43,17 +33,6 @@ const TYPES: Record<string, WeightType> = {
   q4_0: WeightType.Q4_0,
 };
 const THREADS = [1, 2];
-
-/** Runs a command's main with its console output swallowed; a failure throws. */
-async function quiet(main: (argv: string[]) => Promise<number>, argv: string[]): Promise<void> {
-  const log = console.log;
-  console.log = () => {};
-  try {
-    if ((await main(argv)) !== 0) throw new Error(`${argv.join(' ')} failed`);
-  } finally {
-    console.log = log;
-  }
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-infer-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -106,41 +85,13 @@ console.log(
   `Inference, ${PROMPT}-token prompt then ${DECODE} decoded tokens, medians of 3 (tokens/s; machine shared with other jobs)`,
 );
 for (const s of shapes) {
-  const model = join(dir, s.name),
-    o = (k: string, v: number) => [`--model.model_config.${k}`, String(v)];
-  await quiet(initCheckpoint, [
-    '--config',
-    'configs/llama2/train_tiny.yaml',
-    '--output_dir',
-    model,
-    '--dtype',
-    s.types.includes('f32') ? 'f32' : 'bf16',
-    ...o('hidden_size', s.dim),
-    ...o('num_layers', s.layers),
-    ...o('num_heads', s.heads),
-    ...o('n_kv_heads', s.kvHeads),
-    ...o('intermediate_size', s.ffn),
-    ...o('seq_length', 256),
-  ]);
-  writeFileSync(join(model, 'tokenizer.model'), await bundledLlama2Model());
+  const model = await randomCheckpoint(dir, s, s.types.includes('f32') ? 'f32' : 'bf16');
   console.log(
     `\n${s.name} shape (hidden ${s.dim}, ${s.layers} layers)  ours 1 thread  2 threads    | llama.cpp 1 thread  2 threads    | best/best prefill decode | ours 2/1 decode`,
   );
   for (const name of s.types) {
     const us = await ours(model, TYPES[name]);
-    const file = join(dir, `${s.name}.${name}.gguf`);
-    await quiet(convertWeight, [
-      '--model',
-      'llama',
-      '--input_path',
-      model,
-      '--output_path',
-      file,
-      '--output_format',
-      'gguf',
-      '--dtype',
-      name,
-    ]);
+    const file = await ggufOf(model, name);
     const them = await theirs(file);
     rmSync(file);
     const pair = (r: [number, number]) => `${f(r[0])} ${f(r[1])}`;
