@@ -14,6 +14,8 @@ import { infoOf, ViewStore, type DerivedTensor, type TensorStore } from './store
 /**
  * A view of `base` (named in `layout`) with the LoRA factors found in `lora` (same layout;
  * may be `base` itself) merged into their weights. Optimizer state (prefixed names) is left out.
+ * A factor that cannot be merged (no weight of `base` under it, as a layer the base does not
+ * have, or no partner factor) is an error naming it: it is never dropped.
  */
 export function mergeLora(
   core: Core,
@@ -24,7 +26,8 @@ export function mergeLora(
 ): { store: TensorStore; merged: string[] } {
   if (!Number.isFinite(scale)) throw new Error(`the LoRA scale must be a number, got ${scale}`);
   const derived = new Map<string, DerivedTensor>();
-  const merged: string[] = [];
+  const merged: string[] = [],
+    used = new Set<string>();
   for (const [name, info] of base.tensors) {
     const key = parseName(name, layout);
     if (key?.lora) continue;
@@ -50,6 +53,7 @@ export function mergeLora(
       );
     }
     merged.push(name);
+    used.add(a).add(b);
     derived.set(name, {
       info,
       parts: [
@@ -74,6 +78,17 @@ export function mergeLora(
         }
       },
     });
+  }
+  for (const name of lora.tensors.keys()) {
+    const key = parseName(name, layout);
+    if (!key?.lora || key.prefix || used.has(name)) continue;
+    const weight = formatName({ ...key, lora: undefined }, layout),
+      partner = formatName({ ...key, lora: key.lora === 'A' ? 'B' : 'A' }, layout);
+    throw new Error(
+      base.tensors.has(weight)
+        ? `${lora.where}: LoRA factor ${name} has no ${partner} to merge with`
+        : `${lora.where}: LoRA factor ${name} has no weight ${weight} in ${base.where} to merge into`,
+    );
   }
   return { store: new ViewStore(base.where, derived, []), merged };
 }

@@ -2,19 +2,21 @@
  * LoRA in checkpoints: a PEFT adapter exported and imported is bit-exact; a merged model gives
  * the logits of base + adapter (1e-5 relative, and PyTorch agrees on both); transform_ckpt_lora
  * takes the scale from the adapter's own config (PEFT or the MindFormers YAML) and never from a
- * default; MindFormers-named LoRA checkpoints load; what was not loaded is reported as
- * MindFormers reports it.
+ * default; a factor that cannot be merged (a layer the base does not have, no partner) is an error
+ * naming it, never dropped; MindFormers-named LoRA checkpoints load; what was not loaded is
+ * reported as MindFormers reports it.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main as convert } from '../../src/commands/convert_weight.ts';
 import { main as mergeCommand } from '../../src/commands/transform_ckpt_lora.ts';
 import { formatLoadReport, loadModel, openCheckpoint, type LoadReport } from '../../src/checkpoint/load.ts';
 import { modelTensors } from '../../src/checkpoint/model_tensors.ts';
 import { relayout, openTensors } from '../../src/checkpoint/open.ts';
-import { adapterBaseModel, openAdapter, saveAdapter } from '../../src/checkpoint/peft.ts';
+import { adapterBaseModel, openAdapter, PEFT_PREFIX, saveAdapter } from '../../src/checkpoint/peft.ts';
+import { writeSafetensors, type TensorToWrite } from '../../src/checkpoint/safetensors.ts';
 import { writeTensors } from '../../src/checkpoint/write.ts';
 import { loadCore } from '../../src/runtime/core.ts';
 import { WeightType } from '../../src/runtime/kernels.ts';
@@ -231,6 +233,48 @@ describe('LoRA adapters and merging', async () => {
       ]),
       /no LoRA factors/,
     );
+  });
+
+  it('a factor that cannot be merged is an error naming it, and nothing is written', async () => {
+    const factors = openTensors(join(adapterDir, 'adapter_model.safetensors')),
+      tensors: TensorToWrite[] = [];
+    for (const [name, info] of factors.tensors)
+      tensors.push({ name, dtype: info.dtype, shape: info.shape, data: await factors.read(name) });
+    factors.close();
+    const peft = (name: string) => `${PEFT_PREFIX}${name}`,
+      q0 = (which: 'A' | 'B') => peft(`model.layers.0.self_attn.q_proj.lora_${which}.weight`);
+    const cases: [string, TensorToWrite[], RegExp][] = [
+      [
+        'a layer the base does not have',
+        [
+          ...tensors,
+          ...tensors
+            .filter((t) => t.name.startsWith(q0('A').slice(0, -'A.weight'.length)))
+            .map((t) => ({ ...t, name: t.name.replace('layers.0.', 'layers.2.') })),
+        ],
+        /: LoRA factor model\.layers\.2\.self_attn\.q_proj\.lora_[AB]\.weight has no weight model\.layers\.2\.self_attn\.q_proj\.weight in \S+ to merge into$/,
+      ],
+      [
+        'no partner',
+        tensors.filter((t) => t.name !== q0('B')),
+        /: LoRA factor model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight has no model\.layers\.0\.self_attn\.q_proj\.lora_B\.weight to merge with$/,
+      ],
+    ];
+    for (const [what, written, message] of cases) {
+      const bad = join(dir, `unmergeable-${what.replace(/ /g, '-')}`),
+        out = `${bad}-merged`;
+      mkdirSync(bad);
+      copyFileSync(join(adapterDir, 'adapter_config.json'), join(bad, 'adapter_config.json'));
+      writeSafetensors(join(bad, 'adapter_model.safetensors'), written);
+      await assert.rejects(
+        quietly(mergeCommand, ['--src_ckpt_path_or_dir', base, '--lora_checkpoint', bad, '--dst_ckpt_dir', out]),
+        (err: Error) => {
+          assert.match(err.message, message, what);
+          return true;
+        },
+      );
+      assert.deepEqual(existsSync(out) ? readdirSync(out) : [], [], `${what}: nothing written`);
+    }
   });
 
   it("loading a base checkpoint into a LoRA model reports the adapters as not loaded, in the file's own names", async () => {
