@@ -2,8 +2,8 @@
  * End-to-end fine-tuning benchmark, part of `npm run bench`: `run_mindformer --run_mode finetune`
  * with configs/llama2/lora_stories15m.yaml (B 8, S 256, one rank) on shards of the real Alpaca
  * records — data loading, forward, backward, clipping, AdamW, logging — beside a PyTorch LoRA
- * fine-tuning loop (test/reference/llama_ref.py, one thread) on the same batches and model shape,
- * in the same run.
+ * fine-tuning loop (test/reference/llama_ref.py) on the same batches and model shape, each on 1
+ * and 2 threads, in the same run.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,18 +29,22 @@ try {
   const cfg = loadRunConfig(CONFIG, [], () => undefined),
     B = cfg.runner_config.batch_size;
   // Ours: the whole command; the median step time of the steps after the first.
-  const log = node(
-    'run_mindformer',
-    '--config',
-    CONFIG,
-    '--train_dataset_dir',
-    join(dir, 'data'),
-    '--num_samples',
-    String(B * STEPS),
-    '--output_dir',
-    join(dir, 'out'),
-  );
-  const ours = (B * 256) / (medianStepMs(log) / 1000);
+  const ours = (threads: number) => {
+    const log = node(
+      'run_mindformer',
+      '--config',
+      CONFIG,
+      '--train_dataset_dir',
+      join(dir, 'data'),
+      '--num_samples',
+      String(B * STEPS),
+      '--output_dir',
+      join(dir, `out${threads}`),
+      '--threads',
+      String(threads),
+    );
+    return (B * 256) / (medianStepMs(log) / 1000);
+  };
   // PyTorch: the same batches, in the trainer's order.
   const data = ShardDataset.open(join(dir, 'data'));
   const order = epochOrder(B * STEPS, { seed: cfg.seed, epoch: 0, shuffle: true, rank: 0, ranks: 1 });
@@ -64,36 +68,47 @@ try {
     join(dir, 'lora.json'),
     JSON.stringify({ rank: 16, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] }),
   );
-  let theirs: number | undefined;
-  try {
-    const out = execFileSync(
-      '/usr/bin/python3',
-      [
-        REF,
-        'bench',
-        '--config',
-        join(dir, 'config.json'),
-        '--lora',
-        join(dir, 'lora.json'),
-        '--batch-size',
-        String(B),
-        '--batches',
-        join(dir, 'batches.safetensors'),
-        '--steps',
-        String(STEPS - 1),
-      ],
-      { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1' } },
+  const theirs = (threads: number): number | undefined => {
+    try {
+      const out = execFileSync(
+        '/usr/bin/python3',
+        [
+          REF,
+          'bench',
+          '--config',
+          join(dir, 'config.json'),
+          '--lora',
+          join(dir, 'lora.json'),
+          '--batch-size',
+          String(B),
+          '--batches',
+          join(dir, 'batches.safetensors'),
+          '--steps',
+          String(STEPS - 1),
+          '--threads',
+          String(threads),
+        ],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
+        },
+      );
+      return JSON.parse(out).train_tokens_per_s;
+    } catch (err) {
+      console.log(`PyTorch reference unavailable (${(err as Error).message.split('\n')[0]})`);
+    }
+  };
+  console.log(`\nend-to-end LoRA fine-tuning, stories15M shape, B ${B}, S 256, one rank:`);
+  for (const threads of [1, 2]) {
+    const us = ours(threads),
+      them = theirs(threads);
+    console.log(
+      `  ${threads} thread${threads > 1 ? 's' : ' '}: ${us.toFixed(0)} tokens/s` +
+        (them
+          ? ` = ${(us / them).toFixed(2)}× a PyTorch LoRA loop on the same batches (${them.toFixed(0)} tokens/s)`
+          : ''),
     );
-    theirs = JSON.parse(out).train_tokens_per_s;
-  } catch (err) {
-    console.log(`PyTorch reference unavailable (${(err as Error).message.split('\n')[0]})`);
   }
-  console.log(
-    `\nend-to-end LoRA fine-tuning, stories15M shape, B ${B}, S 256, one rank: ${ours.toFixed(0)} tokens/s` +
-      (theirs
-        ? ` = ${(ours / theirs).toFixed(2)}× a PyTorch LoRA loop on the same batches (${theirs.toFixed(0)} tokens/s)`
-        : ''),
-  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,7 +1,8 @@
 /**
  * Data-parallel scaling benchmark, part of `npm run bench`: LoRA fine-tuning of the stories110M
  * shape (configs/llama2/lora_stories110m.yaml, B 4 per rank, S 256) on shards of the real Alpaca
- * records, as one rank (run_mindformer) and as 2 ranks (msrun_launcher), beside the PyTorch LoRA
+ * records, as one rank (run_mindformer) on 1 thread, as 2 ranks of 1 thread (msrun_launcher), and
+ * as one rank on 2 threads (the same cores used by threads inside the rank), beside the PyTorch LoRA
  * loop (test/reference/llama_ref.py) on 1 and 2 threads, in the same run. Prints tokens/s, the
  * scaling efficiency (2-rank tokens/s ÷ 2× one rank's) and each run's peak resident memory.
  */
@@ -30,13 +31,27 @@ try {
     String(B * STEPS),
     '--output_dir',
     join(dir, 'one'),
+    '--threads',
+    '1',
+  ]);
+  const threaded = measuredCli(dir, [
+    ...run.split(' '),
+    '--num_samples',
+    String(2 * B * STEPS),
+    '--batch_size',
+    String(2 * B),
+    '--output_dir',
+    join(dir, 'threaded'),
+    '--threads',
+    '2',
   ]);
   const two = measuredCli(dir, [
     'msrun_launcher',
-    `${run} --num_samples ${2 * B * STEPS} --output_dir ${join(dir, 'two')} --use_parallel True --parallel_config.data_parallel 2`,
+    `${run} --num_samples ${2 * B * STEPS} --output_dir ${join(dir, 'two')} --use_parallel True --parallel_config.data_parallel 2 --threads 1`,
     '2',
   ]);
-  const oneRate = (B * 256) / (medianStepMs(one.stdout) / 1000);
+  const oneRate = (B * 256) / (medianStepMs(one.stdout) / 1000),
+    threadedRate = (2 * B * 256) / (medianStepMs(threaded.stdout) / 1000);
   const twoRate =
     (2 * B * 256) / (medianStepMs(readFileSync(join(dir, 'output/msrun_log/worker_0.log'), 'utf8')) / 1000);
   writeFileSync(
@@ -88,7 +103,10 @@ try {
     `  2 ranks: ${twoRate.toFixed(1)} tokens/s${vs(twoRate, t2)} on 2 threads (global batch ${2 * B}); peak RSS ${(two.rssBytes / 2 ** 20).toFixed(0)} MiB`,
   );
   console.log(
-    `  scaling efficiency ${(twoRate / (2 * oneRate)).toFixed(2)} (goal ≥ 0.9); memory of 2 ranks ${(two.rssBytes / one.rssBytes).toFixed(2)}× one rank's (goal ≤ 1.2)`,
+    `  1 rank, 2 threads: ${threadedRate.toFixed(1)} tokens/s${vs(threadedRate, t2)} (batch ${2 * B}); peak RSS ${(threaded.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+  );
+  console.log(
+    `  scaling efficiency ${(twoRate / (2 * oneRate)).toFixed(2)} (goal ≥ 0.9), of 2 threads ${(threadedRate / (2 * oneRate)).toFixed(2)}; memory of 2 ranks ${(two.rssBytes / one.rssBytes).toFixed(2)}× one rank's (goal ≤ 1.2)`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });
