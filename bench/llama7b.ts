@@ -2,8 +2,10 @@
  * The seed's model on this machine (`npm run bench:7b`, not part of `npm run bench`: it takes
  * tens of minutes): Llama2-7B's shape (configs/llama2/lora_llama2_7b.yaml) with random bf16
  * weights from init_checkpoint (or the Hugging Face folder in WASMFORMERS_7B), LoRA-fine-tuned by
- * 2 ranks (msrun_launcher, batch 1 per rank, seq_length 64, 2 steps) with bf16 and with int8
- * base weights, then 8 tokens predicted. Prints load time, seconds per step, tokens/s per rank
+ * 2 ranks (msrun_launcher, batch 1 per rank, seq_length 64, 2 steps) with bf16, int8 and q4_0
+ * base weights, then 8 tokens predicted. Layers stream where the resident plan passes 4 GiB
+ * (stream_layers auto): bf16 and int8 always; q4_0 (3.53 GiB of weights) when fine-tuning, whose
+ * LoRA state and activations take it to 4.5 GiB even on one rank, but not when predicting. Prints load time, seconds per step, tokens/s per rank
  * and the whole process's peak resident memory.
  */
 import { execFileSync } from 'node:child_process';
@@ -55,7 +57,7 @@ try {
     '0',
   ]);
   console.log('\nLlama2-7B shape, LoRA (wq wk wv wo, rank 16) on 2 ranks, batch 1 per rank, seq_length 64:');
-  for (const dtype of ['bfloat16', 'int8']) {
+  for (const dtype of ['bfloat16', 'int8', 'q4_0']) {
     const out = join(dir, `out-${dtype}`);
     const common = `--config ${CONFIG} --model.model_config.param_init_type ${dtype} --model.model_config.seq_length 64 --output_dir ${out}`;
     const ft = measuredCli(dir, [
