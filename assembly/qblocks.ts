@@ -1,20 +1,31 @@
-// Linear-layer products over llama.cpp's block-quantized weights: rows of K values stored as K/32
-// blocks, Q8_0 (f16 scale d, 32 int8 q: w = d·q) or Q4_0 (f16 d, 16 bytes of nibbles, low
-// nibbles values 0..15 and high nibbles 16..31: w = d·(q − 8)).
+// Linear-layer products over llama.cpp's block-quantized weights: rows of K values stored as
+// blocks of 32, Q8_0 (f16 scale d, 32 int8 q: w = d·q) or Q4_0 (f16 d, 16 bytes of nibbles, low
+// nibbles values 0..15 and high nibbles 16..31: w = d·(q − 8)), or as super-blocks of 256, Q4_K
+// and Q6_K (kquants.ts).
 //
 // Decoding (fewer than 4 rows of X) dots each weight row with x block by block: x is split into
-// two int16 parts (gemm.ts splitX16, about 30 bits), the 32 quants widened to int16 in
-// registers meet them in exact integer multiply-adds (i32x4.dot_i16x8_s), and each block's two
-// sums are scaled by its d and x's scale (rows longer than XQ_MAX widen the quants to f32
-// instead). Longer inputs dequantize as
-// many weight rows as the workspace's qRows region holds (1 MiB) and run the f32 GEMM on them.
+// two int16 parts (gemm.ts splitX16, about 30 bits), the quants widened to int16 in registers
+// meet them in exact integer multiply-adds (i32x4.dot_i16x8_s), and each block's sums are scaled
+// by its d and x's scale (rows longer than XQ_MAX widen Q8_0/Q4_0 quants to f32 instead, and take
+// the dequantizing path below for the super-blocks). Longer inputs dequantize as many weight rows
+// as the workspace's qRows region holds (1 MiB) and run the f32 GEMM on them.
 
 import { fma, hsum } from './simd';
 import { gemm, LO, splitX16, WT_F32, XB, XQ_MAX } from './gemm';
+import { dequantizeQ4K, dequantizeQ6K, dotRowQ4K, dotRowQ6K, Q4K_BYTES, Q6K_BYTES, sumBlocks32 } from './kquants';
+import { half } from './quant';
 import { QROWS_BYTES, packA, qRows } from './workspace';
 
 export const QT_Q8_0: i32 = 3;
 export const QT_Q4_0: i32 = 4;
+export const QT_Q4_K: i32 = 5;
+export const QT_Q6_K: i32 = 6;
+
+/** Whether `qt` is a super-block type (256 values a block). */
+// @ts-ignore: decorator
+@inline function superBlocks(qt: i32): bool {
+  return qt == QT_Q4_K || qt == QT_Q6_K;
+}
 
 /** Weight rows of K values dequantized per GEMM call. */
 // @ts-ignore: decorator
@@ -25,16 +36,8 @@ export const QT_Q4_0: i32 = 4;
 /** Bytes of one row of K values. */
 // @ts-ignore: decorator
 @inline function rowBytes(K: i32, qt: i32): usize {
+  if (superBlocks(qt)) return <usize>(K >> 8) * (qt == QT_Q4_K ? Q4K_BYTES : Q6K_BYTES);
   return <usize>(K >> 5) * (qt == QT_Q8_0 ? 34 : 18);
-}
-
-/** IEEE half-precision bits to f32. */
-// @ts-ignore: decorator
-@inline function half(h: u32): f32 {
-  const s = (h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  if (e == 0) return reinterpret<f32>(s | reinterpret<u32>(<f32>m * 5.9604644775390625e-8));
-  if (e == 31) return reinterpret<f32>(s | 0x7f800000 | (m << 13));
-  return reinterpret<f32>(s | ((e + 112) << 23) | (m << 13));
 }
 
 /** The 16 int8 lanes of v as four f32x4, in order. */
@@ -108,6 +111,8 @@ function dotRowQ16(xq: usize, xl: usize, xs: usize, w: usize, K: i32, qt: i32): 
 
 /** dst[rows, K] f32 = the block rows at w. */
 export function dequantize_rows_q(dst: usize, w: usize, rows: i32, K: i32, qt: i32): void {
+  if (qt == QT_Q4_K) return dequantizeQ4K(dst, w, <usize>rows * <usize>(K >> 8));
+  if (qt == QT_Q6_K) return dequantizeQ6K(dst, w, <usize>rows * <usize>(K >> 8));
   const bytes: usize = qt == QT_Q8_0 ? 34 : 18, blocks = <usize>rows * <usize>(K >> 5);
   for (let b: usize = 0; b < blocks; b++) {
     const d = f32x4.splat(half(<u32>load<u16>(w))), q0 = quants0(w, qt), q1 = quants1(w, qt), o = dst + b * 128;
@@ -125,16 +130,22 @@ export function embedding_gather_q(out: usize, table: usize, ids: usize, n: i32,
   for (let i = 0; i < n; i++) dequantize_rows_q(out + <usize>i * <usize>dim * 4, table + <usize>load<i32>(ids + <usize>i * 4) * rb, 1, dim, qt);
 }
 
-/** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in blocks of `qt` (K a multiple of 32); rows of Y are ldy floats apart. */
+/** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in blocks of `qt` (K a multiple of the block's values); rows of Y are ldy floats apart. */
 export function matmul_xwt_q(y: usize, ldy: i32, x: usize, w: usize, M: i32, N: i32, K: i32, qt: i32, accumulate: bool): void {
-  const rb = rowBytes(K, qt);
-  if (M < 4) {
-    const xq = packA(), xl = xq + <usize>K * 2, xs = xq + <usize>K * 4, q16 = K <= XQ_MAX;
+  const rb = rowBytes(K, qt), q16 = K <= XQ_MAX, sb = superBlocks(qt);
+  if (M < 4 && (q16 || !sb)) {
+    // x's int16 parts, its scales per XB, and (Q4_K) its sums per 32
+    const xq = packA(), xl = xq + <usize>K * 2, xs = xq + <usize>K * 4, xsum = xs + ((<usize>(K / XB) * 4 + 15) & ~(<usize>15));
     for (let m = 0; m < M; m++) {
       const xr = x + <usize>m * <usize>K * 4, yr = y + <usize>m * <usize>ldy * 4;
       if (q16) splitX16(xq, xs, xr, K);
+      if (qt == QT_Q4_K) sumBlocks32(xsum, xr, K);
       for (let n = 0; n < N; n++) {
-        const wr = w + <usize>n * rb, v = q16 ? dotRowQ16(xq, xl, xs, wr, K, qt) : dotRow(xr, wr, K, qt), yp = yr + <usize>n * 4;
+        const wr = w + <usize>n * rb, yp = yr + <usize>n * 4;
+        let v: f32;
+        if (qt == QT_Q4_K) v = dotRowQ4K(xq, xl, xs, xsum, wr, K);
+        else if (qt == QT_Q6_K) v = dotRowQ6K(xq, xl, xs, wr, K);
+        else v = q16 ? dotRowQ16(xq, xl, xs, wr, K, qt) : dotRow(xr, wr, K, qt);
         store<f32>(yp, accumulate ? load<f32>(yp) + v : v);
       }
     }

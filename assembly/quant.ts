@@ -1,4 +1,5 @@
-// Storage conversions for frozen weights: int8 rows with an f32 scale, and bf16.
+// Storage conversions for frozen weights: int8 rows with an f32 scale, bf16, and the f16 scales
+// of llama.cpp's blocks.
 
 /**
  * q[rows,cols] int8 and scale[rows]: scale = max|w|/127 (0 for an all-zero row),
@@ -43,4 +44,13 @@ export function f32_to_bf16(dst: usize, src: usize, n: i32): void {
 /** dst[n] f32 = src bf16. */
 export function bf16_to_f32(dst: usize, src: usize, n: i32): void {
   for (let i = 0; i < n; i++) store<u32>(dst + <usize>i * 4, <u32>load<u16>(src + <usize>i * 2) << 16);
+}
+
+/** IEEE half-precision bits to f32. */
+// @ts-ignore: decorator
+@inline export function half(h: u32): f32 {
+  const s = (h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  if (e == 0) return reinterpret<f32>(s | reinterpret<u32>(<f32>m * 5.9604644775390625e-8));
+  if (e == 31) return reinterpret<f32>(s | 0x7f800000 | (m << 13));
+  return reinterpret<f32>(s | ((e + 112) << 23) | (m << 13));
 }

@@ -1,19 +1,17 @@
 /**
- * The Q8_0 and Q4_0 kernels against the f32 kernels on the dequantized weights (dequantized by
- * the TypeScript reader, checked against llama.cpp's gguf-py in test/checkpoint/gguf.test.ts):
- * products within 1e-5 of the largest value, dequantized rows and gathered embeddings equal.
+ * The block-quantized kernels (Q8_0, Q4_0, Q4_K, Q6_K) against the f32 kernels on the
+ * dequantized weights (dequantized by the TypeScript reader, checked against llama.cpp's gguf-py
+ * in test/checkpoint/gguf.test.ts and against super-blocks built by hand here): products within
+ * 1e-5 of the largest value, dequantized rows and gathered embeddings equal.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../src/checkpoint/gguf/blocks.ts';
+import { floatToHalf } from '../src/checkpoint/dtypes.ts';
+import type { GgmlType } from '../src/checkpoint/gguf/format.ts';
 import { WeightType } from '../src/runtime/kernels.ts';
 import { Rng } from '../src/runtime/random.ts';
-import { assertClose, coreKinds, testCore } from './helpers.ts';
-
-const TYPES = [
-  [WeightType.Q8_0, 'Q8_0', quantizeQ8_0],
-  [WeightType.Q4_0, 'Q4_0', quantizeQ4_0],
-] as const;
+import { assertClose, coreKinds, testCore, type TestCore } from './helpers.ts';
 
 function normal(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -21,60 +19,175 @@ function normal(n: number, seed: number): Float32Array {
   return out;
 }
 
+/** f16 bits of a number (through f32). */
+function f16(v: number): number {
+  return floatToHalf(new Uint32Array(new Float32Array([v]).buffer)[0]);
+}
+
+/** `n` values' worth of random super-blocks of `type` (random quants and scales, f16 d and dmin of a normal's size). */
+function randomSuperBlocks(type: 'Q4_K' | 'Q6_K', n: number, seed: number): Uint8Array {
+  const size = type === 'Q4_K' ? 144 : 210,
+    rng = new Rng(seed),
+    out = new Uint8Array((n / 256) * size),
+    dv = new DataView(out.buffer);
+  for (let i = 0; i < out.length; i++) out[i] = rng.nextU32() & 255;
+  for (let b = 0; b < n / 256; b++)
+    for (const at of type === 'Q4_K' ? [0, 2] : [208]) dv.setUint16(b * size + at, f16(0.01 * rng.normal()), true);
+  return out;
+}
+
+const TYPES: { wt: WeightType; name: GgmlType; blocks: (n: number, seed: number) => Uint8Array }[] = [
+  { wt: WeightType.Q8_0, name: 'Q8_0', blocks: (n, seed) => quantizeQ8_0(normal(n, seed)) },
+  { wt: WeightType.Q4_0, name: 'Q4_0', blocks: (n, seed) => quantizeQ4_0(normal(n, seed)) },
+  { wt: WeightType.Q4_K, name: 'Q4_K', blocks: (n, seed) => randomSuperBlocks('Q4_K', n, seed) },
+  { wt: WeightType.Q6_K, name: 'Q6_K', blocks: (n, seed) => randomSuperBlocks('Q6_K', n, seed) },
+];
+
+/** Checks every kernel over `blocks` (N rows of K values of `wt`) against the f32 kernels on `w`, their dequantized values. */
+function checkKernels(
+  core: TestCore,
+  wt: WeightType,
+  name: string,
+  blocks: Uint8Array,
+  w: Float32Array,
+  M: number,
+  N: number,
+  K: number,
+) {
+  const k = core.kernels,
+    mark = core.arena.mark();
+  const x = normal(M * K, M),
+    dy = normal(M * N, 7 * M);
+  const wq = core.arena.alloc(blocks.length + 4);
+  core.arena.u8(wq, blocks.length).set(blocks);
+  const wf = core.put(w),
+    xp = core.put(x),
+    dyp = core.put(dy);
+  const yq = core.zeros(M * N),
+    yf = core.zeros(M * N),
+    dxq = core.zeros(M * K),
+    dxf = core.zeros(M * K);
+  const shape = `M ${M} N ${N} K ${K}`;
+  k.matmulXWt(yf, xp, wf, 0, M, N, K, WeightType.F32);
+  const want = core.f32(yf, M * N);
+  k.matmulXWt(yq, xp, wq, 0, M, N, K, wt);
+  assertClose(core.f32(yq, M * N), want, 1e-5, `${name} y = x·Wᵀ, ${shape}`);
+  k.matmulXWtRows(yq, xp, wq, 0, M, N, K, wt);
+  assertClose(core.f32(yq, M * N), want, 1e-5, `${name} batched decoding rows, ${shape}`);
+  k.matmulXWt(yq, xp, wq, 0, M, N, K, wt, true);
+  k.matmulXWt(yf, xp, wf, 0, M, N, K, WeightType.F32, true);
+  assertClose(core.f32(yq, M * N), core.f32(yf, M * N), 1e-5, `${name} y += x·Wᵀ, ${shape}`);
+  k.matmulDyW(dxq, dyp, wq, 0, M, N, K, wt);
+  k.matmulDyW(dxf, dyp, wf, 0, M, N, K, WeightType.F32);
+  assertClose(core.f32(dxq, M * K), core.f32(dxf, M * K), 1e-5, `${name} dx = dy·W, ${shape}`);
+  const rows = core.zeros(N * K);
+  k.dequantizeRows(rows, wq, N, K, wt);
+  assert.deepEqual(core.f32(rows, N * K), w, `${name} dequantized rows`);
+  const picks = [N - 1, 0, Math.floor(N / 2)],
+    ids = core.put(Int32Array.from(picks)),
+    out = core.zeros(3 * K);
+  k.embeddingGather(out, wq, 0, ids, 3, K, wt);
+  assert.deepEqual(
+    core.f32(out, 3 * K),
+    Float32Array.from(picks.flatMap((r) => [...w.subarray(r * K, (r + 1) * K)])),
+    `${name} embedding rows`,
+  );
+  core.arena.release(mark);
+}
+
 for (const kind of await coreKinds()) {
   test(`${kind} core: block-quantized products equal the f32 kernels on the dequantized weights`, async () => {
-    const core = await testCore(kind),
-      k = core.kernels;
-    for (const [wt, name, quantize] of TYPES) {
+    const core = await testCore(kind);
+    for (const { wt, name, blocks: make } of TYPES) {
       for (const [M, N, K] of [
-        [1, 5, 32],
-        [3, 70, 96],
+        [1, 5, 256],
+        [3, 70, 768],
         [4, 70, 4096],
-        [9, 130, 160],
+        [9, 130, 512],
         [2, 3, 8192],
         [1, 2, 32768],
       ]) {
         // the last is past the int16 split (XQ_MAX)
-        const mark = core.arena.mark();
-        const blocks = quantize(normal(N * K, N + K)),
-          w = dequantize(name, blocks, N * K, name);
-        const x = normal(M * K, M),
-          dy = normal(M * N, 7 * M);
-        const wq = core.arena.alloc(blocks.length + 4);
-        core.arena.u8(wq, blocks.length).set(blocks);
-        const wf = core.put(w),
-          xp = core.put(x),
-          dyp = core.put(dy);
-        const yq = core.zeros(M * N),
-          yf = core.zeros(M * N),
-          dxq = core.zeros(M * K),
-          dxf = core.zeros(M * K);
-        k.matmulXWt(yq, xp, wq, 0, M, N, K, wt);
-        k.matmulXWt(yf, xp, wf, 0, M, N, K, WeightType.F32);
-        assertClose(core.f32(yq, M * N), core.f32(yf, M * N), 1e-5, `${name} y = x·Wᵀ, M ${M} N ${N} K ${K}`);
-        k.matmulXWt(yq, xp, wq, 0, M, N, K, wt, true);
-        k.matmulXWt(yf, xp, wf, 0, M, N, K, WeightType.F32, true);
-        assertClose(core.f32(yq, M * N), core.f32(yf, M * N), 1e-5, `${name} y += x·Wᵀ, M ${M} N ${N} K ${K}`);
-        k.matmulDyW(dxq, dyp, wq, 0, M, N, K, wt);
-        k.matmulDyW(dxf, dyp, wf, 0, M, N, K, WeightType.F32);
-        assertClose(core.f32(dxq, M * K), core.f32(dxf, M * K), 1e-5, `${name} dx = dy·W, M ${M} N ${N} K ${K}`);
-        const rows = core.zeros(N * K);
-        k.dequantizeRows(rows, wq, N, K, wt);
-        assert.deepEqual(core.f32(rows, N * K), w, `${name} dequantized rows`);
-        const ids = core.put(Int32Array.from([N - 1, 0, Math.floor(N / 2)])),
-          out = core.zeros(3 * K);
-        k.embeddingGather(out, wq, 0, ids, 3, K, wt);
-        assert.deepEqual(
-          core.f32(out, 3 * K),
-          Float32Array.from([
-            ...w.subarray((N - 1) * K, N * K),
-            ...w.subarray(0, K),
-            ...w.subarray(Math.floor(N / 2) * K, (Math.floor(N / 2) + 1) * K),
-          ]),
-          `${name} embedding rows`,
-        );
-        core.arena.release(mark);
+        const blocks = make(N * K, N + K);
+        checkKernels(core, wt, name, blocks, dequantize(name, blocks, N * K, name), M, N, K);
       }
+    }
+  });
+}
+
+/**
+ * A Q4_K super-block built by hand from the format: d = 1, dmin = 0.5, sub-block j (values
+ * 32j..32j+31) with 6-bit scale sc[j] and min m[j] (j ≥ 4 spread over the high bits of bytes
+ * 0..7 and the nibbles of bytes 8..11), value i's nibble q = i mod 16 in byte 16 + 32·⌊j/2⌋ + i mod 32
+ * (low nibble for even j, high for odd): w_i = d·sc[j]·q − dmin·m[j].
+ */
+function handQ4K(): { bytes: Uint8Array; values: number[] } {
+  const sc = [1, 2, 3, 4, 33, 45, 58, 63],
+    m = [0, 5, 10, 63, 17, 32, 48, 1];
+  const bytes = new Uint8Array(144);
+  bytes.set([0x00, 0x3c, 0x00, 0x38]); // f16 1 and 0.5
+  for (let j = 0; j < 4; j++) {
+    bytes[4 + j] = sc[j] | ((sc[j + 4] >> 4) << 6);
+    bytes[8 + j] = m[j] | ((m[j + 4] >> 4) << 6);
+    bytes[12 + j] = (sc[j + 4] & 15) | ((m[j + 4] & 15) << 4);
+  }
+  const values: number[] = [];
+  for (let i = 0; i < 256; i++) {
+    const j = i >> 5,
+      q = i % 16,
+      at = 16 + 32 * (j >> 1) + (i % 32);
+    bytes[at] |= j % 2 ? q << 4 : q;
+    values.push(1 * sc[j] * q - 0.5 * m[j]);
+  }
+  return { bytes, values };
+}
+
+/**
+ * A Q6_K super-block built by hand: d = 0.25, int8 scale sc[i >> 4] per 16 values, value i's
+ * 6-bit q = 7i mod 64 with, for i = 128h + 32g + l, its low 4 bits in byte 64h + l + 32·(g mod 2) of
+ * ql (low nibble for g < 2, high for g ≥ 2) and its high 2 bits at bits 2g of byte 128 + 32h + l:
+ * w_i = d·sc[i >> 4]·(q − 32).
+ */
+function handQ6K(): { bytes: Uint8Array; values: number[] } {
+  const sc = [1, -2, 3, -4, 5, -6, 7, -8, 100, -128, 127, 0, 9, -10, 11, -12];
+  const bytes = new Uint8Array(210);
+  new Int8Array(bytes.buffer, 192, 16).set(sc);
+  bytes.set([0x00, 0x34], 208); // f16 0.25
+  const values: number[] = [];
+  for (let i = 0; i < 256; i++) {
+    const h = i >> 7,
+      g = (i >> 5) & 3,
+      l = i & 31,
+      q = (7 * i) % 64;
+    bytes[64 * h + l + 32 * (g % 2)] |= g < 2 ? q & 15 : (q & 15) << 4;
+    bytes[128 + 32 * h + l] |= (q >> 4) << (2 * g);
+    values.push(0.25 * sc[i >> 4] * (q - 32));
+  }
+  return { bytes, values };
+}
+
+for (const kind of await coreKinds()) {
+  test(`${kind} core: Q4_K and Q6_K super-blocks built by hand dequantize to their values, in TypeScript and in the kernels`, async () => {
+    const core = await testCore(kind);
+    for (const [wt, name, { bytes, values }] of [
+      [WeightType.Q4_K, 'Q4_K', handQ4K()],
+      [WeightType.Q6_K, 'Q6_K', handQ6K()],
+    ] as const) {
+      assert.deepEqual([...dequantize(name, bytes, 256, name)], values, `${name}: TypeScript's values`);
+      const mark = core.arena.mark(),
+        w = core.put(new Int8Array(bytes.buffer)),
+        rows = core.zeros(256);
+      core.kernels.dequantizeRows(rows, w, 1, 256, wt);
+      assert.deepEqual([...core.f32(rows, 256)], values, `${name}: the kernel's dequantized values`);
+      // x = e_i picks value i out of the decoding product
+      const x = core.zeros(256),
+        y = core.zeros(1);
+      for (const i of [0, 31, 32, 100, 127, 128, 200, 255]) {
+        core.arena.f32(x, 256).fill(0)[i] = 1;
+        core.kernels.matmulXWt(y, x, w, 0, 1, 1, 256, wt);
+        assert.equal(core.f32(y, 1)[0], values[i], `${name}: e_${i}·w`);
+      }
+      core.arena.release(mark);
     }
   });
 }

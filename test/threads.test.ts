@@ -30,15 +30,24 @@ function randomF32(rng: Rng, n: number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => (rng.uniform() * 2 - 1) * scale);
 }
 
-/** Rows of llama.cpp blocks of 32 (Q8_0: 34 bytes, Q4_0: 18) with random quants and a small f16 scale. */
+/** Each block type's values and bytes per block and where its f16 scales sit. */
+const BLOCKS: Partial<Record<WeightType, { values: number; bytes: number; scales: number[] }>> = {
+  [WeightType.Q8_0]: { values: 32, bytes: 34, scales: [0] },
+  [WeightType.Q4_0]: { values: 32, bytes: 18, scales: [0] },
+  [WeightType.Q4_K]: { values: 256, bytes: 144, scales: [0, 2] },
+  [WeightType.Q6_K]: { values: 256, bytes: 210, scales: [208] },
+};
+
+/** Rows of llama.cpp blocks of `wt` with random quants and small f16 scales. */
 function randomBlocks(rng: Rng, rows: number, K: number, wt: WeightType): Uint8Array {
-  const bytes = wt === WeightType.Q8_0 ? 34 : 18,
-    blocks = (rows * K) / 32;
+  const { values, bytes, scales } = BLOCKS[wt]!,
+    blocks = (rows * K) / values;
   const out = Uint8Array.from({ length: blocks * bytes }, () => Math.floor(rng.uniform() * 256));
-  for (let b = 0; b < blocks; b++) {
-    out[b * bytes] = 0x00;
-    out[b * bytes + 1] = 0x20 + Math.floor(rng.uniform() * 8); // f16 between 2^-7 and 2^-6
-  }
+  for (let b = 0; b < blocks; b++)
+    for (const at of scales) {
+      out[b * bytes + at] = 0x00;
+      out[b * bytes + at + 1] = 0x20 + Math.floor(rng.uniform() * 8); // f16 between 2^-7 and 2^-6
+    }
   return out;
 }
 
@@ -95,14 +104,32 @@ describe('threads inside a rank', async () => {
   const rng = new Rng(11);
 
   it('the products of every weight storage, by columns, rows and the batched decoding rows, equal one thread bit for bit', () => {
-    const types = [WeightType.F32, WeightType.BF16, WeightType.I8, WeightType.Q8_0, WeightType.Q4_0];
+    const types = [
+      WeightType.F32,
+      WeightType.BF16,
+      WeightType.I8,
+      WeightType.Q8_0,
+      WeightType.Q4_0,
+      WeightType.Q4_K,
+      WeightType.Q6_K,
+    ];
     for (const wt of types) {
-      for (const [M, N, K] of [
-        [1, 1040, 128],
-        [3, 517, 320],
-        [37, 300, 64],
-        [64, 517, 96],
-      ]) {
+      // super-blocks take rows of whole 256 values
+      const shapes =
+        BLOCKS[wt]?.values === 256
+          ? [
+              [1, 1040, 256],
+              [3, 517, 512],
+              [37, 300, 256],
+              [64, 517, 768],
+            ]
+          : [
+              [1, 1040, 128],
+              [3, 517, 320],
+              [37, 300, 64],
+              [64, 517, 96],
+            ];
+      for (const [M, N, K] of shapes) {
         const { w, scale } = randomWeights(rng, N, K, wt);
         const x = randomF32(rng, M * K),
           y = randomF32(rng, M * N);

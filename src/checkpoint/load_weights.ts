@@ -7,8 +7,9 @@
 import type { Core } from '../runtime/core.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
-import type { LlamaWeights } from '../model/weights.ts';
-import { isBlockType, WeightType } from '../runtime/kernels.ts';
+import { blockTypeName, type LlamaWeights } from '../model/weights.ts';
+import { isBlockType } from '../runtime/kernels.ts';
+import type { BlockType } from './gguf/format.ts';
 import { decodeF32 } from './dtypes.ts';
 import { GgufFile } from './gguf/file.ts';
 import { detectLayout, mapName, type Layout } from './names.ts';
@@ -24,8 +25,8 @@ export interface Checkpoint {
   weights: TensorStore;
   /** how the file names them */
   layout: Layout;
-  /** a matrix's Q8_0 or Q4_0 blocks when the file stores it so (a GGUF file), to be taken as is */
-  blocks?: (name: string, type: 'Q8_0' | 'Q4_0') => Promise<Uint8Array | undefined>;
+  /** a matrix's blocks of `type` when the file stores it so (a GGUF file), to be taken as is */
+  blocks?: (name: string, type: BlockType) => Promise<Uint8Array | undefined>;
 }
 
 /** Parameters that were not loaded: the network's without a tensor, the checkpoint's without a place. */
@@ -50,8 +51,8 @@ export interface WantedTensor {
 interface Slot extends WantedTensor {
   base: boolean;
   store(values: Float32Array): void;
-  /** for a matrix held as Q8_0 or Q4_0: that type, and where its blocks go as they are */
-  blocks?: { type: 'Q8_0' | 'Q4_0'; store(bytes: Uint8Array): void };
+  /** for a matrix held in blocks: their type, and where its blocks go as they are */
+  blocks?: { type: BlockType; store(bytes: Uint8Array): void };
 }
 
 function slots(w: LlamaWeights): Slot[] {
@@ -64,9 +65,9 @@ function slots(w: LlamaWeights): Slot[] {
     ...(t.matrix && isBlockType(t.matrix.wt)
       ? {
           blocks: {
-            type: t.matrix.wt === WeightType.Q8_0 ? 'Q8_0' : 'Q4_0',
+            type: blockTypeName(t.matrix.wt),
             store: (b: Uint8Array) => w.setMatrixBlocks(t.matrix!, b),
-          } as const,
+          },
         }
       : {}),
   }));

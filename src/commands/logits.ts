@@ -1,21 +1,14 @@
 /**
- * `wasmformers logits --load_checkpoint P --input_ids 1,42,99 [--greedy N] [--weight_dtype f32|bf16|int8|q8_0|q4_0]`: prints, as JSON,
+ * `wasmformers logits --load_checkpoint P --input_ids 1,42,99 [--greedy N] [--weight_dtype f32|bf16|int8|q8_0|q4_0|q4_k|q6_k]`: prints, as JSON,
  * the last position's logits and a greedy continuation of N tokens — the quickest way to
  * compare this implementation with another one.
  */
 import { loadCore } from '../runtime/core.ts';
-import { WeightType } from '../runtime/kernels.ts';
+import { weightDtype } from '../model/weight_dtype.ts';
+import { blockFallbackNote } from '../model/weights.ts';
 import { loadModel } from '../checkpoint/load.ts';
 import { generate } from '../generate/generate.ts';
 import { parseFlags } from './flags.ts';
-
-const STORAGE: Record<string, WeightType> = {
-  f32: WeightType.F32,
-  bf16: WeightType.BF16,
-  int8: WeightType.I8,
-  q8_0: WeightType.Q8_0,
-  q4_0: WeightType.Q4_0,
-};
 
 /** Runs the command; see the file comment. */
 export async function main(argv: string[]): Promise<number> {
@@ -30,13 +23,13 @@ export async function main(argv: string[]): Promise<number> {
     .map((s) => s.trim());
   if (ids.some((s) => !/^\d+$/.test(s)))
     throw new Error(`--input_ids takes comma-separated token ids, got '${f.input_ids}'`);
-  const wt = STORAGE[String(f.weight_dtype)];
-  if (wt === undefined)
-    throw new Error(`--weight_dtype takes ${Object.keys(STORAGE).join(', ')}, got '${f.weight_dtype}'`);
+  const wt = weightDtype(String(f.weight_dtype), '--weight_dtype');
   const greedy = Number(f.greedy);
   if (!(Number.isInteger(greedy) && greedy >= 0)) throw new Error(`--greedy takes a count of tokens, got ${f.greedy}`);
   const core = await loadCore();
   const model = await loadModel(core, String(f.load_checkpoint), { mode: 'finetune', weightType: wt });
+  const fallback = blockFallbackNote(model.config, wt);
+  if (fallback) console.error(fallback);
   const prompt = ids.map(Number);
   const cache = model.newCache(1, prompt.length);
   const logits = model.forwardCached(cache, Int32Array.from(prompt), prompt.length);

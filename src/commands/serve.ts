@@ -1,6 +1,7 @@
 /**
  * `wasmformers serve --load_checkpoint <model> [--adapter name=path ...] [--host 127.0.0.1]
- * [--port 8080] [--api_key K] [--threads N]`: an OpenAI-compatible server (src/serve/) for the base model and
+ * [--port 8080] [--api_key K] [--threads N] [--dtype f32|bf16|int8|q8_0|q4_0|q4_k|q6_k]`: an
+ * OpenAI-compatible server (src/serve/) for the base model, its weights stored as --dtype, and
  * every LoRA adapter beside it. The key may come from WASMFORMERS_API_KEY instead of the command
  * line (where other users of the machine can read it). SIGTERM or SIGINT stop accepting
  * requests, let the running ones finish within --drain_timeout seconds, and exit 0.
@@ -8,11 +9,9 @@
 import { createApp } from '../serve/app.ts';
 import { listen } from '../serve/listen.ts';
 import { loadServed } from '../serve/served.ts';
-import { WeightType } from '../runtime/kernels.ts';
+import { weightDtype } from '../model/weight_dtype.ts';
 import { defaultThreads } from '../runtime/threads.ts';
 import { parseFlags } from './flags.ts';
-
-const STORAGE: Record<string, WeightType> = { float32: WeightType.F32, bfloat16: WeightType.BF16, int8: WeightType.I8 };
 
 /** The `--adapter name=path` values (the flag repeats), and the other arguments. */
 function adapterFlags(argv: string[]): { adapters: { name: string; dir: string }[]; rest: string[] } {
@@ -41,7 +40,7 @@ export async function main(argv: string[]): Promise<number> {
     load_checkpoint: { kind: 'string', required: true },
     model_name: { kind: 'string' },
     tokenizer: { kind: 'string' },
-    param_init_type: { kind: 'string', default: 'float32' },
+    dtype: { kind: 'string', default: 'f32' },
     device_target: { kind: 'string', default: 'auto' },
     host: { kind: 'string', default: '127.0.0.1' },
     port: { kind: 'number', default: 8080 },
@@ -54,9 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     drain_timeout: { kind: 'number', default: 30 },
     threads: { kind: 'number' },
   });
-  const weightType = STORAGE[f.param_init_type as string];
-  if (weightType === undefined)
-    throw new Error(`--param_init_type ${f.param_init_type}: expected float32, bfloat16 or int8`);
+  const weightType = weightDtype(f.dtype as string, '--dtype');
   const core = f.device_target as string;
   if (!['auto', 'relaxed', 'simd'].includes(core))
     throw new Error(`--device_target ${core}: expected auto, relaxed or simd`);

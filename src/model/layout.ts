@@ -10,7 +10,7 @@ import { WeightType, weightBytes } from '../runtime/kernels.ts';
 export type PlanCategory = 'weights' | 'LoRA' | 'gradients' | 'optimizer state' | 'activations' | 'core';
 
 /** What an entry holds: f32 or i32 values, plain bytes, or a matrix in a weight storage type. */
-export type ElementType = 'f32' | 'bf16' | 'i8' | 'q8_0' | 'q4_0' | 'i32' | 'u8';
+export type ElementType = 'f32' | 'bf16' | 'i8' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k' | 'i32' | 'u8';
 
 /** One allocation of the plan: `bytes` holds `shape` of `type`, padded to 64 bytes. */
 export interface PlanEntry {
@@ -26,7 +26,7 @@ export function storedType(wt: WeightType): ElementType {
   return WeightType[wt].toLowerCase() as ElementType;
 }
 
-/** Bytes per element (fractional for the block types, whose rows are whole blocks of 32). */
+/** Bytes per element (fractional for the block types, whose rows are whole blocks). */
 export function elementBytes(type: ElementType): number {
   if (type === 'i32') return 4;
   if (type === 'u8') return 1;

@@ -1,11 +1,12 @@
 /**
  * The parameters of a Llama model in one core's arena: base weights (frozen ones stored f32,
- * bf16 or int8 with a scale per output row), norms (always f32), LoRA adapters, and for every
- * trainable tensor its gradient and AdamW state. Names are Hugging Face's.
+ * bf16, int8 with a scale per output row, or in llama.cpp's blocks), norms (always f32), LoRA
+ * adapters, and for every trainable tensor its gradient and AdamW state. Names are Hugging Face's.
  */
 import type { Core } from '../runtime/core.ts';
-import { isBlockType, WeightType, weightBytes } from '../runtime/kernels.ts';
-import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../checkpoint/gguf/blocks.ts';
+import { blockValues, isBlockType, WeightType, weightBytes } from '../runtime/kernels.ts';
+import { dequantize, quantizeQ4_0, quantizeQ4_K, quantizeQ6_K, quantizeQ8_0 } from '../checkpoint/gguf/blocks.ts';
+import type { BlockType } from '../checkpoint/gguf/format.ts';
 import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
 import { LINEARS, linearShape, loraScale, loraTargets, type LinearKind, type LoraConfig } from './lora.ts';
@@ -21,6 +22,58 @@ export interface Matrix {
   cols: number;
   /** a streamed layer's matrix: its home outside the core's memory (ptr and scale are then the layer slot's) */
   host?: HostMatrix;
+}
+
+/** The ggml names of the block weight types. */
+const BLOCK_NAMES: Partial<Record<WeightType, BlockType>> = {
+  [WeightType.Q8_0]: 'Q8_0',
+  [WeightType.Q4_0]: 'Q4_0',
+  [WeightType.Q4_K]: 'Q4_K',
+  [WeightType.Q6_K]: 'Q6_K',
+};
+
+/** The ggml name of a block weight type (Q8_0, Q4_0, Q4_K, Q6_K). */
+export function blockTypeName(wt: WeightType): BlockType {
+  const name = BLOCK_NAMES[wt];
+  if (!name) throw new Error(`weight type ${WeightType[wt]} is not a block type`);
+  return name;
+}
+
+const QUANTIZE: Record<BlockType, (values: Float32Array) => Uint8Array> = {
+  Q8_0: quantizeQ8_0,
+  Q4_0: quantizeQ4_0,
+  Q4_K: quantizeQ4_K,
+  Q6_K: quantizeQ6_K,
+};
+
+/**
+ * How a frozen matrix with rows of `cols` values is stored when the base is stored as `wt`: as
+ * `wt`, except that Q4_K and Q6_K need rows of whole super-blocks of 256 values and a matrix
+ * whose rows are not takes Q8_0 (as llama.cpp's quantizer does for Q6_K). Throws, naming `what`
+ * and its row length, when the rows are not whole blocks of the type it gets.
+ */
+export function matrixType(wt: WeightType, cols: number, what: string): WeightType {
+  const t = blockValues(wt) === 256 && cols % 256 !== 0 ? WeightType.Q8_0 : wt;
+  if (cols % blockValues(t) !== 0)
+    throw new Error(
+      `${WeightType[wt]} weights need rows of a multiple of ${blockValues(t)} values; ${what} has rows of ${cols}`,
+    );
+  return t;
+}
+
+/**
+ * The line stating which frozen matrices of `c` are not stored as `wt` because their rows are not
+ * whole super-blocks (see matrixType), or undefined when all are.
+ */
+export function blockFallbackNote(c: LlamaConfig, wt: WeightType): string | undefined {
+  if (blockValues(wt) !== 256) return undefined;
+  const short = new Map<number, string[]>();
+  for (const t of baseTensorList(c))
+    if (t.shape.length === 2 && t.shape[1] % 256 !== 0)
+      short.set(t.shape[1], [...(short.get(t.shape[1]) ?? []), t.name.replace(/^model\.layers\.\d+\./, 'layers.*.')]);
+  if (!short.size) return undefined;
+  const which = [...short].map(([cols, names]) => `${[...new Set(names)].join(', ')} (rows of ${cols})`).join('; ');
+  return `${WeightType[wt].toLowerCase()}: matrices whose rows are not whole super-blocks of 256 values are stored as q8_0: ${which}`;
 }
 
 /** A frozen matrix kept outside every core's memory, in storage bytes (and int8 row scales), shared by the ranks. */
@@ -101,8 +154,9 @@ export interface BaseLayout {
 export function hostWeightBytes(c: LlamaConfig, o: WeightOptions): number {
   if (o.mode === 'train' || !o.streamLayers) return 0;
   const perLayer = LINEARS.reduce((sum, { kind }) => {
-    const [rows, cols] = linearShape(c, kind);
-    return sum + rows * cols * weightBytes(o.weightType) + (o.weightType === WeightType.I8 ? rows * 4 : 0);
+    const [rows, cols] = linearShape(c, kind),
+      wt = matrixType(o.weightType, cols, kind);
+    return sum + rows * cols * weightBytes(wt) + (wt === WeightType.I8 ? rows * 4 : 0);
   }, 0);
   return c.nLayers * perLayer;
 }
@@ -213,10 +267,9 @@ export function weightEntries(c: LlamaConfig, o: WeightOptions): PlanEntry[] {
   const held = !trainBase && o.sharedBase !== undefined; // the base is another rank's allocation
   const streaming = !trainBase && !!o.streamLayers;
   const own = (key: string, rows: number, cols: number) => {
-    if (isBlockType(wt) && cols % 32 !== 0)
-      throw new Error(`${WeightType[wt]} weights need rows of a multiple of 32 values; ${key} has rows of ${cols}`);
-    out.push(planEntry(key, [rows, cols], storedType(wt), 'weights'));
-    if (wt === WeightType.I8) out.push(planEntry(partKey(key, 'scales'), [rows], 'f32', 'weights'));
+    const t = matrixType(wt, cols, key);
+    out.push(planEntry(key, [rows, cols], storedType(t), 'weights'));
+    if (t === WeightType.I8) out.push(planEntry(partKey(key, 'scales'), [rows], 'f32', 'weights'));
   };
   const matrix = (key: string, rows: number, cols: number) => {
     if (trainBase) return trainable(key, [rows, cols], 'weights');
@@ -249,12 +302,13 @@ export function weightEntries(c: LlamaConfig, o: WeightOptions): PlanEntry[] {
 function newHostLayer(c: LlamaConfig, wt: WeightType): Record<LinearKind, HostMatrix> {
   return Object.fromEntries(
     LINEARS.map(({ kind }) => {
-      const [rows, cols] = linearShape(c, kind);
+      const [rows, cols] = linearShape(c, kind),
+        t = matrixType(wt, cols, kind);
       return [
         kind,
         {
-          data: new SharedArrayBuffer(rows * cols * weightBytes(wt)),
-          scales: wt === WeightType.I8 ? new SharedArrayBuffer(rows * 4) : null,
+          data: new SharedArrayBuffer(rows * cols * weightBytes(t)),
+          scales: t === WeightType.I8 ? new SharedArrayBuffer(rows * 4) : null,
         },
       ];
     }),
@@ -314,8 +368,9 @@ export class LlamaWeights {
       return at;
     };
     const own = (key: string, rows: number, cols: number): Matrix => {
+      const t = matrixType(wt, cols, key);
       const ptr = layout.take(key);
-      return { ptr, scale: wt === WeightType.I8 ? layout.take(partKey(key, 'scales')) : 0, wt, rows, cols };
+      return { ptr, scale: t === WeightType.I8 ? layout.take(partKey(key, 'scales')) : 0, wt: t, rows, cols };
     };
     const matrix = (name: string, rows: number, cols: number): [Matrix, number] => {
       if (trainBase) {
@@ -323,8 +378,9 @@ export class LlamaWeights {
         return [{ ptr: t.ptr, scale: 0, wt: WeightType.F32, rows, cols }, t.grad];
       }
       if (shared) {
-        const ptr = sharedAt(name);
-        return [{ ptr, scale: wt === WeightType.I8 ? sharedAt(partKey(name, 'scales')) : 0, wt, rows, cols }, 0];
+        const t = matrixType(wt, cols, name),
+          ptr = sharedAt(name);
+        return [{ ptr, scale: t === WeightType.I8 ? sharedAt(partKey(name, 'scales')) : 0, wt: t, rows, cols }, 0];
       }
       return [own(name, rows, cols), 0];
     };
@@ -471,7 +527,7 @@ export class LlamaWeights {
       return;
     }
     if (isBlockType(m.wt)) {
-      const blocks = m.wt === WeightType.Q8_0 ? quantizeQ8_0(values) : quantizeQ4_0(values);
+      const blocks = QUANTIZE[blockTypeName(m.wt)](values);
       arena.u8(m.ptr, blocks.length).set(blocks);
       return;
     }
@@ -483,7 +539,7 @@ export class LlamaWeights {
     arena.release(mark);
   }
 
-  /** Stores a Q8_0 or Q4_0 matrix's blocks as they are (a GGUF file's). */
+  /** Stores a block-quantized matrix's blocks as they are (a GGUF file's). */
   setMatrixBlocks(m: Matrix, blocks: Uint8Array): void {
     const want = m.rows * m.cols * weightBytes(m.wt);
     if (!isBlockType(m.wt) || blocks.length !== want)
@@ -514,7 +570,7 @@ export class LlamaWeights {
       return new Float32Array(out.buffer);
     }
     if (isBlockType(m.wt)) {
-      const type = m.wt === WeightType.Q8_0 ? 'Q8_0' : 'Q4_0';
+      const type = blockTypeName(m.wt);
       return dequantize(type, arena.u8(m.ptr, n * weightBytes(m.wt)), n, `${type} matrix [${m.rows}, ${m.cols}]`);
     }
     const q = arena.i8(m.ptr, n),

@@ -9,7 +9,8 @@ import type { Slice, ThreadPool } from './pool.ts';
 
 /**
  * How frozen weights are stored: f32, bf16 (upper half of f32), int8 with an f32 scale per row,
- * or llama.cpp's blocks of 32 with an f16 scale: Q8_0 (34 bytes a block) and Q4_0 (18 bytes).
+ * llama.cpp's blocks of 32 with an f16 scale, Q8_0 (34 bytes a block) and Q4_0 (18 bytes), or
+ * its super-blocks of 256, Q4_K (144 bytes) and Q6_K (210 bytes).
  */
 export enum WeightType {
   F32 = 0,
@@ -17,16 +18,23 @@ export enum WeightType {
   I8 = 2,
   Q8_0 = 3,
   Q4_0 = 4,
+  Q4_K = 5,
+  Q6_K = 6,
 }
 
-/** Bytes per element of a weight type (fractional for the block types, whose rows are whole blocks of 32). */
+/** Bytes per element of a weight type (fractional for the block types, whose rows are whole blocks). */
 export function weightBytes(wt: WeightType): number {
-  return [4, 2, 1, 34 / 32, 18 / 32][wt];
+  return [4, 2, 1, 34 / 32, 18 / 32, 144 / 256, 210 / 256][wt];
 }
 
-/** Whether a weight type is one of llama.cpp's blocks of 32 (rows must be multiples of 32 values). */
+/** Whether a weight type is one of llama.cpp's blocks (rows must be whole blocks, see blockValues). */
 export function isBlockType(wt: WeightType): boolean {
-  return wt === WeightType.Q8_0 || wt === WeightType.Q4_0;
+  return wt >= WeightType.Q8_0 && wt <= WeightType.Q6_K;
+}
+
+/** Values per block of a weight type: 256 for Q4_K and Q6_K, 32 for Q8_0 and Q4_0, 1 otherwise. */
+export function blockValues(wt: WeightType): number {
+  return wt === WeightType.Q4_K || wt === WeightType.Q6_K ? 256 : isBlockType(wt) ? 32 : 1;
 }
 
 /** The largest head dimension the attention kernels take (their block scratch is sized for it). */
@@ -289,7 +297,7 @@ export class Kernels {
   /**
    * y[M,N] (+)= x[M,K]·w[N,K]ᵀ for a batched decoding step of M sequences: the weights are read
    * once for all rows, and each row's result is bit-identical to matmulXWt of that row alone.
-   * Block-quantized weights (Q8_0, Q4_0) have no row kernel: each row goes through the one-row
+   * Block-quantized weights have no row kernel: each row goes through the one-row
    * product, so it still gets the same bits.
    */
   matmulXWtRows(
@@ -346,7 +354,7 @@ export class Kernels {
     this.split(M, parts, 4, slice);
   }
 
-  /** dst[rows,K] f32 = rows of Q8_0 or Q4_0 blocks at w. */
+  /** dst[rows,K] f32 = rows of blocks of `wt` (a block type) at w. */
   dequantizeRows(dst: number, w: number, rows: number, K: number, wt: WeightType): void {
     this.core.dequantize_rows_q(dst, w, rows, K, wt);
   }

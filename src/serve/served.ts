@@ -10,6 +10,7 @@ import { loadServedAdapter, type ServedAdapter } from '../model/adapters.ts';
 import { BatchDecoder } from '../model/batch_decode.ts';
 import type { LlamaModel } from '../model/llama.ts';
 import { headDim } from '../model/config.ts';
+import { blockFallbackNote } from '../model/weights.ts';
 import { MAX_MEMORY_BYTES } from '../runtime/arena.ts';
 import { loadCore, type CoreKind } from '../runtime/core.ts';
 import { spawnWorkerThread } from '../runtime/threads.ts';
@@ -105,6 +106,8 @@ export async function loadServed(o: ServeOptions): Promise<Served> {
     },
   );
   const c = model.config;
+  const fallback = blockFallbackNote(c, o.weightType);
+  if (fallback) summary.push(fallback);
   if (tok.vocabSize > c.vocabSize)
     throw new Error(
       `${loadedTok.source}: the tokenizer has ${tok.vocabSize} tokens, more than the model's vocabulary of ${c.vocabSize} (${o.checkpoint}); give the model's own tokenizer with --tokenizer`,

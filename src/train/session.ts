@@ -16,22 +16,14 @@ import { formatLoadReport, loadModel, type LoadReport } from '../checkpoint/load
 import { adapterBaseModel } from '../checkpoint/peft.ts';
 import { configFromMindFormers, type LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
+import { weightDtype } from '../model/weight_dtype.ts';
 import { loraFromPetConfig, type LoraConfig } from '../model/lora.ts';
 import { placeWeights, type Placement } from '../model/placement.ts';
 import { rankShare, type ModelShare } from '../model/sharding.ts';
-import type { BaseLayout, HostLayers } from '../model/weights.ts';
+import { blockFallbackNote, type BaseLayout, type HostLayers } from '../model/weights.ts';
 import { receiveShared, shareWithRanks } from '../parallel/share.ts';
 import { Collective, type Collectives } from '../parallel/collective.ts';
 import { currentJob, type Job } from '../parallel/job.ts';
-
-/** Storage of frozen base weights by `model_config.param_init_type`. */
-const STORAGE: Record<string, WeightType> = {
-  float32: WeightType.F32,
-  bfloat16: WeightType.BF16,
-  int8: WeightType.I8,
-  q8_0: WeightType.Q8_0,
-  q4_0: WeightType.Q4_0,
-};
 
 /** The rank's log: every line to the console (rank 0) and to output/log/rank_<r>/info.log. */
 export function rankLogger(c: RunConfig, rank: number, toConsole: boolean): (line: string) => void {
@@ -192,6 +184,8 @@ async function buildOwnModel(
   options.streamLayers = placement.streamLayers;
   const path = c.load_checkpoint;
   log(placement.summary);
+  const fallback = blockFallbackNote(ownConfig, options.weightType);
+  if (fallback) log(fallback);
   const report = (r: LoadReport) => {
     const s = formatLoadReport(r);
     if (s) log(s);
@@ -227,11 +221,7 @@ function runModel(c: RunConfig, share?: ModelShare): RunModel {
   const where = 'model.model_config';
   const config: LlamaConfig = configFromMindFormers(c.model.model_config, where);
   const ownConfig = share ? rankShare(config, share.parts, where) : config;
-  const storage = STORAGE[c.model.model_config.param_init_type];
-  if (storage === undefined)
-    throw new Error(
-      `${where}.param_init_type ${JSON.stringify(c.model.model_config.param_init_type)}: expected float32, bfloat16, int8, q8_0 or q4_0`,
-    );
+  const storage = weightDtype(c.model.model_config.param_init_type, `${where}.param_init_type`);
   const training = c.run_mode === 'train' || c.run_mode === 'finetune';
   const lora =
     c.run_mode === 'finetune' ? loraFromPetConfig(c.model.model_config.pet_config, `${where}.pet_config`) : undefined;

@@ -10,8 +10,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync,
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
-import type { Token } from 'node-llama-cpp';
-import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../../src/checkpoint/gguf/blocks.ts';
+import type { LlamaModel as LlamaModel_, Token } from 'node-llama-cpp';
+import {
+  dequantize,
+  quantizeQ4_0,
+  quantizeQ4_K,
+  quantizeQ6_K,
+  quantizeQ8_0,
+} from '../../src/checkpoint/gguf/blocks.ts';
 import { GgufFile } from '../../src/checkpoint/gguf/file.ts';
 import type { GgmlType } from '../../src/checkpoint/gguf/format.ts';
 import { tokenizerToGguf } from '../../src/checkpoint/gguf/tokenizer.ts';
@@ -22,6 +28,8 @@ import { main as logits } from '../../src/commands/logits.ts';
 import { loadModel } from '../../src/checkpoint/load.ts';
 import { saveAdapter } from '../../src/checkpoint/peft.ts';
 import { generate } from '../../src/generate/generate.ts';
+import { argmax } from '../../src/generate/sampling.ts';
+import type { LlamaModel } from '../../src/model/llama.ts';
 import { loadCore } from '../../src/runtime/core.ts';
 import { WeightType } from '../../src/runtime/kernels.ts';
 import { Rng } from '../../src/runtime/random.ts';
@@ -162,6 +170,57 @@ test("the Q8_0 and Q4_0 quantizers give gguf-py's bytes, and every dequantizer i
   }
 });
 
+test('the Q4_K and Q6_K quantizers: gguf-py reads their bytes to our values, their error on normal weights is stated, and edge blocks keep their values', () => {
+  const n = 256 * 512,
+    x = new Rng(3).fillNormal(new Float32Array(n), 1);
+  /** √(Σ(q − x)² / Σx²) of values quantized and read back */
+  const relRms = (type: GgmlType, blocks: Uint8Array) => {
+    const y = dequantize(type, blocks, n, type);
+    let err = 0,
+      sum = 0;
+    for (let i = 0; i < n; i++) {
+      err += (y[i] - x[i]) ** 2;
+      sum += x[i] ** 2;
+    }
+    return Math.sqrt(err / sum);
+  };
+  for (const [type, quantize, bound] of [
+    ['Q4_K', quantizeQ4_K, 0.074],
+    ['Q6_K', quantizeQ6_K, 0.0185],
+  ] as const) {
+    const blocks = quantize(x);
+    writeFileSync(join(dir, `n.${type}`), blocks);
+    oracle('dequant', type, join(dir, `n.${type}`), join(dir, `n.${type}.f32`));
+    const want = new Float32Array(readFileSync(join(dir, `n.${type}.f32`)).buffer.slice(0));
+    assert.deepEqual(dequantize(type, blocks, n, type), want, `${type}: gguf-py's values of our bytes`);
+    const e = relRms(type, blocks);
+    assert.ok(e < bound, `${type}: relative RMS error ${e} (bound ${bound})`);
+  }
+  // Q4_K's affine sub-blocks beat Q4_0's symmetric blocks of the same size at the same bits.
+  assert.ok(relRms('Q4_K', quantizeQ4_K(x)) < 0.9 * relRms('Q4_0', quantizeQ4_0(x)));
+  // An all-zero super-block stays zero; constant sub-blocks (positive, then negative), and for
+  // Q6_K integers in -32..31 (its codes at a step of 1), come back within the f16 and 6- or 8-bit
+  // rounding of the scales.
+  const edge = new Float32Array(256 * 3);
+  edge.fill(0.75, 256 + 32, 256 + 64);
+  edge.fill(-2.5, 256 + 96, 256 + 128);
+  for (let i = 0; i < 256; i++) edge[512 + i] = i % 16 ? ((7 * i) % 64) - 32 : -32; // each run of 16 reaches -32
+  for (const [type, quantize, blocks] of [
+    ['Q4_K', quantizeQ4_K, 2],
+    ['Q6_K', quantizeQ6_K, 3],
+  ] as const) {
+    const got = dequantize(type, quantize(edge), edge.length, type);
+    assert.deepEqual([...got.subarray(0, 256)], Array(256).fill(0), `${type}: zero block`);
+    for (let b = 1; b < blocks; b++)
+      assertClose(
+        got.subarray(256 * b, 256 * b + 256),
+        edge.subarray(256 * b, 256 * b + 256),
+        1e-3,
+        `${type} block ${b}`,
+      );
+  }
+});
+
 let gqaModel: Promise<string> | undefined;
 /** A random grouped-query Llama (4 heads over 2 key/value heads) and gguf-py's GGUF files of it, `py.<TYPE>.gguf`, made once. */
 function gqaLlama(): Promise<string> {
@@ -295,6 +354,116 @@ test("q8_0/q4_0 models: a GGUF's blocks are taken as stored, other checkpoints a
       assert.deepEqual(got.greedy, f32.greedy, `${type} ${what}: greedy tokens`);
     }
   }
+});
+
+/** Our greedy continuation of `prompt` (n tokens) and the logits before each of its tokens. */
+function greedySteps(model: LlamaModel, prompt: number[], n: number): { tokens: number[]; logits: Float32Array[] } {
+  const cache = model.newCache(1, prompt.length + n),
+    out = { tokens: [] as number[], logits: [] as Float32Array[] };
+  let logits = model.forwardCached(cache, Int32Array.from(prompt), prompt.length);
+  for (let i = 0; i < n; i++) {
+    out.logits.push(logits);
+    out.tokens.push(argmax(logits));
+    if (i + 1 < n) logits = model.forwardCached(cache, Int32Array.of(out.tokens[i]), 1);
+  }
+  return out;
+}
+
+/** llama.cpp's greedy next token after `prompt` followed by each prefix of `continuation`. */
+async function llamaCppNext(lm: LlamaModel_, prompt: number[], continuation: number[]): Promise<number[]> {
+  const ctx = await lm.createContext({ contextSize: 64, threads: 1 }),
+    seq = ctx.getSequence(),
+    out: number[] = [];
+  for (let i = 0; i < continuation.length; i++) {
+    await seq.clearHistory();
+    for await (const t of seq.evaluate([...prompt, ...continuation.slice(0, i)] as Token[], { temperature: 0 })) {
+      out.push(t);
+      break;
+    }
+  }
+  await ctx.dispose();
+  return out;
+}
+
+test('Q4_K and Q6_K GGUF written here run in llama.cpp with our greedy continuation; their blocks load as stored, as quantizing on load gives them, and compute what f32 computes on them', async () => {
+  // Rows of 256 and 768 values (whole super-blocks); weights of std 0.1 keep attention soft, so
+  // that the rounding of llama.cpp's 8-bit activations does not swing whole tokens.
+  const model = await randomLlama('kquants', [
+    '--model.model_config.hidden_size',
+    '256',
+    '--model.model_config.multiple_of',
+    '256',
+    '--model.model_config.initializer_range',
+    '0.1',
+  ]);
+  const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const core = await loadCore();
+  for (const [type, wt] of [
+    ['Q4_K', WeightType.Q4_K],
+    ['Q6_K', WeightType.Q6_K],
+  ] as const) {
+    const dtype = type.toLowerCase(),
+      file = await toGguf(model, join(dir, `kquants.${type}.gguf`), dtype);
+    const gguf = GgufFile.open(file);
+    try {
+      for (const [name, rec] of gguf.records)
+        assert.equal(rec.type, rec.dims.length === 2 ? type : 'F32', `${type}: ${name} stored as`);
+    } finally {
+      gguf.close();
+    }
+    const asStored = await ours(file, tokens, 12, dtype),
+      onLoad = await ours(model, tokens, 12, dtype),
+      f32 = await ours(file, tokens);
+    assert.deepEqual(onLoad, asStored, `${type}: quantized on load as the file stores it`);
+    assertClose(asStored.logits, f32.logits, 1e-4, `${type}: logits of the blocks against f32 on their values`);
+    assert.deepEqual(asStored.greedy, f32.greedy, `${type}: greedy tokens against f32 on the blocks' values`);
+    // llama.cpp computing in f32 on the file's values: the same greedy tokens.
+    const values = await toGguf(file, join(dir, `kquants.${type}.f32.gguf`), 'f32', [
+      '--model_file',
+      join(model, 'tokenizer.model'),
+    ]);
+    const lmF32 = await llama.loadModel({ modelPath: values });
+    try {
+      assert.deepEqual(
+        await llamaCppNext(lmF32, tokens, asStored.greedy),
+        asStored.greedy,
+        `${type}: llama.cpp in f32`,
+      );
+    } finally {
+      await lmF32.dispose();
+    }
+    // llama.cpp on the blocks themselves rounds its activations to 8 bits (up to 0.21 nats in the
+    // log-probabilities of the top tokens here): each of its next tokens is ours or one whose
+    // logit is within 0.5 of our largest.
+    const steps = greedySteps(await loadModel(core, file, { mode: 'finetune', weightType: wt }), tokens, 12);
+    assert.deepEqual(steps.tokens, asStored.greedy);
+    const lm = await llama.loadModel({ modelPath: file });
+    try {
+      const theirs = await llamaCppNext(lm, tokens, steps.tokens);
+      theirs.forEach((t, i) => {
+        const l = steps.logits[i];
+        assert.ok(
+          l[t] >= l[steps.tokens[i]] - 0.5,
+          `${type} step ${i}: llama.cpp's ${t} has logit ${l[t]}, ours ${steps.tokens[i]} ${l[steps.tokens[i]]}`,
+        );
+      });
+    } finally {
+      await lm.dispose();
+    }
+  }
+  // Rows of 64 values are not whole super-blocks: such matrices are written and held as Q8_0.
+  const small = await gqaLlama(),
+    file = await toGguf(small, join(dir, 'kquants.fallback.gguf'), 'q4_k'),
+    gguf = GgufFile.open(file);
+  try {
+    for (const [name, rec] of gguf.records)
+      assert.equal(rec.type, rec.dims.length === 2 ? 'Q8_0' : 'F32', `fallback: ${name} stored as`);
+  } finally {
+    gguf.close();
+  }
+  assert.deepEqual(await ours(file, tokens, 12, 'q4_k'), await ours(file, tokens, 12, 'q8_0'), 'q4_k held as q8_0');
 });
 
 test('GGUF written here runs in llama.cpp with our tokens and greedy continuation (Llama f32 and f16 with tokenizer.model, Qwen3 f32 with tokenizer.json)', async () => {

@@ -2,12 +2,12 @@
  * Batched decoding (serve): a step over many sequences, each at its own position and with its own
  * adapter or none, gives every sequence bit for bit the logits of LlamaModel.forwardCached
  * decoding it alone with that adapter merged into nothing (the model's own LoRA path), for f32,
- * bf16 and int8 base weights; and the small-row product equals one-row products exactly.
+ * bf16, int8 and block-quantized base weights; and the small-row product equals one-row products exactly.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadCore } from '../../src/runtime/core.ts';
-import { isBlockType, WeightType } from '../../src/runtime/kernels.ts';
+import { blockValues, isBlockType, WeightType } from '../../src/runtime/kernels.ts';
 import { Rng } from '../../src/runtime/random.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { BatchDecoder, type DecodeSequence } from '../../src/model/batch_decode.ts';
@@ -53,13 +53,19 @@ describe('batched decoding', async () => {
     [WeightType.I8, 'int8'],
     [WeightType.Q8_0, 'q8_0'],
     [WeightType.Q4_0, 'q4_0'],
+    [WeightType.Q4_K, 'q4_k'],
+    [WeightType.Q6_K, 'q6_k'],
   ] as const) {
     it(`sequences of mixed adapters and positions decode in one batch exactly as each alone (${name} weights)`, () => {
       const mark = core.arena.mark();
-      // Block types take rows of whole blocks of 32 values.
-      const config = isBlockType(wt)
-        ? tinyConfig({ dim: 64, nHeads: 4, nKvHeads: 2, ffnDim: 96, vocabSize: 97, nLayers: 3, maxSeqLen: 48 })
-        : tinyConfig({ dim: 48, nHeads: 6, nKvHeads: 2, ffnDim: 88, vocabSize: 97, nLayers: 3, maxSeqLen: 48 });
+      // Block types take rows of whole blocks of 32 values; Q4_K and Q6_K of 256, w2's rows of
+      // 288 are stored as Q8_0 instead.
+      const config =
+        blockValues(wt) === 256
+          ? tinyConfig({ dim: 256, nHeads: 4, nKvHeads: 2, ffnDim: 288, vocabSize: 97, nLayers: 3, maxSeqLen: 48 })
+          : isBlockType(wt)
+            ? tinyConfig({ dim: 64, nHeads: 4, nKvHeads: 2, ffnDim: 96, vocabSize: 97, nLayers: 3, maxSeqLen: 48 })
+            : tinyConfig({ dim: 48, nHeads: 6, nKvHeads: 2, ffnDim: 88, vocabSize: 97, nLayers: 3, maxSeqLen: 48 });
       const lora = { rank: 4, alpha: 8, dropout: 0, targetModules: '.*wq|.*wv|.*w2' };
       // Two models over the same base: with adapter 1, and with adapter 2 (its own factors).
       const m1 = new LlamaModel(core, config, { mode: 'finetune', weightType: wt, lora });

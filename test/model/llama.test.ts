@@ -2,7 +2,7 @@
  * The Llama model against the PyTorch reference: logits and loss to 1e-4, every trainable
  * gradient to 1e-3 (relative to the largest magnitude), over multi-head and grouped-query
  * attention, tied and untied embeddings, odd sizes, padding and ignored labels, LoRA on several
- * target sets, f32/bf16/int8 base weights, train mode, and recomputation; and a random tiny
+ * target sets, f32/bf16/int8/q4_k/q6_k base weights, train mode, and recomputation; and a random tiny
  * config of every family (Llama 3 rope scaling, Qwen2 q/k/v bias, Qwen3 q/k norm with its own
  * head_dim, Mistral's window, SmolLM2 and TinyLlama shapes), whose norms and biases are random.
  */
@@ -86,6 +86,20 @@ const cases: Case[] = [
     options: { mode: 'finetune', weightType: WeightType.I8, lora: lora('.*wo|.*w2') },
     B: 2,
     S: 70,
+  },
+  {
+    name: 'q4_k base weights (w2, rows of 288, as q8_0), against the reference on the same dequantized weights',
+    config: { dim: 256, nHeads: 4, nKvHeads: 2, ffnDim: 288 },
+    options: { mode: 'finetune', weightType: WeightType.Q4_K, lora: lora('.*wq|.*w2') },
+    B: 2,
+    S: 6,
+  },
+  {
+    name: 'q6_k base weights, three rows (the decoding product), against the reference on the same dequantized weights',
+    config: { dim: 256, nHeads: 4, nKvHeads: 4, ffnDim: 512 },
+    options: { mode: 'finetune', weightType: WeightType.Q6_K, lora: lora('.*wv|.*w1|.*w3') },
+    B: 1,
+    S: 3,
   },
   {
     name: 'train mode: every parameter, untied',

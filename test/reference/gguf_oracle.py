@@ -6,6 +6,7 @@ found through GGUF_PY (the gguf-py folder of the llama.cpp sources node-llama-cp
                                     the llama architecture's q/k rows interleaved, matrices of TYPE
                                     (F32 F16 BF16 Q8_0 Q4_0), vectors F32
   quant TYPE IN.f32 OUT.bin         f32 values quantized by gguf-py (Q8_0, Q4_0)
+  dequant TYPE IN.bin OUT.f32       blocks of TYPE as gguf-py dequantizes them
   blocks TYPE N SEED OUT.bin OUT.f32  N random blocks of TYPE (Q4_K, Q6_K, Q8_0, Q4_0) and their
                                     values as gguf-py dequantizes them
 """
@@ -126,6 +127,11 @@ def quant(type_name, src, out):
     quants.quantize(np.fromfile(src, np.float32).reshape(1, -1), qtype).tofile(out)
 
 
+def dequant(type_name, src, out):
+    qtype = getattr(gguf.GGMLQuantizationType, type_name)
+    quants.dequantize(np.fromfile(src, np.uint8).reshape(1, -1), qtype).astype(np.float32).tofile(out)
+
+
 def blocks(type_name, n, seed, out_bin, out_f32):
     """Random blocks whose f16 scales are finite numbers of moderate size."""
     qtype = getattr(gguf.GGMLQuantizationType, type_name)
@@ -141,4 +147,4 @@ def blocks(type_name, n, seed, out_bin, out_f32):
 
 if __name__ == '__main__':
     cmd, args = sys.argv[1], sys.argv[2:]
-    {'write': write, 'quant': quant, 'blocks': lambda t, n, s, b, f: blocks(t, int(n), int(s), b, f)}[cmd](*args)
+    {'write': write, 'quant': quant, 'dequant': dequant, 'blocks': lambda t, n, s, b, f: blocks(t, int(n), int(s), b, f)}[cmd](*args)

@@ -180,6 +180,42 @@ describe('run_mindformer', () => {
     assert.ok(lines[0].startsWith('Hello') && lines[1].startsWith('Give three tips'), pr.stdout);
   });
 
+  it('predict --dtype: q4_k stores matrices whose rows are not whole super-blocks as q8_0, says so, and continues as --dtype q8_0 does', () => {
+    const predict = (dtype: string) => {
+      const out = join(dir, `dtype-${dtype}`);
+      const r = cli(
+        'run_mindformer',
+        '--config',
+        join(ROOT, 'configs/llama2/lora_tiny.yaml'),
+        '--run_mode',
+        'predict',
+        '--predict_data',
+        'Hello',
+        '--model.model_config.max_decode_length',
+        '12',
+        '--dtype',
+        dtype,
+        '--output_dir',
+        out,
+      );
+      assert.equal(r.status, 0, r.stderr);
+      return {
+        text: r.stdout.split('\n').filter((l) => l.startsWith('Hello')),
+        log: readFileSync(join(out, 'log/rank_0/info.log'), 'utf8'),
+      };
+    };
+    const q4k = predict('q4_k'),
+      q8 = predict('q8_0'),
+      f32 = predict('f32');
+    assert.equal(q4k.text.length, 1);
+    assert.deepEqual(q4k.text, q8.text);
+    assert.match(
+      q4k.log,
+      /^q4_k: matrices whose rows are not whole super-blocks of 256 values are stored as q8_0: model\.embed_tokens\.weight, .*\(rows of 64\); layers\.\*\.mlp\.down_proj\.weight \(rows of 192\)$/m,
+    );
+    assert.doesNotMatch(q8.log + f32.log, /stored as q8_0/);
+  });
+
   it('stops on a non-finite loss, naming the step and the last good checkpoint', () => {
     const r = cli(
       'run_mindformer',
@@ -343,6 +379,10 @@ describe('run_mindformer', () => {
         /nowhere: no such dataset folder \(--train_dataset_dir\)/,
       ],
       [['--config', tiny, '--run_mode', 'finetun'], /unknown --run_mode 'finetun'/],
+      [
+        ['--config', tiny, '--run_mode', 'predict', '--predict_data', 'Hi', '--dtype', 'q5_k'],
+        /unknown --dtype 'q5_k' \(f32, float32, bf16, bfloat16, int8, q8_0, q4_0, q4_k, q6_k\)/,
+      ],
       [['--config', tiny, '--train_dataset_dir', join(dir, 'empty')], /the dataset is empty/],
       [
         [

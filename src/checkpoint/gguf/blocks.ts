@@ -1,6 +1,7 @@
 /**
- * llama.cpp's block-quantized layouts, to f32 and (Q8_0, Q4_0) from f32, as its reference
- * quantizers compute them (f32 arithmetic, scales stored as f16):
+ * llama.cpp's block-quantized layouts, to f32, and from f32: Q8_0 and Q4_0 as its reference
+ * quantizers compute them (f32 arithmetic, scales stored as f16), Q4_K and Q6_K by the
+ * least-squares fits described at quantizeQ4_K and quantizeQ6_K:
  * - Q8_0, 32 values in 34 bytes: f16 d, then 32 int8 q; x = d·q, d = max|x|/127, q = round(x/d).
  * - Q4_0, 32 values in 18 bytes: f16 d, then 16 bytes whose low nibbles hold values 0..15 and
  *   high nibbles values 16..31; x = d·(q − 8), d = (the value of largest magnitude)/−8.
@@ -98,6 +99,11 @@ function scaleMin(j: number, q: Uint8Array): [number, number] {
   return [(q[j + 4] & 15) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4)];
 }
 
+/** f16 bits of a number (rounded through f32). */
+function halfBits(v: number): number {
+  return floatToHalf(new Uint32Array(new Float32Array([v]).buffer)[0]);
+}
+
 /** C's roundf: halves away from zero. */
 function roundAway(x: number): number {
   return Math.sign(x) * Math.floor(Math.abs(x) + 0.5);
@@ -112,7 +118,7 @@ export function quantizeQ8_0(x: Float32Array): Uint8Array {
     for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[32 * b + j]));
     const d = f32(amax / 127),
       id = d ? f32(1 / d) : 0;
-    dv.setUint16(34 * b, floatToHalf(new Uint32Array(new Float32Array([d]).buffer)[0]), true);
+    dv.setUint16(34 * b, halfBits(d), true);
     for (let j = 0; j < 32; j++) dv.setInt8(34 * b + 2 + j, roundAway(f32(x[32 * b + j] * id)));
   }
   return out;
@@ -134,9 +140,180 @@ export function quantizeQ4_0(x: Float32Array): Uint8Array {
     }
     const d = f32(max / -8),
       id = d ? f32(1 / d) : 0;
-    dv.setUint16(18 * b, floatToHalf(new Uint32Array(new Float32Array([d]).buffer)[0]), true);
+    dv.setUint16(18 * b, halfBits(d), true);
     const nibble = (v: number) => Math.min(15, Math.trunc(f32(f32(v * id) + 8.5)));
     for (let j = 0; j < 16; j++) out[18 * b + 2 + j] = nibble(x[32 * b + j]) | (nibble(x[32 * b + j + 16]) << 4);
+  }
+  return out;
+}
+
+/** Codes of one sub-block, reused by fitAffine4. */
+const codes = new Float64Array(32);
+
+/**
+ * The 4-bit affine fit x ≈ a·q + b of the 32 values x[at..at+32) to codes q in 0..15, written to
+ * fit[0] (a) and fit[1] (b): codes from the range [min(0, min x), max x], then alternately the
+ * least-squares a and b for those codes (b kept ≤ 0, since Q4_K stores −b as a non-negative min)
+ * and the codes for that a and b, keeping the best of a few rounds.
+ */
+function fitAffine4(x: Float32Array, at: number, fit: Float64Array): void {
+  let lo = 0,
+    hi = -Infinity;
+  for (let i = at; i < at + 32; i++) {
+    lo = Math.min(lo, x[i]);
+    hi = Math.max(hi, x[i]);
+  }
+  fit[0] = 0;
+  fit[1] = lo;
+  if (hi <= lo) return;
+  let a = (hi - lo) / 15,
+    b = lo,
+    best = Infinity;
+  for (let round = 0; round < 6; round++) {
+    let err = 0,
+      sq = 0,
+      sqq = 0,
+      sx = 0,
+      sqx = 0;
+    for (let i = 0; i < 32; i++) {
+      const v = x[at + i],
+        q = Math.min(15, Math.max(0, Math.round((v - b) / a)));
+      codes[i] = q;
+      err += (a * q + b - v) ** 2;
+      sq += q;
+      sqq += q * q;
+      sx += v;
+      sqx += q * v;
+    }
+    if (err >= best) break;
+    best = err;
+    fit[0] = a;
+    fit[1] = b;
+    const den = 32 * sqq - sq * sq;
+    if (den <= 0) break;
+    a = (32 * sqx - sq * sx) / den;
+    b = (sx - a * sq) / 32;
+    if (b > 0) [a, b] = [sqx / sqq, 0];
+    if (!(a > 0)) break;
+  }
+}
+
+/** Bytes 4..15 of a Q4_K super-block: eight 6-bit scales sc and mins m, the last four of each spread over the high bits. */
+function packScalesK4(sc: number[], m: number[], out: Uint8Array): void {
+  for (let j = 0; j < 4; j++) {
+    out[j] = sc[j] | ((sc[j + 4] >> 4) << 6);
+    out[j + 4] = m[j] | ((m[j + 4] >> 4) << 6);
+    out[j + 8] = (sc[j + 4] & 15) | ((m[j + 4] & 15) << 4);
+  }
+}
+
+/**
+ * f32 values (a multiple of 256) as Q4_K super-blocks. Each sub-block of 32 gets its own affine
+ * fit (fitAffine4); the super-block's f16 d and dmin are the largest scale and min over 63, the
+ * sub-blocks' 6-bit scales and mins their own rounded to those steps, and the codes are chosen
+ * again for the scales and mins as stored.
+ */
+export function quantizeQ4_K(x: Float32Array): Uint8Array {
+  const out = new Uint8Array((x.length / 256) * 144),
+    dv = new DataView(out.buffer);
+  const fit = new Float64Array(2),
+    scales = new Float64Array(8),
+    mins = new Float64Array(8),
+    sc = [0, 0, 0, 0, 0, 0, 0, 0],
+    m = [0, 0, 0, 0, 0, 0, 0, 0];
+  for (let b = 0; b < x.length / 256; b++) {
+    const at = 144 * b;
+    let maxA = 0,
+      maxM = 0;
+    for (let j = 0; j < 8; j++) {
+      fitAffine4(x, 256 * b + 32 * j, fit);
+      scales[j] = fit[0];
+      mins[j] = -fit[1];
+      maxA = Math.max(maxA, scales[j]);
+      maxM = Math.max(maxM, mins[j]);
+    }
+    dv.setUint16(at, halfBits(maxA / 63), true);
+    dv.setUint16(at + 2, halfBits(maxM / 63), true);
+    const d = halfToFloat(dv.getUint16(at, true)),
+      dmin = halfToFloat(dv.getUint16(at + 2, true));
+    for (let j = 0; j < 8; j++) {
+      sc[j] = d > 0 ? Math.min(63, Math.round(scales[j] / d)) : 0;
+      m[j] = dmin > 0 ? Math.min(63, Math.round(mins[j] / dmin)) : 0;
+    }
+    packScalesK4(sc, m, out.subarray(at + 4, at + 16));
+    for (let j = 0; j < 8; j++) {
+      const step = f32(d * sc[j]),
+        offset = f32(dmin * m[j]);
+      for (let l = 0; l < 32; l++) {
+        const v = x[256 * b + 32 * j + l],
+          q = step > 0 ? Math.min(15, Math.max(0, Math.round((v + offset) / step))) : 0;
+        out[at + 16 + 32 * (j >> 1) + l] |= j % 2 ? q << 4 : q;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The scale s of one Q6_K run of 16 values x[at..at+16), codes q in −32..31 with x ≈ s·q: first the value of
+ * largest magnitude at code −32 (as Q4_0 does with −8), then a few rounds of the least-squares s
+ * for the codes and the codes for that s.
+ */
+function fitScale6(x: Float32Array, at: number): number {
+  let s = 0;
+  for (let i = at; i < at + 16; i++) if (Math.abs(x[i]) > Math.abs(s)) s = x[i];
+  s /= -32;
+  if (s === 0) return 0;
+  let best = Infinity,
+    bestS = s;
+  for (let round = 0; round < 4; round++) {
+    let err = 0,
+      sqx = 0,
+      sqq = 0;
+    for (let i = at; i < at + 16; i++) {
+      const v = x[i],
+        q = Math.min(31, Math.max(-32, Math.round(v / s)));
+      err += (s * q - v) ** 2;
+      sqx += q * v;
+      sqq += q * q;
+    }
+    if (err >= best) break;
+    best = err;
+    bestS = s;
+    s = sqx / sqq;
+  }
+  return bestS;
+}
+
+/**
+ * f32 values (a multiple of 256) as Q6_K super-blocks: each run of 16 values gets its own scale
+ * (fitScale6), the super-block's f16 d is the scale of largest magnitude over 127, each run's
+ * int8 scale its own rounded to that step, and the 6-bit codes are chosen for the scales as stored.
+ */
+export function quantizeQ6_K(x: Float32Array): Uint8Array {
+  const out = new Uint8Array((x.length / 256) * 210),
+    dv = new DataView(out.buffer);
+  const s = new Float64Array(16);
+  for (let b = 0; b < x.length / 256; b++) {
+    const at = 210 * b;
+    let most = 0;
+    for (let j = 0; j < 16; j++) {
+      s[j] = fitScale6(x, 256 * b + 16 * j);
+      most = Math.max(most, Math.abs(s[j]));
+    }
+    dv.setUint16(at + 208, halfBits(most / 127), true);
+    const d = halfToFloat(dv.getUint16(at + 208, true));
+    for (let j = 0; j < 16; j++)
+      dv.setInt8(at + 192 + j, d > 0 ? Math.max(-128, Math.min(127, Math.round(s[j] / d))) : 0);
+    for (let i = 0; i < 256; i++) {
+      const step = f32(d * dv.getInt8(at + 192 + (i >> 4))),
+        q = step !== 0 ? Math.min(31, Math.max(-32, Math.round(x[256 * b + i] / step))) + 32 : 32;
+      const h = i >> 7,
+        g = (i >> 5) & 3,
+        l = i & 31;
+      out[at + 64 * h + l + 32 * (g % 2)] |= g < 2 ? q & 15 : (q & 15) << 4;
+      out[at + 128 + 32 * h + l] |= (q >> 4) << (2 * g);
+    }
   }
   return out;
 }

@@ -13,6 +13,7 @@ import { FileSource, type ByteSource } from '../source.ts';
 import { infoOf, type TensorInfo, type TensorStore } from '../store.ts';
 import { dequantize } from './blocks.ts';
 import { configFromGguf } from './config.ts';
+import type { BlockType } from './format.ts';
 import { parseHeader, type TensorRecord } from './header.ts';
 import { hfName, isRopeProjection } from './names.ts';
 
@@ -91,7 +92,7 @@ export class GgufFile implements TensorStore {
    * A matrix's blocks as stored, when it is stored as `type` (else undefined): what a model
    * holding `type` weights takes as is, q/k rows of the llama architecture put back in order.
    */
-  async blocks(name: string, type: 'Q8_0' | 'Q4_0'): Promise<Uint8Array | undefined> {
+  async blocks(name: string, type: BlockType): Promise<Uint8Array | undefined> {
     const t = this.records.get(name);
     if (!t || t.type !== type || t.dims.length !== 2) return undefined;
     const raw = await this.readRaw(name),

@@ -53,6 +53,8 @@ export const GGML_TYPES = {
 } as const;
 /** A ggml tensor type this project handles. */
 export type GgmlType = keyof typeof GGML_TYPES;
+/** A ggml block-quantized type this project handles. */
+export type BlockType = Exclude<GgmlType, 'F32' | 'F16' | 'BF16'>;
 
 /** The name of a ggml type id, or undefined for one not handled here. */
 export function ggmlTypeOf(id: number): GgmlType | undefined {

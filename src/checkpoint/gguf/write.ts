@@ -2,8 +2,9 @@
  * A checkpoint (tensors under Hugging Face names, its config, its tokenizer) as a GGUF file that
  * llama.cpp runs: tensors renamed (gguf/names.ts), the llama architecture's q/k rows put in
  * llama.cpp's interleaved RoPE order, matrices stored as the chosen type (F32, F16, BF16, Q8_0,
- * Q4_0; a matrix whose rows are not whole blocks is stored as F16, as llama.cpp's converter
- * does), vectors (norms, biases) as F32, Llama 3's rescaled RoPE as the rope_freqs.weight
+ * Q4_0, Q4_K, Q6_K; a matrix whose rows are not whole super-blocks of 256 is stored as Q8_0
+ * instead of Q4_K or Q6_K, as llama.cpp's quantizer does for Q6_K, and one whose rows are not
+ * whole blocks of 32 as F16, as llama.cpp's converter does), vectors (norms, biases) as F32, Llama 3's rescaled RoPE as the rope_freqs.weight
  * factors llama.cpp reads. Written under a temporary name and renamed.
  */
 import { dirname } from 'node:path';
@@ -14,7 +15,7 @@ import { baseTensorList } from '../../model/weights.ts';
 import { decodeF32, encodeFloat } from '../dtypes.ts';
 import { permuteRopeRows } from '../names.ts';
 import type { TensorStore } from '../store.ts';
-import { quantizeQ4_0, quantizeQ8_0 } from './blocks.ts';
+import { quantizeQ4_0, quantizeQ4_K, quantizeQ6_K, quantizeQ8_0 } from './blocks.ts';
 import { configToGguf, ggufArchitecture, llama3Factors } from './config.ts';
 import { GGML_TYPES, type GgmlType, type TypedValue } from './format.ts';
 import { ggufName, isRopeProjection } from './names.ts';
@@ -22,7 +23,7 @@ import { tokenizerToGguf } from './tokenizer.ts';
 import { writeGguf, type GgufTensor } from './writer.ts';
 
 /** The types matrices can be written as. */
-export const GGUF_OUTPUT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'] as const;
+export const GGUF_OUTPUT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const;
 /** A type matrices can be written as. */
 export type GgufOutputType = (typeof GGUF_OUTPUT_TYPES)[number];
 
@@ -30,6 +31,8 @@ export type GgufOutputType = (typeof GGUF_OUTPUT_TYPES)[number];
 function encode(values: Float32Array, type: GgmlType, what: string): Uint8Array {
   if (type === 'Q8_0') return quantizeQ8_0(values);
   if (type === 'Q4_0') return quantizeQ4_0(values);
+  if (type === 'Q4_K') return quantizeQ4_K(values);
+  if (type === 'Q6_K') return quantizeQ6_K(values);
   if (type === 'F32' || type === 'F16' || type === 'BF16') return encodeFloat(values, type, what);
   throw new Error(`${what}: cannot write ${type}`);
 }
@@ -53,6 +56,12 @@ function checkTensorsOfConfig(store: TensorStore, config: LlamaConfig): void {
   for (const [name, shape] of expected)
     if (!store.tensors.has(name))
       throw new Error(`${store.where}: tensor ${name} of shape [${shape}], which the config gives, is missing`);
+}
+
+/** The type a matrix with rows of `cols` values is written as when `type` is asked for (see the file comment). */
+function matrixType(type: GgufOutputType, cols: number): GgmlType {
+  if (GGML_TYPES[type].block === 256 && cols % 256 !== 0) return matrixType('Q8_0', cols);
+  return cols % GGML_TYPES[type].block !== 0 ? 'F16' : type;
 }
 
 /** What to write besides the tensors. */
@@ -80,7 +89,10 @@ export async function writeGgufCheckpoint(
   const arch = ggufArchitecture(config, store.where);
   const metadata: [string, TypedValue][] = [
     ['general.name', { type: 'string', value: name }],
-    ['general.file_type', { type: 'u32', value: { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 }[type] }],
+    [
+      'general.file_type',
+      { type: 'u32', value: { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, Q4_K: 14, Q6_K: 18, BF16: 32 }[type] },
+    ],
     ...configToGguf(config, store.where),
     ...tokenizerToGguf(tokenizer, tokenizerSource, config.vocabSize),
   ];
@@ -95,7 +107,7 @@ export async function writeGgufCheckpoint(
     if (!gguf)
       throw new Error(`${what} has no GGUF name (only Llama-family parameters are written; merge LoRA factors first)`);
     const dims = [...info.shape].reverse();
-    const t: GgmlType = info.shape.length < 2 ? 'F32' : dims[0] % GGML_TYPES[type].block !== 0 ? 'F16' : type;
+    const t: GgmlType = info.shape.length < 2 ? 'F32' : matrixType(type, dims[0]);
     const qk = arch === 'llama' ? isRopeProjection(hf) : undefined;
     return {
       name: gguf,

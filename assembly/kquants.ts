@@ -1,0 +1,173 @@
+// llama.cpp's super-blocks of 256 values (its "K-quants"), dequantized in registers:
+// - Q4_K, 144 bytes: f16 d, f16 dmin, 12 bytes packing eight 6-bit (scale, min) pairs, 128 bytes
+//   of nibbles; each 64 values use 32 bytes, low nibbles the first 32 with pair 2c, high nibbles
+//   the next 32 with pair 2c+1: w = d·scale·q − dmin·min.
+// - Q6_K, 210 bytes: 128 bytes of low nibbles (ql), 64 bytes of 2-bit high parts (qh), 16 int8
+//   scales, f16 d; each half of 128 values reads 64 bytes of ql and 32 of qh, and value
+//   l + 32g (g = 0..3) of a half takes ql's low (g even) or high (g odd) nibble of byte l + 32·(g&1)
+//   and bits 2g..2g+1 of qh byte l: w = d·scale·(q − 32), one scale per 16 values.
+//
+// The dot products meet x as splitX16 leaves it (two int16 parts, one scale per 256 values, which
+// is one super-block): the quants times their small integer scales fit int16 and the products
+// sum exactly in i32 (bounds at each sum), so each super-block costs two conversions to f32.
+
+import { fma, hsum } from './simd';
+import { half } from './quant';
+import { LO } from './gemm';
+
+export const Q4K_BYTES: usize = 144;
+export const Q6K_BYTES: usize = 210;
+
+/** Q4_K's 6-bit scale j (0..7) of the 12 packed bytes at p. */
+// @ts-ignore: decorator
+@inline function scaleK4(p: usize, j: i32): i32 {
+  if (j < 4) return load<u8>(p + <usize>j) & 63;
+  return (load<u8>(p + <usize>(j + 4)) & 15) | ((load<u8>(p + <usize>(j - 4)) >> 6) << 4);
+}
+
+/** Q4_K's 6-bit min j (0..7) of the 12 packed bytes at p. */
+// @ts-ignore: decorator
+@inline function minK4(p: usize, j: i32): i32 {
+  if (j < 4) return load<u8>(p + <usize>(j + 4)) & 63;
+  return (load<u8>(p + <usize>(j + 4)) >> 4) | ((load<u8>(p + <usize>j) >> 6) << 4);
+}
+
+/** The exact i32 sums Σ w·x over 16 values: w as two int16x8 halves, x's int16 part at xp. */
+// @ts-ignore: decorator
+@inline function dot16(w0: v128, w1: v128, xp: usize): v128 {
+  return i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xp)), i32x4.dot_i16x8_s(w1, v128.load(xp, 16)));
+}
+
+/** dst[K/32] = Σ x over each run of 32 values (the sums Q4_K's mins multiply). */
+export function sumBlocks32(dst: usize, x: usize, K: i32): void {
+  for (let k = 0; k < K; k += 32) {
+    const p = x + <usize>k * 4;
+    const s = f32x4.add(
+      f32x4.add(f32x4.add(v128.load(p), v128.load(p, 16)), f32x4.add(v128.load(p, 32), v128.load(p, 48))),
+      f32x4.add(f32x4.add(v128.load(p, 64), v128.load(p, 80)), f32x4.add(v128.load(p, 96), v128.load(p, 112))),
+    );
+    store<f32>(dst + <usize>(k >> 5) * 4, hsum(s));
+  }
+}
+
+/**
+ * Σ_k x[k]·w[k] over one Q4_K row of K values, x as splitX16's parts xq, xl and scales xs, with
+ * xsum its sums per 32 (sumBlocks32). A lane sums 64 products per super-block of at most
+ * 15·63·32767 each: 1.98e9, inside i32.
+ */
+export function dotRowQ4K(xq: usize, xl: usize, xs: usize, xsum: usize, w: usize, K: i32): f32 {
+  let acc = f32x4.splat(0), mins: f32 = 0;
+  const low = i8x16.splat(15);
+  for (let b = 0; b < K; b += 256) {
+    const sc = w + 4;
+    let h = i32x4.splat(0), l = h, m: f32 = 0;
+    for (let c = 0; c < 4; c++) {
+      const v0 = v128.load(w + 16 + <usize>c * 32), v1 = v128.load(w + 32 + <usize>c * 32);
+      const s1 = i16x8.splat(<i16>scaleK4(sc, 2 * c)), s2 = i16x8.splat(<i16>scaleK4(sc, 2 * c + 1));
+      const a0 = v128.and(v0, low), a1 = v128.and(v1, low), b0 = i8x16.shr_u(v0, 4), b1 = i8x16.shr_u(v1, 4);
+      const wa0 = i16x8.mul(i16x8.extend_low_i8x16_u(a0), s1), wa1 = i16x8.mul(i16x8.extend_high_i8x16_u(a0), s1);
+      const wa2 = i16x8.mul(i16x8.extend_low_i8x16_u(a1), s1), wa3 = i16x8.mul(i16x8.extend_high_i8x16_u(a1), s1);
+      const wb0 = i16x8.mul(i16x8.extend_low_i8x16_u(b0), s2), wb1 = i16x8.mul(i16x8.extend_high_i8x16_u(b0), s2);
+      const wb2 = i16x8.mul(i16x8.extend_low_i8x16_u(b1), s2), wb3 = i16x8.mul(i16x8.extend_high_i8x16_u(b1), s2);
+      const o = <usize>(b + 64 * c) * 2;
+      h = i32x4.add(h, i32x4.add(i32x4.add(dot16(wa0, wa1, xq + o), dot16(wa2, wa3, xq + o + 32)),
+        i32x4.add(dot16(wb0, wb1, xq + o + 64), dot16(wb2, wb3, xq + o + 96))));
+      l = i32x4.add(l, i32x4.add(i32x4.add(dot16(wa0, wa1, xl + o), dot16(wa2, wa3, xl + o + 32)),
+        i32x4.add(dot16(wb0, wb1, xl + o + 64), dot16(wb2, wb3, xl + o + 96))));
+      const xm = xsum + <usize>((b >> 5) + 2 * c) * 4;
+      m += <f32>minK4(sc, 2 * c) * load<f32>(xm) + <f32>minK4(sc, 2 * c + 1) * load<f32>(xm, 4);
+    }
+    const ds: f32 = half(<u32>load<u16>(w)) * load<f32>(xs + <usize>(b >> 8) * 4);
+    acc = fma(f32x4.convert_i32x4_s(l), f32x4.splat(ds / LO), fma(f32x4.convert_i32x4_s(h), f32x4.splat(ds), acc));
+    mins += half(<u32>load<u16>(w + 2)) * m;
+    w += Q4K_BYTES;
+  }
+  return hsum(acc) - mins;
+}
+
+/** Q6_K's four runs of 16 six-bit quants at ql, ql + 32 and qh, minus 32, as int8 (group g: values l0 + 32g). */
+// @ts-ignore: decorator
+@inline function q6Group(ql: usize, qh: usize, g: i32): v128 {
+  const lo = v128.load(ql + <usize>((g & 1) * 32)), hi = v128.load(qh), bits = i8x16.splat(0x30);
+  const nib = g < 2 ? v128.and(lo, i8x16.splat(15)) : i8x16.shr_u(lo, 4);
+  let top: v128;
+  if (g == 0) top = i8x16.shl(v128.and(hi, i8x16.splat(3)), 4);
+  else if (g == 1) top = v128.and(i8x16.shl(hi, 2), bits);
+  else if (g == 2) top = v128.and(hi, bits);
+  else top = v128.and(i8x16.shr_u(hi, 2), bits);
+  return i8x16.sub(v128.or(nib, top), i8x16.splat(32));
+}
+
+/**
+ * Σ_k x[k]·w[k] over one Q6_K row of K values, x as splitX16's parts xq, xl and scales xs. The
+ * quants times their scales are at most 32·128 = 4096; a lane sums 16 products of at most
+ * 4096·32767 before each conversion: 2147418112, inside i32.
+ */
+export function dotRowQ6K(xq: usize, xl: usize, xs: usize, w: usize, K: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < K; b += 256) {
+    const ds: f32 = half(<u32>load<u16>(w + 208)) * load<f32>(xs + <usize>(b >> 8) * 4);
+    const dh = f32x4.splat(ds), dl = f32x4.splat(ds / LO);
+    for (let hf = 0; hf < 2; hf++) {
+      for (let l0 = 0; l0 < 32; l0 += 16) {
+        const ql = w + <usize>(64 * hf + l0), qh = w + 128 + <usize>(32 * hf + l0), sc = w + 192 + <usize>(8 * hf + (l0 >> 4));
+        let h = i32x4.splat(0), l = h;
+        for (let g = 0; g < 4; g++) {
+          const q = q6Group(ql, qh, g), s = i16x8.splat(<i16>load<i8>(sc + <usize>(2 * g)));
+          const w0 = i16x8.mul(i16x8.extend_low_i8x16_s(q), s), w1 = i16x8.mul(i16x8.extend_high_i8x16_s(q), s);
+          const o = <usize>(b + 128 * hf + 32 * g + l0) * 2;
+          h = i32x4.add(h, dot16(w0, w1, xq + o));
+          l = i32x4.add(l, dot16(w0, w1, xl + o));
+        }
+        acc = fma(f32x4.convert_i32x4_s(l), dl, fma(f32x4.convert_i32x4_s(h), dh, acc));
+      }
+    }
+    w += Q6K_BYTES;
+  }
+  return hsum(acc);
+}
+
+/** Stores a·q − b for the 16 int8 lanes of q at dst (as llama.cpp: the product rounded, then the difference). */
+// @ts-ignore: decorator
+@inline function store16(dst: usize, q: v128, a: f32, b: f32): void {
+  const av = f32x4.splat(a), bv = f32x4.splat(b);
+  const w0 = i16x8.extend_low_i8x16_s(q), w1 = i16x8.extend_high_i8x16_s(q);
+  v128.store(dst, f32x4.sub(f32x4.mul(av, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w0))), bv));
+  v128.store(dst, f32x4.sub(f32x4.mul(av, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w0))), bv), 16);
+  v128.store(dst, f32x4.sub(f32x4.mul(av, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w1))), bv), 32);
+  v128.store(dst, f32x4.sub(f32x4.mul(av, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w1))), bv), 48);
+}
+
+/** dst[256·blocks] f32 = the Q4_K super-blocks at w: (d·scale)·q − dmin·min, each product rounded to f32. */
+export function dequantizeQ4K(dst: usize, w: usize, blocks: usize): void {
+  for (let b: usize = 0; b < blocks; b++) {
+    const d = half(<u32>load<u16>(w)), dmin = half(<u32>load<u16>(w + 2)), sc = w + 4;
+    for (let c = 0; c < 4; c++) {
+      const v0 = v128.load(w + 16 + <usize>c * 32), v1 = v128.load(w + 32 + <usize>c * 32), o = dst + <usize>c * 256;
+      const d1: f32 = d * <f32>scaleK4(sc, 2 * c), m1: f32 = dmin * <f32>minK4(sc, 2 * c);
+      const d2: f32 = d * <f32>scaleK4(sc, 2 * c + 1), m2: f32 = dmin * <f32>minK4(sc, 2 * c + 1);
+      store16(o, v128.and(v0, i8x16.splat(15)), d1, m1);
+      store16(o + 64, v128.and(v1, i8x16.splat(15)), d1, m1);
+      store16(o + 128, i8x16.shr_u(v0, 4), d2, m2);
+      store16(o + 192, i8x16.shr_u(v1, 4), d2, m2);
+    }
+    dst += 1024;
+    w += Q4K_BYTES;
+  }
+}
+
+/** dst[256·blocks] f32 = the Q6_K super-blocks at w: (d·scale)·(q − 32). */
+export function dequantizeQ6K(dst: usize, w: usize, blocks: usize): void {
+  for (let b: usize = 0; b < blocks; b++) {
+    const d = half(<u32>load<u16>(w + 208));
+    for (let hf = 0; hf < 2; hf++) {
+      for (let l0 = 0; l0 < 32; l0 += 16) {
+        const ql = w + <usize>(64 * hf + l0), qh = w + 128 + <usize>(32 * hf + l0), sc = w + 192 + <usize>(8 * hf + (l0 >> 4));
+        for (let g = 0; g < 4; g++)
+          store16(dst + <usize>(128 * hf + 32 * g + l0) * 4, q6Group(ql, qh, g), d * <f32>load<i8>(sc + <usize>(2 * g)), 0);
+      }
+    }
+    dst += 1024;
+    w += Q6K_BYTES;
+  }
+}
