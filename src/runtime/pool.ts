@@ -189,7 +189,7 @@ export class ThreadPool {
 
 /**
  * The loop of a kernel thread: instantiates the core over the shared memory, reports through
- * `ready`, then runs its slice of each call until the pool asks it to leave. Blocks its thread.
+ * `ready`, then claims slices of each call until the pool asks it to leave. Blocks its thread.
  */
 export async function runKernelThread(init: ThreadInit, ready: () => void): Promise<void> {
   const instance = await WebAssembly.instantiate(init.module, {

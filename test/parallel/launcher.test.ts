@@ -102,7 +102,7 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('msrun_launcher', () => {
-  it('2 and 4 data-parallel ranks step as one rank with the whole batch, and every rank holds the same parameters', () => {
+  it('2 (on 2 threads each) and 4 data-parallel ranks step as one rank with the whole batch, and every rank holds the same parameters', () => {
     const one = cli(tinyRun('dp1', '--batch_size 4').split(' '));
     assert.equal(one.status, 0, one.stderr);
     const reference = steps(one.stdout);
@@ -111,7 +111,11 @@ describe('msrun_launcher', () => {
       const out = `dp${ranks}`;
       const r = cli([
         'msrun_launcher',
-        tinyRun(out, `--batch_size ${4 / ranks} --use_parallel True --parallel_config.data_parallel ${ranks}`),
+        // 2 ranks run 2 kernel threads each (a pool inside each rank's worker), with the same bits.
+        tinyRun(
+          out,
+          `--batch_size ${4 / ranks} --use_parallel True --parallel_config.data_parallel ${ranks} --threads ${ranks === 2 ? 2 : 1}`,
+        ),
         String(ranks),
       ]);
       assert.equal(r.status, 0, r.stderr + r.stdout);
