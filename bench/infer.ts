@@ -1,11 +1,13 @@
 /**
  * Inference speed beside llama.cpp: prefill (a 128-token prompt) and decode tokens/s for the
  * stories15M, stories110M and TinyLlama-1.1B shapes (random weights from init_checkpoint), ours
- * with f32, bf16, q8_0 and q4_0 weights on 1 and 2 threads beside node-llama-cpp on 1 and 2
- * threads on a GGUF file of the same type written by convert_weight, in the same run; then the
+ * with f32, bf16, q8_0, q4_0, q4_k and q6_k weights (q4_k and q6_k where rows are whole
+ * super-blocks of 256: not stories15M's 288) on 1 and 2 threads beside node-llama-cpp on 1 and 2
+ * threads on a GGUF file of the same type written by convert_weight (which ours reads as stored
+ * for the block types), in the same run; then the
  * ratios of the best thread counts, our 2-thread/1-thread decoding, and the peak RSS. Medians of
  * 3 runs. Run: node --import tsx bench/infer.ts [--quick] (--quick: stories15M only; TinyLlama,
- * whose f32 weights do not fit one WebAssembly memory, runs bf16, q8_0 and q4_0).
+ * whose f32 weights do not fit one WebAssembly memory, runs bf16 and the block types).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +16,7 @@ import { getLlama, type Token } from 'node-llama-cpp';
 import { loadModel } from '../src/checkpoint/load.ts';
 import { generate } from '../src/generate/generate.ts';
 import { loadCore } from '../src/runtime/core.ts';
-import { WeightType } from '../src/runtime/kernels.ts';
+import { isBlockType, WeightType } from '../src/runtime/kernels.ts';
 import { spawnWorkerThread } from '../src/runtime/threads.ts';
 import { ggufOf, randomCheckpoint, STORIES_110M, type Shape } from './random_models.ts';
 import { medianMs } from './timing.ts';
@@ -23,14 +25,24 @@ const PROMPT = 128,
   DECODE = 64;
 const SHAPES: (Shape & { types: string[] })[] = [
   { name: 'stories15M', dim: 288, layers: 6, heads: 6, kvHeads: 6, ffn: 768, types: ['f32', 'bf16', 'q8_0', 'q4_0'] },
-  { ...STORIES_110M, types: ['f32', 'bf16', 'q8_0', 'q4_0'] },
-  { name: 'TinyLlama-1.1B', dim: 2048, layers: 22, heads: 32, kvHeads: 4, ffn: 5632, types: ['bf16', 'q8_0', 'q4_0'] },
+  { ...STORIES_110M, types: ['f32', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] },
+  {
+    name: 'TinyLlama-1.1B',
+    dim: 2048,
+    layers: 22,
+    heads: 32,
+    kvHeads: 4,
+    ffn: 5632,
+    types: ['bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'],
+  },
 ];
 const TYPES: Record<string, WeightType> = {
   f32: WeightType.F32,
   bf16: WeightType.BF16,
   q8_0: WeightType.Q8_0,
   q4_0: WeightType.Q4_0,
+  q4_k: WeightType.Q4_K,
+  q6_k: WeightType.Q6_K,
 };
 const THREADS = [1, 2];
 
@@ -42,7 +54,7 @@ const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as 
 const prompt = Array.from({ length: PROMPT }, (_, i) => 1 + ((i * 7919) % 31000));
 const f = (x: number) => x.toFixed(1).padStart(7);
 
-/** Our prefill and decode tokens/s for a model folder with `wt` weights on each core. */
+/** Our prefill and decode tokens/s for a checkpoint (a model folder or a GGUF file) with `wt` weights on each core. */
 async function ours(model: string, wt: WeightType): Promise<[number, number][]> {
   const out: [number, number][] = [];
   for (const core of cores) {
@@ -90,8 +102,9 @@ for (const s of shapes) {
     `\n${s.name} shape (hidden ${s.dim}, ${s.layers} layers)  ours 1 thread  2 threads    | llama.cpp 1 thread  2 threads    | best/best prefill decode | ours 2/1 decode`,
   );
   for (const name of s.types) {
-    const us = await ours(model, TYPES[name]);
-    const file = await ggufOf(model, name);
+    const file = await ggufOf(model, name),
+      wt = TYPES[name];
+    const us = await ours(isBlockType(wt) ? file : model, wt);
     const them = await theirs(file);
     rmSync(file);
     const pair = (r: [number, number]) => `${f(r[0])} ${f(r[1])}`;
