@@ -135,7 +135,6 @@ export async function finetune(options: FinetuneOptions): Promise<TrainedAdapter
       config: runConfigOf(config, maxS),
       model,
       data,
-      rank: 0,
       log: options.log ?? (() => {}),
       onStep: options.onStep,
       signal: options.signal,

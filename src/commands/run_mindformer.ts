@@ -35,6 +35,7 @@ import { ModelParallel, type WholeTensor } from '../parallel/model_parallel.ts';
 import type { Core } from '../runtime/core.ts';
 import { currentJob } from '../parallel/job.ts';
 import { claimOutputDir } from '../train/output_dir.ts';
+import { runCheckpoints } from '../train/run_checkpoints.ts';
 import { train } from '../train/trainer.ts';
 import { faultsFromEnv } from './fault.ts';
 import { exitOnSignals } from './signals.ts';
@@ -134,18 +135,18 @@ async function runTraining(cfg: RunConfig, rank: RankContext | undefined): Promi
     r === 0 && writeReport(reportPath, { title, points, evals: [], settings: configSummary(cfg), status });
   exitOnSignals(); // Ctrl-C and SIGTERM stop the run at the end of a step or during a checkpoint write, removing its temporary
   try {
+    const faults = faultsFromEnv(r);
     const result = await train({
       config: cfg,
       model,
       data,
-      rank: r,
       dataRank: rank?.dataRank,
       dataRanks: rank?.dataRanks,
       log,
-      job: rank?.collective,
+      checkpoints: runCheckpoints({ config: cfg, rank: r, job: rank?.collective, faults, log }),
       parallel: rank?.dataGroup && DataParallel.create(rank.dataGroup, core, model.weights.trainable),
       modelParallel: mp,
-      faults: faultsFromEnv(r),
+      faults,
       onStep: (p) => {
         points.push(p);
         if (performance.now() - lastReport > 2000) {

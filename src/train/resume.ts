@@ -18,9 +18,8 @@ import {
   resumeStep,
   writeMeta,
   type RankHoldings,
-  type SampleSettings,
-  type TrainPosition,
 } from './state.ts';
+import { START, type SampleSettings, type TrainPosition } from './checkpoints.ts';
 
 /** What a rank needs to resume. */
 export interface ResumeOptions {
@@ -59,7 +58,7 @@ export function resumeTraining(core: Core, trainable: readonly Trainable[], o: R
     o.log(
       `resuming from the start: no checkpoint is on every rank (${describeHoldings(all)}), and none is past the first save`,
     );
-    return { epoch: 1, stepInEpoch: 0, globalStep: 0 };
+    return START;
   }
   const path = !o.job && named !== undefined ? named : saved!.path;
   const pos = loadTrainingCheckpoint(core, trainable, path, o.settings);

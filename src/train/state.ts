@@ -13,29 +13,7 @@ import { SafetensorsFile, SafetensorsWriter } from '../checkpoint/safetensors.ts
 import { temporaryName, writeAtomically } from '../io/atomic.ts';
 import type { Trainable } from '../model/weights.ts';
 import type { Faults } from './faults.ts';
-
-/** Where a run stands: enough to continue it exactly. */
-export interface TrainPosition {
-  /** 1-based epoch of the last finished step */
-  epoch: number;
-  /** 1-based step within that epoch */
-  stepInEpoch: number;
-  /** optimizer steps done in the whole run */
-  globalStep: number;
-}
-
-/**
- * What decides which records each step reads: a run resumed with other values would skip or
- * repeat samples (the number of records used is `records`, after --num_samples).
- */
-export interface SampleSettings {
-  batch_size: number;
-  gradient_accumulation_steps: number;
-  data_parallel: number;
-  records: number;
-  seed: number;
-  shuffle: boolean;
-}
+import type { SampleSettings, TrainPosition } from './checkpoints.ts';
 
 /** meta.json of a checkpoint folder. */
 export interface CheckpointMeta {

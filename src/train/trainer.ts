@@ -1,15 +1,14 @@
 /**
- * The training loop of run_mindformer (train and finetune): epochs over a shard dataset in the
- * seeded order, per-rank batches, gradient accumulation, global-norm clipping, AdamW with the
- * configured schedule, the loss monitor line, checkpoints, and exact resumption (resume.ts). In a
- * job every rank saves at the same steps, and no rank prunes its older checkpoints before every
- * rank holds the new one: a job stopped at any moment leaves a step that all ranks hold.
+ * The training loop of run_mindformer (train and finetune) and of the library's finetune: epochs
+ * over a shard dataset or records in memory in the seeded order, per-rank batches, gradient
+ * accumulation, global-norm clipping, AdamW with the configured schedule, the loss monitor line,
+ * and checkpoints through the hooks it is given (checkpoints.ts: run_mindformer's files, exact
+ * resumption). It imports no `node:` module, so it runs in browsers too.
  */
 import type { RunConfig } from '../config/types.ts';
 import { epochOrder } from '../data/sampler.ts';
 import { stepFlops } from '../model/flops.ts';
 import { countedTargets, type LlamaModel } from '../model/llama.ts';
-import type { Collectives } from '../parallel/collective.ts';
 import type { DataParallel } from '../parallel/data_parallel.ts';
 import type { ModelParallel } from '../parallel/model_parallel.ts';
 import type { Faults } from './faults.ts';
@@ -18,14 +17,7 @@ import { adamwStep, globalGradNorm, scaleGrads, type AdamWConfig } from './optim
 import { formatStep } from './monitor.ts';
 import type { ReportPoint } from './report.ts';
 import { makeSchedule } from './schedule.ts';
-import { resumeTraining } from './resume.ts';
-import {
-  checkpointDir,
-  pruneCheckpoints,
-  saveTrainingCheckpoint,
-  type SampleSettings,
-  type TrainPosition,
-} from './state.ts';
+import { START, type SampleSettings, type TrainCheckpoints, type TrainPosition } from './checkpoints.ts';
 
 /** What the loop needs besides the config. */
 export interface TrainerOptions {
@@ -33,22 +25,20 @@ export interface TrainerOptions {
   model: LlamaModel;
   /** a ShardDataset, or records in memory */
   data: TrainRecords;
-  /** this rank of the job (its checkpoint folder) */
-  rank: number;
   /** data-parallel ranks: each reads every dataRanks-th record from dataRank (default 0 of 1) */
   dataRank?: number;
   dataRanks?: number;
   /** writes one line to the console and the rank's info.log */
   log: (line: string) => void;
-  /** every rank of the job: they agree on where to resume and save in step (absent for one process) */
-  job?: Collectives;
+  /** where the run resumes from and how it saves (absent: from the start, saving nothing) */
+  checkpoints?: TrainCheckpoints;
   /** sums over the data-parallel ranks (absent for one rank) */
   parallel?: DataParallel;
   /** sums over the model-parallel ranks (absent without model parallelism) */
   modelParallel?: ModelParallel;
   /** called after every step (the report, tests) */
   onStep?: (p: ReportPoint) => void;
-  /** failures to inject (the launcher's and resume tests, through the CLI's WASMFORMERS_FAULT) */
+  /** failures to inject inside a step (the launcher's and resume tests, through the CLI's WASMFORMERS_FAULT) */
   faults?: Faults;
   /** stops the run at the end of a step: train throws the signal's reason */
   signal?: AbortSignal;
@@ -74,14 +64,6 @@ function adamwFromConfig(o: RunConfig['optimizer']): AdamWConfig {
     weightDecay: o.weight_decay,
     biasCorrection: o.type === 'AdamW',
   };
-}
-
-/** The CheckpointMonitor callback's settings, or none. */
-function checkpointSettings(c: RunConfig): { prefix: string; every: number; keep: number } | undefined {
-  const cb = c.callbacks.find((x) => x.type === 'CheckpointMonitor');
-  return cb && cb.type === 'CheckpointMonitor'
-    ? { prefix: cb.prefix, every: cb.save_checkpoint_steps, keep: cb.keep_checkpoint_max }
-    : undefined;
 }
 
 /** Runs (or resumes) training; throws with one clear line on a non-finite loss or gradient. */
@@ -112,8 +94,7 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
   const adamw = adamwFromConfig(c.optimizer);
   const decayed = w.trainable.filter((t) => !/norm/.test(t.name)),
     undecayed = w.trainable.filter((t) => /norm/.test(t.name));
-  const ckpt = checkpointSettings(c),
-    dir = checkpointDir(c.output_dir, o.rank);
+  const saves = o.checkpoints?.saves;
   const flops = stepFlops(model.config, B * accum, S, {
     train: model.options.mode === 'train',
     loraKinds: model.loraKinds(),
@@ -128,18 +109,9 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     seed: c.seed,
     shuffle: c.train_dataset.data_loader.shuffle,
   };
-  let pos: TrainPosition = { epoch: 1, stepInEpoch: 0, globalStep: 0 };
-  if (c.resume_training !== false) {
-    pos = resumeTraining(core, w.trainable, {
-      resume: c.resume_training,
-      dir,
-      rank: o.rank,
-      prefix: ckpt?.prefix,
-      job: o.job,
-      firstSave: ckpt ? Math.min(ckpt.every, totalSteps) : 0,
-      settings,
-      log: o.log,
-    });
+  let pos: TrainPosition = START;
+  if (o.checkpoints) {
+    pos = o.checkpoints.resume({ core, trainable: w.trainable, settings, totalSteps });
     if (pos.globalStep > totalSteps) {
       throw new Error(
         `--resume_training: the checkpoint is at global step ${pos.globalStep}, past this run's last step ${totalSteps} (epochs ${epochs} × ${stepsPerEpoch} steps)`,
@@ -225,21 +197,9 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         }),
       );
       o.onStep?.({ step: t, loss, lr, gradNorm: norm, tokensPerSecond: (perStep * S * dataRanks) / (ms / 1000) });
-      if (ckpt && (t % ckpt.every === 0 || t === totalSteps)) {
-        lastCheckpoint = await saveTrainingCheckpoint(
-          core,
-          w.trainable,
-          dir,
-          ckpt.prefix,
-          o.rank,
-          pos,
-          settings,
-          o.faults,
-        );
-        o.job?.barrier(); // every rank holds step t before any removes an older one
-        pruneCheckpoints(dir, ckpt.prefix, o.rank, ckpt.keep, lastCheckpoint);
-      }
-      await new Promise((resolve) => setImmediate(resolve)); // a turn of the event loop: a signal (or an abort) is handled here
+      if (saves && (t % saves.every === 0 || t === totalSteps))
+        lastCheckpoint = await saves.save({ core, trainable: w.trainable, pos, settings });
+      await new Promise((resolve) => setTimeout(resolve, 0)); // a turn of the event loop: a signal (or an abort) is handled here
       o.signal?.throwIfAborted();
     }
   }
