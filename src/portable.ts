@@ -54,3 +54,12 @@ export {
   type TextGenerationOptions,
 } from './api/llama.ts';
 export type { FinetuneRecord, InstructionRecord, TokenRecord } from './api/records.ts';
+export {
+  finetune,
+  type FinetuneConfig,
+  type FinetuneOptions,
+  type TrainedAdapter,
+} from './api/finetune.ts';
+export type { TrainRecords } from './train/records.ts';
+export type { ReportPoint } from './train/report.ts';
+export type { AdapterFiles } from './checkpoint/peft_adapter.ts';

@@ -1,12 +1,12 @@
 /**
- * LoRA fine-tuning from the library: the trainer of run_mindformer (train/trainer.ts: seeded
- * order, accumulation, clipping, AdamW, the schedule) over a shard folder or records in memory,
- * without checkpoints, returning the adapter to save as a PEFT folder.
+ * LoRA fine-tuning from the library, in browsers too: the trainer of run_mindformer
+ * (train/trainer.ts: seeded order, accumulation, clipping, AdamW, the schedule) over records in
+ * memory or any TrainRecords, without checkpoints, returning the adapter as the bytes of a PEFT
+ * adapter's files. src/api/finetune_node.ts adds shard folders and saving to a folder.
  */
-import { saveAdapter } from '../checkpoint/peft.ts';
+import { adapterFiles } from '../checkpoint/peft_adapter.ts';
 import { defaultRunConfig } from '../config/defaults.ts';
 import type { RunConfig } from '../config/types.ts';
-import { ShardDataset } from '../data/shard_reader.ts';
 import type { LoraConfig } from '../model/lora.ts';
 import type { ReportPoint } from '../train/report.ts';
 import type { TrainRecords } from '../train/records.ts';
@@ -44,8 +44,8 @@ export interface FinetuneConfig {
 export interface FinetuneOptions {
   /** a model made with `loraConfig` (its LoRA factors are what trains) */
   model: Llama;
-  /** a llama_preprocess shard folder, an opened ShardDataset, or records in memory */
-  dataset: string | ShardDataset | readonly FinetuneRecord[];
+  /** records in memory, or rows read by index (TrainRecords: in Node, an opened ShardDataset) */
+  dataset: readonly FinetuneRecord[] | TrainRecords;
   config?: FinetuneConfig;
   /** called after every optimizer step */
   onStep?: (point: ReportPoint) => void;
@@ -61,10 +61,12 @@ export interface TrainedAdapter {
   /** the loss of every optimizer step */
   losses: number[];
   /**
-   * Writes the adapter as a new PEFT folder (adapter_config.json, adapter_model.safetensors),
-   * which `Llama.fromPretrained(base, { adapter: dir })` loads back.
+   * The adapter's two PEFT files as bytes, as the LoRA factors stand now: adapter_config.json
+   * (base_model_name_or_path: the path the base was read from, or null for bytes) and
+   * adapter_model.safetensors. `Llama.fromPretrained(files, { adapter: adapter.toFiles() })`
+   * loads them onto the same base.
    */
-  save(dir: string): Promise<void>;
+  toFiles(): { config: Uint8Array; weights: Uint8Array };
 }
 
 const SCHEDULES = { cosine: 'CosineWithWarmUpLR', linear: 'LinearWithWarmUpLR', constant: 'ConstantWarmUpLR' } as const;
@@ -99,49 +101,49 @@ function runConfigOf(config: FinetuneConfig, maxSeqLen: number): RunConfig {
   return c;
 }
 
+/** The LoRA settings of a model made to be fine-tuned; throws when it has none. */
+export function finetunedLora(llama: Llama): LoraConfig {
+  const options = llama.model.options;
+  if (!options.lora || options.mode !== 'finetune')
+    throw new Error(
+      'finetune: the model has no LoRA adapters; make it with Llama.fromPretrained(path, { loraConfig })',
+    );
+  return options.lora;
+}
+
 /**
  * Fine-tunes the model's LoRA factors on `dataset` and returns the adapter.
  * @example
- * const llama = await Llama.fromPretrained('models/tiny-llama', { loraConfig: { rank: 8, alpha: 16, dropout: 0, targetModules: ['wq', 'wv'] } });
+ * const llama = await Llama.fromPretrained(files, { loraConfig: { rank: 8, alpha: 16, dropout: 0, targetModules: ['wq', 'wv'] } });
  * const records = [{ instruction: 'Name a colour.', output: 'Blue.' }, { instruction: 'Name a fruit.', output: 'A pear.' }];
  * const adapter = await finetune({ model: llama, dataset: records, config: { epochs: 3, learningRate: 1e-3 }, onStep: (p) => console.log(p.step, p.loss) });
- * await adapter.save('out/adapter');
+ * const tuned = await Llama.fromPretrained(files, { adapter: adapter.toFiles() });
  */
 export async function finetune(options: FinetuneOptions): Promise<TrainedAdapter> {
   const llama = options.model,
     model = llama.model,
-    lora = model.options.lora;
-  if (!lora || model.options.mode !== 'finetune')
-    throw new Error(
-      'finetune: the model has no LoRA adapters; make it with Llama.fromPretrained(path, { loraConfig })',
-    );
+    lora = finetunedLora(llama);
   const config = options.config ?? {};
   const maxS = model.config.maxSeqLen;
   const seqLength = config.seqLength ?? Math.min(256, maxS);
   if (!Number.isInteger(seqLength) || seqLength < 1 || seqLength > maxS)
     throw new Error(`config.seqLength ${seqLength}: expected a whole number from 1 to the model's ${maxS}`);
-  const opened =
-    typeof options.dataset === 'string'
-      ? ShardDataset.open(options.dataset, { vocabSize: model.config.vocabSize })
-      : undefined;
-  const data: TrainRecords =
-    opened ??
-    (options.dataset instanceof ShardDataset
-      ? options.dataset
-      : recordsInMemory(options.dataset as readonly FinetuneRecord[], llama.tokenizer, seqLength));
-  if (data instanceof ShardDataset) data.checkTrainable();
-  try {
-    const result = await train({
-      config: runConfigOf(config, maxS),
-      model,
-      data,
-      log: options.log ?? (() => {}),
-      onStep: options.onStep,
-      signal: options.signal,
-    });
-    const base = llama.source === 'bytes' ? null : llama.source;
-    return { lora, losses: result.losses, save: (dir) => saveAdapter(dir, model.weights, base) };
-  } finally {
-    opened?.close();
-  }
+  const dataset = options.dataset;
+  if (!isRecordList(dataset) && typeof dataset?.record !== 'function')
+    throw new Error('finetune: dataset must be an array of records, or TrainRecords (length, index, record(i))');
+  const data: TrainRecords = isRecordList(dataset) ? recordsInMemory(dataset, llama.tokenizer, seqLength) : dataset;
+  const result = await train({
+    config: runConfigOf(config, maxS),
+    model,
+    data,
+    log: options.log ?? (() => {}),
+    onStep: options.onStep,
+    signal: options.signal,
+  });
+  const base = llama.source === 'bytes' ? null : llama.source;
+  return { lora, losses: result.losses, toFiles: () => adapterFiles(model.weights, base) };
+}
+
+function isRecordList(d: readonly FinetuneRecord[] | TrainRecords): d is readonly FinetuneRecord[] {
+  return Array.isArray(d);
 }

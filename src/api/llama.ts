@@ -5,6 +5,7 @@
  * PEFT does when the model is made (LlamaModel's constructor), never left to the caller.
  */
 import { loadModelFromBytes } from '../checkpoint/load_weights.ts';
+import { adapterFromBytes, type Adapter, type AdapterFiles } from '../checkpoint/peft_adapter.ts';
 import { decodeUtf8Text, parseJson } from '../data/json_text.ts';
 import { generateIds } from '../generate/generate.ts';
 import type { SamplingOptions } from '../generate/sampling.ts';
@@ -38,7 +39,17 @@ export interface PretrainedOptions {
   threads?: number;
   /** starts a kernel thread (Node's Llama brings one that starts worker threads) */
   spawnThread?: SpawnThread;
+  /**
+   * a PEFT adapter to load onto the base (its LoRA settings and factors; `loraConfig`, if also
+   * given, must be the same), as the bytes of its two files, such as a fine-tune's `toFiles()`
+   */
+  adapter?: AdapterFiles;
 }
+
+/** The options that choose how the model is held. */
+type HoldOptions = Pick<PretrainedOptions, 'dtype' | 'loraConfig' | 'seed'>;
+/** The options that choose the compute core. */
+type CoreOptions = Pick<PretrainedOptions, 'core' | 'threads' | 'spawnThread'>;
 
 /** A model's files as bytes (fetched, read, or made in memory). */
 export interface PretrainedFiles {
@@ -78,7 +89,7 @@ function tokenizerFilesOf(bytes: Uint8Array, config: Uint8Array | null = null): 
 }
 
 /** The model options of `options`: a frozen base (finetune mode) with the LoRA asked for. */
-export function modelOptionsOf(options: PretrainedOptions): ModelOptions {
+export function modelOptionsOf(options: HoldOptions): ModelOptions {
   const dtype = options.dtype ?? 'f32';
   if (!Object.hasOwn(WEIGHT_TYPES, dtype))
     throw new Error(`dtype ${JSON.stringify(dtype)}: expected one of ${Object.keys(WEIGHT_TYPES).join(', ')}`);
@@ -86,10 +97,36 @@ export function modelOptionsOf(options: PretrainedOptions): ModelOptions {
 }
 
 /** The core `options.core` asks for (loaded when a kind is given). */
-export async function coreOf(options: PretrainedOptions): Promise<Core> {
+export async function coreOf(options: CoreOptions): Promise<Core> {
   return typeof options.core === 'object'
     ? options.core
     : loadCore({ kind: options.core ?? 'auto', threads: options.threads, spawnThread: options.spawnThread });
+}
+
+/**
+ * The network and tokenizer of a model's files given as bytes, with `adapter` (opened, then
+ * closed here) loaded onto the base.
+ */
+export async function modelFromBytes(
+  files: PretrainedFiles,
+  options: HoldOptions & CoreOptions,
+  adapter?: Adapter,
+): Promise<{ model: LlamaModel; tokenizer: Tokenizer }> {
+  try {
+    const json =
+      files.config instanceof Uint8Array
+        ? parseJson(decodeUtf8Text(files.config, 'config.json'), 'config.json')
+        : files.config;
+    const config: LlamaConfig = configFromHF(json as Record<string, unknown>, 'config.json');
+    const tokenizer = tokenizerFromFiles(tokenizerFilesOf(files.tokenizer, files.tokenizerConfig ?? null), 'tokenizer');
+    const model = await loadModelFromBytes(await coreOf(options), files.weights, config, modelOptionsOf(options), {
+      where: 'model.safetensors',
+      adapter,
+    });
+    return { model, tokenizer };
+  } finally {
+    adapter?.tensors.close();
+  }
 }
 
 /**
@@ -113,7 +150,8 @@ export class Llama {
 
   /**
    * Makes a model from the bytes of its files: config.json, one safetensors file, and its
-   * tokenizer. In Node, the `wasmformers` entry's Llama.fromPretrained takes paths as well.
+   * tokenizer (and, with `adapter`, a PEFT adapter's files loaded onto it). In Node, the
+   * `wasmformers` entry's Llama.fromPretrained takes paths as well.
    * @example
    * const get = async (name: string) => new Uint8Array(await (await fetch(`/model/${name}`)).arrayBuffer());
    * const llama = await Llama.fromPretrained(
@@ -122,15 +160,11 @@ export class Llama {
    * );
    */
   static async fromPretrained(files: PretrainedFiles, options: PretrainedOptions = {}): Promise<Llama> {
-    const json =
-      files.config instanceof Uint8Array
-        ? parseJson(decodeUtf8Text(files.config, 'config.json'), 'config.json')
-        : files.config;
-    const config: LlamaConfig = configFromHF(json as Record<string, unknown>, 'config.json');
-    const tokenizer = tokenizerFromFiles(tokenizerFilesOf(files.tokenizer, files.tokenizerConfig ?? null), 'tokenizer');
-    const model = await loadModelFromBytes(await coreOf(options), files.weights, config, modelOptionsOf(options), {
-      where: 'model.safetensors',
-    });
+    const { model, tokenizer } = await modelFromBytes(
+      files,
+      options,
+      options.adapter && adapterFromBytes(options.adapter),
+    );
     return new Llama(model, tokenizer, 'bytes');
   }
 

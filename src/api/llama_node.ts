@@ -1,26 +1,29 @@
 /**
  * Llama.fromPretrained with paths (Node, Deno, Bun): a Hugging Face folder, a `.safetensors` or
  * MindSpore `.ckpt` file (config.json or params.json beside it), or a PEFT adapter folder whose
- * adapter_config.json names its base; bytes go to the portable Llama (src/api/llama.ts).
+ * adapter_config.json names its base; bytes go to the portable Llama (src/api/llama.ts). An
+ * adapter may be a folder or bytes, onto a base given either way.
  */
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { loadModel } from '../checkpoint/load.ts';
-import { adapterBaseModel } from '../checkpoint/peft.ts';
+import { adapterBaseModel, openAdapter } from '../checkpoint/peft.ts';
+import { adapterFromBytes, type AdapterFiles } from '../checkpoint/peft_adapter.ts';
 import { defaultThreads, spawnWorkerThread } from '../runtime/threads.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import {
   coreOf,
   Llama as PortableLlama,
+  modelFromBytes,
   modelOptionsOf,
   type PretrainedFiles,
   type PretrainedOptions,
 } from './llama.ts';
 
 /** What a model read from paths is made with besides its weights. */
-export interface NodePretrainedOptions extends PretrainedOptions {
-  /** a PEFT adapter folder to load onto the base (its LoRA settings and factors) */
-  adapter?: string;
+export interface NodePretrainedOptions extends Omit<PretrainedOptions, 'adapter'> {
+  /** a PEFT adapter to load onto the base (its LoRA settings and factors): its folder, or its files' bytes */
+  adapter?: string | AdapterFiles;
   /** the tokenizer file or folder, when it is not beside the weights */
   tokenizer?: string;
 }
@@ -47,8 +50,13 @@ export class Llama extends PortableLlama {
   ): Promise<Llama> {
     const options = { threads: defaultThreads(), spawnThread: spawnWorkerThread, ...given };
     if (typeof source !== 'string') {
-      const made = await PortableLlama.fromPretrained(source, options);
-      return new Llama(made.model, made.tokenizer, made.source);
+      const a = options.adapter;
+      const made = await modelFromBytes(
+        source,
+        options,
+        a === undefined ? undefined : typeof a === 'string' ? openAdapter(a) : adapterFromBytes(a),
+      );
+      return new Llama(made.model, made.tokenizer, 'bytes');
     }
     if (!existsSync(source)) throw new Error(`${source}: no such file or folder`);
     const folder = statSync(source).isDirectory();
@@ -56,7 +64,9 @@ export class Llama extends PortableLlama {
     const base = adapter === source ? adapterBaseModel(source) : source;
     const baseFolder = statSync(base).isDirectory() ? base : dirname(base);
     const { tokenizer } = await loadTokenizer(options.tokenizer ?? baseFolder);
-    const model = await loadModel(await coreOf(options), base, modelOptionsOf(options), { adapter });
-    return new Llama(model, tokenizer, base);
+    const model = await loadModel(await coreOf(options), base, modelOptionsOf(options), {
+      adapter: typeof adapter === 'string' ? adapter : adapter && adapterFromBytes(adapter),
+    });
+    return new Llama(model, tokenizer, resolve(base));
   }
 }

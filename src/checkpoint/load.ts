@@ -6,11 +6,11 @@
  */
 import type { Core } from '../runtime/core.ts';
 import type { LlamaConfig } from '../model/config.ts';
-import { LlamaModel, type ModelOptions } from '../model/llama.ts';
-import { checkpointOf, loadWeights, type Checkpoint, type LoadReport } from './load_weights.ts';
+import type { LlamaModel, ModelOptions } from '../model/llama.ts';
+import { checkpointOf, loadModelWith, type Checkpoint, type LoadReport } from './load_weights.ts';
 import { detectLayout } from './names.ts';
 import { findConfig, openTensors } from './open.ts';
-import { checkAdapterLayers, openAdapter } from './peft.ts';
+import { openAdapter, type Adapter } from './peft.ts';
 import { rankShareOf } from './slicing.ts';
 import { rankShare, type ModelShare } from '../model/sharding.ts';
 
@@ -38,8 +38,8 @@ export function openCheckpoint(path: string, config?: LlamaConfig): Checkpoint {
 export interface LoadOptions {
   /** the model's config (else config.json or params.json beside the weights) */
   config?: LlamaConfig;
-  /** a PEFT adapter folder whose LoRA settings and factors the model takes */
-  adapter?: string;
+  /** a PEFT adapter (a folder, or one opened) whose LoRA settings and factors the model takes */
+  adapter?: string | Adapter;
   /** receives what was not loaded (by default nothing is printed) */
   report?: (r: LoadReport) => void;
   /** a model-parallel rank: the model is its share, and it takes its slices of the (whole) checkpoint */
@@ -53,7 +53,7 @@ export async function loadModel(
   options: ModelOptions,
   opts: LoadOptions = {},
 ): Promise<LlamaModel> {
-  const adapter = opts.adapter === undefined ? undefined : openAdapter(opts.adapter);
+  const adapter = typeof opts.adapter === 'string' ? openAdapter(opts.adapter) : opts.adapter;
   const opened = openCheckpoint(path, opts.config),
     share = opts.share;
   const ckpt = share
@@ -65,25 +65,11 @@ export async function loadModel(
     : opened; // a rank's slices: no whole blocks taken as stored
   const adapterTensors = adapter && share ? rankShareOf(adapter.tensors, share) : adapter?.tensors;
   try {
-    if (adapter) checkAdapterLayers(adapter, opened.config.nLayers);
-    if (adapter && options.lora && JSON.stringify(options.lora) !== JSON.stringify(adapter.lora)) {
-      throw new Error(
-        `${opts.adapter}: the adapter's LoRA settings ${JSON.stringify(adapter.lora)} differ from the model's ${JSON.stringify(options.lora)}`,
-      );
-    }
-    const model = new LlamaModel(core, ckpt.config, adapter ? { ...options, lora: adapter.lora } : options, share);
-    const report = await loadWeights(model.weights, ckpt);
-    if (adapter) {
-      const extra = await loadWeights(
-        model.weights,
-        { config: ckpt.config, weights: adapterTensors!, layout: 'hf' },
-        { base: false },
-      );
-      report.notLoaded = extra.notLoaded;
-      report.unused.push(...extra.unused);
-    }
-    opts.report?.(report);
-    return model;
+    return await loadModelWith(core, ckpt, options, {
+      adapter: adapter && { ...adapter, tensors: adapterTensors! },
+      share,
+      report: opts.report,
+    });
   } finally {
     ckpt.weights.close();
     adapterTensors?.close();

@@ -7,12 +7,15 @@
 import type { Core } from '../runtime/core.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
+import { loraTargets, type LoraConfig } from '../model/lora.ts';
+import type { ModelShare } from '../model/sharding.ts';
 import { blockTypeName, type LlamaWeights } from '../model/weights.ts';
 import { isBlockType } from '../runtime/kernels.ts';
 import type { BlockType } from './gguf/format.ts';
 import { decodeF32 } from './dtypes.ts';
 import { GgufFile } from './gguf/file.ts';
 import { detectLayout, mapName, type Layout } from './names.ts';
+import { checkAdapterLayers, type Adapter } from './peft_adapter.ts';
 import { relayout } from './relayout.ts';
 import { SafetensorsFile } from './safetensors_file.ts';
 import { MemorySource } from './source.ts';
@@ -158,23 +161,73 @@ export function checkpointOf(
   return { config, weights: relayout(raw, layout, 'hf', config), layout, ...(blocks ? { blocks } : {}) };
 }
 
+/** What a model is loaded with besides its checkpoint. */
+export interface LoadWithOptions {
+  /** an adapter whose LoRA settings the model takes (those of the model options, if any, must agree) and whose factors it loads */
+  adapter?: Adapter;
+  /** a model-parallel rank: the model is its share (the checkpoint and the adapter's tensors then hold its slices) */
+  share?: ModelShare;
+  /** receives what was not loaded */
+  report?: (r: LoadReport) => void;
+}
+
+/** Whether two LoRA settings train the same factors the same way (modules named either way: `wq` or `q_proj`). */
+function sameLora(a: LoraConfig, b: LoraConfig): boolean {
+  return (
+    a.rank === b.rank &&
+    a.alpha === b.alpha &&
+    a.dropout === b.dropout &&
+    loraTargets(a).join() === loraTargets(b).join()
+  );
+}
+
 /**
- * Builds a model of `config` and loads it from the bytes of a safetensors file (any layout);
- * `where` names the bytes in messages. `report` receives what was not loaded.
+ * Builds the model of a checkpoint and loads it, and the factors of an adapter if given; an
+ * adapter that reaches past the base's layers or has other LoRA settings than the options ask for
+ * is refused, naming it. The caller closes the checkpoint and the adapter.
+ */
+export async function loadModelWith(
+  core: Core,
+  ckpt: Checkpoint,
+  options: ModelOptions,
+  { adapter, share, report }: LoadWithOptions = {},
+): Promise<LlamaModel> {
+  if (adapter) {
+    checkAdapterLayers(adapter, ckpt.config.nLayers);
+    if (options.lora && !sameLora(options.lora, adapter.lora))
+      throw new Error(
+        `${adapter.where}: the adapter's LoRA settings ${JSON.stringify(adapter.lora)} differ from the model's ${JSON.stringify(options.lora)}`,
+      );
+  }
+  const model = new LlamaModel(core, ckpt.config, adapter ? { ...options, lora: adapter.lora } : options, share);
+  const r = await loadWeights(model.weights, ckpt);
+  if (adapter) {
+    const extra = await loadWeights(
+      model.weights,
+      { config: ckpt.config, weights: adapter.tensors, layout: 'hf' },
+      { base: false },
+    );
+    r.notLoaded = extra.notLoaded;
+    r.unused.push(...extra.unused);
+  }
+  report?.(r);
+  return model;
+}
+
+/**
+ * Builds a model of `config` and loads it from the bytes of a safetensors file (any layout), and
+ * an adapter's factors onto it if given (see loadModelWith); `where` names the bytes in messages.
  */
 export async function loadModelFromBytes(
   core: Core,
   safetensors: Uint8Array,
   config: LlamaConfig,
   options: ModelOptions,
-  { where = 'model.safetensors', report }: { where?: string; report?: (r: LoadReport) => void } = {},
+  { where = 'model.safetensors', ...rest }: { where?: string } & Omit<LoadWithOptions, 'share'> = {},
 ): Promise<LlamaModel> {
   const raw = SafetensorsFile.from(new MemorySource(where, safetensors));
   try {
-    const model = new LlamaModel(core, config, options);
-    const r = await loadWeights(model.weights, checkpointOf(raw, config));
-    report?.(r);
-    return model;
+    return await loadModelWith(core, checkpointOf(raw, config), options, rest);
   } finally {
     raw.close();
   }

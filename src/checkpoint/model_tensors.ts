@@ -51,17 +51,25 @@ export function modelTensors(w: LlamaWeights, o: ModelTensorOptions = {}): Outpu
       });
     }
   }
-  if (o.lora ?? true) {
-    for (const layer of w.layers) {
-      for (const ad of Object.values(layer.lora)) {
-        for (const p of [ad.a, ad.b])
-          out.push({
-            name: name(p.name),
-            info: { dtype: 'F32', shape: p.shape },
-            bytes: () => f32Bytes(arena.f32(p.ptr, p.n)),
-          });
-      }
-    }
-  }
+  if (o.lora ?? true) out.push(...loraFactorTensors(w, o.layout));
   return out;
+}
+
+/** A tensor whose bytes are at hand (read from the arena when asked). */
+export interface ResidentTensor extends OutputTensor {
+  bytes(): Uint8Array;
+}
+
+/** The LoRA factors of `w` (A then B of each linear, layer by layer), f32, named in `layout`. */
+export function loraFactorTensors(w: LlamaWeights, layout: 'hf' | 'mindformers' = 'hf'): ResidentTensor[] {
+  const arena = w.core.arena;
+  return w.layers.flatMap((layer) =>
+    Object.values(layer.lora).flatMap((ad) =>
+      [ad.a, ad.b].map((p) => ({
+        name: mapName(p.name, 'hf', layout),
+        info: { dtype: 'F32' as const, shape: p.shape },
+        bytes: () => f32Bytes(arena.f32(p.ptr, p.n)),
+      })),
+    ),
+  );
 }

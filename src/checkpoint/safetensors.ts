@@ -1,35 +1,18 @@
 /**
  * Writing safetensors files (the format is described in safetensors_file.ts, which reads them):
  * one tensor at a time, the per-tensor CRC-32s filled into `__metadata__` at the end, through a
- * temporary name renamed into place.
+ * temporary name renamed into place. The header is safetensors_bytes.ts's, so a file written here
+ * holds the bytes that safetensorsBytes makes in memory.
  */
 import { closeSync, openSync, renameSync, rmSync } from 'node:fs';
 import { crc32, crcHex } from './crc32.ts';
 import { tensorBytes, type DType } from './dtypes.ts';
-import { CRC_KEY } from './safetensors_file.ts';
+import { checkTensorNames, safetensorsHeader } from './safetensors_bytes.ts';
 import type { TensorInfo } from './store.ts';
 import { temporaryName } from '../io/atomic.ts';
 import { writeAll } from '../io/write_all.ts';
 
 export { CRC_KEY, SafetensorsFile } from './safetensors_file.ts';
-
-/** The header bytes (length prefix, JSON padded to keep the data 8-byte aligned). */
-function headerBytes(entries: [string, TensorInfo][], metadata: Record<string, string>): Uint8Array {
-  const header: Record<string, unknown> = { __metadata__: metadata };
-  let offset = 0;
-  for (const [name, t] of entries) {
-    const n = tensorBytes(t.dtype, t.shape);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] };
-    offset += n;
-  }
-  let json = Buffer.from(JSON.stringify(header), 'utf8');
-  const pad = (8 - (json.length % 8)) % 8;
-  if (pad) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
-  const out = new Uint8Array(8 + json.length);
-  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
-  out.set(json, 8);
-  return out;
-}
 
 /**
  * Writes a safetensors file at `path` (the caller renames it into place), one tensor at a time in
@@ -47,23 +30,14 @@ export class SafetensorsWriter {
     private readonly entries: [string, TensorInfo][],
     private readonly metadata: Record<string, string> = {},
   ) {
-    const names = new Set<string>();
-    for (const [name] of entries) {
-      if (name === '__metadata__' || names.has(name))
-        throw new Error(`${path}: tensor name ${name} is reserved or repeated`);
-      names.add(name);
-      this.crcs.set(name, '00000000');
-    }
+    checkTensorNames(path, entries);
+    for (const [name] of entries) this.crcs.set(name, '00000000');
     this.fd = openSync(path, 'wx');
     this.position = this.writeHeader();
   }
 
   private writeHeader(): number {
-    const head = headerBytes(this.entries, {
-      format: 'pt',
-      ...this.metadata,
-      [CRC_KEY]: JSON.stringify(Object.fromEntries(this.crcs)),
-    });
+    const head = safetensorsHeader(this.entries, this.metadata, this.crcs);
     writeAll(this.fd, head, 0);
     return head.length;
   }

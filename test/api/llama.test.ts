@@ -4,14 +4,22 @@
  * trains its LoRA from the first step; its loss equals PyTorch's on the same file; streamed text
  * is what SentencePiece decodes the streamed ids to, and the ids are the argmax of the full
  * forward at each step; an abort stops the stream; finetune on in-memory records lowers the loss,
- * and the saved adapter loaded back gives the fine-tuned model's logits; Alpaca records in memory
- * and as shards made by llama_preprocess give the same losses.
+ * the saved adapter's files are the bytes of its toFiles(), and loaded back (from the folder or the
+ * bytes) it gives the fine-tuned model's logits; Alpaca records in memory and as shards made by
+ * llama_preprocess give the same losses. The portable entry fine-tunes a model made from bytes and
+ * loads the adapter's bytes back onto the base's bytes with the tuned model's logits and greedy
+ * tokens; adapter bytes that do not fit the base are refused naming the file and tensor.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { finetune, Llama } from '../../src/index.ts';
+import * as portable from '../../src/portable.ts';
+import { PEFT_PREFIX } from '../../src/checkpoint/peft_adapter.ts';
+import { SafetensorsFile } from '../../src/checkpoint/safetensors_file.ts';
+import { safetensorsBytes } from '../../src/checkpoint/safetensors_bytes.ts';
+import { MemorySource } from '../../src/checkpoint/source.ts';
 import { modelTensors } from '../../src/checkpoint/model_tensors.ts';
 import { writeTensors } from '../../src/checkpoint/write.ts';
 import { argmax } from '../../src/generate/sampling.ts';
@@ -28,6 +36,11 @@ describe('Llama, generate and finetune', () => {
   mkdirSync(folder);
   for (const f of ['config.json', 'model.safetensors']) symlinkSync(join(TINY, f), join(folder, f));
   copyFileSync(tokenizerModel, join(folder, 'tokenizer.model'));
+  /** The tiny model's files as bytes. */
+  const baseFiles = () => {
+    const read = (f: string) => new Uint8Array(readFileSync(join(folder, f)));
+    return { config: read('config.json'), weights: read('model.safetensors'), tokenizer: read('tokenizer.model') };
+  };
 
   it("a model made with loraConfig trains its LoRA on step 1, and its loss is PyTorch's", async () => {
     const llama = await Llama.fromPretrained(folder, { loraConfig: LORA, seed: 3 });
@@ -126,8 +139,13 @@ describe('Llama, generate and finetune', () => {
     );
     const out = join(dir, 'adapter');
     await adapter.save(out);
+    const files = adapter.toFiles();
+    assert.deepEqual(new Uint8Array(readFileSync(join(out, 'adapter_config.json'))), files.config);
+    assert.deepEqual(new Uint8Array(readFileSync(join(out, 'adapter_model.safetensors'))), files.weights);
+    assert.equal(JSON.parse(new TextDecoder().decode(files.config)).base_model_name_or_path, folder);
     const tuned = await Llama.fromPretrained(folder, { adapter: out });
     const fromFolder = await Llama.fromPretrained(out);
+    const fromBytes = await Llama.fromPretrained(folder, { adapter: files });
     const ids = Int32Array.from(llama.tokenizer.encode(records[0].instruction, { bos: true, eos: false }));
     const logitsOf = (m: Llama) => {
       const l = new Float32Array((ids.length - 1) * m.config.vocabSize);
@@ -135,8 +153,105 @@ describe('Llama, generate and finetune', () => {
       return l;
     };
     const want = logitsOf(llama);
+    assert.notDeepEqual(logitsOf(await Llama.fromPretrained(folder)), want, 'the adapter changes the logits');
     assert.deepEqual(logitsOf(tuned), want);
     assert.deepEqual(logitsOf(fromFolder), want);
+    assert.deepEqual(logitsOf(fromBytes), want);
+  });
+
+  it('the portable entry fine-tunes a model made from bytes; its adapter as bytes loads onto the base bytes with the same logits and greedy tokens', async () => {
+    const base = baseFiles();
+    const llama = await portable.Llama.fromPretrained(base, { loraConfig: LORA, seed: 1 });
+    const adapter = await portable.finetune({
+      model: llama,
+      dataset: [
+        { instruction: 'Name a colour.', output: 'Blue.' },
+        { instruction: 'Name a fruit.', output: 'A pear.' },
+      ],
+      config: { epochs: 3, batchSize: 2, learningRate: 5e-2, seqLength: 192, schedule: 'constant' },
+    });
+    assert.equal(adapter.losses.length, 3);
+    const files = adapter.toFiles();
+    assert.equal(JSON.parse(new TextDecoder().decode(files.config)).base_model_name_or_path, null);
+    const tuned = await portable.Llama.fromPretrained(base, { adapter: files });
+    const prompt = 'Name a colour.';
+    const ids = Int32Array.from(llama.tokenizer.encode(prompt, { bos: true, eos: false }));
+    const logitsOf = (m: portable.Llama) => {
+      const l = new Float32Array((ids.length - 1) * m.config.vocabSize);
+      m.forward({ inputIds: ids, batchSize: 1, logits: l });
+      return l;
+    };
+    const greedy = async (m: portable.Llama) => {
+      const out: number[] = [];
+      for await (const piece of m.generate(prompt, { maxNewTokens: 8 })) out.push(piece.id);
+      return out;
+    };
+    const want = logitsOf(llama);
+    assert.notDeepEqual(logitsOf(await portable.Llama.fromPretrained(base)), want, 'the adapter changes the logits');
+    assert.deepEqual(logitsOf(tuned), want);
+    assert.deepEqual(await greedy(tuned), await greedy(llama));
+    // The same LoRA settings given with the model's own module names (wq, not q_proj) agree with the adapter's.
+    assert.deepEqual(logitsOf(await portable.Llama.fromPretrained(base, { adapter: files, loraConfig: LORA })), want);
+  });
+
+  it('adapter bytes that do not fit the base are refused in one line naming the file and the tensor', async () => {
+    const base = baseFiles();
+    const llama = await portable.Llama.fromPretrained(base, { loraConfig: LORA });
+    const good = (
+      await portable.finetune({ model: llama, dataset: [{ inputIds: [1, 5, 9, 2] }], config: { batchSize: 1 } })
+    ).toFiles();
+    const stored = SafetensorsFile.from(new MemorySource('adapter', good.weights));
+    const tensors = [...stored.tensors].map(([name, info]) => ({ name, info, bytes: stored.readSync(name) }));
+    /** The good adapter with its tensors changed by `edit`. */
+    const edited = (edit: (t: typeof tensors) => typeof tensors) => ({
+      config: good.config,
+      weights: safetensorsBytes(edit(tensors)),
+    });
+    const q0a = `${PEFT_PREFIX}model.layers.0.self_attn.q_proj.lora_A.weight`;
+    const refused = (adapter: { config: Uint8Array | object; weights: Uint8Array }, message: string) =>
+      assert.rejects(portable.Llama.fromPretrained(base, { adapter }), (err: Error) => {
+        assert.equal(err.message, message);
+        return true;
+      });
+    await refused(
+      edited((ts) => [
+        ...ts,
+        ...ts
+          .filter((t) => t.name.includes('.layers.1.'))
+          .map((t) => ({ ...t, name: t.name.replace('.layers.1.', '.layers.2.') })),
+      ]),
+      'adapter_model.safetensors: LoRA factors for 3 layers, the base model has 2',
+    );
+    const dim = llama.config.dim;
+    await refused(
+      edited((ts) =>
+        ts.map((t) =>
+          t.name === q0a
+            ? { ...t, info: { dtype: 'F32', shape: [4, dim + 1] }, bytes: new Uint8Array(4 * (dim + 1) * 4) }
+            : t,
+        ),
+      ),
+      `adapter: tensor model.layers.0.self_attn.q_proj.lora_A.weight has shape [4,${dim + 1}], the model expects [4,${dim}]`,
+    );
+    await refused(
+      edited((ts) => ts.map((t) => (t.name === q0a ? { ...t, name: q0a.replace('q_proj', 'x_proj') } : t))),
+      `adapter_model.safetensors: tensor ${q0a.replace('q_proj', 'x_proj')} is not a LoRA factor of a Llama linear layer`,
+    );
+    const config = JSON.parse(new TextDecoder().decode(good.config));
+    await refused(
+      { config: { ...config, use_dora: true }, weights: good.weights },
+      'adapter_config.json: use_dora (DoRA) is not supported',
+    );
+    await assert.rejects(
+      portable.Llama.fromPretrained(base, {
+        adapter: { config: new TextEncoder().encode('{"r": '), weights: good.weights },
+      }),
+      /^Error: adapter_config.json: not valid JSON \(/,
+    );
+    await assert.rejects(
+      portable.Llama.fromPretrained(base, { adapter: good, loraConfig: { ...LORA, rank: 8 } }),
+      /^Error: adapter: the adapter's LoRA settings .* differ from the model's/,
+    );
   });
 
   it('finetune over a shard folder of the same rows takes the same steps as over the records in memory', async () => {
