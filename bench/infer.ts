@@ -2,12 +2,15 @@
  * Inference speed beside llama.cpp: prefill (a 128-token prompt) and decode tokens/s for the
  * stories15M, stories110M and TinyLlama-1.1B shapes (random weights from init_checkpoint), ours
  * with f32, bf16, q8_0, q4_0, q4_k and q6_k weights (q4_k and q6_k where rows are whole
- * super-blocks of 256: not stories15M's 288) on 1 and 2 threads beside node-llama-cpp on 1 and 2
- * threads on a GGUF file of the same type written by convert_weight (which ours reads as stored
- * for the block types), in the same run; then the
- * ratios of the best thread counts, our 2-thread/1-thread decoding, and the peak RSS. Medians of
- * 3 runs. Run: node --import tsx bench/infer.ts [--quick] (--quick: stories15M only; TinyLlama,
- * whose f32 weights do not fit one WebAssembly memory, runs bf16 and the block types).
+ * super-blocks of 256: not stories15M's 288) on 1 and 2 threads beside llama.cpp on a GGUF file
+ * of the same type written by convert_weight (which ours reads as stored for the block types), in
+ * the same run: native through node-llama-cpp, and its WebAssembly build through @wllama/wllama
+ * in headless Chromium (bench/wasm_peer.ts), each on 1 and 2 threads; n/a where wllama cannot run
+ * a file or thread count, with why. Then the ratios of the best thread counts, our
+ * 2-thread/1-thread decoding, and the peak RSS. Medians of 3 runs. The prompt is the ids of a
+ * short story's text, since wllama takes text only. Run: node --import tsx bench/infer.ts
+ * [--quick] (--quick: stories15M only; TinyLlama, whose f32 weights do not fit one WebAssembly
+ * memory, runs bf16 and the block types).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,8 +21,10 @@ import { generate } from '../src/generate/generate.ts';
 import { loadCore } from '../src/runtime/core.ts';
 import { isBlockType, WeightType } from '../src/runtime/kernels.ts';
 import { spawnWorkerThread } from '../src/runtime/threads.ts';
+import { loadTokenizer } from '../src/tokenizer/load.ts';
 import { ggufOf, randomCheckpoint, STORIES_110M, type Shape } from './random_models.ts';
 import { medianMs } from './timing.ts';
+import { wllamaSpeed } from './wasm_peer.ts';
 
 const PROMPT = 128,
   DECODE = 64;
@@ -51,8 +56,11 @@ process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const shapes = process.argv.includes('--quick') ? SHAPES.slice(0, 1) : SHAPES;
 const cores = await Promise.all(THREADS.map((threads) => loadCore({ threads, spawnThread: spawnWorkerThread })));
 const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
-const prompt = Array.from({ length: PROMPT }, (_, i) => 1 + ((i * 7919) % 31000));
-const f = (x: number) => x.toFixed(1).padStart(7);
+const STORY =
+  'Once upon a time, a little fox found a red ball in the tall grass by the river, and she played all day. ';
+/** PROMPT ids from BOS on (the Llama 2 vocabulary every shape here has). */
+const prompt = (await loadTokenizer()).tokenizer.encode(STORY.repeat(8), { eos: false }).slice(0, PROMPT);
+if (prompt.length !== PROMPT) throw new Error(`the prompt story gives ${prompt.length} ids, not ${PROMPT}`);
 
 /** Our prefill and decode tokens/s for a checkpoint (a model folder or a GGUF file) with `wt` weights on each core. */
 async function ours(model: string, wt: WeightType): Promise<[number, number][]> {
@@ -91,30 +99,75 @@ async function theirs(file: string): Promise<[number, number][]> {
   return out;
 }
 
-const best = (r: [number, number][], i: 0 | 1) => Math.max(...r.map((x) => x[i]));
+/** llama.cpp's WebAssembly build's prefill and decode tokens/s on each thread count; null where it fails, with why in `notes`. */
+async function wasm(file: string, notes: string[]): Promise<Speeds> {
+  const out: Speeds = [];
+  for (const threads of THREADS) {
+    try {
+      const r = await wllamaSpeed(file, { threads, prompt, decode: DECODE });
+      out.push([r.prefill, r.decode]);
+    } catch (e) {
+      notes.push((e as Error).message.split('\n')[0]);
+      out.push(null);
+    }
+  }
+  return out;
+}
+
+/** Prefill and decode tokens/s per thread count; null where an engine could not run. */
+type Speeds = ([number, number] | null)[];
+
+/** The best of the thread counts' prefill (0) or decode (1) tokens/s; NaN when none ran. */
+function best(r: Speeds, i: 0 | 1): number {
+  const ran = r.flatMap((x) => (x ? [x[i]] : []));
+  return ran.length ? Math.max(...ran) : Number.NaN;
+}
+
+/** A row: each column's cells joined and right-aligned to its header; NaN prints n/a. */
+const row = (first: string, columns: string[], cells: string[][]) =>
+  `  ${first.padEnd(10)}${columns.map((c, i) => cells[i].join(' ').padStart(c.length)).join(' | ')}`;
+const speed = (x: number) => (Number.isNaN(x) ? 'n/a' : x.toFixed(1)).padStart(7);
+const ratio = (x: number) => (Number.isNaN(x) ? 'n/a' : `${x.toFixed(2)}×`).padStart(7);
+const pairs = (r: Speeds) => r.flatMap((x) => [speed(x ? x[0] : Number.NaN), speed(x ? x[1] : Number.NaN)]);
+
+const SPEED_HEADS = ['prefill', 'decode', 'prefill', 'decode'].map((h) => h.padStart(7));
+const SPEED_COLUMNS = ['ours', 'llama.cpp', 'llama.cpp wasm'].map((engine) =>
+  `${engine} 1 thread (2 threads)`.padStart(SPEED_HEADS.join(' ').length),
+);
+const RATIO_COLUMNS = ['prefill decode vs llama.cpp', 'prefill decode vs wasm', 'decode ours 2/1 threads'];
 
 console.log(
   `Inference, ${PROMPT}-token prompt then ${DECODE} decoded tokens, medians of 3 (tokens/s; machine shared with other jobs)`,
 );
 for (const s of shapes) {
   const model = await randomCheckpoint(dir, s, s.types.includes('f32') ? 'f32' : 'bf16');
+  console.log(`\n${s.name} shape (hidden ${s.dim}, ${s.layers} layers): prefill and decode tokens/s`);
+  console.log(`  ${''.padEnd(10)}${SPEED_COLUMNS.join(' | ')}`);
   console.log(
-    `\n${s.name} shape (hidden ${s.dim}, ${s.layers} layers)  ours 1 thread  2 threads    | llama.cpp 1 thread  2 threads    | best/best prefill decode | ours 2/1 decode`,
+    row(
+      '',
+      SPEED_COLUMNS,
+      SPEED_COLUMNS.map(() => SPEED_HEADS),
+    ),
   );
+  const ratios: string[] = [],
+    notes: string[] = [];
   for (const name of s.types) {
     const file = await ggufOf(model, name),
       wt = TYPES[name];
     const us = await ours(isBlockType(wt) ? file : model, wt);
     const them = await theirs(file);
+    const web = await wasm(file, notes);
     rmSync(file);
-    const pair = (r: [number, number]) => `${f(r[0])} ${f(r[1])}`;
-    console.log(
-      `  ${name.padEnd(10)} ${us.map(pair).join('  ')}   | ${them.map(pair).join('  ')} |    ${(best(us, 0) / best(them, 0)).toFixed(2).padStart(5)}× ${(best(us, 1) / best(them, 1)).toFixed(2).padStart(5)}× | ${(us[1][1] / us[0][1]).toFixed(2).padStart(5)}×`,
-    );
+    console.log(row(name, SPEED_COLUMNS, [pairs(us), pairs(them), pairs(web)]));
+    const vs = (peer: Speeds) => [ratio(best(us, 0) / best(peer, 0)), ratio(best(us, 1) / best(peer, 1))];
+    ratios.push(row(name, RATIO_COLUMNS, [vs(them), vs(web), [ratio(us[1][1] / us[0][1])]]));
   }
+  console.log(`  ours best / theirs best\n  ${''.padEnd(10)}${RATIO_COLUMNS.join(' | ')}\n${ratios.join('\n')}`);
+  for (const note of notes) console.log(`  n/a: ${note}`);
   rmSync(model, { recursive: true, force: true });
 }
 console.log(
-  `\npeak RSS of the whole run (both engines, every model): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
+  `\npeak RSS of this process (ours and node-llama-cpp, every model; not Chromium's): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
 );
 for (const core of cores) core.close();
