@@ -5,7 +5,8 @@
  * tokenizer: they type-check with tsc --strict against the shipped declarations; finetune.ts's
  * loss falls and its adapter is written; generate_deno.ts under Deno and browser/ in headless
  * Chromium (the page bundled by esbuild for the browser) stream the ids and text that the same
- * calls give in Node on the same core build.
+ * calls give in Node on the same core build, and the page's fine-tuning (an adapter loaded back
+ * from its bytes) takes the losses and generates the ids that the portable entry gives in Node.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -14,11 +15,19 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { Llama } from '../src/index.ts';
+import * as portable from '../src/portable.ts';
 import { scratchDir, trainModels } from './reference/oracles.ts';
 import { serveStatic, type StaticServer } from './portability/static_server.ts';
 import { ROOT, TINY } from './fixtures.ts';
 
 const BIN = join(ROOT, 'node_modules/.bin');
+/** What the example page leaves in window.__result. */
+interface PageResult {
+  core: string;
+  ids: number[];
+  text: string;
+  losses: number[];
+}
 const PROMPT = 'Name three colours';
 
 /** What Node's Llama generates for PROMPT on `core` (16 new tokens at most, as the examples ask). */
@@ -101,14 +110,15 @@ describe('examples/', () => {
       await server?.close();
     });
 
-    it('streams the ids and text Node generates on the same core', async () => {
+    /** The page's result for `query` (after ?core=simd&prompt=PROMPT). */
+    async function pageResult(query = ''): Promise<PageResult> {
       const page = await browser.newPage();
       const logs: string[] = [];
       page.on('pageerror', (e) => logs.push(e.message));
       try {
-        await page.goto(`${server.url}/index.html?core=simd&prompt=${encodeURIComponent(PROMPT)}`);
+        await page.goto(`${server.url}/index.html?core=simd&prompt=${encodeURIComponent(PROMPT)}${query}`);
         // The example page's own globals (examples/browser/main.ts), not web/'s.
-        type ExampleWindow = { __result?: { core: string; ids: number[]; text: string }; __error?: string };
+        type ExampleWindow = { __result?: PageResult; __error?: string };
         await page.waitForFunction(
           () => (window as unknown as ExampleWindow).__result !== undefined || window.__error !== undefined,
           null,
@@ -119,13 +129,47 @@ describe('examples/', () => {
           error: window.__error,
         }));
         assert.equal(error, undefined, `${error}\n${logs.join('\n')}`);
-        const want = await nodeGeneration(model, 'simd');
         assert.equal(result!.core, 'simd');
-        assert.deepEqual(result!.ids, want.ids);
-        assert.equal(result!.text, want.text);
+        return result!;
       } finally {
         await page.close();
       }
+    }
+
+    it('streams the ids and text Node generates on the same core', async () => {
+      const result = await pageResult();
+      const want = await nodeGeneration(model, 'simd');
+      assert.deepEqual(result.ids, want.ids);
+      assert.equal(result.text, want.text);
+    });
+
+    it('fine-tunes, loads the adapter from its bytes and generates as the portable entry does in Node', async () => {
+      const result = await pageResult('&finetune=3');
+      // The page's calls, through the portable entry in Node on the same core build.
+      const read = (f: string) => new Uint8Array(readFileSync(join(model, f)));
+      const files = {
+        config: read('config.json'),
+        weights: read('model.safetensors'),
+        tokenizer: read('tokenizer.model'),
+      };
+      const base = await portable.Llama.fromPretrained(files, {
+        core: 'simd',
+        loraConfig: { rank: 4, alpha: 8, dropout: 0, targetModules: ['wq', 'wv'] },
+      });
+      const adapter = await portable.finetune({
+        model: base,
+        dataset: [
+          { instruction: 'Name three colours', output: 'Red, green and blue.' },
+          { instruction: 'Name a fruit', output: 'A pear.' },
+        ],
+        config: { epochs: 3, batchSize: 2, learningRate: 1e-2, seqLength: 192 },
+      });
+      const tuned = await portable.Llama.fromPretrained(files, { core: 'simd', adapter: adapter.toFiles() });
+      const ids: number[] = [];
+      for await (const piece of tuned.generate(PROMPT, { maxNewTokens: 16 })) ids.push(piece.id);
+      assert.deepEqual(result.losses, adapter.losses);
+      assert.deepEqual(result.ids, ids);
+      assert.notDeepEqual(ids, (await nodeGeneration(model, 'simd')).ids, 'the adapter changes what is generated');
     });
   });
 });
