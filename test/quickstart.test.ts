@@ -22,23 +22,21 @@ import {
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { ROOT, runCli } from './fixtures.ts';
 import { bundledLlama2Model } from '../src/tokenizer/load.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const script = join(root, 'dist', 'scripts', 'quickstart.js');
 let cwd: string;
 
 interface Record {
   instruction: string;
   output: string;
 }
-const sample = (name: string) => JSON.parse(readFileSync(join(root, 'quickstart', name), 'utf8')) as Record[];
+const sample = (name: string) => JSON.parse(readFileSync(join(ROOT, 'quickstart', name), 'utf8')) as Record[];
 
 /** Runs the bundled quick start in `cwd`; stdout and stderr together. */
-function quickstart(args: string[]): { code: number | null; out: string } {
-  const r = spawnSync(process.execPath, [script, ...args], { cwd, encoding: 'utf8', timeout: 300_000 });
-  return { code: r.status, out: r.stdout + r.stderr };
+async function quickstart(args: string[]): Promise<{ code: number | null; out: string }> {
+  const r = await runCli(args, { script: 'quickstart', cwd, timeoutMs: 300_000 });
+  return { code: r.code, out: r.stdout + r.stderr };
 }
 
 /** The held-out loss before and after, from the summary line. */
@@ -80,7 +78,7 @@ function snapshot(dir: string): string[] {
 }
 
 before(() => {
-  spawnSync(process.execPath, [join(root, 'tools', 'build.mjs'), '--if-stale'], { cwd: root, stdio: 'inherit' });
+  spawnSync(process.execPath, [join(ROOT, 'tools', 'build.mjs'), '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
   cwd = mkdtempSync(join(tmpdir(), 'wasmformers-quickstart-'));
 });
 after(() => rmSync(cwd, { recursive: true, force: true }));
@@ -90,7 +88,7 @@ test('the built-in sample: every held-out list is unseen, in the training record
     heldOut = sample('alpaca_heldout.json');
   assert.ok(heldOut.length >= 40, `${heldOut.length} held-out records`);
   const trained = new Set(train.map((r) => listOf(r.instruction)));
-  const paragraphs = readFileSync(join(root, 'quickstart', 'pretrain.txt'), 'utf8')
+  const paragraphs = readFileSync(join(ROOT, 'quickstart', 'pretrain.txt'), 'utf8')
     .split('\n\n')
     .map((p) => ` ${p.replace(/[.,\n]/g, ' ').trim()} `);
   for (const r of heldOut) {
@@ -108,8 +106,8 @@ test('the built-in sample: every held-out list is unseen, in the training record
   }
 });
 
-test('the built-in quick start as npm start runs it: every file where the seed writes it, held-out answers ≤ 10% right before fine-tuning, ≥ 80% after', () => {
-  const { code, out } = quickstart([]);
+test('the built-in quick start as npm start runs it: every file where the seed writes it, held-out answers ≤ 10% right before fine-tuning, ≥ 80% after', async () => {
+  const { code, out } = await quickstart([]);
   assert.equal(code, 0, out.slice(-3000));
   const heldOut = sample('alpaca_heldout.json');
   for (const line of [
@@ -160,7 +158,7 @@ test('the built-in quick start as npm start runs it: every file where the seed w
   assert.equal(out.match(/^ {6}after: {2}"/gm)?.length, 8, 'the summary shows 8 answers');
 });
 
-test("bad inputs stop the next run with one line before anything is removed: the previous run's outputs stay", () => {
+test("bad inputs stop the next run with one line before anything is removed: the previous run's outputs stay", async () => {
   const earlier = snapshot(join(cwd, 'output'));
   const bad = (name: string, text: string) => {
     writeFileSync(join(cwd, name), text);
@@ -175,7 +173,7 @@ test("bad inputs stop the next run with one line before anything is removed: the
     [['--pretrain_path', bad('empty.txt', '')], 'empty.txt'],
     [['--load_checkpoint', bad('model.safetensors', 'not safetensors')], 'model.safetensors'],
   ] as const) {
-    const { code, out } = quickstart([...args]);
+    const { code, out } = await quickstart([...args]);
     assert.equal(code, 1, out);
     assert.equal(out.trim().split('\n').length, 1, out);
     assert.match(out, new RegExp(`^quickstart: .*${message}`), out);
@@ -187,9 +185,9 @@ test("a user's own data, checkpoint and tokenizer folder, in the folder of the p
   const base = join(cwd, 'base');
   cpSync(join(cwd, 'output', 'quickstart_train', 'checkpoint', 'rank_0'), base, { recursive: true });
   writeFileSync(join(base, 'tokenizer.model'), await bundledLlama2Model()); // --model_file takes the model's folder
-  const { code, out } = quickstart([
+  const { code, out } = await quickstart([
     '--data_path',
-    join(root, 'quickstart', 'alpaca_sample.json'),
+    join(ROOT, 'quickstart', 'alpaca_sample.json'),
     '--heldout',
     '20',
     '--load_checkpoint',
@@ -197,7 +195,7 @@ test("a user's own data, checkpoint and tokenizer folder, in the folder of the p
     '--model_file',
     base,
     '--config',
-    join(root, 'configs', 'llama2', 'quickstart_lora.yaml'),
+    join(ROOT, 'configs', 'llama2', 'quickstart_lora.yaml'),
     '--epochs',
     '1',
     '--num_samples',
@@ -220,7 +218,7 @@ test("a user's own data, checkpoint and tokenizer folder, in the folder of the p
   losses(out);
 });
 
-test('bad flags: one line naming the flag, exit code 1', () => {
+test('bad flags: one line naming the flag, exit code 1', async () => {
   for (const [args, message] of [
     [['--data_path', 'nowhere.json'], 'quickstart: --data_path nowhere.json: no such file'],
     [['--epochs', 'many'], "quickstart: --epochs takes a number, got 'many'"],
@@ -232,7 +230,7 @@ test('bad flags: one line naming the flag, exit code 1', () => {
     ],
     [['--colour', 'red'], 'quickstart: unknown flag --colour'],
   ] as const) {
-    const { code, out } = quickstart([...args]);
+    const { code, out } = await quickstart([...args]);
     assert.equal(code, 1, out);
     assert.equal(out.trim().split('\n').length, 1, out);
     assert.ok(out.startsWith(message), `${out} should start with ${message}`);
@@ -246,7 +244,7 @@ test('the packed package: npm i <tarball> in a fresh project, then npx wasmforme
       const r = spawnSync('npm', args, { cwd: dir, encoding: 'utf8', timeout: 180_000 });
       assert.equal(r.status, 0, `npm ${args.join(' ')}: ${r.stdout}${r.stderr}`);
     };
-    npm(['pack', '--pack-destination', work], root);
+    npm(['pack', '--pack-destination', work], ROOT);
     const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'));
     assert.ok(tarball, 'npm pack wrote no tarball');
     const project = join(work, 'project');

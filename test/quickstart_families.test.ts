@@ -7,15 +7,13 @@
  * loss before fine-tuning is ln(vocab size) give or take a little; fine-tuning lowers it.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { ROOT, runCli } from './fixtures.ts';
 import { LLAMA3_JSON, QWEN3_JSON } from './tokenizer/hf_oracle.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const cwd = mkdtempSync(join(tmpdir(), 'wasmformers-quickstart-families-'));
 after(() => rmSync(cwd, { recursive: true, force: true }));
 
@@ -68,7 +66,7 @@ const FAMILIES = {
 
 /** The quick start's fine-tuning config with the model block of a family (seq_length 128). */
 function configFor(block: string): string {
-  const quick = readFileSync(join(root, 'configs', 'llama2', 'quickstart_lora.yaml'), 'utf8');
+  const quick = readFileSync(join(ROOT, 'configs', 'llama2', 'quickstart_lora.yaml'), 'utf8');
   const at = quick.indexOf('model:\n  model_config:');
   const model = `model:\n  model_config:\n    seq_length: 128\n    max_position_embedding: 128\n    param_init_type: "float32"\n    max_decode_length: 136${block}
     pet_config:
@@ -83,30 +81,19 @@ function configFor(block: string): string {
 }
 
 for (const [family, { tokenizer, vocab, block }] of Object.entries(FAMILIES)) {
-  test(`${family}: quick start on a random tiny model with its tokenizer.json and chat template`, () => {
+  test(`${family}: quick start on a random tiny model with its tokenizer.json and chat template`, async () => {
     const dir = join(cwd, family),
       model = join(dir, 'model');
     mkdirSync(dir, { recursive: true });
     const config = join(dir, 'lora.yaml');
     writeFileSync(config, configFor(block));
-    execFileSync(process.execPath, [
-      join(root, 'dist', 'src', 'cli.js'),
-      'init_checkpoint',
-      '--config',
-      config,
-      '--dtype',
-      'f32',
-      '--output_dir',
-      model,
-    ]);
+    await runCli(['init_checkpoint', '--config', config, '--dtype', 'f32', '--output_dir', model], { expect: 0 });
     for (const file of ['tokenizer.json', 'tokenizer_config.json'])
       copyFileSync(join(dirname(tokenizer), file), join(model, file));
-    const r = spawnSync(
-      process.execPath,
+    const r = await runCli(
       [
-        join(root, 'dist', 'scripts', 'quickstart.js'),
         '--data_path',
-        join(root, 'quickstart', 'alpaca_sample.json'),
+        join(ROOT, 'quickstart', 'alpaca_sample.json'),
         '--heldout',
         '16',
         '--load_checkpoint',
@@ -122,11 +109,11 @@ for (const [family, { tokenizer, vocab, block }] of Object.entries(FAMILIES)) {
         '--prompts',
         '2',
       ],
-      { cwd: dir, encoding: 'utf8', timeout: 600_000 },
+      { script: 'quickstart', cwd: dir, timeoutMs: 600_000 },
     );
     const out = r.stdout + r.stderr;
     if (process.env.SHOW) console.log(out);
-    assert.equal(r.status, 0, out.slice(-3000));
+    assert.equal(r.code, 0, out.slice(-3000));
     assert.match(out, /llama_preprocess --dataset_type chat /);
     assert.match(out, /--chat True/);
     const m = /held-out eval \(16 records\): loss ([\d.]+) → ([\d.]+), perplexity/.exec(out);

@@ -265,7 +265,7 @@ describe('Llama, generate and finetune', () => {
     });
     const made = join(dir, 'alpaca-shards');
     mkdirSync(made);
-    const shards = alpacaQaShards(made, 'shards', 192, 4, join(folder, 'tokenizer.model'));
+    const shards = await alpacaQaShards(made, 'shards', 192, 4, join(folder, 'tokenizer.model'));
     const fromShards = await finetune({
       model: await Llama.fromPretrained(folder, { loraConfig: LORA }),
       dataset: shards,

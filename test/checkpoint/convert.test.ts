@@ -18,7 +18,7 @@ import { loadCore } from '../../src/runtime/core.ts';
 import { WeightType } from '../../src/runtime/kernels.ts';
 import { assertClose } from '../helpers.ts';
 import { referenceStep } from '../model/harness.ts';
-import { runCli } from '../data/run_cli.ts';
+import { runCli } from '../fixtures.ts';
 import { assertSameTensors, oracleParse, quietly, scratch, TINY } from './helpers.ts';
 
 const dir = scratch();

@@ -16,7 +16,7 @@ import { configFromHF, type LlamaConfig } from '../../src/model/config.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { loadCore } from '../../src/runtime/core.ts';
 import { WeightType } from '../../src/runtime/kernels.ts';
-import { runCli } from '../data/run_cli.ts';
+import { runCli, startCli } from '../fixtures.ts';
 import { quietly, scratch } from './helpers.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -345,17 +345,16 @@ describe('init_checkpoint', async () => {
       '--model.model_config.num_heads',
       '8',
     ];
-    const r = await runCli(['init_checkpoint', '--config', TINY_YAML, '--output_dir', out, '--dtype', 'f32', ...big], {
+    const run = startCli(['init_checkpoint', '--config', TINY_YAML, '--output_dir', out, '--dtype', 'f32', ...big], {
       source: true,
-      during: (kill) => {
-        const poll = setInterval(() => {
-          if (readdirSync(dir).some((f) => f.startsWith('.interrupted.partial'))) {
-            clearInterval(poll);
-            kill('SIGINT');
-          }
-        }, 20);
-      },
     });
+    const poll = setInterval(() => {
+      if (readdirSync(dir).some((f) => f.startsWith('.interrupted.partial'))) {
+        clearInterval(poll);
+        run.child.kill('SIGINT');
+      }
+    }, 20);
+    const r = await run.done;
     assert.equal(r.code, 130, r.stderr);
     assert.ok(!existsSync(out));
     assert.deepEqual(

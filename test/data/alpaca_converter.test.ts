@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { main } from '../../src/commands/alpaca_converter.ts';
 import { ALPACA_5000, runPython, scratchDir } from '../reference/oracles.ts';
-import { runCli } from './run_cli.ts';
+import { runCli } from '../fixtures.ts';
 
 const dir = scratchDir();
 

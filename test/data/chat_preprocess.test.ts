@@ -14,7 +14,7 @@ import { main as preprocessCommand } from '../../src/commands/llama_preprocess.t
 import { IGNORE_INDEX } from '../../src/data/qa.ts';
 import { ShardDataset } from '../../src/data/shard_reader.ts';
 import { oracleLines, scratchDir } from '../reference/oracles.ts';
-import { runCli } from './run_cli.ts';
+import { runCli } from '../fixtures.ts';
 import { LLAMA3_JSON, QWEN3_JSON, rustDecode, rustEncode, rustTokenizer } from '../tokenizer/hf_oracle.ts';
 
 type Turn = { from: string; value: string };

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { llamaModelFile, oracleLines, scratchDir } from '../reference/oracles.ts';
-import { runCli } from './run_cli.ts';
+import { runCli } from '../fixtures.ts';
 
 const dir = scratchDir();
 let model = '';

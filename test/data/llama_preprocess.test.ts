@@ -17,7 +17,7 @@ import { IGNORE_INDEX, qaRow } from '../../src/data/qa.ts';
 import { loadTokenizer } from '../../src/tokenizer/load.ts';
 import { LLAMA3_JSON } from '../tokenizer/hf_oracle.ts';
 import { ALPACA_5000, llamaModelFile, runPython, scratchDir } from '../reference/oracles.ts';
-import { runCli } from './run_cli.ts';
+import { runCli, startCli } from '../fixtures.ts';
 
 const dir = scratchDir();
 let model = '';
@@ -356,10 +356,9 @@ describe('llama_preprocess', () => {
     );
   });
 
-  it('reports a write error with worker threads running (EFBIG under ulimit -f, as ENOSPC on a full disk) in one line, leaving nothing', () => {
+  it('reports a write error with worker threads running (EFBIG under ulimit -f, as ENOSPC on a full disk) in one line, leaving nothing', async () => {
     const out = outPath(),
       name = out.split('/').pop()!;
-    const cli = join(new URL('../../', import.meta.url).pathname, 'dist/src/cli.js');
     const argv = [
       'llama_preprocess',
       '--dataset_type',
@@ -376,10 +375,8 @@ describe('llama_preprocess', () => {
       '2',
     ];
     // The shell limits files to 256 blocks; the shard passes that while batches are still being tokenized.
-    const r = spawnSync('sh', ['-c', 'ulimit -f 256 && exec "$@"', 'sh', process.execPath, cli, ...argv], {
-      encoding: 'utf8',
-    });
-    assert.equal(r.status, 1, r.stderr);
+    const r = await runCli(argv, { wrap: ['sh', '-c', 'ulimit -f 256 && exec "$@"', 'sh'] });
+    assert.equal(r.code, 1, r.stderr);
     assert.match(
       r.stderr,
       new RegExp(`^llama_preprocess: ${out}/shard-00000\\.msgpack: cannot write \\(EFBIG: file too large, write\\)\n$`),
@@ -438,36 +435,31 @@ describe('llama_preprocess', () => {
     for (const signal of ['SIGTERM', 'SIGKILL'] as NodeJS.Signals[]) {
       const out = outPath();
       const name = out.split('/').pop()!;
-      const result = await runCli(
-        [
-          'llama_preprocess',
-          '--dataset_type',
-          'qa',
-          '--input_glob',
-          conversations,
-          '--model_file',
-          model,
-          '--seq_length',
-          '2048',
-          '--output_file',
-          out,
-        ],
-        {
-          during: (kill) => {
-            const poll = setInterval(() => {
-              const partial = readdirSync(dir).find((f) => f.startsWith(`.${name}.partial-`));
-              if (
-                partial &&
-                existsSync(join(dir, partial, 'shard-00000.msgpack')) &&
-                statSync(join(dir, partial, 'shard-00000.msgpack')).size > 0
-              ) {
-                clearInterval(poll);
-                kill(signal);
-              }
-            }, 5);
-          },
-        },
-      );
+      const run = startCli([
+        'llama_preprocess',
+        '--dataset_type',
+        'qa',
+        '--input_glob',
+        conversations,
+        '--model_file',
+        model,
+        '--seq_length',
+        '2048',
+        '--output_file',
+        out,
+      ]);
+      const poll = setInterval(() => {
+        const partial = readdirSync(dir).find((f) => f.startsWith(`.${name}.partial-`));
+        if (
+          partial &&
+          existsSync(join(dir, partial, 'shard-00000.msgpack')) &&
+          statSync(join(dir, partial, 'shard-00000.msgpack')).size > 0
+        ) {
+          clearInterval(poll);
+          run.child.kill(signal);
+        }
+      }, 5);
+      const result = await run.done;
       assert.equal(result.code === 0, false, `${signal}: the run finished before it could be interrupted`);
       assert.ok(!existsSync(out), `${signal}: ${out} exists`);
       const left = readdirSync(dir).filter((f) => f.startsWith(`.${name}.partial-`));

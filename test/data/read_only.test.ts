@@ -10,29 +10,22 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ALPACA_5000, scratchDir } from '../reference/oracles.ts';
-import { ROOT } from '../fixtures.ts';
+import { ROOT, runCli } from '../fixtures.ts';
 
-const CLI = join(ROOT, 'dist/src/cli.js');
 const dir = scratchDir();
 const ro = join(dir, 'ro');
 mkdirSync(ro);
 
 /** Runs the CLI with `ro` mounted read-only in a mount namespace of its own. */
-function onReadOnly(args: string[]): { status: number | null; stderr: string } {
-  const r = spawnSync(
-    'unshare',
-    ['-rm', 'sh', '-c', 'mount -t tmpfs -o ro tmpfs "$0" && exec "$@"', ro, process.execPath, CLI, ...args],
-    { encoding: 'utf8' },
-  );
-  return { status: r.status, stderr: r.stderr };
-}
+const onReadOnly = (args: string[]) =>
+  runCli(args, { wrap: ['unshare', '-rm', 'sh', '-c', 'mount -t tmpfs -o ro tmpfs "$0" && exec "$@"', ro] });
 
 const usable = spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o ro tmpfs "$0"', ro]).status === 0;
 
 describe('outputs on a read-only file system', () => {
   it('each writing command names the folder it cannot write in and the reason', {
     skip: !usable && 'unshare -rm cannot mount a tmpfs here',
-  }, () => {
+  }, async () => {
     const conv = join(dir, 'conv.json');
     writeFileSync(
       conv,
@@ -83,8 +76,8 @@ describe('outputs on a read-only file system', () => {
       ],
     ];
     for (const [args, line] of cases) {
-      const r = onReadOnly(args);
-      assert.equal(r.status, 1, args.join(' '));
+      const r = await onReadOnly(args);
+      assert.equal(r.code, 1, args.join(' '));
       assert.equal(r.stderr, `${line}\n`);
     }
   });

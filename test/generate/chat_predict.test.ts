@@ -15,7 +15,7 @@ import { loadCore } from '../../src/runtime/core.ts';
 import { WeightType } from '../../src/runtime/kernels.ts';
 import { chatPromptIds, endOfTurnId } from '../../src/tokenizer/chat_template.ts';
 import { loadChatTemplate, loadTokenizer } from '../../src/tokenizer/load.ts';
-import { runCli } from '../data/run_cli.ts';
+import { runCli } from '../fixtures.ts';
 import { tinyConfig } from '../model/fixtures.ts';
 import { llamaModelFile, oracleLines, scratchDir } from '../reference/oracles.ts';
 import { LLAMA3_JSON, QWEN3_JSON, rustEncode, rustTokenizer } from '../tokenizer/hf_oracle.ts';

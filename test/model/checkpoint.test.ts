@@ -5,7 +5,6 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { loadCore } from '../../src/runtime/core.ts';
 import { WeightType } from '../../src/runtime/kernels.ts';
@@ -16,9 +15,7 @@ import { referenceStep } from './harness.ts';
 import { tinyBatch, tinyConfig } from './fixtures.ts';
 import * as ref from '../reference/kernels.ts';
 import { argmax } from '../../src/generate/sampling.ts';
-import { TINY } from '../fixtures.ts';
-
-const SCRIPT = new URL('../../scripts/logits.ts', import.meta.url).pathname;
+import { runCli, TINY } from '../fixtures.ts';
 
 describe('a real checkpoint', async () => {
   const core = await loadCore();
@@ -102,12 +99,12 @@ describe('LoRA gradients against finite differences', async () => {
 
 describe('the logits command', () => {
   it('prints the last-position logits and a greedy continuation that match PyTorch', async () => {
-    const out = execFileSync(
-      process.execPath,
-      ['--import', 'tsx', SCRIPT, '--load_checkpoint', TINY, '--input_ids', '1,42,99', '--greedy', '4'],
-      { encoding: 'utf8' },
-    );
-    const got = JSON.parse(out) as { input_ids: number[]; logits: number[]; greedy: number[] };
+    const { stdout } = await runCli(['--load_checkpoint', TINY, '--input_ids', '1,42,99', '--greedy', '4'], {
+      script: 'logits',
+      source: true,
+      expect: 0,
+    });
+    const got = JSON.parse(stdout) as { input_ids: number[]; logits: number[]; greedy: number[] };
     assert.deepEqual(got.input_ids, [1, 42, 99]);
     assert.equal(got.greedy.length, 4);
     // One reference pass over prompt + continuation gives the logits at every position.
@@ -124,15 +121,14 @@ describe('the logits command', () => {
     );
   });
 
-  it('rejects bad input with one line and a non-zero exit', () => {
-    const run = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', SCRIPT, ...args], { encoding: 'utf8' });
-    const bad = run('--load_checkpoint', TINY, '--input_ids', '1,x');
-    assert.equal(bad.status, 1);
+  it('rejects bad input with one line and a non-zero exit', async () => {
+    const run = (...args: string[]) => runCli(args, { script: 'logits', source: true });
+    const bad = await run('--load_checkpoint', TINY, '--input_ids', '1,x');
+    assert.equal(bad.code, 1);
     assert.equal(bad.stderr.trim(), "logits: --input_ids takes comma-separated token ids, got '1,x'");
-    assert.match(run('--input_ids', '1').stderr, /^logits: --load_checkpoint is required\n$/);
+    assert.match((await run('--input_ids', '1')).stderr, /^logits: --load_checkpoint is required\n$/);
     assert.match(
-      run('--load_checkpoint', TINY, '--input_ids', '5000').stderr,
+      (await run('--load_checkpoint', TINY, '--input_ids', '5000')).stderr,
       /token id 5000 is outside the vocabulary of 3000/,
     );
   });

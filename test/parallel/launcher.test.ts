@@ -8,28 +8,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../../src/checkpoint/safetensors.ts';
-import { alpacaQaShards, CLI, ROOT } from '../fixtures.ts';
+import { alpacaQaShards, ROOT, runCli, startCli } from '../fixtures.ts';
 
 let dir = '';
 
 /** Runs the bundled CLI in the scratch folder. */
-function cli(
-  args: string[],
-  env: Record<string, string> = {},
-): { status: number | null; stdout: string; stderr: string; seconds: number } {
-  const t0 = performance.now();
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8',
-    cwd: dir,
-    env: { ...process.env, ...env },
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, seconds: (performance.now() - t0) / 1000 };
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { cwd: dir, env });
 
 /** The run_mindformer command line of a tiny LoRA run over 64 records with `extra` flags. */
 function tinyRun(out: string, extra: string): string {
@@ -95,21 +83,21 @@ function assertClose(a: number, b: number, rel: number, what: string): void {
   assert.ok(Math.abs(a - b) <= rel * Math.max(Math.abs(a), Math.abs(b)), `${what}: ${a} vs ${b}`);
 }
 
-before(() => {
+before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wasmformers-msrun-'));
-  alpacaQaShards(dir, 'qa128', 128, 256);
+  await alpacaQaShards(dir, 'qa128', 128, 256);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('msrun_launcher', () => {
-  it('2 (on 2 threads each) and 4 data-parallel ranks step as one rank with the whole batch, and every rank holds the same parameters', () => {
-    const one = cli(tinyRun('dp1', '--batch_size 4').split(' '));
-    assert.equal(one.status, 0, one.stderr);
+  it('2 (on 2 threads each) and 4 data-parallel ranks step as one rank with the whole batch, and every rank holds the same parameters', async () => {
+    const one = await cli(tinyRun('dp1', '--batch_size 4').split(' '));
+    assert.equal(one.code, 0, one.stderr);
     const reference = steps(one.stdout);
     assert.equal(reference.length, 16);
     for (const ranks of [2, 4]) {
       const out = `dp${ranks}`;
-      const r = cli([
+      const r = await cli([
         'msrun_launcher',
         // 2 ranks run 2 kernel threads each (a pool inside each rank's worker), with the same bits.
         tinyRun(
@@ -118,7 +106,7 @@ describe('msrun_launcher', () => {
         ),
         String(ranks),
       ]);
-      assert.equal(r.status, 0, r.stderr + r.stdout);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
       for (let k = 0; k < ranks; k++) {
         assert.match(
           r.stdout,
@@ -153,11 +141,11 @@ describe('msrun_launcher', () => {
     }
   });
 
-  it("model-parallel ranks (2, 4, and 2 × 2 with data parallelism) step as one rank (LoRA and full training), and the joined adapter equals one rank's", () => {
+  it("model-parallel ranks (2, 4, and 2 × 2 with data parallelism) step as one rank (LoRA and full training), and the joined adapter equals one rank's", async () => {
     for (const mode of ['finetune', 'train']) {
       const extra = `--run_mode ${mode}${mode === 'train' ? ' --num_samples 16' : ''}`;
-      const one = cli(tinyRun(`mp1-${mode}`, `${extra} --batch_size 4`).split(' '));
-      assert.equal(one.status, 0, one.stderr);
+      const one = await cli(tinyRun(`mp1-${mode}`, `${extra} --batch_size 4`).split(' '));
+      assert.equal(one.code, 0, one.stderr);
       const reference = steps(one.stdout);
       for (const [dp, mp] of mode === 'train'
         ? [[1, 2]]
@@ -168,7 +156,7 @@ describe('msrun_launcher', () => {
           ]) {
         const ranks = dp * mp,
           out = `mp${dp}x${mp}-${mode}`;
-        const r = cli([
+        const r = await cli([
           'msrun_launcher',
           tinyRun(
             out,
@@ -176,7 +164,7 @@ describe('msrun_launcher', () => {
           ),
           String(ranks),
         ]);
-        assert.equal(r.status, 0, r.stderr + r.stdout);
+        assert.equal(r.code, 0, r.stderr + r.stdout);
         for (let k = 0; k < ranks; k++) {
           const got = steps(readFileSync(join(dir, 'output/msrun_log', `worker_${k}.log`), 'utf8'));
           assert.equal(got.length, reference.length, `${mode}, rank ${k} of ${ranks}: steps`);
@@ -205,7 +193,7 @@ describe('msrun_launcher', () => {
     }
   });
 
-  it("eval and predict on 2 × 2 ranks (data × model parallel) and 2 data-parallel ranks give one rank's loss and text", () => {
+  it("eval and predict on 2 × 2 ranks (data × model parallel) and 2 data-parallel ranks give one rank's loss and text", async () => {
     const evalRun = (out: string, extra: string) =>
       `run_mindformer --config ${join(ROOT, 'configs/llama2/lora_tiny.yaml')} --run_mode eval ` +
       `--eval_dataset_dir ${join(dir, 'qa128')} --model.model_config.seq_length 128 --num_samples 37 --seed 3 --output_dir ${join(dir, out)} ${extra}`;
@@ -226,25 +214,25 @@ describe('msrun_launcher', () => {
         )
         .sort();
     const prompts = ['Hello there', 'Give three tips', 'Name a color'];
-    assert.equal(cli(evalRun('ev1', '').split(' ').filter(Boolean)).status, 0);
+    assert.equal((await cli(evalRun('ev1', '').split(' ').filter(Boolean))).code, 0);
     const [head, flag] = predictRun('pr1', '');
-    assert.equal(cli([...head.split(' '), ...flag.split(' ').filter(Boolean), ...prompts]).status, 0);
+    assert.equal((await cli([...head.split(' '), ...flag.split(' ').filter(Boolean), ...prompts])).code, 0);
     for (const [dp, mp] of [
       [2, 2],
       [2, 1],
     ]) {
       const par = `--use_parallel True --parallel_config.data_parallel ${dp} --parallel_config.model_parallel ${mp}`;
-      const e = cli(['msrun_launcher', evalRun(`ev${dp}x${mp}`, par), String(dp * mp)]);
-      assert.equal(e.status, 0, e.stderr);
+      const e = await cli(['msrun_launcher', evalRun(`ev${dp}x${mp}`, par), String(dp * mp)]);
+      assert.equal(e.code, 0, e.stderr);
       for (let k = 0; k < dp * mp; k++)
         assert.equal(metric(`ev${dp}x${mp}`, k), metric('ev1', 0), `eval, ${dp} × ${mp}, rank ${k}`);
       const [h, f] = predictRun(`pr${dp}x${mp}`, par);
-      const p = cli([
+      const p = await cli([
         'msrun_launcher',
         `${h} ${f} ${prompts.map((x) => JSON.stringify(x)).join(' ')}`,
         String(dp * mp),
       ]);
-      assert.equal(p.status, 0, p.stderr);
+      assert.equal(p.code, 0, p.stderr);
       // Model-parallel ranks each print every prompt; data-parallel replicas deal them out.
       const all = texts(`pr${dp}x${mp}`, dp * mp),
         one = texts('pr1', 1);
@@ -267,11 +255,11 @@ describe('msrun_launcher', () => {
       /rank 1 failed: the rank stopped responding \(rank 0 waited 2 s at a collective for rank\(s\) 1 .*\); see output\/msrun_log\/worker_1\.log/,
     ],
   ] as const) {
-    it(`a rank that fails mid-step (${kind}) ends the job within 10 s, naming the rank and its log`, () => {
+    it(`a rank that fails mid-step (${kind}) ends the job within 10 s, naming the rank and its log`, async () => {
       // Filling a heap can take over 2 s on a loaded machine, when rank 0's wait at the collective
       // would end first and rightly blame rank 1 as stopped; the out-of-memory case waits longer.
       const clusterTimeout = kind === 'oom' ? '9' : '2';
-      const r = cli(
+      const r = await cli(
         [
           'msrun_launcher',
           tinyRun(`fault-${kind}`, '--batch_size 2 --use_parallel True --parallel_config.data_parallel 2'),
@@ -284,7 +272,7 @@ describe('msrun_launcher', () => {
         // A small heap limit (the ranks' heaps follow the process's) makes the JavaScript out-of-memory quick.
         { WASMFORMERS_FAULT: `1:3:${kind}`, ...(kind === 'oom' ? { NODE_OPTIONS: '--max-old-space-size=256' } : {}) },
       );
-      assert.equal(r.status, 1);
+      assert.equal(r.code, 1);
       assert.match(r.stderr, expect);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       // The launcher process ended, so no rank thread is left running in it.
@@ -295,10 +283,8 @@ describe('msrun_launcher', () => {
   }
 
   it('SIGTERM stops every rank; every checkpoint on disk opens and verifies', async () => {
-    const child = spawn(
-      process.execPath,
+    const run = startCli(
       [
-        CLI,
         'msrun_launcher',
         tinyRun(
           'sigterm',
@@ -308,16 +294,12 @@ describe('msrun_launcher', () => {
       ],
       { cwd: dir },
     );
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
     const folder = join(dir, 'sigterm/checkpoint/rank_0');
     while (!existsSync(folder) || readdirSync(folder).filter((f) => f.endsWith('.safetensors')).length < 2)
       await new Promise((r) => setTimeout(r, 100));
     const t0 = performance.now();
-    child.kill('SIGTERM');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    run.child.kill('SIGTERM');
+    const { code, stderr } = await run.done;
     assert.equal(code, 143);
     assert.ok(performance.now() - t0 < 10_000);
     assert.match(stderr, /stopped by SIGTERM; every rank was stopped/);
@@ -331,7 +313,7 @@ describe('msrun_launcher', () => {
     }
   });
 
-  it('refuses, before any rank starts, ranks that cannot fit the one memory they share, and says how many would', () => {
+  it('refuses, before any rank starts, ranks that cannot fit the one memory they share, and says how many would', async () => {
     // Full training of the stories110M shape: 134 M parameters (untied head) × 16 bytes (weights,
     // gradients, two AdamW moments) = 2.15 GB per rank, so one rank fits in 4 GiB and not two.
     const big =
@@ -347,8 +329,8 @@ describe('msrun_launcher', () => {
       [many, '256', /run at most 10 rank\(s\)/],
     ] as const) {
       const logDir = `refused-${workers}`;
-      const r = cli(['msrun_launcher', command, workers, '8118', logDir, 'False', '60']);
-      assert.equal(r.status, 1, r.stdout);
+      const r = await cli(['msrun_launcher', command, workers, '8118', logDir, 'False', '60']);
+      assert.equal(r.code, 1, r.stdout);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.match(
         r.stderr,
@@ -365,7 +347,7 @@ describe('msrun_launcher', () => {
     }
   });
 
-  it("takes the seed's argument forms and refuses what it cannot run with one line", () => {
+  it("takes the seed's argument forms and refuses what it cannot run with one line", async () => {
     const run = tinyRun('args', '--batch_size 2 --use_parallel True --parallel_config.data_parallel 2');
     const cases: [string[], RegExp][] = [
       [[], /^msrun_launcher: No parameter is entered; Usage: /],
@@ -392,19 +374,19 @@ describe('msrun_launcher', () => {
       ],
     ];
     for (const [args, expect] of cases) {
-      const r = cli(['msrun_launcher', ...args]);
-      assert.equal(r.status, 1, `${args.join(' ')}: ${r.stdout}`);
+      const r = await cli(['msrun_launcher', ...args]);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}`);
       assert.match(r.stderr.trim(), expect);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     }
-    const one = cli(['msrun_launcher', run]);
-    assert.equal(one.status, 1);
+    const one = await cli(['msrun_launcher', run]);
+    assert.equal(one.code, 1);
     assert.match(one.stdout, /^No parameter is entered\. Notice that the program will run on default 8 cards\./m);
     assert.match(one.stderr, /data_parallel 2 × model_parallel 1 = 2 ranks, but msrun_launcher started 8/);
-    const alone = cli(
+    const alone = await cli(
       tinyRun('alone', '--batch_size 2 --use_parallel True --parallel_config.data_parallel 2').split(' '),
     );
-    assert.equal(alone.status, 1);
+    assert.equal(alone.code, 1);
     assert.match(
       alone.stderr,
       /^run_mindformer: parallel_config.data_parallel 2 × model_parallel 1 = 2 ranks, but this process is one rank \(start it with msrun_launcher "\.\.\." 2\)$/m,

@@ -8,13 +8,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../../src/checkpoint/safetensors.ts';
 import { Rng } from '../../src/runtime/random.ts';
-import { alpacaQaShards, CLI, ROOT } from '../fixtures.ts';
+import { alpacaQaShards, ROOT, runCli, startCli } from '../fixtures.ts';
 
 const RANKS = [0, 1];
 let dir = '';
@@ -33,19 +32,8 @@ function jobArgs(out: string, samples: number, extra: string, logDir = join(out,
   return ['msrun_launcher', rankCommand(out, samples, extra), '2', '8118', join(dir, logDir), 'False', '30'];
 }
 
-/** Runs the bundled CLI in the scratch folder. */
-function cli(
-  args: string[],
-  env: Record<string, string> = {},
-): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8',
-    cwd: dir,
-    env: { ...process.env, ...env },
-    timeout: 120_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+/** Runs the bundled CLI in the scratch folder (at most 120 s). */
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { cwd: dir, env, timeoutMs: 120_000 });
 
 /** Every training checkpoint of a run: `rank_<r>/<file>` → its metadata and tensors. */
 function checkpoints(
@@ -117,26 +105,26 @@ function keepOnly(out: string, r: number, keep: number[]): void {
   );
 }
 
-before(() => {
+before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wasmformers-resume-'));
-  alpacaQaShards(dir, 'qa128', 128, 80);
+  await alpacaQaShards(dir, 'qa128', 128, 80);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('resuming a 2-rank job', () => {
   const every5 = '--callbacks.1.save_checkpoint_steps 5 --callbacks.1.keep_checkpoint_max 5';
 
-  it('ranks a save apart (rank 0 at step 10, rank 1 at step 5) resume from step 5 and end with the uninterrupted checkpoints', () => {
-    const whole = cli(jobArgs('skew-whole', 24, every5));
-    assert.equal(whole.status, 0, whole.stderr);
+  it('ranks a save apart (rank 0 at step 10, rank 1 at step 5) resume from step 5 and end with the uninterrupted checkpoints', async () => {
+    const whole = await cli(jobArgs('skew-whole', 24, every5));
+    assert.equal(whole.code, 0, whole.stderr);
     assert.deepEqual(heldSteps('skew-whole', 0), [5, 10, 12]);
     assert.ok(whole.stdout.includes(`Please check log files in ${join(dir, 'skew-whole/msrun_log')}\n`), whole.stdout);
     // The launcher died after rank 0's write of step 10 and before rank 1's.
     cpSync(join(dir, 'skew-whole/checkpoint'), join(dir, 'skew/checkpoint'), { recursive: true });
     keepOnly('skew', 0, [5, 10]);
     keepOnly('skew', 1, [5]);
-    const r = cli(jobArgs('skew', 24, `${every5} --resume_training True`));
-    assert.equal(r.status, 0, r.stderr);
+    const r = await cli(jobArgs('skew', 24, `${every5} --resume_training True`));
+    assert.equal(r.code, 0, r.stderr);
     for (const k of RANKS)
       assert.match(
         readFileSync(join(dir, `skew/log/rank_${k}/info.log`), 'utf8'),
@@ -150,12 +138,12 @@ describe('resuming a 2-rank job', () => {
       );
   });
 
-  it("ranks with no step in common are refused at once with one line naming each rank's steps", () => {
+  it("ranks with no step in common are refused at once with one line naming each rank's steps", async () => {
     cpSync(join(dir, 'skew-whole/checkpoint'), join(dir, 'apart/checkpoint'), { recursive: true });
     keepOnly('apart', 0, [10]);
     keepOnly('apart', 1, [5]);
-    const r = cli(jobArgs('apart', 24, `${every5} --resume_training True`));
-    assert.equal(r.status, 1, r.stdout);
+    const r = await cli(jobArgs('apart', 24, `${every5} --resume_training True`));
+    assert.equal(r.code, 1, r.stdout);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(
       r.stderr,
@@ -164,9 +152,11 @@ describe('resuming a 2-rank job', () => {
     assert.deepEqual(heldSteps('apart', 0), [10], 'nothing was removed');
   });
 
-  it('a resume with another batch_size, gradient_accumulation_steps, num_samples or seed is refused with one line naming old and new', () => {
-    const stop = cli(jobArgs('batch', 24, '--callbacks.1.save_checkpoint_steps 1'), { WASMFORMERS_FAULT: '1:5:throw' });
-    assert.equal(stop.status, 1, stop.stdout);
+  it('a resume with another batch_size, gradient_accumulation_steps, num_samples or seed is refused with one line naming old and new', async () => {
+    const stop = await cli(jobArgs('batch', 24, '--callbacks.1.save_checkpoint_steps 1'), {
+      WASMFORMERS_FAULT: '1:5:throw',
+    });
+    assert.equal(stop.code, 1, stop.stdout);
     assert.deepEqual(heldSteps('batch', 0), [3, 4]);
     for (const [flag, was, now] of [
       ['batch_size', 1, 2],
@@ -174,10 +164,10 @@ describe('resuming a 2-rank job', () => {
       ['num_samples', 24, 16],
       ['seed', 3, 4],
     ] as const) {
-      const r = cli(
+      const r = await cli(
         jobArgs('batch', 24, `--callbacks.1.save_checkpoint_steps 1 --resume_training True --${flag} ${now}`),
       );
-      assert.equal(r.status, 1, `${flag}: ${r.stdout}`);
+      assert.equal(r.code, 1, `${flag}: ${r.stdout}`);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       const setting = flag === 'num_samples' ? 'records' : flag;
       assert.match(
@@ -188,8 +178,8 @@ describe('resuming a 2-rank job', () => {
         flag,
       );
     }
-    const same = cli(jobArgs('batch', 24, '--callbacks.1.save_checkpoint_steps 1 --resume_training True'));
-    assert.equal(same.status, 0, same.stderr);
+    const same = await cli(jobArgs('batch', 24, '--callbacks.1.save_checkpoint_steps 1 --resume_training True'));
+    assert.equal(same.code, 0, same.stderr);
   });
 
   it("20 SIGKILLs of the launcher at seeded moments, 7 inside one rank's checkpoint write with the other's done, each resume to the uninterrupted checkpoints", async () => {
@@ -197,8 +187,8 @@ describe('resuming a 2-rank job', () => {
       steps = 2 * perEpoch(samples);
     const args =
       '--epochs 2 --callbacks.1.save_checkpoint_steps 1 --callbacks.1.keep_checkpoint_max 1 --model.model_config.pet_config.lora_dropout 0.1';
-    const whole = cli(jobArgs('kill-whole', samples, args));
-    assert.equal(whole.status, 0, whole.stderr);
+    const whole = await cli(jobArgs('kill-whole', samples, args));
+    assert.equal(whole.code, 0, whole.stderr);
     const out = 'kill',
       folder = join(dir, out),
       rng = new Rng(7);
@@ -219,18 +209,16 @@ describe('resuming a 2-rank job', () => {
         delay = afterLines === 0 ? 150 + rng.int(500) : rng.int(40);
       const logDir = join(out, 'msrun_log', String(cycle)),
         workerLog = join(dir, logDir, 'worker_0.log');
-      const child = spawn(process.execPath, [CLI, ...jobArgs(out, samples, args + resume, logDir)], {
-        cwd: dir,
-        env: { ...process.env, ...(inside ? { WASMFORMERS_FAULT: `${faultRank}:${faultStep}:hang:save` } : {}) },
-        stdio: 'ignore',
-      });
-      let done = false;
-      const exited = new Promise<number | null>((res) =>
-        child.on('close', (c) => {
-          done = true;
-          res(c);
+      const run = startCli(jobArgs(out, samples, args + resume, logDir), {
+          cwd: dir,
+          env: inside ? { WASMFORMERS_FAULT: `${faultRank}:${faultStep}:hang:save` } : {},
         }),
-      );
+        child = run.child;
+      let done = false;
+      const exited = run.done.then(({ code }) => {
+        done = true;
+        return code;
+      });
       const hung = setTimeout(() => child.kill('SIGKILL'), 60_000);
       const t0 = performance.now();
       let killed = false,

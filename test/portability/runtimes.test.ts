@@ -21,38 +21,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SafetensorsFile } from '../../src/checkpoint/safetensors.ts';
 import { assertClose } from '../helpers.ts';
-import { ALPACA, ROOT } from '../fixtures.ts';
+import { ALPACA, ROOT, RUNTIMES, runCli } from '../fixtures.ts';
 
-const BIN = join(ROOT, 'node_modules', '.bin');
 const TRAIN = join(ROOT, 'configs/llama2/train_tiny.yaml'),
   LORA = join(ROOT, 'configs/llama2/lora_tiny.yaml');
 
-/** How each runtime runs a bundled script. */
-const RUNTIMES = { node: [process.execPath], deno: [join(BIN, 'deno'), 'run', '-A'], bun: [join(BIN, 'bun')] };
 type Runtime = keyof typeof RUNTIMES;
-
-/** Runs dist/scripts/<script>.js under `rt` in `cwd`; resolves with stdout, rejects with the output on a non-zero exit. */
-function runScript(rt: Runtime, cwd: string, script: string, args: string[]): Promise<string> {
-  const [cmd, ...pre] = RUNTIMES[rt];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [...pre, join(ROOT, 'dist/scripts', `${script}.js`), ...args], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '',
-      err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${rt} ${script} exited with ${code}:\n${err}\n${out}`)),
-    );
-  });
-}
 
 /** One training run as its info.log tells it: the core, each step's loss (as printed) and gradient norm, the final loss. */
 interface TrainLog {
@@ -105,7 +79,9 @@ describe('the scripts under Node, Deno and Bun', () => {
         const dir = (dirs[rt] = join(root, rt));
         mkdirSync(dir);
         writeFileSync(join(dir, 'alpaca.json'), records);
-        const run = (script: string, ...args: string[]) => runScript(rt, dir, script, args);
+        // dist/scripts/<script>.js under rt: its stdout, or the run fails showing its output.
+        const run = async (script: string, ...args: string[]) =>
+          (await runCli(args, { script, runtime: rt, cwd: dir, expect: 0 })).stdout;
         const small = ['--batch_size', '4', '--num_samples', '16'];
         await run('alpaca_converter', '--data_path', 'alpaca.json', '--output_path', 'conv.json');
         await run(

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { chatPromptIds } from '../../src/tokenizer/chat_template.ts';
 import { loadChatTemplate, loadTokenizer } from '../../src/tokenizer/load.ts';
-import { runCli } from '../data/run_cli.ts';
+import { runCli } from '../fixtures.ts';
 import { scratchDir } from '../reference/oracles.ts';
 import { LLAMA3_JSON } from '../tokenizer/hf_oracle.ts';
 import { startServer, type ServerProcess } from './fixtures.ts';

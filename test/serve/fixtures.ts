@@ -3,16 +3,15 @@
  * for the bundled Llama 2 tokenizer) and two PEFT adapters with large random factors (so each
  * changes the greedy text), and a `serve` process on 127.0.0.1 started from the source.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { saveAdapter } from '../../src/checkpoint/peft.ts';
 import { loadModel } from '../../src/checkpoint/load.ts';
 import { loadCore } from '../../src/runtime/core.ts';
 import { WeightType } from '../../src/runtime/kernels.ts';
 import { Rng } from '../../src/runtime/random.ts';
-import { runCli } from '../data/run_cli.ts';
 
-import { ROOT } from '../fixtures.ts';
+import { ROOT, runCli, startCli } from '../fixtures.ts';
 
 export { ROOT };
 
@@ -75,38 +74,29 @@ export function startServer(
   runtime: 'node' | 'deno' | 'bun' = 'node',
   env: Record<string, string> = {},
 ): Promise<ServerProcess> {
-  const bin = join(ROOT, 'node_modules/.bin'),
-    bundle = 'dist/scripts/serve.js';
-  const [cmd, pre] =
-    runtime === 'node'
-      ? [process.execPath, ['--import', 'tsx', 'scripts/serve.ts']]
-      : runtime === 'deno'
-        ? [join(bin, 'deno'), ['run', '-A', bundle]]
-        : [join(bin, 'bun'), [bundle]];
-  const child = spawn(cmd, [...pre, '--host', '127.0.0.1', '--port', '0', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+  const run = startCli(['--host', '127.0.0.1', '--port', '0', ...args], {
+    script: 'serve',
+    source: runtime === 'node',
+    runtime,
+    env,
   });
-  let out = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = run.done.then((r) => r.code);
   return new Promise((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d;
-      const m = /serving on (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(out);
+    const onData = () => {
+      const m = /serving on (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(run.output());
       if (m)
         resolve({
           url: m[1],
-          child,
-          output: () => out,
+          child: run.child,
+          output: run.output,
           stop: (signal = 'SIGTERM') => {
-            child.kill(signal);
+            run.child.kill(signal);
             return exited;
           },
         });
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => reject(new Error(`serve exited with ${code} before listening:\n${out}`)));
+    run.child.stdout!.on('data', onData);
+    run.child.stderr!.on('data', onData);
+    void exited.then((code) => reject(new Error(`serve exited with ${code} before listening:\n${run.output()}`)));
   });
 }

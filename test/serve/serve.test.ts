@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { runCli } from '../data/run_cli.ts';
+import { runCli } from '../fixtures.ts';
 import { scratchDir } from '../reference/oracles.ts';
 import { startServer, writeServedModel, type ServerProcess } from './fixtures.ts';
 

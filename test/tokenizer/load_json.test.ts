@@ -15,7 +15,7 @@ import { ShardDataset } from '../../src/data/shard_reader.ts';
 import { loadTokenizer } from '../../src/tokenizer/load.ts';
 import { parseModel } from '../../src/tokenizer/model.ts';
 import { llamaTokenizerJson } from '../../src/tokenizer/spm_to_json.ts';
-import { runCli } from '../data/run_cli.ts';
+import { runCli } from '../fixtures.ts';
 import { alpacaRecords, llamaModelFile, scratchDir } from '../reference/oracles.ts';
 import { QWEN3_JSON, rustDecode, rustEncode, rustTokenizer } from './hf_oracle.ts';
 

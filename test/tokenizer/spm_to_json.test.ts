@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { JsonTokenizer } from '../../src/tokenizer/json/tokenizer.ts';
 import { parseModel } from '../../src/tokenizer/model.ts';
 import { llamaTokenizerJson } from '../../src/tokenizer/spm_to_json.ts';
-import { runCli } from '../data/run_cli.ts';
+import { runCli } from '../fixtures.ts';
 import { llamaModelFile, oracleLines, scratchDir, trainModels } from '../reference/oracles.ts';
 import {
   assertAllEqual,

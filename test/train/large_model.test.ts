@@ -8,7 +8,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,9 +18,8 @@ import { LlamaModel } from '../../src/model/llama.ts';
 import { placeWeights } from '../../src/model/placement.ts';
 import { loadCore } from '../../src/runtime/core.ts';
 import { WeightType } from '../../src/runtime/kernels.ts';
-import { ALPACA, ROOT } from '../fixtures.ts';
+import { ALPACA, ROOT, runCli } from '../fixtures.ts';
 
-const CLI = join(ROOT, 'dist/src/cli.js');
 const CONFIG = join(ROOT, 'configs/llama2/lora_llama2_7b.yaml');
 const SHAPE = [
   '--model.model_config.hidden_size',
@@ -40,17 +38,13 @@ const SHAPE = [
 const GiB = 2 ** 30;
 let dir = '';
 
-function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: dir });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+/** Runs the bundled CLI in the scratch folder. */
+const cli = (args: string[]) => runCli(args, { cwd: dir });
 
-before(() => {
+before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wasmformers-large-'));
-  execFileSync(
-    process.execPath,
+  await runCli(
     [
-      CLI,
       'init_checkpoint',
       '--config',
       CONFIG,
@@ -62,15 +56,13 @@ before(() => {
       '--output_dir',
       join(dir, 'tinyllama2'),
     ],
-    { cwd: dir },
+    { cwd: dir, expect: 0 },
   );
   // Alpaca as plain text (wiki shards): at seq_length 64 the qa template's prompt fills the rows.
   const records: { instruction: string; output: string }[] = JSON.parse(readFileSync(ALPACA, 'utf8')).slice(0, 32);
   writeFileSync(join(dir, 'alpaca.txt'), records.map((r) => `${r.instruction}\n${r.output}\n`).join('\n'));
-  execFileSync(
-    process.execPath,
+  await runCli(
     [
-      CLI,
       'llama_preprocess',
       '--dataset_type',
       'wiki',
@@ -83,13 +75,13 @@ before(() => {
       '--workers',
       '0',
     ],
-    { cwd: dir },
+    { cwd: dir, expect: 0 },
   );
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the 7B path on the TinyLlama shape with 2 layers', () => {
-  it('2 ranks fine-tune with streamed bf16 layers (2 LoRA steps, the adapter), then predict 8 tokens through the adapter', () => {
+  it('2 ranks fine-tune with streamed bf16 layers (2 LoRA steps, the adapter), then predict 8 tokens through the adapter', async () => {
     const run = [
       'run_mindformer',
       '--config',
@@ -118,8 +110,8 @@ describe('the 7B path on the TinyLlama shape with 2 layers', () => {
       '--output_dir',
       join(dir, 'out'),
     ].join(' ');
-    const r = cli(['msrun_launcher', run, '2']);
-    assert.equal(r.status, 0, r.stderr);
+    const r = await cli(['msrun_launcher', run, '2']);
+    assert.equal(r.code, 0, r.stderr);
     const log0 = readFileSync(join(dir, 'output/msrun_log/worker_0.log'), 'utf8');
     assert.match(
       log0,
@@ -133,7 +125,7 @@ describe('the 7B path on the TinyLlama shape with 2 layers', () => {
       `every position is a target: losses ${losses}`,
     );
     assert.ok(existsSync(join(dir, 'out/adapter/adapter_model.safetensors')), 'the adapter is written');
-    const p = cli([
+    const p = await cli([
       'run_mindformer',
       '--config',
       CONFIG,
@@ -155,7 +147,7 @@ describe('the 7B path on the TinyLlama shape with 2 layers', () => {
       '--output_dir',
       join(dir, 'pred'),
     ]);
-    assert.equal(p.status, 0, p.stderr);
+    assert.equal(p.code, 0, p.stderr);
     const m = /\{'text_generation_text': \["(.*)"\]\}/.exec(
       readFileSync(join(dir, 'pred/log/rank_0/info.log'), 'utf8'),
     );

@@ -9,12 +9,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../../src/runtime/random.ts';
-import { alpacaQaShards, CLI, ROOT } from '../fixtures.ts';
+import { alpacaQaShards, ROOT, runCli, startCli } from '../fixtures.ts';
 
 const LOCK = '.wasmformers.lock';
 let dir = '';
@@ -44,39 +44,18 @@ function tinyRun(out: string, samples: number, ...extra: string[]): string[] {
 }
 
 /** Runs the bundled CLI in the scratch folder. */
-function cli(
-  args: string[],
-  env: Record<string, string> = {},
-): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8',
-    cwd: dir,
-    env: { ...process.env, ...env },
-    timeout: 120_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { cwd: dir, env, timeoutMs: 120_000 });
 
 /** Starts the bundled CLI in the background; `exit` resolves with its exit code (or signal) and stderr. */
 function start(
   args: string[],
   env: Record<string, string> = {},
 ): { child: ChildProcess; exit: Promise<{ code: number | null; stderr: string }> } {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: dir,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  started.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d) => {
-    stderr += d;
-  });
+  const run = startCli(args, { cwd: dir, env });
+  started.push(run.child);
   return {
-    child,
-    exit: new Promise((res) =>
-      child.on('close', (code, signal) => res({ code: code ?? (signal as unknown as number), stderr })),
-    ),
+    child: run.child,
+    exit: run.done.then(({ code, signal, stderr }) => ({ code: code ?? (signal as unknown as number), stderr })),
   };
 }
 
@@ -112,9 +91,9 @@ function oneLine(stderr: string): string {
   return lines[0];
 }
 
-before(() => {
+before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wasmformers-outdir-'));
-  alpacaQaShards(dir, 'qa128', 128, 48);
+  await alpacaQaShards(dir, 'qa128', 128, 48);
 });
 after(async () => {
   await Promise.all(
@@ -144,8 +123,8 @@ describe('the output folder', () => {
     const inUse = new RegExp(
       `${join(dir, 'busy')} is in use by another run \\(process ${pid}, since [^)]+\\): wait for it to end or give another --output_dir`,
     );
-    const second = cli(tinyRun('busy', 16));
-    assert.equal(second.status, 1);
+    const second = await cli(tinyRun('busy', 16));
+    assert.equal(second.code, 1);
     assert.match(oneLine(second.stderr), new RegExp(`^run_mindformer: ${inUse.source}$`));
     const evalArgs = [
       'run_mindformer',
@@ -162,10 +141,10 @@ describe('the output folder', () => {
       '--output_dir',
       join(dir, 'busy'),
     ];
-    const ev = cli(evalArgs);
-    assert.equal(ev.status, 1);
+    const ev = await cli(evalArgs);
+    assert.equal(ev.code, 1);
     assert.match(oneLine(ev.stderr), inUse);
-    const pr = cli([
+    const pr = await cli([
       'run_mindformer',
       '--config',
       join(ROOT, 'configs/llama2/lora_tiny.yaml'),
@@ -178,9 +157,9 @@ describe('the output folder', () => {
       '--output_dir',
       join(dir, 'busy'),
     ]);
-    assert.equal(pr.status, 1);
+    assert.equal(pr.code, 1);
     assert.match(oneLine(pr.stderr), inUse);
-    const job = cli([
+    const job = await cli([
       'msrun_launcher',
       [...tinyRun('busy', 16), '--use_parallel', 'True', '--parallel_config.data_parallel', '2'].join(' '),
       '2',
@@ -189,7 +168,7 @@ describe('the output folder', () => {
       'False',
       '30',
     ]);
-    assert.equal(job.status, 1);
+    assert.equal(job.code, 1);
     assert.match(oneLine(job.stderr), new RegExp(`^msrun_launcher: rank 0 failed: ${inUse.source}; see `));
     assert.ok(!existsSync(join(dir, 'busy/log/rank_1')), "the refused job wrote nothing into the live run's folder");
     assert.equal(live.child.exitCode, null, 'the first run goes on');
@@ -216,7 +195,7 @@ describe('the output folder', () => {
       'the job to train',
       logLive.child,
     );
-    const logSecond = cli([
+    const logSecond = await cli([
       'msrun_launcher',
       [...tinyRun('job-b', 16), '--use_parallel', 'True', '--parallel_config.data_parallel', '2'].join(' '),
       '2',
@@ -225,7 +204,7 @@ describe('the output folder', () => {
       'False',
       '30',
     ]);
-    assert.equal(logSecond.status, 1);
+    assert.equal(logSecond.code, 1);
     assert.match(
       oneLine(logSecond.stderr),
       new RegExp(
@@ -242,17 +221,17 @@ describe('the output folder', () => {
     await logLive.exit;
     // The killed run's lock names a process that is gone: the next run (here an eval) takes it over.
     assert.equal(JSON.parse(readFileSync(join(dir, 'busy', LOCK), 'utf8')).pid, pid);
-    const next = cli(evalArgs);
-    assert.equal(next.status, 0, next.stderr);
+    const next = await cli(evalArgs);
+    assert.equal(next.code, 0, next.stderr);
     assert.ok(!existsSync(join(dir, 'busy', LOCK)), 'the lock is released at the end');
   });
 
-  it('a new run into a folder that holds checkpoints is refused, naming --resume_training True and how to start afresh', () => {
-    const first = cli(tinyRun('again', 8));
-    assert.equal(first.status, 0, first.stderr);
+  it('a new run into a folder that holds checkpoints is refused, naming --resume_training True and how to start afresh', async () => {
+    const first = await cli(tinyRun('again', 8));
+    assert.equal(first.code, 0, first.stderr);
     const before = readFileSync(join(dir, 'again/log/rank_0/info.log'), 'utf8');
-    const second = cli(tinyRun('again', 8));
-    assert.equal(second.status, 1);
+    const second = await cli(tinyRun('again', 8));
+    assert.equal(second.code, 1);
     assert.match(
       oneLine(second.stderr),
       new RegExp(
@@ -267,9 +246,9 @@ describe('the output folder', () => {
     );
   });
 
-  it("a start sweeps the temporaries of dead processes from the folders the run writes and keeps a live process's; a resume past the run's end is refused", () => {
-    const first = cli(tinyRun('sweep', 8, '--run_mode', 'finetune'));
-    assert.equal(first.status, 0, first.stderr);
+  it("a start sweeps the temporaries of dead processes from the folders the run writes and keeps a live process's; a resume past the run's end is refused", async () => {
+    const first = await cli(tinyRun('sweep', 8, '--run_mode', 'finetune'));
+    assert.equal(first.code, 0, first.stderr);
     const dead = deadPid(),
       folder = join(dir, 'sweep');
     const left = [
@@ -281,12 +260,12 @@ describe('the output folder', () => {
     mkdirSync(join(folder, `.adapter.partial-${dead}-2`));
     const liveOne = `checkpoint/rank_0/.other.safetensors.partial-${process.pid}-0`;
     writeFileSync(join(folder, liveOne), 'being written');
-    const r = cli(tinyRun('sweep', 8, '--resume_training', 'True', '--epochs', '2'));
-    assert.equal(r.status, 0, r.stderr);
+    const r = await cli(tinyRun('sweep', 8, '--resume_training', 'True', '--epochs', '2'));
+    assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(partials(folder), [liveOne]);
     // A resume with fewer epochs than the checkpoint has done is refused, not ended as finished.
-    const fewer = cli(tinyRun('sweep', 8, '--resume_training', 'True', '--epochs', '1'));
-    assert.equal(fewer.status, 1, fewer.stdout);
+    const fewer = await cli(tinyRun('sweep', 8, '--resume_training', 'True', '--epochs', '1'));
+    assert.equal(fewer.code, 1, fewer.stdout);
     assert.match(
       oneLine(fewer.stderr),
       /^run_mindformer: --resume_training: the checkpoint is at global step 16, past this run's last step 8 \(epochs 1 × 8 steps\)$/,

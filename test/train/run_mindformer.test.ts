@@ -6,21 +6,17 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../../src/checkpoint/safetensors.ts';
 import { Rng } from '../../src/runtime/random.ts';
-import { alpacaQaShards, CLI, ROOT, TINY } from '../fixtures.ts';
+import { alpacaQaShards, ROOT, runCli, startCli, TINY } from '../fixtures.ts';
 
 let dir = '';
 
-/** Runs the bundled CLI; returns status, stdout, stderr. */
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: dir });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+/** Runs the bundled CLI in the scratch folder. */
+const cli = (...args: string[]) => runCli(args, { cwd: dir });
 
 /** The numbers of each loss monitor line: loss, lr and global norm (time-dependent fields left out). */
 function lossLines(log: string): string[] {
@@ -31,16 +27,16 @@ function lossLines(log: string): string[] {
   ].map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[4]}`);
 }
 
-before(() => {
+before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wasmformers-run-'));
-  alpacaQaShards(dir, 's256', 256);
+  await alpacaQaShards(dir, 's256', 256);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('run_mindformer', () => {
-  it('fine-tunes the stories15M shape for 200 steps: the loss falls, and a second run prints the same loss lines', () => {
-    const run = (out: string) => {
-      const r = cli(
+  it('fine-tunes the stories15M shape for 200 steps: the loss falls, and a second run prints the same loss lines', async () => {
+    const run = async (out: string) => {
+      const r = await cli(
         'run_mindformer',
         '--config',
         join(ROOT, 'configs/llama2/lora_stories15m.yaml'),
@@ -55,10 +51,10 @@ describe('run_mindformer', () => {
         '--output_dir',
         join(dir, out),
       );
-      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.code, 0, r.stderr);
       return r.stdout;
     };
-    const first = lossLines(run('ft1'));
+    const first = lossLines(await run('ft1'));
     assert.equal(first.length, 200);
     // No pre-trained stories15M weights exist here: the base is random (initializer_range 0.1, so
     // that its frozen head can express a distribution), and with one record a step the loss is
@@ -69,7 +65,7 @@ describe('run_mindformer', () => {
       mean(losses.slice(150)) < mean(losses.slice(0, 50)) - 0.5,
       `mean loss ${mean(losses.slice(0, 50))} → ${mean(losses.slice(150))}`,
     );
-    assert.deepEqual(lossLines(run('ft2')), first, 'same seed, same loss lines');
+    assert.deepEqual(lossLines(await run('ft2')), first, 'same seed, same loss lines');
     assert.ok(existsSync(join(dir, 'ft1/adapter/adapter_config.json')), 'the adapter is saved in PEFT layout');
     assert.match(readFileSync(join(dir, 'ft1/report.html'), 'utf8'), /<svg[^]*loss[^]*<\/svg>/);
     assert.ok(
@@ -95,8 +91,8 @@ describe('run_mindformer', () => {
       '0.1',
     ];
     const finalLoss = (text: string) => Number(/final loss ([-+.\deE]+)/.exec(text)![1]);
-    const whole = cli(...base, '--output_dir', join(dir, 'whole'));
-    assert.equal(whole.status, 0, whole.stderr);
+    const whole = await cli(...base, '--output_dir', join(dir, 'whole'));
+    assert.equal(whole.code, 0, whole.stderr);
     const out = join(dir, 'killed'),
       ckdir = join(out, 'checkpoint/rank_0'),
       rng = new Rng(99);
@@ -104,20 +100,20 @@ describe('run_mindformer', () => {
       last = '';
     while (true) {
       const resume = existsSync(join(ckdir, 'meta.json')) ? ['--resume_training', 'True'] : [];
-      const child = spawn(process.execPath, [CLI, ...base, '--output_dir', out, ...resume], { cwd: dir });
+      const run = startCli([...base, '--output_dir', out, ...resume], { cwd: dir });
       // Kill after a random number of new steps, plus a random delay that may land in a checkpoint write.
       const killAfter = kills < 10 ? 2 + rng.int(10) : Infinity,
         delay = rng.int(150);
       let stdout = '',
         armed = false;
-      child.stdout.on('data', (d) => {
+      run.child.stdout!.on('data', (d) => {
         stdout += d;
         if (!armed && (stdout.match(/loss: /g)?.length ?? 0) >= killAfter) {
           armed = true;
-          setTimeout(() => child.kill('SIGKILL'), delay);
+          setTimeout(() => run.child.kill('SIGKILL'), delay);
         }
       });
-      const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+      const { code } = await run.done;
       last = stdout;
       if (code === 0) break;
       kills++;
@@ -140,8 +136,8 @@ describe('run_mindformer', () => {
     );
   });
 
-  it('evaluates loss and perplexity, and predicts from prompts', () => {
-    const ev = cli(
+  it('evaluates loss and perplexity, and predicts from prompts', async () => {
+    const ev = await cli(
       'run_mindformer',
       '--config',
       join(ROOT, 'configs/llama2/lora_tiny.yaml'),
@@ -154,10 +150,10 @@ describe('run_mindformer', () => {
       '--output_dir',
       join(dir, 'ev'),
     );
-    assert.equal(ev.status, 0, ev.stderr);
+    assert.equal(ev.code, 0, ev.stderr);
     const m = /loss (\S+), perplexity (\S+)/.exec(ev.stdout)!;
     assert.ok(Math.abs(Math.exp(Number(m[1])) - Number(m[2])) < 1e-3 * Number(m[2]), ev.stdout);
-    const pr = cli(
+    const pr = await cli(
       'run_mindformer',
       '--config',
       join(ROOT, 'configs/llama2/lora_tiny.yaml'),
@@ -171,7 +167,7 @@ describe('run_mindformer', () => {
       '--output_dir',
       join(dir, 'pr'),
     );
-    assert.equal(pr.status, 0, pr.stderr);
+    assert.equal(pr.code, 0, pr.stderr);
     const lines = pr.stdout
       .trim()
       .split('\n')
@@ -180,10 +176,10 @@ describe('run_mindformer', () => {
     assert.ok(lines[0].startsWith('Hello') && lines[1].startsWith('Give three tips'), pr.stdout);
   });
 
-  it('predict --dtype: q4_k stores matrices whose rows are not whole super-blocks as q8_0, says so, and continues as --dtype q8_0 does', () => {
-    const predict = (dtype: string) => {
+  it('predict --dtype: q4_k stores matrices whose rows are not whole super-blocks as q8_0, says so, and continues as --dtype q8_0 does', async () => {
+    const predict = async (dtype: string) => {
       const out = join(dir, `dtype-${dtype}`);
-      const r = cli(
+      const r = await cli(
         'run_mindformer',
         '--config',
         join(ROOT, 'configs/llama2/lora_tiny.yaml'),
@@ -198,15 +194,15 @@ describe('run_mindformer', () => {
         '--output_dir',
         out,
       );
-      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.code, 0, r.stderr);
       return {
         text: r.stdout.split('\n').filter((l) => l.startsWith('Hello')),
         log: readFileSync(join(out, 'log/rank_0/info.log'), 'utf8'),
       };
     };
-    const q4k = predict('q4_k'),
-      q8 = predict('q8_0'),
-      f32 = predict('f32');
+    const q4k = await predict('q4_k'),
+      q8 = await predict('q8_0'),
+      f32 = await predict('f32');
     assert.equal(q4k.text.length, 1);
     assert.deepEqual(q4k.text, q8.text);
     assert.match(
@@ -216,8 +212,8 @@ describe('run_mindformer', () => {
     assert.doesNotMatch(q8.log + f32.log, /stored as q8_0/);
   });
 
-  it('stops on a non-finite loss, naming the step and the last good checkpoint', () => {
-    const r = cli(
+  it('stops on a non-finite loss, naming the step and the last good checkpoint', async () => {
+    const r = await cli(
       'run_mindformer',
       '--config',
       join(ROOT, 'configs/llama2/lora_tiny.yaml'),
@@ -234,15 +230,15 @@ describe('run_mindformer', () => {
       '--output_dir',
       join(dir, 'nan'),
     );
-    assert.equal(r.status, 1);
+    assert.equal(r.code, 1);
     assert.match(
       r.stderr.trim(),
       /^run_mindformer: the loss is (NaN|Infinity) and the gradient norm \S+ at epoch 1, step \d+: training stops; the last good checkpoint is tiny_lora_rank_0-1_\d+\.safetensors$/,
     );
   });
 
-  it('fine-tunes from a pre-trained checkpoint, then predicts through the saved PEFT adapter from another folder', () => {
-    const pre = cli(
+  it('fine-tunes from a pre-trained checkpoint, then predicts through the saved PEFT adapter from another folder', async () => {
+    const pre = await cli(
       'run_mindformer',
       '--config',
       join(ROOT, 'configs/llama2/train_tiny.yaml'),
@@ -255,10 +251,10 @@ describe('run_mindformer', () => {
       '--output_dir',
       join(dir, 'pre'),
     );
-    assert.equal(pre.status, 0, pre.stderr);
+    assert.equal(pre.code, 0, pre.stderr);
     const base = /last checkpoint (\S+\.safetensors)/.exec(pre.stdout)![1];
     // The base named relative to the working folder (dir) ...
-    const ft = cli(
+    const ft = await cli(
       'run_mindformer',
       '--config',
       join(ROOT, 'configs/llama2/lora_tiny.yaml'),
@@ -271,17 +267,15 @@ describe('run_mindformer', () => {
       '--output_dir',
       join(dir, 'ft-pre'),
     );
-    assert.equal(ft.status, 0, ft.stderr);
+    assert.equal(ft.code, 0, ft.stderr);
     const adapter = join(dir, 'ft-pre/adapter');
     assert.equal(
       JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8')).base_model_name_or_path,
       join(dir, 'pre/checkpoint/rank_0', base),
     );
     // ... is found when the adapter is used from another working folder.
-    const pr = spawnSync(
-      process.execPath,
+    const pr = await runCli(
       [
-        CLI,
         'run_mindformer',
         '--config',
         join(ROOT, 'configs/llama2/lora_tiny.yaml'),
@@ -296,30 +290,32 @@ describe('run_mindformer', () => {
         '--output_dir',
         join(dir, 'pr-ad'),
       ],
-      { encoding: 'utf8', cwd: tmpdir() },
+      { cwd: tmpdir() },
     );
-    assert.equal(pr.status, 0, pr.stderr);
+    assert.equal(pr.code, 0, pr.stderr);
     assert.ok(pr.stdout.startsWith('Hello'), pr.stdout);
   });
 
-  it('stops every bad input with one line and a non-zero exit', () => {
+  it('stops every bad input with one line and a non-zero exit', async () => {
     const tiny = join(ROOT, 'configs/llama2/lora_tiny.yaml');
     const emptyConv = join(dir, 'empty.json');
     writeFileSync(emptyConv, '[]');
-    execFileSync(process.execPath, [
-      CLI,
-      'llama_preprocess',
-      '--dataset_type',
-      'qa',
-      '--input_glob',
-      emptyConv,
-      '--seq_length',
-      '256',
-      '--output_file',
-      join(dir, 'empty'),
-      '--workers',
-      '0',
-    ]);
+    await runCli(
+      [
+        'llama_preprocess',
+        '--dataset_type',
+        'qa',
+        '--input_glob',
+        emptyConv,
+        '--seq_length',
+        '256',
+        '--output_file',
+        join(dir, 'empty'),
+        '--workers',
+        '0',
+      ],
+      { expect: 0 },
+    );
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'runner_config:\n  epoch: 2\n');
     // qa datasets whose first answer is empty (every label of that row masked), then one that is not.
@@ -346,10 +342,8 @@ describe('run_mindformer', () => {
       ['partly-masked', [...masked, ...answered]],
     ] as const) {
       writeFileSync(join(dir, `${name}.json`), JSON.stringify(records));
-      execFileSync(
-        process.execPath,
+      await runCli(
         [
-          CLI,
           'llama_preprocess',
           '--dataset_type',
           'qa',
@@ -362,7 +356,7 @@ describe('run_mindformer', () => {
           '--workers',
           '0',
         ],
-        { stdio: 'pipe' },
+        { expect: 0 },
       );
     }
     // A copy of the shards with one id changed into another valid id.
@@ -416,8 +410,8 @@ describe('run_mindformer', () => {
       [['--config', tiny, '--train_dataset_dir', join(dir, 's256'), '--load_checkpoint', TINY], /shape|vocab|hidden/],
     ];
     for (const [args, want] of cases) {
-      const r = cli('run_mindformer', ...args, '--output_dir', join(dir, 'bad-out'));
-      assert.notEqual(r.status, 0, `${args.join(' ')} should fail`);
+      const r = await cli('run_mindformer', ...args, '--output_dir', join(dir, 'bad-out'));
+      assert.notEqual(r.code, 0, `${args.join(' ')} should fail`);
       const errLines = r.stderr
         .trim()
         .split('\n')
@@ -427,7 +421,7 @@ describe('run_mindformer', () => {
     }
     // "a a a ... a": BOS and 20,000 pieces "▁a". The first prompt fits, the second does not, and
     // nothing is generated before the refusal.
-    const long = cli(
+    const long = await cli(
       'run_mindformer',
       '--config',
       tiny,
@@ -439,7 +433,7 @@ describe('run_mindformer', () => {
       '--output_dir',
       join(dir, 'bad-out'),
     );
-    assert.equal(long.status, 1);
+    assert.equal(long.code, 1);
     assert.equal(long.stdout, '');
     assert.match(
       long.stderr,
