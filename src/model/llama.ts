@@ -555,18 +555,7 @@ export class LlamaModel {
     this.linearBackward(b.dxn, b.dg, acts.xn2, p, 'w1', T, acts, false);
     this.linearBackward(b.dxn, b.du, acts.xn2, p, 'w3', T, acts, true);
     this.modelParallel?.sum(b.dxn, T * D); // each rank's share of the FFN gave part of d(xn2)
-    k.rmsnormBackward(
-      b.dtmp,
-      p.grads.ffnNorm ?? b.normGradSink,
-      b.dxn,
-      acts.xmid,
-      p.ffnNorm,
-      acts.rstd2,
-      T,
-      D,
-      p.grads.ffnNorm !== undefined,
-    );
-    k.axpy(b.dres, b.dtmp, T * D); // dres = d(xmid)
+    this.normBackward(acts.xmid, p.ffnNorm, acts.rstd2, p.grads.ffnNorm); // dres = d(xmid)
     // xmid = xin + att·Woᵀ
     this.linearBackward(b.datt, b.dres, acts.att, p, 'wo', T, acts, false);
     k.attentionBackward(
@@ -598,18 +587,19 @@ export class LlamaModel {
     this.linearBackward(dxn, b.dv, acts.xn1, p, 'wv', T, acts, true);
     if (!needInput) return;
     this.modelParallel?.sum(b.dxn, T * D); // each rank's heads gave part of d(xn1)
-    k.rmsnormBackward(
-      b.dtmp,
-      p.grads.attnNorm ?? b.normGradSink,
-      b.dxn,
-      acts.xin,
-      p.attnNorm,
-      acts.rstd1,
-      T,
-      D,
-      p.grads.attnNorm !== undefined,
-    );
-    k.axpy(b.dres, b.dtmp, T * D); // dres = d(xin)
+    this.normBackward(acts.xin, p.attnNorm, acts.rstd1, p.grads.attnNorm); // dres = d(xin)
+  }
+
+  /**
+   * Adds to b.dres the gradient through a block's RMSNorm of x [T, D] (weight, rstd) whose
+   * output's gradient is in b.dxn; the weight's gradient accumulates into `grad` when it is trained.
+   */
+  private normBackward(x: number, weight: number, rstd: number, grad: number | undefined): void {
+    const k = this.core.kernels,
+      b = this.buffers!,
+      D = this.config.dim;
+    k.rmsnormBackward(b.dtmp, grad ?? b.normGradSink, b.dxn, x, weight, rstd, b.T, D, grad !== undefined);
+    k.axpy(b.dres, b.dtmp, b.T * D);
   }
 
   private copy(dst: number, src: number, floats: number): void {
