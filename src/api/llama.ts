@@ -15,15 +15,16 @@ import type { LlamaModel, StepResult } from '../model/llama.ts';
 import type { LoraConfig } from '../model/lora.ts';
 import type { ModelOptions } from '../model/options.ts';
 import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
-import { WeightType } from '../runtime/kernels.ts';
+import { weightDtype } from '../model/weight_dtype.ts';
 import type { SpawnThread } from '../runtime/pool.ts';
 import { tokenizerFromFiles, type TokenizerFiles } from '../tokenizer/files.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 
-/** How the frozen base weights are stored: f32, bf16 (half the bytes) or int8 (a quarter, per-row scales). */
-export type Dtype = 'f32' | 'bf16' | 'int8';
-
-const WEIGHT_TYPES: Record<Dtype, WeightType> = { f32: WeightType.F32, bf16: WeightType.BF16, int8: WeightType.I8 };
+/**
+ * How the frozen base weights are stored: f32, bf16 (half the bytes), int8 (a quarter, per-row
+ * scales), or llama.cpp's blocks q8_0, q4_0 (32 values with an f16 scale), q4_k, q6_k (256).
+ */
+export type Dtype = 'f32' | 'bf16' | 'int8' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
 
 /** What a model is made with besides its files. */
 export interface PretrainedOptions {
@@ -91,9 +92,12 @@ function tokenizerFilesOf(bytes: Uint8Array, config: Uint8Array | null = null): 
 /** The model options of `options`: a frozen base (finetune mode) with the LoRA asked for. */
 export function modelOptionsOf(options: HoldOptions): ModelOptions {
   const dtype = options.dtype ?? 'f32';
-  if (!Object.hasOwn(WEIGHT_TYPES, dtype))
-    throw new Error(`dtype ${JSON.stringify(dtype)}: expected one of ${Object.keys(WEIGHT_TYPES).join(', ')}`);
-  return { mode: 'finetune', weightType: WEIGHT_TYPES[dtype], lora: options.loraConfig, seed: options.seed ?? 0 };
+  return {
+    mode: 'finetune',
+    weightType: weightDtype(dtype, 'dtype'),
+    lora: options.loraConfig,
+    seed: options.seed ?? 0,
+  };
 }
 
 /** The core `options.core` asks for (loaded when a kind is given). */

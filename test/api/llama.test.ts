@@ -22,6 +22,9 @@ import { safetensorsBytes } from '../../src/checkpoint/safetensors_bytes.ts';
 import { MemorySource } from '../../src/checkpoint/source.ts';
 import { modelTensors } from '../../src/checkpoint/model_tensors.ts';
 import { writeTensors } from '../../src/checkpoint/write.ts';
+import { randomTensors } from '../../src/checkpoint/random_init.ts';
+import { configFromHF } from '../../src/model/config.ts';
+import { WEIGHT_DTYPES } from '../../src/model/weight_dtype.ts';
 import { argmax } from '../../src/generate/sampling.ts';
 import { referenceStep } from '../model/harness.ts';
 import { oracleLines, scratchDir, trainModels } from '../reference/oracles.ts';
@@ -307,11 +310,52 @@ describe('Llama, generate and finetune', () => {
     }
   });
 
+  it("every dtype stores the base as it names, and llama.cpp's block types give the f32 logits within their rounding", async () => {
+    // Rows of 256 values: whole blocks of every type (the shared tiny model's 16 are not).
+    const config = configFromHF(
+      {
+        hidden_size: 256,
+        intermediate_size: 512,
+        num_attention_heads: 4,
+        num_hidden_layers: 2,
+        vocab_size: 3000,
+        max_position_embeddings: 64,
+      },
+      'config.json',
+    );
+    const wide = join(dir, 'wide');
+    await writeTensors(wide, 'hf', randomTensors(config, 5, 0.05, 'F32'), { config });
+    copyFileSync(join(folder, 'tokenizer.model'), join(wide, 'tokenizer.model'));
+    const ids = Int32Array.from({ length: 17 }, (_, i) => 3 + ((i * 131) % 2990));
+    const logitsOf = (m: Llama) => {
+      const l = new Float32Array(16 * m.config.vocabSize);
+      m.forward({ inputIds: ids, batchSize: 1, logits: l });
+      return l;
+    };
+    const exact = logitsOf(await Llama.fromPretrained(wide));
+    const scale = Math.max(...exact.map(Math.abs));
+    // Bounds from each type's relative RMS weight error on normal values (docs/commands.md): a few times it.
+    for (const [dtype, bound] of [
+      ['bf16', 0.01],
+      ['int8', 0.03],
+      ['q8_0', 0.03],
+      ['q6_k', 0.1],
+      ['q4_k', 0.3],
+      ['q4_0', 0.3],
+    ] as const) {
+      const m = await Llama.fromPretrained(wide, { dtype });
+      assert.equal(m.model.options.weightType, WEIGHT_DTYPES[dtype], dtype);
+      const got = logitsOf(m);
+      const err = Math.max(...got.map((v, i) => Math.abs(v - exact[i])));
+      assert.ok(err > 0 && err <= bound * scale, `${dtype}: max logit error ${err} of ${scale}`);
+    }
+  });
+
   it('bad input: one line naming the path, the option or the record', async () => {
     await assert.rejects(Llama.fromPretrained(join(dir, 'nowhere')), /nowhere: no such file or folder/);
     await assert.rejects(
       Llama.fromPretrained(folder, { dtype: 'f16' as 'f32' }),
-      /dtype "f16": expected one of f32, bf16, int8/,
+      /dtype "f16": expected f32, float32, bf16, bfloat16, int8, q8_0, q4_0, q4_k, q6_k$/,
     );
     const bytesOf = (config: Uint8Array) => ({
       config,
