@@ -9,8 +9,8 @@
  * a file or thread count, with why. Then the ratios of the best thread counts, our
  * 2-thread/1-thread decoding, and the peak RSS. Medians of 3 runs. The prompt is the ids of a
  * short story's text, since wllama takes text only. Run: node --import tsx bench/infer.ts
- * [--quick] (--quick: stories15M only; TinyLlama, whose f32 weights do not fit one WebAssembly
- * memory, runs bf16 and the block types).
+ * [--quick] [--shapes stories110M,TinyLlama-1.1B] [--types q8_0,q4_0] (--quick: stories15M only;
+ * TinyLlama, whose f32 weights do not fit one WebAssembly memory, runs bf16 and the block types).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,7 +53,16 @@ const THREADS = [1, 2];
 
 const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-infer-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-const shapes = process.argv.includes('--quick') ? SHAPES.slice(0, 1) : SHAPES;
+// --shapes a,b and --types x,y pick rows of the full run (each shape keeps only the types it has).
+const picked = (flag: string) => {
+  const at = process.argv.indexOf(flag);
+  return at >= 0 ? new Set(process.argv[at + 1].split(',')) : undefined;
+};
+const onlyShapes = picked('--shapes'),
+  onlyTypes = picked('--types');
+const shapes = (process.argv.includes('--quick') ? SHAPES.slice(0, 1) : SHAPES)
+  .filter((s) => !onlyShapes || onlyShapes.has(s.name))
+  .map((s) => ({ ...s, types: s.types.filter((t) => !onlyTypes || onlyTypes.has(t)) }));
 const cores = await Promise.all(THREADS.map((threads) => loadCore({ threads, spawnThread: spawnWorkerThread })));
 const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
 const STORY =
