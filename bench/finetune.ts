@@ -6,20 +6,18 @@
  * and 2 threads, in the same run.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRunConfig } from '../src/config/load.ts';
 import { ShardDataset } from '../src/data/shard_reader.ts';
 import { epochOrder } from '../src/data/sampler.ts';
 import { writeSafetensors } from '../src/checkpoint/safetensors.ts';
-import { configFromMindFormers, configToHF } from '../src/model/config.ts';
-import { alpacaShards, medianStepMs } from './measured.ts';
+import { alpacaShards, medianStepMs, torchLoraRate } from './measured.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/src/cli.js'),
   CONFIG = join(ROOT, 'configs/llama2/lora_stories15m.yaml');
-const REF = join(ROOT, 'test/reference/llama_ref.py');
 const STEPS = 6;
 
 const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-ft-'));
@@ -60,44 +58,15 @@ try {
     { name: 'input_ids', dtype: 'I32', shape: [order.length, 257], data: ids },
     { name: 'labels', dtype: 'I32', shape: [order.length, 257], data: labels },
   ]);
-  writeFileSync(
-    join(dir, 'config.json'),
-    JSON.stringify(configToHF(configFromMindFormers(cfg.model.model_config, CONFIG))),
-  );
-  writeFileSync(
-    join(dir, 'lora.json'),
-    JSON.stringify({ rank: 16, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] }),
-  );
-  const theirs = (threads: number): number | undefined => {
-    try {
-      const out = execFileSync(
-        '/usr/bin/python3',
-        [
-          REF,
-          'bench',
-          '--config',
-          join(dir, 'config.json'),
-          '--lora',
-          join(dir, 'lora.json'),
-          '--batch-size',
-          String(B),
-          '--batches',
-          join(dir, 'batches.safetensors'),
-          '--steps',
-          String(STEPS - 1),
-          '--threads',
-          String(threads),
-        ],
-        {
-          encoding: 'utf8',
-          env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
-        },
-      );
-      return JSON.parse(out).train_tokens_per_s;
-    } catch (err) {
-      console.log(`PyTorch reference unavailable (${(err as Error).message.split('\n')[0]})`);
-    }
-  };
+  const theirs = (threads: number) =>
+    torchLoraRate(dir, {
+      cfg,
+      configPath: CONFIG,
+      batchSize: B,
+      steps: STEPS - 1,
+      threads,
+      batches: join(dir, 'batches.safetensors'),
+    });
   console.log(`\nend-to-end LoRA fine-tuning, stories15M shape, B ${B}, S 256, one rank:`);
   for (const threads of [1, 2]) {
     const us = ours(threads),

@@ -6,17 +6,14 @@
  * loop (test/reference/llama_ref.py) on 1 and 2 threads, in the same run. Prints tokens/s, the
  * scaling efficiency (2-rank tokens/s ÷ 2× one rank's) and each run's peak resident memory.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRunConfig } from '../src/config/load.ts';
-import { configFromMindFormers, configToHF } from '../src/model/config.ts';
-import { alpacaShards, measuredCli, medianStepMs } from './measured.ts';
+import { alpacaShards, measuredCli, medianStepMs, torchLoraRate } from './measured.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const CONFIG = join(ROOT, 'configs/llama2/lora_stories110m.yaml');
-const REF = join(ROOT, 'test/reference/llama_ref.py');
 const STEPS = 5;
 
 const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-dp-'));
@@ -54,43 +51,8 @@ try {
     threadedRate = (2 * B * 256) / (medianStepMs(threaded.stdout) / 1000);
   const twoRate =
     (2 * B * 256) / (medianStepMs(readFileSync(join(dir, 'output/msrun_log/worker_0.log'), 'utf8')) / 1000);
-  writeFileSync(
-    join(dir, 'config.json'),
-    JSON.stringify(configToHF(configFromMindFormers(cfg.model.model_config, CONFIG))),
-  );
-  writeFileSync(
-    join(dir, 'lora.json'),
-    JSON.stringify({ rank: 16, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] }),
-  );
-  const torch = (threads: number): number | undefined => {
-    try {
-      const out = execFileSync(
-        '/usr/bin/python3',
-        [
-          REF,
-          'bench',
-          '--config',
-          join(dir, 'config.json'),
-          '--lora',
-          join(dir, 'lora.json'),
-          '--batch-size',
-          String(B * threads),
-          '--steps',
-          String(STEPS - 1),
-          '--threads',
-          String(threads),
-        ],
-        {
-          encoding: 'utf8',
-          env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
-        },
-      );
-      return JSON.parse(out).train_tokens_per_s;
-    } catch (err) {
-      console.log(`PyTorch reference unavailable (${(err as Error).message.split('\n')[0]})`);
-      return undefined;
-    }
-  };
+  const torch = (threads: number) =>
+    torchLoraRate(dir, { cfg, configPath: CONFIG, batchSize: B * threads, steps: STEPS - 1, threads });
   const t1 = torch(1),
     t2 = torch(2);
   const vs = (ours: number, theirs?: number) =>
