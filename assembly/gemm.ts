@@ -529,8 +529,3 @@ export function matmul_xwt(y: usize, ldy: i32, x: usize, w: usize, scale: usize,
 export function matmul_dyw(dx: usize, dy: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
   gemm(dx, K, dy, N, 1, w, K, 1, wt, scale, false, M, K, N, accumulate);
 }
-
-/** dW[N,K] (+)= dY[M,N]ᵀ·X[M,K]: the weight gradient of a linear layer (f32). */
-export function matmul_dytx(dw: usize, dy: usize, x: usize, M: i32, N: i32, K: i32, accumulate: bool): void {
-  gemm(dw, K, dy, 1, N, x, K, 1, WT_F32, 0, false, N, K, M, accumulate);
-}

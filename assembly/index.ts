@@ -2,7 +2,7 @@
 // imported memory; no allocator (built with --runtime stub). Scratch space comes from the host
 // through set_workspace.
 export { set_workspace, workspace_bytes, heap_base } from './workspace';
-export { gemm, matmul_xwt, matmul_xwt_rows, matmul_dyw, matmul_dytx } from './gemm';
+export { gemm, matmul_xwt, matmul_xwt_rows, matmul_dyw } from './gemm';
 export { rmsnorm_fwd, rmsnorm_bwd } from './norm';
 export { rope_table, rope_apply } from './rope';
 export { swiglu_fwd, swiglu_bwd } from './swiglu';

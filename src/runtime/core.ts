@@ -6,8 +6,8 @@
 import { relaxedCore, relaxedSharedCore, simdCore, simdSharedCore } from '../../build/cores.ts';
 import { Arena, SHARED_INITIAL_BYTES } from './arena.ts';
 import { isShared } from './host.ts';
-import { Kernels, type CoreExports } from './kernels.ts';
-import { ThreadPool, type Slice, type SpawnThread } from './pool.ts';
+import { Kernels, runSlice, type CoreExports } from './kernels.ts';
+import { ThreadPool, type SpawnThread } from './pool.ts';
 
 /** Which build of the core is running. */
 export type CoreKind = 'relaxed' | 'simd';
@@ -135,7 +135,7 @@ export async function loadCore(options: CoreOptions = {}): Promise<Core> {
           memory,
           () => arena.alloc(exports.workspace_bytes()),
           options.spawnThread!,
-          (s: Slice) => (exports[s.fn] as (...args: number[]) => void)(...s.args),
+          (s) => runSlice(exports, s),
         )
       : undefined;
   return { kind, arena, kernels: new Kernels(exports, pool), threads, close: () => pool?.close() };

@@ -99,7 +99,6 @@ export interface CoreExports {
     wt: number,
     acc: number,
   ): void;
-  matmul_dytx(dw: number, dy: number, x: number, M: number, N: number, K: number, acc: number): void;
   rmsnorm_fwd(y: number, rstd: number, x: number, w: number, rows: number, dim: number, eps: number): void;
   rmsnorm_bwd(
     dx: number,
@@ -232,6 +231,11 @@ export interface AdamWStep {
  */
 const MIN_SPLIT_WORK = 1 << 17;
 
+/** Calls a slice's export on `core`. */
+export function runSlice(core: CoreExports, slice: Slice): void {
+  (core[slice.fn] as (...args: number[]) => void)(...slice.args);
+}
+
 /** [start, end) spans that cut 0..n into at most `parts` pieces whose starts are multiples of `align`. */
 function spans(n: number, parts: number, align: number): [number, number][] {
   const size = Math.ceil(Math.ceil(n / parts) / align) * align;
@@ -253,15 +257,22 @@ export class Kernels {
     private readonly pool?: ThreadPool,
   ) {}
 
-  /** Threads that take part in a call of this much work over this many independent units. */
-  private parts(work: number, units: number): number {
-    if (!this.pool || work < MIN_SPLIT_WORK) return 1;
-    return Math.max(1, Math.min(this.pool.threads, Math.floor(units)));
-  }
-
-  /** Runs the slices of `n` units cut at multiples of `align` over `parts` threads. */
-  private split(n: number, parts: number, align: number, slice: (start: number, end: number) => Slice): void {
-    this.pool!.run(spans(n, parts, align).map(([start, end]) => slice(start, end)));
+  /**
+   * Runs a call over `n` independent units (rows, columns, heads, elements) given as slices:
+   * `slice(start, end)` is the call for units [start, end). A call of at least MIN_SPLIT_WORK
+   * goes to the pool cut at multiples of `align` into pieces of at least `least` units; any
+   * other runs here as slice(0, n), which is the whole call.
+   */
+  private cut(
+    work: number,
+    n: number,
+    align: number,
+    slice: (start: number, end: number) => Slice,
+    least = align,
+  ): void {
+    const parts = this.pool && work >= MIN_SPLIT_WORK ? Math.min(this.pool.threads, Math.floor(n / least)) : 1;
+    if (parts > 1) this.pool!.run(spans(n, parts, align).map(([start, end]) => slice(start, end)));
+    else runSlice(this.core, slice(0, n));
   }
 
   /** y[M,N] (+)= x[M,K]·w[N,K]ᵀ; w stored as `wt`, with `scale`[N] for int8 (pass 0 otherwise). */
@@ -276,15 +287,9 @@ export class Kernels {
     wt: WeightType,
     accumulate = false,
   ): void {
-    const acc = accumulate ? 1 : 0;
-    const parts = this.parts(M * N * K, N / 16);
-    if (parts === 1) {
-      if (isBlockType(wt)) this.core.matmul_xwt_q(y, N, x, w, M, N, K, wt, acc);
-      else this.core.matmul_xwt(y, N, x, w, scale, M, N, K, wt, acc);
-      return;
-    }
-    const rowBytes = K * weightBytes(wt);
-    this.split(N, parts, 16, (n0, n1) =>
+    const acc = accumulate ? 1 : 0,
+      rowBytes = K * weightBytes(wt);
+    this.cut(M * N * K, N, 16, (n0, n1) =>
       isBlockType(wt)
         ? { fn: 'matmul_xwt_q', args: [y + n0 * 4, N, x, w + n0 * rowBytes, M, n1 - n0, K, wt, acc] }
         : {
@@ -315,14 +320,9 @@ export class Kernels {
       for (let m = 0; m < M; m++) this.matmulXWt(y + m * N * 4, x + m * K * 4, w, scale, 1, N, K, wt, accumulate);
       return;
     }
-    const acc = accumulate ? 1 : 0;
-    const parts = this.parts(M * N * K, N / 16);
-    if (parts === 1) {
-      this.core.matmul_xwt_rows(y, N, x, w, scale, M, N, K, wt, acc);
-      return;
-    }
-    const rowBytes = K * weightBytes(wt);
-    this.split(N, parts, 16, (n0, n1) => ({
+    const acc = accumulate ? 1 : 0,
+      rowBytes = K * weightBytes(wt);
+    this.cut(M * N * K, N, 16, (n0, n1) => ({
       fn: 'matmul_xwt_rows',
       args: [y + n0 * 4, N, x, w + n0 * rowBytes, scale && scale + n0 * 4, M, n1 - n0, K, wt, acc],
     }));
@@ -341,17 +341,16 @@ export class Kernels {
     accumulate = false,
   ): void {
     const acc = accumulate ? 1 : 0;
-    const slice = (m0: number, m1: number): Slice =>
-      isBlockType(wt)
-        ? { fn: 'matmul_dyw_q', args: [dx + m0 * K * 4, dy + m0 * N * 4, w, m1 - m0, N, K, wt, acc] }
-        : { fn: 'matmul_dyw', args: [dx + m0 * K * 4, dy + m0 * N * 4, w, scale, m1 - m0, N, K, wt, acc] };
-    const parts = this.parts(M * N * K, M / 16);
-    if (parts === 1) {
-      if (isBlockType(wt)) this.core.matmul_dyw_q(dx, dy, w, M, N, K, wt, acc);
-      else this.core.matmul_dyw(dx, dy, w, scale, M, N, K, wt, acc);
-      return;
-    }
-    this.split(M, parts, 4, slice);
+    this.cut(
+      M * N * K,
+      M,
+      4,
+      (m0, m1) =>
+        isBlockType(wt)
+          ? { fn: 'matmul_dyw_q', args: [dx + m0 * K * 4, dy + m0 * N * 4, w, m1 - m0, N, K, wt, acc] }
+          : { fn: 'matmul_dyw', args: [dx + m0 * K * 4, dy + m0 * N * 4, w, scale, m1 - m0, N, K, wt, acc] },
+      16,
+    );
   }
 
   /** dst[rows,K] f32 = rows of blocks of `wt` (a block type) at w. */
@@ -362,21 +361,21 @@ export class Kernels {
   /** dw[N,K] (+)= dy[M,N]ᵀ·x[M,K] (f32). */
   matmulDyTX(dw: number, dy: number, x: number, M: number, N: number, K: number, accumulate = false): void {
     const acc = accumulate ? 1 : 0;
-    const byRows = N >= K;
-    const parts = this.parts(M * N * K, byRows ? N / 8 : K / 8);
-    if (parts === 1) {
-      this.core.matmul_dytx(dw, dy, x, M, N, K, acc);
-      return;
-    }
     // The product is gemm(dw, K, dy, 1, N, x, K, 1, f32, …, N, K, M): rows of dw are rows of its
-    // first operand (columns of dy), columns of dw are columns of x.
-    if (byRows)
-      this.split(N, parts, 4, (n0, n1) => ({
-        fn: 'gemm',
-        args: [dw + n0 * K * 4, K, dy + n0 * 4, 1, N, x, K, 1, WeightType.F32, 0, 0, n1 - n0, K, M, acc],
-      }));
+    // first operand (columns of dy), columns of dw are columns of x. Slices take the longer side.
+    if (N >= K)
+      this.cut(
+        M * N * K,
+        N,
+        4,
+        (n0, n1) => ({
+          fn: 'gemm',
+          args: [dw + n0 * K * 4, K, dy + n0 * 4, 1, N, x, K, 1, WeightType.F32, 0, 0, n1 - n0, K, M, acc],
+        }),
+        8,
+      );
     else
-      this.split(K, parts, 8, (k0, k1) => ({
+      this.cut(M * N * K, K, 8, (k0, k1) => ({
         fn: 'gemm',
         args: [dw + k0 * 4, K, dy, 1, N, x + k0 * 4, K, 1, WeightType.F32, 0, 0, N, k1 - k0, M, acc],
       }));
@@ -384,13 +383,10 @@ export class Kernels {
 
   /** y[rows,dim] = x·rstd·w; rstd[rows] = 1/sqrt(mean(x²) + eps) is saved for the backward. */
   rmsnormForward(y: number, rstd: number, x: number, w: number, rows: number, dim: number, eps: number): void {
-    const parts = this.parts((rows * dim) / 2, rows);
-    if (parts === 1) this.core.rmsnorm_fwd(y, rstd, x, w, rows, dim, eps);
-    else
-      this.split(rows, parts, 1, (r0, r1) => ({
-        fn: 'rmsnorm_fwd',
-        args: [y + r0 * dim * 4, rstd + r0 * 4, x + r0 * dim * 4, w, r1 - r0, dim, eps],
-      }));
+    this.cut((rows * dim) / 2, rows, 1, (r0, r1) => ({
+      fn: 'rmsnorm_fwd',
+      args: [y + r0 * dim * 4, rstd + r0 * 4, x + r0 * dim * 4, w, r1 - r0, dim, eps],
+    }));
   }
 
   /** dx[rows,dim] from dy (dx may alias dy); dw[dim] (+)= Σ dy∘x·rstd. */
@@ -430,16 +426,15 @@ export class Kernels {
 
   /** Rotates x[B,S,H,D] in place (rotate-half layout); inverse rotates back (the backward pass). */
   ropeApply(x: number, tab: number, B: number, S: number, H: number, D: number, inverse = false): void {
-    const inv = inverse ? 1 : 0;
-    const parts = this.parts((B * S * H * D) / 4, B > 1 ? B : S);
-    if (parts === 1) this.core.rope_apply(x, tab, B, S, H, D, inv);
-    else if (B > 1)
-      this.split(B, parts, 1, (b0, b1) => ({
+    const inv = inverse ? 1 : 0,
+      work = (B * S * H * D) / 4;
+    if (B > 1)
+      this.cut(work, B, 1, (b0, b1) => ({
         fn: 'rope_apply',
         args: [x + b0 * S * H * D * 4, tab, b1 - b0, S, H, D, inv],
       }));
     else
-      this.split(S, parts, 1, (s0, s1) => ({
+      this.cut(work, S, 1, (s0, s1) => ({
         fn: 'rope_apply',
         args: [x + s0 * H * D * 4, tab + s0 * D * 4, 1, s1 - s0, H, D, inv],
       }));
@@ -447,20 +442,15 @@ export class Kernels {
 
   /** h[n] = silu(g)·u. */
   swigluForward(h: number, g: number, u: number, n: number): void {
-    const parts = this.parts(n, n / 16);
-    if (parts === 1) this.core.swiglu_fwd(h, g, u, n);
-    else this.split(n, parts, 16, (i, j) => ({ fn: 'swiglu_fwd', args: [h + i * 4, g + i * 4, u + i * 4, j - i] }));
+    this.cut(n, n, 16, (i, j) => ({ fn: 'swiglu_fwd', args: [h + i * 4, g + i * 4, u + i * 4, j - i] }));
   }
 
   /** dg, du [n] from dh; dg may alias g and du may alias u. */
   swigluBackward(dg: number, du: number, dh: number, g: number, u: number, n: number): void {
-    const parts = this.parts(n, n / 16);
-    if (parts === 1) this.core.swiglu_bwd(dg, du, dh, g, u, n);
-    else
-      this.split(n, parts, 16, (i, j) => ({
-        fn: 'swiglu_bwd',
-        args: [dg + i * 4, du + i * 4, dh + i * 4, g + i * 4, u + i * 4, j - i],
-      }));
+    this.cut(n, n, 16, (i, j) => ({
+      fn: 'swiglu_bwd',
+      args: [dg + i * 4, du + i * 4, dh + i * 4, g + i * 4, u + i * 4, j - i],
+    }));
   }
 
   /** Causal attention: o[B,S,H,D] and lse[B,H,S] from q[B,S,H,D], k and v [B,S,KVH,D]. */
@@ -477,10 +467,10 @@ export class Kernels {
     D: number,
   ): void {
     checkHeads(H, KVH, D);
-    const parts = this.parts((B * S * S * H * D) / 2, H);
-    if (parts === 1) this.core.attention_fwd(o, lse, q, k, v, B, S, H, KVH, D, 0, H);
-    else
-      this.split(H, parts, 1, (h0, h1) => ({ fn: 'attention_fwd', args: [o, lse, q, k, v, B, S, H, KVH, D, h0, h1] }));
+    this.cut((B * S * S * H * D) / 2, H, 1, (h0, h1) => ({
+      fn: 'attention_fwd',
+      args: [o, lse, q, k, v, B, S, H, KVH, D, h0, h1],
+    }));
   }
 
   /** dq[B,S,H,D], dk and dv [B,S,KVH,D] (overwritten) from dout and the forward's tensors. */
@@ -501,15 +491,12 @@ export class Kernels {
     D: number,
   ): void {
     checkHeads(H, KVH, D);
-    // Threads take whole groups of heads, so each kv head's gradients are summed by one thread.
+    // Slices take whole groups of heads, so each kv head's gradients are summed by one thread.
     const group = H / KVH;
-    const parts = this.parts(B * S * S * H * D, KVH);
-    if (parts === 1) this.core.attention_bwd(dq, dk, dv, dout, q, k, v, o, lse, B, S, H, KVH, D, 0, H);
-    else
-      this.split(KVH, parts, 1, (g0, g1) => ({
-        fn: 'attention_bwd',
-        args: [dq, dk, dv, dout, q, k, v, o, lse, B, S, H, KVH, D, g0 * group, g1 * group],
-      }));
+    this.cut(B * S * S * H * D, KVH, 1, (g0, g1) => ({
+      fn: 'attention_bwd',
+      args: [dq, dk, dv, dout, q, k, v, o, lse, B, S, H, KVH, D, g0 * group, g1 * group],
+    }));
   }
 
   /** One decoding step: o[B,H,D] from q[B,H,D] over positions 0..T−1 of caches [B,Tmax,KVH,D]. */
@@ -528,24 +515,18 @@ export class Kernels {
     checkHeads(H, KVH, D);
     if (T < 1 || T > Tmax || T > MAX_DECODE_POSITIONS)
       throw new RangeError(`decode attention over ${T} positions (cache ${Tmax}, limit ${MAX_DECODE_POSITIONS})`);
-    const parts = this.parts(2 * B * H * T * D, H);
-    if (parts === 1) this.core.attention_decode(o, q, kc, vc, B, H, KVH, D, Tmax, T, 0, H);
-    else
-      this.split(H, parts, 1, (h0, h1) => ({
-        fn: 'attention_decode',
-        args: [o, q, kc, vc, B, H, KVH, D, Tmax, T, h0, h1],
-      }));
+    this.cut(2 * B * H * T * D, H, 1, (h0, h1) => ({
+      fn: 'attention_decode',
+      args: [o, q, kc, vc, B, H, KVH, D, Tmax, T, h0, h1],
+    }));
   }
 
   /** loss[rows] = lse − logits[target] (0 where target < 0) and lse[rows] from logits[rows,V], targets int32[rows]. */
   crossEntropyForward(loss: number, lse: number, logits: number, targets: number, rows: number, V: number): void {
-    const parts = this.parts(rows * V, rows);
-    if (parts === 1) this.core.ce_fwd(loss, lse, logits, targets, rows, V);
-    else
-      this.split(rows, parts, 1, (r0, r1) => ({
-        fn: 'ce_fwd',
-        args: [loss + r0 * 4, lse + r0 * 4, logits + r0 * V * 4, targets + r0 * 4, r1 - r0, V],
-      }));
+    this.cut(rows * V, rows, 1, (r0, r1) => ({
+      fn: 'ce_fwd',
+      args: [loss + r0 * 4, lse + r0 * 4, logits + r0 * V * 4, targets + r0 * 4, r1 - r0, V],
+    }));
   }
 
   /** crossEntropyForward, then logits[rows,V] overwritten in place by (softmax − onehot)·scale (zero rows where target < 0). */
@@ -558,13 +539,10 @@ export class Kernels {
     V: number,
     scale: number,
   ): void {
-    const parts = this.parts(rows * V, rows);
-    if (parts === 1) this.core.ce_fwd_bwd(loss, lse, logits, targets, rows, V, scale);
-    else
-      this.split(rows, parts, 1, (r0, r1) => ({
-        fn: 'ce_fwd_bwd',
-        args: [loss + r0 * 4, lse + r0 * 4, logits + r0 * V * 4, targets + r0 * 4, r1 - r0, V, scale],
-      }));
+    this.cut(rows * V, rows, 1, (r0, r1) => ({
+      fn: 'ce_fwd_bwd',
+      args: [loss + r0 * 4, lse + r0 * 4, logits + r0 * V * 4, targets + r0 * 4, r1 - r0, V, scale],
+    }));
   }
 
   /** out[n,dim] = table[ids] (table stored as `wt`, with `scale`[vocab] for int8). */
@@ -588,14 +566,11 @@ export class Kernels {
 
   /** One AdamW step over n parameters p with gradient g and state m, v (all f32, in place). */
   adamw(p: number, g: number, m: number, v: number, n: number, s: AdamWStep): void {
-    const hyper = [s.lr, s.beta1, s.beta2, s.eps, s.weightDecay, s.bc1, s.bc2] as const;
-    const parts = this.parts(2 * n, n / 16);
-    if (parts === 1) this.core.adamw(p, g, m, v, n, ...hyper);
-    else
-      this.split(n, parts, 16, (i, j) => ({
-        fn: 'adamw',
-        args: [p + i * 4, g + i * 4, m + i * 4, v + i * 4, j - i, ...hyper],
-      }));
+    const hyper = [s.lr, s.beta1, s.beta2, s.eps, s.weightDecay, s.bc1, s.bc2];
+    this.cut(2 * n, n, 16, (i, j) => ({
+      fn: 'adamw',
+      args: [p + i * 4, g + i * 4, m + i * 4, v + i * 4, j - i, ...hyper],
+    }));
   }
 
   /** Σ x² over n floats. */
@@ -605,23 +580,17 @@ export class Kernels {
 
   /** x[n] *= s. */
   scale(x: number, n: number, s: number): void {
-    const parts = this.parts(n / 4, n / 16);
-    if (parts === 1) this.core.scale(x, n, s);
-    else this.split(n, parts, 16, (i, j) => ({ fn: 'scale', args: [x + i * 4, j - i, s] }));
+    this.cut(n / 4, n, 16, (i, j) => ({ fn: 'scale', args: [x + i * 4, j - i, s] }));
   }
 
   /** y[n] += a·x. */
   axpy(y: number, x: number, n: number, a = 1): void {
-    const parts = this.parts(n / 4, n / 16);
-    if (parts === 1) this.core.axpy(y, x, n, a);
-    else this.split(n, parts, 16, (i, j) => ({ fn: 'axpy', args: [y + i * 4, x + i * 4, j - i, a] }));
+    this.cut(n / 4, n, 16, (i, j) => ({ fn: 'axpy', args: [y + i * 4, x + i * 4, j - i, a] }));
   }
 
   /** y[n] = a∘b (y may alias a or b). */
   multiply(y: number, a: number, b: number, n: number): void {
-    const parts = this.parts(n / 4, n / 16);
-    if (parts === 1) this.core.vmul(y, a, b, n);
-    else this.split(n, parts, 16, (i, j) => ({ fn: 'vmul', args: [y + i * 4, a + i * 4, b + i * 4, j - i] }));
+    this.cut(n / 4, n, 16, (i, j) => ({ fn: 'vmul', args: [y + i * 4, a + i * 4, b + i * 4, j - i] }));
   }
 
   /** q int8[rows,cols] and scale[rows] (max|w|/127) from w f32[rows,cols]. */
