@@ -2,6 +2,7 @@
  * The run configuration: a MindFormers-layout YAML (configs/llama2/*.yaml) after defaults, the
  * file and command-line overrides are merged and validated. Keys keep MindFormers' names.
  */
+import type { ScheduleConfig } from '../train/schedule.ts';
 import type { PetConfig } from '../model/lora.ts';
 
 /** What run_mindformer does. */
@@ -93,14 +94,7 @@ export interface RunConfig extends IgnoredKeys {
   };
   /** learning_rate is accepted and ignored: lr_schedule gives the rate, as in MindFormers */
   optimizer: { type: string; beta1: number; beta2: number; eps: number; weight_decay: number; learning_rate: number };
-  lr_schedule: {
-    type: 'CosineWithWarmUpLR' | 'LinearWithWarmUpLR' | 'ConstantWarmUpLR';
-    learning_rate: number;
-    lr_end: number;
-    warmup_ratio: number;
-    warmup_steps: number;
-    total_steps: number;
-  };
+  lr_schedule: ScheduleConfig;
   train_dataset: DatasetConfig;
   eval_dataset: DatasetConfig;
   parallel_config: {
