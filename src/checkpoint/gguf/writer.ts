@@ -105,24 +105,23 @@ function putValue(out: Bytes, v: TypedValue): void {
       out.string(v.value);
       break;
     case 'strings':
-      out.u32(ValueType.ARRAY);
-      out.u32(ValueType.STRING);
-      out.u64(v.value.length);
-      for (const s of v.value) out.string(s);
+      putArray(out, ValueType.STRING, v.value, (s) => out.string(s));
       break;
     case 'f32s':
-      out.u32(ValueType.ARRAY);
-      out.u32(ValueType.F32);
-      out.u64(v.value.length);
-      for (const x of v.value) out.f32(x);
+      putArray(out, ValueType.F32, v.value, (x) => out.f32(x));
       break;
     case 'i32s':
-      out.u32(ValueType.ARRAY);
-      out.u32(ValueType.I32);
-      out.u64(v.value.length);
-      for (const x of v.value) out.i32(x);
+      putArray(out, ValueType.I32, v.value, (x) => out.i32(x));
       break;
   }
+}
+
+/** An array value: its element type, its length, then each element as `put` writes it. */
+function putArray<T>(out: Bytes, type: ValueType, values: ArrayLike<T>, put: (value: T) => void): void {
+  out.u32(ValueType.ARRAY);
+  out.u32(type);
+  out.u64(values.length);
+  for (let i = 0; i < values.length; i++) put(values[i]);
 }
 
 /**
