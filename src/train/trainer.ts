@@ -110,6 +110,9 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     shuffle: c.train_dataset.data_loader.shuffle,
   };
   let pos: TrainPosition = START;
+  // A resume asked for without checkpoints to resume from would quietly train from the start.
+  if (c.resume_training !== false && !o.checkpoints)
+    throw new Error('--resume_training: this run has no checkpoints to resume from');
   if (o.checkpoints) {
     pos = o.checkpoints.resume({ core, trainable: w.trainable, settings, totalSteps });
     if (pos.globalStep > totalSteps) {
