@@ -9,6 +9,7 @@
 import { basename, resolve } from 'node:path';
 import type { WorkerOptions } from 'node:worker_threads';
 import { lockFolder } from '../data/folder_lock.ts';
+import { sweepTemporaries } from '../io/atomic.ts';
 import { launch } from '../parallel/launcher.ts';
 import { startWorker } from '../workers.ts';
 import { commands } from './index.ts';
@@ -153,6 +154,8 @@ export async function main(argv: string[]): Promise<number> {
   );
   say(`Please check log files in ${resolve(a.logDir)}`);
   const release = lockFolder(a.logDir, 'LOG_DIR');
+  // The folder is this job's now: what a killed launcher left half written there goes (the lock's own temporary among it).
+  sweepTemporaries(a.logDir);
   const signals = signalsAsAbort();
   const startRank = (options: WorkerOptions) => startWorker('rank', import.meta.url, options);
   const failure = await launch({
