@@ -12,4 +12,5 @@ export { embedding_gather, embedding_scatter_add } from './embed';
 export { adamw, sumsq, scale, axpy, vmul } from './optim';
 export { quantize_rows_i8, f32_to_bf16, bf16_to_f32 } from './quant';
 export { matmul_xwt_q, matmul_dyw_q, dequantize_rows_q, embedding_gather_q } from './qblocks';
+export { matmul_xwt_qa } from './qact';
 export { fma_peak, copy_bytes } from './bench';

@@ -47,6 +47,7 @@ export { SafetensorsFile } from './checkpoint/safetensors_file.ts';
 export { MemorySource } from './checkpoint/source.ts';
 export {
   Llama,
+  type Activations,
   type Dtype,
   type GeneratedPiece,
   type PretrainedFiles,

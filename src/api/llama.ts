@@ -13,7 +13,9 @@ import type { Batch } from '../model/batch.ts';
 import { configFromHF, type LlamaConfig } from '../model/config.ts';
 import type { LlamaModel, StepResult } from '../model/llama.ts';
 import type { LoraConfig } from '../model/lora.ts';
-import type { ModelOptions } from '../model/options.ts';
+import { parseActivations, type Activations, type ModelOptions } from '../model/options.ts';
+
+export type { Activations };
 import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
 import { weightDtype } from '../model/weight_dtype.ts';
 import type { SpawnThread } from '../runtime/pool.ts';
@@ -30,6 +32,11 @@ export type Dtype = 'f32' | 'bf16' | 'int8' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
 export interface PretrainedOptions {
   /** storage of the frozen base weights (default 'f32') */
   dtype?: Dtype;
+  /**
+   * what generation feeds q8_0 and q4_0 weights: 'int8' (default) rounds the activations per block
+   * of 32 and multiplies in integers, as llama.cpp does (faster); 'f32' keeps them exact
+   */
+  activations?: Activations;
   /** LoRA adapters to train (A random from `seed`, B zero, as PEFT initialises them) */
   loraConfig?: LoraConfig;
   /** seed of the LoRA initialisation and of dropout (default 0) */
@@ -48,7 +55,7 @@ export interface PretrainedOptions {
 }
 
 /** The options that choose how the model is held. */
-type HoldOptions = Pick<PretrainedOptions, 'dtype' | 'loraConfig' | 'seed'>;
+type HoldOptions = Pick<PretrainedOptions, 'dtype' | 'activations' | 'loraConfig' | 'seed'>;
 /** The options that choose the compute core. */
 type CoreOptions = Pick<PretrainedOptions, 'core' | 'threads' | 'spawnThread'>;
 
@@ -95,6 +102,7 @@ export function modelOptionsOf(options: HoldOptions): ModelOptions {
   return {
     mode: 'finetune',
     weightType: weightDtype(dtype, 'dtype'),
+    activations: parseActivations(options.activations ?? 'int8', 'activations'),
     lora: options.loraConfig,
     seed: options.seed ?? 0,
   };

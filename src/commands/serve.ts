@@ -1,6 +1,7 @@
 /**
  * `wasmformers serve --load_checkpoint <model> [--adapter name=path ...] [--host 127.0.0.1]
- * [--port 8080] [--api_key K] [--threads N] [--dtype f32|bf16|int8|q8_0|q4_0|q4_k|q6_k]`: an
+ * [--port 8080] [--api_key K] [--threads N] [--dtype f32|bf16|int8|q8_0|q4_0|q4_k|q6_k]
+ * [--activations int8|f32]`: an
  * OpenAI-compatible server (src/serve/) for the base model, its weights stored as --dtype, and
  * every LoRA adapter beside it. The key may come from WASMFORMERS_API_KEY instead of the command
  * line (where other users of the machine can read it). SIGTERM or SIGINT stop accepting
@@ -10,6 +11,7 @@ import { createApp } from '../serve/app.ts';
 import { listen } from '../serve/listen.ts';
 import { loadServed } from '../serve/served.ts';
 import { weightDtype } from '../model/weight_dtype.ts';
+import { parseActivations } from '../model/options.ts';
 import { defaultThreads } from '../runtime/threads.ts';
 import { parseFlags } from './flags.ts';
 
@@ -41,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     model_name: { kind: 'string' },
     tokenizer: { kind: 'string' },
     dtype: { kind: 'string', default: 'f32' },
+    activations: { kind: 'string', default: 'int8' },
     device_target: { kind: 'string', default: 'auto' },
     host: { kind: 'string', default: '127.0.0.1' },
     port: { kind: 'number', default: 8080 },
@@ -53,7 +56,8 @@ export async function main(argv: string[]): Promise<number> {
     drain_timeout: { kind: 'number', default: 30 },
     threads: { kind: 'number' },
   });
-  const weightType = weightDtype(f.dtype as string, '--dtype');
+  const weightType = weightDtype(f.dtype as string, '--dtype'),
+    activations = parseActivations(f.activations as string, '--activations');
   const core = f.device_target as string;
   if (!['auto', 'relaxed', 'simd'].includes(core))
     throw new Error(`--device_target ${core}: expected auto, relaxed or simd`);
@@ -77,6 +81,7 @@ export async function main(argv: string[]): Promise<number> {
     adapters,
     tokenizer: f.tokenizer as string | undefined,
     weightType,
+    activations,
     core: core as 'auto',
     maxRunning: whole('max_running', 1)!,
     maxQueue: whole('max_queue', 0)!,

@@ -49,6 +49,7 @@ export function defaultRunConfig(): RunConfig {
     device_target: 'auto',
     stream_layers: 'auto',
     threads: 0,
+    activations: 'int8',
     trainer: { type: 'CausalLanguageModelingTrainer', model_name: 'llama2_7b_lora' },
     runner_config: { epochs: 2, batch_size: 2, sink_mode: true, sink_size: 1, gradient_accumulation_steps: 1 },
     optimizer: {

@@ -29,6 +29,7 @@ export const RUN_FLAGS: Record<string, string> = {
   device_target: 'device_target',
   stream_layers: 'stream_layers',
   threads: 'threads',
+  activations: 'activations',
   dtype: 'model.model_config.param_init_type',
   // MindFormers' flags that set keys we keep but do not act on (a notice says so)
   sink_mode: 'runner_config.sink_mode',

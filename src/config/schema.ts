@@ -74,6 +74,7 @@ const RULES: Record<string, Rule> = {
   device_target: { oneOf: ['auto', 'relaxed', 'simd'] },
   stream_layers: { oneOf: ['auto', 'on', 'off'] },
   threads: int(0),
+  activations: { oneOf: ['int8', 'f32'] },
   'runner_config.epochs': int(1),
   'runner_config.batch_size': int(1),
   'runner_config.sink_size': int(1),

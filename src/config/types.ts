@@ -85,6 +85,8 @@ export interface RunConfig extends IgnoredKeys {
   stream_layers: string;
   /** ours: threads that run each rank's kernels (0: the machine's cores shared out among the ranks) */
   threads: number;
+  /** ours: what generation feeds q8_0/q4_0 weights, 'int8' (llama.cpp's integer products) or 'f32' (exact) */
+  activations: string;
   runner_config: {
     epochs: number;
     batch_size: number;

@@ -13,6 +13,7 @@
  * Shapes: R rows in a step (one per sequence when decoding, the prompt's positions when
  * prefilling one sequence); D hidden, H and KVH heads of hd, F the FFN size, V the vocabulary.
  */
+import { hasInt8Path } from '../runtime/kernels.ts';
 import { headDim } from './config.ts';
 import type { LlamaModel } from './llama.ts';
 import { linearShape, type LinearKind } from './lora.ts';
@@ -308,10 +309,15 @@ export class BatchDecoder {
     }
   }
 
-  /** y[n, W.rows] (+)= x·Wᵀ: one product read once for all rows when batched, else the model's own. */
+  /**
+   * y[n, W.rows] (+)= x·Wᵀ: one product read once for all rows when batched, else the model's own;
+   * generation's integer products give every row its bits alone in either case.
+   */
   private linear(y: number, x: number, W: Matrix, n: number, batched: boolean, accumulate = false): void {
     const k = this.model.core.kernels;
-    if (batched) k.matmulXWtRows(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
+    if (this.model.int8Activations && hasInt8Path(W.wt))
+      k.matmulXWtInt8(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
+    else if (batched) k.matmulXWtRows(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
     else k.matmulXWt(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
   }
 

@@ -156,6 +156,14 @@ export class LlamaModel {
     if (options.mode === 'finetune' && options.lora) this.weights.initLora(options.seed ?? 0, share);
   }
 
+  /** Whether generation rounds activations to int8 for Q8_0 and Q4_0 weights (ModelOptions.activations). */
+  get int8Activations(): boolean {
+    return this.options.activations !== 'f32';
+  }
+
+  /** True while forwardCached runs with int8Activations: linear layers take generation's products. */
+  private generating = false;
+
   // ---------------------------------------------------------------------------------------
   // Buffers
 
@@ -312,7 +320,8 @@ export class LlamaModel {
   ): void {
     const k = this.core.kernels,
       W = p.linear[kind];
-    k.matmulXWt(y, x, W.ptr, W.scale, T, W.rows, W.cols, W.wt, accumulate);
+    if (this.generating) k.matmulXWtInt8(y, x, W.ptr, W.scale, T, W.rows, W.cols, W.wt, accumulate);
+    else k.matmulXWt(y, x, W.ptr, W.scale, T, W.rows, W.cols, W.wt, accumulate);
     const ad = p.lora[kind];
     if (!ad) return;
     const saved = acts.lora[kind]!,
@@ -824,8 +833,13 @@ export class LlamaModel {
       idv[i] = ids[i];
     }
     k.embeddingGather(b.layers[0].xin, w.embed.ptr, w.embed.scale, b.ids, b.T, D, w.embed.wt);
-    for (let l = 0; l < c.nLayers; l++)
-      this.layerForward(l, b.layers[l], l + 1 < c.nLayers ? b.layers[l + 1].xin : b.xL, false, cache);
+    this.generating = this.int8Activations;
+    try {
+      for (let l = 0; l < c.nLayers; l++)
+        this.layerForward(l, b.layers[l], l + 1 < c.nLayers ? b.layers[l + 1].xin : b.xL, false, cache);
+    } finally {
+      this.generating = false;
+    }
     cache.length += S;
     // Only each sequence's last row goes through the final norm and the head.
     for (let bi = 0; bi < B; bi++) this.copy(b.dxn + bi * D * 4, b.xL + ((bi + 1) * S - 1) * D * 4, D);
@@ -833,7 +847,9 @@ export class LlamaModel {
     const out = new Float32Array(B * V);
     for (let r0 = 0; r0 < B; r0 += b.logitsRows) {
       const n = Math.min(b.logitsRows, B - r0);
-      k.matmulXWt(b.logits, b.xf + r0 * D * 4, w.head.ptr, w.head.scale, n, V, D, w.head.wt);
+      if (this.int8Activations)
+        k.matmulXWtInt8(b.logits, b.xf + r0 * D * 4, w.head.ptr, w.head.scale, n, V, D, w.head.wt);
+      else k.matmulXWt(b.logits, b.xf + r0 * D * 4, w.head.ptr, w.head.scale, n, V, D, w.head.wt);
       out.set(arena.f32(b.logits, n * V), r0 * V);
     }
     return out;

@@ -1,6 +1,15 @@
 /** The options a model is made with: its weights' (weights.ts) and how its steps run. */
 import type { WeightOptions } from './weights.ts';
 
+/** How generation feeds block-quantized weights their activations (ModelOptions.activations). */
+export type Activations = 'int8' | 'f32';
+
+/** The activations `value` names, or an error naming `where` (a flag or a key). */
+export function parseActivations(value: string, where: string): Activations {
+  if (value === 'int8' || value === 'f32') return value;
+  throw new Error(`${where} ${JSON.stringify(value)}: expected int8 or f32`);
+}
+
 /** Model options beyond the weights. */
 export interface ModelOptions extends WeightOptions {
   /** keep only each layer's input and recompute the rest in backward (memory flat in depth) */
@@ -9,4 +18,10 @@ export interface ModelOptions extends WeightOptions {
   seed?: number;
   /** rows of logits computed at a time by the fused classifier and loss (256 by default) */
   logitsChunk?: number;
+  /**
+   * what generation (the KV-cache path) feeds Q8_0 and Q4_0 weights: 'int8' (default) rounds the
+   * activations per block of 32 and multiplies in integers, as llama.cpp does; 'f32' keeps them
+   * exact. Training, eval and logits always use f32.
+   */
+  activations?: Activations;
 }

@@ -37,6 +37,11 @@ export function blockValues(wt: WeightType): number {
   return wt === WeightType.Q4_K || wt === WeightType.Q6_K ? 256 : isBlockType(wt) ? 32 : 1;
 }
 
+/** Whether generation's integer products (Kernels.matmulXWtInt8) cover weights stored as `wt`. */
+export function hasInt8Path(wt: WeightType): boolean {
+  return wt === WeightType.Q8_0 || wt === WeightType.Q4_0;
+}
+
 /** The largest head dimension the attention kernels take (their block scratch is sized for it). */
 export const MAX_HEAD_DIM = 256;
 /** The longest cache one decoding step reads (its scores live in the core's workspace). */
@@ -205,6 +210,17 @@ export interface CoreExports {
     qt: number,
     acc: number,
   ): void;
+  matmul_xwt_qa(
+    y: number,
+    ldy: number,
+    x: number,
+    w: number,
+    M: number,
+    N: number,
+    K: number,
+    qt: number,
+    acc: number,
+  ): void;
   matmul_dyw_q(dx: number, dy: number, w: number, M: number, N: number, K: number, qt: number, acc: number): void;
   dequantize_rows_q(dst: number, w: number, rows: number, K: number, qt: number): void;
   embedding_gather_q(out: number, table: number, ids: number, n: number, dim: number, qt: number): void;
@@ -297,6 +313,32 @@ export class Kernels {
             args: [y + n0 * 4, N, x, w + n0 * rowBytes, scale && scale + n0 * 4, M, n1 - n0, K, wt, acc],
           },
     );
+  }
+
+  /**
+   * y[M,N] (+)= x[M,K]·w[N,K]ᵀ as generation computes it: over Q8_0 and Q4_0 weights, x is
+   * rounded to int8 per block of 32 and the products are integer (qact.ts, llama.cpp's way: about
+   * 0.4% of each block's largest activation); every other storage takes matmulXWt. A row gives
+   * the same bits alone or among others, so batched decoding steps call this with all their rows.
+   */
+  matmulXWtInt8(
+    y: number,
+    x: number,
+    w: number,
+    scale: number,
+    M: number,
+    N: number,
+    K: number,
+    wt: WeightType,
+    accumulate = false,
+  ): void {
+    if (!hasInt8Path(wt)) return this.matmulXWt(y, x, w, scale, M, N, K, wt, accumulate);
+    const acc = accumulate ? 1 : 0,
+      rowBytes = K * weightBytes(wt);
+    this.cut(M * N * K, N, 16, (n0, n1) => ({
+      fn: 'matmul_xwt_qa',
+      args: [y + n0 * 4, N, x, w + n0 * rowBytes, M, n1 - n0, K, wt, acc],
+    }));
   }
 
   /**

@@ -18,6 +18,7 @@ export const SLICE_EXPORTS = [
   'matmul_xwt',
   'matmul_xwt_rows',
   'matmul_xwt_q',
+  'matmul_xwt_qa',
   'matmul_dyw',
   'matmul_dyw_q',
   'attention_fwd',

@@ -9,6 +9,7 @@ import { adapterBaseModel } from '../checkpoint/peft.ts';
 import { loadServedAdapter, type ServedAdapter } from '../model/adapters.ts';
 import { BatchDecoder } from '../model/batch_decode.ts';
 import type { LlamaModel } from '../model/llama.ts';
+import type { Activations } from '../model/options.ts';
 import { headDim } from '../model/config.ts';
 import { blockFallbackNote } from '../model/weights.ts';
 import { MAX_MEMORY_BYTES } from '../runtime/arena.ts';
@@ -31,6 +32,8 @@ export interface ServeOptions {
   /** tokenizer file or folder (default: the checkpoint's folder when it holds one, else the bundled Llama 2 tokenizer) */
   tokenizer?: string;
   weightType: WeightType;
+  /** what generation feeds Q8_0/Q4_0 weights (ModelOptions.activations; default int8) */
+  activations?: Activations;
   core?: CoreKind | 'auto';
   /** threads that run the kernels (default 1) */
   threads?: number;
@@ -97,7 +100,7 @@ export async function loadServed(o: ServeOptions): Promise<Served> {
   const model = await loadModel(
     core,
     o.checkpoint,
-    { mode: 'finetune', weightType: o.weightType },
+    { mode: 'finetune', weightType: o.weightType, activations: o.activations },
     {
       report: (r) => {
         const s = formatLoadReport(r);

@@ -93,6 +93,7 @@ async function ours(
   ids: number[],
   greedy = 12,
   weightDtype = 'f32',
+  activations = 'int8',
 ): Promise<{ logits: number[]; greedy: number[] }> {
   const { code, out } = await quietly(logits, [
     '--load_checkpoint',
@@ -103,6 +104,8 @@ async function ours(
     String(greedy),
     '--weight_dtype',
     weightDtype,
+    '--activations',
+    activations,
   ]);
   assert.equal(code, 0);
   return JSON.parse(out);
@@ -323,7 +326,7 @@ test('Qwen2 (q/k/v bias) and Qwen3 (q/k norm, head_dim 32, tied) GGUF files from
   }
 });
 
-test("q8_0/q4_0 models: a GGUF's blocks are taken as stored, other checkpoints are quantized on load; both compute what f32 computes on the dequantized weights", async () => {
+test("q8_0/q4_0 models: a GGUF's blocks are taken as stored, other checkpoints are quantized on load; with f32 activations both compute what f32 computes on the dequantized weights", async () => {
   const model = await gqaLlama(),
     tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
   const core = await loadCore();
@@ -344,8 +347,8 @@ test("q8_0/q4_0 models: a GGUF's blocks are taken as stored, other checkpoints a
       gguf.close();
     }
     const f32 = await ours(file, tokens),
-      asStored = await ours(file, tokens, 12, dtype),
-      onLoad = await ours(model, tokens, 12, dtype);
+      asStored = await ours(file, tokens, 12, dtype, 'f32'),
+      onLoad = await ours(model, tokens, 12, dtype, 'f32');
     for (const [what, got] of [
       ['as stored', asStored],
       ['quantized on load', onLoad],
@@ -464,6 +467,52 @@ test('Q4_K and Q6_K GGUF written here run in llama.cpp with our greedy continuat
     gguf.close();
   }
   assert.deepEqual(await ours(file, tokens, 12, 'q4_k'), await ours(file, tokens, 12, 'q8_0'), 'q4_k held as q8_0');
+});
+
+test('Q8_0 and Q4_0 GGUF with int8 activations: llama.cpp, which rounds its activations the same way, gives our greedy tokens up to near-ties; f32 activations stay within the stated distance', async () => {
+  const model = await randomLlama('blocks', [
+    '--model.model_config.hidden_size',
+    '256',
+    '--model.model_config.multiple_of',
+    '256',
+    '--model.model_config.initializer_range',
+    '0.1',
+  ]);
+  const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const core = await loadCore();
+  for (const [type, wt] of [
+    ['Q8_0', WeightType.Q8_0],
+    ['Q4_0', WeightType.Q4_0],
+  ] as const) {
+    const dtype = type.toLowerCase(),
+      file = await toGguf(model, join(dir, `blocks.${type}.gguf`), dtype);
+    const int8 = await ours(file, tokens, 12, dtype),
+      exact = await ours(file, tokens, 12, dtype, 'f32');
+    const steps = greedySteps(await loadModel(core, file, { mode: 'finetune', weightType: wt }), tokens, 12);
+    assert.deepEqual(steps.tokens, int8.greedy);
+    const lm = await llama.loadModel({ modelPath: file });
+    try {
+      const theirs = await llamaCppNext(lm, tokens, steps.tokens);
+      // Their scales of x are f16 and their rounding goes away from zero: near-ties may go the
+      // other way (here 2 of 12 Q4_0 steps, by under 0.006); every token of theirs is ours or
+      // within 0.02 of our largest logit (the K-quants above, f32 against 8 bits, need 0.5).
+      theirs.forEach((t, i) => {
+        const l = steps.logits[i];
+        assert.ok(
+          l[t] >= l[steps.tokens[i]] - 0.02,
+          `${type} step ${i}: llama.cpp's ${t} has logit ${l[t]}, ours ${steps.tokens[i]} ${l[steps.tokens[i]]}`,
+        );
+      });
+    } finally {
+      await lm.dispose();
+    }
+    // Rounding x to 8 bits moves each product by at most Σ|w|·max|x|/254 per block; through the
+    // layers the last position's logits stay within 3% of their largest (measured: 0.6–1.2%).
+    assertClose(int8.logits, exact.logits, 0.03, `${type}: int8 against f32 activations`);
+    assert.notDeepEqual(int8.logits, exact.logits, `${type}: the integer path is taken`);
+  }
 });
 
 test('GGUF written here runs in llama.cpp with our tokens and greedy continuation (Llama f32 and f16 with tokenizer.model, Qwen3 f32 with tokenizer.json)', async () => {

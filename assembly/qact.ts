@@ -1,0 +1,201 @@
+// Generation's integer path for Q8_0 and Q4_0 weights, as llama.cpp computes them: each row of X
+// is quantized per block of 32 values to int8 with an f32 scale (dx = max|x|/127, q = round(x/dx)),
+// each block's products with the weight quants sum exactly in i32, and only that sum meets the
+// two scales in f32:
+//   y[m,n] = Σ_b fl(dw[n,b]·dx[m,b])·isum[m,n,b], accumulated over b in order (fma),
+//   isum = Σ qw·qx (Q8_0), or Σ q·qx − 8·Σ qx with the nibbles q in 0..15 (Q4_0).
+// Rounding x to 8 bits costs about 0.4% of each block's largest value; training and the exact
+// path (qblocks.ts) keep f32 activations.
+//
+// Each (m, n) takes the same operations whether it is computed in a decoding step (4 weight rows
+// against one x row) or in a tile (4 x rows against one weight row: prefill and batched
+// decoding), so a batched row gives the bits of the row alone. The integer sums are exact in any
+// order; the relaxed build dots Q4_0's nibbles with i32x4.relaxed_dot_i8x16_i7x16_add_s (the
+// nibbles are the 7-bit operand, which every engine must treat alike), the plain build widens
+// them to int16 first: both builds give the same sums.
+
+import { fma } from './simd';
+import { matmul_xwt_q, QT_Q4_0, QT_Q8_0 } from './qblocks';
+import { QROWS_BYTES, qRows } from './workspace';
+
+/** Weight rows (bytes) a tile pass keeps hot while every group of 4 x rows goes by. */
+const TILE_WEIGHT_BYTES: usize = 256 << 10;
+
+/** Bytes of one block of 32 weights. */
+// @ts-ignore: decorator
+@inline function blockBytes(qt: i32): usize {
+  return qt == QT_Q8_0 ? 34 : 18;
+}
+
+/** Four f16 values (the low 16 bits of each i32 lane) as f32x4; subnormals, inf and NaN kept. */
+// @ts-ignore: decorator
+@inline function half4(h: v128): v128 {
+  const em = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
+  let f = f32x4.mul(em, f32x4.splat(5.192296858534828e33)); // × 2^112 rebiases the exponent
+  f = v128.bitselect(v128.or(em, i32x4.splat(0x7f800000)), f, i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00)));
+  return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+/** The lane sums of a, b, c, d as the lanes of one vector (exact in i32). */
+// @ts-ignore: decorator
+@inline function reduce4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return i32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+/** Σ over one block of 32: the weight block at wp (Q8_0 or Q4_0 quants, no scale) · x's int8 block at xp, in 4 i32 lanes. */
+// @ts-ignore: decorator
+@inline function blockDot(wp: usize, xp: usize, qt: i32): v128 {
+  if (qt == QT_Q8_0) {
+    const a = i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(wp + 2), v128.load8x8_s(xp)), i32x4.dot_i16x8_s(v128.load8x8_s(wp + 10), v128.load8x8_s(xp, 8)));
+    const b = i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(wp + 18), v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(v128.load8x8_s(wp + 26), v128.load8x8_s(xp, 24)));
+    return i32x4.add(a, b);
+  }
+  const v = v128.load(wp + 2), lo = v128.and(v, i8x16.splat(15)), hi = v128.and(i16x8.shr_u(v, 4), i8x16.splat(15));
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // pairs of products in int16 (at most 2·15·128 each), four of them after the sum
+    const p = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp, 16), hi));
+    return i32x4.extadd_pairwise_i16x8_s(p);
+  }
+  const a = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(lo), v128.load8x8_s(xp)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(lo), v128.load8x8_s(xp, 8)));
+  const b = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(hi), v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(hi), v128.load8x8_s(xp, 24)));
+  return i32x4.add(a, b);
+}
+
+/**
+ * Quantizes rows [0, rows) of x f32[·, K] into the region at q: int8 rows at q (K bytes apart),
+ * then per group of 4 rows and block b the scales dx at xd and 8 × the block's quant sum (Q4_0's
+ * offset) at xs, as [group][block][4 rows]. Rows from `rows` up to the next multiple of 4 are zeros.
+ */
+function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i32): void {
+  const nb = K >> 5, padded = (rows + 3) & ~3;
+  for (let m = 0; m < padded; m++) {
+    const qr = q + <usize>m * <usize>K, slot = <usize>(((m >> 2) * nb) << 2) + <usize>(m & 3);
+    if (m >= rows) {
+      memory.fill(qr, 0, <usize>K);
+      for (let b = 0; b < nb; b++) {
+        store<f32>(xd + (slot + <usize>(b << 2)) * 4, 0);
+        store<i32>(xs + (slot + <usize>(b << 2)) * 4, 0);
+      }
+      continue;
+    }
+    const xr = x + <usize>m * <usize>K * 4;
+    for (let b = 0; b < nb; b++) {
+      const p = xr + <usize>b * 128;
+      const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
+      const v4 = v128.load(p, 64), v5 = v128.load(p, 80), v6 = v128.load(p, 96), v7 = v128.load(p, 112);
+      let mv = f32x4.max(f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
+        f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
+      mv = f32x4.max(mv, i32x4.shuffle(mv, mv, 2, 3, 0, 1));
+      const amax = max<f32>(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1));
+      const inv = f32x4.splat(amax == 0 ? 0 : <f32>127.0 / amax);
+      const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, inv))), q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, inv)));
+      const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v2, inv))), q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v3, inv)));
+      const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v4, inv))), q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v5, inv)));
+      const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v6, inv))), q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, inv)));
+      const qb = qr + <usize>b * 32;
+      v128.store(qb, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+      v128.store(qb, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q4, q5), i16x8.narrow_i32x4_s(q6, q7)), 16);
+      const s = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
+      const at = (slot + <usize>(b << 2)) * 4;
+      store<f32>(xd + at, amax / <f32>127.0);
+      store<i32>(xs + at, (i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3)) << 3);
+    }
+  }
+}
+
+/**
+ * One x row (int8 at xr, its scales and sums at xd and xs, 4 floats apart) · 4 weight rows at w,
+ * rb bytes apart (rb = 0: one row in every lane): the 4 results as lanes.
+ */
+// @ts-ignore: decorator
+@inline function decode4(xr: usize, xd: usize, xs: usize, w: usize, rb: usize, K: i32, qt: i32): v128 {
+  const bytes = blockBytes(qt), w1 = w + rb, w2 = w1 + rb, w3 = w2 + rb;
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < (K >> 5); b++) {
+    const o = <usize>b * bytes, xp = xr + <usize>b * 32, at = <usize>b * 16;
+    let s = reduce4(blockDot(w + o, xp, qt), blockDot(w1 + o, xp, qt), blockDot(w2 + o, xp, qt), blockDot(w3 + o, xp, qt));
+    if (qt != QT_Q8_0) s = i32x4.sub(s, v128.load32_splat(xs + at));
+    let h = v128.load16_lane(w + o, i32x4.splat(0), 0);
+    h = v128.load16_lane(w1 + o, h, 1);
+    h = v128.load16_lane(w2 + o, h, 2);
+    h = v128.load16_lane(w3 + o, h, 3);
+    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(half4(i32x4.extend_low_i16x8_u(h)), v128.load32_splat(xd + at)), acc);
+  }
+  return acc;
+}
+
+/** 4 x rows (int8 at xr, K bytes apart; their scales and sums at xd and xs as [block][4]) · one weight row at w: the 4 results as lanes. */
+// @ts-ignore: decorator
+@inline function tile4(xr: usize, xd: usize, xs: usize, w: usize, K: i32, qt: i32): v128 {
+  const bytes = blockBytes(qt), k = <usize>K;
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < (K >> 5); b++) {
+    const wp = w + <usize>b * bytes, xp = xr + <usize>b * 32, at = <usize>b * 16;
+    let s = reduce4(blockDot(wp, xp, qt), blockDot(wp, xp + k, qt), blockDot(wp, xp + 2 * k, qt), blockDot(wp, xp + 3 * k, qt));
+    if (qt != QT_Q8_0) s = i32x4.sub(s, v128.load(xs + at));
+    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(half4(i32x4.splat(<i32>load<u16>(wp))), v128.load(xd + at)), acc);
+  }
+  return acc;
+}
+
+/** y (+)= v at yp. */
+// @ts-ignore: decorator
+@inline function put(yp: usize, v: f32, accumulate: bool): void {
+  store<f32>(yp, accumulate ? load<f32>(yp) + v : v);
+}
+
+/** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ for one chunk of rows already quantized at q, xd, xs. */
+// @ts-ignore: decorator
+@inline function productChunk(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, qt: i32, accumulate: bool): void {
+  const rb = <usize>(K >> 5) * blockBytes(qt), groupStride = <usize>(K >> 5) * 16;
+  if (rows < 4) {
+    // Decoding: each x row against 4 weight rows at a time.
+    for (let m = 0; m < rows; m++) {
+      const xr = q + <usize>m * <usize>K, md = xd + <usize>m * 4, ms = xs + <usize>m * 4, yr = y + <usize>m * ldy * 4;
+      let n = 0;
+      for (; n + 4 <= N; n += 4) {
+        const v = decode4(xr, md, ms, w + <usize>n * rb, rb, K, qt), yp = yr + <usize>n * 4;
+        v128.store(yp, accumulate ? f32x4.add(v128.load(yp), v) : v);
+      }
+      for (; n < N; n++) put(yr + <usize>n * 4, f32x4.extract_lane(decode4(xr, md, ms, w + <usize>n * rb, 0, K, qt), 0), accumulate);
+    }
+    return;
+  }
+  // Tiles: a pass of weight rows that stays in cache meets every group of 4 x rows.
+  const pass = max<i32>(1, <i32>(TILE_WEIGHT_BYTES / rb)), groups = (rows + 3) >> 2;
+  for (let n0 = 0; n0 < N; n0 += pass) {
+    const n1 = min(N, n0 + pass);
+    for (let g = 0; g < groups; g++) {
+      const m0 = g << 2, valid = min(4, rows - m0);
+      const xr = q + <usize>m0 * <usize>K, gd = xd + <usize>g * groupStride, gs = xs + <usize>g * groupStride;
+      const yp0 = y + <usize>m0 * ldy * 4;
+      for (let n = n0; n < n1; n++) {
+        const v = tile4(xr, gd, gs, w + <usize>n * rb, K, qt), yp = yp0 + <usize>n * 4;
+        put(yp, f32x4.extract_lane(v, 0), accumulate);
+        if (valid > 1) put(yp + ldy * 4, f32x4.extract_lane(v, 1), accumulate);
+        if (valid > 2) put(yp + ldy * 8, f32x4.extract_lane(v, 2), accumulate);
+        if (valid > 3) put(yp + ldy * 12, f32x4.extract_lane(v, 3), accumulate);
+      }
+    }
+  }
+}
+
+/**
+ * Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in Q8_0 or Q4_0 blocks (qt) and X rounded to int8 per block
+ * of 32 (the file's header); rows of Y are ldy floats apart. X is quantized in chunks of rows that
+ * fit the workspace's qRows region; a K too long for 4 rows there takes the exact path.
+ */
+export function matmul_xwt_qa(y: usize, ldy: i32, x: usize, w: usize, M: i32, N: i32, K: i32, qt: i32, accumulate: bool): void {
+  const perRow = <usize>K + <usize>(K >> 5) * 8, chunk = <i32>(QROWS_BYTES / perRow) & ~3;
+  if (chunk < 4) return matmul_xwt_q(y, ldy, x, w, M, N, K, qt, accumulate);
+  const q = qRows(), xd = q + <usize>chunk * <usize>K, xs = xd + <usize>chunk * <usize>(K >> 5) * 4;
+  for (let m0 = 0; m0 < M; m0 += chunk) {
+    const rows = min(chunk, M - m0);
+    quantizeRows(q, xd, xs, x + <usize>m0 * <usize>K * 4, rows, K);
+    const yc = y + <usize>m0 * <usize>ldy * 4;
+    if (qt == QT_Q8_0) productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q8_0, accumulate);
+    else productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q4_0, accumulate);
+  }
+}
