@@ -66,10 +66,11 @@ const TILE_WEIGHT_BYTES: usize = 256 << 10;
 /**
  * Quantizes rows [0, rows) of x f32[·, K] into the region at q: int8 rows at q (K bytes apart),
  * then per group of 4 rows and block b the scales dx at xd and 8 × the block's quant sum (Q4_0's
- * offset) at xs, as [group][block][4 rows]. Rows from `rows` up to the next multiple of 4 are zeros.
+ * offset) at xs, as [group][block][4 rows]. From 4 rows on (tiles) the rows up to the next
+ * multiple of 4 are zeros.
  */
 function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i32): void {
-  const nb = K >> 5, padded = (rows + 3) & ~3;
+  const nb = K >> 5, padded = rows < 4 ? rows : (rows + 3) & ~3;
   for (let m = 0; m < padded; m++) {
     const qr = q + <usize>m * <usize>K, slot = <usize>(((m >> 2) * nb) << 2) + <usize>(m & 3);
     if (m >= rows) {
@@ -151,15 +152,20 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
 @inline function productChunk(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, qt: i32, accumulate: bool): void {
   const rb = <usize>(K >> 5) * blockBytes(qt), groupStride = <usize>(K >> 5) * 16;
   if (rows < 4) {
-    // Decoding: each x row against 4 weight rows at a time.
+    // Decoding: each x row against 4 weight rows at a time, one from each quarter of W, so that
+    // the reads are four long sequential streams (rows next to each other would be short ones).
+    const quarter = N >> 2, qb = <usize>quarter * rb, qy = <usize>quarter * 4;
     for (let m = 0; m < rows; m++) {
       const xr = q + <usize>m * <usize>K, md = xd + <usize>m * 4, ms = xs + <usize>m * 4, yr = y + <usize>m * ldy * 4;
-      let n = 0;
-      for (; n + 4 <= N; n += 4) {
-        const v = decode4(xr, md, ms, w + <usize>n * rb, rb, K, qt), yp = yr + <usize>n * 4;
-        v128.store(yp, accumulate ? f32x4.add(v128.load(yp), v) : v);
+      for (let n = 0; n < quarter; n++) {
+        const v = decode4(xr, md, ms, w + <usize>n * rb, qb, K, qt), yp = yr + <usize>n * 4;
+        put(yp, f32x4.extract_lane(v, 0), accumulate);
+        put(yp + qy, f32x4.extract_lane(v, 1), accumulate);
+        put(yp + 2 * qy, f32x4.extract_lane(v, 2), accumulate);
+        put(yp + 3 * qy, f32x4.extract_lane(v, 3), accumulate);
       }
-      for (; n < N; n++) put(yr + <usize>n * 4, f32x4.extract_lane(decode4(xr, md, ms, w + <usize>n * rb, 0, K, qt), 0), accumulate);
+      for (let n = quarter << 2; n < N; n++)
+        put(yr + <usize>n * 4, f32x4.extract_lane(decode4(xr, md, ms, w + <usize>n * rb, 0, K, qt), 0), accumulate);
     }
     return;
   }
