@@ -396,14 +396,25 @@ function gemvXWt(y: usize, ldy: i32, x: usize, w: usize, scale: usize, M: i32, N
   for (let m = 0; m < M; m++) {
     const xr = x + <usize>m * <usize>K * 4, yr = y + <usize>m * <usize>ldy * 4;
     if (q16) splitX16(xq, xs, xr, K);
-    let n = 0;
-    for (; n + 4 <= N; n += 4) {
-      let s = dotRows(xr, xq, xs, w + <usize>n * rowBytes, rowBytes, K, wt, q16);
-      if (wt == WT_I8) s = f32x4.mul(s, v128.load(scale + <usize>n * 4));
+    // 4 rows at a time, one from each quarter of W: four long sequential streams of weights.
+    const quarter = N >> 2, qb = <usize>quarter * rowBytes, qy = <usize>quarter * 4;
+    for (let n = 0; n < quarter; n++) {
+      let s = dotRows(xr, xq, xs, w + <usize>n * rowBytes, qb, K, wt, q16);
       const yp = yr + <usize>n * 4;
-      v128.store(yp, accumulate ? f32x4.add(v128.load(yp), s) : s);
+      if (wt == WT_I8) {
+        const sp = scale + <usize>n * 4;
+        let sv = v128.load32_zero(sp);
+        sv = v128.load32_lane(sp + qy, sv, 1);
+        sv = v128.load32_lane(sp + 2 * qy, sv, 2);
+        sv = v128.load32_lane(sp + 3 * qy, sv, 3);
+        s = f32x4.mul(s, sv);
+      }
+      store<f32>(yp, accumulate ? load<f32>(yp) + f32x4.extract_lane(s, 0) : f32x4.extract_lane(s, 0));
+      store<f32>(yp + qy, accumulate ? load<f32>(yp + qy) + f32x4.extract_lane(s, 1) : f32x4.extract_lane(s, 1));
+      store<f32>(yp + 2 * qy, accumulate ? load<f32>(yp + 2 * qy) + f32x4.extract_lane(s, 2) : f32x4.extract_lane(s, 2));
+      store<f32>(yp + 3 * qy, accumulate ? load<f32>(yp + 3 * qy) + f32x4.extract_lane(s, 3) : f32x4.extract_lane(s, 3));
     }
-    for (; n < N; n++) {
+    for (let n = quarter << 2; n < N; n++) {
       // A lone row: every lane reads the same row (row stride 0); lane 0 is its sum.
       let v = f32x4.extract_lane(dotRows(xr, xq, xs, w + <usize>n * rowBytes, 0, K, wt, q16), 0);
       if (wt == WT_I8) v *= load<f32>(scale + <usize>n * 4);
