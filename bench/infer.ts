@@ -9,7 +9,8 @@
  * a file or thread count, with why. Then the ratios of the best thread counts, our
  * 2-thread/1-thread decoding, and the peak RSS. Medians of 3 runs. The prompt is the ids of a
  * short story's text, since wllama takes text only. Run: node --import tsx bench/infer.ts
- * [--quick] [--shapes stories110M,TinyLlama-1.1B] [--types q8_0,q4_0] (--quick: stories15M only;
+ * [--quick] [--shapes stories110M,TinyLlama-1.1B] [--types q8_0,q4_0] [--no-wasm] (--no-wasm:
+ * without the WebAssembly build; --quick: stories15M only;
  * TinyLlama, whose f32 weights do not fit one WebAssembly memory, runs bf16 and the block types).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -58,6 +59,8 @@ const picked = (flag: string) => {
   const at = process.argv.indexOf(flag);
   return at >= 0 ? new Set(process.argv[at + 1].split(',')) : undefined;
 };
+// --no-wasm leaves out the WebAssembly build (its 4-bit prefill of TinyLlama takes many minutes).
+const skipWasm = process.argv.includes('--no-wasm');
 const onlyShapes = picked('--shapes'),
   onlyTypes = picked('--types');
 const shapes = (process.argv.includes('--quick') ? SHAPES.slice(0, 1) : SHAPES)
@@ -166,7 +169,7 @@ for (const s of shapes) {
       wt = TYPES[name];
     const us = await ours(isBlockType(wt) ? file : model, wt);
     const them = await theirs(file);
-    const web = await wasm(file, notes);
+    const web = skipWasm ? THREADS.map(() => null) : await wasm(file, notes);
     rmSync(file);
     console.log(row(name, SPEED_COLUMNS, [pairs(us), pairs(them), pairs(web)]));
     const vs = (peer: Speeds) => [ratio(best(us, 0) / best(peer, 0)), ratio(best(us, 1) / best(peer, 1))];

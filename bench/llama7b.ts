@@ -6,7 +6,8 @@
  * base weights, then 8 tokens predicted. Layers stream where the resident plan passes 4 GiB
  * (stream_layers auto): bf16 and int8 always; q4_0 (3.53 GiB of weights) when fine-tuning, whose
  * LoRA state and activations take it to 4.5 GiB even on one rank, but not when predicting. Prints load time, seconds per step, tokens/s per rank
- * and the whole process's peak resident memory.
+ * and the whole process's peak resident memory. `--dtypes q4_0` (any of bfloat16, int8, q4_0) runs
+ * only those.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
@@ -57,7 +58,10 @@ try {
     '0',
   ]);
   console.log('\nLlama2-7B shape, LoRA (wq wk wv wo, rank 16) on 2 ranks, batch 1 per rank, seq_length 64:');
-  for (const dtype of ['bfloat16', 'int8', 'q4_0']) {
+  // --dtypes a,b runs only those storages (default all three).
+  const at = process.argv.indexOf('--dtypes'),
+    dtypes = at >= 0 ? process.argv[at + 1].split(',') : ['bfloat16', 'int8', 'q4_0'];
+  for (const dtype of dtypes) {
     const out = join(dir, `out-${dtype}`);
     const common = `--config ${CONFIG} --model.model_config.param_init_type ${dtype} --model.model_config.seq_length 64 --output_dir ${out}`;
     const ft = measuredCli(dir, [

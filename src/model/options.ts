@@ -21,7 +21,7 @@ export interface ModelOptions extends WeightOptions {
   /**
    * what generation (the KV-cache path) feeds Q8_0 and Q4_0 weights: 'int8' (default) rounds the
    * activations per block of 32 and multiplies in integers, as llama.cpp does; 'f32' keeps them
-   * exact. Training, eval and logits always use f32.
+   * exact. Training, eval and passes without a KV cache always use f32.
    */
   activations?: Activations;
 }
