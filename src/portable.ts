@@ -45,9 +45,9 @@ export { adamwStep, globalGradNorm, scaleGrads, type AdamWConfig } from './train
 export { loadModelFromBytes, formatLoadReport, type LoadReport } from './checkpoint/load_weights.ts';
 export { SafetensorsFile } from './checkpoint/safetensors_file.ts';
 export { MemorySource } from './checkpoint/source.ts';
+export type { Activations } from './model/options.ts';
 export {
   Llama,
-  type Activations,
   type Dtype,
   type GeneratedPiece,
   type PretrainedFiles,

@@ -14,8 +14,6 @@ import { configFromHF, type LlamaConfig } from '../model/config.ts';
 import type { LlamaModel, StepResult } from '../model/llama.ts';
 import type { LoraConfig } from '../model/lora.ts';
 import { parseActivations, type Activations, type ModelOptions } from '../model/options.ts';
-
-export type { Activations };
 import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
 import { weightDtype } from '../model/weight_dtype.ts';
 import type { SpawnThread } from '../runtime/pool.ts';
