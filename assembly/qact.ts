@@ -10,9 +10,9 @@
 // Each (m, n) takes the same operations whether it is computed in a decoding step (4 weight rows
 // against one x row) or in a tile (4 x rows against one weight row: prefill and batched
 // decoding), so a batched row gives the bits of the row alone. The integer sums are exact in any
-// order; the relaxed build dots Q4_0's nibbles with i32x4.relaxed_dot_i8x16_i7x16_add_s (the
-// nibbles are the 7-bit operand, which every engine must treat alike), the plain build widens
-// them to int16 first: both builds give the same sums.
+// order; the relaxed build dots Q4_0's nibbles with i16x8.relaxed_dot_i8x16_i7x16_s (the
+// nibbles are the 7-bit operand, which every engine must treat alike; pairs of products stay far
+// inside int16), the plain build widens them to int16 first: both builds give the same sums.
 
 import { fma } from './simd';
 import { matmul_xwt_q, QT_Q4_0, QT_Q8_0 } from './qblocks';
