@@ -6,7 +6,7 @@
 // sizes work. Forward products with fewer than 4 rows (decoding) take a dot-product path that
 // streams each weight row once.
 
-import { fma, hsum } from './simd';
+import { fma, hsum, storeLanes } from './simd';
 import { KC, KC_MAX, NC, MC, PACK_B_BYTES, packA, packB, tile } from './workspace';
 
 /** Weight storage types. */
@@ -409,10 +409,7 @@ function gemvXWt(y: usize, ldy: i32, x: usize, w: usize, scale: usize, M: i32, N
         sv = v128.load32_lane(sp + 3 * qy, sv, 3);
         s = f32x4.mul(s, sv);
       }
-      store<f32>(yp, accumulate ? load<f32>(yp) + f32x4.extract_lane(s, 0) : f32x4.extract_lane(s, 0));
-      store<f32>(yp + qy, accumulate ? load<f32>(yp + qy) + f32x4.extract_lane(s, 1) : f32x4.extract_lane(s, 1));
-      store<f32>(yp + 2 * qy, accumulate ? load<f32>(yp + 2 * qy) + f32x4.extract_lane(s, 2) : f32x4.extract_lane(s, 2));
-      store<f32>(yp + 3 * qy, accumulate ? load<f32>(yp + 3 * qy) + f32x4.extract_lane(s, 3) : f32x4.extract_lane(s, 3));
+      storeLanes(yp, qy, s, 4, accumulate);
     }
     for (let n = quarter << 2; n < N; n++) {
       // A lone row: every lane reads the same row (row stride 0); lane 0 is its sum.

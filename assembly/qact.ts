@@ -14,7 +14,7 @@
 // nibbles are the 7-bit operand, which every engine must treat alike; pairs of products stay far
 // inside int16), the plain build widens them to int16 first: both builds give the same sums.
 
-import { fma } from './simd';
+import { fma, storeLanes } from './simd';
 import { matmul_xwt_q, QT_Q4_0, QT_Q8_0 } from './qblocks';
 import { QROWS_BYTES, qRows } from './workspace';
 
@@ -141,12 +141,6 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
   return acc;
 }
 
-/** y (+)= v at yp. */
-// @ts-ignore: decorator
-@inline function put(yp: usize, v: f32, accumulate: bool): void {
-  store<f32>(yp, accumulate ? load<f32>(yp) + v : v);
-}
-
 /** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ for one chunk of rows already quantized at q, xd, xs. */
 // @ts-ignore: decorator
 @inline function productChunk(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, qt: i32, accumulate: bool): void {
@@ -158,14 +152,10 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
     for (let m = 0; m < rows; m++) {
       const xr = q + <usize>m * <usize>K, md = xd + <usize>m * 4, ms = xs + <usize>m * 4, yr = y + <usize>m * ldy * 4;
       for (let n = 0; n < quarter; n++) {
-        const v = decode4(xr, md, ms, w + <usize>n * rb, qb, K, qt), yp = yr + <usize>n * 4;
-        put(yp, f32x4.extract_lane(v, 0), accumulate);
-        put(yp + qy, f32x4.extract_lane(v, 1), accumulate);
-        put(yp + 2 * qy, f32x4.extract_lane(v, 2), accumulate);
-        put(yp + 3 * qy, f32x4.extract_lane(v, 3), accumulate);
+        storeLanes(yr + <usize>n * 4, qy, decode4(xr, md, ms, w + <usize>n * rb, qb, K, qt), 4, accumulate);
       }
       for (let n = quarter << 2; n < N; n++)
-        put(yr + <usize>n * 4, f32x4.extract_lane(decode4(xr, md, ms, w + <usize>n * rb, 0, K, qt), 0), accumulate);
+        storeLanes(yr + <usize>n * 4, 0, decode4(xr, md, ms, w + <usize>n * rb, 0, K, qt), 1, accumulate);
     }
     return;
   }
@@ -178,11 +168,7 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
       const xr = q + <usize>m0 * <usize>K, gd = xd + <usize>g * groupStride, gs = xs + <usize>g * groupStride;
       const yp0 = y + <usize>m0 * ldy * 4;
       for (let n = n0; n < n1; n++) {
-        const v = tile4(xr, gd, gs, w + <usize>n * rb, K, qt), yp = yp0 + <usize>n * 4;
-        put(yp, f32x4.extract_lane(v, 0), accumulate);
-        if (valid > 1) put(yp + ldy * 4, f32x4.extract_lane(v, 1), accumulate);
-        if (valid > 2) put(yp + ldy * 8, f32x4.extract_lane(v, 2), accumulate);
-        if (valid > 3) put(yp + ldy * 12, f32x4.extract_lane(v, 3), accumulate);
+        storeLanes(yp0 + <usize>n * 4, ldy * 4, tile4(xr, gd, gs, w + <usize>n * rb, K, qt), valid, accumulate);
       }
     }
   }

@@ -14,6 +14,16 @@
   return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1);
 }
 
+/** y[i·stride] (+)= lane i of v for lanes 0..lanes−1 (stride in bytes; `accumulate` adds). */
+// @ts-ignore: decorator
+@inline export function storeLanes(y: usize, stride: usize, v: v128, lanes: i32, accumulate: bool): void {
+  const a = f32x4.extract_lane(v, 0), b = f32x4.extract_lane(v, 1), c = f32x4.extract_lane(v, 2), d = f32x4.extract_lane(v, 3);
+  store<f32>(y, accumulate ? load<f32>(y) + a : a);
+  if (lanes > 1) store<f32>(y + stride, accumulate ? load<f32>(y + stride) + b : b);
+  if (lanes > 2) store<f32>(y + 2 * stride, accumulate ? load<f32>(y + 2 * stride) + c : c);
+  if (lanes > 3) store<f32>(y + 3 * stride, accumulate ? load<f32>(y + 3 * stride) + d : d);
+}
+
 /** Largest of the four lanes. */
 // @ts-ignore: decorator
 @inline export function hmax(v: v128): f32 {

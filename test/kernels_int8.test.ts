@@ -107,7 +107,7 @@ test('int8-activation products: the oracle formula, the 8-bit rounding bound, ro
         const xp = core.put(x),
           y = core.zeros(M * N),
           alone = core.zeros(M * N);
-        k.matmulXWtInt8(y, xp, wq, 0, M, N, K, wt);
+        k.matmulXWtInt8(y, xp, wq, M, N, K, wt);
         const got = core.f32(y, M * N);
         const want = oracle(x, blocks, M, N, K, name === 'Q4_0', kind === 'relaxed');
         if (kind === 'simd') assert.deepEqual(got, want, `${what}: the oracle's bits`);
@@ -138,9 +138,9 @@ test('int8-activation products: the oracle formula, the 8-bit rounding bound, ro
             moved = Math.max(moved, d / bound);
           }
         assert.ok(moved > 0.01, `${what}: the activations were rounded (largest move ${moved} of the bound)`);
-        for (let m = 0; m < M; m++) k.matmulXWtInt8(alone + m * N * 4, xp + m * K * 4, wq, 0, 1, N, K, wt);
+        for (let m = 0; m < M; m++) k.matmulXWtInt8(alone + m * N * 4, xp + m * K * 4, wq, 1, N, K, wt);
         assert.deepEqual(core.f32(alone, M * N), got, `${what}: each row alone`);
-        k.matmulXWtInt8(y, xp, wq, 0, M, N, K, wt, true);
+        k.matmulXWtInt8(y, xp, wq, M, N, K, wt, true);
         assert.deepEqual(
           core.f32(y, M * N),
           got.map((v) => f(v + v)),

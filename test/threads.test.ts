@@ -141,7 +141,7 @@ describe('threads inside a rank', async () => {
         if (hasInt8Path(wt))
           for (const acc of [false, true])
             sameBits(one, many, `matmulXWtInt8 ${WeightType[wt]} ${M}x${N}x${K} acc ${acc}`, [y, x, w, s], (k, p) =>
-              k.matmulXWtInt8(p[0], p[1], p[2], 0, M, N, K, wt, acc),
+              k.matmulXWtInt8(p[0], p[1], p[2], M, N, K, wt, acc),
             );
         if (M <= 5)
           sameBits(one, many, `matmulXWtRows ${WeightType[wt]} ${M}x${N}x${K}`, [y, x, w, s], (k, p) =>

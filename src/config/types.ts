@@ -4,6 +4,7 @@
  */
 import type { ScheduleConfig } from '../train/schedule.ts';
 import type { PetConfig } from '../model/lora.ts';
+import type { Activations } from '../model/options.ts';
 
 /** What run_mindformer does. */
 export type RunMode = 'train' | 'finetune' | 'eval' | 'predict';
@@ -85,8 +86,8 @@ export interface RunConfig extends IgnoredKeys {
   stream_layers: string;
   /** ours: threads that run each rank's kernels (0: the machine's cores shared out among the ranks) */
   threads: number;
-  /** ours: what generation feeds q8_0/q4_0 weights, 'int8' (llama.cpp's integer products) or 'f32' (exact) */
-  activations: string;
+  /** ours: what generation feeds q8_0/q4_0 weights, 'int8' (llama.cpp's integer products) or 'f32' (exact); the schema checks it */
+  activations: Activations;
   runner_config: {
     epochs: number;
     batch_size: number;

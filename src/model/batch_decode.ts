@@ -13,12 +13,11 @@
  * Shapes: R rows in a step (one per sequence when decoding, the prompt's positions when
  * prefilling one sequence); D hidden, H and KVH heads of hd, F the FFN size, V the vocabulary.
  */
-import { hasInt8Path } from '../runtime/kernels.ts';
 import { headDim } from './config.ts';
 import type { LlamaModel } from './llama.ts';
 import { linearShape, type LinearKind } from './lora.ts';
 import type { LoraFactors, ServedAdapter } from './adapters.ts';
-import type { LayerParams, Matrix } from './weights.ts';
+import type { LayerParams } from './weights.ts';
 
 /** A sequence being decoded: its cache slot, the positions filled and its adapter. */
 export interface DecodeSequence {
@@ -208,7 +207,7 @@ export class BatchDecoder {
     });
     const n = segs.length;
     k.rmsnormForward(b.xf, b.rstdf, b.last, w.norm, n, D, c.normEps);
-    this.linear(b.logits, b.xf, w.head, n, batched);
+    this.model.generationProduct(b.logits, b.xf, w.head, n, batched);
     return Float32Array.from(arena.f32(b.logits, n * V));
   }
 
@@ -295,7 +294,7 @@ export class BatchDecoder {
       W = p.linear[kind],
       [out, inn] = linearShape(this.model.config, kind),
       t = this.buffers.t;
-    this.linear(y, x, W, T, batched, accumulate);
+    this.model.generationProduct(y, x, W, T, batched, accumulate);
     let r = 0;
     for (const s of segs) {
       const S = s.ids.length,
@@ -307,18 +306,6 @@ export class BatchDecoder {
       }
       r += S;
     }
-  }
-
-  /**
-   * y[n, W.rows] (+)= x·Wᵀ: one product read once for all rows when batched, else the model's own;
-   * generation's integer products give every row its bits alone in either case.
-   */
-  private linear(y: number, x: number, W: Matrix, n: number, batched: boolean, accumulate = false): void {
-    const k = this.model.core.kernels;
-    if (this.model.int8Activations && hasInt8Path(W.wt))
-      k.matmulXWtInt8(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
-    else if (batched) k.matmulXWtRows(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
-    else k.matmulXWt(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
   }
 
   /** y[T, n] += bias[n] on every row (no bias: nothing). */

@@ -13,7 +13,7 @@
  * limit on the sequence length (within it, attention is plain causal).
  */
 import type { Core } from '../runtime/core.ts';
-import { WeightType } from '../runtime/kernels.ts';
+import { hasInt8Path, WeightType } from '../runtime/kernels.ts';
 import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
 import { LINEARS, linearShape, type LinearKind } from './lora.ts';
@@ -22,7 +22,7 @@ import { activationPlan, checkFits, weightPlan } from './plan.ts';
 import { batchShape, type Batch } from './batch.ts';
 import type { ModelOptions } from './options.ts';
 import type { ModelShare } from './sharding.ts';
-import { LlamaWeights, type LayerParams } from './weights.ts';
+import { LlamaWeights, type LayerParams, type Matrix } from './weights.ts';
 
 export type { ModelOptions };
 
@@ -156,12 +156,20 @@ export class LlamaModel {
     if (options.mode === 'finetune' && options.lora) this.weights.initLora(options.seed ?? 0, share);
   }
 
-  /** Whether generation rounds activations to int8 for Q8_0 and Q4_0 weights (ModelOptions.activations). */
-  get int8Activations(): boolean {
-    return this.options.activations !== 'f32';
+  /**
+   * y[n, W.rows] (+)= x·Wᵀ as generation computes it: the integer products over Q8_0 and Q4_0
+   * weights unless ModelOptions.activations is 'f32', else batched rows (the weights read once for
+   * all, each row's bits as alone) or the one product. Every row gets the bits it gets alone.
+   */
+  generationProduct(y: number, x: number, W: Matrix, n: number, batched: boolean, accumulate = false): void {
+    const k = this.core.kernels;
+    if (this.options.activations !== 'f32' && hasInt8Path(W.wt))
+      k.matmulXWtInt8(y, x, W.ptr, n, W.rows, W.cols, W.wt, accumulate);
+    else if (batched) k.matmulXWtRows(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
+    else k.matmulXWt(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
   }
 
-  /** True while forwardCached runs with int8Activations: linear layers take generation's products. */
+  /** True while forwardCached runs: linear layers take generationProduct. */
   private generating = false;
 
   // ---------------------------------------------------------------------------------------
@@ -320,7 +328,7 @@ export class LlamaModel {
   ): void {
     const k = this.core.kernels,
       W = p.linear[kind];
-    if (this.generating) k.matmulXWtInt8(y, x, W.ptr, W.scale, T, W.rows, W.cols, W.wt, accumulate);
+    if (this.generating) this.generationProduct(y, x, W, T, false, accumulate);
     else k.matmulXWt(y, x, W.ptr, W.scale, T, W.rows, W.cols, W.wt, accumulate);
     const ad = p.lora[kind];
     if (!ad) return;
@@ -833,7 +841,7 @@ export class LlamaModel {
       idv[i] = ids[i];
     }
     k.embeddingGather(b.layers[0].xin, w.embed.ptr, w.embed.scale, b.ids, b.T, D, w.embed.wt);
-    this.generating = this.int8Activations;
+    this.generating = true;
     try {
       for (let l = 0; l < c.nLayers; l++)
         this.layerForward(l, b.layers[l], l + 1 < c.nLayers ? b.layers[l + 1].xin : b.xL, false, cache);
@@ -847,9 +855,7 @@ export class LlamaModel {
     const out = new Float32Array(B * V);
     for (let r0 = 0; r0 < B; r0 += b.logitsRows) {
       const n = Math.min(b.logitsRows, B - r0);
-      if (this.int8Activations)
-        k.matmulXWtInt8(b.logits, b.xf + r0 * D * 4, w.head.ptr, w.head.scale, n, V, D, w.head.wt);
-      else k.matmulXWt(b.logits, b.xf + r0 * D * 4, w.head.ptr, w.head.scale, n, V, D, w.head.wt);
+      this.generationProduct(b.logits, b.xf + r0 * D * 4, w.head, n, false);
       out.set(arena.f32(b.logits, n * V), r0 * V);
     }
     return out;

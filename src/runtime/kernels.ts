@@ -210,17 +210,8 @@ export interface CoreExports {
     qt: number,
     acc: number,
   ): void;
-  matmul_xwt_qa(
-    y: number,
-    ldy: number,
-    x: number,
-    w: number,
-    M: number,
-    N: number,
-    K: number,
-    qt: number,
-    acc: number,
-  ): void;
+  /** matmul_xwt_q's call, with x rounded to int8 per block of 32 (Q8_0 and Q4_0 only) */
+  matmul_xwt_qa: CoreExports['matmul_xwt_q'];
   matmul_dyw_q(dx: number, dy: number, w: number, M: number, N: number, K: number, qt: number, acc: number): void;
   dequantize_rows_q(dst: number, w: number, rows: number, K: number, qt: number): void;
   embedding_gather_q(out: number, table: number, ids: number, n: number, dim: number, qt: number): void;
@@ -303,42 +294,54 @@ export class Kernels {
     wt: WeightType,
     accumulate = false,
   ): void {
+    if (isBlockType(wt)) return this.blockProduct('matmul_xwt_q', y, x, w, M, N, K, wt, accumulate);
     const acc = accumulate ? 1 : 0,
       rowBytes = K * weightBytes(wt);
-    this.cut(M * N * K, N, 16, (n0, n1) =>
-      isBlockType(wt)
-        ? { fn: 'matmul_xwt_q', args: [y + n0 * 4, N, x, w + n0 * rowBytes, M, n1 - n0, K, wt, acc] }
-        : {
-            fn: 'matmul_xwt',
-            args: [y + n0 * 4, N, x, w + n0 * rowBytes, scale && scale + n0 * 4, M, n1 - n0, K, wt, acc],
-          },
-    );
+    this.cut(M * N * K, N, 16, (n0, n1) => ({
+      fn: 'matmul_xwt',
+      args: [y + n0 * 4, N, x, w + n0 * rowBytes, scale && scale + n0 * 4, M, n1 - n0, K, wt, acc],
+    }));
+  }
+
+  /** y[M,N] (+)= x[M,K]·w[N,K]ᵀ over a block type by `fn`, cut by output columns. */
+  private blockProduct(
+    fn: 'matmul_xwt_q' | 'matmul_xwt_qa',
+    y: number,
+    x: number,
+    w: number,
+    M: number,
+    N: number,
+    K: number,
+    wt: WeightType,
+    accumulate: boolean,
+  ): void {
+    const acc = accumulate ? 1 : 0,
+      rowBytes = K * weightBytes(wt);
+    this.cut(M * N * K, N, 16, (n0, n1) => ({
+      fn,
+      args: [y + n0 * 4, N, x, w + n0 * rowBytes, M, n1 - n0, K, wt, acc],
+    }));
   }
 
   /**
-   * y[M,N] (+)= x[M,K]·w[N,K]ᵀ as generation computes it: over Q8_0 and Q4_0 weights, x is
+   * y[M,N] (+)= x[M,K]·w[N,K]ᵀ as generation computes it over Q8_0 and Q4_0 weights: x is
    * rounded to int8 per block of 32 and the products are integer (qact.ts, llama.cpp's way: about
-   * 0.4% of each block's largest activation); every other storage takes matmulXWt. A row gives
-   * the same bits alone or among others, so batched decoding steps call this with all their rows.
+   * 0.4% of each block's largest activation); only those types (hasInt8Path). A row gives the
+   * same bits alone or among others, so batched decoding steps call this with all their rows.
    */
   matmulXWtInt8(
     y: number,
     x: number,
     w: number,
-    scale: number,
     M: number,
     N: number,
     K: number,
     wt: WeightType,
     accumulate = false,
   ): void {
-    if (!hasInt8Path(wt)) return this.matmulXWt(y, x, w, scale, M, N, K, wt, accumulate);
-    const acc = accumulate ? 1 : 0,
-      rowBytes = K * weightBytes(wt);
-    this.cut(M * N * K, N, 16, (n0, n1) => ({
-      fn: 'matmul_xwt_qa',
-      args: [y + n0 * 4, N, x, w + n0 * rowBytes, M, n1 - n0, K, wt, acc],
-    }));
+    if (!hasInt8Path(wt))
+      throw new RangeError(`int8-activation products take Q8_0 or Q4_0 weights, not ${WeightType[wt]}`);
+    this.blockProduct('matmul_xwt_qa', y, x, w, M, N, K, wt, accumulate);
   }
 
   /**

@@ -18,7 +18,6 @@ import { configFromMindFormers, type LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
 import { weightDtype } from '../model/weight_dtype.ts';
 import { loraFromPetConfig, type LoraConfig } from '../model/lora.ts';
-import { parseActivations } from '../model/options.ts';
 import { placeWeights, type Placement } from '../model/placement.ts';
 import { rankShare, type ModelShare } from '../model/sharding.ts';
 import { blockFallbackNote, type BaseLayout, type HostLayers } from '../model/weights.ts';
@@ -236,7 +235,7 @@ function runModel(c: RunConfig, share?: ModelShare): RunModel {
     lora: adapterDir ? undefined : lora,
     recompute: c.recompute_config.recompute && training,
     seed: c.seed,
-    activations: parseActivations(c.activations, `${where}.activations`),
+    activations: c.activations,
   };
   return { config, ownConfig, lora, adapterDir, options };
 }
