@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync,
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
-import type { LlamaModel as LlamaModel_, Token } from 'node-llama-cpp';
+import type { Llama as Llama_, LlamaModel as LlamaModel_, Token } from 'node-llama-cpp';
 import {
   dequantize,
   quantizeQ4_0,
@@ -388,10 +388,12 @@ async function llamaCppNext(lm: LlamaModel_, prompt: number[], continuation: num
   return out;
 }
 
-test('Q4_K and Q6_K GGUF written here run in llama.cpp with our greedy continuation; their blocks load as stored, as quantizing on load gives them, and compute what f32 computes on them', async () => {
-  // Rows of 256 and 768 values (whole super-blocks); weights of std 0.1 keep attention soft, so
-  // that the rounding of llama.cpp's 8-bit activations does not swing whole tokens.
-  const model = await randomLlama('kquants', [
+/**
+ * A random Llama with rows of 256 and 768 values (whole super-blocks) and weights of std 0.1,
+ * which keep attention soft, so that the rounding of 8-bit activations does not swing whole tokens.
+ */
+function softLlama(): Promise<string> {
+  softModel ??= randomLlama('soft', [
     '--model.model_config.hidden_size',
     '256',
     '--model.model_config.multiple_of',
@@ -399,6 +401,38 @@ test('Q4_K and Q6_K GGUF written here run in llama.cpp with our greedy continuat
     '--model.model_config.initializer_range',
     '0.1',
   ]);
+  return softModel;
+}
+let softModel: Promise<string> | undefined;
+
+/**
+ * Checks that llama.cpp on `file`, after `prompt` and each prefix of our greedy tokens, picks our
+ * token or one whose logit (ours) is within `tolerance` of our largest.
+ */
+async function assertLlamaCppNear(
+  llama: Llama_,
+  file: string,
+  prompt: number[],
+  steps: { tokens: number[]; logits: Float32Array[] },
+  tolerance: number,
+  what: string,
+): Promise<void> {
+  const lm = await llama.loadModel({ modelPath: file });
+  try {
+    (await llamaCppNext(lm, prompt, steps.tokens)).forEach((t, i) => {
+      const l = steps.logits[i];
+      assert.ok(
+        l[t] >= l[steps.tokens[i]] - tolerance,
+        `${what} step ${i}: llama.cpp's ${t} has logit ${l[t]}, ours ${steps.tokens[i]} ${l[steps.tokens[i]]}`,
+      );
+    });
+  } finally {
+    await lm.dispose();
+  }
+}
+
+test('Q4_K and Q6_K GGUF written here run in llama.cpp with our greedy continuation; their blocks load as stored, as quantizing on load gives them, and compute what f32 computes on them', async () => {
+  const model = await softLlama();
   const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
@@ -442,19 +476,7 @@ test('Q4_K and Q6_K GGUF written here run in llama.cpp with our greedy continuat
     // logit is within 0.5 of our largest.
     const steps = greedySteps(await loadModel(core, file, { mode: 'finetune', weightType: wt }), tokens, 12);
     assert.deepEqual(steps.tokens, asStored.greedy);
-    const lm = await llama.loadModel({ modelPath: file });
-    try {
-      const theirs = await llamaCppNext(lm, tokens, steps.tokens);
-      theirs.forEach((t, i) => {
-        const l = steps.logits[i];
-        assert.ok(
-          l[t] >= l[steps.tokens[i]] - 0.5,
-          `${type} step ${i}: llama.cpp's ${t} has logit ${l[t]}, ours ${steps.tokens[i]} ${l[steps.tokens[i]]}`,
-        );
-      });
-    } finally {
-      await lm.dispose();
-    }
+    await assertLlamaCppNear(llama, file, tokens, steps, 0.5, type);
   }
   // Rows of 64 values are not whole super-blocks: such matrices are written and held as Q8_0.
   const small = await gqaLlama(),
@@ -470,14 +492,7 @@ test('Q4_K and Q6_K GGUF written here run in llama.cpp with our greedy continuat
 });
 
 test('Q8_0 and Q4_0 GGUF with int8 activations: llama.cpp, which rounds its activations the same way, gives our greedy tokens up to near-ties; f32 activations stay within the stated distance', async () => {
-  const model = await randomLlama('blocks', [
-    '--model.model_config.hidden_size',
-    '256',
-    '--model.model_config.multiple_of',
-    '256',
-    '--model.model_config.initializer_range',
-    '0.1',
-  ]);
+  const model = await softLlama();
   const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
@@ -492,22 +507,10 @@ test('Q8_0 and Q4_0 GGUF with int8 activations: llama.cpp, which rounds its acti
       exact = await ours(file, tokens, 12, dtype, 'f32');
     const steps = greedySteps(await loadModel(core, file, { mode: 'finetune', weightType: wt }), tokens, 12);
     assert.deepEqual(steps.tokens, int8.greedy);
-    const lm = await llama.loadModel({ modelPath: file });
-    try {
-      const theirs = await llamaCppNext(lm, tokens, steps.tokens);
-      // Their scales of x are f16 and their rounding goes away from zero: near-ties may go the
-      // other way (here 2 of 12 Q4_0 steps, by under 0.006); every token of theirs is ours or
-      // within 0.02 of our largest logit (the K-quants above, f32 against 8 bits, need 0.5).
-      theirs.forEach((t, i) => {
-        const l = steps.logits[i];
-        assert.ok(
-          l[t] >= l[steps.tokens[i]] - 0.02,
-          `${type} step ${i}: llama.cpp's ${t} has logit ${l[t]}, ours ${steps.tokens[i]} ${l[steps.tokens[i]]}`,
-        );
-      });
-    } finally {
-      await lm.dispose();
-    }
+    // Their scales of x are f16 and their rounding goes away from zero: near-ties may go the
+    // other way (here 2 of 12 Q4_0 steps, by under 0.006); every token of theirs is ours or
+    // within 0.02 of our largest logit (the K-quants above, f32 against 8 bits, need 0.5).
+    await assertLlamaCppNear(llama, file, tokens, steps, 0.02, type);
     // Rounding x to 8 bits moves each product by at most Σ|w|·max|x|/254 per block; through the
     // layers the last position's logits stay within 3% of their largest (stories110M's shape: 1.4–1.7%).
     assertClose(int8.logits, exact.logits, 0.03, `${type}: int8 against f32 activations`);
