@@ -32,6 +32,21 @@ export const Q6K_BYTES: usize = 210;
   return (load<u8>(p + <usize>(j + 4)) >> 4) | ((load<u8>(p + <usize>j) >> 6) << 4);
 }
 
+/**
+ * Q4_K's eight 6-bit scales (u8 lanes 0..7) and eight mins (lanes 8..15) of the 12 packed bytes
+ * at p, as scaleK4 and minK4 read them one at a time (reads 16 bytes).
+ */
+// @ts-ignore: decorator
+@inline export function scalesMinsK4(p: usize): v128 {
+  const v = v128.load(p);
+  // a: the bytes holding each lane's low bits; b: those holding the top 2 bits of lanes 4..7 and 12..15
+  const a = i8x16.shuffle(v, v, 0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11);
+  const b = i8x16.shuffle(v, i8x16.splat(0), 16, 16, 16, 16, 0, 1, 2, 3, 16, 16, 16, 16, 4, 5, 6, 7);
+  const top = v128.and(i8x16.shr_u(b, 2), i8x16.splat(0x30));
+  const nib = v128.bitselect(v128.and(a, i8x16.splat(15)), i8x16.shr_u(a, 4), i8x16(0, 0, 0, 0, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0));
+  return v128.bitselect(v128.and(a, i8x16.splat(63)), v128.or(nib, top), i8x16(-1, -1, -1, -1, 0, 0, 0, 0, -1, -1, -1, -1, 0, 0, 0, 0));
+}
+
 /** The exact i32 sums Σ w·x over 16 values: w as two int16x8 halves, x's int16 part at xp. */
 // @ts-ignore: decorator
 @inline function dot16(w0: v128, w1: v128, xp: usize): v128 {
@@ -85,9 +100,9 @@ export function dotRowQ4K(xq: usize, xl: usize, xs: usize, xsum: usize, w: usize
   return hsum(acc) - mins;
 }
 
-/** Q6_K's four runs of 16 six-bit quants at ql, ql + 32 and qh, minus 32, as int8 (group g: values l0 + 32g). */
+/** Q6_K's run g of 16 six-bit quants (0..63) at ql, ql + 32 and qh, as u8 lanes (group g: values l0 + 32g). */
 // @ts-ignore: decorator
-@inline function q6Group(ql: usize, qh: usize, g: i32): v128 {
+@inline export function q6Quants(ql: usize, qh: usize, g: i32): v128 {
   const lo = v128.load(ql + <usize>((g & 1) * 32)), hi = v128.load(qh), bits = i8x16.splat(0x30);
   const nib = g < 2 ? v128.and(lo, i8x16.splat(15)) : i8x16.shr_u(lo, 4);
   let top: v128;
@@ -95,7 +110,13 @@ export function dotRowQ4K(xq: usize, xl: usize, xs: usize, xsum: usize, w: usize
   else if (g == 1) top = v128.and(i8x16.shl(hi, 2), bits);
   else if (g == 2) top = v128.and(hi, bits);
   else top = v128.and(i8x16.shr_u(hi, 2), bits);
-  return i8x16.sub(v128.or(nib, top), i8x16.splat(32));
+  return v128.or(nib, top);
+}
+
+/** Q6_K's run g as q6Quants, minus 32, as int8. */
+// @ts-ignore: decorator
+@inline function q6Group(ql: usize, qh: usize, g: i32): v128 {
+  return i8x16.sub(q6Quants(ql, qh, g), i8x16.splat(32));
 }
 
 /**

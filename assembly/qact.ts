@@ -14,8 +14,10 @@
 // nibbles are the 7-bit operand, which every engine must treat alike; pairs of products stay far
 // inside int16), the plain build widens them to int16 first: both builds give the same sums.
 
-import { fma, storeLanes } from './simd';
-import { matmul_xwt_q, QT_Q4_0, QT_Q8_0 } from './qblocks';
+import { fma, half4, reduce4, storeLanes } from './simd';
+import { absMax32, roundInt8x16 } from './quant';
+import { matmul_xwt_q, QT_Q4_0, QT_Q4_K, QT_Q6_K, QT_Q8_0, rowBytes, superBlocks } from './qblocks';
+import { decode4K, quantizeRowsK, rowRegionBytes, SUMS_BYTES, tile4K } from './kqact';
 import { QROWS_BYTES, qRows } from './workspace';
 
 /** Weight rows (bytes) a tile pass keeps hot while every group of 4 x rows goes by. */
@@ -27,32 +29,44 @@ const TILE_WEIGHT_BYTES: usize = 256 << 10;
   return qt == QT_Q8_0 ? 34 : 18;
 }
 
-/** Four f16 values (the low 16 bits of each i32 lane) as f32x4; subnormals, inf and NaN kept. */
+/**
+ * Σ over one block of 32 of the weight block at wp (Q8_0 or Q4_0 quants, no scale) · rows of x's
+ * int8 blocks at xp + r·k (r < rows: 1 or 4), the weights unpacked once for all rows: 4 rows are
+ * reduced to one i32 lane each, one row is left in 4 lanes.
+ */
 // @ts-ignore: decorator
-@inline function half4(h: v128): v128 {
-  const em = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
-  let f = f32x4.mul(em, f32x4.splat(5.192296858534828e33)); // × 2^112 rebiases the exponent
-  f = v128.bitselect(v128.or(em, i32x4.splat(0x7f800000)), f, i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00)));
-  return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
-}
-
-/** The lane sums of a, b, c, d as the lanes of one vector (exact in i32). */
-// @ts-ignore: decorator
-@inline function reduce4(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = i32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
-  const cd = i32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
-  return i32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
-}
-
-/** Σ over one block of 32: the weight block at wp (Q8_0 or Q4_0 quants, no scale) · x's int8 block at xp, in 4 i32 lanes. */
-// @ts-ignore: decorator
-@inline function blockDot(wp: usize, xp: usize, qt: i32): v128 {
+@inline function blockDot(wp: usize, xp: usize, k: usize, rows: i32, qt: i32): v128 {
+  let r0: v128, r1 = i32x4.splat(0), r2 = r1, r3 = r1;
   if (qt == QT_Q8_0) {
-    const a = i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(wp + 2), v128.load8x8_s(xp)), i32x4.dot_i16x8_s(v128.load8x8_s(wp + 10), v128.load8x8_s(xp, 8)));
-    const b = i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(wp + 18), v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(v128.load8x8_s(wp + 26), v128.load8x8_s(xp, 24)));
-    return i32x4.add(a, b);
+    const w0 = v128.load8x8_s(wp + 2), w1 = v128.load8x8_s(wp + 10), w2 = v128.load8x8_s(wp + 18), w3 = v128.load8x8_s(wp + 26);
+    r0 = q8Row(w0, w1, w2, w3, xp);
+    if (rows == 4) {
+      r1 = q8Row(w0, w1, w2, w3, xp + k);
+      r2 = q8Row(w0, w1, w2, w3, xp + 2 * k);
+      r3 = q8Row(w0, w1, w2, w3, xp + 3 * k);
+    }
+  } else {
+    const v = v128.load(wp + 2), lo = v128.and(v, i8x16.splat(15)), hi = v128.and(i16x8.shr_u(v, 4), i8x16.splat(15));
+    r0 = q4Row(lo, hi, xp);
+    if (rows == 4) {
+      r1 = q4Row(lo, hi, xp + k);
+      r2 = q4Row(lo, hi, xp + 2 * k);
+      r3 = q4Row(lo, hi, xp + 3 * k);
+    }
   }
-  const v = v128.load(wp + 2), lo = v128.and(v, i8x16.splat(15)), hi = v128.and(i16x8.shr_u(v, 4), i8x16.splat(15));
+  return rows == 1 ? r0 : reduce4(r0, r1, r2, r3);
+}
+
+/** Σ over a block of 32: Q8_0 quants widened to int16 (w0..w3) · x's int8 block at xp, in 4 i32 lanes. */
+// @ts-ignore: decorator
+@inline function q8Row(w0: v128, w1: v128, w2: v128, w3: v128, xp: usize): v128 {
+  const a = i32x4.add(i32x4.dot_i16x8_s(w0, v128.load8x8_s(xp)), i32x4.dot_i16x8_s(w1, v128.load8x8_s(xp, 8)));
+  return i32x4.add(a, i32x4.add(i32x4.dot_i16x8_s(w2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(w3, v128.load8x8_s(xp, 24))));
+}
+
+/** Σ over a block of 32: Q4_0 nibbles lo (values 0..15) and hi (16..31), 0..15 each · x's int8 block at xp, in 4 i32 lanes. */
+// @ts-ignore: decorator
+@inline function q4Row(lo: v128, hi: v128, xp: usize): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
     // pairs of products in int16 (at most 2·15·128 each), four of them after the sum
     const p = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp, 16), hi));
@@ -83,25 +97,11 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
     }
     const xr = x + <usize>m * <usize>K * 4;
     for (let b = 0; b < nb; b++) {
-      const p = xr + <usize>b * 128;
-      const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
-      const v4 = v128.load(p, 64), v5 = v128.load(p, 80), v6 = v128.load(p, 96), v7 = v128.load(p, 112);
-      let mv = f32x4.max(f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
-        f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))));
-      mv = f32x4.max(mv, i32x4.shuffle(mv, mv, 2, 3, 0, 1));
-      const amax = max<f32>(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1));
+      const p = xr + <usize>b * 128, qb = qr + <usize>b * 32, amax = absMax32(p, 1);
       const inv = f32x4.splat(amax == 0 ? 0 : <f32>127.0 / amax);
-      const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v0, inv))), q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v1, inv)));
-      const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v2, inv))), q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v3, inv)));
-      const q4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v4, inv))), q5 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v5, inv)));
-      const q6 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v6, inv))), q7 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v7, inv)));
-      const qb = qr + <usize>b * 32;
-      v128.store(qb, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
-      v128.store(qb, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q4, q5), i16x8.narrow_i32x4_s(q6, q7)), 16);
-      const s = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
       const at = (slot + <usize>(b << 2)) * 4;
       store<f32>(xd + at, amax / <f32>127.0);
-      store<i32>(xs + at, (i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3)) << 3);
+      store<i32>(xs + at, (roundInt8x16(p, inv, qb) + roundInt8x16(p + 64, inv, qb + 16)) << 3);
     }
   }
 }
@@ -116,7 +116,7 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
   let acc = f32x4.splat(0);
   for (let b = 0; b < (K >> 5); b++) {
     const o = <usize>b * bytes, xp = xr + <usize>b * 32, at = <usize>b * 16;
-    let s = reduce4(blockDot(w + o, xp, qt), blockDot(w1 + o, xp, qt), blockDot(w2 + o, xp, qt), blockDot(w3 + o, xp, qt));
+    let s = reduce4(blockDot(w + o, xp, 0, 1, qt), blockDot(w1 + o, xp, 0, 1, qt), blockDot(w2 + o, xp, 0, 1, qt), blockDot(w3 + o, xp, 0, 1, qt));
     if (qt != QT_Q8_0) s = i32x4.sub(s, v128.load32_splat(xs + at));
     let h = v128.load16_lane(w + o, i32x4.splat(0), 0);
     h = v128.load16_lane(w1 + o, h, 1);
@@ -134,7 +134,7 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
   let acc = f32x4.splat(0);
   for (let b = 0; b < (K >> 5); b++) {
     const wp = w + <usize>b * bytes, xp = xr + <usize>b * 32, at = <usize>b * 16;
-    let s = reduce4(blockDot(wp, xp, qt), blockDot(wp, xp + k, qt), blockDot(wp, xp + 2 * k, qt), blockDot(wp, xp + 3 * k, qt));
+    let s = blockDot(wp, xp, k, 4, qt);
     if (qt != QT_Q8_0) s = i32x4.sub(s, v128.load(xs + at));
     acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(half4(i32x4.splat(<i32>load<u16>(wp))), v128.load(xd + at)), acc);
   }
@@ -144,18 +144,23 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
 /** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ for one chunk of rows already quantized at q, xd, xs. */
 // @ts-ignore: decorator
 @inline function productChunk(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, qt: i32, accumulate: bool): void {
-  const rb = <usize>(K >> 5) * blockBytes(qt), groupStride = <usize>(K >> 5) * 16;
+  const sb = superBlocks(qt), rb = rowBytes(K, qt), groupStride = <usize>(sb ? K >> 8 : K >> 5) * 16;
+  // x's sums: beside the scales for blocks of 32, row after row for super-blocks (kqact.ts)
+  const sumsRow: usize = sb ? <usize>(K >> 8) * SUMS_BYTES : 4;
   if (rows < 4) {
     // Decoding: each x row against 4 weight rows at a time, one from each quarter of W, so that
     // the reads are four long sequential streams (rows next to each other would be short ones).
     const quarter = N >> 2, qb = <usize>quarter * rb, qy = <usize>quarter * 4;
     for (let m = 0; m < rows; m++) {
-      const xr = q + <usize>m * <usize>K, md = xd + <usize>m * 4, ms = xs + <usize>m * 4, yr = y + <usize>m * ldy * 4;
+      const xr = q + <usize>m * <usize>K, md = xd + <usize>m * 4, ms = xs + <usize>m * sumsRow, yr = y + <usize>m * ldy * 4;
       for (let n = 0; n < quarter; n++) {
-        storeLanes(yr + <usize>n * 4, qy, decode4(xr, md, ms, w + <usize>n * rb, qb, K, qt), 4, accumulate);
+        const wr = w + <usize>n * rb;
+        storeLanes(yr + <usize>n * 4, qy, sb ? decode4K(xr, md, ms, wr, qb, K, qt) : decode4(xr, md, ms, wr, qb, K, qt), 4, accumulate);
       }
-      for (let n = quarter << 2; n < N; n++)
-        storeLanes(yr + <usize>n * 4, 0, decode4(xr, md, ms, w + <usize>n * rb, 0, K, qt), 1, accumulate);
+      for (let n = quarter << 2; n < N; n++) {
+        const wr = w + <usize>n * rb;
+        storeLanes(yr + <usize>n * 4, 0, sb ? decode4K(xr, md, ms, wr, 0, K, qt) : decode4(xr, md, ms, wr, 0, K, qt), 1, accumulate);
+      }
     }
     return;
   }
@@ -165,29 +170,34 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
     const n1 = min(N, n0 + pass);
     for (let g = 0; g < groups; g++) {
       const m0 = g << 2, valid = min(4, rows - m0);
-      const xr = q + <usize>m0 * <usize>K, gd = xd + <usize>g * groupStride, gs = xs + <usize>g * groupStride;
+      const xr = q + <usize>m0 * <usize>K, gd = xd + <usize>g * groupStride, gs = sb ? xs + <usize>m0 * sumsRow : xs + <usize>g * groupStride;
       const yp0 = y + <usize>m0 * ldy * 4;
       for (let n = n0; n < n1; n++) {
-        storeLanes(yp0 + <usize>n * 4, ldy * 4, tile4(xr, gd, gs, w + <usize>n * rb, K, qt), valid, accumulate);
+        const wr = w + <usize>n * rb;
+        storeLanes(yp0 + <usize>n * 4, ldy * 4, sb ? tile4K(xr, gd, gs, sumsRow, wr, K, qt) : tile4(xr, gd, gs, wr, K, qt), valid, accumulate);
       }
     }
   }
 }
 
 /**
- * Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in Q8_0 or Q4_0 blocks (qt) and X rounded to int8 per block
- * of 32 (the file's header); rows of Y are ldy floats apart. X is quantized in chunks of rows that
- * fit the workspace's qRows region; a K too long for 4 rows there takes the exact path.
+ * Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in blocks of qt and X rounded to int8 per block: of 32 for
+ * Q8_0 and Q4_0 (the file's header), of 256 for Q4_K and Q6_K (kqact.ts); rows of Y are ldy floats
+ * apart. X is quantized in chunks of rows that fit the workspace's qRows region; a K too long for
+ * 4 rows there takes the exact path.
  */
 export function matmul_xwt_qa(y: usize, ldy: i32, x: usize, w: usize, M: i32, N: i32, K: i32, qt: i32, accumulate: bool): void {
-  const perRow = <usize>K + <usize>(K >> 5) * 8, chunk = <i32>(QROWS_BYTES / perRow) & ~3;
+  const sb = superBlocks(qt), perRow = sb ? rowRegionBytes(K) : <usize>K + <usize>(K >> 5) * 8;
+  const chunk = <i32>(QROWS_BYTES / perRow) & ~3;
   if (chunk < 4) return matmul_xwt_q(y, ldy, x, w, M, N, K, qt, accumulate);
-  const q = qRows(), xd = q + <usize>chunk * <usize>K, xs = xd + <usize>chunk * <usize>(K >> 5) * 4;
+  const q = qRows(), xd = q + <usize>chunk * <usize>K, xs = xd + <usize>chunk * <usize>(sb ? K >> 8 : K >> 5) * 4;
   for (let m0 = 0; m0 < M; m0 += chunk) {
-    const rows = min(chunk, M - m0);
-    quantizeRows(q, xd, xs, x + <usize>m0 * <usize>K * 4, rows, K);
-    const yc = y + <usize>m0 * <usize>ldy * 4;
+    const rows = min(chunk, M - m0), xc = x + <usize>m0 * <usize>K * 4, yc = y + <usize>m0 * <usize>ldy * 4;
+    if (sb) quantizeRowsK(q, xd, xs, xc, rows, K);
+    else quantizeRows(q, xd, xs, xc, rows, K);
     if (qt == QT_Q8_0) productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q8_0, accumulate);
-    else productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q4_0, accumulate);
+    else if (qt == QT_Q4_0) productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q4_0, accumulate);
+    else if (qt == QT_Q4_K) productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q4_K, accumulate);
+    else productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q6_K, accumulate);
   }
 }

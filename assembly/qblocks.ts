@@ -23,7 +23,7 @@ export const QT_Q6_K: i32 = 6;
 
 /** Whether `qt` is a super-block type (256 values a block). */
 // @ts-ignore: decorator
-@inline function superBlocks(qt: i32): bool {
+@inline export function superBlocks(qt: i32): bool {
   return qt == QT_Q4_K || qt == QT_Q6_K;
 }
 
@@ -35,7 +35,7 @@ export const QT_Q6_K: i32 = 6;
 
 /** Bytes of one row of K values. */
 // @ts-ignore: decorator
-@inline function rowBytes(K: i32, qt: i32): usize {
+@inline export function rowBytes(K: i32, qt: i32): usize {
   if (superBlocks(qt)) return <usize>(K >> 8) * (qt == QT_Q4_K ? Q4K_BYTES : Q6K_BYTES);
   return <usize>(K >> 5) * (qt == QT_Q8_0 ? 34 : 18);
 }

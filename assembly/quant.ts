@@ -1,5 +1,5 @@
-// Storage conversions for frozen weights: int8 rows with an f32 scale, bf16, and the f16 scales
-// of llama.cpp's blocks.
+// Storage conversions for frozen weights (int8 rows with an f32 scale, bf16, the f16 scales of
+// llama.cpp's blocks) and the int8 rounding of generation's activations (qact.ts, kqact.ts).
 
 /**
  * q[rows,cols] int8 and scale[rows]: scale = max|w|/127 (0 for an all-zero row),
@@ -53,4 +53,32 @@ export function bf16_to_f32(dst: usize, src: usize, n: i32): void {
   if (e == 0) return reinterpret<f32>(s | reinterpret<u32>(<f32>m * 5.9604644775390625e-8));
   if (e == 31) return reinterpret<f32>(s | 0x7f800000 | (m << 13));
   return reinterpret<f32>(s | ((e + 112) << 23) | (m << 13));
+}
+
+/**
+ * Rounds the 16 f32 at p times inv (127 over the block's largest magnitude) to int8 at dst,
+ * nearest with ties to even; returns their sum.
+ */
+// @ts-ignore: decorator
+@inline export function roundInt8x16(p: usize, inv: v128, dst: usize): i32 {
+  const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), inv)));
+  const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), inv)));
+  const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), inv)));
+  const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), inv)));
+  v128.store(dst, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)));
+  const s = i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3));
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
+}
+
+/** The largest |x| of the 32·runs f32 at p. */
+// @ts-ignore: decorator
+@inline export function absMax32(p: usize, runs: i32): f32 {
+  let mv = f32x4.splat(0);
+  for (let r = 0; r < runs; r++) {
+    const a = p + <usize>r * 128;
+    mv = f32x4.max(mv, f32x4.max(f32x4.max(f32x4.max(f32x4.abs(v128.load(a)), f32x4.abs(v128.load(a, 16))), f32x4.max(f32x4.abs(v128.load(a, 32)), f32x4.abs(v128.load(a, 48)))),
+      f32x4.max(f32x4.max(f32x4.abs(v128.load(a, 64)), f32x4.abs(v128.load(a, 80))), f32x4.max(f32x4.abs(v128.load(a, 96)), f32x4.abs(v128.load(a, 112))))));
+  }
+  mv = f32x4.max(mv, i32x4.shuffle(mv, mv, 2, 3, 0, 1));
+  return max<f32>(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1));
 }

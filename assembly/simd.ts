@@ -1,4 +1,5 @@
-// Shared SIMD helpers: fused multiply-add that follows the build's features, exp, horizontal sum.
+// Shared SIMD helpers: fused multiply-add that follows the build's features, exp, horizontal sums,
+// f16 lanes to f32, scattered lane stores.
 
 /** a·b + c, one rounding with relaxed SIMD (FMA), two without. */
 // @ts-ignore: decorator
@@ -22,6 +23,23 @@
   if (lanes > 1) store<f32>(y + stride, accumulate ? load<f32>(y + stride) + b : b);
   if (lanes > 2) store<f32>(y + 2 * stride, accumulate ? load<f32>(y + 2 * stride) + c : c);
   if (lanes > 3) store<f32>(y + 3 * stride, accumulate ? load<f32>(y + 3 * stride) + d : d);
+}
+
+/** Four f16 values (the low 16 bits of each i32 lane) as f32x4; subnormals, inf and NaN kept. */
+// @ts-ignore: decorator
+@inline export function half4(h: v128): v128 {
+  const em = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
+  let f = f32x4.mul(em, f32x4.splat(5.192296858534828e33)); // × 2^112 rebiases the exponent
+  f = v128.bitselect(v128.or(em, i32x4.splat(0x7f800000)), f, i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00)));
+  return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+/** The lane sums of a, b, c, d as the lanes of one vector (exact in i32). */
+// @ts-ignore: decorator
+@inline export function reduce4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return i32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
 }
 
 /** Largest of the four lanes. */

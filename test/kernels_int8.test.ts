@@ -1,15 +1,18 @@
 /**
- * Generation's integer products over Q8_0 and Q4_0 weights (assembly/qact.ts) against an
- * oracle written here from the formula: x rounded to int8 per block of 32 (scale max|x|/127,
- * nearest with ties to even), each block's exact integer sum, then the f32 accumulation
- * acc = isum·fl(dw·dx) + acc block by block. The plain build rounds the product and the sum
- * apart, so it must give the oracle's bits; the relaxed build fuses them (FMA), so it must be
- * within an ulp or two. Both must also stay within the rounding bound of 8-bit activations of the
- * f32 product on the dequantized weights, and give a row the same bits alone or among others.
+ * Generation's integer products over block-quantized weights (assembly/qact.ts, kqact.ts)
+ * against an oracle written here from the formulas: x rounded to int8 per block (of 32 values for
+ * Q8_0 and Q4_0, of 256 for Q4_K and Q6_K; scale max|x|/127, nearest with ties to even), each
+ * block's exact integer sums (the super-blocks' 6- and 8-bit scales and mins applied to the
+ * integer sums of their runs), then the f32 accumulation acc = isum·fl(d·dx) + acc. The plain
+ * build rounds each product and sum apart, so it must give the oracle's bits; the relaxed build
+ * fuses them (FMA), so it must be within an ulp or two of each step. Both must also stay within
+ * the rounding bound of 8-bit activations of the f32 product on the dequantized weights, and give
+ * a row the same bits alone or among others.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../src/checkpoint/gguf/blocks.ts';
+import { dequantize, quantizeQ4_0, quantizeQ4_K, quantizeQ6_K, quantizeQ8_0 } from '../src/checkpoint/gguf/blocks.ts';
+import type { GgmlType } from '../src/checkpoint/gguf/format.ts';
 import { halfToFloat } from '../src/checkpoint/dtypes.ts';
 import { WeightType } from '../src/runtime/kernels.ts';
 import { Rng } from '../src/runtime/random.ts';
@@ -29,75 +32,139 @@ function nearestEven(v: number): number {
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** The quants (ints) and scale of weight block `b` of a row of Q8_0 or Q4_0 blocks. */
-function weightBlock(blocks: Uint8Array, at: number, q4: boolean): { d: number; q: number[] } {
-  const d = halfToFloat(blocks[at] | (blocks[at + 1] << 8)),
+/** x[at, at + n) rounded to int8 with one scale: the quants and dx. */
+function roundBlock(x: Float32Array, at: number, n: number): { q: number[]; dx: number } {
+  let amax = 0;
+  for (let j = 0; j < n; j++) amax = Math.max(amax, Math.abs(x[at + j]));
+  const inv = amax === 0 ? 0 : f(127 / amax),
     q: number[] = [];
-  if (q4) {
-    for (let j = 0; j < 16; j++) q[j] = blocks[at + 2 + j] & 15;
-    for (let j = 0; j < 16; j++) q[16 + j] = blocks[at + 2 + j] >> 4;
-  } else for (let j = 0; j < 32; j++) q[j] = (blocks[at + 2 + j] << 24) >> 24;
-  return { d, q };
+  for (let j = 0; j < n; j++) q[j] = Math.max(-127, Math.min(127, nearestEven(f(x[at + j] * inv))));
+  return { q, dx: f(amax / 127) };
 }
 
-/** The oracle's y[M,N] for x[M,K] against N rows of blocks; `fused` as the relaxed build's FMA. */
+const half = (b: Uint8Array, at: number): number => halfToFloat(b[at] | (b[at + 1] << 8));
+
+/**
+ * One weight block of `type` at `at` as integer terms: for each f32 scale s (d or −dmin), the
+ * integer factor of x's quants, c[i], such that the block's sum is Σ_s fl(s·dx)·Σ_i c[i]·qx[i].
+ */
+function blockTerms(type: GgmlType, b: Uint8Array, at: number): { s: number; c: number[] }[] {
+  if (type === 'Q8_0')
+    return [{ s: half(b, at), c: Array.from({ length: 32 }, (_, j) => (b[at + 2 + j] << 24) >> 24) }];
+  if (type === 'Q4_0') {
+    const c: number[] = [];
+    for (let j = 0; j < 16; j++) c[j] = (b[at + 2 + j] & 15) - 8;
+    for (let j = 0; j < 16; j++) c[16 + j] = (b[at + 2 + j] >> 4) - 8;
+    return [{ s: half(b, at), c }];
+  }
+  if (type === 'Q4_K') {
+    // llama.cpp's get_scale_min_k4 over the 12 bytes at at + 4; run j of 32 values: sub-block j
+    const p = at + 4,
+      sc: number[] = [],
+      mn: number[] = [];
+    for (let j = 0; j < 8; j++) {
+      sc[j] = j < 4 ? b[p + j] & 63 : (b[p + j + 4] & 15) | ((b[p + j - 4] >> 6) << 4);
+      mn[j] = j < 4 ? b[p + j + 4] & 63 : (b[p + j + 4] >> 4) | ((b[p + j] >> 6) << 4);
+    }
+    const c: number[] = [],
+      m: number[] = [];
+    for (let i = 0; i < 256; i++) {
+      const chunk = i >> 6,
+        l = i & 63,
+        byte = b[at + 16 + 32 * chunk + (l & 31)],
+        j = i >> 5;
+      c[i] = sc[j] * (l < 32 ? byte & 15 : byte >> 4);
+      m[i] = mn[j];
+    }
+    return [
+      { s: half(b, at), c },
+      { s: -half(b, at + 2), c: m },
+    ];
+  }
+  // Q6_K: value i of half h: ql byte 64h + l + 32(g & 1) (low nibble for g < 2), qh byte 32h + l bits 2g..2g+1
+  const c: number[] = [];
+  for (let i = 0; i < 256; i++) {
+    const h = i >> 7,
+      g = (i & 127) >> 5,
+      l = i & 31,
+      ql = b[at + 64 * h + l + 32 * (g & 1)],
+      qh = b[at + 128 + 32 * h + l];
+    const q = (g < 2 ? ql & 15 : ql >> 4) | (((qh >> (2 * g)) & 3) << 4);
+    c[i] = ((b[at + 192 + (i >> 4)] << 24) >> 24) * (q - 32);
+  }
+  return [{ s: half(b, at + 208), c }];
+}
+
+const BLOCK: Record<string, { values: number; bytes: number }> = {
+  Q8_0: { values: 32, bytes: 34 },
+  Q4_0: { values: 32, bytes: 18 },
+  Q4_K: { values: 256, bytes: 144 },
+  Q6_K: { values: 256, bytes: 210 },
+};
+
+/** The oracle's y[M,N] for x[M,K] against N rows of `type` blocks; `fused` as the relaxed build's FMA. */
 function oracle(
   x: Float32Array,
   blocks: Uint8Array,
   M: number,
   N: number,
   K: number,
-  q4: boolean,
+  type: GgmlType,
   fused: boolean,
 ): Float32Array {
-  const nb = K / 32,
-    bytes = q4 ? 18 : 34,
+  const { values, bytes } = BLOCK[type],
+    nb = K / values,
     y = new Float32Array(M * N);
   for (let m = 0; m < M; m++) {
-    const xq: number[][] = [],
-      dx: number[] = [];
-    for (let b = 0; b < nb; b++) {
-      let amax = 0;
-      for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[m * K + b * 32 + j]));
-      const inv = amax === 0 ? 0 : f(127 / amax);
-      dx[b] = f(amax / 127);
-      xq[b] = [];
-      for (let j = 0; j < 32; j++)
-        xq[b][j] = Math.max(-127, Math.min(127, nearestEven(f(x[m * K + b * 32 + j] * inv))));
-    }
+    const xb = Array.from({ length: nb }, (_, b) => roundBlock(x, m * K + b * values, values));
     for (let n = 0; n < N; n++) {
       let acc = 0;
-      for (let b = 0; b < nb; b++) {
-        const w = weightBlock(blocks, (n * nb + b) * bytes, q4);
-        let isum = 0;
-        for (let j = 0; j < 32; j++) isum += (q4 ? w.q[j] - 8 : w.q[j]) * xq[b][j];
-        const prod = f(w.d * dx[b]);
-        acc = fused ? f(isum * prod + acc) : f(f(isum * prod) + acc);
-      }
+      for (let b = 0; b < nb; b++)
+        for (const { s, c } of blockTerms(type, blocks, (n * nb + b) * bytes)) {
+          let isum = 0;
+          for (let i = 0; i < values; i++) isum += c[i] * xb[b].q[i];
+          const prod = f(s * xb[b].dx);
+          acc = fused ? f(f(isum) * prod + acc) : f(f(f(isum) * prod) + acc);
+        }
       y[m * N + n] = acc;
     }
   }
   return y;
 }
 
-const SHAPES: [number, number, number][] = [
-  [1, 37, 96],
-  [3, 16, 32],
-  [4, 9, 64],
-  [7, 50, 128],
-  [1, 256, 768],
-  [130, 20, 256],
-];
+const SHAPES: Record<number, [number, number, number][]> = {
+  32: [
+    [1, 37, 96],
+    [3, 16, 32],
+    [4, 9, 64],
+    [7, 50, 128],
+    [1, 256, 768],
+    [130, 20, 256],
+  ],
+  256: [
+    [1, 37, 256],
+    [3, 16, 512],
+    [4, 9, 256],
+    [7, 50, 768],
+    [1, 256, 512],
+    [130, 20, 256],
+  ],
+};
 
-test('int8-activation products: the oracle formula, the 8-bit rounding bound, rows alone and batched the same, accumulate', async () => {
+const TYPES = [
+  ['Q8_0', WeightType.Q8_0, quantizeQ8_0],
+  ['Q4_0', WeightType.Q4_0, quantizeQ4_0],
+  ['Q4_K', WeightType.Q4_K, quantizeQ4_K],
+  ['Q6_K', WeightType.Q6_K, quantizeQ6_K],
+] as const;
+
+test('int8-activation products over Q8_0, Q4_0, Q4_K and Q6_K: the oracle formula, the 8-bit rounding bound, rows alone and batched the same, accumulate', async () => {
   for (const kind of await coreKinds()) {
     const core = await testCore(kind),
       k = core.kernels;
-    for (const [name, wt, quantize] of [
-      ['Q8_0', WeightType.Q8_0, quantizeQ8_0],
-      ['Q4_0', WeightType.Q4_0, quantizeQ4_0],
-    ] as const) {
-      for (const [M, N, K] of SHAPES) {
+    for (const [name, wt, quantize] of TYPES) {
+      const values = BLOCK[name].values;
+      for (const [M, N, K] of SHAPES[values]) {
         const what = `${kind} ${name} M ${M} N ${N} K ${K}`;
         const blocks = quantize(normal(N * K, N + K)),
           wd = dequantize(name, blocks, N * K, name),
@@ -109,7 +176,7 @@ test('int8-activation products: the oracle formula, the 8-bit rounding bound, ro
           alone = core.zeros(M * N);
         k.matmulXWtInt8(y, xp, wq, M, N, K, wt);
         const got = core.f32(y, M * N);
-        const want = oracle(x, blocks, M, N, K, name === 'Q4_0', kind === 'relaxed');
+        const want = oracle(x, blocks, M, N, K, name, kind === 'relaxed');
         if (kind === 'simd') assert.deepEqual(got, want, `${what}: the oracle's bits`);
         else
           for (let i = 0; i < got.length; i++)
@@ -123,10 +190,10 @@ test('int8-activation products: the oracle formula, the 8-bit rounding bound, ro
           for (let n = 0; n < N; n++) {
             let exact = 0,
               bound = 0;
-            for (let b = 0; b < K / 32; b++) {
+            for (let b = 0; b < K / values; b++) {
               let amax = 0,
                 wsum = 0;
-              for (let j = b * 32; j < b * 32 + 32; j++) {
+              for (let j = b * values; j < (b + 1) * values; j++) {
                 exact += wd[n * K + j] * x[m * K + j];
                 amax = Math.max(amax, Math.abs(x[m * K + j]));
                 wsum += Math.abs(wd[n * K + j]);

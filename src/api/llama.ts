@@ -31,8 +31,9 @@ export interface PretrainedOptions {
   /** storage of the frozen base weights (default 'f32') */
   dtype?: Dtype;
   /**
-   * what generation feeds q8_0 and q4_0 weights: 'int8' (default) rounds the activations per block
-   * of 32 and multiplies in integers, as llama.cpp does (faster); 'f32' keeps them exact
+   * what generation feeds block-quantized weights (q8_0, q4_0, q4_k, q6_k): 'int8' (default) rounds
+   * the activations per block (of 32 values, 256 for q4_k and q6_k) and multiplies in integers, as
+   * llama.cpp does (faster); 'f32' keeps them exact
    */
   activations?: Activations;
   /** LoRA adapters to train (A random from `seed`, B zero, as PEFT initialises them) */

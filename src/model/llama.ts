@@ -157,7 +157,7 @@ export class LlamaModel {
   }
 
   /**
-   * y[n, W.rows] (+)= x·Wᵀ as generation computes it: the integer products over Q8_0 and Q4_0
+   * y[n, W.rows] (+)= x·Wᵀ as generation computes it: the integer products over block-quantized
    * weights unless ModelOptions.activations is 'f32', else batched rows (the weights read once for
    * all, each row's bits as alone) or the one product. Every row gets the bits it gets alone.
    */

@@ -39,7 +39,7 @@ export function blockValues(wt: WeightType): number {
 
 /** Whether generation's integer products (Kernels.matmulXWtInt8) cover weights stored as `wt`. */
 export function hasInt8Path(wt: WeightType): boolean {
-  return wt === WeightType.Q8_0 || wt === WeightType.Q4_0;
+  return isBlockType(wt);
 }
 
 /** The largest head dimension the attention kernels take (their block scratch is sized for it). */
@@ -210,7 +210,7 @@ export interface CoreExports {
     qt: number,
     acc: number,
   ): void;
-  /** matmul_xwt_q's call, with x rounded to int8 per block of 32 (Q8_0 and Q4_0 only) */
+  /** matmul_xwt_q's call, with x rounded to int8 per block (of 32 for Q8_0 and Q4_0, of 256 for Q4_K and Q6_K) */
   matmul_xwt_qa: CoreExports['matmul_xwt_q'];
   matmul_dyw_q(dx: number, dy: number, w: number, M: number, N: number, K: number, qt: number, acc: number): void;
   dequantize_rows_q(dst: number, w: number, rows: number, K: number, qt: number): void;
@@ -324,10 +324,11 @@ export class Kernels {
   }
 
   /**
-   * y[M,N] (+)= x[M,K]·w[N,K]ᵀ as generation computes it over Q8_0 and Q4_0 weights: x is
-   * rounded to int8 per block of 32 and the products are integer (qact.ts, llama.cpp's way: about
-   * 0.4% of each block's largest activation); only those types (hasInt8Path). A row gives the
-   * same bits alone or among others, so batched decoding steps call this with all their rows.
+   * y[M,N] (+)= x[M,K]·w[N,K]ᵀ as generation computes it over llama.cpp's block types: x is
+   * rounded to int8 per block (of 32 values for Q8_0 and Q4_0, qact.ts; of 256 for Q4_K and Q6_K,
+   * kqact.ts: llama.cpp's way, about 0.4% of the block's largest activation) and the products
+   * are integer; only those types (hasInt8Path). A row gives the same bits alone or among
+   * others, so batched decoding steps call this with all their rows.
    */
   matmulXWtInt8(
     y: number,
@@ -340,7 +341,7 @@ export class Kernels {
     accumulate = false,
   ): void {
     if (!hasInt8Path(wt))
-      throw new RangeError(`int8-activation products take Q8_0 or Q4_0 weights, not ${WeightType[wt]}`);
+      throw new RangeError(`int8-activation products take block-quantized weights, not ${WeightType[wt]}`);
     this.blockProduct('matmul_xwt_qa', y, x, w, M, N, K, wt, accumulate);
   }
 

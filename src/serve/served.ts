@@ -32,7 +32,7 @@ export interface ServeOptions {
   /** tokenizer file or folder (default: the checkpoint's folder when it holds one, else the bundled Llama 2 tokenizer) */
   tokenizer?: string;
   weightType: WeightType;
-  /** what generation feeds Q8_0/Q4_0 weights (ModelOptions.activations; default int8) */
+  /** what generation feeds block-quantized weights (ModelOptions.activations; default int8) */
   activations?: Activations;
   core?: CoreKind | 'auto';
   /** threads that run the kernels (default 1) */

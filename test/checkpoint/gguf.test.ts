@@ -431,16 +431,12 @@ async function assertLlamaCppNear(
   }
 }
 
-test('Q4_K and Q6_K GGUF written here run in llama.cpp with our greedy continuation; their blocks load as stored, as quantizing on load gives them, and compute what f32 computes on them', async () => {
+test('Q4_K and Q6_K GGUF written here: their blocks load as stored, as quantizing on load gives them; with f32 activations they compute what f32 computes on them, and llama.cpp in f32 on their values gives our greedy continuation', async () => {
   const model = await softLlama();
   const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
-  const core = await loadCore();
-  for (const [type, wt] of [
-    ['Q4_K', WeightType.Q4_K],
-    ['Q6_K', WeightType.Q6_K],
-  ] as const) {
+  for (const type of ['Q4_K', 'Q6_K'] as const) {
     const dtype = type.toLowerCase(),
       file = await toGguf(model, join(dir, `kquants.${type}.gguf`), dtype);
     const gguf = GgufFile.open(file);
@@ -450,8 +446,8 @@ test('Q4_K and Q6_K GGUF written here run in llama.cpp with our greedy continuat
     } finally {
       gguf.close();
     }
-    const asStored = await ours(file, tokens, 12, dtype),
-      onLoad = await ours(model, tokens, 12, dtype),
+    const asStored = await ours(file, tokens, 12, dtype, 'f32'),
+      onLoad = await ours(model, tokens, 12, dtype, 'f32'),
       f32 = await ours(file, tokens);
     assert.deepEqual(onLoad, asStored, `${type}: quantized on load as the file stores it`);
     assertClose(asStored.logits, f32.logits, 1e-4, `${type}: logits of the blocks against f32 on their values`);
@@ -471,12 +467,6 @@ test('Q4_K and Q6_K GGUF written here run in llama.cpp with our greedy continuat
     } finally {
       await lmF32.dispose();
     }
-    // llama.cpp on the blocks themselves rounds its activations to 8 bits (up to 0.21 nats in the
-    // log-probabilities of the top tokens here): each of its next tokens is ours or one whose
-    // logit is within 0.5 of our largest.
-    const steps = greedySteps(await loadModel(core, file, { mode: 'finetune', weightType: wt }), tokens, 12);
-    assert.deepEqual(steps.tokens, asStored.greedy);
-    await assertLlamaCppNear(llama, file, tokens, steps, 0.5, type);
   }
   // Rows of 64 values are not whole super-blocks: such matrices are written and held as Q8_0.
   const small = await gqaLlama(),
@@ -491,7 +481,7 @@ test('Q4_K and Q6_K GGUF written here run in llama.cpp with our greedy continuat
   assert.deepEqual(await ours(file, tokens, 12, 'q4_k'), await ours(file, tokens, 12, 'q8_0'), 'q4_k held as q8_0');
 });
 
-test('Q8_0 and Q4_0 GGUF with int8 activations: llama.cpp, which rounds its activations the same way, gives our greedy tokens up to near-ties; f32 activations stay within the stated distance', async () => {
+test('Q8_0, Q4_0, Q4_K and Q6_K GGUF with int8 activations: llama.cpp, which rounds its activations the same way, gives our greedy tokens up to near-ties; f32 activations stay within the stated distance', async () => {
   const model = await softLlama();
   const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
   const { getLlama } = await import('node-llama-cpp');
@@ -500,6 +490,8 @@ test('Q8_0 and Q4_0 GGUF with int8 activations: llama.cpp, which rounds its acti
   for (const [type, wt] of [
     ['Q8_0', WeightType.Q8_0],
     ['Q4_0', WeightType.Q4_0],
+    ['Q4_K', WeightType.Q4_K],
+    ['Q6_K', WeightType.Q6_K],
   ] as const) {
     const dtype = type.toLowerCase(),
       file = await toGguf(model, join(dir, `blocks.${type}.gguf`), dtype);
@@ -507,13 +499,18 @@ test('Q8_0 and Q4_0 GGUF with int8 activations: llama.cpp, which rounds its acti
       exact = await ours(file, tokens, 12, dtype, 'f32');
     const steps = greedySteps(await loadModel(core, file, { mode: 'finetune', weightType: wt }), tokens, 12);
     assert.deepEqual(steps.tokens, int8.greedy);
-    // Their scales of x are f16 and their rounding goes away from zero: near-ties may go the
-    // other way (here 2 of 12 Q4_0 steps, by under 0.006); every token of theirs is ours or
-    // within 0.02 of our largest logit (the K-quants above, f32 against 8 bits, need 0.5).
-    await assertLlamaCppNear(llama, file, tokens, steps, 0.02, type);
+    // Their scales of x are f16 for blocks of 32 and their rounding goes away from zero: near-ties
+    // may go the other way (here 2 of 12 Q4_0 steps, by under 0.006); every token of theirs is
+    // ours or within 0.02 of our largest logit. The super-blocks round x per 256 values (their
+    // q8_K, as ours); here Q4_K gives all 12 of our tokens, Q6_K 11, the other 0.12 below our
+    // largest logit: 0.15 for them.
+    const superBlock = type.endsWith('_K');
+    await assertLlamaCppNear(llama, file, tokens, steps, superBlock ? 0.15 : 0.02, type);
     // Rounding x to 8 bits moves each product by at most Σ|w|·max|x|/254 per block; through the
-    // layers the last position's logits stay within 3% of their largest (stories110M's shape: 1.4–1.7%).
-    assertClose(int8.logits, exact.logits, 0.03, `${type}: int8 against f32 activations`);
+    // layers the last position's logits stay within 3% of their largest for blocks of 32 (here
+    // 2.2–2.3%; stories110M's shape: 1.4–1.7%) and 5% for super-blocks, whose step is set by the
+    // largest of 256 values (here Q4_K 4.0%, Q6_K 2.7%).
+    assertClose(int8.logits, exact.logits, superBlock ? 0.05 : 0.03, `${type}: int8 against f32 activations`);
     assert.notDeepEqual(int8.logits, exact.logits, `${type}: the integer path is taken`);
   }
 });
