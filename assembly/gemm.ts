@@ -401,14 +401,7 @@ function gemvXWt(y: usize, ldy: i32, x: usize, w: usize, scale: usize, M: i32, N
     for (let n = 0; n < quarter; n++) {
       let s = dotRows(xr, xq, xs, w + <usize>n * rowBytes, qb, K, wt, q16);
       const yp = yr + <usize>n * 4;
-      if (wt == WT_I8) {
-        const sp = scale + <usize>n * 4;
-        let sv = v128.load32_zero(sp);
-        sv = v128.load32_lane(sp + qy, sv, 1);
-        sv = v128.load32_lane(sp + 2 * qy, sv, 2);
-        sv = v128.load32_lane(sp + 3 * qy, sv, 3);
-        s = f32x4.mul(s, sv);
-      }
+      if (wt == WT_I8) s = f32x4.mul(s, scaleLanes(scale + <usize>n * 4, qy));
       storeLanes(yp, qy, s, 4, accumulate);
     }
     for (let n = quarter << 2; n < N; n++) {
@@ -421,13 +414,23 @@ function gemvXWt(y: usize, ldy: i32, x: usize, w: usize, scale: usize, M: i32, N
   }
 }
 
+/** The 4 int8 row scales at sp, sp + qy, sp + 2qy, sp + 3qy (bytes) as lanes. */
+// @ts-ignore: decorator
+@inline function scaleLanes(sp: usize, qy: usize): v128 {
+  let sv = v128.load32_zero(sp);
+  sv = v128.load32_lane(sp + qy, sv, 1);
+  sv = v128.load32_lane(sp + 2 * qy, sv, 2);
+  return v128.load32_lane(sp + 3 * qy, sv, 3);
+}
+
 /**
- * dot4rows for two rows of x at once (x0 into y0, x1 into y1; (+)= as `accumulate`): each weight
- * vector is loaded once for both, and each of the eight accumulators takes exactly the
- * operations dot4rows gives it, so both results are bit-identical to dot4rows's (f32 and bf16).
+ * dot4rows for two rows of x at once (x0 into y0, x1 into y1, each result's lanes ys bytes
+ * apart; (+)= as `accumulate`): each weight vector is loaded once for both, and each of the
+ * eight accumulators takes exactly the operations dot4rows gives it, so both results are
+ * bit-identical to dot4rows's (f32 and bf16).
  */
 // @ts-ignore: decorator
-@inline function dot4rowsPair(y0: usize, y1: usize, x0: usize, x1: usize, w: usize, rowBytes: usize, K: i32, wt: i32, accumulate: bool): void {
+@inline function dot4rowsPair(y0: usize, y1: usize, ys: usize, x0: usize, x1: usize, w: usize, rowBytes: usize, K: i32, wt: i32, accumulate: bool): void {
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
   const w1 = w + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
   let k = 0;
@@ -462,8 +465,8 @@ function gemvXWt(y: usize, ldy: i32, x: usize, w: usize, scale: usize, M: i32, N
     }
   }
   const s0 = tail4(sum4(a0, a1, a2, a3), x0, w, w1, w2, w3, k, K, wt), s1 = tail4(sum4(b0, b1, b2, b3), x1, w, w1, w2, w3, k, K, wt);
-  v128.store(y0, accumulate ? f32x4.add(v128.load(y0), s0) : s0);
-  v128.store(y1, accumulate ? f32x4.add(v128.load(y1), s1) : s1);
+  storeLanes(y0, ys, s0, 4, accumulate);
+  storeLanes(y1, ys, s1, 4, accumulate);
 }
 
 /** Bytes of one row's int16 split (two halves of K) and its block scales, 16-byte aligned. */
@@ -473,39 +476,39 @@ function gemvXWt(y: usize, ldy: i32, x: usize, w: usize, scale: usize, M: i32, N
 }
 
 /**
- * Y[M,N] (+)= X[M,K]·W[N,K]ᵀ for the few rows of a batched decoding step: each block of 4 weight
- * rows is read from memory once and meets every row of X while it is in cache, so M rows cost
- * about one row's weight traffic. Each row's arithmetic is gemvXWt's for that row alone, so every
- * row's result is bit-identical to a one-row product. int8 rows are split (splitX16) into the
- * B-panel region, as many at a time as it holds. Rows of Y are ldy floats apart.
+ * Y[M,N] (+)= X[M,K]·W[N,K]ᵀ for the few rows of a batched decoding step: each group of 4 weight
+ * rows (one from each quarter of W, as gemvXWt takes them: four sequential streams) is read from
+ * memory once and meets every row of X while it is in cache, so M rows cost about one row's
+ * weight traffic. Each row's arithmetic is gemvXWt's for that row alone, so every row's result
+ * is bit-identical to a one-row product. int8 rows are split (splitX16) into the B-panel region,
+ * as many at a time as it holds. Rows of Y are ldy floats apart.
  */
 export function matmul_xwt_rows(y: usize, ldy: i32, x: usize, w: usize, scale: usize, M: i32, N: i32, K: i32, wt: i32, accumulate: bool): void {
   const rowBytes = <usize>K * elemBytes(wt);
   const q16 = wt == WT_I8 && K <= XQ_MAX;
   const stride = splitBytes(K), area = packB();
   const chunk = q16 ? max<i32>(1, <i32>(PACK_B_BYTES / stride)) : M;
+  const quarter = N >> 2, qb = <usize>quarter * rowBytes, qy = <usize>quarter * 4;
   for (let m0 = 0; m0 < M; m0 += chunk) {
     const mc = min(chunk, M - m0);
     if (q16) for (let m = 0; m < mc; m++) splitX16(area + <usize>m * stride, area + <usize>m * stride + <usize>K * 4, x + <usize>(m0 + m) * <usize>K * 4, K);
-    let n = 0;
-    for (; n + 4 <= N; n += 4) {
+    for (let n = 0; n < quarter; n++) {
       const wn = w + <usize>n * rowBytes;
       let m = 0;
       if (wt != WT_I8) {
         for (; m + 2 <= mc; m += 2) {
           const r0 = <usize>(m0 + m);
-          dot4rowsPair(y + (r0 * <usize>ldy + <usize>n) * 4, y + ((r0 + 1) * <usize>ldy + <usize>n) * 4, x + r0 * <usize>K * 4, x + (r0 + 1) * <usize>K * 4, wn, rowBytes, K, wt, accumulate);
+          dot4rowsPair(y + (r0 * <usize>ldy + <usize>n) * 4, y + ((r0 + 1) * <usize>ldy + <usize>n) * 4, qy, x + r0 * <usize>K * 4, x + (r0 + 1) * <usize>K * 4, wn, qb, K, wt, accumulate);
         }
       }
       for (; m < mc; m++) {
         const xq = area + <usize>m * stride;
-        let s = dotRows(x + <usize>(m0 + m) * <usize>K * 4, xq, xq + <usize>K * 4, wn, rowBytes, K, wt, q16);
-        if (wt == WT_I8) s = f32x4.mul(s, v128.load(scale + <usize>n * 4));
-        const yp = y + (<usize>(m0 + m) * <usize>ldy + <usize>n) * 4;
-        v128.store(yp, accumulate ? f32x4.add(v128.load(yp), s) : s);
+        let s = dotRows(x + <usize>(m0 + m) * <usize>K * 4, xq, xq + <usize>K * 4, wn, qb, K, wt, q16);
+        if (wt == WT_I8) s = f32x4.mul(s, scaleLanes(scale + <usize>n * 4, qy));
+        storeLanes(y + (<usize>(m0 + m) * <usize>ldy + <usize>n) * 4, qy, s, 4, accumulate);
       }
     }
-    for (; n < N; n++) {
+    for (let n = quarter << 2; n < N; n++) {
       for (let m = 0; m < mc; m++) {
         const xq = area + <usize>m * stride;
         let v = f32x4.extract_lane(dotRows(x + <usize>(m0 + m) * <usize>K * 4, xq, xq + <usize>K * 4, w + <usize>n * rowBytes, 0, K, wt, q16), 0);
