@@ -5,8 +5,8 @@
  * 2 ranks (msrun_launcher, batch 1 per rank, seq_length 64, 2 steps) with bf16, int8 and q4_0
  * base weights, then 8 tokens predicted. Layers stream where the resident plan passes 4 GiB
  * (stream_layers auto): bf16 and int8 always; q4_0 (3.53 GiB of weights) when fine-tuning, whose
- * LoRA state and activations take it to 4.5 GiB even on one rank, but not when predicting. Prints load time, seconds per step, tokens/s per rank
- * and the whole process's peak resident memory. `--dtypes q4_0` (any of bfloat16, int8, q4_0) runs
+ * LoRA state and activations take it to 4.5 GiB even on one rank, but not when predicting. Prints load time, seconds per step, tokens/s per rank,
+ * predict's decoding tokens/s (its info.log timing line) and the whole process's peak resident memory. `--dtypes q4_0` (any of bfloat16, int8, q4_0) runs
  * only those.
  */
 import { execFileSync } from 'node:child_process';
@@ -87,9 +87,15 @@ try {
       '--model.model_config.max_decode_length',
       '17',
     ]);
+    // predict's timing line in info.log: the prompt's forward pass with the first token, then the decoding rate
+    const gen = /generation: (\d+) prompt tokens, the first new token after (\S+) s, then (\d+) at (\S+) tokens\/s/.exec(
+      readFileSync(join(out, 'log/rank_0/info.log'), 'utf8'),
+    );
+    const decoding = gen ? `prompt (${gen[1]} tokens) ${gen[2]} s, then ${gen[4]} tokens/s decoding` : 'no timing line';
     console.log(
       `  ${dtype.padEnd(8)}: fine-tuning job ${ft.seconds.toFixed(0)} s in all, steps ${steps.map((s) => s.toFixed(1)).join(' s, ')} s ` +
-        `(${(64 / last).toFixed(2)} tokens/s per rank), peak RSS ${(ft.rssBytes / 2 ** 30).toFixed(2)} GiB; predict 8 tokens: ${pred.seconds.toFixed(0)} s in all, peak RSS ${(pred.rssBytes / 2 ** 30).toFixed(2)} GiB`,
+        `(${(64 / last).toFixed(2)} tokens/s per rank), peak RSS ${(ft.rssBytes / 2 ** 30).toFixed(2)} GiB; predict 8 tokens: ${pred.seconds.toFixed(0)} s in all ` +
+        `(${decoding}), peak RSS ${(pred.rssBytes / 2 ** 30).toFixed(2)} GiB`,
     );
   }
 } finally {

@@ -260,6 +260,12 @@ async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<n
   return 0;
 }
 
+/** predict's timing line for one prompt: the prompt's tokens and the time to the first new token, then the rate of the rest. */
+function generationTimes(promptTokens: number, newTokens: number, firstMs: number, restMs: number): string {
+  const rate = newTokens > 1 ? `, then ${newTokens - 1} at ${(((newTokens - 1) * 1000) / restMs).toFixed(2)} tokens/s` : '';
+  return `generation: ${promptTokens} prompt tokens, the first new token after ${(firstMs / 1000).toFixed(2)} s${rate}`;
+}
+
 /** Generates from each prompt; data-parallel ranks take every ranks-th prompt (see dealt). */
 async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
   if (cfg.predict_data.length === 0) throw new Error('--run_mode predict needs --predict_data (one or more prompts)');
@@ -289,7 +295,9 @@ async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promis
     const out: number[] = [];
     let shown = tok.decode(ids, { skipSpecialTokens: true });
     process.stdout.write(shown);
-    generate(model, ids, {
+    const t0 = performance.now();
+    let tFirst = 0;
+    const made = generate(model, ids, {
       maxNewTokens: maxNew,
       doSample: mc.do_sample,
       temperature: mc.temperature,
@@ -300,6 +308,7 @@ async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promis
       stopIds,
       vocabLimit: tok.vocabSize,
       onToken: (id) => {
+        tFirst ||= performance.now();
         if (id === model.config.eosId || stopIds.includes(id)) return;
         out.push(id);
         const text = tok.decode([...ids, ...out], { skipSpecialTokens: true });
@@ -309,6 +318,7 @@ async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promis
     });
     process.stdout.write('\n');
     log(`{'text_generation_text': [${JSON.stringify(shown)}]}`);
+    log(generationTimes(ids.length, made.length, tFirst - t0, performance.now() - tFirst));
   }
   return 0;
 }

@@ -10,6 +10,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../../src/checkpoint/safetensors.ts';
+import { loadTokenizer } from '../../src/tokenizer/load.ts';
 import { Rng } from '../../src/runtime/random.ts';
 import { alpacaQaShards, ROOT, runCli, startCli, TINY } from '../fixtures.ts';
 
@@ -174,6 +175,18 @@ describe('run_mindformer', () => {
       .filter((l) => !l.startsWith('warning'));
     assert.equal(lines.length, 2);
     assert.ok(lines[0].startsWith('Hello') && lines[1].startsWith('Give three tips'), pr.stdout);
+    // info.log times each prompt: its tokens (the bundled tokenizer's, BOS included), then the new ones up to max_decode_length.
+    const tok = (await loadTokenizer()).tokenizer,
+      log = readFileSync(join(dir, 'pr/log/rank_0/info.log'), 'utf8');
+    const times = [...log.matchAll(/^generation: (\d+) prompt tokens, the first new token after \d+\.\d\d s, then (\d+) at (\d+\.\d\d) tokens\/s$/gm)];
+    assert.deepEqual(
+      times.map((t) => Number(t[1])),
+      ['Hello', 'Give three tips'].map((p) => tok.encode(p, { bos: true, eos: false }).length),
+      log,
+    );
+    for (const t of times) {
+      assert.ok(Number(t[1]) + 1 + Number(t[2]) <= 12 && Number(t[3]) > 0, t[0]);
+    }
   });
 
   it('predict --dtype: q4_k stores matrices whose rows are not whole super-blocks as q8_0, says so, and continues as --dtype q8_0 does', async () => {
