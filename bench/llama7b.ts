@@ -88,9 +88,10 @@ try {
       '17',
     ]);
     // predict's timing line in info.log: the prompt's forward pass with the first token, then the decoding rate
-    const gen = /generation: (\d+) prompt tokens, the first new token after (\S+) s, then (\d+) at (\S+) tokens\/s/.exec(
-      readFileSync(join(out, 'log/rank_0/info.log'), 'utf8'),
-    );
+    const gen =
+      /generation: (\d+) prompt tokens, the first new token after (\S+) s, then (\d+) at (\S+) tokens\/s/.exec(
+        readFileSync(join(out, 'log/rank_0/info.log'), 'utf8'),
+      );
     const decoding = gen ? `prompt (${gen[1]} tokens) ${gen[2]} s, then ${gen[4]} tokens/s decoding` : 'no timing line';
     console.log(
       `  ${dtype.padEnd(8)}: fine-tuning job ${ft.seconds.toFixed(0)} s in all, steps ${steps.map((s) => s.toFixed(1)).join(' s, ')} s ` +

@@ -262,7 +262,8 @@ async function runEval(cfg: RunConfig, rank: RankContext | undefined): Promise<n
 
 /** predict's timing line for one prompt: the prompt's tokens and the time to the first new token, then the rate of the rest. */
 function generationTimes(promptTokens: number, newTokens: number, firstMs: number, restMs: number): string {
-  const rate = newTokens > 1 ? `, then ${newTokens - 1} at ${(((newTokens - 1) * 1000) / restMs).toFixed(2)} tokens/s` : '';
+  const rate =
+    newTokens > 1 ? `, then ${newTokens - 1} at ${(((newTokens - 1) * 1000) / restMs).toFixed(2)} tokens/s` : '';
   return `generation: ${promptTokens} prompt tokens, the first new token after ${(firstMs / 1000).toFixed(2)} s${rate}`;
 }
 

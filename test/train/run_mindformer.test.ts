@@ -178,7 +178,11 @@ describe('run_mindformer', () => {
     // info.log times each prompt: its tokens (the bundled tokenizer's, BOS included), then the new ones up to max_decode_length.
     const tok = (await loadTokenizer()).tokenizer,
       log = readFileSync(join(dir, 'pr/log/rank_0/info.log'), 'utf8');
-    const times = [...log.matchAll(/^generation: (\d+) prompt tokens, the first new token after \d+\.\d\d s, then (\d+) at (\d+\.\d\d) tokens\/s$/gm)];
+    const times = [
+      ...log.matchAll(
+        /^generation: (\d+) prompt tokens, the first new token after \d+\.\d\d s, then (\d+) at (\d+\.\d\d) tokens\/s$/gm,
+      ),
+    ];
     assert.deepEqual(
       times.map((t) => Number(t[1])),
       ['Hello', 'Give three tips'].map((p) => tok.encode(p, { bos: true, eos: false }).length),
