@@ -13,6 +13,9 @@
 // order; the relaxed build dots Q4_0's nibbles with i16x8.relaxed_dot_i8x16_i7x16_s (the
 // nibbles are the 7-bit operand, which every engine must treat alike; pairs of products stay far
 // inside int16), the plain build widens them to int16 first: both builds give the same sums.
+//
+// matmul_xwt_qa, the export, also runs Q4_K and Q6_K: the same loops over the kernels of
+// kqact.ts, whose activations are rounded per super-block of 256.
 
 import { fma, half4, reduce4, storeLanes } from './simd';
 import { absMax32, roundInt8x16 } from './quant';
