@@ -10,7 +10,7 @@ export { attention_fwd, attention_bwd, attention_decode } from './attention';
 export { ce_fwd, ce_fwd_bwd } from './loss';
 export { embedding_gather, embedding_scatter_add } from './embed';
 export { adamw, sumsq, scale, axpy, vmul } from './optim';
-export { quantize_rows_i8, f32_to_bf16, bf16_to_f32 } from './quant';
+export { quantize_rows_i8, quantize_blocks, f32_to_bf16, bf16_to_f32 } from './quant';
 export { matmul_xwt_q, matmul_dyw_q, dequantize_rows_q, embedding_gather_q } from './qblocks';
 export { matmul_xwt_qa } from './qact';
 export { fma_peak, copy_bytes } from './bench';

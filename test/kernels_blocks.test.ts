@@ -191,3 +191,37 @@ for (const kind of await coreKinds()) {
     }
   });
 }
+
+test("quantizeBlocks writes the TypeScript reference quantizers' Q8_0 and Q4_0 bytes (normal values at many scales, ties, zeros, subnormals, huge, infinite and NaN values)", async () => {
+  const blocks: number[][] = [];
+  const rng = new Rng(11);
+  for (const scale of [1, 1e-3, 1e3, 1e-30, 1e30, 3e-39])
+    for (let b = 0; b < 40; b++) blocks.push(Array.from({ length: 32 }, () => scale * rng.normal()));
+  // exact halves after scaling: largest 127 (Q8_0's step 1) or −8 (Q4_0's step 1)
+  blocks.push([127, ...Array.from({ length: 31 }, (_, j) => (j % 2 ? -1 : 1) * (j + 0.5))]);
+  blocks.push([-8, ...Array.from({ length: 31 }, (_, j) => (j % 16) - 7.5)]);
+  blocks.push(new Array(32).fill(0), [-0, ...new Array(31).fill(0)], [1e-45, ...new Array(31).fill(0)]);
+  blocks.push([5e-40, -2e-40, ...new Array(30).fill(1e-41)], [3e38, -3.4e38, ...new Array(30).fill(1)]);
+  blocks.push([Infinity, ...new Array(31).fill(1)], [-Infinity, 2, -3, ...new Array(29).fill(0.5)]);
+  blocks.push([Number.NaN, ...new Array(31).fill(1)], [1, 2, Number.NaN, ...new Array(29).fill(-1)]);
+  const x = Float32Array.from(blocks.flat());
+  for (const kind of await coreKinds()) {
+    const core = await testCore(kind),
+      src = core.put(x);
+    for (const [wt, reference] of [
+      [WeightType.Q8_0, quantizeQ8_0],
+      [WeightType.Q4_0, quantizeQ4_0],
+    ] as const) {
+      const want = reference(x),
+        dst = core.arena.alloc(want.length);
+      core.kernels.quantizeBlocks(dst, src, x.length, wt);
+      const got = core.arena.u8(dst, want.length);
+      const bad = want.findIndex((v, i) => got[i] !== v);
+      assert.equal(
+        bad,
+        -1,
+        `${kind} ${WeightType[wt]}: byte ${bad} (block ${Math.floor(bad / (wt === WeightType.Q8_0 ? 34 : 18))})`,
+      );
+    }
+  }
+});

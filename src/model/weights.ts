@@ -5,7 +5,7 @@
  */
 import type { Core } from '../runtime/core.ts';
 import { blockValues, isBlockType, WeightType, weightBytes } from '../runtime/kernels.ts';
-import { dequantize, quantizeQ4_0, quantizeQ4_K, quantizeQ6_K, quantizeQ8_0 } from '../checkpoint/gguf/blocks.ts';
+import { dequantize, quantizeQ4_K, quantizeQ6_K } from '../checkpoint/gguf/blocks.ts';
 import type { BlockType } from '../checkpoint/gguf/format.ts';
 import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
@@ -38,13 +38,6 @@ export function blockTypeName(wt: WeightType): BlockType {
   if (!name) throw new Error(`weight type ${WeightType[wt]} is not a block type`);
   return name;
 }
-
-const QUANTIZE: Record<BlockType, (values: Float32Array) => Uint8Array> = {
-  Q8_0: quantizeQ8_0,
-  Q4_0: quantizeQ4_0,
-  Q4_K: quantizeQ4_K,
-  Q6_K: quantizeQ6_K,
-};
 
 /**
  * How a frozen matrix with rows of `cols` values is stored when the base is stored as `wt`: as
@@ -526,15 +519,16 @@ export class LlamaWeights {
       arena.f32(m.ptr, values.length).set(values);
       return;
     }
-    if (isBlockType(m.wt)) {
-      const blocks = QUANTIZE[blockTypeName(m.wt)](values);
+    if (m.wt === WeightType.Q4_K || m.wt === WeightType.Q6_K) {
+      const blocks = m.wt === WeightType.Q4_K ? quantizeQ4_K(values) : quantizeQ6_K(values);
       arena.u8(m.ptr, blocks.length).set(blocks);
       return;
     }
     const mark = arena.mark();
     const tmp = arena.alloc(values.length * 4);
     arena.f32(tmp, values.length).set(values);
-    if (m.wt === WeightType.BF16) kernels.f32ToBf16(m.ptr, tmp, values.length);
+    if (m.wt === WeightType.Q8_0 || m.wt === WeightType.Q4_0) kernels.quantizeBlocks(m.ptr, tmp, values.length, m.wt);
+    else if (m.wt === WeightType.BF16) kernels.f32ToBf16(m.ptr, tmp, values.length);
     else kernels.quantizeRowsInt8(m.ptr, m.scale, tmp, m.rows, m.cols);
     arena.release(mark);
   }

@@ -199,6 +199,7 @@ export interface CoreExports {
   axpy(y: number, x: number, n: number, a: number): void;
   vmul(y: number, a: number, b: number, n: number): void;
   quantize_rows_i8(q: number, scale: number, w: number, rows: number, cols: number): void;
+  quantize_blocks(dst: number, src: number, n: number, qt: number): void;
   matmul_xwt_q(
     y: number,
     ldy: number,
@@ -642,6 +643,15 @@ export class Kernels {
   /** q int8[rows,cols] and scale[rows] (max|w|/127) from w f32[rows,cols]. */
   quantizeRowsInt8(q: number, scale: number, w: number, rows: number, cols: number): void {
     this.core.quantize_rows_i8(q, scale, w, rows, cols);
+  }
+
+  /**
+   * dst = src f32[n] (a multiple of 32) as Q8_0 or Q4_0 blocks, byte for byte what
+   * checkpoint/gguf/blocks.ts's quantizeQ8_0 and quantizeQ4_0 (llama.cpp's reference
+   * quantizers) write.
+   */
+  quantizeBlocks(dst: number, src: number, n: number, wt: WeightType.Q8_0 | WeightType.Q4_0): void {
+    this.core.quantize_blocks(dst, src, n, wt);
   }
 
   /** dst bf16[n] from src f32[n], rounded to nearest even. */
