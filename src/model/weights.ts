@@ -32,6 +32,9 @@ const BLOCK_NAMES: Partial<Record<WeightType, BlockType>> = {
   [WeightType.Q6_K]: 'Q6_K',
 };
 
+/** Values setMatrix converts per kernel call (its scratch: 16 MiB of f32, not the whole matrix). */
+const CONVERT_VALUES = 1 << 22;
+
 /** The ggml name of a block weight type (Q8_0, Q4_0, Q4_K, Q6_K). */
 export function blockTypeName(wt: WeightType): BlockType {
   const name = BLOCK_NAMES[wt];
@@ -524,12 +527,20 @@ export class LlamaWeights {
       arena.u8(m.ptr, blocks.length).set(blocks);
       return;
     }
-    const mark = arena.mark();
-    const tmp = arena.alloc(values.length * 4);
-    arena.f32(tmp, values.length).set(values);
-    if (m.wt === WeightType.Q8_0 || m.wt === WeightType.Q4_0) kernels.quantizeBlocks(m.ptr, tmp, values.length, m.wt);
-    else if (m.wt === WeightType.BF16) kernels.f32ToBf16(m.ptr, tmp, values.length);
-    else kernels.quantizeRowsInt8(m.ptr, m.scale, tmp, m.rows, m.cols);
+    // The kernels convert the rows a chunk at a time through a scratch of at most CONVERT_VALUES f32.
+    const mark = arena.mark(),
+      chunk = Math.max(1, Math.floor(CONVERT_VALUES / m.cols)),
+      tmp = arena.alloc(Math.min(m.rows, chunk) * m.cols * 4),
+      rowBytes = m.cols * weightBytes(m.wt);
+    for (let r0 = 0; r0 < m.rows; r0 += chunk) {
+      const rows = Math.min(chunk, m.rows - r0),
+        n = rows * m.cols,
+        dst = m.ptr + r0 * rowBytes;
+      arena.f32(tmp, n).set(values.subarray(r0 * m.cols, r0 * m.cols + n));
+      if (m.wt === WeightType.Q8_0 || m.wt === WeightType.Q4_0) kernels.quantizeBlocks(dst, tmp, n, m.wt);
+      else if (m.wt === WeightType.BF16) kernels.f32ToBf16(dst, tmp, n);
+      else kernels.quantizeRowsInt8(dst, m.scale + r0 * 4, tmp, rows, m.cols);
+    }
     arena.release(mark);
   }
 
