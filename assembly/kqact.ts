@@ -1,8 +1,8 @@
 // Generation's integer path for Q4_K and Q6_K weights (kquants.ts), as llama.cpp computes them
 // against its q8_K activations: each row of X is rounded to int8 per super-block of 256 values
 // (dx = max|x|/127, nearest with ties to even), the quants meet it in exact integer products, the
-// sub-block scales and mins are applied in integers, and only a super-block's two sums meet the
-// f32 scales, accumulated over the super-blocks b in order (fma):
+// sub-block scales and mins are applied in integers, and only a super-block's one (Q6_K) or two
+// (Q4_K) sums meet the f32 scales, accumulated over the super-blocks b in order (fma):
 //   Q4_K: y = Σ_b isum·fl(d·dx) + imin·fl(−dmin·dx),
 //         isum = Σ_j sc_j·Σ q·qx, imin = Σ_j min_j·Σ qx over the 8 runs j of 32 (q: nibbles 0..15);
 //   Q6_K: y = Σ_b isum·fl(d·dx), isum = Σ_j sc_j·(Σ q·qx − 32·Σ qx) over the 16 runs of 16 (q: 0..63).
@@ -14,7 +14,7 @@
 // first. The integer sums are exact, so both builds get the same ones.
 //
 // Bounds: Q4_K's int16 lanes hold 4 products, at most 4·15·127 = 7620; Q6_K's hold 2, at most
-// 2·63·127 = 16002; the plain build's scaled quants at most 63·15 and 127·63. A super-block's
+// 2·63·127 = 16002; the plain build's scaled quants at most 15·63 and 63·128. A super-block's
 // sums stay under 2^29.
 
 import { fma, half4, reduce4 } from './simd';
