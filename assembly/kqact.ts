@@ -19,8 +19,8 @@
 
 import { fma, half4, reduce4 } from './simd';
 import { absMax32, roundInt8x16 } from './quant';
-import { Q4K_BYTES, Q6K_BYTES, q6Quants, scalesMinsK4 } from './kquants';
-import { QT_Q4_K } from './qblocks';
+import { q6Quants, scalesMinsK4 } from './kquants';
+import { QT_Q4_K, rowBytes } from './qblocks';
 
 /** Bytes of x's sums per super-block and row: 8 int16 sums of runs of 32, then 16 of runs of 16. */
 export const SUMS_BYTES: usize = 48;
@@ -166,19 +166,13 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
     i32x4.sub(r2, offsetQ6K(w, s + 2 * sumsRow)), i32x4.sub(r3, offsetQ6K(w, s + 3 * sumsRow)));
 }
 
-/** Bytes of one super-block. */
-// @ts-ignore: decorator
-@inline function superBytes(qt: i32): usize {
-  return qt == QT_Q4_K ? Q4K_BYTES : Q6K_BYTES;
-}
-
 /**
  * One x row (int8 at xr, its dx at xd, 4 floats apart a super-block, its sums at xs) · 4 weight
  * rows at w, rb bytes apart (rb = 0: one row in every lane): the 4 results as lanes.
  */
 // @ts-ignore: decorator
 @inline export function decode4K(xr: usize, xd: usize, xs: usize, w: usize, rb: usize, K: i32, qt: i32): v128 {
-  const bytes = superBytes(qt), w1 = w + rb, w2 = w1 + rb, w3 = w2 + rb;
+  const bytes = rowBytes(256, qt), w1 = w + rb, w2 = w1 + rb, w3 = w2 + rb;
   let acc = f32x4.splat(0);
   for (let b = 0; b < (K >> 8); b++) {
     const o = <usize>b * bytes, xp = xr + <usize>b * 256, s = xs + <usize>b * SUMS_BYTES, dx = v128.load32_splat(xd + <usize>b * 16);
@@ -210,7 +204,7 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
  */
 // @ts-ignore: decorator
 @inline export function tile4K(xr: usize, xd: usize, xs: usize, sumsRow: usize, w: usize, K: i32, qt: i32): v128 {
-  const bytes = superBytes(qt), k = <usize>K;
+  const bytes = rowBytes(256, qt), k = <usize>K;
   let acc = f32x4.splat(0);
   for (let b = 0; b < (K >> 8); b++) {
     const wp = w + <usize>b * bytes, xp = xr + <usize>b * 256, s = xs + <usize>b * SUMS_BYTES, dx = v128.load(xd + <usize>b * 16);

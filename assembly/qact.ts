@@ -26,12 +26,6 @@ import { QROWS_BYTES, qRows } from './workspace';
 /** Weight rows (bytes) a tile pass keeps hot while every group of 4 x rows goes by. */
 const TILE_WEIGHT_BYTES: usize = 256 << 10;
 
-/** Bytes of one block of 32 weights. */
-// @ts-ignore: decorator
-@inline function blockBytes(qt: i32): usize {
-  return qt == QT_Q8_0 ? 34 : 18;
-}
-
 /**
  * Σ over one block of 32 of the weight block at wp (Q8_0 or Q4_0 quants, no scale) · rows of x's
  * int8 blocks at xp + r·k (r < rows: 1 or 4), the weights unpacked once for all rows: 4 rows are
@@ -115,7 +109,7 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
  */
 // @ts-ignore: decorator
 @inline function decode4(xr: usize, xd: usize, xs: usize, w: usize, rb: usize, K: i32, qt: i32): v128 {
-  const bytes = blockBytes(qt), w1 = w + rb, w2 = w1 + rb, w3 = w2 + rb;
+  const bytes = rowBytes(32, qt), w1 = w + rb, w2 = w1 + rb, w3 = w2 + rb;
   let acc = f32x4.splat(0);
   for (let b = 0; b < (K >> 5); b++) {
     const o = <usize>b * bytes, xp = xr + <usize>b * 32, at = <usize>b * 16;
@@ -133,7 +127,7 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
 /** 4 x rows (int8 at xr, K bytes apart; their scales and sums at xd and xs as [block][4]) · one weight row at w: the 4 results as lanes. */
 // @ts-ignore: decorator
 @inline function tile4(xr: usize, xd: usize, xs: usize, w: usize, K: i32, qt: i32): v128 {
-  const bytes = blockBytes(qt), k = <usize>K;
+  const bytes = rowBytes(32, qt), k = <usize>K;
   let acc = f32x4.splat(0);
   for (let b = 0; b < (K >> 5); b++) {
     const wp = w + <usize>b * bytes, xp = xr + <usize>b * 32, at = <usize>b * 16;

@@ -9,11 +9,12 @@
 // by its d and x's scale (rows longer than XQ_MAX widen Q8_0/Q4_0 quants to f32 instead, and take
 // the dequantizing path below for the super-blocks). Longer inputs dequantize as many weight rows
 // as the workspace's qRows region holds (1 MiB) and run the f32 GEMM on them.
+// quantize_blocks makes Q8_0 and Q4_0 blocks from f32 values as weights load.
 
 import { fma, hsum } from './simd';
 import { gemm, LO, splitX16, WT_F32, XB, XQ_MAX } from './gemm';
 import { dequantizeQ4K, dequantizeQ6K, dotRowQ4K, dotRowQ6K, Q4K_BYTES, Q6K_BYTES, sumBlocks32 } from './kquants';
-import { half } from './quant';
+import { half, halfBits } from './quant';
 import { QROWS_BYTES, packA, qRows } from './workspace';
 
 export const QT_Q8_0: i32 = 3;
@@ -166,5 +167,57 @@ export function matmul_dyw_q(dx: usize, dy: usize, w: usize, M: i32, N: i32, K: 
     const nb = min(rows, N - n0);
     dequantize_rows_q(tmp, w + <usize>n0 * rb, nb, K, qt);
     gemm(dx, K, dy + <usize>n0 * 4, N, 1, tmp, K, 1, WT_F32, 0, false, M, K, nb, accumulate || n0 > 0);
+  }
+}
+
+/** 1/d, or 0 where d is 0 or NaN (the reference quantizers' `d ? 1/d : 0`). */
+// @ts-ignore: decorator
+@inline function inverse(d: f32): f32 {
+  return d != 0 && d == d ? <f32>1 / d : 0;
+}
+
+/** Q4_0's code of v: min(15, trunc(v·id + 8.5)) in f32, 0 where that is NaN or infinite (JavaScript's ToInt32). */
+// @ts-ignore: decorator
+@inline function nibble(v: f32, id: f32): i32 {
+  const t = min<f32>(15, Mathf.trunc(v * id + <f32>8.5));
+  return isFinite(t) ? <i32>t : 0;
+}
+
+/**
+ * dst = the f32 values at src (n of them, a multiple of 32) as Q8_0 or Q4_0 blocks (qt), as llama.cpp's reference quantizers make them (gguf/blocks.ts's quantizeQ8_0 and
+ * quantizeQ4_0, byte for byte): Q8_0 d = max|x|/127 and q = x·(1/d) rounded half away from zero;
+ * Q4_0 d = (the value of largest magnitude)/−8 and q = min(15, trunc(x·(1/d) + 8.5)).
+ */
+export function quantize_blocks(dst: usize, src: usize, n: i32, qt: i32): void {
+  const q8 = qt == QT_Q8_0, bytes = rowBytes(32, qt);
+  for (let b = 0; b < (n >> 5); b++) {
+    const p = src + <usize>b * 128, o = dst + <usize>b * bytes;
+    if (q8) {
+      let amax: f32 = 0;
+      for (let j = 0; j < 32; j++) amax = max<f32>(amax, Mathf.abs(load<f32>(p + <usize>j * 4)));
+      const d: f32 = amax / 127, id = inverse(d);
+      store<u16>(o, <u16>halfBits(d));
+      for (let j = 0; j < 32; j++) {
+        // C's roundf, then JavaScript's ToInt8 (what DataView.setInt8 stores): modulo 256, 0 for NaN and infinities
+        const v = <f64>(load<f32>(p + <usize>j * 4) * id), r = Math.floor(Math.abs(v) + 0.5);
+        const m = r <= 255 ? <i32>r : isFinite(r) ? <i32>(r - 256 * Math.floor(r / 256)) : 0;
+        store<u8>(o + 2 + <usize>j, <u8>(v < 0 ? 256 - m : m));
+      }
+    } else {
+      let amax: f32 = 0, top: f32 = 0;
+      for (let j = 0; j < 32; j++) {
+        const v = load<f32>(p + <usize>j * 4);
+        if (amax < Mathf.abs(v)) {
+          amax = Mathf.abs(v);
+          top = v;
+        }
+      }
+      const d: f32 = top / -8, id = inverse(d);
+      store<u16>(o, <u16>halfBits(d));
+      for (let j = 0; j < 16; j++) {
+        const lo = nibble(load<f32>(p + <usize>j * 4), id), hi = nibble(load<f32>(p + <usize>(j + 16) * 4), id);
+        store<u8>(o + 2 + <usize>j, <u8>(lo | (hi << 4)));
+      }
+    }
   }
 }

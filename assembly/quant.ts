@@ -85,7 +85,7 @@ export function bf16_to_f32(dst: usize, src: usize, n: i32): void {
 
 /** IEEE half-precision bits of an f32, nearest with ties to even (subnormals and infinities; NaN stays a quiet NaN). */
 // @ts-ignore: decorator
-@inline function halfBits(v: f32): u32 {
+@inline export function halfBits(v: f32): u32 {
   const u = reinterpret<u32>(v), sign = (u >> 16) & 0x8000, exp = (u >> 23) & 0xff, mant = u & 0x7fffff;
   if (exp == 0xff) return sign | 0x7c00 | (mant != 0 ? 0x200 | (mant >> 13) : 0);
   const e = <i32>exp - 112;
@@ -101,57 +101,4 @@ export function bf16_to_f32(dst: usize, src: usize, n: i32): void {
   const rest = mant & 0x1fff;
   if (rest > 0x1000 || (rest == 0x1000 && (r & 1) != 0)) r++; // a carry into the exponent is still the right rounding
   return sign | r;
-}
-
-/** 1/d, or 0 where d is 0 or NaN (the reference quantizers' `d ? 1/d : 0`). */
-// @ts-ignore: decorator
-@inline function inverse(d: f32): f32 {
-  return d != 0 && d == d ? <f32>1 / d : 0;
-}
-
-/** Q4_0's code of v: min(15, trunc(v·id + 8.5)) in f32, 0 where that is NaN or infinite (JavaScript's ToInt32). */
-// @ts-ignore: decorator
-@inline function nibble(v: f32, id: f32): i32 {
-  const t = min<f32>(15, Mathf.trunc(v * id + <f32>8.5));
-  return isFinite(t) ? <i32>t : 0;
-}
-
-/**
- * dst = the f32 values at src (n of them, a multiple of 32) as Q8_0 (qt 3) or Q4_0 (qt 4)
- * blocks, as llama.cpp's reference quantizers make them (gguf/blocks.ts's quantizeQ8_0 and
- * quantizeQ4_0, byte for byte): Q8_0 d = max|x|/127 and q = x·(1/d) rounded half away from zero;
- * Q4_0 d = (the value of largest magnitude)/−8 and q = min(15, trunc(x·(1/d) + 8.5)).
- */
-export function quantize_blocks(dst: usize, src: usize, n: i32, qt: i32): void {
-  const q8 = qt == 3, bytes: usize = q8 ? 34 : 18;
-  for (let b = 0; b < (n >> 5); b++) {
-    const p = src + <usize>b * 128, o = dst + <usize>b * bytes;
-    if (q8) {
-      let amax: f32 = 0;
-      for (let j = 0; j < 32; j++) amax = max<f32>(amax, Mathf.abs(load<f32>(p + <usize>j * 4)));
-      const d: f32 = amax / 127, id = inverse(d);
-      store<u16>(o, <u16>halfBits(d));
-      for (let j = 0; j < 32; j++) {
-        // C's roundf, then JavaScript's ToInt8 (what DataView.setInt8 stores): modulo 256, 0 for NaN and infinities
-        const v = <f64>(load<f32>(p + <usize>j * 4) * id), r = Math.floor(Math.abs(v) + 0.5);
-        const m = r <= 255 ? <i32>r : isFinite(r) ? <i32>(r - 256 * Math.floor(r / 256)) : 0;
-        store<u8>(o + 2 + <usize>j, <u8>(v < 0 ? 256 - m : m));
-      }
-    } else {
-      let amax: f32 = 0, top: f32 = 0;
-      for (let j = 0; j < 32; j++) {
-        const v = load<f32>(p + <usize>j * 4);
-        if (amax < Mathf.abs(v)) {
-          amax = Mathf.abs(v);
-          top = v;
-        }
-      }
-      const d: f32 = top / -8, id = inverse(d);
-      store<u16>(o, <u16>halfBits(d));
-      for (let j = 0; j < 16; j++) {
-        const lo = nibble(load<f32>(p + <usize>j * 4), id), hi = nibble(load<f32>(p + <usize>(j + 16) * 4), id);
-        store<u8>(o + 2 + <usize>j, <u8>(lo | (hi << 4)));
-      }
-    }
-  }
 }

@@ -223,5 +223,14 @@ test("quantizeBlocks writes the TypeScript reference quantizers' Q8_0 and Q4_0 b
         `${kind} ${WeightType[wt]}: byte ${bad} (block ${Math.floor(bad / (wt === WeightType.Q8_0 ? 34 : 18))})`,
       );
     }
+    // A length that is not whole blocks is refused, not cut short.
+    assert.throws(
+      () => core.kernels.quantizeBlocks(0, src, 40, WeightType.Q4_0),
+      /Q4_0 takes whole blocks of 32 values, not 40/,
+    );
+    assert.throws(
+      () => core.kernels.matmulXWtInt8(0, src, 0, 1, 4, 288, WeightType.Q4_K),
+      /Q4_K takes whole blocks of 256 values, not 288/,
+    );
   }
 });

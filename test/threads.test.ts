@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { LlamaModel } from '../src/model/llama.ts';
 import { loadCore, type Core } from '../src/runtime/core.ts';
-import { hasInt8Path, WeightType, type Kernels } from '../src/runtime/kernels.ts';
+import { isBlockType, WeightType, type Kernels } from '../src/runtime/kernels.ts';
 import { ThreadPool, type Slice } from '../src/runtime/pool.ts';
 import { spawnWorkerThread } from '../src/runtime/threads.ts';
 import { Rng } from '../src/runtime/random.ts';
@@ -138,7 +138,7 @@ describe('threads inside a rank', async () => {
           sameBits(one, many, `matmulXWt ${WeightType[wt]} ${M}x${N}x${K} acc ${acc}`, [y, x, w, s], (k, p) =>
             k.matmulXWt(p[0], p[1], p[2], scale ? p[3] : 0, M, N, K, wt, acc),
           );
-        if (hasInt8Path(wt))
+        if (isBlockType(wt))
           for (const acc of [false, true])
             sameBits(one, many, `matmulXWtInt8 ${WeightType[wt]} ${M}x${N}x${K} acc ${acc}`, [y, x, w, s], (k, p) =>
               k.matmulXWtInt8(p[0], p[1], p[2], M, N, K, wt, acc),

@@ -13,7 +13,7 @@
  * limit on the sequence length (within it, attention is plain causal).
  */
 import type { Core } from '../runtime/core.ts';
-import { hasInt8Path, WeightType } from '../runtime/kernels.ts';
+import { isBlockType, WeightType } from '../runtime/kernels.ts';
 import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
 import { LINEARS, linearShape, type LinearKind } from './lora.ts';
@@ -163,7 +163,7 @@ export class LlamaModel {
    */
   generationProduct(y: number, x: number, W: Matrix, n: number, batched: boolean, accumulate = false): void {
     const k = this.core.kernels;
-    if (this.options.activations !== 'f32' && hasInt8Path(W.wt))
+    if (this.options.activations !== 'f32' && isBlockType(W.wt))
       k.matmulXWtInt8(y, x, W.ptr, n, W.rows, W.cols, W.wt, accumulate);
     else if (batched) k.matmulXWtRows(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);
     else k.matmulXWt(y, x, W.ptr, W.scale, n, W.rows, W.cols, W.wt, accumulate);

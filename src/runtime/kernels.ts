@@ -37,9 +37,10 @@ export function blockValues(wt: WeightType): number {
   return wt === WeightType.Q4_K || wt === WeightType.Q6_K ? 256 : isBlockType(wt) ? 32 : 1;
 }
 
-/** Whether generation's integer products (Kernels.matmulXWtInt8) cover weights stored as `wt`. */
-export function hasInt8Path(wt: WeightType): boolean {
-  return isBlockType(wt);
+/** Throws unless `n` values are whole blocks of `wt` (the block kernels would leave the rest out). */
+function wholeBlocks(n: number, wt: WeightType): void {
+  if (n % blockValues(wt) !== 0)
+    throw new RangeError(`${WeightType[wt]} takes whole blocks of ${blockValues(wt)} values, not ${n}`);
 }
 
 /** The largest head dimension the attention kernels take (their block scratch is sized for it). */
@@ -304,7 +305,7 @@ export class Kernels {
     }));
   }
 
-  /** y[M,N] (+)= x[M,K]·w[N,K]ᵀ over a block type by `fn`, cut by output columns. */
+  /** y[M,N] (+)= x[M,K]·w[N,K]ᵀ over a block type by `fn`, cut by output columns (rows of whole blocks only). */
   private blockProduct(
     fn: 'matmul_xwt_q' | 'matmul_xwt_qa',
     y: number,
@@ -316,6 +317,7 @@ export class Kernels {
     wt: WeightType,
     accumulate: boolean,
   ): void {
+    wholeBlocks(K, wt);
     const acc = accumulate ? 1 : 0,
       rowBytes = K * weightBytes(wt);
     this.cut(M * N * K, N, 16, (n0, n1) => ({
@@ -328,7 +330,7 @@ export class Kernels {
    * y[M,N] (+)= x[M,K]·w[N,K]ᵀ as generation computes it over llama.cpp's block types: x is
    * rounded to int8 per block (of 32 values for Q8_0 and Q4_0, qact.ts; of 256 for Q4_K and Q6_K,
    * kqact.ts: llama.cpp's way, about 0.4% of the block's largest activation) and the products
-   * are integer; only those types (hasInt8Path). A row gives the same bits alone or among
+   * are integer; only those types (isBlockType). A row gives the same bits alone or among
    * others, so batched decoding steps call this with all their rows.
    */
   matmulXWtInt8(
@@ -341,7 +343,7 @@ export class Kernels {
     wt: WeightType,
     accumulate = false,
   ): void {
-    if (!hasInt8Path(wt))
+    if (!isBlockType(wt))
       throw new RangeError(`int8-activation products take block-quantized weights, not ${WeightType[wt]}`);
     this.blockProduct('matmul_xwt_qa', y, x, w, M, N, K, wt, accumulate);
   }
@@ -651,6 +653,7 @@ export class Kernels {
    * quantizers) write.
    */
   quantizeBlocks(dst: number, src: number, n: number, wt: WeightType.Q8_0 | WeightType.Q4_0): void {
+    wholeBlocks(n, wt);
     this.core.quantize_blocks(dst, src, n, wt);
   }
 
