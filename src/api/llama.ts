@@ -15,16 +15,18 @@ import type { LlamaModel, StepResult } from '../model/llama.ts';
 import type { LoraConfig } from '../model/lora.ts';
 import { parseActivations, type Activations, type ModelOptions } from '../model/options.ts';
 import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
-import { weightDtype } from '../model/weight_dtype.ts';
+import { weightStorage } from '../model/weight_dtype.ts';
 import type { SpawnThread } from '../runtime/pool.ts';
 import { tokenizerFromFiles, type TokenizerFiles } from '../tokenizer/files.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 
 /**
  * How the frozen base weights are stored: f32, bf16 (half the bytes), int8 (a quarter, per-row
- * scales), or llama.cpp's blocks q8_0, q4_0 (32 values with an f16 scale), q4_k, q6_k (256).
+ * scales), llama.cpp's blocks q8_0, q4_0 (32 values with an f16 scale), q4_k, q6_k (256), or
+ * 'stored': each matrix as the checkpoint stores it (a GGUF file's blocks as they are, a Q4_K_M
+ * file's mix of types included; bf16 as bf16; f32 and f16 as f32).
  */
-export type Dtype = 'f32' | 'bf16' | 'int8' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k';
+export type Dtype = 'f32' | 'bf16' | 'int8' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k' | 'stored';
 
 /** What a model is made with besides its files. */
 export interface PretrainedOptions {
@@ -100,7 +102,7 @@ export function modelOptionsOf(options: HoldOptions): ModelOptions {
   const dtype = options.dtype ?? 'f32';
   return {
     mode: 'finetune',
-    weightType: weightDtype(dtype, 'dtype'),
+    ...weightStorage(dtype, 'dtype'),
     activations: parseActivations(options.activations ?? 'int8', 'activations'),
     lora: options.loraConfig,
     seed: options.seed ?? 0,

@@ -7,7 +7,8 @@
 import type { Core } from '../runtime/core.ts';
 import type { LlamaConfig } from '../model/config.ts';
 import type { LlamaModel, ModelOptions } from '../model/llama.ts';
-import { checkpointOf, loadModelWith, type Checkpoint, type LoadReport } from './load_weights.ts';
+import type { WeightOptions } from '../model/weights.ts';
+import { checkpointOf, loadModelWith, storedWeightTypesOf, type Checkpoint, type LoadReport } from './load_weights.ts';
 import { detectLayout } from './names.ts';
 import { findConfig, openTensors } from './open.ts';
 import { openAdapter, type Adapter } from './peft.ts';
@@ -31,6 +32,19 @@ export function openCheckpoint(path: string, config?: LlamaConfig): Checkpoint {
   } catch (err) {
     raw.close();
     throw err;
+  }
+}
+
+/** The weight types of a model that keeps the frozen matrices of the checkpoint at `path` (of `config`) as stored, from its header alone. */
+export function storedWeightTypesAt(
+  path: string,
+  config: LlamaConfig,
+): Required<Pick<WeightOptions, 'weightType' | 'matrixTypes'>> {
+  const ckpt = openCheckpoint(path, config);
+  try {
+    return storedWeightTypesOf(ckpt);
+  } finally {
+    ckpt.weights.close();
   }
 }
 
@@ -61,8 +75,9 @@ export async function loadModel(
         config: rankShare(opened.config, share.parts, path),
         weights: rankShareOf(opened.weights, share),
         layout: opened.layout,
+        ...(opened.storedTypes ? { storedTypes: opened.storedTypes } : {}),
       }
-    : opened; // a rank's slices: no whole blocks taken as stored
+    : opened; // a rank's slices: no whole blocks taken as stored (blocks of the stored types are made again)
   const adapterTensors = adapter && share ? rankShareOf(adapter.tensors, share) : adapter?.tensors;
   try {
     return await loadModelWith(core, ckpt, options, {

@@ -9,15 +9,16 @@ import type { LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
 import { loraTargets, type LoraConfig } from '../model/lora.ts';
 import type { ModelShare } from '../model/sharding.ts';
-import { blockTypeName, type LlamaWeights } from '../model/weights.ts';
+import { blockTypeName, type LlamaWeights, type WeightOptions } from '../model/weights.ts';
 import { isBlockType } from '../runtime/kernels.ts';
-import type { BlockType } from './gguf/format.ts';
+import type { BlockType, GgmlType } from './gguf/format.ts';
 import { decodeF32 } from './dtypes.ts';
 import { GgufFile } from './gguf/file.ts';
 import { detectLayout, mapName, type Layout } from './names.ts';
 import { checkAdapterLayers, type Adapter } from './peft_adapter.ts';
 import { relayout } from './relayout.ts';
 import { SafetensorsFile } from './safetensors_file.ts';
+import { storedWeightTypes } from './stored_types.ts';
 import { MemorySource } from './source.ts';
 import { readEach, type TensorStore } from './store.ts';
 
@@ -30,6 +31,8 @@ export interface Checkpoint {
   layout: Layout;
   /** a matrix's blocks of `type` when the file stores it so (a GGUF file), to be taken as is */
   blocks?: (name: string, type: BlockType) => Promise<Uint8Array | undefined>;
+  /** the types a GGUF file stores its tensors in, by Hugging Face name (`weights` gives its blocks as F32) */
+  storedTypes?: ReadonlyMap<string, GgmlType>;
 }
 
 /** Parameters that were not loaded: the network's without a tensor, the checkpoint's without a place. */
@@ -157,8 +160,16 @@ export function checkpointOf(
   config: LlamaConfig,
   layout: Layout = detectLayout(raw.tensors.keys()),
 ): Checkpoint {
-  const blocks = raw instanceof GgufFile ? raw.blocks.bind(raw) : undefined;
-  return { config, weights: relayout(raw, layout, 'hf', config), layout, ...(blocks ? { blocks } : {}) };
+  const gguf =
+    raw instanceof GgufFile
+      ? { blocks: raw.blocks.bind(raw), storedTypes: new Map([...raw.records].map(([name, r]) => [name, r.type])) }
+      : {};
+  return { config, weights: relayout(raw, layout, 'hf', config), layout, ...gguf };
+}
+
+/** The weight types of a model that keeps its frozen matrices as `ckpt` stores them (storedWeightTypes). */
+export function storedWeightTypesOf(ckpt: Checkpoint): Required<Pick<WeightOptions, 'weightType' | 'matrixTypes'>> {
+  return storedWeightTypes(ckpt.config, (name) => ckpt.storedTypes?.get(name) ?? ckpt.weights.tensors.get(name)?.dtype);
 }
 
 /** What a model is loaded with besides its checkpoint. */
@@ -199,7 +210,13 @@ export async function loadModelWith(
         `${adapter.where}: the adapter's LoRA settings ${JSON.stringify(adapter.lora)} differ from the model's ${JSON.stringify(options.lora)}`,
       );
   }
-  const model = new LlamaModel(core, ckpt.config, adapter ? { ...options, lora: adapter.lora } : options, share);
+  const stored = options.asStored && !options.matrixTypes ? storedWeightTypesOf(ckpt) : {};
+  const model = new LlamaModel(
+    core,
+    ckpt.config,
+    { ...options, ...stored, ...(adapter ? { lora: adapter.lora } : {}) },
+    share,
+  );
   const r = await loadWeights(model.weights, ckpt);
   if (adapter) {
     const extra = await loadWeights(

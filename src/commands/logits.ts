@@ -1,10 +1,10 @@
 /**
- * `wasmformers logits --load_checkpoint P --input_ids 1,42,99 [--greedy N] [--weight_dtype f32|bf16|int8|q8_0|q4_0|q4_k|q6_k] [--activations int8|f32]`: prints, as JSON,
+ * `wasmformers logits --load_checkpoint P --input_ids 1,42,99 [--greedy N] [--weight_dtype f32|bf16|int8|q8_0|q4_0|q4_k|q6_k|stored] [--activations int8|f32]`: prints, as JSON,
  * the last position's logits and a greedy continuation of N tokens — the quickest way to
  * compare this implementation with another one.
  */
 import { loadCore } from '../runtime/core.ts';
-import { weightDtype } from '../model/weight_dtype.ts';
+import { weightStorage } from '../model/weight_dtype.ts';
 import { parseActivations } from '../model/options.ts';
 import { blockFallbackNote } from '../model/weights.ts';
 import { loadModel } from '../checkpoint/load.ts';
@@ -25,13 +25,13 @@ export async function main(argv: string[]): Promise<number> {
     .map((s) => s.trim());
   if (ids.some((s) => !/^\d+$/.test(s)))
     throw new Error(`--input_ids takes comma-separated token ids, got '${f.input_ids}'`);
-  const wt = weightDtype(String(f.weight_dtype), '--weight_dtype'),
+  const storage = weightStorage(String(f.weight_dtype), '--weight_dtype'),
     activations = parseActivations(String(f.activations), '--activations');
   const greedy = Number(f.greedy);
   if (!(Number.isInteger(greedy) && greedy >= 0)) throw new Error(`--greedy takes a count of tokens, got ${f.greedy}`);
   const core = await loadCore();
-  const model = await loadModel(core, String(f.load_checkpoint), { mode: 'finetune', weightType: wt, activations });
-  const fallback = blockFallbackNote(model.config, wt);
+  const model = await loadModel(core, String(f.load_checkpoint), { mode: 'finetune', ...storage, activations });
+  const fallback = blockFallbackNote(model.config, model.weights.options);
   if (fallback) console.error(fallback);
   const prompt = ids.map(Number);
   const cache = model.newCache(1, prompt.length);

@@ -1,6 +1,6 @@
 /**
  * `wasmformers serve --load_checkpoint <model> [--adapter name=path ...] [--host 127.0.0.1]
- * [--port 8080] [--api_key K] [--threads N] [--dtype f32|bf16|int8|q8_0|q4_0|q4_k|q6_k]
+ * [--port 8080] [--api_key K] [--threads N] [--dtype f32|bf16|int8|q8_0|q4_0|q4_k|q6_k|stored]
  * [--activations int8|f32]`: an
  * OpenAI-compatible server (src/serve/) for the base model, its weights stored as --dtype, and
  * every LoRA adapter beside it. The key may come from WASMFORMERS_API_KEY instead of the command
@@ -10,7 +10,7 @@
 import { createApp } from '../serve/app.ts';
 import { listen } from '../serve/listen.ts';
 import { loadServed } from '../serve/served.ts';
-import { weightDtype } from '../model/weight_dtype.ts';
+import { weightStorage } from '../model/weight_dtype.ts';
 import { parseActivations } from '../model/options.ts';
 import { defaultThreads } from '../runtime/threads.ts';
 import { parseFlags } from './flags.ts';
@@ -56,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     drain_timeout: { kind: 'number', default: 30 },
     threads: { kind: 'number' },
   });
-  const weightType = weightDtype(f.dtype as string, '--dtype'),
+  const storage = weightStorage(f.dtype as string, '--dtype'),
     activations = parseActivations(f.activations as string, '--activations');
   const core = f.device_target as string;
   if (!['auto', 'relaxed', 'simd'].includes(core))
@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
     name: f.model_name as string | undefined,
     adapters,
     tokenizer: f.tokenizer as string | undefined,
-    weightType,
+    ...storage,
     activations,
     core: core as 'auto',
     maxRunning: whole('max_running', 1)!,

@@ -3,7 +3,7 @@
  * (defaults.ts) unless a rule below says otherwise; rules add integers, ranges and enums.
  * Paths are dotted; list positions are written `*` here (`callbacks.*.prefix`).
  */
-import { WEIGHT_DTYPES } from '../model/weight_dtype.ts';
+import { WEIGHT_DTYPE_NAMES } from '../model/weight_dtype.ts';
 
 /** The run modes of run_mindformer. */
 export const RUN_MODES = ['train', 'finetune', 'eval', 'predict'] as const;
@@ -128,7 +128,7 @@ const RULES: Record<string, Rule> = {
   [`${MC}.model_type`]: { oneOf: ['llama', 'mistral', 'qwen2', 'qwen3'] },
   [`${MC}.head_dim`]: int(2, { kind: 'number', nullable: true }),
   [`${MC}.sliding_window`]: int(1, { kind: 'number', nullable: true }),
-  [`${MC}.param_init_type`]: { oneOf: Object.keys(WEIGHT_DTYPES) },
+  [`${MC}.param_init_type`]: { oneOf: WEIGHT_DTYPE_NAMES },
   [`${MC}.offset`]: int(0, { kind: 'number|numbers' }),
   [`${MC}.block_size`]: int(1),
   [`${MC}.num_blocks`]: int(1),

@@ -1,9 +1,11 @@
 /**
  * The names the commands take for the storage of frozen base weights (`--dtype`,
  * `param_init_type`, `logits --weight_dtype`): f32 (float32), bf16 (bfloat16), int8 with a scale
- * per row, and llama.cpp's blocks q8_0, q4_0 (32 values) and q4_k, q6_k (256 values).
+ * per row, llama.cpp's blocks q8_0, q4_0 (32 values) and q4_k, q6_k (256 values), and `stored`:
+ * each matrix as the checkpoint stores it (checkpoint/stored_types.ts).
  */
 import { WeightType } from '../runtime/kernels.ts';
+import type { WeightOptions } from './weights.ts';
 
 /** Weight storage by name. */
 export const WEIGHT_DTYPES: Readonly<Record<string, WeightType>> = {
@@ -18,9 +20,19 @@ export const WEIGHT_DTYPES: Readonly<Record<string, WeightType>> = {
   q6_k: WeightType.Q6_K,
 };
 
-/** The storage a name stands for; `what` (a flag or key) names it in the error for any other name. */
-export function weightDtype(name: string, what: string): WeightType {
+/** The name of the storage that keeps each matrix as the checkpoint stores it. */
+export const STORED = 'stored';
+
+/** Every name a storage flag or key takes. */
+export const WEIGHT_DTYPE_NAMES: readonly string[] = [...Object.keys(WEIGHT_DTYPES), STORED];
+
+/**
+ * The weight options a storage name stands for (`stored`: asStored, the types coming from the
+ * checkpoint when it loads); `what` (a flag or key) names it in the error for any other name.
+ */
+export function weightStorage(name: string, what: string): Pick<WeightOptions, 'weightType' | 'asStored'> {
+  if (name === STORED) return { weightType: WeightType.F32, asStored: true };
   if (!Object.hasOwn(WEIGHT_DTYPES, name))
-    throw new Error(`${what} ${JSON.stringify(name)}: expected ${Object.keys(WEIGHT_DTYPES).join(', ')}`);
-  return WEIGHT_DTYPES[name];
+    throw new Error(`${what} ${JSON.stringify(name)}: expected ${WEIGHT_DTYPE_NAMES.join(', ')}`);
+  return { weightType: WEIGHT_DTYPES[name] };
 }

@@ -58,11 +58,21 @@ export function matrixType(wt: WeightType, cols: number, what: string): WeightTy
 }
 
 /**
- * The line stating which frozen matrices of `c` are not stored as `wt` because their rows are not
- * whole super-blocks (see matrixType), or undefined when all are.
+ * How the frozen matrix `key` (a tensor name, or a streamed layer's slot) with rows of `cols`
+ * values is stored under options `o`: as the checkpoint stores it when `o.matrixTypes` names it,
+ * else as `o.weightType`, either way through matrixType (rows of whole blocks).
  */
-export function blockFallbackNote(c: LlamaConfig, wt: WeightType): string | undefined {
-  if (blockValues(wt) !== 256) return undefined;
+export function frozenType(o: WeightOptions, key: string, cols: number): WeightType {
+  return matrixType(o.matrixTypes?.[key] ?? o.weightType, cols, key);
+}
+
+/**
+ * The line stating which frozen matrices of `c` are not stored as `o.weightType` because their rows
+ * are not whole super-blocks (see matrixType), or undefined when all are (or each is kept as stored).
+ */
+export function blockFallbackNote(c: LlamaConfig, o: WeightOptions): string | undefined {
+  const wt = o.weightType;
+  if (blockValues(wt) !== 256 || o.matrixTypes) return undefined;
   const short = new Map<number, string[]>();
   for (const t of baseTensorList(c))
     if (t.shape.length === 2 && t.shape[1] % 256 !== 0)
@@ -70,6 +80,15 @@ export function blockFallbackNote(c: LlamaConfig, wt: WeightType): string | unde
   if (!short.size) return undefined;
   const which = [...short].map(([cols, names]) => `${[...new Set(names)].join(', ')} (rows of ${cols})`).join('; ');
   return `${WeightType[wt].toLowerCase()}: matrices whose rows are not whole super-blocks of 256 values are stored as q8_0: ${which}`;
+}
+
+/** The frozen matrices' storage in words: `f32 weights`, or `weights as stored (q4_k ×155, q6_k ×28)`. */
+export function describeWeights(o: WeightOptions): string {
+  if (!o.matrixTypes) return `${WeightType[o.weightType].toLowerCase()} weights`;
+  const counts = new Map<WeightType, number>();
+  for (const t of Object.values(o.matrixTypes)) counts.set(t, (counts.get(t) ?? 0) + 1);
+  const list = [...counts].sort((a, b) => b[1] - a[1]).map(([t, n]) => `${WeightType[t].toLowerCase()} ×${n}`);
+  return `weights as stored (${list.join(', ')})`;
 }
 
 /** A frozen matrix kept outside every core's memory, in storage bytes (and int8 row scales), shared by the ranks. */
@@ -126,6 +145,13 @@ export interface WeightOptions {
   mode: RunMode;
   /** storage of frozen base matrices (finetune); train mode always uses f32 */
   weightType: WeightType;
+  /**
+   * frozen matrices stored otherwise than weightType, by tensor name: a checkpoint's own types
+   * (`--dtype stored`, see checkpoint/stored_types.ts), each then taken as is from the file
+   */
+  matrixTypes?: Readonly<Record<string, WeightType>>;
+  /** keep each frozen matrix as the checkpoint stores it: matrixTypes is filled from the checkpoint when the model loads */
+  asStored?: boolean;
   /** adapters, for finetune */
   lora?: LoraConfig;
   /** frozen base tensors already in this core's (shared) memory, to use rather than allocate (the other ranks of a job) */
@@ -149,12 +175,14 @@ export interface BaseLayout {
 /** Bytes of the frozen matrices a model with streamed layers keeps outside the core's memory. */
 export function hostWeightBytes(c: LlamaConfig, o: WeightOptions): number {
   if (o.mode === 'train' || !o.streamLayers) return 0;
-  const perLayer = LINEARS.reduce((sum, { kind }) => {
-    const [rows, cols] = linearShape(c, kind),
-      wt = matrixType(o.weightType, cols, kind);
-    return sum + rows * cols * weightBytes(wt) + (wt === WeightType.I8 ? rows * 4 : 0);
-  }, 0);
-  return c.nLayers * perLayer;
+  let sum = 0;
+  for (let l = 0; l < c.nLayers; l++)
+    for (const { kind } of LINEARS) {
+      const [rows, cols] = linearShape(c, kind),
+        wt = frozenType(o, layerTensorName(l, kind), cols);
+      sum += rows * cols * weightBytes(wt) + (wt === WeightType.I8 ? rows * 4 : 0);
+    }
+  return sum;
 }
 
 /** The vectors of a block in the order they are allocated and listed: length and whether they start as ones (norms) or random (biases). */
@@ -249,11 +277,26 @@ function slotKey(kind: LinearKind): string {
 }
 
 /**
+ * The storage of a streamed model's slot for one kind of linear: the type of the layers' matrices
+ * of that kind with the most bytes a value (they differ in a checkpoint of mixed types), so that
+ * every layer's matrix fits in it.
+ */
+function slotType(c: LlamaConfig, o: WeightOptions, kind: LinearKind): WeightType {
+  const cols = linearShape(c, kind)[1];
+  const types = Array.from({ length: c.nLayers }, (_, l) => frozenType(o, layerTensorName(l, kind), cols));
+  const wt = types.reduce((a, t) => (weightBytes(t) > weightBytes(a) ? t : a));
+  if (types.some((t) => (t === WeightType.I8) !== (wt === WeightType.I8)))
+    throw new Error(
+      `the layers' ${kind} matrices mix int8 (with row scales) and other types; they cannot share a slot`,
+    );
+  return wt;
+}
+
+/**
  * Every allocation of the parameters, in the order they are made, keyed by tensor name (the
  * gradient, moments and int8 row scales under partKey): the weights' share of the memory plan.
  */
 export function weightEntries(c: LlamaConfig, o: WeightOptions): PlanEntry[] {
-  const wt = o.mode === 'train' ? WeightType.F32 : o.weightType;
   const trainBase = o.mode === 'train';
   const out: PlanEntry[] = [];
   const trainable = (key: string, shape: number[], category: 'weights' | 'LoRA') => {
@@ -262,8 +305,7 @@ export function weightEntries(c: LlamaConfig, o: WeightOptions): PlanEntry[] {
   };
   const held = !trainBase && o.sharedBase !== undefined; // the base is another rank's allocation
   const streaming = !trainBase && !!o.streamLayers;
-  const own = (key: string, rows: number, cols: number) => {
-    const t = matrixType(wt, cols, key);
+  const own = (key: string, rows: number, cols: number, t = frozenType(o, key, cols)) => {
     out.push(planEntry(key, [rows, cols], storedType(t), 'weights'));
     if (t === WeightType.I8) out.push(planEntry(partKey(key, 'scales'), [rows], 'f32', 'weights'));
   };
@@ -276,7 +318,7 @@ export function weightEntries(c: LlamaConfig, o: WeightOptions): PlanEntry[] {
     if (!held) out.push(planEntry(key, [n], 'f32', 'weights'));
   };
   matrix(EMBED_NAME, c.vocabSize, c.dim);
-  if (streaming) for (const { kind } of LINEARS) own(slotKey(kind), ...linearShape(c, kind));
+  if (streaming) for (const { kind } of LINEARS) own(slotKey(kind), ...linearShape(c, kind), slotType(c, o, kind));
   const targets = o.mode === 'finetune' && o.lora ? loraTargets(o.lora) : [];
   for (let l = 0; l < c.nLayers; l++) {
     for (const { kind, n } of layerVectors(c)) vector(layerTensorName(l, kind), n);
@@ -294,12 +336,12 @@ export function weightEntries(c: LlamaConfig, o: WeightOptions): PlanEntry[] {
   return out;
 }
 
-/** Fresh homes (shared, zeroed) for one streamed layer's matrices stored as `wt`. */
-function newHostLayer(c: LlamaConfig, wt: WeightType): Record<LinearKind, HostMatrix> {
+/** Fresh homes (shared, zeroed) for streamed layer l's matrices stored as `o` says. */
+function newHostLayer(c: LlamaConfig, o: WeightOptions, l: number): Record<LinearKind, HostMatrix> {
   return Object.fromEntries(
     LINEARS.map(({ kind }) => {
       const [rows, cols] = linearShape(c, kind),
-        t = matrixType(wt, cols, kind);
+        t = frozenType(o, layerTensorName(l, kind), cols);
       return [
         kind,
         {
@@ -338,7 +380,8 @@ export class LlamaWeights {
       o = options,
       arena = core.arena;
     const trainBase = o.mode === 'train';
-    const wt = trainBase ? WeightType.F32 : o.weightType;
+    if (!trainBase && o.asStored && !o.matrixTypes)
+      throw new Error('weights kept as stored (--dtype stored) need a checkpoint to load');
     const targets = o.mode === 'finetune' && o.lora ? loraTargets(o.lora) : [];
     const layout = new Layout(arena, weightEntries(c, o), 'the weights');
     this.layout = layout;
@@ -363,8 +406,7 @@ export class LlamaWeights {
       if (at === undefined) throw new Error(`the shared base weights have no ${key}`);
       return at;
     };
-    const own = (key: string, rows: number, cols: number): Matrix => {
-      const t = matrixType(wt, cols, key);
+    const own = (key: string, rows: number, cols: number, t = frozenType(o, key, cols)): Matrix => {
       const ptr = layout.take(key);
       return { ptr, scale: t === WeightType.I8 ? layout.take(partKey(key, 'scales')) : 0, wt: t, rows, cols };
     };
@@ -374,7 +416,7 @@ export class LlamaWeights {
         return [{ ptr: t.ptr, scale: 0, wt: WeightType.F32, rows, cols }, t.grad];
       }
       if (shared) {
-        const t = matrixType(wt, cols, name),
+        const t = frozenType(o, name, cols),
           ptr = sharedAt(name);
         return [{ ptr, scale: t === WeightType.I8 ? sharedAt(partKey(name, 'scales')) : 0, wt: t, rows, cols }, 0];
       }
@@ -394,12 +436,12 @@ export class LlamaWeights {
     // Streamed layers: one slot of this core's own, every layer's matrices outside the memory.
     const streaming = !trainBase && !!o.streamLayers;
     const slot = streaming
-      ? (Object.fromEntries(LINEARS.map(({ kind }) => [kind, own(slotKey(kind), ...linearShape(c, kind))])) as Record<
-          LinearKind,
-          Matrix
-        >)
+      ? (Object.fromEntries(
+          LINEARS.map(({ kind }) => [kind, own(slotKey(kind), ...linearShape(c, kind), slotType(c, o, kind))]),
+        ) as Record<LinearKind, Matrix>)
       : undefined;
-    if (streaming) this.hostLayers = shared?.hostLayers ?? Array.from({ length: c.nLayers }, () => newHostLayer(c, wt));
+    if (streaming)
+      this.hostLayers = shared?.hostLayers ?? Array.from({ length: c.nLayers }, (_, l) => newHostLayer(c, o, l));
     for (let l = 0; l < c.nLayers; l++) {
       const grads: LayerParams['grads'] = {};
       const vectorPtr: Partial<Record<VectorKind, number>> = {};
@@ -413,9 +455,10 @@ export class LlamaWeights {
       const lora: LayerParams['lora'] = {};
       for (const { kind } of LINEARS) {
         const [rows, cols] = linearShape(c, kind);
+        const name = layerTensorName(l, kind);
         const [m, g] = slot
-          ? [{ ...slot[kind], host: this.hostLayers![l][kind] }, 0]
-          : matrix(layerTensorName(l, kind), rows, cols);
+          ? [{ ...slot[kind], wt: frozenType(o, name, cols), host: this.hostLayers![l][kind] }, 0]
+          : matrix(name, rows, cols);
         linear[kind] = m;
         if (g) grads[kind] = g;
         if (targets.includes(kind)) {

@@ -11,11 +11,11 @@ import { BatchDecoder } from '../model/batch_decode.ts';
 import type { LlamaModel } from '../model/llama.ts';
 import type { Activations } from '../model/options.ts';
 import { headDim } from '../model/config.ts';
-import { blockFallbackNote } from '../model/weights.ts';
+import { blockFallbackNote, describeWeights } from '../model/weights.ts';
 import { MAX_MEMORY_BYTES } from '../runtime/arena.ts';
 import { loadCore, type CoreKind } from '../runtime/core.ts';
 import { spawnWorkerThread } from '../runtime/threads.ts';
-import { WeightType } from '../runtime/kernels.ts';
+import type { WeightType } from '../runtime/kernels.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { findChatTemplate, loadTokenizer } from '../tokenizer/load.ts';
 import { chatFormat, type ChatFormat } from './chat.ts';
@@ -32,6 +32,8 @@ export interface ServeOptions {
   /** tokenizer file or folder (default: the checkpoint's folder when it holds one, else the bundled Llama 2 tokenizer) */
   tokenizer?: string;
   weightType: WeightType;
+  /** keep each frozen matrix as the checkpoint stores it (`--dtype stored`; weightType is then unused) */
+  asStored?: boolean;
   /** what generation feeds block-quantized weights (ModelOptions.activations; default int8) */
   activations?: Activations;
   core?: CoreKind | 'auto';
@@ -100,7 +102,7 @@ export async function loadServed(o: ServeOptions): Promise<Served> {
   const model = await loadModel(
     core,
     o.checkpoint,
-    { mode: 'finetune', weightType: o.weightType, activations: o.activations },
+    { mode: 'finetune', weightType: o.weightType, asStored: o.asStored, activations: o.activations },
     {
       report: (r) => {
         const s = formatLoadReport(r);
@@ -109,7 +111,7 @@ export async function loadServed(o: ServeOptions): Promise<Served> {
     },
   );
   const c = model.config;
-  const fallback = blockFallbackNote(c, o.weightType);
+  const fallback = blockFallbackNote(c, model.weights.options);
   if (fallback) summary.push(fallback);
   if (tok.vocabSize > c.vocabSize)
     throw new Error(
@@ -148,7 +150,7 @@ export async function loadServed(o: ServeOptions): Promise<Served> {
     vocabLimit: tok.vocabSize,
   });
   summary.unshift(
-    `model ${name}: ${o.checkpoint} (${c.nLayers} layers, hidden ${c.dim}, vocabulary ${c.vocabSize}, ${WeightType[o.weightType].toLowerCase()} weights, ${core.kind} core, ${core.threads} thread${core.threads > 1 ? 's' : ''})`,
+    `model ${name}: ${o.checkpoint} (${c.nLayers} layers, hidden ${c.dim}, vocabulary ${c.vocabSize}, ${describeWeights(model.weights.options)}, ${core.kind} core, ${core.threads} thread${core.threads > 1 ? 's' : ''})`,
     ...[...adapters.values()].map((a) => `adapter ${a.name}: ${a.dir} (${(a.bytes / 2 ** 20).toFixed(2)} MiB)`),
     `tokenizer: ${loadedTok.source}; chat: ${chat.describe}`,
     `${o.maxRunning} sequences at once of up to ${contextLength} positions, ${o.maxQueue} more waiting; memory in use ${(core.arena.used / 2 ** 20).toFixed(0)} MiB`,

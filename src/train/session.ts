@@ -12,11 +12,11 @@ import { loadCore, type Core, type CoreKind } from '../runtime/core.ts';
 import { isShared } from '../runtime/host.ts';
 import { defaultThreads, spawnWorkerThread } from '../runtime/threads.ts';
 import { WeightType } from '../runtime/kernels.ts';
-import { formatLoadReport, loadModel, type LoadReport } from '../checkpoint/load.ts';
+import { formatLoadReport, loadModel, storedWeightTypesAt, type LoadReport } from '../checkpoint/load.ts';
 import { adapterBaseModel } from '../checkpoint/peft.ts';
 import { configFromMindFormers, type LlamaConfig } from '../model/config.ts';
 import { LlamaModel, type ModelOptions } from '../model/llama.ts';
-import { weightDtype } from '../model/weight_dtype.ts';
+import { weightStorage } from '../model/weight_dtype.ts';
 import { loraFromPetConfig, type LoraConfig } from '../model/lora.ts';
 import { placeWeights, type Placement } from '../model/placement.ts';
 import { rankShare, type ModelShare } from '../model/sharding.ts';
@@ -184,7 +184,7 @@ async function buildOwnModel(
   options.streamLayers = placement.streamLayers;
   const path = c.load_checkpoint;
   log(placement.summary);
-  const fallback = blockFallbackNote(ownConfig, options.weightType);
+  const fallback = blockFallbackNote(ownConfig, options);
   if (fallback) log(fallback);
   const report = (r: LoadReport) => {
     const s = formatLoadReport(r);
@@ -221,7 +221,7 @@ function runModel(c: RunConfig, share?: ModelShare): RunModel {
   const where = 'model.model_config';
   const config: LlamaConfig = configFromMindFormers(c.model.model_config, where);
   const ownConfig = share ? rankShare(config, share.parts, where) : config;
-  const storage = weightDtype(c.model.model_config.param_init_type, `${where}.param_init_type`);
+  const storage = weightStorage(c.model.model_config.param_init_type, `${where}.param_init_type`);
   const training = c.run_mode === 'train' || c.run_mode === 'finetune';
   const lora =
     c.run_mode === 'finetune' ? loraFromPetConfig(c.model.model_config.pet_config, `${where}.pet_config`) : undefined;
@@ -229,9 +229,17 @@ function runModel(c: RunConfig, share?: ModelShare): RunModel {
     throw new Error(`--run_mode finetune needs model.model_config.pet_config (LoRA)`);
   const path = c.load_checkpoint;
   const adapterDir = path && existsSync(join(path, 'adapter_config.json')) ? path : undefined;
+  const base = adapterDir ? adapterBaseModel(adapterDir) : path;
+  if (storage.asStored && c.run_mode !== 'train' && !base)
+    throw new Error(`${where}.param_init_type stored keeps the checkpoint's own types: it needs --load_checkpoint`);
+  // The types are read from the checkpoint's header now: the memory plan needs them before it loads.
   const options: ModelOptions = {
     mode: c.run_mode === 'train' ? 'train' : 'finetune',
-    weightType: c.run_mode === 'train' ? WeightType.F32 : storage,
+    ...(c.run_mode === 'train'
+      ? { weightType: WeightType.F32 }
+      : storage.asStored
+        ? storedWeightTypesAt(base!, config)
+        : storage),
     lora: adapterDir ? undefined : lora,
     recompute: c.recompute_config.recompute && training,
     seed: c.seed,

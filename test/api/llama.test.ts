@@ -351,11 +351,51 @@ describe('Llama, generate and finetune', () => {
     }
   });
 
+  it("dtype 'stored' keeps each matrix as the checkpoint stores it: bf16 as bf16, f32 as f32, from a folder and from bytes", async () => {
+    const config = configFromHF(
+      { hidden_size: 64, intermediate_size: 128, num_attention_heads: 4, num_hidden_layers: 2, vocab_size: 3000 },
+      'config.json',
+    );
+    const ids = Int32Array.from({ length: 9 }, (_, i) => 5 + ((i * 331) % 2990));
+    const logitsOf = (m: Llama) => {
+      const l = new Float32Array(8 * m.config.vocabSize);
+      m.forward({ inputIds: ids, batchSize: 1, logits: l });
+      return l;
+    };
+    for (const [dtype, name] of [
+      ['BF16', 'bf16'],
+      ['F32', 'f32'],
+    ] as const) {
+      const at = join(dir, `stored-${name}`);
+      await writeTensors(at, 'hf', randomTensors(config, 9, 0.05, dtype), { config });
+      copyFileSync(join(folder, 'tokenizer.model'), join(at, 'tokenizer.model'));
+      const asNamed = await Llama.fromPretrained(at, { dtype: name });
+      const read = (f: string) => new Uint8Array(readFileSync(join(at, f)));
+      const bytes = {
+        config: read('config.json'),
+        weights: read('model.safetensors'),
+        tokenizer: read('tokenizer.model'),
+      };
+      for (const stored of [
+        await Llama.fromPretrained(at, { dtype: 'stored' }),
+        await Llama.fromPretrained(bytes, { dtype: 'stored' }),
+      ]) {
+        const types = Object.values(stored.model.options.matrixTypes ?? {});
+        assert.equal(types.length, 2 * 7 + 2, `${name}: every matrix has its type`);
+        assert.ok(
+          types.every((t) => t === WEIGHT_DTYPES[name]),
+          `${name}: kept as ${name}`,
+        );
+        assert.deepEqual(logitsOf(stored), logitsOf(asNamed), `${name}: the logits of dtype ${name}`);
+      }
+    }
+  });
+
   it('bad input: one line naming the path, the option or the record', async () => {
     await assert.rejects(Llama.fromPretrained(join(dir, 'nowhere')), /nowhere: no such file or folder/);
     await assert.rejects(
       Llama.fromPretrained(folder, { dtype: 'f16' as 'f32' }),
-      /dtype "f16": expected f32, float32, bf16, bfloat16, int8, q8_0, q4_0, q4_k, q6_k$/,
+      /dtype "f16": expected f32, float32, bf16, bfloat16, int8, q8_0, q4_0, q4_k, q6_k, stored$/,
     );
     const bytesOf = (config: Uint8Array) => ({
       config,

@@ -35,6 +35,7 @@ import { WeightType } from '../../src/runtime/kernels.ts';
 import { Rng } from '../../src/runtime/random.ts';
 import { bundledLlama2Model, loadTokenizer } from '../../src/tokenizer/load.ts';
 import { compareWithHuggingFace, LLAMA3_JSON, QWEN3_JSON, readJson, sampleStrings } from '../tokenizer/hf_oracle.ts';
+import { runCli } from '../fixtures.ts';
 import { assertClose } from '../helpers.ts';
 import { quietly, scratch } from './helpers.ts';
 
@@ -513,6 +514,102 @@ test('Q8_0, Q4_0, Q4_K and Q6_K GGUF with int8 activations: llama.cpp, which rou
     assertClose(int8.logits, exact.logits, superBlock ? 0.05 : 0.03, `${type}: int8 against f32 activations`);
     assert.notDeepEqual(int8.logits, exact.logits, `${type}: the integer path is taken`);
   }
+});
+
+test('Q4_K_M written here mixes Q4_K and Q6_K as llama.cpp does; --dtype stored keeps each matrix as the file stores it, resident or streamed, computes what f32 computes on its values and decodes as llama.cpp does', async () => {
+  const model = await softLlama();
+  const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
+  const file = await toGguf(model, join(dir, 'mixed.Q4_K_M.gguf'), 'q4_k_m');
+  // llama.cpp's Q4_K_M on 2 layers: Q6_K for the head and for layer 1's v and down projections
+  // (the last eighth of the layers), Q4_K for every other matrix; norms F32. Read by llama.cpp's
+  // own GGUF reader (node-llama-cpp's).
+  const { readGgufFileInfo, GgmlType: Ggml, GgufFileType } = await import('node-llama-cpp');
+  const info = await readGgufFileInfo(file, { logWarnings: false });
+  assert.equal(info.metadata.general.file_type, GgufFileType.MOSTLY_Q4_K_M);
+  const more = new Set(['output.weight', 'blk.1.attn_v.weight', 'blk.1.ffn_down.weight']);
+  for (const t of info.tensorInfo!)
+    assert.equal(
+      Ggml[t.ggmlType],
+      t.dimensions.length < 2 ? 'F32' : more.has(t.name) ? 'Q6_K' : 'Q4_K',
+      `${t.name} stored as`,
+    );
+  assert.equal(info.tensorInfo!.filter((t) => t.ggmlType === Ggml.Q6_K).length, 3);
+  // Each matrix holds the file's blocks: the values the file's own dequantizer gives, in the
+  // bytes of the file (the memory plan holds no more than they take).
+  const core = await loadCore();
+  const stored = await loadModel(core, file, { mode: 'finetune', weightType: WeightType.F32, asStored: true });
+  const reread = GgufFile.open(file);
+  try {
+    for (const t of stored.weights.baseTensors().filter((t) => t.matrix)) {
+      const m = t.matrix!,
+        rec = reread.records.get(t.name)!;
+      assert.equal(WeightType[m.wt], rec.type, `${t.name}: held as stored`);
+      assert.deepEqual(stored.weights.getMatrix(m), new Float32Array((await reread.read(t.name)).buffer), t.name);
+      const planned = stored.weights.layout.entries.find((e) => e.key === t.name)!;
+      assert.ok(planned.bytes - (rec.end - rec.begin) < 64, `${t.name}: ${planned.bytes} bytes planned`);
+    }
+  } finally {
+    reread.close();
+  }
+  // Streamed layers: the slot of v and down is a Q6_K one; layer 0 runs Q4_K through it.
+  const streamed = await loadModel(core, file, {
+    mode: 'finetune',
+    weightType: WeightType.F32,
+    asStored: true,
+    streamLayers: true,
+  });
+  const resident = greedySteps(stored, tokens, 12);
+  assert.deepEqual(greedySteps(streamed, tokens, 12), resident, 'streamed as resident, bit for bit');
+  // With f32 activations: f32 on the file's values. With int8 activations: llama.cpp's tokens.
+  const exact = await ours(file, tokens, 12, 'stored', 'f32'),
+    f32 = await ours(file, tokens);
+  assertClose(exact.logits, f32.logits, 1e-4, 'Q4_K_M as stored against f32 on its values');
+  assert.deepEqual(exact.greedy, f32.greedy);
+  const int8 = await ours(file, tokens, 12, 'stored');
+  assert.deepEqual(resident.tokens, int8.greedy);
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  await assertLlamaCppNear(llama, file, tokens, resident, 0.15, 'Q4_K_M');
+  // run_mindformer predict with --dtype stored, resident and streamed: f32's continuation.
+  const predict = async (dtype: string, extra: string[]) => {
+    const out = join(dir, `predict-${dtype}-${extra.length}`);
+    const r = await runCli([
+      'run_mindformer',
+      '--config',
+      join(root, 'configs/llama2/train_tiny.yaml'),
+      '--run_mode',
+      'predict',
+      '--load_checkpoint',
+      file,
+      '--predict_data',
+      PROMPT,
+      '--dtype',
+      dtype,
+      '--activations',
+      'f32',
+      '--model.model_config.hidden_size',
+      '256',
+      '--model.model_config.multiple_of',
+      '256',
+      '--model.model_config.max_decode_length',
+      '12',
+      '--output_dir',
+      out,
+      ...extra,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    return {
+      text: r.stdout.split('\n').filter((l) => l.startsWith(PROMPT)),
+      log: readFileSync(join(out, 'log/rank_0/info.log'), 'utf8'),
+    };
+  };
+  const plain = await predict('f32', []),
+    kept = await predict('stored', []),
+    keptStreamed = await predict('stored', ['--stream_layers', 'on']);
+  assert.equal(plain.text.length, 1);
+  assert.deepEqual(kept.text, plain.text);
+  assert.deepEqual(keptStreamed.text, plain.text);
+  assert.match(keptStreamed.log, /outside the WebAssembly memory/);
 });
 
 test('GGUF written here runs in llama.cpp with our tokens and greedy continuation (Llama f32 and f16 with tokenizer.model, Qwen3 f32 with tokenizer.json)', async () => {

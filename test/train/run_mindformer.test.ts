@@ -392,7 +392,11 @@ describe('run_mindformer', () => {
       [['--config', tiny, '--run_mode', 'finetun'], /unknown --run_mode 'finetun'/],
       [
         ['--config', tiny, '--run_mode', 'predict', '--predict_data', 'Hi', '--dtype', 'q5_k'],
-        /unknown --dtype 'q5_k' \(f32, float32, bf16, bfloat16, int8, q8_0, q4_0, q4_k, q6_k\)/,
+        /unknown --dtype 'q5_k' \(f32, float32, bf16, bfloat16, int8, q8_0, q4_0, q4_k, q6_k, stored\)/,
+      ],
+      [
+        ['--config', tiny, '--run_mode', 'predict', '--predict_data', 'Hi', '--dtype', 'stored'],
+        /model\.model_config\.param_init_type stored keeps the checkpoint's own types: it needs --load_checkpoint/,
       ],
       [['--config', tiny, '--train_dataset_dir', join(dir, 'empty')], /the dataset is empty/],
       [

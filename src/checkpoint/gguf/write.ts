@@ -2,7 +2,7 @@
  * A checkpoint (tensors under Hugging Face names, its config, its tokenizer) as a GGUF file that
  * llama.cpp runs: tensors renamed (gguf/names.ts), the llama architecture's q/k rows put in
  * llama.cpp's interleaved RoPE order, matrices stored as the chosen type (F32, F16, BF16, Q8_0,
- * Q4_0, Q4_K, Q6_K; a matrix whose rows are not whole super-blocks of 256 is stored as Q8_0
+ * Q4_0, Q4_K, Q6_K, or Q4_K_M: llama.cpp's mix of Q4_K and Q6_K, see mixedType; a matrix whose rows are not whole super-blocks of 256 is stored as Q8_0
  * instead of Q4_K or Q6_K, as llama.cpp's quantizer does for Q6_K, and one whose rows are not
  * whole blocks of 32 as F16, as llama.cpp's converter does), vectors (norms, biases) as F32, Llama 3's rescaled RoPE as the rope_freqs.weight
  * factors llama.cpp reads. Written under a temporary name and renamed.
@@ -22,8 +22,8 @@ import { ggufName, isRopeProjection } from './names.ts';
 import { tokenizerToGguf } from './tokenizer.ts';
 import { writeGguf, type GgufTensor } from './writer.ts';
 
-/** The types matrices can be written as. */
-export const GGUF_OUTPUT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const;
+/** The types matrices can be written as (Q4_K_M: a mix, see mixedType). */
+export const GGUF_OUTPUT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K', 'Q4_K_M'] as const;
 /** A type matrices can be written as. */
 export type GgufOutputType = (typeof GGUF_OUTPUT_TYPES)[number];
 
@@ -59,9 +59,26 @@ function checkTensorsOfConfig(store: TensorStore, config: LlamaConfig): void {
 }
 
 /** The type a matrix with rows of `cols` values is written as when `type` is asked for (see the file comment). */
-function matrixType(type: GgufOutputType, cols: number): GgmlType {
+function matrixType(type: GgmlType, cols: number): GgmlType {
   if (GGML_TYPES[type].block === 256 && cols % 256 !== 0) return matrixType('Q8_0', cols);
   return cols % GGML_TYPES[type].block !== 0 ? 'F16' : type;
+}
+
+/** llama.cpp's choice of the layers whose v and down projections get more bits: the first and last eighth, and every third between. */
+function moreBits(layer: number, layers: number): boolean {
+  const eighth = Math.floor(layers / 8);
+  return layer < eighth || layer >= Math.floor((7 * layers) / 8) || (layer - eighth) % 3 === 2;
+}
+
+/**
+ * The type llama.cpp's Q4_K_M gives the matrix `hf` of a model of `config` (its rule for models
+ * other than Falcon and 70B ones): Q6_K for the head (the embedding when they are tied) and for
+ * the v and down projections of the layers moreBits picks, Q4_K for the rest.
+ */
+function mixedType(hf: string, config: LlamaConfig): GgmlType {
+  if (hf === 'lm_head.weight' || (config.tieEmbeddings && hf === 'model.embed_tokens.weight')) return 'Q6_K';
+  const m = /^model\.layers\.(\d+)\.(?:self_attn\.v_proj|mlp\.down_proj)\.weight$/.exec(hf);
+  return m && moreBits(Number(m[1]), config.nLayers) ? 'Q6_K' : 'Q4_K';
 }
 
 /** What to write besides the tensors. */
@@ -91,7 +108,7 @@ export async function writeGgufCheckpoint(
     ['general.name', { type: 'string', value: name }],
     [
       'general.file_type',
-      { type: 'u32', value: { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, Q4_K: 14, Q6_K: 18, BF16: 32 }[type] },
+      { type: 'u32', value: { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, Q4_K: 14, Q4_K_M: 15, Q6_K: 18, BF16: 32 }[type] },
     ],
     ...configToGguf(config, store.where),
     ...tokenizerToGguf(tokenizer, tokenizerSource, config.vocabSize),
@@ -107,7 +124,8 @@ export async function writeGgufCheckpoint(
     if (!gguf)
       throw new Error(`${what} has no GGUF name (only Llama-family parameters are written; merge LoRA factors first)`);
     const dims = [...info.shape].reverse();
-    const t: GgmlType = info.shape.length < 2 ? 'F32' : matrixType(type, dims[0]);
+    const t: GgmlType =
+      info.shape.length < 2 ? 'F32' : matrixType(type === 'Q4_K_M' ? mixedType(hf, config) : type, dims[0]);
     const qk = arch === 'llama' ? isRopeProjection(hf) : undefined;
     return {
       name: gguf,
