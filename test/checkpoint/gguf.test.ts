@@ -144,7 +144,7 @@ test("Q8_0 and Q4_0 blocks as computed by hand from llama.cpp's layouts", () => 
   assert.deepEqual([...dequantize('Q4_0', q4, 32, 'q4')], [...x4]);
 });
 
-test("the Q8_0 and Q4_0 quantizers give gguf-py's bytes, and every dequantizer its values", () => {
+test("the Q8_0 and Q4_0 quantizers give gguf-py's bytes, and every dequantizer (the read-only Q4_1, Q5_0, Q5_1, Q5_K too) its values", () => {
   const x = Float32Array.from(
     { length: 32 * 64 },
     (_, i) => ((Math.sin(i * 12.9898) * 43758.5453) % 1) * (i % 7 === 0 ? 10 : 1),
@@ -158,7 +158,7 @@ test("the Q8_0 and Q4_0 quantizers give gguf-py's bytes, and every dequantizer i
     oracle('quant', type, join(dir, 'x.f32'), join(dir, `x.${type}`));
     assert.ok(Buffer.from(quantize(x)).equals(readFileSync(join(dir, `x.${type}`))), `${type} bytes`);
   }
-  for (const type of ['Q4_K', 'Q6_K', 'Q8_0', 'Q4_0'] as GgmlType[]) {
+  for (const type of ['Q4_K', 'Q5_K', 'Q6_K', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1'] as GgmlType[]) {
     const n = type.endsWith('K') ? 256 * 16 : 32 * 64;
     oracle(
       'blocks',
@@ -235,7 +235,7 @@ function gqaLlama(): Promise<string> {
       '--model.model_config.n_kv_heads',
       '2',
     ]);
-    for (const type of ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'])
+    for (const type of ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1'])
       oracle('write', model, join(dir, `py.${type}.gguf`), type);
     return model;
   })();
@@ -357,6 +357,37 @@ test("q8_0/q4_0 models: a GGUF's blocks are taken as stored, other checkpoints a
       assertClose(got.logits, f32.logits, 1e-4, `${type} ${what}: logits`);
       assert.deepEqual(got.greedy, f32.greedy, `${type} ${what}: greedy tokens`);
     }
+  }
+});
+
+test("gguf-py's Q4_1, Q5_0 and Q5_1 files (read only: the fallbacks of published Q4_K_M and Q5_K_M files) read to gguf-py's values, and are held as f32 by --dtype stored", async () => {
+  const model = await gqaLlama(),
+    tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
+  const core = await loadCore();
+  for (const type of ['Q4_1', 'Q5_0', 'Q5_1'] as const) {
+    const file = join(dir, `py.${type}.gguf`),
+      gguf = GgufFile.open(file);
+    try {
+      for (const [name, rec] of gguf.records) {
+        if (rec.type !== type) continue;
+        writeFileSync(join(dir, 'raw.bin'), await gguf.readRaw(name));
+        oracle('dequant', type, join(dir, 'raw.bin'), join(dir, 'raw.f32'));
+        const want = new Float32Array(readFileSync(join(dir, 'raw.f32')).buffer.slice(0)),
+          got = new Float32Array((await gguf.read(name)).buffer);
+        if (/q_proj|k_proj/.test(name))
+          assert.equal(got.length, want.length, name); // rows reordered
+        else assert.deepEqual(got, want, `${type}: ${name}`);
+      }
+    } finally {
+      gguf.close();
+    }
+    const stored = await loadModel(core, file, { mode: 'finetune', weightType: WeightType.Q8_0, asStored: true });
+    assert.ok(
+      stored.weights.baseTensors().every((t) => !t.matrix || t.matrix.wt === WeightType.F32),
+      `${type}: f32`,
+    );
+    const f32 = await ours(file, tokens);
+    assert.deepEqual(await ours(file, tokens, 12, 'stored'), f32, `${type}: stored as f32`);
   }
 });
 

@@ -4,10 +4,10 @@ found through GGUF_PY (the gguf-py folder of the llama.cpp sources node-llama-cp
   write MODEL_DIR OUT.gguf TYPE     a Hugging Face folder (config.json, model.safetensors) as a GGUF
                                     file the way llama.cpp's converter lays it out: llama.cpp names,
                                     the llama architecture's q/k rows interleaved, matrices of TYPE
-                                    (F32 F16 BF16 Q8_0 Q4_0), vectors F32
+                                    (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1), vectors F32
   quant TYPE IN.f32 OUT.bin         f32 values quantized by gguf-py (Q8_0, Q4_0)
   dequant TYPE IN.bin OUT.f32       blocks of TYPE as gguf-py dequantizes them
-  blocks TYPE N SEED OUT.bin OUT.f32  N random blocks of TYPE (Q4_K, Q6_K, Q8_0, Q4_0) and their
+  blocks TYPE N SEED OUT.bin OUT.f32  N random blocks of TYPE (Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) and their
                                     values as gguf-py dequantizes them
 """
 import json
@@ -138,7 +138,7 @@ def blocks(type_name, n, seed, out_bin, out_f32):
     block, size = gguf.GGML_QUANT_SIZES[qtype]
     rng = np.random.default_rng(seed)
     raw = rng.integers(0, 256, (n, size), dtype=np.uint8)
-    scales = {'Q4_K': [0, 2], 'Q6_K': [208], 'Q8_0': [0], 'Q4_0': [0]}[type_name]
+    scales = {'Q4_K': [0, 2], 'Q5_K': [0, 2], 'Q6_K': [208], 'Q8_0': [0], 'Q4_0': [0], 'Q4_1': [0, 2], 'Q5_0': [0], 'Q5_1': [0, 2]}[type_name]
     for at in scales:
         raw[:, at:at + 2] = rng.normal(0, 0.05, (n, 1)).astype(np.float16).view(np.uint8)
     raw.tofile(out_bin)

@@ -9,6 +9,14 @@
  *   128 bytes of nibbles; each 64 values use two pairs: x = d·scale·q − dmin·min.
  * - Q6_K, 256 values in 210 bytes: 128 bytes of low nibbles, 64 bytes of high 2-bit pairs,
  *   16 int8 scales, f16 d; x = d·scale·(q − 32), one scale per 16 values.
+ * Read only (dequantized), as llama.cpp lays them out:
+ * - Q4_1, 32 values in 20 bytes: f16 d, f16 m, 16 bytes of nibbles as Q4_0's; x = d·q + m.
+ * - Q5_0, 32 values in 22 bytes: f16 d, a u32 of fifth bits (bit j for value j), nibbles as
+ *   Q4_0's; x = d·(q − 16).
+ * - Q5_1, 32 values in 24 bytes: f16 d, f16 m, the fifth bits, the nibbles; x = d·q + m.
+ * - Q5_K, 256 values in 176 bytes: f16 d, f16 dmin, Q4_K's 12 bytes of (scale, min) pairs, 32
+ *   bytes of fifth bits (bit i of byte l for value l of the i-th 32), 128 bytes of nibbles as
+ *   Q4_K's; x = d·scale·q − dmin·min.
  */
 import { decodeF32, floatToHalf, halfToFloat } from '../dtypes.ts';
 import { GGML_TYPES, type GgmlType } from './format.ts';
@@ -43,6 +51,25 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, n: number, what: s
         }
       }
       break;
+    case 'Q4_1':
+    case 'Q5_0':
+    case 'Q5_1': {
+      const offset = type !== 'Q5_0',
+        fifth = type !== 'Q4_1',
+        bytesPerBlock = t.bytes;
+      for (let b = 0; b < n / 32; b++) {
+        const at = bytesPerBlock * b,
+          d = half(at),
+          m = offset ? half(at + 2) : 0,
+          qh = fifth ? dv.getUint32(at + (offset ? 4 : 2), true) : 0,
+          qs = at + bytesPerBlock - 16;
+        for (let j = 0; j < 32; j++) {
+          const q = ((bytes[qs + (j & 15)] >> (j & 16 ? 4 : 0)) & 15) | (((qh >>> j) & 1) << 4);
+          out[32 * b + j] = offset ? f32(f32(d * q) + m) : f32(d * (q - 16));
+        }
+      }
+      break;
+    }
     case 'Q4_K':
       for (let b = 0; b < n / 256; b++) {
         const at = 144 * b,
@@ -61,6 +88,24 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, n: number, what: s
           for (let l = 0; l < 32; l++) {
             out[y + l] = f32(f32(d1 * (bytes[q + l] & 15)) - dm1);
             out[y + 32 + l] = f32(f32(d2 * (bytes[q + l] >> 4)) - dm2);
+          }
+        }
+      }
+      break;
+    case 'Q5_K':
+      for (let b = 0; b < n / 256; b++) {
+        const at = 176 * b,
+          d = half(at),
+          dmin = half(at + 2),
+          sc = bytes.subarray(at + 4, at + 16);
+        for (let i = 0; i < 8; i++) {
+          const [s, m] = scaleMin(i, sc),
+            di = f32(d * s),
+            dm = f32(dmin * m),
+            qs = at + 48 + 32 * (i >> 1);
+          for (let l = 0; l < 32; l++) {
+            const q = ((bytes[qs + l] >> (4 * (i & 1))) & 15) | (((bytes[at + 16 + l] >> i) & 1) << 4);
+            out[256 * b + 32 * i + l] = f32(f32(di * q) - dm);
           }
         }
       }

@@ -176,7 +176,7 @@ function parse(c: Cursor, src: ByteSource): GgufHeader {
       type = ggmlTypeOf(typeId);
     if (!type)
       throw new Error(
-        `${where}: tensor ${name} has ggml type ${typeId}, which is not read (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K are)`,
+        `${where}: tensor ${name} has ggml type ${typeId}, which is not read (${Object.keys(GGML_TYPES).join(', ')} are)`,
       );
     raw.push({ name, type, dims, offset: c.u64(`tensor ${name}'s offset`) });
   }
