@@ -1,25 +1,27 @@
-// Generation's integer path for Q8_0 and Q4_0 weights, as llama.cpp computes them: each row of X
-// is quantized per block of 32 values to int8 with an f32 scale (dx = max|x|/127, q = round(x/dx)),
-// each block's products with the weight quants sum exactly in i32, and only that sum meets the
-// two scales in f32:
+// Generation's integer path for Q8_0, Q4_0 and Q5_0 weights, as llama.cpp computes them: each row
+// of X is quantized per block of 32 values to int8 with an f32 scale (dx = max|x|/127,
+// q = round(x/dx)), each block's products with the weight quants sum exactly in i32, and only that
+// sum meets the two scales in f32:
 //   y[m,n] = Σ_b fl(dw[n,b]·dx[m,b])·isum[m,n,b], accumulated over b in order (fma),
-//   isum = Σ qw·qx (Q8_0), or Σ q·qx − 8·Σ qx with the nibbles q in 0..15 (Q4_0).
+//   isum = Σ qw·qx (Q8_0), Σ q·qx − 8·Σ qx with the nibbles q in 0..15 (Q4_0), or
+//   Σ q·qx − 16·Σ qx with the 5-bit q in 0..31 (Q5_0).
 // Rounding x to 8 bits costs about 0.4% of each block's largest value; training and the exact
 // path (qblocks.ts) keep f32 activations.
 //
 // Each (m, n) takes the same operations whether it is computed in a decoding step (4 weight rows
 // against one x row) or in a tile (4 x rows against one weight row: prefill and batched
 // decoding), so a batched row gives the bits of the row alone. The integer sums are exact in any
-// order; the relaxed build dots Q4_0's nibbles with i16x8.relaxed_dot_i8x16_i7x16_s (the
-// nibbles are the 7-bit operand, which every engine must treat alike; pairs of products stay far
-// inside int16), the plain build widens them to int16 first: both builds give the same sums.
+// order; the relaxed build dots Q4_0's nibbles and Q5_0's 5-bit quants with
+// i16x8.relaxed_dot_i8x16_i7x16_s (they are the 7-bit operand, which every engine must treat
+// alike; the two pair sums added stay inside int16: at most 4·31·128), the plain build widens them
+// to int16 first: both builds give the same sums.
 //
 // matmul_xwt_qa, the export, also runs Q4_K and Q6_K: the same loops over the kernels of
 // kqact.ts, whose activations are rounded per super-block of 256.
 
 import { fma, half4, reduce4, storeLanes } from './simd';
 import { absMax32, roundInt8x16 } from './quant';
-import { matmul_xwt_q, QT_Q4_0, QT_Q4_K, QT_Q6_K, QT_Q8_0, rowBytes, superBlocks } from './qblocks';
+import { matmul_xwt_q, QT_Q4_0, QT_Q4_K, QT_Q5_0, QT_Q6_K, QT_Q8_0, rowBytes, superBlocks, unsignedQuants } from './qblocks';
 import { decode4K, quantizeRowsK, rowRegionBytes, SUMS_BYTES, tile4K } from './kqact';
 import { QROWS_BYTES, qRows } from './workspace';
 
@@ -27,7 +29,7 @@ import { QROWS_BYTES, qRows } from './workspace';
 const TILE_WEIGHT_BYTES: usize = 256 << 10;
 
 /**
- * Σ over one block of 32 of the weight block at wp (Q8_0 or Q4_0 quants, no scale) · rows of x's
+ * Σ over one block of 32 of the weight block at wp (Q8_0, Q4_0 or Q5_0 quants, no scale) · rows of x's
  * int8 blocks at xp + r·k (r < rows: 1 or 4), the weights unpacked once for all rows: 4 rows are
  * reduced to one i32 lane each, one row is left in 4 lanes.
  */
@@ -43,7 +45,7 @@ const TILE_WEIGHT_BYTES: usize = 256 << 10;
       r3 = q8Row(w0, w1, w2, w3, xp + 3 * k);
     }
   } else {
-    const v = v128.load(wp + 2), lo = v128.and(v, i8x16.splat(15)), hi = v128.and(i16x8.shr_u(v, 4), i8x16.splat(15));
+    const lo = unsignedQuants(wp, qt, false), hi = unsignedQuants(wp, qt, true);
     r0 = q4Row(lo, hi, xp);
     if (rows == 4) {
       r1 = q4Row(lo, hi, xp + k);
@@ -61,11 +63,11 @@ const TILE_WEIGHT_BYTES: usize = 256 << 10;
   return i32x4.add(a, i32x4.add(i32x4.dot_i16x8_s(w2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(w3, v128.load8x8_s(xp, 24))));
 }
 
-/** Σ over a block of 32: Q4_0 nibbles lo (values 0..15) and hi (16..31), 0..15 each · x's int8 block at xp, in 4 i32 lanes. */
+/** Σ over a block of 32: unsigned quants lo (values 0..15) and hi (16..31), Q4_0's 0..15 or Q5_0's 0..31 · x's int8 block at xp, in 4 i32 lanes. */
 // @ts-ignore: decorator
 @inline function q4Row(lo: v128, hi: v128, xp: usize): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    // pairs of products in int16 (at most 2·15·128 each), four of them after the sum
+    // pairs of products in int16 (at most 2·31·128 each), four of them after the sum
     const p = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp, 16), hi));
     return i32x4.extadd_pairwise_i16x8_s(p);
   }
@@ -103,6 +105,12 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
   }
 }
 
+/** The quants' offset times x's block sums, from 8 × the sums (quantizeRows'): Q4_0's 8, Q5_0's 16. */
+// @ts-ignore: decorator
+@inline function offsetSums(sums8: v128, qt: i32): v128 {
+  return qt == QT_Q5_0 ? i32x4.shl(sums8, 1) : sums8;
+}
+
 /**
  * One x row (int8 at xr, its scales and sums at xd and xs, 4 floats apart) · 4 weight rows at w,
  * rb bytes apart (rb = 0: one row in every lane): the 4 results as lanes.
@@ -114,7 +122,7 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
   for (let b = 0; b < (K >> 5); b++) {
     const o = <usize>b * bytes, xp = xr + <usize>b * 32, at = <usize>b * 16;
     let s = reduce4(blockDot(w + o, xp, 0, 1, qt), blockDot(w1 + o, xp, 0, 1, qt), blockDot(w2 + o, xp, 0, 1, qt), blockDot(w3 + o, xp, 0, 1, qt));
-    if (qt != QT_Q8_0) s = i32x4.sub(s, v128.load32_splat(xs + at));
+    if (qt != QT_Q8_0) s = i32x4.sub(s, offsetSums(v128.load32_splat(xs + at), qt));
     let h = v128.load16_lane(w + o, i32x4.splat(0), 0);
     h = v128.load16_lane(w1 + o, h, 1);
     h = v128.load16_lane(w2 + o, h, 2);
@@ -132,7 +140,7 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
   for (let b = 0; b < (K >> 5); b++) {
     const wp = w + <usize>b * bytes, xp = xr + <usize>b * 32, at = <usize>b * 16;
     let s = blockDot(wp, xp, k, 4, qt);
-    if (qt != QT_Q8_0) s = i32x4.sub(s, v128.load(xs + at));
+    if (qt != QT_Q8_0) s = i32x4.sub(s, offsetSums(v128.load(xs + at), qt));
     acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(half4(i32x4.splat(<i32>load<u16>(wp))), v128.load(xd + at)), acc);
   }
   return acc;
@@ -179,7 +187,7 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
 
 /**
  * Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in blocks of qt and X rounded to int8 per block: of 32 for
- * Q8_0 and Q4_0 (the file's header), of 256 for Q4_K and Q6_K (kqact.ts); rows of Y are ldy floats
+ * Q8_0, Q4_0 and Q5_0 (the file's header), of 256 for Q4_K and Q6_K (kqact.ts); rows of Y are ldy floats
  * apart. X is quantized in chunks of rows that fit the workspace's qRows region; a K too long for
  * 4 rows there takes the exact path.
  */
@@ -194,6 +202,7 @@ export function matmul_xwt_qa(y: usize, ldy: i32, x: usize, w: usize, M: i32, N:
     else quantizeRows(q, xd, xs, xc, rows, K);
     if (qt == QT_Q8_0) productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q8_0, accumulate);
     else if (qt == QT_Q4_0) productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q4_0, accumulate);
+    else if (qt == QT_Q5_0) productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q5_0, accumulate);
     else if (qt == QT_Q4_K) productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q4_K, accumulate);
     else productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q6_K, accumulate);
   }

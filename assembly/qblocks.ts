@@ -1,6 +1,7 @@
 // Linear-layer products over llama.cpp's block-quantized weights: rows of K values stored as
-// blocks of 32, Q8_0 (f16 scale d, 32 int8 q: w = d·q) or Q4_0 (f16 d, 16 bytes of nibbles, low
-// nibbles values 0..15 and high nibbles 16..31: w = d·(q − 8)), or as super-blocks of 256, Q4_K
+// blocks of 32, Q8_0 (f16 scale d, 32 int8 q: w = d·q), Q4_0 (f16 d, 16 bytes of nibbles, low
+// nibbles values 0..15 and high nibbles 16..31: w = d·(q − 8)) or Q5_0 (f16 d, a u32 of fifth
+// bits, bit j for value j, then Q4_0's nibbles: w = d·(q − 16)), or as super-blocks of 256, Q4_K
 // and Q6_K (kquants.ts).
 //
 // Decoding (fewer than 4 rows of X) dots each weight row with x block by block: x is split into
@@ -21,6 +22,7 @@ export const QT_Q8_0: i32 = 3;
 export const QT_Q4_0: i32 = 4;
 export const QT_Q4_K: i32 = 5;
 export const QT_Q6_K: i32 = 6;
+export const QT_Q5_0: i32 = 7;
 
 /** Whether `qt` is a super-block type (256 values a block). */
 // @ts-ignore: decorator
@@ -38,7 +40,31 @@ export const QT_Q6_K: i32 = 6;
 // @ts-ignore: decorator
 @inline export function rowBytes(K: i32, qt: i32): usize {
   if (superBlocks(qt)) return <usize>(K >> 8) * (qt == QT_Q4_K ? Q4K_BYTES : Q6K_BYTES);
-  return <usize>(K >> 5) * (qt == QT_Q8_0 ? 34 : 18);
+  return <usize>(K >> 5) * (qt == QT_Q8_0 ? 34 : qt == QT_Q5_0 ? 22 : 18);
+}
+
+/** Byte j of the 16 lanes: byte 0 or 2 of a u32 for lanes 0..7, byte 1 or 3 for lanes 8..15 (upper). */
+// @ts-ignore: decorator
+@inline function fifthBytes(qh: v128, upper: bool): v128 {
+  return upper
+    ? i8x16.swizzle(qh, i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3))
+    : i8x16.swizzle(qh, i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+}
+
+/** Q5_0's fifth bits of values 0..15 (upper: 16..31) of the block at b, as 16 in the lanes where they are set. */
+// @ts-ignore: decorator
+@inline export function fifthBits(b: usize, upper: bool): v128 {
+  const bit = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  const set = i8x16.eq(v128.and(fifthBytes(v128.load32_splat(b + 2), upper), bit), bit);
+  return v128.and(set, i8x16.splat(16));
+}
+
+/** The block's quants as unsigned values: Q4_0's nibbles (0..15), Q5_0's with their fifth bits (0..31); values 0..15, or (upper) 16..31. */
+// @ts-ignore: decorator
+@inline export function unsignedQuants(b: usize, qt: i32, upper: bool): v128 {
+  const v = v128.load(b + (qt == QT_Q5_0 ? 6 : 2));
+  const q = upper ? i8x16.shr_u(v, 4) : v128.and(v, i8x16.splat(15));
+  return qt == QT_Q5_0 ? v128.or(q, fifthBits(b, upper)) : q;
 }
 
 /** The 16 int8 lanes of v as four f32x4, in order. */
@@ -55,17 +81,17 @@ export const QT_Q6_K: i32 = 6;
 // @ts-ignore: decorator
 @inline function quants0(b: usize, qt: i32): v128 {
   if (qt == QT_Q8_0) return v128.load(b + 2);
-  return i8x16.sub(v128.and(v128.load(b + 2), i8x16.splat(15)), i8x16.splat(8));
+  return i8x16.sub(unsignedQuants(b, qt, false), i8x16.splat(qt == QT_Q5_0 ? 16 : 8));
 }
 // @ts-ignore: decorator
 @inline function quants1(b: usize, qt: i32): v128 {
   if (qt == QT_Q8_0) return v128.load(b + 18);
-  return i8x16.sub(i8x16.shr_u(v128.load(b + 2), 4), i8x16.splat(8));
+  return i8x16.sub(unsignedQuants(b, qt, true), i8x16.splat(qt == QT_Q5_0 ? 16 : 8));
 }
 
 /** Σ_k x[k]·w[k] over one row of blocks. */
 function dotRow(x: usize, w: usize, K: i32, qt: i32): f32 {
-  const bytes: usize = qt == QT_Q8_0 ? 34 : 18;
+  const bytes = rowBytes(32, qt);
   let acc0 = f32x4.splat(0), acc1 = acc0;
   for (let k = 0; k < K; k += 32) {
     const q0 = quants0(w, qt), q1 = quants1(w, qt), xp = x + <usize>k * 4;
@@ -87,15 +113,14 @@ function dotRow(x: usize, w: usize, K: i32, qt: i32): f32 {
 
 /** Σ_k x[k]·w[k] over one row of blocks, x given as splitX16's int16 parts xq, xl and scales xs. */
 function dotRowQ16(xq: usize, xl: usize, xs: usize, w: usize, K: i32, qt: i32): f32 {
-  const bytes: usize = qt == QT_Q8_0 ? 34 : 18;
+  const bytes = rowBytes(32, qt);
   let acc = f32x4.splat(0);
   for (let k = 0; k < K; k += 32) {
     let w0: v128, w1: v128, w2: v128, w3: v128;
     if (qt == QT_Q8_0) {
       w0 = v128.load8x8_s(w + 2); w1 = v128.load8x8_s(w + 10); w2 = v128.load8x8_s(w + 18); w3 = v128.load8x8_s(w + 26);
     } else {
-      const v = v128.load(w + 2);
-      const lo = i8x16.sub(v128.and(v, i8x16.splat(15)), i8x16.splat(8)), hi = i8x16.sub(i8x16.shr_u(v, 4), i8x16.splat(8));
+      const lo = quants0(w, qt), hi = quants1(w, qt);
       w0 = i16x8.extend_low_i8x16_s(lo); w1 = i16x8.extend_high_i8x16_s(lo); w2 = i16x8.extend_low_i8x16_s(hi); w3 = i16x8.extend_high_i8x16_s(hi);
     }
     const o = <usize>k * 2;
@@ -114,7 +139,7 @@ function dotRowQ16(xq: usize, xl: usize, xs: usize, w: usize, K: i32, qt: i32): 
 export function dequantize_rows_q(dst: usize, w: usize, rows: i32, K: i32, qt: i32): void {
   if (qt == QT_Q4_K) return dequantizeQ4K(dst, w, <usize>rows * <usize>(K >> 8));
   if (qt == QT_Q6_K) return dequantizeQ6K(dst, w, <usize>rows * <usize>(K >> 8));
-  const bytes: usize = qt == QT_Q8_0 ? 34 : 18, blocks = <usize>rows * <usize>(K >> 5);
+  const bytes = rowBytes(32, qt), blocks = <usize>rows * <usize>(K >> 5);
   for (let b: usize = 0; b < blocks; b++) {
     const d = f32x4.splat(half(<u32>load<u16>(w))), q0 = quants0(w, qt), q1 = quants1(w, qt), o = dst + b * 128;
     v128.store(o, f32x4.mul(d, lo8(q0))); v128.store(o, f32x4.mul(d, lo8b(q0)), 16);

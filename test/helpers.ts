@@ -1,6 +1,9 @@
 /** Test helpers: both core builds, moving arrays in and out of a core, closeness checks. */
 import assert from 'node:assert/strict';
+import { floatToHalf } from '../src/checkpoint/dtypes.ts';
+import { GGML_TYPES } from '../src/checkpoint/gguf/format.ts';
 import { loadCore, relaxedSupported, type Core, type CoreKind } from '../src/runtime/core.ts';
+import { Rng } from '../src/runtime/random.ts';
 
 /** The core builds this engine can run (relaxed only where supported). */
 export async function coreKinds(): Promise<CoreKind[]> {
@@ -61,4 +64,24 @@ export function assertClose(
     err <= bound,
     `${label}: max error ${err.toExponential(3)} at ${at} (got ${actual[at]}, want ${expected[at]}) exceeds ${bound.toExponential(3)}`,
   );
+}
+
+/** f16 bits of a number (through f32). */
+function f16(v: number): number {
+  return floatToHalf(new Uint32Array(new Float32Array([v]).buffer)[0]);
+}
+
+/** Where the f16 scales of each block type sit in its block. */
+const SCALES_AT = { Q4_K: [0, 2], Q6_K: [208], Q5_0: [0] } as const;
+
+/** `n` values' worth of random blocks of `type` (random quants and scales, f16 scales of a normal's size). */
+export function randomBlocks(type: keyof typeof SCALES_AT, n: number, seed: number): Uint8Array {
+  const { block, bytes } = GGML_TYPES[type],
+    rng = new Rng(seed),
+    out = new Uint8Array((n / block) * bytes),
+    dv = new DataView(out.buffer);
+  for (let i = 0; i < out.length; i++) out[i] = rng.nextU32() & 255;
+  for (let b = 0; b < n / block; b++)
+    for (const at of SCALES_AT[type]) dv.setUint16(b * bytes + at, f16(0.01 * rng.normal()), true);
+  return out;
 }

@@ -1,5 +1,5 @@
 /**
- * The block-quantized kernels (Q8_0, Q4_0, Q4_K, Q6_K) against the f32 kernels on the
+ * The block-quantized kernels (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K) against the f32 kernels on the
  * dequantized weights (dequantized by the TypeScript reader, checked against llama.cpp's gguf-py
  * in test/checkpoint/gguf.test.ts and against super-blocks built by hand here): products within
  * 1e-5 of the largest value, dequantized rows and gathered embeddings equal.
@@ -7,11 +7,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../src/checkpoint/gguf/blocks.ts';
-import { floatToHalf } from '../src/checkpoint/dtypes.ts';
 import type { GgmlType } from '../src/checkpoint/gguf/format.ts';
 import { WeightType } from '../src/runtime/kernels.ts';
 import { Rng } from '../src/runtime/random.ts';
-import { assertClose, coreKinds, testCore, type TestCore } from './helpers.ts';
+import { assertClose, coreKinds, randomBlocks, testCore, type TestCore } from './helpers.ts';
 
 function normal(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -19,28 +18,12 @@ function normal(n: number, seed: number): Float32Array {
   return out;
 }
 
-/** f16 bits of a number (through f32). */
-function f16(v: number): number {
-  return floatToHalf(new Uint32Array(new Float32Array([v]).buffer)[0]);
-}
-
-/** `n` values' worth of random super-blocks of `type` (random quants and scales, f16 d and dmin of a normal's size). */
-function randomSuperBlocks(type: 'Q4_K' | 'Q6_K', n: number, seed: number): Uint8Array {
-  const size = type === 'Q4_K' ? 144 : 210,
-    rng = new Rng(seed),
-    out = new Uint8Array((n / 256) * size),
-    dv = new DataView(out.buffer);
-  for (let i = 0; i < out.length; i++) out[i] = rng.nextU32() & 255;
-  for (let b = 0; b < n / 256; b++)
-    for (const at of type === 'Q4_K' ? [0, 2] : [208]) dv.setUint16(b * size + at, f16(0.01 * rng.normal()), true);
-  return out;
-}
-
 const TYPES: { wt: WeightType; name: GgmlType; blocks: (n: number, seed: number) => Uint8Array }[] = [
   { wt: WeightType.Q8_0, name: 'Q8_0', blocks: (n, seed) => quantizeQ8_0(normal(n, seed)) },
   { wt: WeightType.Q4_0, name: 'Q4_0', blocks: (n, seed) => quantizeQ4_0(normal(n, seed)) },
-  { wt: WeightType.Q4_K, name: 'Q4_K', blocks: (n, seed) => randomSuperBlocks('Q4_K', n, seed) },
-  { wt: WeightType.Q6_K, name: 'Q6_K', blocks: (n, seed) => randomSuperBlocks('Q6_K', n, seed) },
+  { wt: WeightType.Q5_0, name: 'Q5_0', blocks: (n, seed) => randomBlocks('Q5_0', n, seed) },
+  { wt: WeightType.Q4_K, name: 'Q4_K', blocks: (n, seed) => randomBlocks('Q4_K', n, seed) },
+  { wt: WeightType.Q6_K, name: 'Q6_K', blocks: (n, seed) => randomBlocks('Q6_K', n, seed) },
 ];
 
 /** Checks every kernel over `blocks` (N rows of K values of `wt`) against the f32 kernels on `w`, their dequantized values. */

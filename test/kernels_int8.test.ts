@@ -1,7 +1,7 @@
 /**
  * Generation's integer products over block-quantized weights (assembly/qact.ts, kqact.ts)
  * against an oracle written here from the formulas: x rounded to int8 per block (of 32 values for
- * Q8_0 and Q4_0, of 256 for Q4_K and Q6_K; scale max|x|/127, nearest with ties to even), each
+ * Q8_0, Q4_0 and Q5_0, of 256 for Q4_K and Q6_K; scale max|x|/127, nearest with ties to even), each
  * block's exact integer sums (the super-blocks' 6- and 8-bit scales and mins applied to the
  * integer sums of their runs), then the f32 accumulation acc = isum·fl(d·dx) + acc. The plain
  * build rounds each product and sum apart, so it must give the oracle's bits; the relaxed build
@@ -16,7 +16,7 @@ import type { GgmlType } from '../src/checkpoint/gguf/format.ts';
 import { halfToFloat } from '../src/checkpoint/dtypes.ts';
 import { WeightType } from '../src/runtime/kernels.ts';
 import { Rng } from '../src/runtime/random.ts';
-import { coreKinds, testCore } from './helpers.ts';
+import { coreKinds, randomBlocks, testCore } from './helpers.ts';
 
 const f = Math.fround;
 
@@ -55,6 +55,16 @@ function blockTerms(type: GgmlType, b: Uint8Array, at: number): { s: number; c: 
     const c: number[] = [];
     for (let j = 0; j < 16; j++) c[j] = (b[at + 2 + j] & 15) - 8;
     for (let j = 0; j < 16; j++) c[16 + j] = (b[at + 2 + j] >> 4) - 8;
+    return [{ s: half(b, at), c }];
+  }
+  if (type === 'Q5_0') {
+    // value j: the nibble of byte 6 + j mod 16 (low for j < 16), and bit j of the u32 at 2 as its fifth bit
+    const qh = (b[at + 2] | (b[at + 3] << 8) | (b[at + 4] << 16) | (b[at + 5] << 24)) >>> 0,
+      c: number[] = [];
+    for (let j = 0; j < 32; j++) {
+      const nibble = j < 16 ? b[at + 6 + j] & 15 : b[at + 6 + j - 16] >> 4;
+      c[j] = (nibble | (((qh >>> j) & 1) << 4)) - 16;
+    }
     return [{ s: half(b, at), c }];
   }
   if (type === 'Q4_K') {
@@ -98,6 +108,7 @@ function blockTerms(type: GgmlType, b: Uint8Array, at: number): { s: number; c: 
 const BLOCK: Record<string, { values: number; bytes: number }> = {
   Q8_0: { values: 32, bytes: 34 },
   Q4_0: { values: 32, bytes: 18 },
+  Q5_0: { values: 32, bytes: 22 },
   Q4_K: { values: 256, bytes: 144 },
   Q6_K: { values: 256, bytes: 210 },
 };
@@ -151,22 +162,24 @@ const SHAPES: Record<number, [number, number, number][]> = {
   ],
 };
 
+/** The types, each with blocks of n values (quantized normal values; random Q5_0 blocks, which nothing here quantizes). */
 const TYPES = [
-  ['Q8_0', WeightType.Q8_0, quantizeQ8_0],
-  ['Q4_0', WeightType.Q4_0, quantizeQ4_0],
-  ['Q4_K', WeightType.Q4_K, quantizeQ4_K],
-  ['Q6_K', WeightType.Q6_K, quantizeQ6_K],
+  ['Q8_0', WeightType.Q8_0, (n: number, seed: number) => quantizeQ8_0(normal(n, seed))],
+  ['Q4_0', WeightType.Q4_0, (n: number, seed: number) => quantizeQ4_0(normal(n, seed))],
+  ['Q5_0', WeightType.Q5_0, (n: number, seed: number) => randomBlocks('Q5_0', n, seed)],
+  ['Q4_K', WeightType.Q4_K, (n: number, seed: number) => quantizeQ4_K(normal(n, seed))],
+  ['Q6_K', WeightType.Q6_K, (n: number, seed: number) => quantizeQ6_K(normal(n, seed))],
 ] as const;
 
-test('int8-activation products over Q8_0, Q4_0, Q4_K and Q6_K: the oracle formula, the 8-bit rounding bound, rows alone and batched the same, accumulate', async () => {
+test('int8-activation products over Q8_0, Q4_0, Q5_0, Q4_K and Q6_K: the oracle formula, the 8-bit rounding bound, rows alone and batched the same, accumulate', async () => {
   for (const kind of await coreKinds()) {
     const core = await testCore(kind),
       k = core.kernels;
-    for (const [name, wt, quantize] of TYPES) {
+    for (const [name, wt, make] of TYPES) {
       const values = BLOCK[name].values;
       for (const [M, N, K] of SHAPES[values]) {
         const what = `${kind} ${name} M ${M} N ${N} K ${K}`;
-        const blocks = quantize(normal(N * K, N + K)),
+        const blocks = make(N * K, N + K),
           wd = dequantize(name, blocks, N * K, name),
           x = normal(M * K, M * 31 + K);
         const wq = core.arena.alloc(blocks.length + 4);

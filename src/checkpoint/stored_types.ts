@@ -1,6 +1,6 @@
 /**
  * `--dtype stored`: each frozen matrix kept as the checkpoint stores it, nothing rounded again. A
- * GGUF file's Q8_0, Q4_0, Q4_K and Q6_K matrices keep their blocks (a Q4_K_M file keeps its mix
+ * GGUF file's Q8_0, Q4_0, Q5_0, Q4_K and Q6_K matrices keep their blocks (a Q4_K_M file keeps its mix
  * of Q4_K and Q6_K), BF16 matrices stay bf16, and F32 and F16 ones become f32 (f16 values are
  * exact in f32, not in bf16).
  */
@@ -15,6 +15,7 @@ const KEPT_AS: Partial<Record<string, WeightType>> = {
   BF16: WeightType.BF16,
   Q8_0: WeightType.Q8_0,
   Q4_0: WeightType.Q4_0,
+  Q5_0: WeightType.Q5_0,
   Q4_K: WeightType.Q4_K,
   Q6_K: WeightType.Q6_K,
 } satisfies Partial<Record<GgmlType, WeightType>>;

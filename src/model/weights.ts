@@ -5,7 +5,7 @@
  */
 import type { Core } from '../runtime/core.ts';
 import { blockValues, isBlockType, WeightType, weightBytes } from '../runtime/kernels.ts';
-import { dequantize, quantizeQ4_K, quantizeQ6_K } from '../checkpoint/gguf/blocks.ts';
+import { dequantize, quantizeQ4_K, quantizeQ5_0, quantizeQ6_K } from '../checkpoint/gguf/blocks.ts';
 import type { BlockType } from '../checkpoint/gguf/format.ts';
 import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
@@ -30,12 +30,13 @@ const BLOCK_NAMES: Partial<Record<WeightType, BlockType>> = {
   [WeightType.Q4_0]: 'Q4_0',
   [WeightType.Q4_K]: 'Q4_K',
   [WeightType.Q6_K]: 'Q6_K',
+  [WeightType.Q5_0]: 'Q5_0',
 };
 
 /** Values setMatrix converts per kernel call (its scratch: 16 MiB of f32, not the whole matrix). */
 const CONVERT_VALUES = 1 << 22;
 
-/** The ggml name of a block weight type (Q8_0, Q4_0, Q4_K, Q6_K). */
+/** The ggml name of a block weight type (Q8_0, Q4_0, Q4_K, Q6_K, Q5_0). */
 export function blockTypeName(wt: WeightType): BlockType {
   const name = BLOCK_NAMES[wt];
   if (!name) throw new Error(`weight type ${WeightType[wt]} is not a block type`);
@@ -43,13 +44,21 @@ export function blockTypeName(wt: WeightType): BlockType {
 }
 
 /**
+ * The type llama.cpp's quantizer gives a matrix of super-block type `wt` whose rows are not whole
+ * super-blocks of 256 values: Q5_0 for Q4_K, Q8_0 for Q6_K.
+ */
+export function superBlockFallback(wt: WeightType): WeightType {
+  return wt === WeightType.Q4_K ? WeightType.Q5_0 : WeightType.Q8_0;
+}
+
+/**
  * How a frozen matrix with rows of `cols` values is stored when the base is stored as `wt`: as
  * `wt`, except that Q4_K and Q6_K need rows of whole super-blocks of 256 values and a matrix
- * whose rows are not takes Q8_0 (as llama.cpp's quantizer does for Q6_K). Throws, naming `what`
- * and its row length, when the rows are not whole blocks of the type it gets.
+ * whose rows are not takes superBlockFallback's type, as llama.cpp's quantizer does. Throws,
+ * naming `what` and its row length, when the rows are not whole blocks of the type it gets.
  */
 export function matrixType(wt: WeightType, cols: number, what: string): WeightType {
-  const t = blockValues(wt) === 256 && cols % 256 !== 0 ? WeightType.Q8_0 : wt;
+  const t = blockValues(wt) === 256 && cols % 256 !== 0 ? superBlockFallback(wt) : wt;
   if (cols % blockValues(t) !== 0)
     throw new Error(
       `${WeightType[wt]} weights need rows of a multiple of ${blockValues(t)} values; ${what} has rows of ${cols}`,
@@ -79,7 +88,7 @@ export function blockFallbackNote(c: LlamaConfig, o: WeightOptions): string | un
       short.set(t.shape[1], [...(short.get(t.shape[1]) ?? []), t.name.replace(/^model\.layers\.\d+\./, 'layers.*.')]);
   if (!short.size) return undefined;
   const which = [...short].map(([cols, names]) => `${[...new Set(names)].join(', ')} (rows of ${cols})`).join('; ');
-  return `${WeightType[wt].toLowerCase()}: matrices whose rows are not whole super-blocks of 256 values are stored as q8_0: ${which}`;
+  return `${WeightType[wt].toLowerCase()}: matrices whose rows are not whole super-blocks of 256 values are stored as ${WeightType[superBlockFallback(wt)].toLowerCase()}: ${which}`;
 }
 
 /** The frozen matrices' storage in words: `f32 weights`, or `weights as stored (q4_k ×155, q6_k ×28)`. */
@@ -565,8 +574,13 @@ export class LlamaWeights {
       arena.f32(m.ptr, values.length).set(values);
       return;
     }
-    if (m.wt === WeightType.Q4_K || m.wt === WeightType.Q6_K) {
-      const blocks = m.wt === WeightType.Q4_K ? quantizeQ4_K(values) : quantizeQ6_K(values);
+    if (m.wt === WeightType.Q5_0 || m.wt === WeightType.Q4_K || m.wt === WeightType.Q6_K) {
+      const quantize = {
+        [WeightType.Q5_0]: quantizeQ5_0,
+        [WeightType.Q4_K]: quantizeQ4_K,
+        [WeightType.Q6_K]: quantizeQ6_K,
+      }[m.wt];
+      const blocks = quantize(values);
       arena.u8(m.ptr, blocks.length).set(blocks);
       return;
     }

@@ -193,7 +193,7 @@ describe('run_mindformer', () => {
     }
   });
 
-  it('predict --dtype: q4_k stores matrices whose rows are not whole super-blocks as q8_0, says so, and continues as --dtype q8_0 does', async () => {
+  it('predict --dtype: q4_k stores matrices whose rows are not whole super-blocks as q5_0 (q6_k as q8_0), says so, and continues as --dtype q5_0 does', async () => {
     const predict = async (dtype: string) => {
       const out = join(dir, `dtype-${dtype}`);
       const r = await cli(
@@ -218,15 +218,19 @@ describe('run_mindformer', () => {
       };
     };
     const q4k = await predict('q4_k'),
+      q5 = await predict('q5_0'),
+      q6k = await predict('q6_k'),
       q8 = await predict('q8_0'),
       f32 = await predict('f32');
     assert.equal(q4k.text.length, 1);
-    assert.deepEqual(q4k.text, q8.text);
+    assert.deepEqual(q4k.text, q5.text);
+    assert.deepEqual(q6k.text, q8.text);
     assert.match(
       q4k.log,
-      /^q4_k: matrices whose rows are not whole super-blocks of 256 values are stored as q8_0: model\.embed_tokens\.weight, .*\(rows of 64\); layers\.\*\.mlp\.down_proj\.weight \(rows of 192\)$/m,
+      /^q4_k: matrices whose rows are not whole super-blocks of 256 values are stored as q5_0: model\.embed_tokens\.weight, .*\(rows of 64\); layers\.\*\.mlp\.down_proj\.weight \(rows of 192\)$/m,
     );
-    assert.doesNotMatch(q8.log + f32.log, /stored as q8_0/);
+    assert.match(q6k.log, /^q6_k: matrices whose rows are not whole super-blocks of 256 values are stored as q8_0: /m);
+    assert.doesNotMatch(q5.log + q8.log + f32.log, /stored as q/);
   });
 
   it('stops on a non-finite loss, naming the step and the last good checkpoint', async () => {
@@ -392,7 +396,7 @@ describe('run_mindformer', () => {
       [['--config', tiny, '--run_mode', 'finetun'], /unknown --run_mode 'finetun'/],
       [
         ['--config', tiny, '--run_mode', 'predict', '--predict_data', 'Hi', '--dtype', 'q5_k'],
-        /unknown --dtype 'q5_k' \(f32, float32, bf16, bfloat16, int8, q8_0, q4_0, q4_k, q6_k, stored\)/,
+        /unknown --dtype 'q5_k' \(f32, float32, bf16, bfloat16, int8, q8_0, q4_0, q5_0, q4_k, q6_k, stored\)/,
       ],
       [
         ['--config', tiny, '--run_mode', 'predict', '--predict_data', 'Hi', '--dtype', 'stored'],

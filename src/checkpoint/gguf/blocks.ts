@@ -1,5 +1,5 @@
 /**
- * llama.cpp's block-quantized layouts, to f32, and from f32: Q8_0 and Q4_0 as its reference
+ * llama.cpp's block-quantized layouts, to f32, and from f32: Q8_0, Q4_0 and Q5_0 as its reference
  * quantizers compute them (f32 arithmetic, scales stored as f16), Q4_K and Q6_K by the
  * least-squares fits described at quantizeQ4_K and quantizeQ6_K:
  * - Q8_0, 32 values in 34 bytes: f16 d, then 32 int8 q; x = d·q, d = max|x|/127, q = round(x/d).
@@ -9,10 +9,10 @@
  *   128 bytes of nibbles; each 64 values use two pairs: x = d·scale·q − dmin·min.
  * - Q6_K, 256 values in 210 bytes: 128 bytes of low nibbles, 64 bytes of high 2-bit pairs,
  *   16 int8 scales, f16 d; x = d·scale·(q − 32), one scale per 16 values.
+ * - Q5_0, 32 values in 22 bytes: f16 d, a u32 of fifth bits (bit j for value j), nibbles as
+ *   Q4_0's; x = d·(q − 16), d = (the value of largest magnitude)/−16.
  * Read only (dequantized), as llama.cpp lays them out:
  * - Q4_1, 32 values in 20 bytes: f16 d, f16 m, 16 bytes of nibbles as Q4_0's; x = d·q + m.
- * - Q5_0, 32 values in 22 bytes: f16 d, a u32 of fifth bits (bit j for value j), nibbles as
- *   Q4_0's; x = d·(q − 16).
  * - Q5_1, 32 values in 24 bytes: f16 d, f16 m, the fifth bits, the nibbles; x = d·q + m.
  * - Q5_K, 256 values in 176 bytes: f16 d, f16 dmin, Q4_K's 12 bytes of (scale, min) pairs, 32
  *   bytes of fifth bits (bit i of byte l for value l of the i-th 32), 128 bytes of nibbles as
@@ -169,25 +169,51 @@ export function quantizeQ8_0(x: Float32Array): Uint8Array {
   return out;
 }
 
+/** The value of largest magnitude of x[at, at + 32) (the first of them). */
+function largestMagnitude(x: Float32Array, at: number): number {
+  let amax = 0,
+    max = 0;
+  for (let j = 0; j < 32; j++) {
+    const v = x[at + j];
+    if (amax < Math.abs(v)) {
+      amax = Math.abs(v);
+      max = v;
+    }
+  }
+  return max;
+}
+
 /** f32 values (a multiple of 32) as Q4_0 blocks. */
 export function quantizeQ4_0(x: Float32Array): Uint8Array {
   const out = new Uint8Array((x.length / 32) * 18),
     dv = new DataView(out.buffer);
   for (let b = 0; b < x.length / 32; b++) {
-    let amax = 0,
-      max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[32 * b + j];
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
-    const d = f32(max / -8),
+    const d = f32(largestMagnitude(x, 32 * b) / -8),
       id = d ? f32(1 / d) : 0;
     dv.setUint16(18 * b, halfBits(d), true);
     const nibble = (v: number) => Math.min(15, Math.trunc(f32(f32(v * id) + 8.5)));
     for (let j = 0; j < 16; j++) out[18 * b + 2 + j] = nibble(x[32 * b + j]) | (nibble(x[32 * b + j + 16]) << 4);
+  }
+  return out;
+}
+
+/** f32 values (a multiple of 32) as Q5_0 blocks: d = (the value of largest magnitude)/−16, q = min(31, trunc(x/d + 16.5)). */
+export function quantizeQ5_0(x: Float32Array): Uint8Array {
+  const out = new Uint8Array((x.length / 32) * 22),
+    dv = new DataView(out.buffer);
+  for (let b = 0; b < x.length / 32; b++) {
+    const d = f32(largestMagnitude(x, 32 * b) / -16),
+      id = d ? f32(1 / d) : 0,
+      q = (v: number) => Math.min(31, Math.trunc(f32(f32(v * id) + 16.5))) & 31;
+    dv.setUint16(22 * b, halfBits(d), true);
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      const lo = q(x[32 * b + j]),
+        hi = q(x[32 * b + j + 16]);
+      out[22 * b + 6 + j] = (lo & 15) | ((hi & 15) << 4);
+      qh |= ((lo >> 4) << j) | ((hi >> 4) << (j + 16));
+    }
+    dv.setUint32(22 * b + 2, qh >>> 0, true);
   }
   return out;
 }

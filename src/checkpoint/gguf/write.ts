@@ -2,9 +2,10 @@
  * A checkpoint (tensors under Hugging Face names, its config, its tokenizer) as a GGUF file that
  * llama.cpp runs: tensors renamed (gguf/names.ts), the llama architecture's q/k rows put in
  * llama.cpp's interleaved RoPE order, matrices stored as the chosen type (F32, F16, BF16, Q8_0,
- * Q4_0, Q4_K, Q6_K, or Q4_K_M: llama.cpp's mix of Q4_K and Q6_K, see mixedType; a matrix whose rows are not whole super-blocks of 256 is stored as Q8_0
- * instead of Q4_K or Q6_K, as llama.cpp's quantizer does for Q6_K, and one whose rows are not
- * whole blocks of 32 as F16, as llama.cpp's converter does), vectors (norms, biases) as F32, Llama 3's rescaled RoPE as the rope_freqs.weight
+ * Q4_0, Q5_0, Q4_K, Q6_K, or Q4_K_M: llama.cpp's mix of Q4_K and Q6_K, see mixedType; as
+ * llama.cpp's quantizer does, a matrix whose rows are not whole super-blocks of 256 is stored as
+ * Q5_0 instead of Q4_K and as Q8_0 instead of Q6_K, and one whose rows are not whole blocks of 32
+ * as F16), vectors (norms, biases) as F32, Llama 3's rescaled RoPE as the rope_freqs.weight
  * factors llama.cpp reads. Written under a temporary name and renamed.
  */
 import { dirname } from 'node:path';
@@ -15,7 +16,7 @@ import { baseTensorList } from '../../model/weights.ts';
 import { decodeF32, encodeFloat } from '../dtypes.ts';
 import { permuteRopeRows } from '../names.ts';
 import type { TensorStore } from '../store.ts';
-import { quantizeQ4_0, quantizeQ4_K, quantizeQ6_K, quantizeQ8_0 } from './blocks.ts';
+import { quantizeQ4_0, quantizeQ4_K, quantizeQ5_0, quantizeQ6_K, quantizeQ8_0 } from './blocks.ts';
 import { configToGguf, ggufArchitecture, llama3Factors } from './config.ts';
 import { GGML_TYPES, type GgmlType, type TypedValue } from './format.ts';
 import { ggufName, isRopeProjection } from './names.ts';
@@ -23,7 +24,7 @@ import { tokenizerToGguf } from './tokenizer.ts';
 import { writeGguf, type GgufTensor } from './writer.ts';
 
 /** The types matrices can be written as (Q4_K_M: a mix, see mixedType). */
-export const GGUF_OUTPUT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K', 'Q4_K_M'] as const;
+export const GGUF_OUTPUT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q6_K', 'Q4_K_M'] as const;
 /** A type matrices can be written as. */
 export type GgufOutputType = (typeof GGUF_OUTPUT_TYPES)[number];
 
@@ -31,6 +32,7 @@ export type GgufOutputType = (typeof GGUF_OUTPUT_TYPES)[number];
 function encode(values: Float32Array, type: GgmlType, what: string): Uint8Array {
   if (type === 'Q8_0') return quantizeQ8_0(values);
   if (type === 'Q4_0') return quantizeQ4_0(values);
+  if (type === 'Q5_0') return quantizeQ5_0(values);
   if (type === 'Q4_K') return quantizeQ4_K(values);
   if (type === 'Q6_K') return quantizeQ6_K(values);
   if (type === 'F32' || type === 'F16' || type === 'BF16') return encodeFloat(values, type, what);
@@ -60,7 +62,7 @@ function checkTensorsOfConfig(store: TensorStore, config: LlamaConfig): void {
 
 /** The type a matrix with rows of `cols` values is written as when `type` is asked for (see the file comment). */
 function matrixType(type: GgmlType, cols: number): GgmlType {
-  if (GGML_TYPES[type].block === 256 && cols % 256 !== 0) return matrixType('Q8_0', cols);
+  if (GGML_TYPES[type].block === 256 && cols % 256 !== 0) return matrixType(type === 'Q4_K' ? 'Q5_0' : 'Q8_0', cols);
   return cols % GGML_TYPES[type].block !== 0 ? 'F16' : type;
 }
 
@@ -108,7 +110,10 @@ export async function writeGgufCheckpoint(
     ['general.name', { type: 'string', value: name }],
     [
       'general.file_type',
-      { type: 'u32', value: { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, Q4_K: 14, Q4_K_M: 15, Q6_K: 18, BF16: 32 }[type] },
+      {
+        type: 'u32',
+        value: { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, Q5_0: 8, Q4_K: 14, Q4_K_M: 15, Q6_K: 18, BF16: 32 }[type],
+      },
     ],
     ...configToGguf(config, store.where),
     ...tokenizerToGguf(tokenizer, tokenizerSource, config.vocabSize),
