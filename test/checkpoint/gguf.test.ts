@@ -530,7 +530,7 @@ test('Q4_K and Q6_K GGUF written here: their blocks load as stored, as quantizin
   assert.deepEqual(await ours(file, tokens, 12, 'q4_k'), await ours(file, tokens, 12, 'q5_0'), 'q4_k held as q5_0');
 });
 
-test('Q8_0, Q4_0, Q4_K and Q6_K GGUF with int8 activations: llama.cpp, which rounds its activations the same way, gives our greedy tokens up to near-ties; f32 activations stay within the stated distance', async () => {
+test('Q8_0, Q4_0, Q5_0, Q4_K and Q6_K GGUF with int8 activations: llama.cpp, which rounds its activations the same way, gives our greedy tokens up to near-ties; f32 activations stay within the stated distance', async () => {
   const model = await softLlama();
   const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
   const { getLlama } = await import('node-llama-cpp');
@@ -539,6 +539,7 @@ test('Q8_0, Q4_0, Q4_K and Q6_K GGUF with int8 activations: llama.cpp, which rou
   for (const [type, wt] of [
     ['Q8_0', WeightType.Q8_0],
     ['Q4_0', WeightType.Q4_0],
+    ['Q5_0', WeightType.Q5_0],
     ['Q4_K', WeightType.Q4_K],
     ['Q6_K', WeightType.Q6_K],
   ] as const) {
