@@ -1,9 +1,10 @@
 /**
  * Inference speed beside llama.cpp: prefill (a 128-token prompt) and decode tokens/s for the
  * stories15M, stories110M and TinyLlama-1.1B shapes (random weights from init_checkpoint), ours
- * with f32, bf16, q8_0, q4_0, q4_k and q6_k weights (q4_k and q6_k where rows are whole
- * super-blocks of 256: not stories15M's 288) on 1 and 2 threads beside llama.cpp on a GGUF file
- * of the same type written by convert_weight (which ours reads as stored for the block types), in
+ * with f32, bf16, q8_0, q4_0, q5_0, q4_k and q6_k weights, and llama.cpp's q4_k_m mix (the
+ * super-blocks where rows are whole super-blocks of 256: not stories15M's 288) on 1 and 2 threads
+ * beside llama.cpp on a GGUF file of the same type written by convert_weight (which ours reads
+ * with --dtype stored for the block types: each matrix in its blocks), in
  * the same run: native through node-llama-cpp, and its WebAssembly build through @wllama/wllama
  * in headless Chromium (bench/wasm_peer.ts), each on 1 and 2 threads; n/a where wllama cannot run
  * a file or thread count, with why. Then the ratios of the best thread counts, our
@@ -20,7 +21,8 @@ import { getLlama, type Token } from 'node-llama-cpp';
 import { loadModel } from '../src/checkpoint/load.ts';
 import { generate } from '../src/generate/generate.ts';
 import { loadCore } from '../src/runtime/core.ts';
-import { isBlockType, WeightType } from '../src/runtime/kernels.ts';
+import { weightStorage } from '../src/model/weight_dtype.ts';
+import type { WeightOptions } from '../src/model/weights.ts';
 import { spawnWorkerThread } from '../src/runtime/threads.ts';
 import { loadTokenizer } from '../src/tokenizer/load.ts';
 import { ggufOf, randomCheckpoint, STORIES_110M, type Shape } from './random_models.ts';
@@ -31,7 +33,7 @@ const PROMPT = 128,
   DECODE = 64;
 const SHAPES: (Shape & { types: string[] })[] = [
   { name: 'stories15M', dim: 288, layers: 6, heads: 6, kvHeads: 6, ffn: 768, types: ['f32', 'bf16', 'q8_0', 'q4_0'] },
-  { ...STORIES_110M, types: ['f32', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] },
+  { ...STORIES_110M, types: ['f32', 'bf16', 'q8_0', 'q4_0', 'q5_0', 'q4_k', 'q6_k', 'q4_k_m'] },
   {
     name: 'TinyLlama-1.1B',
     dim: 2048,
@@ -39,17 +41,9 @@ const SHAPES: (Shape & { types: string[] })[] = [
     heads: 32,
     kvHeads: 4,
     ffn: 5632,
-    types: ['bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'],
+    types: ['bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m'],
   },
 ];
-const TYPES: Record<string, WeightType> = {
-  f32: WeightType.F32,
-  bf16: WeightType.BF16,
-  q8_0: WeightType.Q8_0,
-  q4_0: WeightType.Q4_0,
-  q4_k: WeightType.Q4_K,
-  q6_k: WeightType.Q6_K,
-};
 const THREADS = [1, 2];
 
 const dir = mkdtempSync(join(tmpdir(), 'wasmformers-bench-infer-'));
@@ -74,12 +68,15 @@ const STORY =
 const prompt = (await loadTokenizer()).tokenizer.encode(STORY.repeat(8), { eos: false }).slice(0, PROMPT);
 if (prompt.length !== PROMPT) throw new Error(`the prompt story gives ${prompt.length} ids, not ${PROMPT}`);
 
-/** Our prefill and decode tokens/s for a checkpoint (a model folder or a GGUF file) with `wt` weights on each core. */
-async function ours(model: string, wt: WeightType): Promise<[number, number][]> {
+/** Our prefill and decode tokens/s for a checkpoint (a model folder or a GGUF file) stored as `storage` on each core. */
+async function ours(
+  model: string,
+  storage: Pick<WeightOptions, 'weightType' | 'asStored'>,
+): Promise<[number, number][]> {
   const out: [number, number][] = [];
   for (const core of cores) {
     const mark = core.arena.mark();
-    const m = await loadModel(core, model, { mode: 'finetune', weightType: wt });
+    const m = await loadModel(core, model, { mode: 'finetune', ...storage });
     const prefill = (PROMPT / (await medianMs(() => generate(m, prompt, { maxNewTokens: 1, eosId: -1 })))) * 1000;
     const decode = (DECODE / (await medianMs(() => generate(m, [1], { maxNewTokens: DECODE, eosId: -1 })))) * 1000;
     core.arena.release(mark);
@@ -165,9 +162,10 @@ for (const s of shapes) {
   const ratios: string[] = [],
     notes: string[] = [];
   for (const name of s.types) {
+    // f32 and bf16 from the model folder, the block types as the GGUF file stores them
     const file = await ggufOf(model, name),
-      wt = TYPES[name];
-    const us = await ours(isBlockType(wt) ? file : model, wt);
+      float = name === 'f32' || name === 'bf16';
+    const us = await ours(float ? model : file, weightStorage(float ? name : 'stored', 'type'));
     const them = await theirs(file);
     const web = skipWasm ? THREADS.map(() => null) : await wasm(file, notes);
     rmSync(file);

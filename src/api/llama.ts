@@ -30,7 +30,7 @@ export type Dtype = 'f32' | 'bf16' | 'int8' | 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' 
 
 /** What a model is made with besides its files. */
 export interface PretrainedOptions {
-  /** storage of the frozen base weights (default 'f32') */
+  /** storage of the frozen base weights (default 'f32'; Node's Llama: 'stored' for a GGUF file) */
   dtype?: Dtype;
   /**
    * what generation feeds block-quantized weights (q8_0, q4_0, q5_0, q4_k, q6_k): 'int8' (default) rounds

@@ -1,6 +1,7 @@
 /**
  * Llama.fromPretrained with paths (Node, Deno, Bun): a Hugging Face folder, a `.safetensors` or
- * MindSpore `.ckpt` file (config.json or params.json beside it), or a PEFT adapter folder whose
+ * MindSpore `.ckpt` file (config.json or params.json beside it), a GGUF file (its own config and
+ * tokenizer; its weights as stored unless `dtype` says otherwise), or a PEFT adapter folder whose
  * adapter_config.json names its base; bytes go to the portable Llama (src/api/llama.ts). An
  * adapter may be a folder or bytes, onto a base given either way.
  */
@@ -10,6 +11,7 @@ import { loadModel } from '../checkpoint/load.ts';
 import { adapterBaseModel, openAdapter } from '../checkpoint/peft.ts';
 import { adapterFromBytes, type AdapterFiles } from '../checkpoint/peft_adapter.ts';
 import { defaultThreads, spawnWorkerThread } from '../runtime/threads.ts';
+import { defaultDtype } from '../model/weight_dtype.ts';
 import { loadTokenizer } from '../tokenizer/load.ts';
 import {
   coreOf,
@@ -24,7 +26,7 @@ import {
 export interface NodePretrainedOptions extends Omit<PretrainedOptions, 'adapter'> {
   /** a PEFT adapter to load onto the base (its LoRA settings and factors): its folder, or its files' bytes */
   adapter?: string | AdapterFiles;
-  /** the tokenizer file or folder, when it is not beside the weights */
+  /** the tokenizer file or folder, when it is not beside the weights (or inside a GGUF file) */
   tokenizer?: string;
 }
 
@@ -63,8 +65,10 @@ export class Llama extends PortableLlama {
     const adapter = options.adapter ?? (folder && existsSync(join(source, 'adapter_config.json')) ? source : undefined);
     const base = adapter === source ? adapterBaseModel(source) : source;
     const baseFolder = statSync(base).isDirectory() ? base : dirname(base);
-    const { tokenizer } = await loadTokenizer(options.tokenizer ?? baseFolder);
-    const model = await loadModel(await coreOf(options), base, modelOptionsOf(options), {
+    const gguf = base.endsWith('.gguf') && !statSync(base).isDirectory();
+    const { tokenizer } = await loadTokenizer(options.tokenizer ?? (gguf ? base : baseFolder));
+    const dtype = options.dtype ?? defaultDtype(base);
+    const model = await loadModel(await coreOf(options), base, modelOptionsOf({ ...options, dtype }), {
       adapter: typeof adapter === 'string' ? adapter : adapter && adapterFromBytes(adapter),
     });
     return new Llama(model, tokenizer, resolve(base));

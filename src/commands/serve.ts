@@ -2,7 +2,8 @@
  * `wasmformers serve --load_checkpoint <model> [--adapter name=path ...] [--host 127.0.0.1]
  * [--port 8080] [--api_key K] [--threads N] [--dtype f32|bf16|int8|q8_0|q4_0|q5_0|q4_k|q6_k|stored]
  * [--activations int8|f32]`: an
- * OpenAI-compatible server (src/serve/) for the base model, its weights stored as --dtype, and
+ * OpenAI-compatible server (src/serve/) for the base model, its weights stored as --dtype (by
+ * default as stored for a GGUF file, f32 otherwise), and
  * every LoRA adapter beside it. The key may come from WASMFORMERS_API_KEY instead of the command
  * line (where other users of the machine can read it). SIGTERM or SIGINT stop accepting
  * requests, let the running ones finish within --drain_timeout seconds, and exit 0.
@@ -10,7 +11,7 @@
 import { createApp } from '../serve/app.ts';
 import { listen } from '../serve/listen.ts';
 import { loadServed } from '../serve/served.ts';
-import { weightStorage } from '../model/weight_dtype.ts';
+import { defaultDtype, weightStorage } from '../model/weight_dtype.ts';
 import { parseActivations } from '../model/options.ts';
 import { defaultThreads } from '../runtime/threads.ts';
 import { parseFlags } from './flags.ts';
@@ -42,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     load_checkpoint: { kind: 'string', required: true },
     model_name: { kind: 'string' },
     tokenizer: { kind: 'string' },
-    dtype: { kind: 'string', default: 'f32' },
+    dtype: { kind: 'string' },
     activations: { kind: 'string', default: 'int8' },
     device_target: { kind: 'string', default: 'auto' },
     host: { kind: 'string', default: '127.0.0.1' },
@@ -56,7 +57,10 @@ export async function main(argv: string[]): Promise<number> {
     drain_timeout: { kind: 'number', default: 30 },
     threads: { kind: 'number' },
   });
-  const storage = weightStorage(f.dtype as string, '--dtype'),
+  const storage = weightStorage(
+      (f.dtype as string | undefined) ?? defaultDtype(f.load_checkpoint as string),
+      '--dtype',
+    ),
     activations = parseActivations(f.activations as string, '--activations');
   const core = f.device_target as string;
   if (!['auto', 'relaxed', 'simd'].includes(core))

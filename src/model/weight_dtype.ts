@@ -28,6 +28,14 @@ export const STORED = 'stored';
 export const WEIGHT_DTYPE_NAMES: readonly string[] = [...Object.keys(WEIGHT_DTYPES), STORED];
 
 /**
+ * The storage a model read from `checkpoint` gets when none is asked for: `stored` for a GGUF
+ * file (its blocks as they are, as llama.cpp runs it), f32 for every other checkpoint.
+ */
+export function defaultDtype(checkpoint: string): typeof STORED | 'f32' {
+  return checkpoint.endsWith('.gguf') ? STORED : 'f32';
+}
+
+/**
  * The weight options a storage name stands for (`stored`: asStored, the types coming from the
  * checkpoint when it loads); `what` (a flag or key) names it in the error for any other name.
  */

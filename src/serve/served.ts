@@ -29,7 +29,7 @@ export interface ServeOptions {
   name?: string;
   /** PEFT adapter folders by the name requests use */
   adapters: { name: string; dir: string }[];
-  /** tokenizer file or folder (default: the checkpoint's folder when it holds one, else the bundled Llama 2 tokenizer) */
+  /** tokenizer file or folder (default: a GGUF checkpoint's own, the checkpoint's folder when it holds one, else the bundled Llama 2 tokenizer) */
   tokenizer?: string;
   weightType: WeightType;
   /** keep each frozen matrix as the checkpoint stores it (`--dtype stored`; weightType is then unused) */
@@ -63,9 +63,11 @@ export interface Served {
   summary: string[];
 }
 
-/** The tokenizer path to use: the option, else the checkpoint folder's own when it has one. */
+/** The tokenizer path to use: the option, else a GGUF file's own, else the checkpoint folder's own when it has one. */
 function tokenizerPath(o: ServeOptions): string | undefined {
   if (o.tokenizer) return o.tokenizer;
+  if (o.checkpoint.endsWith('.gguf') && existsSync(o.checkpoint) && statSync(o.checkpoint).isFile())
+    return o.checkpoint;
   const dir = existsSync(o.checkpoint) && statSync(o.checkpoint).isDirectory() ? o.checkpoint : undefined;
   return dir && ['tokenizer.json', 'tokenizer.model'].some((f) => existsSync(join(dir, f))) ? dir : undefined;
 }

@@ -6,7 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
@@ -37,6 +46,8 @@ import { Rng } from '../../src/runtime/random.ts';
 import { bundledLlama2Model, loadTokenizer } from '../../src/tokenizer/load.ts';
 import { compareWithHuggingFace, LLAMA3_JSON, QWEN3_JSON, readJson, sampleStrings } from '../tokenizer/hf_oracle.ts';
 import { runCli } from '../fixtures.ts';
+import { startServer } from '../serve/fixtures.ts';
+import { Llama } from '../../src/index.ts';
 import { assertClose } from '../helpers.ts';
 import { quietly, scratch } from './helpers.ts';
 
@@ -700,6 +711,27 @@ test('GGUF written here runs in llama.cpp with our tokens and greedy continuatio
     } finally {
       await lm.dispose();
     }
+  }
+});
+
+test("a GGUF file given to serve or to Llama.fromPretrained brings its own tokenizer (not a folder's beside it) and, by default, keeps its weights as stored", async () => {
+  const qwen3 = await randomQwen3('qwen3-served'),
+    folder = join(dir, 'served-gguf');
+  mkdirSync(folder);
+  writeFileSync(join(folder, 'tokenizer.model'), await bundledLlama2Model()); // another model's tokenizer beside the file
+  const file = await toGguf(qwen3, join(folder, 'qwen3.q8_0.gguf'), 'q8_0');
+  const want = (await loadTokenizer(qwen3)).tokenizer,
+    text = 'Ünïcödé 12345 and a fruit 中文';
+  const llama = await Llama.fromPretrained(file, { threads: 1 });
+  assert.deepEqual(llama.tokenizer.encode(text), want.encode(text), "the library: the file's tokenizer");
+  const kept = Object.values(llama.model.options.matrixTypes ?? {});
+  assert.ok(kept.length > 0 && kept.every((t) => t === WeightType.Q8_0), 'the library: Q8_0 as stored');
+  const server = await startServer(['--load_checkpoint', file, '--threads', '1']);
+  try {
+    assert.match(server.output(), /weights as stored \(q8_0 ×\d+\)/);
+    assert.match(server.output(), new RegExp(`tokenizer: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  } finally {
+    assert.equal(await server.stop(), 0);
   }
 });
 
