@@ -271,7 +271,9 @@ function generationTimes(promptTokens: number, newTokens: number, firstMs: numbe
 async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
   if (cfg.predict_data.length === 0) throw new Error('--run_mode predict needs --predict_data (one or more prompts)');
   const log = rankLogger(cfg, rank?.job.rank ?? 0, false);
-  const loaded = await loadTokenizer(cfg.processor.tokenizer.vocab_file || undefined);
+  // the YAML's vocab_file, else a GGUF checkpoint's own tokenizer, else the bundled Llama 2 one
+  const gguf = cfg.load_checkpoint?.endsWith('.gguf') ? cfg.load_checkpoint : undefined;
+  const loaded = await loadTokenizer(cfg.processor.tokenizer.vocab_file || gguf);
   const tok = loaded.tokenizer;
   // --chat: the template writes the special tokens (a BOS included, where it has one) and its end-of-turn token stops the answer
   const chat = cfg.chat ? await loadChatTemplate(loaded) : null;

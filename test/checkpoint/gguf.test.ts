@@ -714,7 +714,7 @@ test('GGUF written here runs in llama.cpp with our tokens and greedy continuatio
   }
 });
 
-test("a GGUF file given to serve or to Llama.fromPretrained brings its own tokenizer (not a folder's beside it) and, by default, keeps its weights as stored", async () => {
+test("a GGUF file given to serve, run_mindformer predict or Llama.fromPretrained brings its own tokenizer (not a folder's beside it) and, by default, keeps its weights as stored", async () => {
   const qwen3 = await randomQwen3('qwen3-served'),
     folder = join(dir, 'served-gguf');
   mkdirSync(folder);
@@ -726,6 +726,37 @@ test("a GGUF file given to serve or to Llama.fromPretrained brings its own token
   assert.deepEqual(llama.tokenizer.encode(text), want.encode(text), "the library: the file's tokenizer");
   const kept = Object.values(llama.model.options.matrixTypes ?? {});
   assert.ok(kept.length > 0 && kept.every((t) => t === WeightType.Q8_0), 'the library: Q8_0 as stored');
+  // run_mindformer predict with a Qwen3 YAML that names no vocab_file: the file's tokenizer too.
+  const out = join(dir, 'predict-qwen3-gguf'),
+    o = (k: string, v: string) => [`--model.model_config.${k}`, v];
+  const r = await runCli([
+    'run_mindformer',
+    '--config',
+    join(root, 'configs/qwen3/lora_qwen3_0_6b.yaml'),
+    '--run_mode',
+    'predict',
+    '--load_checkpoint',
+    file,
+    '--predict_data',
+    text,
+    '--dtype',
+    'stored',
+    '--output_dir',
+    out,
+    ...o('hidden_size', '64'),
+    ...o('num_layers', '2'),
+    ...o('num_heads', '4'),
+    ...o('n_kv_heads', '2'),
+    ...o('head_dim', '32'),
+    ...o('intermediate_size', '128'),
+    ...o('max_decode_length', '4'),
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const prompt = want.encode(text, { bos: true, eos: false }).length;
+  assert.match(
+    readFileSync(join(out, 'log/rank_0/info.log'), 'utf8'),
+    new RegExp(`^generation: ${prompt} prompt tokens`, 'm'),
+  );
   const server = await startServer(['--load_checkpoint', file, '--threads', '1']);
   try {
     assert.match(server.output(), /weights as stored \(q8_0 ×\d+\)/);
