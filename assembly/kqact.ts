@@ -1,10 +1,11 @@
-// Generation's integer path for Q4_K and Q6_K weights (kquants.ts), as llama.cpp computes them
+// Generation's integer path for Q4_K, Q5_K and Q6_K weights (kquants.ts), as llama.cpp computes them
 // against its q8_K activations: each row of X is rounded to int8 per super-block of 256 values
 // (dx = max|x|/127, nearest with ties to even), the quants meet it in exact integer products, the
 // sub-block scales and mins are applied in integers, and only a super-block's one (Q6_K) or two
-// (Q4_K) sums meet the f32 scales, accumulated over the super-blocks b in order (fma):
+// (Q4_K, Q5_K) sums meet the f32 scales, accumulated over the super-blocks b in order (fma):
 //   Q4_K: y = Σ_b isum·fl(d·dx) + imin·fl(−dmin·dx),
 //         isum = Σ_j sc_j·Σ q·qx, imin = Σ_j min_j·Σ qx over the 8 runs j of 32 (q: nibbles 0..15);
+//   Q5_K: as Q4_K, q in 0..31 (the nibble and its fifth bit);
 //   Q6_K: y = Σ_b isum·fl(d·dx), isum = Σ_j sc_j·(Σ q·qx − 32·Σ qx) over the 16 runs of 16 (q: 0..63).
 // As qact.ts does for blocks of 32, decoding takes 4 weight rows against one x row and tiles take
 // 4 x rows against one weight row, with the same operations for each (row, column), so a batched
@@ -13,14 +14,14 @@
 // i32x4.dot_i16x8_s that widens them; the plain build multiplies the widened quants by the scale
 // first. The integer sums are exact, so both builds get the same ones.
 //
-// Bounds: Q4_K's int16 lanes hold 4 products, at most 4·15·127 = 7620; Q6_K's hold 2, at most
-// 2·63·127 = 16002; the plain build's scaled quants at most 15·63 and 63·128. A super-block's
-// sums stay under 2^29.
+// Bounds: Q4_K's int16 lanes hold 4 products, at most 4·15·127 = 7620 (Q5_K's 4·31·127 = 15748);
+// Q6_K's hold 2, at most 2·63·127 = 16002; the plain build's scaled quants at most 31·63 and
+// 63·128. A super-block's sums stay under 2^29.
 
 import { fma, half4, reduce4 } from './simd';
 import { absMax32, roundInt8x16 } from './quant';
-import { q6Quants, scalesMinsK4 } from './kquants';
-import { QT_Q4_K, rowBytes } from './qblocks';
+import { fifthBitsK, q6Quants, scalesMinsK4 } from './kquants';
+import { QT_Q6_K, QT_Q5_K, rowBytes } from './qblocks';
 
 /** Bytes of x's sums per super-block and row: 8 int16 sums of runs of 32, then 16 of runs of 16. */
 export const SUMS_BYTES: usize = 48;
@@ -62,7 +63,7 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
   }
 }
 
-/** sc·Σ q·x over a run of 32: nibbles a (values 0..15) and b (16..31), x's int8 at xp, sc as int16 lanes: 4 i32 lanes. */
+/** sc·Σ q·x over a run of 32: quants a (values 0..15) and b (16..31), 0..31 each, x's int8 at xp, sc as int16 lanes: 4 i32 lanes. */
 // @ts-ignore: decorator
 @inline function run32(a: v128, b: v128, xp: usize, sc: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
@@ -93,16 +94,23 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
 }
 
 /**
- * isum of one Q4_K super-block at w (sm: its scalesMinsK4) against rows of x's 256 int8 at
- * xp + r·k (r < rows: 1 or 4); 4 rows are reduced to one lane each, one row is left in 4 lanes.
+ * isum of one Q4_K or Q5_K (qt) super-block at w (sm: its scalesMinsK4) against rows of x's 256
+ * int8 at xp + r·k (r < rows: 1 or 4); 4 rows are reduced to one lane each, one row is left in 4 lanes.
  */
 // @ts-ignore: decorator
-@inline function sumQ4K(w: usize, sm: v128, xp: usize, k: usize, rows: i32): v128 {
-  const sc = i16x8.extend_low_i8x16_u(sm), low = i8x16.splat(15);
+@inline function sumQ4K(w: usize, sm: v128, xp: usize, k: usize, rows: i32, qt: i32): v128 {
+  const sc = i16x8.extend_low_i8x16_u(sm), low = i8x16.splat(15), q5 = qt == QT_Q5_K, qs = w + (q5 ? 48 : 16);
+  const h0 = q5 ? v128.load(w + 16) : low, h1 = q5 ? v128.load(w + 32) : low; // Q5_K's fifth bits
   let r0 = i32x4.splat(0), r1 = r0, r2 = r0, r3 = r0;
   for (let c = 0; c < 4; c++) {
-    const v0 = v128.load(w + 16 + <usize>c * 32), v1 = v128.load(w + 32 + <usize>c * 32), o = xp + <usize>c * 64;
-    const a0 = v128.and(v0, low), a1 = v128.and(v1, low), b0 = i8x16.shr_u(v0, 4), b1 = i8x16.shr_u(v1, 4);
+    const v0 = v128.load(qs + <usize>c * 32), v1 = v128.load(qs + 16 + <usize>c * 32), o = xp + <usize>c * 64;
+    let a0 = v128.and(v0, low), a1 = v128.and(v1, low), b0 = i8x16.shr_u(v0, 4), b1 = i8x16.shr_u(v1, 4);
+    if (q5) {
+      a0 = v128.or(a0, fifthBitsK(h0, 2 * c));
+      a1 = v128.or(a1, fifthBitsK(h1, 2 * c));
+      b0 = v128.or(b0, fifthBitsK(h0, 2 * c + 1));
+      b1 = v128.or(b1, fifthBitsK(h1, 2 * c + 1));
+    }
     const s1 = i8x16.swizzle(sc, lane16(2 * c)), s2 = i8x16.swizzle(sc, lane16(2 * c + 1));
     r0 = i32x4.add(r0, chunk64(a0, a1, b0, b1, o, s1, s2));
     if (rows == 4) {
@@ -176,9 +184,9 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
   let acc = f32x4.splat(0);
   for (let b = 0; b < (K >> 8); b++) {
     const o = <usize>b * bytes, xp = xr + <usize>b * 256, s = xs + <usize>b * SUMS_BYTES, dx = v128.load32_splat(xd + <usize>b * 16);
-    if (qt == QT_Q4_K) {
+    if (qt != QT_Q6_K) {
       const m0 = scalesMinsK4(w + o + 4), m1 = scalesMinsK4(w1 + o + 4), m2 = scalesMinsK4(w2 + o + 4), m3 = scalesMinsK4(w3 + o + 4);
-      const isum = reduce4(sumQ4K(w + o, m0, xp, 0, 1), sumQ4K(w1 + o, m1, xp, 0, 1), sumQ4K(w2 + o, m2, xp, 0, 1), sumQ4K(w3 + o, m3, xp, 0, 1));
+      const isum = reduce4(sumQ4K(w + o, m0, xp, 0, 1, qt), sumQ4K(w1 + o, m1, xp, 0, 1, qt), sumQ4K(w2 + o, m2, xp, 0, 1, qt), sumQ4K(w3 + o, m3, xp, 0, 1, qt));
       const imin = reduce4(minsQ4K(m0, s), minsQ4K(m1, s), minsQ4K(m2, s), minsQ4K(m3, s));
       let h = v128.load32_lane(w + o, i32x4.splat(0), 0); // d | dmin << 16
       h = v128.load32_lane(w1 + o, h, 1);
@@ -208,9 +216,9 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
   let acc = f32x4.splat(0);
   for (let b = 0; b < (K >> 8); b++) {
     const wp = w + <usize>b * bytes, xp = xr + <usize>b * 256, s = xs + <usize>b * SUMS_BYTES, dx = v128.load(xd + <usize>b * 16);
-    if (qt == QT_Q4_K) {
+    if (qt != QT_Q6_K) {
       const sm = scalesMinsK4(wp + 4), h = i32x4.splat(load<i32>(wp));
-      const isum = sumQ4K(wp, sm, xp, k, 4);
+      const isum = sumQ4K(wp, sm, xp, k, 4, qt);
       const imin = reduce4(minsQ4K(sm, s), minsQ4K(sm, s + sumsRow), minsQ4K(sm, s + 2 * sumsRow), minsQ4K(sm, s + 3 * sumsRow));
       acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(half4(h), dx), acc);
       acc = fma(f32x4.convert_i32x4_s(imin), f32x4.neg(f32x4.mul(half4(i32x4.shr_u(h, 16)), dx)), acc);

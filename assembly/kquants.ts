@@ -2,6 +2,8 @@
 // - Q4_K, 144 bytes: f16 d, f16 dmin, 12 bytes packing eight 6-bit (scale, min) pairs, 128 bytes
 //   of nibbles; each 64 values use 32 bytes, low nibbles the first 32 with pair 2c, high nibbles
 //   the next 32 with pair 2c+1: w = d·scale·q − dmin·min.
+// - Q5_K, 176 bytes: Q4_K's d, dmin and 12 bytes of pairs, then 32 bytes of fifth bits (bit i of
+//   byte l: value l of the i-th run of 32), then Q4_K's 128 bytes of nibbles: q = nibble + 16·bit.
 // - Q6_K, 210 bytes: 128 bytes of low nibbles (ql), 64 bytes of 2-bit high parts (qh), 16 int8
 //   scales, f16 d; each half of 128 values reads 64 bytes of ql and 32 of qh, and value
 //   l + 32g (g = 0..3) of a half takes ql's low (g even) or high (g odd) nibble of byte l + 32·(g&1)
@@ -17,6 +19,13 @@ import { LO } from './gemm';
 
 export const Q4K_BYTES: usize = 144;
 export const Q6K_BYTES: usize = 210;
+export const Q5K_BYTES: usize = 176;
+
+/** Q5_K's fifth bits of run i (0..7) for the 16 values whose bit bytes are qh, as 16 in the lanes where they are set. */
+// @ts-ignore: decorator
+@inline export function fifthBitsK(qh: v128, i: i32): v128 {
+  return v128.and(i < 4 ? i8x16.shl(qh, 4 - i) : i8x16.shr_u(qh, i - 4), i8x16.splat(16));
+}
 
 /** Q4_K's 6-bit scale j (0..7) of the 12 packed bytes at p. */
 // @ts-ignore: decorator
@@ -174,6 +183,25 @@ export function dequantizeQ4K(dst: usize, w: usize, blocks: usize): void {
     }
     dst += 1024;
     w += Q4K_BYTES;
+  }
+}
+
+/** dst[256·blocks] f32 = the Q5_K super-blocks at w: (d·scale)·q − dmin·min, as Q4_K's with the fifth bits. */
+export function dequantizeQ5K(dst: usize, w: usize, blocks: usize): void {
+  for (let b: usize = 0; b < blocks; b++) {
+    const d = half(<u32>load<u16>(w)), dmin = half(<u32>load<u16>(w + 2)), sc = w + 4;
+    const h0 = v128.load(w + 16), h1 = v128.load(w + 32);
+    for (let c = 0; c < 4; c++) {
+      const v0 = v128.load(w + 48 + <usize>c * 32), v1 = v128.load(w + 64 + <usize>c * 32), o = dst + <usize>c * 256;
+      const d1: f32 = d * <f32>scaleK4(sc, 2 * c), m1: f32 = dmin * <f32>minK4(sc, 2 * c);
+      const d2: f32 = d * <f32>scaleK4(sc, 2 * c + 1), m2: f32 = dmin * <f32>minK4(sc, 2 * c + 1);
+      store16(o, v128.or(v128.and(v0, i8x16.splat(15)), fifthBitsK(h0, 2 * c)), d1, m1);
+      store16(o + 64, v128.or(v128.and(v1, i8x16.splat(15)), fifthBitsK(h1, 2 * c)), d1, m1);
+      store16(o + 128, v128.or(i8x16.shr_u(v0, 4), fifthBitsK(h0, 2 * c + 1)), d2, m2);
+      store16(o + 192, v128.or(i8x16.shr_u(v1, 4), fifthBitsK(h1, 2 * c + 1)), d2, m2);
+    }
+    dst += 1024;
+    w += Q5K_BYTES;
   }
 }
 

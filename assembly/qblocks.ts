@@ -1,8 +1,8 @@
 // Linear-layer products over llama.cpp's block-quantized weights: rows of K values stored as
 // blocks of 32, Q8_0 (f16 scale d, 32 int8 q: w = d·q), Q4_0 (f16 d, 16 bytes of nibbles, low
 // nibbles values 0..15 and high nibbles 16..31: w = d·(q − 8)) or Q5_0 (f16 d, a u32 of fifth
-// bits, bit j for value j, then Q4_0's nibbles: w = d·(q − 16)), or as super-blocks of 256, Q4_K
-// and Q6_K (kquants.ts).
+// bits, bit j for value j, then Q4_0's nibbles: w = d·(q − 16)), or as super-blocks of 256, Q4_K,
+// Q5_K and Q6_K (kquants.ts).
 //
 // Decoding (fewer than 4 rows of X) dots each weight row with x block by block: x is split into
 // two int16 parts (gemm.ts splitX16, about 30 bits), the quants widened to int16 in registers
@@ -14,7 +14,7 @@
 
 import { fma, hsum } from './simd';
 import { gemm, LO, splitX16, WT_F32, XB, XQ_MAX } from './gemm';
-import { dequantizeQ4K, dequantizeQ6K, dotRowQ4K, dotRowQ6K, Q4K_BYTES, Q6K_BYTES, sumBlocks32 } from './kquants';
+import { dequantizeQ4K, dequantizeQ5K, dequantizeQ6K, dotRowQ4K, dotRowQ6K, Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, sumBlocks32 } from './kquants';
 import { half, halfBits } from './quant';
 import { QROWS_BYTES, packA, qRows } from './workspace';
 
@@ -23,11 +23,12 @@ export const QT_Q4_0: i32 = 4;
 export const QT_Q4_K: i32 = 5;
 export const QT_Q6_K: i32 = 6;
 export const QT_Q5_0: i32 = 7;
+export const QT_Q5_K: i32 = 8;
 
 /** Whether `qt` is a super-block type (256 values a block). */
 // @ts-ignore: decorator
 @inline export function superBlocks(qt: i32): bool {
-  return qt == QT_Q4_K || qt == QT_Q6_K;
+  return qt == QT_Q4_K || qt == QT_Q5_K || qt == QT_Q6_K;
 }
 
 /** Weight rows of K values dequantized per GEMM call. */
@@ -39,7 +40,7 @@ export const QT_Q5_0: i32 = 7;
 /** Bytes of one row of K values. */
 // @ts-ignore: decorator
 @inline export function rowBytes(K: i32, qt: i32): usize {
-  if (superBlocks(qt)) return <usize>(K >> 8) * (qt == QT_Q4_K ? Q4K_BYTES : Q6K_BYTES);
+  if (superBlocks(qt)) return <usize>(K >> 8) * (qt == QT_Q4_K ? Q4K_BYTES : qt == QT_Q5_K ? Q5K_BYTES : Q6K_BYTES);
   return <usize>(K >> 5) * (qt == QT_Q8_0 ? 34 : qt == QT_Q5_0 ? 22 : 18);
 }
 
@@ -139,6 +140,7 @@ function dotRowQ16(xq: usize, xl: usize, xs: usize, w: usize, K: i32, qt: i32): 
 export function dequantize_rows_q(dst: usize, w: usize, rows: i32, K: i32, qt: i32): void {
   if (qt == QT_Q4_K) return dequantizeQ4K(dst, w, <usize>rows * <usize>(K >> 8));
   if (qt == QT_Q6_K) return dequantizeQ6K(dst, w, <usize>rows * <usize>(K >> 8));
+  if (qt == QT_Q5_K) return dequantizeQ5K(dst, w, <usize>rows * <usize>(K >> 8));
   const bytes = rowBytes(32, qt), blocks = <usize>rows * <usize>(K >> 5);
   for (let b: usize = 0; b < blocks; b++) {
     const d = f32x4.splat(half(<u32>load<u16>(w))), q0 = quants0(w, qt), q1 = quants1(w, qt), o = dst + b * 128;
@@ -159,7 +161,8 @@ export function embedding_gather_q(out: usize, table: usize, ids: usize, n: i32,
 /** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in blocks of `qt` (K a multiple of the block's values); rows of Y are ldy floats apart. */
 export function matmul_xwt_q(y: usize, ldy: i32, x: usize, w: usize, M: i32, N: i32, K: i32, qt: i32, accumulate: bool): void {
   const rb = rowBytes(K, qt), q16 = K <= XQ_MAX, sb = superBlocks(qt);
-  if (M < 4 && (q16 || !sb)) {
+  // (Q5_K, whose 5-bit quants times scales would overflow the split products' i32 lanes, dequantizes)
+  if (M < 4 && (q16 || !sb) && qt != QT_Q5_K) {
     // x's int16 parts, its scales per XB, and (Q4_K) its sums per 32
     const xq = packA(), xl = xq + <usize>K * 2, xs = xq + <usize>K * 4, xsum = xs + ((<usize>(K / XB) * 4 + 15) & ~(<usize>15));
     for (let m = 0; m < M; m++) {

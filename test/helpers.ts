@@ -72,7 +72,7 @@ function f16(v: number): number {
 }
 
 /** Where the f16 scales of each block type sit in its block. */
-const SCALES_AT = { Q4_K: [0, 2], Q6_K: [208], Q5_0: [0] } as const;
+const SCALES_AT = { Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208], Q5_0: [0] } as const;
 
 /** `n` values' worth of random blocks of `type` (random quants and scales, f16 scales of a normal's size). */
 export function randomBlocks(type: keyof typeof SCALES_AT, n: number, seed: number): Uint8Array {

@@ -1,7 +1,7 @@
 /**
  * Generation's integer products over block-quantized weights (assembly/qact.ts, kqact.ts)
  * against an oracle written here from the formulas: x rounded to int8 per block (of 32 values for
- * Q8_0, Q4_0 and Q5_0, of 256 for Q4_K and Q6_K; scale max|x|/127, nearest with ties to even), each
+ * Q8_0, Q4_0 and Q5_0, of 256 for Q4_K, Q5_K and Q6_K; scale max|x|/127, nearest with ties to even), each
  * block's exact integer sums (the super-blocks' 6- and 8-bit scales and mins applied to the
  * integer sums of their runs), then the f32 accumulation acc = isum·fl(d·dx) + acc. The plain
  * build rounds each product and sum apart, so it must give the oracle's bits; the relaxed build
@@ -67,8 +67,9 @@ function blockTerms(type: GgmlType, b: Uint8Array, at: number): { s: number; c: 
     }
     return [{ s: half(b, at), c }];
   }
-  if (type === 'Q4_K') {
-    // llama.cpp's get_scale_min_k4 over the 12 bytes at at + 4; run j of 32 values: sub-block j
+  if (type === 'Q4_K' || type === 'Q5_K') {
+    // llama.cpp's get_scale_min_k4 over the 12 bytes at at + 4; run j of 32 values: sub-block j;
+    // Q5_K: its nibbles 32 bytes further on, and bit j of byte at + 16 + (i mod 32) as value i's fifth bit
     const p = at + 4,
       sc: number[] = [],
       mn: number[] = [];
@@ -81,9 +82,11 @@ function blockTerms(type: GgmlType, b: Uint8Array, at: number): { s: number; c: 
     for (let i = 0; i < 256; i++) {
       const chunk = i >> 6,
         l = i & 63,
-        byte = b[at + 16 + 32 * chunk + (l & 31)],
-        j = i >> 5;
-      c[i] = sc[j] * (l < 32 ? byte & 15 : byte >> 4);
+        q5 = type === 'Q5_K',
+        byte = b[at + (q5 ? 48 : 16) + 32 * chunk + (l & 31)],
+        j = i >> 5,
+        fifth = q5 ? ((b[at + 16 + (i & 31)] >> j) & 1) << 4 : 0;
+      c[i] = sc[j] * ((l < 32 ? byte & 15 : byte >> 4) | fifth);
       m[i] = mn[j];
     }
     return [
@@ -110,6 +113,7 @@ const BLOCK: Record<string, { values: number; bytes: number }> = {
   Q4_0: { values: 32, bytes: 18 },
   Q5_0: { values: 32, bytes: 22 },
   Q4_K: { values: 256, bytes: 144 },
+  Q5_K: { values: 256, bytes: 176 },
   Q6_K: { values: 256, bytes: 210 },
 };
 
@@ -162,16 +166,17 @@ const SHAPES: Record<number, [number, number, number][]> = {
   ],
 };
 
-/** The types, each with blocks of n values (quantized normal values; random Q5_0 blocks, which nothing here quantizes). */
+/** The types, each with blocks of n values (quantized normal values; random Q5_0 and Q5_K blocks). */
 const TYPES = [
   ['Q8_0', WeightType.Q8_0, (n: number, seed: number) => quantizeQ8_0(normal(n, seed))],
   ['Q4_0', WeightType.Q4_0, (n: number, seed: number) => quantizeQ4_0(normal(n, seed))],
   ['Q5_0', WeightType.Q5_0, (n: number, seed: number) => randomBlocks('Q5_0', n, seed)],
   ['Q4_K', WeightType.Q4_K, (n: number, seed: number) => quantizeQ4_K(normal(n, seed))],
+  ['Q5_K', WeightType.Q5_K, (n: number, seed: number) => randomBlocks('Q5_K', n, seed)],
   ['Q6_K', WeightType.Q6_K, (n: number, seed: number) => quantizeQ6_K(normal(n, seed))],
 ] as const;
 
-test('int8-activation products over Q8_0, Q4_0, Q5_0, Q4_K and Q6_K: the oracle formula, the 8-bit rounding bound, rows alone and batched the same, accumulate', async () => {
+test('int8-activation products over Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K: the oracle formula, the 8-bit rounding bound, rows alone and batched the same, accumulate', async () => {
   for (const kind of await coreKinds()) {
     const core = await testCore(kind),
       k = core.kernels;

@@ -1,6 +1,6 @@
 /**
  * `--dtype stored`: each frozen matrix kept as the checkpoint stores it, nothing rounded again. A
- * GGUF file's Q8_0, Q4_0, Q5_0, Q4_K and Q6_K matrices keep their blocks (a Q4_K_M file keeps its mix
+ * GGUF file's Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K matrices keep their blocks (a Q4_K_M file keeps its mix
  * of Q4_K and Q6_K), BF16 matrices stay bf16, and F32 and F16 ones become f32 (f16 values are
  * exact in f32, not in bf16).
  */
@@ -17,6 +17,7 @@ const KEPT_AS: Partial<Record<string, WeightType>> = {
   Q4_0: WeightType.Q4_0,
   Q5_0: WeightType.Q5_0,
   Q4_K: WeightType.Q4_K,
+  Q5_K: WeightType.Q5_K,
   Q6_K: WeightType.Q6_K,
 } satisfies Partial<Record<GgmlType, WeightType>>;
 

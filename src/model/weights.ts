@@ -31,12 +31,13 @@ const BLOCK_NAMES: Partial<Record<WeightType, BlockType>> = {
   [WeightType.Q4_K]: 'Q4_K',
   [WeightType.Q6_K]: 'Q6_K',
   [WeightType.Q5_0]: 'Q5_0',
+  [WeightType.Q5_K]: 'Q5_K',
 };
 
 /** Values setMatrix converts per kernel call (its scratch: 16 MiB of f32, not the whole matrix). */
 const CONVERT_VALUES = 1 << 22;
 
-/** The ggml name of a block weight type (Q8_0, Q4_0, Q4_K, Q6_K, Q5_0). */
+/** The ggml name of a block weight type (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K). */
 export function blockTypeName(wt: WeightType): BlockType {
   const name = BLOCK_NAMES[wt];
   if (!name) throw new Error(`weight type ${WeightType[wt]} is not a block type`);
@@ -45,7 +46,7 @@ export function blockTypeName(wt: WeightType): BlockType {
 
 /**
  * The type llama.cpp's quantizer gives a matrix of super-block type `wt` whose rows are not whole
- * super-blocks of 256 values: Q5_0 for Q4_K, Q8_0 for Q6_K.
+ * super-blocks of 256 values: Q5_0 for Q4_K, Q8_0 for Q6_K (and here for Q5_K, whose Q5_1 has no kernel).
  */
 export function superBlockFallback(wt: WeightType): WeightType {
   return wt === WeightType.Q4_K ? WeightType.Q5_0 : WeightType.Q8_0;
@@ -574,6 +575,10 @@ export class LlamaWeights {
       arena.f32(m.ptr, values.length).set(values);
       return;
     }
+    if (m.wt === WeightType.Q5_K)
+      throw new Error(
+        `a Q5_K matrix [${m.rows}, ${m.cols}] takes the blocks a GGUF file stores; nothing here quantizes to Q5_K`,
+      );
     if (m.wt === WeightType.Q5_0 || m.wt === WeightType.Q4_K || m.wt === WeightType.Q6_K) {
       const quantize = {
         [WeightType.Q5_0]: quantizeQ5_0,

@@ -11,7 +11,7 @@
  *   16 int8 scales, f16 d; x = d·scale·(q − 32), one scale per 16 values.
  * - Q5_0, 32 values in 22 bytes: f16 d, a u32 of fifth bits (bit j for value j), nibbles as
  *   Q4_0's; x = d·(q − 16), d = (the value of largest magnitude)/−16.
- * Read only (dequantized), as llama.cpp lays them out:
+ * Read only (dequantized; Q5_K also multiplied in its blocks by the kernels), as llama.cpp lays them out:
  * - Q4_1, 32 values in 20 bytes: f16 d, f16 m, 16 bytes of nibbles as Q4_0's; x = d·q + m.
  * - Q5_1, 32 values in 24 bytes: f16 d, f16 m, the fifth bits, the nibbles; x = d·q + m.
  * - Q5_K, 256 values in 176 bytes: f16 d, f16 dmin, Q4_K's 12 bytes of (scale, min) pairs, 32

@@ -43,7 +43,7 @@ export type TypedValue =
 
 /**
  * The ggml tensor types this project reads or writes, with their block size and bytes per block
- * (Q4_1, Q5_1 and Q5_K are read only: the fallbacks and mixes of published Q4_K_M and Q5_K_M files).
+ * (Q4_1, Q5_1 and Q5_K are read only, as some published files hold them).
  */
 export const GGML_TYPES = {
   F32: { id: 0, block: 1, bytes: 4 },
