@@ -419,6 +419,31 @@ test("gguf-py's Q4_1, Q5_0 and Q5_1 files (the fallbacks of published Q4_K_M and
   }
 });
 
+test('a Q5_K GGUF file (random blocks written by gguf-py) is held in its blocks by --dtype stored: f32 on its values with f32 activations, within the rounding of x with int8 ones', async () => {
+  const model = await softLlama(),
+    tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
+  const file = join(dir, 'py.Q5_K.gguf');
+  oracle('write', model, file, 'Q5_K');
+  const core = await loadCore();
+  const stored = await loadModel(core, file, { mode: 'finetune', weightType: WeightType.F32, asStored: true });
+  const gguf = GgufFile.open(file);
+  try {
+    for (const t of stored.weights.baseTensors().filter((t) => t.matrix)) {
+      assert.equal(t.matrix!.wt, WeightType.Q5_K, `${t.name} held as`);
+      assert.deepEqual(stored.weights.getMatrix(t.matrix!), new Float32Array((await gguf.read(t.name)).buffer), t.name);
+    }
+  } finally {
+    gguf.close();
+  }
+  const f32 = await ours(file, tokens),
+    exact = await ours(file, tokens, 12, 'stored', 'f32'),
+    int8 = await ours(file, tokens, 12, 'stored');
+  assertClose(exact.logits, f32.logits, 1e-4, 'Q5_K blocks against f32 on their values');
+  assert.deepEqual(exact.greedy, f32.greedy);
+  assertClose(int8.logits, exact.logits, 0.05, 'Q5_K: int8 against f32 activations');
+  assert.notDeepEqual(int8.logits, exact.logits, 'Q5_K: the integer path is taken');
+});
+
 /** Our greedy continuation of `prompt` (n tokens) and the logits before each of its tokens. */
 function greedySteps(model: LlamaModel, prompt: number[], n: number): { tokens: number[]; logits: Float32Array[] } {
   const cache = model.newCache(1, prompt.length + n),

@@ -4,7 +4,8 @@ found through GGUF_PY (the gguf-py folder of the llama.cpp sources node-llama-cp
   write MODEL_DIR OUT.gguf TYPE     a Hugging Face folder (config.json, model.safetensors) as a GGUF
                                     file the way llama.cpp's converter lays it out: llama.cpp names,
                                     the llama architecture's q/k rows interleaved, matrices of TYPE
-                                    (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1), vectors F32
+                                    (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1; Q5_K, which gguf-py does
+                                    not quantize: random blocks of small scales), vectors F32
   quant TYPE IN.f32 OUT.bin         f32 values quantized by gguf-py (Q8_0, Q4_0)
   dequant TYPE IN.bin OUT.f32       blocks of TYPE as gguf-py dequantizes them
   blocks TYPE N SEED OUT.bin OUT.f32  N random blocks of TYPE (Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) and their
@@ -114,12 +115,23 @@ def write(model_dir, out, type_name):
             a = interleave(a, kv)
         if a.ndim == 1:
             w.add_tensor(gguf_name(name), a)
+        elif type_name == 'Q5_K':
+            w.add_tensor(gguf_name(name), random_q5k(a.shape, len(name)), raw_dtype=qtype)
         else:
             w.add_tensor(gguf_name(name), quants.quantize(a, qtype), raw_dtype=qtype)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+def random_q5k(shape, seed):
+    """Random Q5_K blocks for a matrix of `shape`, d and dmin of about 2e-4 (values below 0.4)."""
+    rows, cols = shape
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(0, 256, (rows, cols // 256, 176), dtype=np.uint8)
+    raw[..., 0:4] = np.abs(rng.normal(0, 2e-4, (rows, cols // 256, 2))).astype(np.float16).view(np.uint8)
+    return raw.reshape(rows, -1)
 
 
 def quant(type_name, src, out):
