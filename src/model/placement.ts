@@ -97,7 +97,7 @@ export function placeWeights(r: PlacementRequest): Placement {
       [WeightType.BF16, 'bfloat16'],
       [WeightType.I8, 'int8'],
     ] as const) {
-      const smaller = { ...r.options, weightType: wt, streamLayers: frozen };
+      const smaller = { ...r.options, weightType: wt, matrixTypes: undefined, streamLayers: frozen };
       if (frozen && weightBytes(wt) < weightBytes(r.options.weightType) && fits(smaller, r.ranks)) {
         ideas.push(
           `store the base as ${name} (param_init_type ${name}: ${formatBytes(sizes(r, smaller).host)} of streamed base weights)`,

@@ -156,8 +156,8 @@ export interface WeightOptions {
   /** storage of frozen base matrices (finetune); train mode always uses f32 */
   weightType: WeightType;
   /**
-   * frozen matrices stored otherwise than weightType, by tensor name: a checkpoint's own types
-   * (`--dtype stored`, see checkpoint/stored_types.ts), each then taken as is from the file
+   * each frozen matrix's storage by tensor name, over weightType: a checkpoint's own types
+   * (`--dtype stored`, see checkpoint/stored_types.ts), each matrix then taken as is from the file
    */
   matrixTypes?: Readonly<Record<string, WeightType>>;
   /** keep each frozen matrix as the checkpoint stores it: matrixTypes is filled from the checkpoint when the model loads */
