@@ -98,12 +98,14 @@ export async function main(argv: string[]): Promise<number> {
     bodyLimitBytes: whole('body_limit', 1)!,
   });
   const server = await listen(app.fetch, f.host as string, port);
-  for (const line of served.summary) console.log(line);
-  console.log(`serving on http://${f.host}:${server.port}/v1 (${server.runtime})`);
-  const signal = await new Promise<string>((resolve) => {
+  // The handlers come first: a signal sent as soon as the line below is read must drain, not kill.
+  const stopping = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+  for (const line of served.summary) console.log(line);
+  console.log(`serving on http://${f.host}:${server.port}/v1 (${server.runtime})`);
+  const signal = await stopping;
   const { running, queued } = served.engine.load;
   console.log(
     `${signal}: no new requests; finishing ${running} running (up to ${f.drain_timeout} s), refusing ${queued} waiting`,
