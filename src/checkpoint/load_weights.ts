@@ -145,7 +145,13 @@ export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint, { bas
     store,
     present.filter((s) => !asStored.has(s.name)).map((s) => s.name),
   )) {
-    slot.get(name)!.store(decodeF32(bytes, store.tensors.get(name)!.dtype, `${store.where}: tensor ${as(name)}`));
+    const what = `${store.where}: tensor ${as(name)}`,
+      values = decodeF32(bytes, store.tensors.get(name)!.dtype, what);
+    try {
+      slot.get(name)!.store(values);
+    } catch (err) {
+      throw new Error(`${what}: ${(err as Error).message}`); // a storage that cannot take it (Q5_K's slices)
+    }
   }
   const taken = new Set(want.map((s) => s.name));
   return {
