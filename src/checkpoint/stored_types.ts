@@ -1,14 +1,13 @@
 /**
  * `--dtype stored`: each frozen matrix kept as the checkpoint stores it, nothing rounded again. A
- * GGUF file's Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K matrices keep their blocks (a Q4_K_M file keeps its mix
- * of Q4_K and Q6_K), BF16 matrices stay bf16, and F32 and F16 ones become f32 (f16 values are
- * exact in f32, not in bf16).
+ * GGUF file's Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K matrices keep their blocks (a Q4_K_M file
+ * keeps its mix of Q4_K, Q6_K and Q5_0), BF16 matrices stay bf16, and F32, F16 and the blocks
+ * without a kernel (Q4_1, Q5_1) become f32 (f16 values are exact in f32, not in bf16).
  */
 import { WeightType } from '../runtime/kernels.ts';
-import type { WeightOptions } from '../model/weights.ts';
-import { baseTensorList } from '../model/weights.ts';
-import type { GgmlType } from './gguf/format.ts';
 import type { LlamaConfig } from '../model/config.ts';
+import { baseTensorList, type WeightOptions } from '../model/weights.ts';
+import type { GgmlType } from './gguf/format.ts';
 
 /** The weight type a matrix stored as `type` (a ggml or safetensors type name) is kept in. */
 const KEPT_AS: Partial<Record<string, WeightType>> = {
