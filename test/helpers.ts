@@ -1,7 +1,7 @@
 /** Test helpers: both core builds, moving arrays in and out of a core, closeness checks. */
 import assert from 'node:assert/strict';
 import { floatToHalf } from '../src/checkpoint/dtypes.ts';
-import { GGML_TYPES } from '../src/checkpoint/gguf/format.ts';
+import { GGML_TYPES, type BlockType } from '../src/checkpoint/gguf/format.ts';
 import { loadCore, relaxedSupported, type Core, type CoreKind } from '../src/runtime/core.ts';
 import { Rng } from '../src/runtime/random.ts';
 
@@ -72,10 +72,19 @@ function f16(v: number): number {
 }
 
 /** Where the f16 scales of each block type sit in its block. */
-const SCALES_AT = { Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208], Q5_0: [0] } as const;
+const SCALES_AT: Record<BlockType, readonly number[]> = {
+  Q8_0: [0],
+  Q4_0: [0],
+  Q4_1: [0, 2],
+  Q5_0: [0],
+  Q5_1: [0, 2],
+  Q4_K: [0, 2],
+  Q5_K: [0, 2],
+  Q6_K: [208],
+};
 
 /** `n` values' worth of random blocks of `type` (random quants and scales, f16 scales of a normal's size). */
-export function randomBlocks(type: keyof typeof SCALES_AT, n: number, seed: number): Uint8Array {
+export function randomBlocks(type: BlockType, n: number, seed: number): Uint8Array {
   const { block, bytes } = GGML_TYPES[type],
     rng = new Rng(seed),
     out = new Uint8Array((n / block) * bytes),

@@ -8,11 +8,13 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { LlamaModel } from '../src/model/llama.ts';
 import { loadCore, type Core } from '../src/runtime/core.ts';
-import { isBlockType, WeightType, type Kernels } from '../src/runtime/kernels.ts';
+import { blockValues, isBlockType, WeightType, type Kernels } from '../src/runtime/kernels.ts';
+import { blockTypeName } from '../src/model/weights.ts';
 import { ThreadPool, type Slice } from '../src/runtime/pool.ts';
 import { spawnWorkerThread } from '../src/runtime/threads.ts';
 import { Rng } from '../src/runtime/random.ts';
 import { tinyBatch, tinyConfig } from './model/fixtures.ts';
+import { randomBlocks } from './helpers.ts';
 
 const THREADS = 3;
 
@@ -30,27 +32,6 @@ function randomF32(rng: Rng, n: number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => (rng.uniform() * 2 - 1) * scale);
 }
 
-/** Each block type's values and bytes per block and where its f16 scales sit. */
-const BLOCKS: Partial<Record<WeightType, { values: number; bytes: number; scales: number[] }>> = {
-  [WeightType.Q8_0]: { values: 32, bytes: 34, scales: [0] },
-  [WeightType.Q4_0]: { values: 32, bytes: 18, scales: [0] },
-  [WeightType.Q4_K]: { values: 256, bytes: 144, scales: [0, 2] },
-  [WeightType.Q6_K]: { values: 256, bytes: 210, scales: [208] },
-};
-
-/** Rows of llama.cpp blocks of `wt` with random quants and small f16 scales. */
-function randomBlocks(rng: Rng, rows: number, K: number, wt: WeightType): Uint8Array {
-  const { values, bytes, scales } = BLOCKS[wt]!,
-    blocks = (rows * K) / values;
-  const out = Uint8Array.from({ length: blocks * bytes }, () => Math.floor(rng.uniform() * 256));
-  for (let b = 0; b < blocks; b++)
-    for (const at of scales) {
-      out[b * bytes + at] = 0x00;
-      out[b * bytes + at + 1] = 0x20 + Math.floor(rng.uniform() * 8); // f16 between 2^-7 and 2^-6
-    }
-  return out;
-}
-
 /** Weights of `wt` for an [N, K] matrix, and the int8 scales where it needs them. */
 function randomWeights(rng: Rng, N: number, K: number, wt: WeightType): { w: Data; scale?: Float32Array } {
   switch (wt) {
@@ -66,7 +47,7 @@ function randomWeights(rng: Rng, N: number, K: number, wt: WeightType): { w: Dat
         scale: randomF32(rng, N, 0.01),
       };
     default:
-      return { w: randomBlocks(rng, N, K, wt) };
+      return { w: randomBlocks(blockTypeName(wt), N * K, rng.nextU32()) };
   }
 }
 
@@ -110,13 +91,15 @@ describe('threads inside a rank', async () => {
       WeightType.I8,
       WeightType.Q8_0,
       WeightType.Q4_0,
+      WeightType.Q5_0,
       WeightType.Q4_K,
+      WeightType.Q5_K,
       WeightType.Q6_K,
     ];
     for (const wt of types) {
       // super-blocks take rows of whole 256 values
       const shapes =
-        BLOCKS[wt]?.values === 256
+        blockValues(wt) === 256
           ? [
               [1, 1040, 256],
               [3, 517, 512],

@@ -19,10 +19,10 @@ export interface ModelOptions extends WeightOptions {
   /** rows of logits computed at a time by the fused classifier and loss (256 by default) */
   logitsChunk?: number;
   /**
-   * what generation (the KV-cache path) feeds block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K):
-   * 'int8' (default) rounds the activations per block (of 32 values, or of 256 for Q4_K and Q6_K)
-   * and multiplies in integers, as llama.cpp does; 'f32' keeps them exact. Training, eval and
-   * passes without a KV cache always use f32.
+   * what generation (the KV-cache path) feeds block-quantized weights (Q8_0, Q4_0, Q5_0, Q4_K,
+   * Q5_K, Q6_K): 'int8' (default) rounds the activations per block (of 32 values, or of 256 for
+   * the super-blocks) and multiplies in integers, as llama.cpp does; 'f32' keeps them exact.
+   * Training, eval and passes without a KV cache always use f32.
    */
   activations?: Activations;
 }

@@ -34,6 +34,13 @@ const BLOCK_NAMES: Partial<Record<WeightType, BlockType>> = {
   [WeightType.Q5_K]: 'Q5_K',
 };
 
+/** The block types setMatrix quantizes in TypeScript (Q4_K's and Q6_K's fits search; Q5_0 is rarely asked for). */
+const QUANTIZE_TS: Partial<Record<WeightType, (values: Float32Array) => Uint8Array>> = {
+  [WeightType.Q5_0]: quantizeQ5_0,
+  [WeightType.Q4_K]: quantizeQ4_K,
+  [WeightType.Q6_K]: quantizeQ6_K,
+};
+
 /** Values setMatrix converts per kernel call (its scratch: 16 MiB of f32, not the whole matrix). */
 const CONVERT_VALUES = 1 << 22;
 
@@ -579,12 +586,8 @@ export class LlamaWeights {
       throw new Error(
         `a Q5_K matrix [${m.rows}, ${m.cols}] takes the blocks a GGUF file stores; nothing here quantizes to Q5_K`,
       );
-    if (m.wt === WeightType.Q5_0 || m.wt === WeightType.Q4_K || m.wt === WeightType.Q6_K) {
-      const quantize = {
-        [WeightType.Q5_0]: quantizeQ5_0,
-        [WeightType.Q4_K]: quantizeQ4_K,
-        [WeightType.Q6_K]: quantizeQ6_K,
-      }[m.wt];
+    const quantize = QUANTIZE_TS[m.wt];
+    if (quantize) {
       const blocks = quantize(values);
       arena.u8(m.ptr, blocks.length).set(blocks);
       return;

@@ -288,23 +288,29 @@ test('GGUF written by gguf-py gives the logits of the safetensors it came from; 
 });
 
 /** A random Qwen3 (hidden 64, 2 layers, 4 heads of 32 over 2 key/value heads, vocab 151936, std 0.5) with Qwen3's real tokenizer.json. */
+/** The YAML and the flags that give randomQwen3's shape (a run of the model takes them too). */
+const QWEN3_YAML = join(root, 'configs/qwen3/lora_qwen3_0_6b.yaml');
+const QWEN3_SHAPE = Object.entries({
+  hidden_size: '64',
+  num_layers: '2',
+  num_heads: '4',
+  n_kv_heads: '2',
+  head_dim: '32',
+  intermediate_size: '128',
+}).flatMap(([k, v]) => [`--model.model_config.${k}`, v]);
+
 async function randomQwen3(name: string): Promise<string> {
-  const out = join(dir, name),
-    o = (k: string, v: string) => [`--model.model_config.${k}`, v];
+  const out = join(dir, name);
   const { code } = await quietly(initCheckpoint, [
     '--config',
-    join(root, 'configs/qwen3/lora_qwen3_0_6b.yaml'),
+    QWEN3_YAML,
     '--output_dir',
     out,
     '--dtype',
     'f32',
-    ...o('initializer_range', '0.5'),
-    ...o('hidden_size', '64'),
-    ...o('num_layers', '2'),
-    ...o('num_heads', '4'),
-    ...o('n_kv_heads', '2'),
-    ...o('head_dim', '32'),
-    ...o('intermediate_size', '128'),
+    '--model.model_config.initializer_range',
+    '0.5',
+    ...QWEN3_SHAPE,
   ]);
   assert.equal(code, 0);
   writeFileSync(join(out, 'tokenizer.json'), readFileSync(QWEN3_JSON));
@@ -630,8 +636,8 @@ test('Q4_K_M written here mixes Q4_K and Q6_K as llama.cpp does; --dtype stored 
         rec = reread.records.get(t.name)!;
       assert.equal(WeightType[m.wt], rec.type, `${t.name}: held as stored`);
       assert.deepEqual(stored.weights.getMatrix(m), new Float32Array((await reread.read(t.name)).buffer), t.name);
-      const planned = stored.weights.layout.entries.find((e) => e.key === t.name)!;
-      assert.ok(planned.bytes - (rec.end - rec.begin) < 64, `${t.name}: ${planned.bytes} bytes planned`);
+      const planned = stored.weights.layout.entries.find((e) => e.key === t.name)!.bytes - (rec.end - rec.begin);
+      assert.ok(planned >= 0 && planned < 64, `${t.name}: ${planned} bytes planned past the file's`);
     }
   } finally {
     reread.close();
@@ -752,12 +758,11 @@ test("a GGUF file given to serve, run_mindformer predict or Llama.fromPretrained
   const kept = Object.values(llama.model.options.matrixTypes ?? {});
   assert.ok(kept.length > 0 && kept.every((t) => t === WeightType.Q8_0), 'the library: Q8_0 as stored');
   // run_mindformer predict with a Qwen3 YAML that names no vocab_file: the file's tokenizer too.
-  const out = join(dir, 'predict-qwen3-gguf'),
-    o = (k: string, v: string) => [`--model.model_config.${k}`, v];
+  const out = join(dir, 'predict-qwen3-gguf');
   const r = await runCli([
     'run_mindformer',
     '--config',
-    join(root, 'configs/qwen3/lora_qwen3_0_6b.yaml'),
+    QWEN3_YAML,
     '--run_mode',
     'predict',
     '--load_checkpoint',
@@ -768,13 +773,9 @@ test("a GGUF file given to serve, run_mindformer predict or Llama.fromPretrained
     'stored',
     '--output_dir',
     out,
-    ...o('hidden_size', '64'),
-    ...o('num_layers', '2'),
-    ...o('num_heads', '4'),
-    ...o('n_kv_heads', '2'),
-    ...o('head_dim', '32'),
-    ...o('intermediate_size', '128'),
-    ...o('max_decode_length', '4'),
+    ...QWEN3_SHAPE,
+    '--model.model_config.max_decode_length',
+    '4',
   ]);
   assert.equal(r.code, 0, r.stderr);
   const prompt = want.encode(text, { bos: true, eos: false }).length;

@@ -71,30 +71,11 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, n: number, what: s
       break;
     }
     case 'Q4_K':
+    case 'Q5_K': {
+      // run i of 32 values: pair i of the scales, the low (even i) or high nibbles of 32 bytes, and Q5_K's bit i of its 32 bytes of fifth bits
+      const q5 = type === 'Q5_K';
       for (let b = 0; b < n / 256; b++) {
-        const at = 144 * b,
-          d = half(at),
-          dmin = half(at + 2),
-          sc = bytes.subarray(at + 4, at + 16);
-        for (let c = 0; c < 4; c++) {
-          const [s1, m1] = scaleMin(2 * c, sc),
-            [s2, m2] = scaleMin(2 * c + 1, sc);
-          const d1 = f32(d * s1),
-            dm1 = f32(dmin * m1),
-            d2 = f32(d * s2),
-            dm2 = f32(dmin * m2);
-          const q = at + 16 + 32 * c,
-            y = 256 * b + 64 * c;
-          for (let l = 0; l < 32; l++) {
-            out[y + l] = f32(f32(d1 * (bytes[q + l] & 15)) - dm1);
-            out[y + 32 + l] = f32(f32(d2 * (bytes[q + l] >> 4)) - dm2);
-          }
-        }
-      }
-      break;
-    case 'Q5_K':
-      for (let b = 0; b < n / 256; b++) {
-        const at = 176 * b,
+        const at = t.bytes * b,
           d = half(at),
           dmin = half(at + 2),
           sc = bytes.subarray(at + 4, at + 16);
@@ -102,14 +83,15 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, n: number, what: s
           const [s, m] = scaleMin(i, sc),
             di = f32(d * s),
             dm = f32(dmin * m),
-            qs = at + 48 + 32 * (i >> 1);
+            qs = at + (q5 ? 48 : 16) + 32 * (i >> 1);
           for (let l = 0; l < 32; l++) {
-            const q = ((bytes[qs + l] >> (4 * (i & 1))) & 15) | (((bytes[at + 16 + l] >> i) & 1) << 4);
-            out[256 * b + 32 * i + l] = f32(f32(di * q) - dm);
+            const fifth = q5 ? ((bytes[at + 16 + l] >> i) & 1) << 4 : 0;
+            out[256 * b + 32 * i + l] = f32(f32(di * (((bytes[qs + l] >> (4 * (i & 1))) & 15) | fifth)) - dm);
           }
         }
       }
       break;
+    }
     case 'Q6_K':
       for (let b = 0; b < n / 256; b++) {
         const at = 210 * b,
