@@ -22,6 +22,7 @@ import { chatPromptIds, endOfTurnId } from '../tokenizer/chat_template.ts';
 import { loadChatTemplate, loadTokenizer } from '../tokenizer/load.ts';
 import { writeReport, type ReportPoint } from '../train/report.ts';
 import {
+  baseCheckpoint,
   buildModel,
   checkJobFits,
   coreFor,
@@ -271,9 +272,11 @@ function generationTimes(promptTokens: number, newTokens: number, firstMs: numbe
 async function runPredict(cfg: RunConfig, rank: RankContext | undefined): Promise<number> {
   if (cfg.predict_data.length === 0) throw new Error('--run_mode predict needs --predict_data (one or more prompts)');
   const log = rankLogger(cfg, rank?.job.rank ?? 0, false);
-  // the YAML's vocab_file, else a GGUF checkpoint's own tokenizer, else the bundled Llama 2 one
-  const gguf = cfg.load_checkpoint?.endsWith('.gguf') ? cfg.load_checkpoint : undefined;
-  const loaded = await loadTokenizer(cfg.processor.tokenizer.vocab_file || gguf);
+  // the YAML's vocab_file, else a GGUF base's own tokenizer (through an adapter folder too), else the bundled Llama 2 one
+  const base = cfg.processor.tokenizer.vocab_file ? undefined : baseCheckpoint(cfg);
+  const loaded = await loadTokenizer(
+    cfg.processor.tokenizer.vocab_file || (base?.endsWith('.gguf') ? base : undefined),
+  );
   const tok = loaded.tokenizer;
   // --chat: the template writes the special tokens (a BOS included, where it has one) and its end-of-turn token stops the answer
   const chat = cfg.chat ? await loadChatTemplate(loaded) : null;

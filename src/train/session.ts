@@ -213,6 +213,18 @@ interface RunModel {
   options: ModelOptions;
 }
 
+/** The PEFT adapter folder that --load_checkpoint names, if it names one (a folder with adapter_config.json). */
+function adapterFolder(c: RunConfig): string | undefined {
+  const path = c.load_checkpoint;
+  return path && existsSync(join(path, 'adapter_config.json')) ? path : undefined;
+}
+
+/** The base model a run loads: --load_checkpoint, or the base of the adapter folder it names; undefined without one. */
+export function baseCheckpoint(c: RunConfig): string | undefined {
+  const adapterDir = adapterFolder(c);
+  return adapterDir ? adapterBaseModel(adapterDir) : c.load_checkpoint || undefined;
+}
+
 /**
  * The model a run builds: its config and this rank's share of it, the config's LoRA (finetune),
  * the PEFT adapter folder that --load_checkpoint names (whose own LoRA is used), and the options.
@@ -227,9 +239,8 @@ function runModel(c: RunConfig, share?: ModelShare): RunModel {
     c.run_mode === 'finetune' ? loraFromPetConfig(c.model.model_config.pet_config, `${where}.pet_config`) : undefined;
   if (c.run_mode === 'finetune' && !lora)
     throw new Error(`--run_mode finetune needs model.model_config.pet_config (LoRA)`);
-  const path = c.load_checkpoint;
-  const adapterDir = path && existsSync(join(path, 'adapter_config.json')) ? path : undefined;
-  const base = adapterDir ? adapterBaseModel(adapterDir) : path;
+  const adapterDir = adapterFolder(c),
+    base = baseCheckpoint(c);
   if (storage.asStored && c.run_mode !== 'train' && !base)
     throw new Error(`${where}.param_init_type stored keeps the checkpoint's own types: it needs --load_checkpoint`);
   // The types are read from the checkpoint's header now: the memory plan needs them before it loads.

@@ -757,32 +757,42 @@ test("a GGUF file given to serve, run_mindformer predict or Llama.fromPretrained
   assert.deepEqual(llama.tokenizer.encode(text), want.encode(text), "the library: the file's tokenizer");
   const kept = Object.values(llama.model.options.matrixTypes ?? {});
   assert.ok(kept.length > 0 && kept.every((t) => t === WeightType.Q8_0), 'the library: Q8_0 as stored');
-  // run_mindformer predict with a Qwen3 YAML that names no vocab_file: the file's tokenizer too.
-  const out = join(dir, 'predict-qwen3-gguf');
-  const r = await runCli([
-    'run_mindformer',
-    '--config',
-    QWEN3_YAML,
-    '--run_mode',
-    'predict',
-    '--load_checkpoint',
-    file,
-    '--predict_data',
-    text,
-    '--dtype',
-    'stored',
-    '--output_dir',
-    out,
-    ...QWEN3_SHAPE,
-    '--model.model_config.max_decode_length',
-    '4',
-  ]);
-  assert.equal(r.code, 0, r.stderr);
+  // run_mindformer predict with a Qwen3 YAML that names no vocab_file, from the file and through a
+  // PEFT adapter trained on it: the file's tokenizer too.
+  const lora = await Llama.fromPretrained(file, {
+    threads: 1,
+    loraConfig: { rank: 2, alpha: 4, dropout: 0, targetModules: ['wq', 'wv'] },
+  });
+  const adapter = join(folder, 'adapter');
+  await saveAdapter(adapter, lora.model.weights, file);
   const prompt = want.encode(text, { bos: true, eos: false }).length;
-  assert.match(
-    readFileSync(join(out, 'log/rank_0/info.log'), 'utf8'),
-    new RegExp(`^generation: ${prompt} prompt tokens`, 'm'),
-  );
+  for (const checkpoint of [file, adapter]) {
+    const out = join(dir, `predict-qwen3-${basename(checkpoint)}`);
+    const r = await runCli([
+      'run_mindformer',
+      '--config',
+      QWEN3_YAML,
+      '--run_mode',
+      'predict',
+      '--load_checkpoint',
+      checkpoint,
+      '--predict_data',
+      text,
+      '--dtype',
+      'stored',
+      '--output_dir',
+      out,
+      ...QWEN3_SHAPE,
+      '--model.model_config.max_decode_length',
+      '4',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      readFileSync(join(out, 'log/rank_0/info.log'), 'utf8'),
+      new RegExp(`^generation: ${prompt} prompt tokens`, 'm'),
+      checkpoint,
+    );
+  }
   const server = await startServer(['--load_checkpoint', file, '--threads', '1']);
   try {
     assert.match(server.output(), /weights as stored \(q8_0 ×\d+\)/);
