@@ -18,7 +18,7 @@
 // Q6_K's hold 2, at most 2·63·127 = 16002; the plain build's scaled quants at most 31·63 and
 // 63·128. A super-block's sums stay under 2^29.
 
-import { fma, half4, reduce4 } from './simd';
+import { fma, halfHigh4, reduce4, shrBytes } from './simd';
 import { absMax32, roundInt8x16 } from './quant';
 import { fifthBitsK, q6Quants, scalesMinsK4 } from './kquants';
 import { QT_Q6_K, QT_Q5_K, rowBytes } from './qblocks';
@@ -104,7 +104,7 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
   let r0 = i32x4.splat(0), r1 = r0, r2 = r0, r3 = r0;
   for (let c = 0; c < 4; c++) {
     const v0 = v128.load(qs + <usize>c * 32), v1 = v128.load(qs + 16 + <usize>c * 32), o = xp + <usize>c * 64;
-    let a0 = v128.and(v0, low), a1 = v128.and(v1, low), b0 = i8x16.shr_u(v0, 4), b1 = i8x16.shr_u(v1, 4);
+    let a0 = v128.and(v0, low), a1 = v128.and(v1, low), b0 = shrBytes(v0, 4, 15), b1 = shrBytes(v1, 4, 15);
     if (q5) {
       a0 = v128.or(a0, fifthBitsK(h0, 2 * c));
       a1 = v128.or(a1, fifthBitsK(h1, 2 * c));
@@ -180,28 +180,32 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
  */
 // @ts-ignore: decorator
 @inline export function decode4K(xr: usize, xd: usize, xs: usize, w: usize, rb: usize, K: i32, qt: i32): v128 {
-  const bytes = rowBytes(256, qt), w1 = w + rb, w2 = w1 + rb, w3 = w2 + rb;
-  let acc = f32x4.splat(0);
-  for (let b = 0; b < (K >> 8); b++) {
-    const o = <usize>b * bytes, xp = xr + <usize>b * 256, s = xs + <usize>b * SUMS_BYTES, dx = v128.load32_splat(xd + <usize>b * 16);
+  const bytes = rowBytes(256, qt), end = xr + <usize>K;
+  let acc = f32x4.splat(0), wp = w, s = xs, dp = xd;
+  for (let xp = xr; xp < end; xp += 256) {
+    const w1 = wp + rb, w2 = w1 + rb, w3 = w2 + rb, dx = v128.load32_splat(dp);
     if (qt != QT_Q6_K) {
-      const m0 = scalesMinsK4(w + o + 4), m1 = scalesMinsK4(w1 + o + 4), m2 = scalesMinsK4(w2 + o + 4), m3 = scalesMinsK4(w3 + o + 4);
-      const isum = reduce4(sumQ4K(w + o, m0, xp, 0, 1, qt), sumQ4K(w1 + o, m1, xp, 0, 1, qt), sumQ4K(w2 + o, m2, xp, 0, 1, qt), sumQ4K(w3 + o, m3, xp, 0, 1, qt));
+      const m0 = scalesMinsK4(wp + 4), m1 = scalesMinsK4(w1 + 4), m2 = scalesMinsK4(w2 + 4), m3 = scalesMinsK4(w3 + 4);
+      const isum = reduce4(sumQ4K(wp, m0, xp, 0, 1, qt), sumQ4K(w1, m1, xp, 0, 1, qt), sumQ4K(w2, m2, xp, 0, 1, qt), sumQ4K(w3, m3, xp, 0, 1, qt));
       const imin = reduce4(minsQ4K(m0, s), minsQ4K(m1, s), minsQ4K(m2, s), minsQ4K(m3, s));
-      let h = v128.load32_lane(w + o, i32x4.splat(0), 0); // d | dmin << 16
-      h = v128.load32_lane(w1 + o, h, 1);
-      h = v128.load32_lane(w2 + o, h, 2);
-      h = v128.load32_lane(w3 + o, h, 3);
-      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(half4(h), dx), acc);
-      acc = fma(f32x4.convert_i32x4_s(imin), f32x4.neg(f32x4.mul(half4(i32x4.shr_u(h, 16)), dx)), acc);
+      let h = v128.load32_lane(wp, i32x4.splat(0), 0); // d | dmin << 16
+      h = v128.load32_lane(w1, h, 1);
+      h = v128.load32_lane(w2, h, 2);
+      h = v128.load32_lane(w3, h, 3);
+      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(i32x4.shl(h, 16)), dx), acc);
+      acc = fma(f32x4.convert_i32x4_s(imin), f32x4.neg(f32x4.mul(halfHigh4(h), dx)), acc);
     } else {
-      const isum = reduce4(sumQ6K(w + o, xp, 0, s, 0, 1), sumQ6K(w1 + o, xp, 0, s, 0, 1), sumQ6K(w2 + o, xp, 0, s, 0, 1), sumQ6K(w3 + o, xp, 0, s, 0, 1));
-      let h = v128.load16_lane(w + o + 208, i32x4.splat(0), 0);
-      h = v128.load16_lane(w1 + o + 208, h, 2);
-      h = v128.load16_lane(w2 + o + 208, h, 4);
-      h = v128.load16_lane(w3 + o + 208, h, 6);
-      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(half4(h), dx), acc);
+      const isum = reduce4(sumQ6K(wp, xp, 0, s, 0, 1), sumQ6K(w1, xp, 0, s, 0, 1), sumQ6K(w2, xp, 0, s, 0, 1), sumQ6K(w3, xp, 0, s, 0, 1));
+      // the four d as the top halves of the lanes
+      let h = v128.load16_lane(wp + 208, i32x4.splat(0), 1);
+      h = v128.load16_lane(w1 + 208, h, 3);
+      h = v128.load16_lane(w2 + 208, h, 5);
+      h = v128.load16_lane(w3 + 208, h, 7);
+      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(h), dx), acc);
     }
+    wp += bytes;
+    s += SUMS_BYTES;
+    dp += 16;
   }
   return acc;
 }
@@ -212,20 +216,23 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
  */
 // @ts-ignore: decorator
 @inline export function tile4K(xr: usize, xd: usize, xs: usize, sumsRow: usize, w: usize, K: i32, qt: i32): v128 {
-  const bytes = rowBytes(256, qt), k = <usize>K;
-  let acc = f32x4.splat(0);
-  for (let b = 0; b < (K >> 8); b++) {
-    const wp = w + <usize>b * bytes, xp = xr + <usize>b * 256, s = xs + <usize>b * SUMS_BYTES, dx = v128.load(xd + <usize>b * 16);
+  const bytes = rowBytes(256, qt), k = <usize>K, end = xr + k;
+  let acc = f32x4.splat(0), wp = w, s = xs, dp = xd;
+  for (let xp = xr; xp < end; xp += 256) {
+    const dx = v128.load(dp);
     if (qt != QT_Q6_K) {
-      const sm = scalesMinsK4(wp + 4), h = i32x4.splat(load<i32>(wp));
+      const sm = scalesMinsK4(wp + 4), h = i32x4.splat(load<i32>(wp)); // d | dmin << 16
       const isum = sumQ4K(wp, sm, xp, k, 4, qt);
       const imin = reduce4(minsQ4K(sm, s), minsQ4K(sm, s + sumsRow), minsQ4K(sm, s + 2 * sumsRow), minsQ4K(sm, s + 3 * sumsRow));
-      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(half4(h), dx), acc);
-      acc = fma(f32x4.convert_i32x4_s(imin), f32x4.neg(f32x4.mul(half4(i32x4.shr_u(h, 16)), dx)), acc);
+      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(i32x4.shl(h, 16)), dx), acc);
+      acc = fma(f32x4.convert_i32x4_s(imin), f32x4.neg(f32x4.mul(halfHigh4(h), dx)), acc);
     } else {
       const isum = sumQ6K(wp, xp, k, s, sumsRow, 4);
-      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(half4(i32x4.splat(<i32>load<u16>(wp + 208))), dx), acc);
+      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(i32x4.splat(<i32>load<u16>(wp + 208) << 16)), dx), acc);
     }
+    wp += bytes;
+    s += SUMS_BYTES;
+    dp += 16;
   }
   return acc;
 }

@@ -13,7 +13,7 @@
 // is one super-block): the quants times their small integer scales fit int16 and the products
 // sum exactly in i32 (bounds at each sum), so each super-block costs two conversions to f32.
 
-import { fma, hsum } from './simd';
+import { fma, hsum, shlBytes, shrBytes } from './simd';
 import { half } from './quant';
 import { LO } from './gemm';
 
@@ -24,7 +24,7 @@ export const Q5K_BYTES: usize = 176;
 /** Q5_K's fifth bits of run i (0..7) for the 16 values whose bit bytes are qh, as 16 in the lanes where they are set. */
 // @ts-ignore: decorator
 @inline export function fifthBitsK(qh: v128, i: i32): v128 {
-  return v128.and(i < 4 ? i8x16.shl(qh, 4 - i) : i8x16.shr_u(qh, i - 4), i8x16.splat(16));
+  return i < 4 ? shlBytes(qh, 4 - i, 16) : shrBytes(qh, i - 4, 16);
 }
 
 /** Q4_K's 6-bit scale j (0..7) of the 12 packed bytes at p. */
@@ -51,8 +51,8 @@ export const Q5K_BYTES: usize = 176;
   // a: the bytes holding each lane's low bits; b: those holding the top 2 bits of lanes 4..7 and 12..15
   const a = i8x16.shuffle(v, v, 0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11);
   const b = i8x16.shuffle(v, i8x16.splat(0), 16, 16, 16, 16, 0, 1, 2, 3, 16, 16, 16, 16, 4, 5, 6, 7);
-  const top = v128.and(i8x16.shr_u(b, 2), i8x16.splat(0x30));
-  const nib = v128.bitselect(v128.and(a, i8x16.splat(15)), i8x16.shr_u(a, 4), i8x16(0, 0, 0, 0, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0));
+  const top = shrBytes(b, 2, 0x30);
+  const nib = v128.bitselect(v128.and(a, i8x16.splat(15)), shrBytes(a, 4, 15), i8x16(0, 0, 0, 0, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0));
   return v128.bitselect(v128.and(a, i8x16.splat(63)), v128.or(nib, top), i8x16(-1, -1, -1, -1, 0, 0, 0, 0, -1, -1, -1, -1, 0, 0, 0, 0));
 }
 
@@ -88,7 +88,7 @@ export function dotRowQ4K(xq: usize, xl: usize, xs: usize, xsum: usize, w: usize
     for (let c = 0; c < 4; c++) {
       const v0 = v128.load(w + 16 + <usize>c * 32), v1 = v128.load(w + 32 + <usize>c * 32);
       const s1 = i16x8.splat(<i16>scaleK4(sc, 2 * c)), s2 = i16x8.splat(<i16>scaleK4(sc, 2 * c + 1));
-      const a0 = v128.and(v0, low), a1 = v128.and(v1, low), b0 = i8x16.shr_u(v0, 4), b1 = i8x16.shr_u(v1, 4);
+      const a0 = v128.and(v0, low), a1 = v128.and(v1, low), b0 = shrBytes(v0, 4, 15), b1 = shrBytes(v1, 4, 15);
       const wa0 = i16x8.mul(i16x8.extend_low_i8x16_u(a0), s1), wa1 = i16x8.mul(i16x8.extend_high_i8x16_u(a0), s1);
       const wa2 = i16x8.mul(i16x8.extend_low_i8x16_u(a1), s1), wa3 = i16x8.mul(i16x8.extend_high_i8x16_u(a1), s1);
       const wb0 = i16x8.mul(i16x8.extend_low_i8x16_u(b0), s2), wb1 = i16x8.mul(i16x8.extend_high_i8x16_u(b0), s2);
@@ -112,13 +112,13 @@ export function dotRowQ4K(xq: usize, xl: usize, xs: usize, xsum: usize, w: usize
 /** Q6_K's run g of 16 six-bit quants (0..63) at ql, ql + 32 and qh, as u8 lanes (group g: values l0 + 32g). */
 // @ts-ignore: decorator
 @inline export function q6Quants(ql: usize, qh: usize, g: i32): v128 {
-  const lo = v128.load(ql + <usize>((g & 1) * 32)), hi = v128.load(qh), bits = i8x16.splat(0x30);
-  const nib = g < 2 ? v128.and(lo, i8x16.splat(15)) : i8x16.shr_u(lo, 4);
+  const lo = v128.load(ql + <usize>((g & 1) * 32)), hi = v128.load(qh);
+  const nib = g < 2 ? v128.and(lo, i8x16.splat(15)) : shrBytes(lo, 4, 15);
   let top: v128;
-  if (g == 0) top = i8x16.shl(v128.and(hi, i8x16.splat(3)), 4);
-  else if (g == 1) top = v128.and(i8x16.shl(hi, 2), bits);
-  else if (g == 2) top = v128.and(hi, bits);
-  else top = v128.and(i8x16.shr_u(hi, 2), bits);
+  if (g == 0) top = shlBytes(hi, 4, 0x30);
+  else if (g == 1) top = shlBytes(hi, 2, 0x30);
+  else if (g == 2) top = v128.and(hi, i8x16.splat(0x30));
+  else top = shrBytes(hi, 2, 0x30);
   return v128.or(nib, top);
 }
 
@@ -178,8 +178,8 @@ export function dequantizeQ4K(dst: usize, w: usize, blocks: usize): void {
       const d2: f32 = d * <f32>scaleK4(sc, 2 * c + 1), m2: f32 = dmin * <f32>minK4(sc, 2 * c + 1);
       store16(o, v128.and(v0, i8x16.splat(15)), d1, m1);
       store16(o + 64, v128.and(v1, i8x16.splat(15)), d1, m1);
-      store16(o + 128, i8x16.shr_u(v0, 4), d2, m2);
-      store16(o + 192, i8x16.shr_u(v1, 4), d2, m2);
+      store16(o + 128, shrBytes(v0, 4, 15), d2, m2);
+      store16(o + 192, shrBytes(v1, 4, 15), d2, m2);
     }
     dst += 1024;
     w += Q4K_BYTES;
@@ -197,8 +197,8 @@ export function dequantizeQ5K(dst: usize, w: usize, blocks: usize): void {
       const d2: f32 = d * <f32>scaleK4(sc, 2 * c + 1), m2: f32 = dmin * <f32>minK4(sc, 2 * c + 1);
       store16(o, v128.or(v128.and(v0, i8x16.splat(15)), fifthBitsK(h0, 2 * c)), d1, m1);
       store16(o + 64, v128.or(v128.and(v1, i8x16.splat(15)), fifthBitsK(h1, 2 * c)), d1, m1);
-      store16(o + 128, v128.or(i8x16.shr_u(v0, 4), fifthBitsK(h0, 2 * c + 1)), d2, m2);
-      store16(o + 192, v128.or(i8x16.shr_u(v1, 4), fifthBitsK(h1, 2 * c + 1)), d2, m2);
+      store16(o + 128, v128.or(shrBytes(v0, 4, 15), fifthBitsK(h0, 2 * c + 1)), d2, m2);
+      store16(o + 192, v128.or(shrBytes(v1, 4, 15), fifthBitsK(h1, 2 * c + 1)), d2, m2);
     }
     dst += 1024;
     w += Q5K_BYTES;

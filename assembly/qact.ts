@@ -19,7 +19,7 @@
 // matmul_xwt_qa, the export, also runs Q4_K, Q5_K and Q6_K: the same loops over the kernels of
 // kqact.ts, whose activations are rounded per super-block of 256.
 
-import { fma, half4, reduce4, storeLanes } from './simd';
+import { fma, halfHigh4, reduce4, storeLanes } from './simd';
 import { absMax32, roundInt8x16 } from './quant';
 import { matmul_xwt_q, QT_Q4_0, QT_Q4_K, QT_Q5_0, QT_Q5_K, QT_Q6_K, QT_Q8_0, rowBytes, superBlocks, unsignedQuants } from './qblocks';
 import { decode4K, quantizeRowsK, rowRegionBytes, SUMS_BYTES, tile4K } from './kqact';
@@ -69,7 +69,7 @@ const TILE_WEIGHT_BYTES: usize = 256 << 10;
   if (ASC_FEATURE_RELAXED_SIMD) {
     // pairs of products in int16 (at most 2·31·128 each), four of them after the sum
     const p = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp, 16), hi));
-    return i32x4.extadd_pairwise_i16x8_s(p);
+    return i32x4.dot_i16x8_s(p, i16x8.splat(1));
   }
   const a = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(lo), v128.load8x8_s(xp)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(lo), v128.load8x8_s(xp, 8)));
   const b = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(hi), v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(hi), v128.load8x8_s(xp, 24)));
@@ -117,17 +117,20 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
  */
 // @ts-ignore: decorator
 @inline function decode4(xr: usize, xd: usize, xs: usize, w: usize, rb: usize, K: i32, qt: i32): v128 {
-  const bytes = rowBytes(32, qt), w1 = w + rb, w2 = w1 + rb, w3 = w2 + rb;
-  let acc = f32x4.splat(0);
-  for (let b = 0; b < (K >> 5); b++) {
-    const o = <usize>b * bytes, xp = xr + <usize>b * 32, at = <usize>b * 16;
-    let s = reduce4(blockDot(w + o, xp, 0, 1, qt), blockDot(w1 + o, xp, 0, 1, qt), blockDot(w2 + o, xp, 0, 1, qt), blockDot(w3 + o, xp, 0, 1, qt));
+  const bytes = rowBytes(32, qt), end = xr + <usize>K;
+  let acc = f32x4.splat(0), wp = w, at: usize = 0;
+  for (let xp = xr; xp < end; xp += 32) {
+    const w1 = wp + rb, w2 = w1 + rb, w3 = w2 + rb;
+    let s = reduce4(blockDot(wp, xp, 0, 1, qt), blockDot(w1, xp, 0, 1, qt), blockDot(w2, xp, 0, 1, qt), blockDot(w3, xp, 0, 1, qt));
     if (qt != QT_Q8_0) s = i32x4.sub(s, offsetSums(v128.load32_splat(xs + at), qt));
-    let h = v128.load16_lane(w + o, i32x4.splat(0), 0);
-    h = v128.load16_lane(w1 + o, h, 1);
-    h = v128.load16_lane(w2 + o, h, 2);
-    h = v128.load16_lane(w3 + o, h, 3);
-    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(half4(i32x4.extend_low_i16x8_u(h)), v128.load32_splat(xd + at)), acc);
+    // the four d as the top halves of the lanes
+    let h = v128.load16_lane(wp, i32x4.splat(0), 1);
+    h = v128.load16_lane(w1, h, 3);
+    h = v128.load16_lane(w2, h, 5);
+    h = v128.load16_lane(w3, h, 7);
+    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(halfHigh4(h), v128.load32_splat(xd + at)), acc);
+    wp += bytes;
+    at += 16;
   }
   return acc;
 }
@@ -135,13 +138,14 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
 /** 4 x rows (int8 at xr, K bytes apart; their scales and sums at xd and xs as [block][4]) · one weight row at w: the 4 results as lanes. */
 // @ts-ignore: decorator
 @inline function tile4(xr: usize, xd: usize, xs: usize, w: usize, K: i32, qt: i32): v128 {
-  const bytes = rowBytes(32, qt), k = <usize>K;
-  let acc = f32x4.splat(0);
-  for (let b = 0; b < (K >> 5); b++) {
-    const wp = w + <usize>b * bytes, xp = xr + <usize>b * 32, at = <usize>b * 16;
+  const bytes = rowBytes(32, qt), k = <usize>K, end = xr + k;
+  let acc = f32x4.splat(0), wp = w, at: usize = 0;
+  for (let xp = xr; xp < end; xp += 32) {
     let s = blockDot(wp, xp, k, 4, qt);
     if (qt != QT_Q8_0) s = i32x4.sub(s, offsetSums(v128.load(xs + at), qt));
-    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(half4(i32x4.splat(<i32>load<u16>(wp))), v128.load(xd + at)), acc);
+    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(halfHigh4(i32x4.splat(<i32>load<u16>(wp) << 16)), v128.load(xd + at)), acc);
+    wp += bytes;
+    at += 16;
   }
   return acc;
 }
@@ -185,6 +189,27 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
   }
 }
 
+// One function per block type (not inlined into one large function, whose many constants the
+// engine would keep in stack slots rather than registers in the inner loops).
+function chunkQ8_0(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, accumulate: bool): void {
+  productChunk(y, ldy, q, xd, xs, w, rows, N, K, QT_Q8_0, accumulate);
+}
+function chunkQ4_0(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, accumulate: bool): void {
+  productChunk(y, ldy, q, xd, xs, w, rows, N, K, QT_Q4_0, accumulate);
+}
+function chunkQ5_0(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, accumulate: bool): void {
+  productChunk(y, ldy, q, xd, xs, w, rows, N, K, QT_Q5_0, accumulate);
+}
+function chunkQ4_K(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, accumulate: bool): void {
+  productChunk(y, ldy, q, xd, xs, w, rows, N, K, QT_Q4_K, accumulate);
+}
+function chunkQ5_K(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, accumulate: bool): void {
+  productChunk(y, ldy, q, xd, xs, w, rows, N, K, QT_Q5_K, accumulate);
+}
+function chunkQ6_K(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, accumulate: bool): void {
+  productChunk(y, ldy, q, xd, xs, w, rows, N, K, QT_Q6_K, accumulate);
+}
+
 /**
  * Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in blocks of qt and X rounded to int8 per block: of 32 for
  * Q8_0, Q4_0 and Q5_0 (the file's header), of 256 for Q4_K, Q5_K and Q6_K (kqact.ts); rows of Y are ldy floats
@@ -200,11 +225,11 @@ export function matmul_xwt_qa(y: usize, ldy: i32, x: usize, w: usize, M: i32, N:
     const rows = min(chunk, M - m0), xc = x + <usize>m0 * <usize>K * 4, yc = y + <usize>m0 * <usize>ldy * 4;
     if (sb) quantizeRowsK(q, xd, xs, xc, rows, K);
     else quantizeRows(q, xd, xs, xc, rows, K);
-    if (qt == QT_Q8_0) productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q8_0, accumulate);
-    else if (qt == QT_Q4_0) productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q4_0, accumulate);
-    else if (qt == QT_Q5_0) productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q5_0, accumulate);
-    else if (qt == QT_Q4_K) productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q4_K, accumulate);
-    else if (qt == QT_Q5_K) productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q5_K, accumulate);
-    else productChunk(yc, <usize>ldy, q, xd, xs, w, rows, N, K, QT_Q6_K, accumulate);
+    if (qt == QT_Q8_0) chunkQ8_0(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
+    else if (qt == QT_Q4_0) chunkQ4_0(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
+    else if (qt == QT_Q5_0) chunkQ5_0(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
+    else if (qt == QT_Q4_K) chunkQ4_K(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
+    else if (qt == QT_Q5_K) chunkQ5_K(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
+    else chunkQ6_K(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
   }
 }

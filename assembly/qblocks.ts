@@ -12,7 +12,7 @@
 // as the workspace's qRows region holds (1 MiB) and run the f32 GEMM on them.
 // quantize_blocks makes Q8_0 and Q4_0 blocks from f32 values as weights load.
 
-import { fma, hsum } from './simd';
+import { fma, hsum, shrBytes } from './simd';
 import { gemm, LO, splitX16, WT_F32, XB, XQ_MAX } from './gemm';
 import { dequantizeQ4K, dequantizeQ5K, dequantizeQ6K, dotRowQ4K, dotRowQ6K, Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, sumBlocks32 } from './kquants';
 import { half, halfBits } from './quant';
@@ -64,7 +64,7 @@ export const QT_Q5_K: i32 = 8;
 // @ts-ignore: decorator
 @inline export function unsignedQuants(b: usize, qt: i32, upper: bool): v128 {
   const v = v128.load(b + (qt == QT_Q5_0 ? 6 : 2));
-  const q = upper ? i8x16.shr_u(v, 4) : v128.and(v, i8x16.splat(15));
+  const q = upper ? shrBytes(v, 4, 15) : v128.and(v, i8x16.splat(15));
   return qt == QT_Q5_0 ? v128.or(q, fifthBits(b, upper)) : q;
 }
 

@@ -8,6 +8,22 @@
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
+/**
+ * Each byte of v shifted right by n bits, then and-ed with mask, which must clear the top n bits
+ * (they come from the next byte): i8x16.shr_u as one 16-bit shift and a mask, where engines
+ * lower i8x16.shr_u on x86 to a 16-bit shift and a mask they build anew at every use.
+ */
+// @ts-ignore: decorator
+@inline export function shrBytes(v: v128, n: i32, mask: i8): v128 {
+  return v128.and(i16x8.shr_u(v, n), i8x16.splat(mask));
+}
+
+/** Each byte of v shifted left by n bits, then and-ed with mask, which must clear the low n bits (as shrBytes). */
+// @ts-ignore: decorator
+@inline export function shlBytes(v: v128, n: i32, mask: i8): v128 {
+  return v128.and(i16x8.shl(v, n), i8x16.splat(mask));
+}
+
 /** Sum of the four lanes. */
 // @ts-ignore: decorator
 @inline export function hsum(v: v128): f32 {
@@ -25,13 +41,15 @@
   if (lanes > 3) store<f32>(y + 3 * stride, accumulate ? load<f32>(y + 3 * stride) + d : d);
 }
 
-/** Four f16 values (the low 16 bits of each i32 lane) as f32x4; subnormals, inf and NaN kept. */
+/**
+ * Four finite f16 values, each in the top 16 bits of an i32 lane (the low 16 bits ignored), as
+ * f32x4, subnormals included: the sign stays in bit 31, the exponent and mantissa move to f32's
+ * places and × 2^112 rebiases the exponent. Infinities and NaNs would come out finite: weights
+ * with such scales are refused as they load (src/model/block_scales.ts).
+ */
 // @ts-ignore: decorator
-@inline export function half4(h: v128): v128 {
-  const em = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
-  let f = f32x4.mul(em, f32x4.splat(5.192296858534828e33)); // × 2^112 rebiases the exponent
-  f = v128.bitselect(v128.or(em, i32x4.splat(0x7f800000)), f, i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00)));
-  return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+@inline export function halfHigh4(h: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shr_s(h, 3), i32x4.splat(0x8fffe000)), f32x4.splat(5.192296858534828e33));
 }
 
 /** The lane sums of a, b, c, d as the lanes of one vector (exact in i32). */

@@ -137,7 +137,11 @@ export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint, { bas
   for (const s of present) {
     const b = s.blocks && (await ckpt.blocks?.(s.name, s.blocks.type));
     if (b) {
-      s.blocks!.store(b);
+      try {
+        s.blocks!.store(b);
+      } catch (err) {
+        throw new Error(`${store.where}: tensor ${as(s.name)}: ${(err as Error).message}`); // a non-finite scale
+      }
       asStored.add(s.name);
     }
   }
@@ -150,7 +154,7 @@ export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint, { bas
     try {
       slot.get(name)!.store(values);
     } catch (err) {
-      throw new Error(`${what}: ${(err as Error).message}`); // a storage that cannot take it (Q5_K's slices)
+      throw new Error(`${what}: ${(err as Error).message}`); // a storage that cannot take it (Q5_K's slices, non-finite scales)
     }
   }
   const taken = new Set(want.map((s) => s.name));

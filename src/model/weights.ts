@@ -5,6 +5,7 @@
  */
 import type { Core } from '../runtime/core.ts';
 import { blockValues, isBlockType, WeightType, weightBytes } from '../runtime/kernels.ts';
+import { checkBlockScales } from './block_scales.ts';
 import { dequantize, quantizeQ4_K, quantizeQ5_0, quantizeQ6_K } from '../checkpoint/gguf/blocks.ts';
 import type { BlockType } from '../checkpoint/gguf/format.ts';
 import { Rng } from '../runtime/random.ts';
@@ -589,6 +590,7 @@ export class LlamaWeights {
     const quantize = QUANTIZE_TS[m.wt];
     if (quantize) {
       const blocks = quantize(values);
+      checkBlockScales(blocks, m.wt);
       arena.u8(m.ptr, blocks.length).set(blocks);
       return;
     }
@@ -602,8 +604,10 @@ export class LlamaWeights {
         n = rows * m.cols,
         dst = m.ptr + r0 * rowBytes;
       arena.f32(tmp, n).set(values.subarray(r0 * m.cols, r0 * m.cols + n));
-      if (m.wt === WeightType.Q8_0 || m.wt === WeightType.Q4_0) kernels.quantizeBlocks(dst, tmp, n, m.wt);
-      else if (m.wt === WeightType.BF16) kernels.f32ToBf16(dst, tmp, n);
+      if (m.wt === WeightType.Q8_0 || m.wt === WeightType.Q4_0) {
+        kernels.quantizeBlocks(dst, tmp, n, m.wt);
+        checkBlockScales(arena.u8(dst, n * weightBytes(m.wt)), m.wt);
+      } else if (m.wt === WeightType.BF16) kernels.f32ToBf16(dst, tmp, n);
       else kernels.quantizeRowsInt8(dst, m.scale + r0 * 4, tmp, rows, m.cols);
     }
     arena.release(mark);
@@ -616,6 +620,7 @@ export class LlamaWeights {
       throw new Error(
         `matrix of ${m.rows}x${m.cols} ${WeightType[m.wt]} given ${blocks.length} bytes of blocks, ${want} needed`,
       );
+    checkBlockScales(blocks, m.wt);
     if (m.host) {
       new Uint8Array(m.host.data).set(blocks);
       this.slotLayer = -1;
