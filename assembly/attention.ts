@@ -157,35 +157,91 @@ export function attention_bwd(dq: usize, dk: usize, dv: usize, dout: usize, q: u
 
 /**
  * One decoding step for heads [h0, h1): o[B,H,D] = softmax(scale·q·kᵀ)·v over the first T
- * positions of the caches kc, vc [B,Tmax,KVH,D].
+ * positions of the caches kc, vc [B,Tmax,KVH,D]. Positions go 4 at a time: four scores in one
+ * vector (one exponential each), and four rows of v added per pass over o.
  */
 export function attention_decode(o: usize, q: usize, kc: usize, vc: usize, B: i32, H: i32, KVH: i32, D: i32, Tmax: i32, T: i32, h0: i32, h1: i32): void {
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>D);
   const group = H / KVH;
   const sc = packB();
-  const ks = <usize>(KVH * D);
+  const ks = <usize>(KVH * D), stride = ks * 4, T4 = T & ~3;
   for (let b = 0; b < B; b++) {
     for (let h = h0; h < h1; h++) {
       const kvh = h / group;
       const qv = q + <usize>((b * H + h) * D) * 4, ov = o + <usize>((b * H + h) * D) * 4;
       const kb = kc + (<usize>b * <usize>Tmax * ks + <usize>(kvh * D)) * 4, vb = vc + (<usize>b * <usize>Tmax * ks + <usize>(kvh * D)) * 4;
-      let m: f32 = -Infinity;
-      for (let j = 0; j < T; j++) {
-        const s = dotRow(qv, kb + <usize>j * ks * 4, D) * scale;
+      let mv = f32x4.splat(-Infinity);
+      for (let j = 0; j < T4; j += 4) {
+        const s = f32x4.mul(dot4(qv, kb + <usize>j * stride, stride, D), f32x4.splat(scale));
+        v128.store(sc + <usize>j * 4, s);
+        mv = f32x4.max(mv, s);
+      }
+      let m = hmax(mv);
+      for (let j = T4; j < T; j++) {
+        const s = dotRow(qv, kb + <usize>j * stride, D) * scale;
         store<f32>(sc + <usize>j * 4, s);
         m = max<f32>(m, s);
       }
-      let sum: f32 = 0;
       const negM = f32x4.splat(-m);
-      for (let j = 0; j < T; j++) {
+      let sv = f32x4.splat(0);
+      for (let j = 0; j < T4; j += 4) {
+        const p = exp4neg(f32x4.add(v128.load(sc + <usize>j * 4), negM));
+        v128.store(sc + <usize>j * 4, p);
+        sv = f32x4.add(sv, p);
+      }
+      let sum = hsum(sv);
+      for (let j = T4; j < T; j++) {
         const p = f32x4.extract_lane(exp4neg(f32x4.add(f32x4.splat(load<f32>(sc + <usize>j * 4)), negM)), 0);
         store<f32>(sc + <usize>j * 4, p);
         sum += p;
       }
       memory.fill(ov, 0, <usize>D * 4);
-      for (let j = 0; j < T; j++) axpyRow(ov, vb + <usize>j * ks * 4, D, load<f32>(sc + <usize>j * 4));
+      for (let j = 0; j < T4; j += 4) axpy4Rows(ov, vb + <usize>j * stride, stride, sc + <usize>j * 4, D);
+      for (let j = T4; j < T; j++) axpyRow(ov, vb + <usize>j * stride, D, load<f32>(sc + <usize>j * 4));
       scaleRow(ov, D, 1.0 / sum);
     }
+  }
+}
+
+/** The dot products of a[n] with the 4 rows b, b + stride, b + 2·stride, b + 3·stride, as lanes. */
+function dot4(a: usize, b: usize, stride: usize, n: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const x = v128.load(a + <usize>j * 4), at = b + <usize>j * 4;
+    a0 = fma(x, v128.load(at), a0);
+    a1 = fma(x, v128.load(at + stride), a1);
+    a2 = fma(x, v128.load(at + 2 * stride), a2);
+    a3 = fma(x, v128.load(at + 3 * stride), a3);
+  }
+  // lane sums of a0..a3 as the lanes of one vector
+  const s01 = f32x4.add(i32x4.shuffle(a0, a1, 0, 4, 1, 5), i32x4.shuffle(a0, a1, 2, 6, 3, 7));
+  const s23 = f32x4.add(i32x4.shuffle(a2, a3, 0, 4, 1, 5), i32x4.shuffle(a2, a3, 2, 6, 3, 7));
+  let s = f32x4.add(i32x4.shuffle(s01, s23, 0, 1, 4, 5), i32x4.shuffle(s01, s23, 2, 3, 6, 7));
+  for (; j < n; j++) {
+    const x = load<f32>(a + <usize>j * 4), at = b + <usize>j * 4;
+    s = f32x4.add(s, f32x4(x * load<f32>(at), x * load<f32>(at + stride), x * load<f32>(at + 2 * stride), x * load<f32>(at + 3 * stride)));
+  }
+  return s;
+}
+
+/** y[n] += Σ_i p[i]·x_i[n] over the 4 rows x_i = x + i·stride, p at p. */
+function axpy4Rows(y: usize, x: usize, stride: usize, p: usize, n: i32): void {
+  const p0 = v128.load32_splat(p), p1 = v128.load32_splat(p + 4), p2 = v128.load32_splat(p + 8), p3 = v128.load32_splat(p + 12);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const at = x + <usize>j * 4;
+    let acc = fma(p0, v128.load(at), v128.load(y + <usize>j * 4));
+    acc = fma(p1, v128.load(at + stride), acc);
+    acc = fma(p2, v128.load(at + 2 * stride), acc);
+    v128.store(y + <usize>j * 4, fma(p3, v128.load(at + 3 * stride), acc));
+  }
+  for (; j < n; j++) {
+    const at = x + <usize>j * 4;
+    let v = load<f32>(y + <usize>j * 4) + load<f32>(p) * load<f32>(at);
+    v += load<f32>(p + 4) * load<f32>(at + stride);
+    v += load<f32>(p + 8) * load<f32>(at + 2 * stride);
+    store<f32>(y + <usize>j * 4, v + load<f32>(p + 12) * load<f32>(at + 3 * stride));
   }
 }
 

@@ -567,7 +567,9 @@ export class Kernels {
     checkHeads(H, KVH, D);
     if (T < 1 || T > Tmax || T > MAX_DECODE_POSITIONS)
       throw new RangeError(`decode attention over ${T} positions (cache ${Tmax}, limit ${MAX_DECODE_POSITIONS})`);
-    this.cut(2 * B * H * T * D, H, 1, (h0, h1) => ({
+    // The caches are read from memory (a step's weights have pushed them out of cache): each value
+    // read counts as 4 multiply-adds, so that the heads split from a few dozen positions on.
+    this.cut(8 * B * H * T * D, H, 1, (h0, h1) => ({
       fn: 'attention_decode',
       args: [o, q, kc, vc, B, H, KVH, D, Tmax, T, h0, h1],
     }));

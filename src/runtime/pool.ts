@@ -79,8 +79,8 @@ const HEADER_BYTES = 64;
 const ROW = 24;
 /** Most slices of one call (the claim count has 8 bits). */
 const MAX_SLICES = 255;
-/** Checks of the control block a waiting thread makes before it sleeps (tens of microseconds). */
-const SPIN = 20000;
+/** Checks of the control block a waiting thread makes before it sleeps (about a millisecond: a sleeping thread takes tens of microseconds to wake, which decoding steps of a few milliseconds and a hundred calls cannot afford). */
+const SPIN = 60000;
 
 /** The index of a slice this thread claimed from the published call, or −1 when none is left. */
 function claim(flags: Int32Array): number {
