@@ -38,12 +38,19 @@ export interface Core {
   close(): void;
 }
 
-let relaxedFlagTried = false;
+let relaxedFlag: Promise<void> | undefined;
 
-/** On Node 20, relaxed SIMD sits behind a V8 flag that must be set before compiling. */
-async function enableRelaxedSimd(): Promise<void> {
-  if (relaxedFlagTried) return;
-  relaxedFlagTried = true;
+/**
+ * On Node 20, relaxed SIMD sits behind a V8 flag that must be set before compiling. One promise
+ * for every caller: cores loaded at once all wait for the flag (one that found it "tried" but not
+ * yet set would have validated the relaxed build without it and silently taken the plain one).
+ */
+function enableRelaxedSimd(): Promise<void> {
+  relaxedFlag ??= setRelaxedFlag();
+  return relaxedFlag;
+}
+
+async function setRelaxedFlag(): Promise<void> {
   const g = globalThis as { process?: { versions?: { node?: string } } };
   if (!g.process?.versions?.node) return;
   try {
