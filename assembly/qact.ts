@@ -67,7 +67,8 @@ const TILE_WEIGHT_BYTES: usize = 256 << 10;
 // @ts-ignore: decorator
 @inline function q4Row(lo: v128, hi: v128, xp: usize): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    // pairs of products in int16 (at most 2·31·128 each), four of them after the sum
+    // pairs of products in int16 (at most 2·31·128 each), four of them after the sum (a dot with
+    // ones, which engines keep in a register; extadd_pairwise reloads its constant at every use)
     const p = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xp, 16), hi));
     return i32x4.dot_i16x8_s(p, i16x8.splat(1));
   }
