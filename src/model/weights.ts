@@ -604,13 +604,12 @@ export class LlamaWeights {
         n = rows * m.cols,
         dst = m.ptr + r0 * rowBytes;
       arena.f32(tmp, n).set(values.subarray(r0 * m.cols, r0 * m.cols + n));
-      if (m.wt === WeightType.Q8_0 || m.wt === WeightType.Q4_0) {
-        kernels.quantizeBlocks(dst, tmp, n, m.wt);
-        checkBlockScales(arena.u8(dst, n * weightBytes(m.wt)), m.wt);
-      } else if (m.wt === WeightType.BF16) kernels.f32ToBf16(dst, tmp, n);
+      if (m.wt === WeightType.Q8_0 || m.wt === WeightType.Q4_0) kernels.quantizeBlocks(dst, tmp, n, m.wt);
+      else if (m.wt === WeightType.BF16) kernels.f32ToBf16(dst, tmp, n);
       else kernels.quantizeRowsInt8(dst, m.scale + r0 * 4, tmp, rows, m.cols);
     }
     arena.release(mark);
+    if (isBlockType(m.wt)) checkBlockScales(arena.u8(m.ptr, m.rows * rowBytes), m.wt);
   }
 
   /** Stores a block-quantized matrix's blocks as they are (a GGUF file's). */

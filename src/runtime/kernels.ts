@@ -334,7 +334,8 @@ export class Kernels {
    * rounded to int8 per block (of 32 values for Q8_0, Q4_0 and Q5_0, qact.ts; of 256 for Q4_K, Q5_K and Q6_K,
    * kqact.ts: llama.cpp's way, about 0.4% of the block's largest activation) and the products
    * are integer; only those types (isBlockType). A row gives the same bits alone or among
-   * others, so batched decoding steps call this with all their rows.
+   * others, so batched decoding steps call this with all their rows. The blocks' f16 scales must
+   * be finite (read as finite halves; LlamaWeights refuses others as they are stored).
    */
   matmulXWtInt8(
     y: number,
