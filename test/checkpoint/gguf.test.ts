@@ -993,9 +993,27 @@ test('a block matrix with an infinite or NaN scale is refused as it loads: a Q8_
   const q8 = readFileSync(await toGguf(model, join(dir, 'scale-q8.gguf'), 'q8_0'));
   const f32 = readFileSync(await toGguf(model, join(dir, 'scale-f32.gguf'), 'f32'));
   const cases: [string, Buffer, number, string, RegExp][] = [
-    ['inf', q8, q8.length - 34, 'stored', /tensor lm_head\.weight: Q8_0 block \d+ has an infinite or NaN scale \(f16 0x7c00\)/],
-    ['nan', q8, q8.length - 34, 'stored', /tensor lm_head\.weight: Q8_0 block \d+ has an infinite or NaN scale \(f16 0x7e00\)/],
-    ['f32-inf', f32, f32.length - 4, 'q4_0', /tensor lm_head\.weight: Q4_0 block \d+ has an infinite or NaN scale \(f16 0x[7f]c00\)/],
+    [
+      'inf',
+      q8,
+      q8.length - 34,
+      'stored',
+      /tensor lm_head\.weight: Q8_0 block \d+ has an infinite or NaN scale \(f16 0x7c00\)/,
+    ],
+    [
+      'nan',
+      q8,
+      q8.length - 34,
+      'stored',
+      /tensor lm_head\.weight: Q8_0 block \d+ has an infinite or NaN scale \(f16 0x7e00\)/,
+    ],
+    [
+      'f32-inf',
+      f32,
+      f32.length - 4,
+      'q4_0',
+      /tensor lm_head\.weight: Q4_0 block \d+ has an infinite or NaN scale \(f16 0x[7f]c00\)/,
+    ],
   ];
   for (const [what, good, at, dtype, message] of cases) {
     const bad = Buffer.from(good);
