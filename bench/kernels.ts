@@ -5,11 +5,13 @@
  * prints GFLOP/s (and GB/s of weights for the 1×N×K shapes), the fraction of the 128-bit FMA peak
  * measured by a register-only loop in the same core, and the ratio against two WebAssembly
  * libraries measured on the same shape in the same run: @tensorflow/tfjs-backend-wasm (XNNPACK)
- * and onnxruntime-web (MLAS), both single-threaded. Then the int8 GEMV against the f32 GEMV and
+ * and onnxruntime-web (MLAS), both single-threaded. Then the int8 GEMV, and generation's GEMV over
+ * llama.cpp's blocks (Q8_0, Q4_0, Q4_K, Q6_K, with int8 activations), against the f32 GEMV and
  * against the bandwidth of a plain copy, and causal attention forward+backward against a GEMM of
  * the same FLOP count. Everything runs on one thread, so the ratios hold on any machine.
  */
 import { loadCore, relaxedSupported, type Core, type CoreKind } from '../src/runtime/core.ts';
+import { quantizeQ4_0, quantizeQ4_K, quantizeQ6_K, quantizeQ8_0 } from '../src/checkpoint/gguf/blocks.ts';
 import { WeightType, weightBytes } from '../src/runtime/kernels.ts';
 import { onnxruntimeWebGemm, tfjsWasmGemm, type PeerGemm } from './peers.ts';
 import { medianMs } from './timing.ts';
@@ -108,6 +110,28 @@ async function ourGemm(
   const ms = await timeMs(() => kernels.matmulXWt(y, x, w, scale, M, N, K, wt));
   arena.release(mark);
   return { gflops: (2 * M * N * K) / ms / 1e6, weightGBs: (N * K * weightBytes(wt)) / ms / 1e6 };
+}
+
+/** The block types of generation's GEMV row, with their reference quantizers. */
+const BLOCK_TYPES: [WeightType, string, (values: Float32Array) => Uint8Array][] = [
+  [WeightType.Q8_0, 'Q8_0', quantizeQ8_0],
+  [WeightType.Q4_0, 'Q4_0', quantizeQ4_0],
+  [WeightType.Q4_K, 'Q4_K', quantizeQ4_K],
+  [WeightType.Q6_K, 'Q6_K', quantizeQ6_K],
+];
+
+/** Generation's GEMV y[N] = x[K]·W[N,K]ᵀ over `blocks` of `wt` (x rounded to int8 per block): GFLOP/s and weight GB/s. */
+async function blockGemv(core: Core, N: number, K: number, wt: WeightType, blocks: Uint8Array): Promise<GemmResult> {
+  const { arena, kernels } = core;
+  const mark = arena.mark();
+  const w = arena.alloc(blocks.length),
+    x = arena.alloc(K * 4),
+    y = arena.alloc(N * 4);
+  arena.u8(w, blocks.length).set(blocks);
+  fill(core, x, K, 5);
+  const ms = await timeMs(() => kernels.matmulXWtInt8(y, x, w, 1, N, K, wt));
+  arena.release(mark);
+  return { gflops: (2 * N * K) / ms / 1e6, weightGBs: blocks.length / ms / 1e6 };
 }
 
 /** The peers' GFLOP/s on a shape, with the output of the first (inputs in our fill order). */
@@ -214,6 +238,17 @@ async function main(): Promise<void> {
       console.log(
         `${kind}: int8 GEMV 1×4096×11008 is ${(int8.gflops / f32.gflops).toFixed(2)}× the f32 GEMV; reads weights at ${f1(int8.weightGBs)} GB/s = ${pct(int8.weightGBs / copy)} of a plain copy (${f1(copy)} GB/s read+written)`,
       );
+    }
+    if (f32) {
+      const values = new Float32Array(4096 * 11008);
+      new Rng(6).fillNormal(values, 1);
+      const copy = await copyGBs(core, 4096 * 11008);
+      for (const [wt, name, quantize] of BLOCK_TYPES) {
+        const r = await blockGemv(core, 4096, 11008, wt, quantize(values));
+        console.log(
+          `${kind}: ${name} GEMV 1×4096×11008 (int8 activations) is ${(r.gflops / f32.gflops).toFixed(2)}× the f32 GEMV (${f1(r.gflops / 2)} G multiply-adds/s); reads weights at ${f1(r.weightGBs)} GB/s = ${pct(r.weightGBs / copy)} of a plain copy`,
+        );
+      }
     }
     const att = await attentionMs(core, 512, 8, 64);
     const gemm = await ourGemm(core, 512, 512, 512, WeightType.F32);
