@@ -18,7 +18,7 @@
 // Q6_K's hold 2, at most 2·63·127 = 16002; the plain build's scaled quants at most 31·63 and
 // 63·128. A super-block's sums stay under 2^29.
 
-import { fma, halfHigh4, reduce4, shrBytes } from './simd';
+import { fma, halfHigh4, reduce4, shrBytes, topHalves4 } from './simd';
 import { absMax32, roundInt8x16 } from './quant';
 import { fifthBitsK, q6Quants, scalesMinsK4 } from './kquants';
 import { QT_Q6_K, QT_Q5_K, rowBytes } from './qblocks';
@@ -196,12 +196,7 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
       acc = fma(f32x4.convert_i32x4_s(imin), f32x4.neg(f32x4.mul(halfHigh4(h), dx)), acc);
     } else {
       const isum = reduce4(sumQ6K(wp, xp, 0, s, 0, 1), sumQ6K(w1, xp, 0, s, 0, 1), sumQ6K(w2, xp, 0, s, 0, 1), sumQ6K(w3, xp, 0, s, 0, 1));
-      // the four d as the top halves of the lanes
-      let h = v128.load16_lane(wp + 208, i32x4.splat(0), 1);
-      h = v128.load16_lane(w1 + 208, h, 3);
-      h = v128.load16_lane(w2 + 208, h, 5);
-      h = v128.load16_lane(w3 + 208, h, 7);
-      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(h), dx), acc);
+      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(topHalves4(wp + 208, w1 + 208, w2 + 208, w3 + 208)), dx), acc);
     }
     wp += bytes;
     s += SUMS_BYTES;
@@ -221,14 +216,14 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
   for (let xp = xr; xp < end; xp += 256) {
     const dx = v128.load(dp);
     if (qt != QT_Q6_K) {
-      const sm = scalesMinsK4(wp + 4), h = i32x4.splat(load<i32>(wp)); // d | dmin << 16
+      const sm = scalesMinsK4(wp + 4), h = v128.load32_splat(wp); // d | dmin << 16
       const isum = sumQ4K(wp, sm, xp, k, 4, qt);
       const imin = reduce4(minsQ4K(sm, s), minsQ4K(sm, s + sumsRow), minsQ4K(sm, s + 2 * sumsRow), minsQ4K(sm, s + 3 * sumsRow));
       acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(i32x4.shl(h, 16)), dx), acc);
       acc = fma(f32x4.convert_i32x4_s(imin), f32x4.neg(f32x4.mul(halfHigh4(h), dx)), acc);
     } else {
       const isum = sumQ6K(wp, xp, k, s, sumsRow, 4);
-      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(i32x4.splat(<i32>load<u16>(wp + 208) << 16)), dx), acc);
+      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(v128.load16_splat(wp + 208)), dx), acc);
     }
     wp += bytes;
     s += SUMS_BYTES;

@@ -19,7 +19,7 @@
 // matmul_xwt_qa, the export, also runs Q4_K, Q5_K and Q6_K: the same loops over the kernels of
 // kqact.ts, whose activations are rounded per super-block of 256.
 
-import { fma, halfHigh4, reduce4, storeLanes } from './simd';
+import { fma, halfHigh4, reduce4, storeLanes, topHalves4 } from './simd';
 import { absMax32, roundInt8x16 } from './quant';
 import { matmul_xwt_q, QT_Q4_0, QT_Q4_K, QT_Q5_0, QT_Q5_K, QT_Q6_K, QT_Q8_0, rowBytes, superBlocks, unsignedQuants } from './qblocks';
 import { decode4K, quantizeRowsK, rowRegionBytes, SUMS_BYTES, tile4K } from './kqact';
@@ -124,12 +124,7 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
     const w1 = wp + rb, w2 = w1 + rb, w3 = w2 + rb;
     let s = reduce4(blockDot(wp, xp, 0, 1, qt), blockDot(w1, xp, 0, 1, qt), blockDot(w2, xp, 0, 1, qt), blockDot(w3, xp, 0, 1, qt));
     if (qt != QT_Q8_0) s = i32x4.sub(s, offsetSums(v128.load32_splat(xs + at), qt));
-    // the four d as the top halves of the lanes
-    let h = v128.load16_lane(wp, i32x4.splat(0), 1);
-    h = v128.load16_lane(w1, h, 3);
-    h = v128.load16_lane(w2, h, 5);
-    h = v128.load16_lane(w3, h, 7);
-    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(halfHigh4(h), v128.load32_splat(xd + at)), acc);
+    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(halfHigh4(topHalves4(wp, w1, w2, w3)), v128.load32_splat(xd + at)), acc);
     wp += bytes;
     at += 16;
   }
@@ -144,7 +139,7 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
   for (let xp = xr; xp < end; xp += 32) {
     let s = blockDot(wp, xp, k, 4, qt);
     if (qt != QT_Q8_0) s = i32x4.sub(s, offsetSums(v128.load(xs + at), qt));
-    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(halfHigh4(i32x4.splat(<i32>load<u16>(wp) << 16)), v128.load(xd + at)), acc);
+    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(halfHigh4(v128.load16_splat(wp)), v128.load(xd + at)), acc);
     wp += bytes;
     at += 16;
   }

@@ -52,6 +52,15 @@
   return f32x4.mul(v128.and(i32x4.shr_s(h, 3), i32x4.splat(0x8fffe000)), f32x4.splat(5.192296858534828e33));
 }
 
+/** The u16 values at a, b, c and d as the top halves of the four i32 lanes, in order (for halfHigh4). */
+// @ts-ignore: decorator
+@inline export function topHalves4(a: usize, b: usize, c: usize, d: usize): v128 {
+  let h = v128.load16_lane(a, i32x4.splat(0), 1);
+  h = v128.load16_lane(b, h, 3);
+  h = v128.load16_lane(c, h, 5);
+  return v128.load16_lane(d, h, 7);
+}
+
 /** The lane sums of a, b, c, d as the lanes of one vector (exact in i32). */
 // @ts-ignore: decorator
 @inline export function reduce4(a: v128, b: v128, c: v128, d: v128): v128 {

@@ -1,7 +1,7 @@
 /** Test helpers: both core builds, moving arrays in and out of a core, closeness checks. */
 import assert from 'node:assert/strict';
 import { floatToHalf } from '../src/checkpoint/dtypes.ts';
-import { GGML_TYPES, type BlockType } from '../src/checkpoint/gguf/format.ts';
+import { BLOCK_SCALES_AT, GGML_TYPES, type BlockType } from '../src/checkpoint/gguf/format.ts';
 import { loadCore, relaxedSupported, type Core, type CoreKind } from '../src/runtime/core.ts';
 import { Rng } from '../src/runtime/random.ts';
 
@@ -71,18 +71,6 @@ function f16(v: number): number {
   return floatToHalf(new Uint32Array(new Float32Array([v]).buffer)[0]);
 }
 
-/** Where the f16 scales of each block type sit in its block. */
-const SCALES_AT: Record<BlockType, readonly number[]> = {
-  Q8_0: [0],
-  Q4_0: [0],
-  Q4_1: [0, 2],
-  Q5_0: [0],
-  Q5_1: [0, 2],
-  Q4_K: [0, 2],
-  Q5_K: [0, 2],
-  Q6_K: [208],
-};
-
 /** `n` values' worth of random blocks of `type` (random quants and scales, f16 scales of a normal's size). */
 export function randomBlocks(type: BlockType, n: number, seed: number): Uint8Array {
   const { block, bytes } = GGML_TYPES[type],
@@ -91,6 +79,6 @@ export function randomBlocks(type: BlockType, n: number, seed: number): Uint8Arr
     dv = new DataView(out.buffer);
   for (let i = 0; i < out.length; i++) out[i] = rng.nextU32() & 255;
   for (let b = 0; b < n / block; b++)
-    for (const at of SCALES_AT[type]) dv.setUint16(b * bytes + at, f16(0.01 * rng.normal()), true);
+    for (const at of BLOCK_SCALES_AT[type]) dv.setUint16(b * bytes + at, f16(0.01 * rng.normal()), true);
   return out;
 }

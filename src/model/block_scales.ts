@@ -4,31 +4,19 @@
  * halfHigh4, a third of the instructions of a conversion that keeps infinities and NaNs), so an
  * infinite or NaN scale would give a finite, wrong product; such a matrix is refused instead.
  */
-import { blockValues, WeightType, weightBytes } from '../runtime/kernels.ts';
+import { BLOCK_SCALES_AT, GGML_TYPES, type BlockType } from '../checkpoint/gguf/format.ts';
 
-/** Byte offsets of the f16 scales within one block: d (and Q4_K's and Q5_K's dmin; Q6_K's d is last). */
-const SCALES_AT: Partial<Record<WeightType, readonly number[]>> = {
-  [WeightType.Q8_0]: [0],
-  [WeightType.Q4_0]: [0],
-  [WeightType.Q5_0]: [0],
-  [WeightType.Q4_K]: [0, 2],
-  [WeightType.Q5_K]: [0, 2],
-  [WeightType.Q6_K]: [208],
-};
-
-/** Throws, naming the block and its scale's bits, unless every scale of `blocks` (whole blocks of `wt`) is finite. */
-export function checkBlockScales(blocks: Uint8Array, wt: WeightType): void {
-  const at = SCALES_AT[wt];
-  if (!at) throw new Error(`weight type ${WeightType[wt]} is not a block type`);
-  const bytes = blockValues(wt) * weightBytes(wt);
-  for (let b = 0; b * bytes < blocks.length; b++)
-    for (const o of at) {
-      const hi = blocks[b * bytes + o + 1];
+/** Throws, naming the block and its scale's bits, unless every scale of `blocks` (whole blocks of `type`) is finite. */
+export function checkBlockScales(blocks: Uint8Array, type: BlockType): void {
+  const { bytes } = GGML_TYPES[type];
+  for (let at = 0; at < blocks.length; at += bytes)
+    for (const o of BLOCK_SCALES_AT[type]) {
+      const hi = blocks[at + o + 1];
       // exponent bits all set: infinity or NaN
       if ((hi & 0x7c) === 0x7c) {
-        const bits = (hi << 8) | blocks[b * bytes + o];
+        const bits = (hi << 8) | blocks[at + o];
         throw new Error(
-          `${WeightType[wt]} block ${b} has an infinite or NaN scale (f16 0x${bits.toString(16).padStart(4, '0')}), which the kernels cannot compute with`,
+          `${type} block ${at / bytes} has an infinite or NaN scale (f16 0x${bits.toString(16).padStart(4, '0')}), which the kernels cannot compute with`,
         );
       }
     }

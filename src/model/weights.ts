@@ -590,7 +590,7 @@ export class LlamaWeights {
     const quantize = QUANTIZE_TS[m.wt];
     if (quantize) {
       const blocks = quantize(values);
-      checkBlockScales(blocks, m.wt);
+      checkBlockScales(blocks, blockTypeName(m.wt));
       arena.u8(m.ptr, blocks.length).set(blocks);
       return;
     }
@@ -609,7 +609,7 @@ export class LlamaWeights {
       else kernels.quantizeRowsInt8(dst, m.scale + r0 * 4, tmp, rows, m.cols);
     }
     arena.release(mark);
-    if (isBlockType(m.wt)) checkBlockScales(arena.u8(m.ptr, m.rows * rowBytes), m.wt);
+    if (isBlockType(m.wt)) checkBlockScales(arena.u8(m.ptr, m.rows * rowBytes), blockTypeName(m.wt));
   }
 
   /** Stores a block-quantized matrix's blocks as they are (a GGUF file's). */
@@ -619,7 +619,7 @@ export class LlamaWeights {
       throw new Error(
         `matrix of ${m.rows}x${m.cols} ${WeightType[m.wt]} given ${blocks.length} bytes of blocks, ${want} needed`,
       );
-    checkBlockScales(blocks, m.wt);
+    checkBlockScales(blocks, blockTypeName(m.wt));
     if (m.host) {
       new Uint8Array(m.host.data).set(blocks);
       this.slotLayer = -1;

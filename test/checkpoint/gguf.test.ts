@@ -987,40 +987,45 @@ test('a malformed GGUF file is one error line naming the file and the key or ten
   }
 });
 
+/** A copy of `b` with the u16 at `at` set to `bits`. */
+function withHalf(b: Buffer, at: number, bits: number): Buffer {
+  const out = Buffer.from(b);
+  out.writeUInt16LE(bits, at);
+  return out;
+}
+
 test('a block matrix with an infinite or NaN scale is refused as it loads: a Q8_0 file as stored, and f32 weights with an infinity quantized to Q4_0', async () => {
   const model = await randomLlama('bad-scale', ['--model.model_config.num_layers', '1']);
   // output.weight (lm_head.weight) is the file's last tensor: its last Q8_0 block (34 bytes) starts with the scale
   const q8 = readFileSync(await toGguf(model, join(dir, 'scale-q8.gguf'), 'q8_0'));
   const f32 = readFileSync(await toGguf(model, join(dir, 'scale-f32.gguf'), 'f32'));
-  const cases: [string, Buffer, number, string, RegExp][] = [
+  const cases: [string, () => Buffer, string, RegExp][] = [
     [
       'inf',
-      q8,
-      q8.length - 34,
+      () => withHalf(q8, q8.length - 34, 0x7c00),
       'stored',
       /tensor lm_head\.weight: Q8_0 block \d+ has an infinite or NaN scale \(f16 0x7c00\)/,
     ],
     [
       'nan',
-      q8,
-      q8.length - 34,
+      () => withHalf(q8, q8.length - 34, 0x7e00),
       'stored',
       /tensor lm_head\.weight: Q8_0 block \d+ has an infinite or NaN scale \(f16 0x7e00\)/,
     ],
     [
       'f32-inf',
-      f32,
-      f32.length - 4,
+      () => {
+        const b = Buffer.from(f32);
+        b.writeFloatLE(Number.POSITIVE_INFINITY, b.length - 4);
+        return b;
+      },
       'q4_0',
       /tensor lm_head\.weight: Q4_0 block \d+ has an infinite or NaN scale \(f16 0x[7f]c00\)/,
     ],
   ];
-  for (const [what, good, at, dtype, message] of cases) {
-    const bad = Buffer.from(good);
-    if (what === 'f32-inf') bad.writeFloatLE(Number.POSITIVE_INFINITY, at);
-    else bad.writeUInt16LE(what === 'inf' ? 0x7c00 : 0x7e00, at);
+  for (const [what, corrupt, dtype, message] of cases) {
     const path = join(dir, `scale-${what}.gguf`);
-    writeFileSync(path, bad);
+    writeFileSync(path, corrupt());
     await assert.rejects(ours(path, [1, 2], 1, dtype), (err: Error) => {
       assert.ok(err.message.startsWith(`${path}: `), `${what}: names the file: ${err.message}`);
       assert.match(err.message, message, what);

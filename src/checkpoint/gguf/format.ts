@@ -63,6 +63,18 @@ export type GgmlType = keyof typeof GGML_TYPES;
 /** A ggml block-quantized type this project handles. */
 export type BlockType = Exclude<GgmlType, 'F32' | 'F16' | 'BF16'>;
 
+/** Byte offsets of the f16 scales within one block of each type: d, then the types with mins their dmin (Q6_K's d is last). */
+export const BLOCK_SCALES_AT: Record<BlockType, readonly number[]> = {
+  Q4_0: [0],
+  Q4_1: [0, 2],
+  Q5_0: [0],
+  Q5_1: [0, 2],
+  Q8_0: [0],
+  Q4_K: [0, 2],
+  Q5_K: [0, 2],
+  Q6_K: [208],
+};
+
 /** The name of a ggml type id, or undefined for one not handled here. */
 export function ggmlTypeOf(id: number): GgmlType | undefined {
   return (Object.keys(GGML_TYPES) as GgmlType[]).find((t) => GGML_TYPES[t].id === id);
