@@ -81,10 +81,12 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
   return i32x4.add(i32x4.dot_i16x8_s(i16x8.mul(i16x8.extend_low_i8x16_u(q), sc), v128.load8x8_s(xp)), i32x4.dot_i16x8_s(i16x8.mul(i16x8.extend_high_i8x16_u(q), sc), v128.load8x8_s(xp, 8)));
 }
 
-/** Lanes splatting int16 lane j of a vector (an i8x16.swizzle index). */
+/** int16 lane j (a constant) of v in every lane. */
 // @ts-ignore: decorator
-@inline function lane16(j: i32): v128 {
-  return i16x8.splat(<i16>(0x0100 + 0x0202 * j));
+@inline function splatLane16(v: v128, j: i32): v128 {
+  const index = i16x8.splat(<i16>(0x0100 + 0x0202 * j));
+  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(v, index); // indices in range: the same on every engine
+  return i8x16.swizzle(v, index);
 }
 
 /** The two runs of 32 of one 64-value chunk of Q4_K (low nibbles a0, a1; high b0, b1) against x at xp, scales s1 and s2. */
@@ -99,7 +101,11 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
  */
 // @ts-ignore: decorator
 @inline function sumQ4K(w: usize, sm: v128, xp: usize, k: usize, rows: i32, qt: i32): v128 {
-  const sc = i16x8.extend_low_i8x16_u(sm), low = i8x16.splat(15), q5 = qt == QT_Q5_K, qs = w + (q5 ? 48 : 16);
+  const low = i8x16.splat(15), q5 = qt == QT_Q5_K, qs = w + (q5 ? 48 : 16);
+  // the 8 scales as int16 lanes: each chunk takes lanes 0 and 1, then rotates the next two in, so
+  // that the swizzle indices are two constants the engine keeps in registers (an index built per
+  // chunk cost six instructions a scale)
+  let sc = i16x8.extend_low_i8x16_u(sm);
   const h0 = q5 ? v128.load(w + 16) : low, h1 = q5 ? v128.load(w + 32) : low; // Q5_K's fifth bits
   let r0 = i32x4.splat(0), r1 = r0, r2 = r0, r3 = r0;
   for (let c = 0; c < 4; c++) {
@@ -111,7 +117,8 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
       b0 = v128.or(b0, fifthBitsK(h0, 2 * c + 1));
       b1 = v128.or(b1, fifthBitsK(h1, 2 * c + 1));
     }
-    const s1 = i8x16.swizzle(sc, lane16(2 * c)), s2 = i8x16.swizzle(sc, lane16(2 * c + 1));
+    const s1 = splatLane16(sc, 0), s2 = splatLane16(sc, 1);
+    sc = i8x16.shuffle(sc, sc, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3);
     r0 = i32x4.add(r0, chunk64(a0, a1, b0, b1, o, s1, s2));
     if (rows == 4) {
       r1 = i32x4.add(r1, chunk64(a0, a1, b0, b1, o + k, s1, s2));
@@ -136,12 +143,6 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
   return i32x4.shl(off, 5);
 }
 
-/** Q6_K's int8 scale j at sc as int16 lanes. */
-// @ts-ignore: decorator
-@inline function scale6(sc: usize, j: i32): v128 {
-  return i16x8.splat(<i16>load<i8>(sc + <usize>j));
-}
-
 /** The four runs of 16 of one group of Q6_K (quants q0..q3, scales c0..c3) against x's runs at xp, xp + 32, xp + 64, xp + 96. */
 // @ts-ignore: decorator
 @inline function quad16(q0: v128, q1: v128, q2: v128, q3: v128, c0: v128, c1: v128, c2: v128, c3: v128, xp: usize): v128 {
@@ -155,11 +156,15 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
 // @ts-ignore: decorator
 @inline function sumQ6K(w: usize, xp: usize, k: usize, s: usize, sumsRow: usize, rows: i32): v128 {
   let r0 = i32x4.splat(0), r1 = r0, r2 = r0, r3 = r0;
+  const scales = v128.load(w + 192);
   for (let hf = 0; hf < 2; hf++) {
+    // the half's 8 scales as int16 lanes, the group's 4 at lanes 0, 2, 4, 6 (rotated on per group)
+    let sc = hf == 0 ? i16x8.extend_low_i8x16_s(scales) : i16x8.extend_high_i8x16_s(scales);
     for (let l0 = 0; l0 < 32; l0 += 16) {
-      const ql = w + <usize>(64 * hf + l0), qh = w + 128 + <usize>(32 * hf + l0), sc = w + 192 + <usize>(8 * hf + (l0 >> 4));
+      const ql = w + <usize>(64 * hf + l0), qh = w + 128 + <usize>(32 * hf + l0);
       const q0 = q6Quants(ql, qh, 0), q1 = q6Quants(ql, qh, 1), q2 = q6Quants(ql, qh, 2), q3 = q6Quants(ql, qh, 3);
-      const c0 = scale6(sc, 0), c1 = scale6(sc, 2), c2 = scale6(sc, 4), c3 = scale6(sc, 6);
+      const c0 = splatLane16(sc, 0), c1 = splatLane16(sc, 2), c2 = splatLane16(sc, 4), c3 = splatLane16(sc, 6);
+      sc = i8x16.shuffle(sc, sc, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1);
       const run = xp + <usize>(128 * hf + l0);
       r0 = i32x4.add(r0, quad16(q0, q1, q2, q3, c0, c1, c2, c3, run));
       if (rows == 4) {
