@@ -91,22 +91,39 @@
 }
 
 /**
+ * 1.5·2^23. For |v| < 2^22, v + ROUNDER is v rounded to the nearest integer (ties to even) plus
+ * ROUNDER, and its bits minus ROUNDER's are that integer: two instructions for what nearest and
+ * trunc_sat take about ten for (trunc_sat checks for NaN and out-of-range lanes, which the
+ * clamped arguments here never are).
+ */
+const ROUNDER: f32 = 12582912.0;
+
+/**
  * e^x per lane, Cephes-style: x = n·ln2 + r, |r| ≤ ln2/2, a degree-6 polynomial for e^r, 2^n
  * through the exponent bits. About 1 ulp over [-87.3, 88.7]; 0 below, +inf above, NaN stays NaN.
+ * The clamps are pmin/pmax (a plain compare-and-pick each; min/max order NaNs and zeros, which
+ * takes several instructions), the NaN lanes being put back at the end.
  */
 // @ts-ignore: decorator
 @inline export function exp4(x: v128): v128 {
   const lo = f32x4.splat(-87.33654), hi = f32x4.splat(88.72283);
-  const xc = f32x4.min(f32x4.max(x, lo), hi);
-  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
-  const y = expReduced(xc, n);
+  const xc = f32x4.pmin(f32x4.pmax(x, lo), hi);
+  const t = f32x4.add(f32x4.mul(xc, f32x4.splat(1.44269504088896341)), f32x4.splat(ROUNDER)); // n + ROUNDER
+  const n = f32x4.sub(t, f32x4.splat(ROUNDER)), y = expReduced(xc, n);
   // 2^n as 2^(n>>1)·2^(n−(n>>1)), so that n = 128 (x near 88.7) does not overflow the exponent.
-  const ni = i32x4.trunc_sat_f32x4_s(n), n1 = i32x4.shr_s(ni, 1), bias = i32x4.splat(127);
+  const ni = i32x4.sub(t, i32x4.splat(reinterpret<i32>(ROUNDER))), n1 = i32x4.shr_s(ni, 1), bias = i32x4.splat(127);
   const p1 = i32x4.shl(i32x4.add(n1, bias), 23), p2 = i32x4.shl(i32x4.add(i32x4.sub(ni, n1), bias), 23);
   let out = f32x4.mul(f32x4.mul(y, p1), p2);
-  out = v128.bitselect(f32x4.splat(0.0), out, f32x4.lt(x, lo));
-  out = v128.bitselect(f32x4.splat(Infinity), out, f32x4.gt(x, hi));
-  return v128.bitselect(x, out, f32x4.ne(x, x));
+  out = select4(f32x4.splat(0.0), out, f32x4.lt(x, lo));
+  out = select4(f32x4.splat(Infinity), out, f32x4.gt(x, hi));
+  return select4(x, out, f32x4.ne(x, x));
+}
+
+/** a where the lanes of mask (all ones or all zeros, as comparisons give) are set, else b. */
+// @ts-ignore: decorator
+@inline function select4(a: v128, b: v128, mask: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.relaxed_laneselect(a, b, mask); // one blend; the same as bitselect for such masks
+  return v128.bitselect(a, b, mask);
 }
 
 /**
@@ -116,9 +133,10 @@
 // @ts-ignore: decorator
 @inline export function exp4neg(x: v128): v128 {
   const lo = f32x4.splat(-87.33654);
-  const xc = f32x4.max(x, lo);
-  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
-  const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  const xc = f32x4.pmax(x, lo);
+  const t = f32x4.add(f32x4.mul(xc, f32x4.splat(1.44269504088896341)), f32x4.splat(ROUNDER)); // n + ROUNDER
+  const n = f32x4.sub(t, f32x4.splat(ROUNDER));
+  const pow2n = i32x4.shl(i32x4.add(i32x4.sub(t, i32x4.splat(reinterpret<i32>(ROUNDER))), i32x4.splat(127)), 23);
   return v128.andnot(f32x4.mul(expReduced(xc, n), pow2n), f32x4.lt(x, lo));
 }
 

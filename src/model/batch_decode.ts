@@ -228,6 +228,9 @@ export class BatchDecoder {
     this.heads(b.k, b.kRaw, b.rstdK, p.kNorm, c.nKvHeads, p, 'wk', l, segs, T, batched);
     this.adapted(b.v, b.xn, p, 'wv', l, segs, T, batched, false);
     this.addBias(b.v, p.bias.wv, T, kv);
+    // every row at its own position: the tables are row-aligned with q and k, so one call each
+    k.ropeApply(b.q, b.rope, 1, T, c.nHeads, hd);
+    k.ropeApply(b.k, b.rope, 1, T, c.nKvHeads, hd);
     let r = 0;
     for (const s of segs) {
       const S = s.ids.length,
@@ -235,10 +238,7 @@ export class BatchDecoder {
         slot = this.slots[s.seq.slot];
       const q = b.q + r * c.nHeads * hd * 4,
         kk = b.k + r * kv * 4,
-        vv = b.v + r * kv * 4,
-        tab = b.rope + r * hd * 4;
-      k.ropeApply(q, tab, 1, S, c.nHeads, hd);
-      k.ropeApply(kk, tab, 1, S, c.nKvHeads, hd);
+        vv = b.v + r * kv * 4;
       this.copyBytes(slot.k[l] + pos * kv * 4, kk, S * kv * 4);
       this.copyBytes(slot.v[l] + pos * kv * 4, vv, S * kv * 4);
       const att = b.att + r * c.nHeads * hd * 4;
