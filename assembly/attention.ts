@@ -161,46 +161,67 @@ export function attention_bwd(dq: usize, dk: usize, dv: usize, dout: usize, q: u
  * vector (one exponential each), and four rows of v added per pass over o.
  */
 export function attention_decode(o: usize, q: usize, kc: usize, vc: usize, B: i32, H: i32, KVH: i32, D: i32, Tmax: i32, T: i32, h0: i32, h1: i32): void {
-  const scale: f32 = 1.0 / Mathf.sqrt(<f32>D);
-  const group = H / KVH;
-  const sc = packB();
-  const ks = <usize>(KVH * D), stride = ks * 4, T4 = T & ~3;
+  const group = H / KVH, ks = <usize>(KVH * D);
   for (let b = 0; b < B; b++) {
     for (let h = h0; h < h1; h++) {
-      const kvh = h / group;
-      const qv = q + <usize>((b * H + h) * D) * 4, ov = o + <usize>((b * H + h) * D) * 4;
-      const kb = kc + (<usize>b * <usize>Tmax * ks + <usize>(kvh * D)) * 4, vb = vc + (<usize>b * <usize>Tmax * ks + <usize>(kvh * D)) * 4;
-      let mv = f32x4.splat(-Infinity);
-      for (let j = 0; j < T4; j += 4) {
-        const s = f32x4.mul(dot4(qv, kb + <usize>j * stride, stride, D), f32x4.splat(scale));
-        v128.store(sc + <usize>j * 4, s);
-        mv = f32x4.max(mv, s);
-      }
-      let m = hmax(mv);
-      for (let j = T4; j < T; j++) {
-        const s = dotRow(qv, kb + <usize>j * stride, D) * scale;
-        store<f32>(sc + <usize>j * 4, s);
-        m = max<f32>(m, s);
-      }
-      const negM = f32x4.splat(-m);
-      let sv = f32x4.splat(0);
-      for (let j = 0; j < T4; j += 4) {
-        const p = exp4neg(f32x4.add(v128.load(sc + <usize>j * 4), negM));
-        v128.store(sc + <usize>j * 4, p);
-        sv = f32x4.add(sv, p);
-      }
-      let sum = hsum(sv);
-      for (let j = T4; j < T; j++) {
-        const p = f32x4.extract_lane(exp4neg(f32x4.add(f32x4.splat(load<f32>(sc + <usize>j * 4)), negM)), 0);
-        store<f32>(sc + <usize>j * 4, p);
-        sum += p;
-      }
-      memory.fill(ov, 0, <usize>D * 4);
-      for (let j = 0; j < T4; j += 4) axpy4Rows(ov, vb + <usize>j * stride, stride, sc + <usize>j * 4, D);
-      for (let j = T4; j < T; j++) axpyRow(ov, vb + <usize>j * stride, D, load<f32>(sc + <usize>j * 4));
-      scaleRow(ov, D, 1.0 / sum);
+      const at = <usize>((b * H + h) * D) * 4, cache = (<usize>b * <usize>Tmax * ks + <usize>((h / group) * D)) * 4;
+      decodeHead(o + at, q + at, kc + cache, vc + cache, ks * 4, D, T);
     }
   }
+}
+
+/** Bytes of one row of attention_decode_rows's table: int32 q, o, kc, vc and T (DECODE_ROW_INTS in src/runtime/kernels.ts). */
+export const DECODE_ROW_BYTES: usize = 20;
+
+/**
+ * Decoding steps of many sequences at once (a served batch, each sequence with its own caches
+ * and length): units [u0, u1) of rows × H heads, row r described at tab + r·DECODE_ROW_BYTES by
+ * its query q[H,D], its output o[H,D], its caches kc, vc [·,KVH,D] and its T positions. Each
+ * (row, head) takes attention_decode's operations, so a row's output has the bits of a call for
+ * that row alone.
+ */
+export function attention_decode_rows(tab: usize, H: i32, KVH: i32, D: i32, u0: i32, u1: i32): void {
+  const group = H / KVH, ks = <usize>(KVH * D);
+  for (let u = u0; u < u1; u++) {
+    const row = tab + <usize>(u / H) * DECODE_ROW_BYTES, h = u % H;
+    const at = <usize>(h * D) * 4, cache = <usize>((h / group) * D) * 4;
+    decodeHead(load<u32>(row, 4) + at, load<u32>(row) + at, load<u32>(row, 8) + cache, load<u32>(row, 12) + cache, ks * 4, D, load<i32>(row, 16));
+  }
+}
+
+/** One head of a decoding step: ov[D] = softmax(q·kᵀ/√D)·v over T positions of k and v (rows stride bytes apart). */
+// @ts-ignore: decorator
+@inline function decodeHead(ov: usize, qv: usize, kb: usize, vb: usize, stride: usize, D: i32, T: i32): void {
+  const scale: f32 = 1.0 / Mathf.sqrt(<f32>D), sc = packB(), T4 = T & ~3;
+  let mv = f32x4.splat(-Infinity);
+  for (let j = 0; j < T4; j += 4) {
+    const s = f32x4.mul(dot4(qv, kb + <usize>j * stride, stride, D), f32x4.splat(scale));
+    v128.store(sc + <usize>j * 4, s);
+    mv = f32x4.max(mv, s);
+  }
+  let m = hmax(mv);
+  for (let j = T4; j < T; j++) {
+    const s = dotRow(qv, kb + <usize>j * stride, D) * scale;
+    store<f32>(sc + <usize>j * 4, s);
+    m = max<f32>(m, s);
+  }
+  const negM = f32x4.splat(-m);
+  let sv = f32x4.splat(0);
+  for (let j = 0; j < T4; j += 4) {
+    const p = exp4neg(f32x4.add(v128.load(sc + <usize>j * 4), negM));
+    v128.store(sc + <usize>j * 4, p);
+    sv = f32x4.add(sv, p);
+  }
+  let sum = hsum(sv);
+  for (let j = T4; j < T; j++) {
+    const p = f32x4.extract_lane(exp4neg(f32x4.add(f32x4.splat(load<f32>(sc + <usize>j * 4)), negM)), 0);
+    store<f32>(sc + <usize>j * 4, p);
+    sum += p;
+  }
+  memory.fill(ov, 0, <usize>D * 4);
+  for (let j = 0; j < T4; j += 4) axpy4Rows(ov, vb + <usize>j * stride, stride, sc + <usize>j * 4, D);
+  for (let j = T4; j < T; j++) axpyRow(ov, vb + <usize>j * stride, D, load<f32>(sc + <usize>j * 4));
+  scaleRow(ov, D, 1.0 / sum);
 }
 
 /** The dot products of a[n] with the 4 rows b, b + stride, b + 2·stride, b + 3·stride, as lanes. */

@@ -6,7 +6,7 @@ export { gemm, matmul_xwt, matmul_xwt_rows, matmul_dyw } from './gemm';
 export { rmsnorm_fwd, rmsnorm_bwd } from './norm';
 export { rope_table, rope_apply } from './rope';
 export { swiglu_fwd, swiglu_bwd } from './swiglu';
-export { attention_fwd, attention_bwd, attention_decode } from './attention';
+export { attention_fwd, attention_bwd, attention_decode, attention_decode_rows } from './attention';
 export { ce_fwd, ce_fwd_bwd } from './loss';
 export { embedding_gather, embedding_scatter_add } from './embed';
 export { adamw, sumsq, scale, axpy, vmul } from './optim';

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ref from './reference/kernels.ts';
 import { assertClose, coreKinds, testCore, type TestCore } from './helpers.ts';
-import { WeightType } from '../src/runtime/kernels.ts';
+import { DECODE_ROW_INTS, WeightType } from '../src/runtime/kernels.ts';
 
 const f32 = Math.fround;
 
@@ -385,6 +385,41 @@ for (const kind of await coreKinds()) {
         );
         c.arena.release(mark);
       }
+    });
+
+    it('decode attention of many sequences at once gives each row the bits of the row alone and matches the reference', () => {
+      const [H, KVH, D] = [4, 2, 8],
+        lengths = [1, 5, 300, 13, 4];
+      const mark = c.arena.mark();
+      const rows = lengths.map((T, i) => {
+        const Tmax = T + i; // caches of different capacities, each filled to T positions
+        const q = ref.randn(10 + i, H * D),
+          Kc = ref.randn(20 + i, Tmax * KVH * D),
+          Vc = ref.randn(30 + i, Tmax * KVH * D);
+        return { T, Tmax, q, Kc, Vc, pq: c.put(q), pk: c.put(Kc), pv: c.put(Vc), po: c.zeros(H * D) };
+      });
+      const tab = c.arena.alloc(rows.length * DECODE_ROW_INTS * 4),
+        table = c.arena.i32(tab, rows.length * DECODE_ROW_INTS);
+      rows.forEach((r, i) => table.set([r.pq, r.po, r.pk, r.pv, r.T], i * DECODE_ROW_INTS));
+      k.attentionDecodeRows(tab, table, H, KVH, D);
+      for (const r of rows) {
+        const alone = c.zeros(H * D);
+        k.attentionDecode(alone, r.pq, r.pk, r.pv, 1, H, KVH, D, r.Tmax, r.T);
+        assert.deepEqual(
+          c.f32(r.po, H * D),
+          c.f32(alone, H * D),
+          `row of ${r.T} positions: not the bits of the row alone`,
+        );
+        assertClose(
+          c.f32(r.po, H * D),
+          ref.attentionDecode(r.q, r.Kc, r.Vc, 1, H, KVH, D, r.Tmax, r.T),
+          2e-5,
+          `rows T${r.T}`,
+        );
+      }
+      table[2 * DECODE_ROW_INTS + 4] = 0;
+      assert.throws(() => k.attentionDecodeRows(tab, table, H, KVH, D), /row 2 over 0 positions/);
+      c.arena.release(mark);
     });
 
     it('cross-entropy forward, and forward+backward in place, match the reference, ignored rows included', () => {

@@ -18,6 +18,7 @@ import type { LlamaModel } from './llama.ts';
 import { linearShape, type LinearKind } from './lora.ts';
 import type { LoraFactors, ServedAdapter } from './adapters.ts';
 import type { LayerParams } from './weights.ts';
+import { DECODE_ROW_INTS } from '../runtime/kernels.ts';
 
 /** A sequence being decoded: its cache slot, the positions filled and its adapter. */
 export interface DecodeSequence {
@@ -54,6 +55,8 @@ interface Buffers {
   t: number;
   rope: number;
   ids: number;
+  /** the decoding rows of a step for attentionDecodeRows: q, o, kc, vc, T each */
+  attnRows: number;
   last: number;
   xf: number;
   rstdf: number;
@@ -116,6 +119,7 @@ export class BatchDecoder {
       t: f(T * maxRank),
       rope: f(T * hd),
       ids: f(T),
+      attnRows: f(maxRows * DECODE_ROW_INTS),
       last: f(maxRows * D),
       xf: f(maxRows * D),
       rstdf: f(maxRows),
@@ -231,7 +235,11 @@ export class BatchDecoder {
     // every row at its own position: the tables are row-aligned with q and k, so one call each
     k.ropeApply(b.q, b.rope, 1, T, c.nHeads, hd);
     k.ropeApply(b.k, b.rope, 1, T, c.nKvHeads, hd);
-    let r = 0;
+    // A prompt attends over itself; the decoding rows (one token each, past their prompts) over
+    // their caches, all in one call.
+    const rows = this.model.core.arena.i32(b.attnRows, segs.length * DECODE_ROW_INTS);
+    let r = 0,
+      n = 0;
     for (const s of segs) {
       const S = s.ids.length,
         pos = s.seq.length,
@@ -243,9 +251,10 @@ export class BatchDecoder {
       this.copyBytes(slot.v[l] + pos * kv * 4, vv, S * kv * 4);
       const att = b.att + r * c.nHeads * hd * 4;
       if (pos === 0) k.attentionForward(att, b.lse, q, kk, vv, 1, S, c.nHeads, c.nKvHeads, hd);
-      else k.attentionDecode(att, q, slot.k[l], slot.v[l], 1, c.nHeads, c.nKvHeads, hd, this.capacity, pos + 1);
+      else rows.set([q, att, slot.k[l], slot.v[l], pos + 1], n++ * DECODE_ROW_INTS);
       r += S;
     }
+    if (n > 0) k.attentionDecodeRows(b.attnRows, rows.subarray(0, n * DECODE_ROW_INTS), c.nHeads, c.nKvHeads, hd);
     this.copy(b.xmid, b.x, T * D);
     this.adapted(b.xmid, b.att, p, 'wo', l, segs, T, batched, true); // xmid = x + att·Woᵀ
     k.rmsnormForward(b.xn, b.rstd, b.xmid, p.ffnNorm, T, D, c.normEps);

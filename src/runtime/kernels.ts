@@ -51,6 +51,9 @@ export const MAX_HEAD_DIM = 256;
 /** The longest cache one decoding step reads (its scores live in the core's workspace). */
 export const MAX_DECODE_POSITIONS = 131072;
 
+/** int32 values a row of attentionDecodeRows's table takes: q, o, kc, vc (byte offsets) and T. */
+export const DECODE_ROW_INTS = 5;
+
 /** The raw exports of the WASM core (see assembly/index.ts); booleans are passed as 0 or 1. */
 export interface CoreExports {
   heap_base(): number;
@@ -180,6 +183,7 @@ export interface CoreExports {
     h0: number,
     h1: number,
   ): void;
+  attention_decode_rows(tab: number, H: number, KVH: number, D: number, u0: number, u1: number): void;
   ce_fwd(loss: number, lse: number, logits: number, targets: number, rows: number, V: number): void;
   ce_fwd_bwd(loss: number, lse: number, logits: number, targets: number, rows: number, V: number, scale: number): void;
   embedding_gather(out: number, table: number, scale: number, ids: number, n: number, dim: number, wt: number): void;
@@ -573,6 +577,28 @@ export class Kernels {
     this.cut(8 * B * H * T * D, H, 1, (h0, h1) => ({
       fn: 'attention_decode',
       args: [o, q, kc, vc, B, H, KVH, D, Tmax, T, h0, h1],
+    }));
+  }
+
+  /**
+   * attentionDecode for many sequences at once, each with its own caches and length (a served
+   * batch): `table` is the int32 view of the rows at `tab`, DECODE_ROW_INTS a row (q, o, kc, vc,
+   * T: the row's query [H,D], output [H,D], caches [·,KVH,D] and positions). Each row's output
+   * has the bits of attentionDecode on that row alone.
+   */
+  attentionDecodeRows(tab: number, table: Int32Array, H: number, KVH: number, D: number): void {
+    checkHeads(H, KVH, D);
+    const rows = table.length / DECODE_ROW_INTS;
+    let positions = 0;
+    for (let r = 0; r < rows; r++) {
+      const T = table[r * DECODE_ROW_INTS + 4];
+      if (!(T >= 1 && T <= MAX_DECODE_POSITIONS))
+        throw new RangeError(`decode attention of row ${r} over ${T} positions (limit ${MAX_DECODE_POSITIONS})`);
+      positions += T;
+    }
+    this.cut(8 * H * positions * D, rows * H, 1, (u0, u1) => ({
+      fn: 'attention_decode_rows',
+      args: [tab, H, KVH, D, u0, u1],
     }));
   }
 

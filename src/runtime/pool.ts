@@ -24,6 +24,7 @@ export const SLICE_EXPORTS = [
   'attention_fwd',
   'attention_bwd',
   'attention_decode',
+  'attention_decode_rows',
   'ce_fwd',
   'ce_fwd_bwd',
   'rmsnorm_fwd',
