@@ -588,6 +588,8 @@ export class Kernels {
    */
   attentionDecodeRows(tab: number, table: Int32Array, H: number, KVH: number, D: number): void {
     checkHeads(H, KVH, D);
+    if (table.length % DECODE_ROW_INTS !== 0)
+      throw new RangeError(`decode attention: a table of ${table.length} int32 is not rows of ${DECODE_ROW_INTS}`);
     const rows = table.length / DECODE_ROW_INTS;
     let positions = 0;
     for (let r = 0; r < rows; r++) {
