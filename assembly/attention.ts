@@ -178,7 +178,8 @@ export const DECODE_ROW_BYTES: usize = 20;
  * and length): units [u0, u1) of rows × H heads, row r described at tab + r·DECODE_ROW_BYTES by
  * its query q[H,D], its output o[H,D], its caches kc, vc [·,KVH,D] and its T positions. Each
  * (row, head) takes attention_decode's operations, so a row's output has the bits of a call for
- * that row alone.
+ * that row alone. Each T must lie within its row's caches, which the caller checks (the table
+ * carries no capacities; BatchDecoder refuses a step past its slots' capacity before any write).
  */
 export function attention_decode_rows(tab: usize, H: i32, KVH: i32, D: i32, u0: i32, u1: i32): void {
   const group = H / KVH, ks = <usize>(KVH * D);

@@ -135,12 +135,10 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
   return i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(sm), v128.load(s));
 }
 
-/** 32·Σ_j sc_j·Σ qx over the 16 runs of one Q6_K super-block at w against x's sums at s: 4 i32 lanes. */
+/** 32·Σ_j sc_j·Σ qx over the 16 runs of one Q6_K super-block (its scales 0..7 and 8..15 as int16 lanes lo, hi) against x's sums at s: 4 i32 lanes. */
 // @ts-ignore: decorator
-@inline function offsetQ6K(w: usize, s: usize): v128 {
-  const scales = v128.load(w + 192);
-  const off = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(scales), v128.load(s, 16)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(scales), v128.load(s, 32)));
-  return i32x4.shl(off, 5);
+@inline function offsetQ6K(lo: v128, hi: v128, s: usize): v128 {
+  return i32x4.shl(i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(s, 16)), i32x4.dot_i16x8_s(hi, v128.load(s, 32))), 5);
 }
 
 /** The four runs of 16 of one group of Q6_K (quants q0..q3, scales c0..c3) against x's runs at xp, xp + 32, xp + 64, xp + 96. */
@@ -156,10 +154,10 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
 // @ts-ignore: decorator
 @inline function sumQ6K(w: usize, xp: usize, k: usize, s: usize, sumsRow: usize, rows: i32): v128 {
   let r0 = i32x4.splat(0), r1 = r0, r2 = r0, r3 = r0;
-  const scales = v128.load(w + 192);
+  const scales = v128.load(w + 192), lo = i16x8.extend_low_i8x16_s(scales), hi = i16x8.extend_high_i8x16_s(scales);
   for (let hf = 0; hf < 2; hf++) {
     // the half's 8 scales as int16 lanes, the group's 4 at lanes 0, 2, 4, 6 (rotated on per group)
-    let sc = hf == 0 ? i16x8.extend_low_i8x16_s(scales) : i16x8.extend_high_i8x16_s(scales);
+    let sc = hf == 0 ? lo : hi;
     for (let l0 = 0; l0 < 32; l0 += 16) {
       const ql = w + <usize>(64 * hf + l0), qh = w + 128 + <usize>(32 * hf + l0);
       const q0 = q6Quants(ql, qh, 0), q1 = q6Quants(ql, qh, 1), q2 = q6Quants(ql, qh, 2), q3 = q6Quants(ql, qh, 3);
@@ -174,9 +172,9 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
       }
     }
   }
-  if (rows == 1) return i32x4.sub(r0, offsetQ6K(w, s));
-  return reduce4(i32x4.sub(r0, offsetQ6K(w, s)), i32x4.sub(r1, offsetQ6K(w, s + sumsRow)),
-    i32x4.sub(r2, offsetQ6K(w, s + 2 * sumsRow)), i32x4.sub(r3, offsetQ6K(w, s + 3 * sumsRow)));
+  if (rows == 1) return i32x4.sub(r0, offsetQ6K(lo, hi, s));
+  return reduce4(i32x4.sub(r0, offsetQ6K(lo, hi, s)), i32x4.sub(r1, offsetQ6K(lo, hi, s + sumsRow)),
+    i32x4.sub(r2, offsetQ6K(lo, hi, s + 2 * sumsRow)), i32x4.sub(r3, offsetQ6K(lo, hi, s + 3 * sumsRow)));
 }
 
 /**

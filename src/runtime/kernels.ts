@@ -584,7 +584,9 @@ export class Kernels {
    * attentionDecode for many sequences at once, each with its own caches and length (a served
    * batch): `table` is the int32 view of the rows at `tab`, DECODE_ROW_INTS a row (q, o, kc, vc,
    * T: the row's query [H,D], output [H,D], caches [·,KVH,D] and positions). Each row's output
-   * has the bits of attentionDecode on that row alone.
+   * has the bits of attentionDecode on that row alone. T is checked against the scores' limit
+   * here; that it lies within its row's caches is the caller's to check (the table has no
+   * capacities).
    */
   attentionDecodeRows(tab: number, table: Int32Array, H: number, KVH: number, D: number): void {
     checkHeads(H, KVH, D);
