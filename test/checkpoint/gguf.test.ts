@@ -25,6 +25,7 @@ import {
   quantizeQ4_0,
   quantizeQ4_K,
   quantizeQ5_0,
+  quantizeQ5_K,
   quantizeQ6_K,
   quantizeQ8_0,
 } from '../../src/checkpoint/gguf/blocks.ts';
@@ -187,7 +188,7 @@ test("the Q8_0, Q4_0 and Q5_0 quantizers give gguf-py's bytes, and every dequant
   }
 });
 
-test('the Q4_K and Q6_K quantizers: gguf-py reads their bytes to our values, their error on normal weights is stated, and edge blocks keep their values', () => {
+test('the Q4_K, Q5_K and Q6_K quantizers: gguf-py reads their bytes to our values, their error on normal weights is stated, and edge blocks keep their values', () => {
   const n = 256 * 512,
     x = new Rng(3).fillNormal(new Float32Array(n), 1);
   /** √(Σ(q − x)² / Σx²) of values quantized and read back */
@@ -203,6 +204,7 @@ test('the Q4_K and Q6_K quantizers: gguf-py reads their bytes to our values, the
   };
   for (const [type, quantize, bound] of [
     ['Q4_K', quantizeQ4_K, 0.074],
+    ['Q5_K', quantizeQ5_K, 0.037],
     ['Q6_K', quantizeQ6_K, 0.0185],
   ] as const) {
     const blocks = quantize(x);
@@ -213,24 +215,33 @@ test('the Q4_K and Q6_K quantizers: gguf-py reads their bytes to our values, the
     const e = relRms(type, blocks);
     assert.ok(e < bound, `${type}: relative RMS error ${e} (bound ${bound})`);
   }
-  // Q4_K's affine sub-blocks beat Q4_0's symmetric blocks of the same size at the same bits;
-  // Q5_0's fifth bit halves Q4_0's error (measured 4.3% against 8.6%).
-  assert.ok(relRms('Q4_K', quantizeQ4_K(x)) < 0.9 * relRms('Q4_0', quantizeQ4_0(x)));
-  assert.ok(relRms('Q5_0', quantizeQ5_0(x)) < Math.min(0.044, 0.55 * relRms('Q4_0', quantizeQ4_0(x))));
-  // An all-zero super-block stays zero; constant sub-blocks (positive, then negative), and for
-  // Q6_K integers in -32..31 (its codes at a step of 1), come back within the f16 and 6- or 8-bit
-  // rounding of the scales.
-  const edge = new Float32Array(256 * 3);
+  // Q4_K's affine sub-blocks beat Q4_0's symmetric blocks of the same size at the same bits, and
+  // Q5_K's (5.5 bits a weight) Q5_0's (5.5 too): measured 7.3% against 8.6%, 3.7% against 4.3%;
+  // a fifth bit halves the error: Q5_0 against Q4_0, Q5_K (3.7%) against Q4_K (7.3%).
+  const [q4_0, q4_k, q5_0, q5_k] = [
+    relRms('Q4_0', quantizeQ4_0(x)),
+    relRms('Q4_K', quantizeQ4_K(x)),
+    relRms('Q5_0', quantizeQ5_0(x)),
+    relRms('Q5_K', quantizeQ5_K(x)),
+  ];
+  assert.ok(q4_k < 0.9 * q4_0 && q5_k < 0.9 * q5_0, `Q4_K ${q4_k}, Q4_0 ${q4_0}; Q5_K ${q5_k}, Q5_0 ${q5_0}`);
+  assert.ok(q5_0 < Math.min(0.044, 0.55 * q4_0) && q5_k < 0.55 * q4_k, `Q5_0 ${q5_0}, Q5_K ${q5_k}`);
+  // An all-zero super-block stays zero; constant sub-blocks (positive, then negative), for Q6_K
+  // integers in -32..31 and for Q5_K integers in 0..31 (their codes at a step of 1), come back
+  // within the f16 and 6- or 8-bit rounding of the scales.
+  const edge = new Float32Array(256 * 4);
   edge.fill(0.75, 256 + 32, 256 + 64);
   edge.fill(-2.5, 256 + 96, 256 + 128);
   for (let i = 0; i < 256; i++) edge[512 + i] = i % 16 ? ((7 * i) % 64) - 32 : -32; // each run of 16 reaches -32
+  for (let i = 0; i < 256; i++) edge[768 + i] = (7 * i) % 32; // each sub-block of 32 holds 0..31
   for (const [type, quantize, blocks] of [
-    ['Q4_K', quantizeQ4_K, 2],
-    ['Q6_K', quantizeQ6_K, 3],
+    ['Q4_K', quantizeQ4_K, [1]],
+    ['Q5_K', quantizeQ5_K, [1, 3]],
+    ['Q6_K', quantizeQ6_K, [1, 2]],
   ] as const) {
     const got = dequantize(type, quantize(edge), edge.length, type);
     assert.deepEqual([...got.subarray(0, 256)], Array(256).fill(0), `${type}: zero block`);
-    for (let b = 1; b < blocks; b++)
+    for (const b of blocks)
       assertClose(
         got.subarray(256 * b, 256 * b + 256),
         edge.subarray(256 * b, 256 * b + 256),
@@ -238,6 +249,15 @@ test('the Q4_K and Q6_K quantizers: gguf-py reads their bytes to our values, the
         `${type} block ${b}`,
       );
   }
+  // One value of 100 among normal ones: it and its sub-block come back within half that
+  // sub-block's step, (100 − min)/31/2 < 1.7; the other sub-blocks' scales are 6-bit multiples
+  // of 1/63 of its scale, which may round a range short by part of a step: within 0.4 (measured 0.35).
+  const huge = new Rng(5).fillNormal(new Float32Array(256), 1);
+  huge[77] = 100;
+  const back = dequantize('Q5_K', quantizeQ5_K(huge), 256, 'Q5_K');
+  assertClose(back.subarray(64, 96), huge.subarray(64, 96), 0, 'Q5_K: the sub-block of the huge value', 1.7);
+  for (const j of [0, 1, 3, 4, 5, 6, 7])
+    assertClose(back.subarray(32 * j, 32 * j + 32), huge.subarray(32 * j, 32 * j + 32), 0, `Q5_K: sub-block ${j}`, 0.4);
 });
 
 let gqaModel: Promise<string> | undefined;

@@ -1,7 +1,7 @@
 /**
  * llama.cpp's block-quantized layouts, to f32, and from f32: Q8_0, Q4_0 and Q5_0 as its reference
- * quantizers compute them (f32 arithmetic, scales stored as f16), Q4_K and Q6_K by the
- * least-squares fits described at quantizeQ4_K and quantizeQ6_K:
+ * quantizers compute them (f32 arithmetic, scales stored as f16), Q4_K, Q5_K and Q6_K by the
+ * least-squares fits described at quantizeAffineK and quantizeQ6_K:
  * - Q8_0, 32 values in 34 bytes: f16 d, then 32 int8 q; x = d·q, d = max|x|/127, q = round(x/d).
  * - Q4_0, 32 values in 18 bytes: f16 d, then 16 bytes whose low nibbles hold values 0..15 and
  *   high nibbles values 16..31; x = d·(q − 8), d = (the value of largest magnitude)/−8.
@@ -11,12 +11,12 @@
  *   16 int8 scales, f16 d; x = d·scale·(q − 32), one scale per 16 values.
  * - Q5_0, 32 values in 22 bytes: f16 d, a u32 of fifth bits (bit j for value j), nibbles as
  *   Q4_0's; x = d·(q − 16), d = (the value of largest magnitude)/−16.
- * Read only (dequantized; Q5_K also multiplied in its blocks by the kernels), as llama.cpp lays them out:
- * - Q4_1, 32 values in 20 bytes: f16 d, f16 m, 16 bytes of nibbles as Q4_0's; x = d·q + m.
- * - Q5_1, 32 values in 24 bytes: f16 d, f16 m, the fifth bits, the nibbles; x = d·q + m.
  * - Q5_K, 256 values in 176 bytes: f16 d, f16 dmin, Q4_K's 12 bytes of (scale, min) pairs, 32
  *   bytes of fifth bits (bit i of byte l for value l of the i-th 32), 128 bytes of nibbles as
  *   Q4_K's; x = d·scale·q − dmin·min.
+ * Read only (dequantized), as llama.cpp lays them out:
+ * - Q4_1, 32 values in 20 bytes: f16 d, f16 m, 16 bytes of nibbles as Q4_0's; x = d·q + m.
+ * - Q5_1, 32 values in 24 bytes: f16 d, f16 m, the fifth bits, the nibbles; x = d·q + m.
  */
 import { decodeF32, floatToHalf, halfToFloat } from '../dtypes.ts';
 import { GGML_TYPES, type GgmlType } from './format.ts';
@@ -200,16 +200,13 @@ export function quantizeQ5_0(x: Float32Array): Uint8Array {
   return out;
 }
 
-/** Codes of one sub-block, reused by fitAffine4. */
-const codes = new Float64Array(32);
-
 /**
- * The 4-bit affine fit x ≈ a·q + b of the 32 values x[at..at+32) to codes q in 0..15, written to
- * fit[0] (a) and fit[1] (b): codes from the range [min(0, min x), max x], then alternately the
- * least-squares a and b for those codes (b kept ≤ 0, since Q4_K stores −b as a non-negative min)
- * and the codes for that a and b, keeping the best of a few rounds.
+ * The affine fit x ≈ a·q + b of the 32 values x[at..at+32) to codes q in 0..top (15 for Q4_K, 31
+ * for Q5_K), written to fit[0] (a) and fit[1] (b): codes from the range [min(0, min x), max x],
+ * then alternately the least-squares a and b for those codes (b kept ≤ 0, since the K-quants
+ * store −b as a non-negative min) and the codes for that a and b, keeping the best of a few rounds.
  */
-function fitAffine4(x: Float32Array, at: number, fit: Float64Array): void {
+function fitAffine(x: Float32Array, at: number, top: number, fit: Float64Array): void {
   let lo = 0,
     hi = -Infinity;
   for (let i = at; i < at + 32; i++) {
@@ -219,7 +216,7 @@ function fitAffine4(x: Float32Array, at: number, fit: Float64Array): void {
   fit[0] = 0;
   fit[1] = lo;
   if (hi <= lo) return;
-  let a = (hi - lo) / 15,
+  let a = (hi - lo) / top,
     b = lo,
     best = Infinity;
   for (let round = 0; round < 6; round++) {
@@ -230,8 +227,7 @@ function fitAffine4(x: Float32Array, at: number, fit: Float64Array): void {
       sqx = 0;
     for (let i = 0; i < 32; i++) {
       const v = x[at + i],
-        q = Math.min(15, Math.max(0, Math.round((v - b) / a)));
-      codes[i] = q;
+        q = Math.min(top, Math.max(0, Math.round((v - b) / a)));
       err += (a * q + b - v) ** 2;
       sq += q;
       sqq += q * q;
@@ -251,7 +247,7 @@ function fitAffine4(x: Float32Array, at: number, fit: Float64Array): void {
   }
 }
 
-/** Bytes 4..15 of a Q4_K super-block: eight 6-bit scales sc and mins m, the last four of each spread over the high bits. */
+/** Bytes 4..15 of a Q4_K or Q5_K super-block: eight 6-bit scales sc and mins m, the last four of each spread over the high bits. */
 function packScalesK4(sc: number[], m: number[], out: Uint8Array): void {
   for (let j = 0; j < 4; j++) {
     out[j] = sc[j] | ((sc[j + 4] >> 4) << 6);
@@ -261,13 +257,20 @@ function packScalesK4(sc: number[], m: number[], out: Uint8Array): void {
 }
 
 /**
- * f32 values (a multiple of 256) as Q4_K super-blocks. Each sub-block of 32 gets its own affine
- * fit (fitAffine4); the super-block's f16 d and dmin are the largest scale and min over 63, the
- * sub-blocks' 6-bit scales and mins their own rounded to those steps, and the codes are chosen
- * again for the scales and mins as stored.
+ * Quantizes each super-block of 256 values of x (a multiple of 256) to codes 0..top (15 for
+ * Q4_K, 31 for Q5_K), as the super-blocks of `bytes` bytes a new array holds: each sub-block of
+ * 32 gets its own affine fit (fitAffine); the super-block's f16 d and dmin (bytes 0..3) are the
+ * largest scale and min over 63, the sub-blocks' 6-bit scales and mins (bytes 4..15) their own
+ * rounded to those steps, and the codes, chosen again for the scales and mins as stored, are
+ * handed to `put(out, at, i, q)` (value i of the super-block at byte `at` has code q) to place.
  */
-export function quantizeQ4_K(x: Float32Array): Uint8Array {
-  const out = new Uint8Array((x.length / 256) * 144),
+function quantizeAffineK(
+  x: Float32Array,
+  top: number,
+  bytes: number,
+  put: (out: Uint8Array, at: number, i: number, q: number) => void,
+): Uint8Array {
+  const out = new Uint8Array((x.length / 256) * bytes),
     dv = new DataView(out.buffer);
   const fit = new Float64Array(2),
     scales = new Float64Array(8),
@@ -275,11 +278,11 @@ export function quantizeQ4_K(x: Float32Array): Uint8Array {
     sc = [0, 0, 0, 0, 0, 0, 0, 0],
     m = [0, 0, 0, 0, 0, 0, 0, 0];
   for (let b = 0; b < x.length / 256; b++) {
-    const at = 144 * b;
+    const at = bytes * b;
     let maxA = 0,
       maxM = 0;
     for (let j = 0; j < 8; j++) {
-      fitAffine4(x, 256 * b + 32 * j, fit);
+      fitAffine(x, 256 * b + 32 * j, top, fit);
       scales[j] = fit[0];
       mins[j] = -fit[1];
       maxA = Math.max(maxA, scales[j]);
@@ -298,13 +301,33 @@ export function quantizeQ4_K(x: Float32Array): Uint8Array {
       const step = f32(d * sc[j]),
         offset = f32(dmin * m[j]);
       for (let l = 0; l < 32; l++) {
-        const v = x[256 * b + 32 * j + l],
-          q = step > 0 ? Math.min(15, Math.max(0, Math.round((v + offset) / step))) : 0;
-        out[at + 16 + 32 * (j >> 1) + l] |= j % 2 ? q << 4 : q;
+        const v = x[256 * b + 32 * j + l];
+        put(out, at, 32 * j + l, step > 0 ? Math.min(top, Math.max(0, Math.round((v + offset) / step))) : 0);
       }
     }
   }
   return out;
+}
+
+/**
+ * f32 values (a multiple of 256) as Q4_K super-blocks (quantizeAffineK, codes 0..15): value i's
+ * code in the low (even sub-block i >> 5) or high nibble of byte 16 + 32·(i >> 6) + i % 32.
+ */
+export function quantizeQ4_K(x: Float32Array): Uint8Array {
+  return quantizeAffineK(x, 15, 144, (out, at, i, q) => {
+    out[at + 16 + 32 * (i >> 6) + (i & 31)] |= i & 32 ? q << 4 : q;
+  });
+}
+
+/**
+ * f32 values (a multiple of 256) as Q5_K super-blocks (quantizeAffineK, codes 0..31): value i's
+ * low four bits placed as Q4_K's nibbles, from byte 48, and its fifth bit as bit i >> 5 of byte 16 + i % 32.
+ */
+export function quantizeQ5_K(x: Float32Array): Uint8Array {
+  return quantizeAffineK(x, 31, 176, (out, at, i, q) => {
+    out[at + 48 + 32 * (i >> 6) + (i & 31)] |= i & 32 ? (q & 15) << 4 : q & 15;
+    out[at + 16 + (i & 31)] |= (q >> 4) << (i >> 5);
+  });
 }
 
 /**
