@@ -154,7 +154,7 @@ export async function loadWeights(weights: LlamaWeights, ckpt: Checkpoint, { bas
     try {
       slot.get(name)!.store(values);
     } catch (err) {
-      throw new Error(`${what}: ${(err as Error).message}`); // a storage that cannot take it (Q5_K's slices, non-finite scales)
+      throw new Error(`${what}: ${(err as Error).message}`); // a storage that cannot take it (non-finite scales)
     }
   }
   const taken = new Set(want.map((s) => s.name));

@@ -86,7 +86,7 @@ export interface RunConfig extends IgnoredKeys {
   stream_layers: string;
   /** ours: threads that run each rank's kernels (0: the machine's cores shared out among the ranks) */
   threads: number;
-  /** ours: what generation feeds block-quantized weights (q8_0, q4_0, q5_0, q4_k, q6_k), 'int8' (llama.cpp's integer products) or 'f32' (exact); the schema checks it */
+  /** ours: what generation feeds block-quantized weights (q8_0, q4_0, q5_0, q4_k, q5_k, q6_k), 'int8' (llama.cpp's integer products) or 'f32' (exact); the schema checks it */
   activations: Activations;
   runner_config: {
     epochs: number;
@@ -125,7 +125,7 @@ export interface RunConfig extends IgnoredKeys {
       num_layers: number;
       num_heads: number;
       vocab_size: number;
-      /** storage of frozen base weights: 'float32' | 'bfloat16' | 'int8' | 'q8_0' | 'q4_0' (ours; MindFormers' compute_dtype is accepted and ignored) */
+      /** storage of frozen base weights: 'float32', 'bfloat16', 'int8', a block type ('q8_0' … 'q6_k') or 'stored' (model/weight_dtype.ts; MindFormers' compute_dtype is accepted and ignored) */
       param_init_type: string;
       /** ours: standard deviation of random base weights when no checkpoint is loaded (Hugging Face's initializer_range) */
       initializer_range: number;

@@ -6,7 +6,7 @@
 import type { Core } from '../runtime/core.ts';
 import { blockValues, isBlockType, WeightType, weightBytes } from '../runtime/kernels.ts';
 import { checkBlockScales } from './block_scales.ts';
-import { dequantize, quantizeQ4_K, quantizeQ5_0, quantizeQ6_K } from '../checkpoint/gguf/blocks.ts';
+import { dequantize, quantizeQ4_K, quantizeQ5_0, quantizeQ5_K, quantizeQ6_K } from '../checkpoint/gguf/blocks.ts';
 import type { BlockType } from '../checkpoint/gguf/format.ts';
 import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
@@ -35,10 +35,11 @@ const BLOCK_NAMES: Partial<Record<WeightType, BlockType>> = {
   [WeightType.Q5_K]: 'Q5_K',
 };
 
-/** The block types setMatrix quantizes in TypeScript (Q4_K's and Q6_K's fits search; Q5_0 is rarely asked for). */
+/** The block types setMatrix quantizes in TypeScript (the K-quants' fits search; Q5_0 is rarely asked for). */
 const QUANTIZE_TS: Partial<Record<WeightType, (values: Float32Array) => Uint8Array>> = {
   [WeightType.Q5_0]: quantizeQ5_0,
   [WeightType.Q4_K]: quantizeQ4_K,
+  [WeightType.Q5_K]: quantizeQ5_K,
   [WeightType.Q6_K]: quantizeQ6_K,
 };
 
@@ -54,7 +55,8 @@ export function blockTypeName(wt: WeightType): BlockType {
 
 /**
  * The type llama.cpp's quantizer gives a matrix of super-block type `wt` whose rows are not whole
- * super-blocks of 256 values: Q5_0 for Q4_K, Q8_0 for Q6_K (and here for Q5_K, whose Q5_1 has no kernel).
+ * super-blocks of 256 values: Q5_0 for Q4_K, Q8_0 for Q6_K (and here for Q5_K: llama.cpp's Q5_1 has
+ * no kernel here, and Q8_0 keeps more bits, not fewer).
  */
 export function superBlockFallback(wt: WeightType): WeightType {
   return wt === WeightType.Q4_K ? WeightType.Q5_0 : WeightType.Q8_0;
@@ -62,7 +64,7 @@ export function superBlockFallback(wt: WeightType): WeightType {
 
 /**
  * How a frozen matrix with rows of `cols` values is stored when the base is stored as `wt`: as
- * `wt`, except that Q4_K and Q6_K need rows of whole super-blocks of 256 values and a matrix
+ * `wt`, except that Q4_K, Q5_K and Q6_K need rows of whole super-blocks of 256 values and a matrix
  * whose rows are not takes superBlockFallback's type, as llama.cpp's quantizer does. Throws,
  * naming `what` and its row length, when the rows are not whole blocks of the type it gets.
  */
@@ -583,10 +585,6 @@ export class LlamaWeights {
       arena.f32(m.ptr, values.length).set(values);
       return;
     }
-    if (m.wt === WeightType.Q5_K)
-      throw new Error(
-        `a Q5_K matrix [${m.rows}, ${m.cols}] takes the blocks a GGUF file stores; nothing here quantizes to Q5_K`,
-      );
     const quantize = QUANTIZE_TS[m.wt];
     if (quantize) {
       const blocks = quantize(values);

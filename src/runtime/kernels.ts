@@ -10,8 +10,7 @@ import type { Slice, ThreadPool } from './pool.ts';
 /**
  * How frozen weights are stored: f32, bf16 (upper half of f32), int8 with an f32 scale per row,
  * llama.cpp's blocks of 32 with an f16 scale, Q8_0 (34 bytes a block), Q4_0 (18 bytes) and Q5_0
- * (22 bytes), or its super-blocks of 256, Q4_K (144 bytes), Q6_K (210 bytes) and Q5_K (176
- * bytes; read from GGUF files only: nothing here quantizes to it).
+ * (22 bytes), or its super-blocks of 256, Q4_K (144 bytes), Q6_K (210 bytes) and Q5_K (176 bytes).
  */
 export enum WeightType {
   F32 = 0,
