@@ -542,12 +542,12 @@ async function assertLlamaCppNear(
   }
 }
 
-test('Q4_K and Q6_K GGUF written here: their blocks load as stored, as quantizing on load gives them; with f32 activations they compute what f32 computes on them, and llama.cpp in f32 on their values gives our greedy continuation', async () => {
+test('Q4_K, Q5_K and Q6_K GGUF written here: their blocks load as stored, as quantizing on load gives them; with f32 activations they compute what f32 computes on them, and llama.cpp in f32 on their values gives our greedy continuation', async () => {
   const model = await softLlama();
   const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
-  for (const type of ['Q4_K', 'Q6_K'] as const) {
+  for (const type of ['Q4_K', 'Q5_K', 'Q6_K'] as const) {
     const dtype = type.toLowerCase(),
       file = await toGguf(model, join(dir, `kquants.${type}.gguf`), dtype);
     const gguf = GgufFile.open(file);
@@ -579,20 +579,31 @@ test('Q4_K and Q6_K GGUF written here: their blocks load as stored, as quantizin
       await lmF32.dispose();
     }
   }
-  // Rows of 64 values are not whole super-blocks: such matrices are written and held as Q5_0, as llama.cpp's quantizer does.
-  const small = await gqaLlama(),
-    file = await toGguf(small, join(dir, 'kquants.fallback.gguf'), 'q4_k'),
-    gguf = GgufFile.open(file);
-  try {
-    for (const [name, rec] of gguf.records)
-      assert.equal(rec.type, rec.dims.length === 2 ? 'Q5_0' : 'F32', `fallback: ${name} stored as`);
-  } finally {
-    gguf.close();
+  // Rows of 64 values are not whole super-blocks: such matrices are written and held as Q5_0 for
+  // Q4_K, as llama.cpp's quantizer does, and as Q8_0 for Q5_K (llama.cpp takes Q5_1, which nothing here writes; Q5_0 would hold fewer bits than it).
+  const small = await gqaLlama();
+  for (const [dtype, held] of [
+    ['q4_k', 'Q5_0'],
+    ['q5_k', 'Q8_0'],
+  ] as const) {
+    const file = await toGguf(small, join(dir, `kquants.fallback.${dtype}.gguf`), dtype),
+      gguf = GgufFile.open(file);
+    try {
+      for (const [name, rec] of gguf.records)
+        assert.equal(rec.type, rec.dims.length === 2 ? held : 'F32', `${dtype} fallback: ${name} stored as`);
+    } finally {
+      gguf.close();
+    }
+    const heldAs = held.toLowerCase();
+    assert.deepEqual(
+      await ours(file, tokens, 12, dtype),
+      await ours(file, tokens, 12, heldAs),
+      `${dtype} held as ${heldAs}`,
+    );
   }
-  assert.deepEqual(await ours(file, tokens, 12, 'q4_k'), await ours(file, tokens, 12, 'q5_0'), 'q4_k held as q5_0');
 });
 
-test('Q8_0, Q4_0, Q5_0, Q4_K and Q6_K GGUF with int8 activations: llama.cpp, which rounds its activations the same way, gives our greedy tokens up to near-ties; f32 activations stay within the stated distance', async () => {
+test('Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K GGUF with int8 activations: llama.cpp, which rounds its activations the same way, gives our greedy tokens up to near-ties; f32 activations stay within the stated distance', async () => {
   const model = await softLlama();
   const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
   const { getLlama } = await import('node-llama-cpp');
@@ -603,6 +614,7 @@ test('Q8_0, Q4_0, Q5_0, Q4_K and Q6_K GGUF with int8 activations: llama.cpp, whi
     ['Q4_0', WeightType.Q4_0],
     ['Q5_0', WeightType.Q5_0],
     ['Q4_K', WeightType.Q4_K],
+    ['Q5_K', WeightType.Q5_K],
     ['Q6_K', WeightType.Q6_K],
   ] as const) {
     const dtype = type.toLowerCase(),
@@ -614,41 +626,44 @@ test('Q8_0, Q4_0, Q5_0, Q4_K and Q6_K GGUF with int8 activations: llama.cpp, whi
     // Their scales of x are f16 for blocks of 32 and their rounding goes away from zero: near-ties
     // may go the other way (here 2 of 12 Q4_0 steps, by under 0.006); every token of theirs is
     // ours or within 0.02 of our largest logit. The super-blocks round x per 256 values (their
-    // q8_K, as ours); here Q4_K gives all 12 of our tokens, Q6_K 11, the other 0.12 below our
-    // largest logit: 0.15 for them.
+    // q8_K, as ours); here Q5_K gives all 12 of our tokens, Q4_K 11 (the other 0.017 below our
+    // largest logit), Q6_K 11 (the other 0.12 below): 0.15 for them.
     const superBlock = type.endsWith('_K');
     await assertLlamaCppNear(llama, file, tokens, steps, superBlock ? 0.15 : 0.02, type);
     // Rounding x to 8 bits moves each product by at most Σ|w|·max|x|/254 per block; through the
     // layers the last position's logits stay within 3% of their largest for blocks of 32 (here
     // 2.2–2.3%; stories110M's shape: 1.4–1.7%) and 5% for super-blocks, whose step is set by the
-    // largest of 256 values (here Q4_K 4.0%, Q6_K 2.7%).
+    // largest of 256 values (here Q4_K 4.0%, Q5_K 2.8%, Q6_K 2.7%).
     assertClose(int8.logits, exact.logits, superBlock ? 0.05 : 0.03, `${type}: int8 against f32 activations`);
     assert.notDeepEqual(int8.logits, exact.logits, `${type}: the integer path is taken`);
   }
 });
 
-test('Q4_K_M written here mixes Q4_K and Q6_K as llama.cpp does; --dtype stored keeps each matrix as the file stores it, resident or streamed, computes what f32 computes on its values and decodes as llama.cpp does', async () => {
-  const model = await softLlama();
-  const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
-  const file = await toGguf(model, join(dir, 'mixed.Q4_K_M.gguf'), 'q4_k_m');
-  // llama.cpp's Q4_K_M on 2 layers: Q6_K for the head and for layer 1's v and down projections
-  // (the last eighth of the layers), Q4_K for every other matrix; norms F32. Read by llama.cpp's
-  // own GGUF reader (node-llama-cpp's).
-  const { readGgufFileInfo, GgmlType: Ggml, GgufFileType } = await import('node-llama-cpp');
+/**
+ * Checks `file`, the soft Llama written as llama.cpp's mix of `base` (Q4_K or Q5_K) and Q6_K
+ * (Q4_K_M or Q5_K_M, general.file_type `fileType`), and returns it loaded as stored. llama.cpp's
+ * rule on 2 layers: Q6_K for the head and for layer 1's v and down projections (the last eighth
+ * of the layers), `base` for every other matrix; norms F32, as llama.cpp's own GGUF reader
+ * (node-llama-cpp's) reads them. Loaded as stored, each matrix holds the file's blocks: the values
+ * the file's own dequantizer gives, in the bytes of the file (the memory plan holds no more than they take).
+ */
+async function assertMixAsStored(file: string, base: 'Q4_K' | 'Q5_K', fileType: number): Promise<LlamaModel> {
+  const { readGgufFileInfo, GgmlType: Ggml } = await import('node-llama-cpp');
   const info = await readGgufFileInfo(file, { logWarnings: false });
-  assert.equal(info.metadata.general.file_type, GgufFileType.MOSTLY_Q4_K_M);
+  assert.equal(info.metadata.general.file_type, fileType);
   const more = new Set(['output.weight', 'blk.1.attn_v.weight', 'blk.1.ffn_down.weight']);
   for (const t of info.tensorInfo!)
     assert.equal(
       Ggml[t.ggmlType],
-      t.dimensions.length < 2 ? 'F32' : more.has(t.name) ? 'Q6_K' : 'Q4_K',
+      t.dimensions.length < 2 ? 'F32' : more.has(t.name) ? 'Q6_K' : base,
       `${t.name} stored as`,
     );
   assert.equal(info.tensorInfo!.filter((t) => t.ggmlType === Ggml.Q6_K).length, 3);
-  // Each matrix holds the file's blocks: the values the file's own dequantizer gives, in the
-  // bytes of the file (the memory plan holds no more than they take).
-  const core = await loadCore();
-  const stored = await loadModel(core, file, { mode: 'finetune', weightType: WeightType.F32, asStored: true });
+  const stored = await loadModel(await loadCore(), file, {
+    mode: 'finetune',
+    weightType: WeightType.F32,
+    asStored: true,
+  });
   const reread = GgufFile.open(file);
   try {
     for (const t of stored.weights.baseTensors().filter((t) => t.matrix)) {
@@ -662,25 +677,48 @@ test('Q4_K_M written here mixes Q4_K and Q6_K as llama.cpp does; --dtype stored 
   } finally {
     reread.close();
   }
+  return stored;
+}
+
+/**
+ * Checks that the mix `file` (`what`), as stored, computes with f32 activations what f32 computes
+ * on its values and with int8 activations the greedy steps of `stored` (the file loaded as
+ * stored), which llama.cpp on the file follows up to near-ties; returns those steps.
+ */
+async function assertMixDecodes(
+  file: string,
+  stored: LlamaModel,
+  tokens: number[],
+  what: string,
+): Promise<{ tokens: number[]; logits: Float32Array[] }> {
+  const exact = await ours(file, tokens, 12, 'stored', 'f32'),
+    f32 = await ours(file, tokens);
+  assertClose(exact.logits, f32.logits, 1e-4, `${what} as stored against f32 on its values`);
+  assert.deepEqual(exact.greedy, f32.greedy);
+  const resident = greedySteps(stored, tokens, 12),
+    int8 = await ours(file, tokens, 12, 'stored');
+  assert.deepEqual(resident.tokens, int8.greedy);
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  await assertLlamaCppNear(llama, file, tokens, resident, 0.15, what);
+  return resident;
+}
+
+test('Q4_K_M written here mixes Q4_K and Q6_K as llama.cpp does; --dtype stored keeps each matrix as the file stores it, resident or streamed, computes what f32 computes on its values and decodes as llama.cpp does', async () => {
+  const model = await softLlama();
+  const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
+  const file = await toGguf(model, join(dir, 'mixed.Q4_K_M.gguf'), 'q4_k_m');
+  const { GgufFileType } = await import('node-llama-cpp');
+  const stored = await assertMixAsStored(file, 'Q4_K', GgufFileType.MOSTLY_Q4_K_M);
+  const resident = await assertMixDecodes(file, stored, tokens, 'Q4_K_M');
   // Streamed layers: the slot of v and down is a Q6_K one; layer 0 runs Q4_K through it.
-  const streamed = await loadModel(core, file, {
+  const streamed = await loadModel(await loadCore(), file, {
     mode: 'finetune',
     weightType: WeightType.F32,
     asStored: true,
     streamLayers: true,
   });
-  const resident = greedySteps(stored, tokens, 12);
   assert.deepEqual(greedySteps(streamed, tokens, 12), resident, 'streamed as resident, bit for bit');
-  // With f32 activations: f32 on the file's values. With int8 activations: llama.cpp's tokens.
-  const exact = await ours(file, tokens, 12, 'stored', 'f32'),
-    f32 = await ours(file, tokens);
-  assertClose(exact.logits, f32.logits, 1e-4, 'Q4_K_M as stored against f32 on its values');
-  assert.deepEqual(exact.greedy, f32.greedy);
-  const int8 = await ours(file, tokens, 12, 'stored');
-  assert.deepEqual(resident.tokens, int8.greedy);
-  const { getLlama } = await import('node-llama-cpp');
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
-  await assertLlamaCppNear(llama, file, tokens, resident, 0.15, 'Q4_K_M');
   // run_mindformer predict with --dtype stored, resident and streamed: f32's continuation.
   const predict = async (dtype: string, extra: string[]) => {
     const out = join(dir, `predict-${dtype}-${extra.length}`);
@@ -721,6 +759,14 @@ test('Q4_K_M written here mixes Q4_K and Q6_K as llama.cpp does; --dtype stored 
   assert.deepEqual(kept.text, plain.text);
   assert.deepEqual(keptStreamed.text, plain.text);
   assert.match(keptStreamed.log, /outside the WebAssembly memory/);
+});
+
+test("Q5_K_M written here mixes Q5_K and Q6_K as llama.cpp does (file type 17); as stored it holds the file's blocks, computes what f32 computes on its values and decodes as llama.cpp does", async () => {
+  const model = await softLlama();
+  const tokens = (await loadTokenizer(model)).tokenizer.encode(PROMPT, { bos: true, eos: false });
+  const file = await toGguf(model, join(dir, 'mixed.Q5_K_M.gguf'), 'q5_k_m');
+  const { GgufFileType } = await import('node-llama-cpp');
+  await assertMixDecodes(file, await assertMixAsStored(file, 'Q5_K', GgufFileType.MOSTLY_Q5_K_M), tokens, 'Q5_K_M');
 });
 
 test('GGUF written here runs in llama.cpp with our tokens and greedy continuation (Llama f32 and f16 with tokenizer.model, Qwen3 f32 with tokenizer.json)', async () => {

@@ -2,11 +2,12 @@
  * A checkpoint (tensors under Hugging Face names, its config, its tokenizer) as a GGUF file that
  * llama.cpp runs: tensors renamed (gguf/names.ts), the llama architecture's q/k rows put in
  * llama.cpp's interleaved RoPE order, matrices stored as the chosen type (F32, F16, BF16, Q8_0,
- * Q4_0, Q5_0, Q4_K, Q6_K, or Q4_K_M: llama.cpp's mix of Q4_K and Q6_K, see mixedType; as
- * llama.cpp's quantizer does, a matrix whose rows are not whole super-blocks of 256 is stored as
- * Q5_0 instead of Q4_K and as Q8_0 instead of Q6_K, and one whose rows are not whole blocks of 32
- * as F16), vectors (norms, biases) as F32, Llama 3's rescaled RoPE as the rope_freqs.weight
- * factors llama.cpp reads. Written under a temporary name and renamed.
+ * Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, or Q4_K_M and Q5_K_M: llama.cpp's mixes of Q4_K or Q5_K with
+ * Q6_K, see mixedType; as llama.cpp's quantizer does, a matrix whose rows are not whole
+ * super-blocks of 256 is stored as Q5_0 instead of Q4_K and as Q8_0 instead of Q6_K, and here as
+ * Q8_0 instead of Q5_K too, where llama.cpp takes Q5_1, which nothing here writes; one whose rows
+ * are not whole blocks of 32 as F16), vectors (norms, biases) as F32, Llama 3's rescaled RoPE as
+ * the rope_freqs.weight factors llama.cpp reads. Written under a temporary name and renamed.
  */
 import { dirname } from 'node:path';
 import { makeFolders, writeAtomically } from '../../io/atomic.ts';
@@ -16,17 +17,44 @@ import { baseTensorList } from '../../model/weights.ts';
 import { decodeF32, encodeFloat } from '../dtypes.ts';
 import { permuteRopeRows } from '../names.ts';
 import type { TensorStore } from '../store.ts';
-import { quantizeQ4_0, quantizeQ4_K, quantizeQ5_0, quantizeQ6_K, quantizeQ8_0 } from './blocks.ts';
+import { quantizeQ4_0, quantizeQ4_K, quantizeQ5_0, quantizeQ5_K, quantizeQ6_K, quantizeQ8_0 } from './blocks.ts';
 import { configToGguf, ggufArchitecture, llama3Factors } from './config.ts';
 import { GGML_TYPES, type GgmlType, type TypedValue } from './format.ts';
 import { ggufName, isRopeProjection } from './names.ts';
 import { tokenizerToGguf } from './tokenizer.ts';
 import { writeGguf, type GgufTensor } from './writer.ts';
 
-/** The types matrices can be written as (Q4_K_M: a mix, see mixedType). */
-export const GGUF_OUTPUT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q6_K', 'Q4_K_M'] as const;
+/** The types matrices can be written as (Q4_K_M and Q5_K_M: mixes, see mixedType). */
+export const GGUF_OUTPUT_TYPES = [
+  'F32',
+  'F16',
+  'BF16',
+  'Q8_0',
+  'Q4_0',
+  'Q5_0',
+  'Q4_K',
+  'Q5_K',
+  'Q6_K',
+  'Q4_K_M',
+  'Q5_K_M',
+] as const;
 /** A type matrices can be written as. */
 export type GgufOutputType = (typeof GGUF_OUTPUT_TYPES)[number];
+
+/** llama.cpp's general.file_type of each (its llama_ftype: all Q4_K or Q5_K are its MOSTLY_Q4_K_S and MOSTLY_Q5_K_S). */
+const FILE_TYPES: Record<GgufOutputType, number> = {
+  F32: 0,
+  F16: 1,
+  Q4_0: 2,
+  Q8_0: 7,
+  Q5_0: 8,
+  Q4_K: 14,
+  Q4_K_M: 15,
+  Q5_K: 16,
+  Q5_K_M: 17,
+  Q6_K: 18,
+  BF16: 32,
+};
 
 /** f32 values as bytes of `type`. */
 function encode(values: Float32Array, type: GgmlType, what: string): Uint8Array {
@@ -34,6 +62,7 @@ function encode(values: Float32Array, type: GgmlType, what: string): Uint8Array 
   if (type === 'Q4_0') return quantizeQ4_0(values);
   if (type === 'Q5_0') return quantizeQ5_0(values);
   if (type === 'Q4_K') return quantizeQ4_K(values);
+  if (type === 'Q5_K') return quantizeQ5_K(values);
   if (type === 'Q6_K') return quantizeQ6_K(values);
   if (type === 'F32' || type === 'F16' || type === 'BF16') return encodeFloat(values, type, what);
   throw new Error(`${what}: cannot write ${type}`);
@@ -73,14 +102,14 @@ function moreBits(layer: number, layers: number): boolean {
 }
 
 /**
- * The type llama.cpp's Q4_K_M gives the matrix `hf` of a model of `config` (its rule for models
- * other than Falcon and 70B ones): Q6_K for the head (the embedding when they are tied) and for
- * the v and down projections of the layers moreBits picks, Q4_K for the rest.
+ * The type llama.cpp's Q4_K_M or Q5_K_M gives the matrix `hf` of a model of `config` (its rule
+ * for models other than Falcon and 70B ones): Q6_K for the head (the embedding when they are
+ * tied) and for the v and down projections of the layers moreBits picks, Q4_K or Q5_K for the rest.
  */
-function mixedType(hf: string, config: LlamaConfig): GgmlType {
+function mixedType(hf: string, config: LlamaConfig, mix: 'Q4_K_M' | 'Q5_K_M'): GgmlType {
   if (hf === 'lm_head.weight' || (config.tieEmbeddings && hf === 'model.embed_tokens.weight')) return 'Q6_K';
   const m = /^model\.layers\.(\d+)\.(?:self_attn\.v_proj|mlp\.down_proj)\.weight$/.exec(hf);
-  return m && moreBits(Number(m[1]), config.nLayers) ? 'Q6_K' : 'Q4_K';
+  return m && moreBits(Number(m[1]), config.nLayers) ? 'Q6_K' : mix === 'Q4_K_M' ? 'Q4_K' : 'Q5_K';
 }
 
 /** What to write besides the tensors. */
@@ -112,7 +141,7 @@ export async function writeGgufCheckpoint(
       'general.file_type',
       {
         type: 'u32',
-        value: { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, Q5_0: 8, Q4_K: 14, Q4_K_M: 15, Q6_K: 18, BF16: 32 }[type],
+        value: FILE_TYPES[type],
       },
     ],
     ...configToGguf(config, store.where),
@@ -130,7 +159,9 @@ export async function writeGgufCheckpoint(
       throw new Error(`${what} has no GGUF name (only Llama-family parameters are written; merge LoRA factors first)`);
     const dims = [...info.shape].reverse();
     const t: GgmlType =
-      info.shape.length < 2 ? 'F32' : matrixType(type === 'Q4_K_M' ? mixedType(hf, config) : type, dims[0]);
+      info.shape.length < 2
+        ? 'F32'
+        : matrixType(type === 'Q4_K_M' || type === 'Q5_K_M' ? mixedType(hf, config, type) : type, dims[0]);
     const qk = arch === 'llama' ? isRopeProjection(hf) : undefined;
     return {
       name: gguf,
