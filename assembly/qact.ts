@@ -4,14 +4,16 @@
 // sum meets the two scales in f32:
 //   y[m,n] = Σ_b fl(dw[n,b]·dx[m,b])·isum[m,n,b], accumulated over b in order (fma),
 //   isum = Σ qw·qx (Q8_0), Σ q·qx − 8·Σ qx with the nibbles q in 0..15 (Q4_0), or
-//   Σ q·qx − 16·Σ qx with the 5-bit q in 0..31 (Q5_0).
+//   Σ q·qx − 16·Σ qx with the 5-bit q in 0..31 (Q5_0);
+//   Q4_1 and Q5_1 (w = d·q + m) add their min's term after each block's:
+//   y[m,n] = Σ_b fl(dw·dx)·Σ q·qx + fl(mw·dx)·Σ qx, the two fmas in that order.
 // Rounding x to 8 bits costs about 0.4% of each block's largest value; training and the exact
 // path (qblocks.ts) keep f32 activations.
 //
 // Each (m, n) takes the same operations whether it is computed in a decoding step (4 weight rows
 // against one x row) or in a tile (4 x rows against one weight row: prefill and batched
 // decoding), so a batched row gives the bits of the row alone. The integer sums are exact in any
-// order; the relaxed build dots Q4_0's nibbles and Q5_0's 5-bit quants with
+// order; the relaxed build dots the nibbles and the 5-bit quants with
 // i16x8.relaxed_dot_i8x16_i7x16_s (they are the 7-bit operand, which every engine must treat
 // alike; the two pair sums added stay inside int16: at most 4·31·128), the plain build widens them
 // to int16 first: both builds give the same sums.
@@ -21,7 +23,7 @@
 
 import { fma, halfHigh4, reduce4, storeLanes, topHalves4 } from './simd';
 import { absMax32, roundInt8x16 } from './quant';
-import { matmul_xwt_q, QT_Q4_0, QT_Q4_K, QT_Q5_0, QT_Q5_K, QT_Q6_K, QT_Q8_0, rowBytes, superBlocks, unsignedQuants } from './qblocks';
+import { hasMin, matmul_xwt_q, QT_Q4_0, QT_Q4_1, QT_Q4_K, QT_Q5_0, QT_Q5_1, QT_Q5_K, QT_Q6_K, QT_Q8_0, rowBytes, superBlocks, unsignedQuants } from './qblocks';
 import { decode4K, quantizeRowsK, rowRegionBytes, SUMS_BYTES, tile4K } from './kqact';
 import { QROWS_BYTES, qRows } from './workspace';
 
@@ -29,7 +31,7 @@ import { QROWS_BYTES, qRows } from './workspace';
 const TILE_WEIGHT_BYTES: usize = 256 << 10;
 
 /**
- * Σ over one block of 32 of the weight block at wp (Q8_0, Q4_0 or Q5_0 quants, no scale) · rows of x's
+ * Σ over one block of 32 of the weight block at wp (Q8_0, Q4_0, Q5_0, Q4_1 or Q5_1 quants, no scale) · rows of x's
  * int8 blocks at xp + r·k (r < rows: 1 or 4), the weights unpacked once for all rows: 4 rows are
  * reduced to one i32 lane each, one row is left in 4 lanes.
  */
@@ -63,7 +65,7 @@ const TILE_WEIGHT_BYTES: usize = 256 << 10;
   return i32x4.add(a, i32x4.add(i32x4.dot_i16x8_s(w2, v128.load8x8_s(xp, 16)), i32x4.dot_i16x8_s(w3, v128.load8x8_s(xp, 24))));
 }
 
-/** Σ over a block of 32: unsigned quants lo (values 0..15) and hi (16..31), Q4_0's 0..15 or Q5_0's 0..31 · x's int8 block at xp, in 4 i32 lanes. */
+/** Σ over a block of 32: unsigned quants lo (values 0..15) and hi (16..31), 0..15 or 0..31 · x's int8 block at xp, in 4 i32 lanes. */
 // @ts-ignore: decorator
 @inline function q4Row(lo: v128, hi: v128, xp: usize): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
@@ -106,9 +108,10 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
   }
 }
 
-/** The quants' offset times x's block sums, from 8 × the sums (quantizeRows'): Q4_0's 8, Q5_0's 16. */
+/** The quants' offset times x's block sums, from 8 × the sums (quantizeRows'): Q4_0's 8, Q5_0's 16; for Q4_1 and Q5_1 the sums. */
 // @ts-ignore: decorator
 @inline function offsetSums(sums8: v128, qt: i32): v128 {
+  if (hasMin(qt)) return i32x4.shr_s(sums8, 3);
   return qt == QT_Q5_0 ? i32x4.shl(sums8, 1) : sums8;
 }
 
@@ -123,8 +126,10 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
   for (let xp = xr; xp < end; xp += 32) {
     const w1 = wp + rb, w2 = w1 + rb, w3 = w2 + rb;
     let s = reduce4(blockDot(wp, xp, 0, 1, qt), blockDot(w1, xp, 0, 1, qt), blockDot(w2, xp, 0, 1, qt), blockDot(w3, xp, 0, 1, qt));
-    if (qt != QT_Q8_0) s = i32x4.sub(s, offsetSums(v128.load32_splat(xs + at), qt));
-    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(halfHigh4(topHalves4(wp, w1, w2, w3)), v128.load32_splat(xd + at)), acc);
+    if (qt != QT_Q8_0 && !hasMin(qt)) s = i32x4.sub(s, offsetSums(v128.load32_splat(xs + at), qt));
+    const dx = v128.load32_splat(xd + at);
+    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(halfHigh4(topHalves4(wp, w1, w2, w3)), dx), acc);
+    if (hasMin(qt)) acc = fma(f32x4.convert_i32x4_s(offsetSums(v128.load32_splat(xs + at), qt)), f32x4.mul(halfHigh4(topHalves4(wp + 2, w1 + 2, w2 + 2, w3 + 2)), dx), acc);
     wp += bytes;
     at += 16;
   }
@@ -138,8 +143,10 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
   let acc = f32x4.splat(0), wp = w, at: usize = 0;
   for (let xp = xr; xp < end; xp += 32) {
     let s = blockDot(wp, xp, k, 4, qt);
-    if (qt != QT_Q8_0) s = i32x4.sub(s, offsetSums(v128.load(xs + at), qt));
-    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(halfHigh4(v128.load16_splat(wp)), v128.load(xd + at)), acc);
+    if (qt != QT_Q8_0 && !hasMin(qt)) s = i32x4.sub(s, offsetSums(v128.load(xs + at), qt));
+    const dx = v128.load(xd + at);
+    acc = fma(f32x4.convert_i32x4_s(s), f32x4.mul(halfHigh4(v128.load16_splat(wp)), dx), acc);
+    if (hasMin(qt)) acc = fma(f32x4.convert_i32x4_s(offsetSums(v128.load(xs + at), qt)), f32x4.mul(halfHigh4(v128.load16_splat(wp + 2)), dx), acc);
     wp += bytes;
     at += 16;
   }
@@ -196,6 +203,12 @@ function chunkQ4_0(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usiz
 function chunkQ5_0(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, accumulate: bool): void {
   productChunk(y, ldy, q, xd, xs, w, rows, N, K, QT_Q5_0, accumulate);
 }
+function chunkQ4_1(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, accumulate: bool): void {
+  productChunk(y, ldy, q, xd, xs, w, rows, N, K, QT_Q4_1, accumulate);
+}
+function chunkQ5_1(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, accumulate: bool): void {
+  productChunk(y, ldy, q, xd, xs, w, rows, N, K, QT_Q5_1, accumulate);
+}
 function chunkQ4_K(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, accumulate: bool): void {
   productChunk(y, ldy, q, xd, xs, w, rows, N, K, QT_Q4_K, accumulate);
 }
@@ -208,7 +221,7 @@ function chunkQ6_K(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usiz
 
 /**
  * Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in blocks of qt and X rounded to int8 per block: of 32 for
- * Q8_0, Q4_0 and Q5_0 (the file's header), of 256 for Q4_K, Q5_K and Q6_K (kqact.ts); rows of Y are ldy floats
+ * Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1 (the file's header), of 256 for Q4_K, Q5_K and Q6_K (kqact.ts); rows of Y are ldy floats
  * apart. X is quantized in chunks of rows that fit the workspace's qRows region; a K too long for
  * 4 rows there takes the exact path.
  */
@@ -224,6 +237,8 @@ export function matmul_xwt_qa(y: usize, ldy: i32, x: usize, w: usize, M: i32, N:
     if (qt == QT_Q8_0) chunkQ8_0(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
     else if (qt == QT_Q4_0) chunkQ4_0(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
     else if (qt == QT_Q5_0) chunkQ5_0(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
+    else if (qt == QT_Q4_1) chunkQ4_1(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
+    else if (qt == QT_Q5_1) chunkQ5_1(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
     else if (qt == QT_Q4_K) chunkQ4_K(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
     else if (qt == QT_Q5_K) chunkQ5_K(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
     else chunkQ6_K(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);

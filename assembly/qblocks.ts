@@ -1,14 +1,15 @@
 // Linear-layer products over llama.cpp's block-quantized weights: rows of K values stored as
 // blocks of 32, Q8_0 (f16 scale d, 32 int8 q: w = d·q), Q4_0 (f16 d, 16 bytes of nibbles, low
-// nibbles values 0..15 and high nibbles 16..31: w = d·(q − 8)) or Q5_0 (f16 d, a u32 of fifth
-// bits, bit j for value j, then Q4_0's nibbles: w = d·(q − 16)), or as super-blocks of 256, Q4_K,
+// nibbles values 0..15 and high nibbles 16..31: w = d·(q − 8)), Q5_0 (f16 d, a u32 of fifth
+// bits, bit j for value j, then Q4_0's nibbles: w = d·(q − 16)), Q4_1 and Q5_1 (Q4_0's and
+// Q5_0's quants after an f16 d and an f16 min m: w = d·q + m), or as super-blocks of 256, Q4_K,
 // Q5_K and Q6_K (kquants.ts).
 //
 // Decoding (fewer than 4 rows of X) dots each weight row with x block by block: x is split into
 // two int16 parts (gemm.ts splitX16, about 30 bits), the quants widened to int16 in registers
 // meet them in exact integer multiply-adds (i32x4.dot_i16x8_s), and each block's sums are scaled
 // by its d and x's scale (rows longer than XQ_MAX widen Q8_0/Q4_0 quants to f32 instead, and take
-// the dequantizing path below for the super-blocks). Longer inputs dequantize as many weight rows
+// the dequantizing path below for the super-blocks, Q4_1 and Q5_1). Longer inputs dequantize as many weight rows
 // as the workspace's qRows region holds (1 MiB) and run the f32 GEMM on them.
 // quantize_blocks makes Q8_0 and Q4_0 blocks from f32 values as weights load.
 
@@ -24,11 +25,25 @@ export const QT_Q4_K: i32 = 5;
 export const QT_Q6_K: i32 = 6;
 export const QT_Q5_0: i32 = 7;
 export const QT_Q5_K: i32 = 8;
+export const QT_Q4_1: i32 = 9;
+export const QT_Q5_1: i32 = 10;
 
 /** Whether `qt` is a super-block type (256 values a block). */
 // @ts-ignore: decorator
 @inline export function superBlocks(qt: i32): bool {
   return qt == QT_Q4_K || qt == QT_Q5_K || qt == QT_Q6_K;
+}
+
+/** Whether `qt` is a block of 32 with a min (Q4_1, Q5_1: w = d·q + m). */
+// @ts-ignore: decorator
+@inline export function hasMin(qt: i32): bool {
+  return qt == QT_Q4_1 || qt == QT_Q5_1;
+}
+
+/** Whether `qt`'s quants have a fifth bit (Q5_0, Q5_1). */
+// @ts-ignore: decorator
+@inline function hasFifth(qt: i32): bool {
+  return qt == QT_Q5_0 || qt == QT_Q5_1;
 }
 
 /** Weight rows of K values dequantized per GEMM call. */
@@ -41,7 +56,7 @@ export const QT_Q5_K: i32 = 8;
 // @ts-ignore: decorator
 @inline export function rowBytes(K: i32, qt: i32): usize {
   if (superBlocks(qt)) return <usize>(K >> 8) * (qt == QT_Q4_K ? Q4K_BYTES : qt == QT_Q5_K ? Q5K_BYTES : Q6K_BYTES);
-  return <usize>(K >> 5) * (qt == QT_Q8_0 ? 34 : qt == QT_Q5_0 ? 22 : 18);
+  return <usize>(K >> 5) * (qt == QT_Q8_0 ? 34 : qt == QT_Q5_0 ? 22 : qt == QT_Q4_1 ? 20 : qt == QT_Q5_1 ? 24 : 18);
 }
 
 /** Byte j of the 16 lanes: byte 0 or 2 of a u32 for lanes 0..7, byte 1 or 3 for lanes 8..15 (upper). */
@@ -52,20 +67,25 @@ export const QT_Q5_K: i32 = 8;
     : i8x16.swizzle(qh, i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
 }
 
-/** Q5_0's fifth bits of values 0..15 (upper: 16..31) of the block at b, as 16 in the lanes where they are set. */
+/** The fifth bits (a u32 at qh, bit j for value j) of values 0..15 (upper: 16..31), as 16 in the lanes where they are set. */
 // @ts-ignore: decorator
-@inline export function fifthBits(b: usize, upper: bool): v128 {
+@inline export function fifthBits(qh: usize, upper: bool): v128 {
   const bit = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
-  const set = i8x16.eq(v128.and(fifthBytes(v128.load32_splat(b + 2), upper), bit), bit);
+  const set = i8x16.eq(v128.and(fifthBytes(v128.load32_splat(qh), upper), bit), bit);
   return v128.and(set, i8x16.splat(16));
 }
 
-/** The block's quants as unsigned values: Q4_0's nibbles (0..15), Q5_0's with their fifth bits (0..31); values 0..15, or (upper) 16..31. */
+/**
+ * The block's quants as unsigned values: Q4_0's and Q4_1's nibbles (0..15), Q5_0's and Q5_1's
+ * with their fifth bits (0..31); values 0..15, or (upper) 16..31.
+ */
 // @ts-ignore: decorator
 @inline export function unsignedQuants(b: usize, qt: i32, upper: bool): v128 {
-  const v = v128.load(b + (qt == QT_Q5_0 ? 6 : 2));
+  // the scales take 2 bytes (4 with a min), the fifth bits 4 more
+  const head: usize = (hasMin(qt) ? 4 : 2) + (hasFifth(qt) ? 4 : 0);
+  const v = v128.load(b + head);
   const q = upper ? shrBytes(v, 4, 15) : v128.and(v, i8x16.splat(15));
-  return qt == QT_Q5_0 ? v128.or(q, fifthBits(b, upper)) : q;
+  return hasFifth(qt) ? v128.or(q, fifthBits(b + head - 4, upper)) : q;
 }
 
 /** The 16 int8 lanes of v as four f32x4, in order. */
@@ -78,15 +98,17 @@ export const QT_Q5_K: i32 = 8;
 // @ts-ignore: decorator
 @inline function hi8b(v: v128): v128 { return f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(i16x8.extend_high_i8x16_s(v))); }
 
-/** The block's 32 quants as two vectors of 16 int8 (values 0..15 and 16..31). */
+/** The block's 32 quants less their offset (Q4_0's 8, Q5_0's 16; none with a min) as two vectors of 16 int8 (values 0..15 and 16..31). */
 // @ts-ignore: decorator
 @inline function quants0(b: usize, qt: i32): v128 {
   if (qt == QT_Q8_0) return v128.load(b + 2);
+  if (hasMin(qt)) return unsignedQuants(b, qt, false);
   return i8x16.sub(unsignedQuants(b, qt, false), i8x16.splat(qt == QT_Q5_0 ? 16 : 8));
 }
 // @ts-ignore: decorator
 @inline function quants1(b: usize, qt: i32): v128 {
   if (qt == QT_Q8_0) return v128.load(b + 18);
+  if (hasMin(qt)) return unsignedQuants(b, qt, true);
   return i8x16.sub(unsignedQuants(b, qt, true), i8x16.splat(qt == QT_Q5_0 ? 16 : 8));
 }
 
@@ -142,6 +164,18 @@ export function dequantize_rows_q(dst: usize, w: usize, rows: i32, K: i32, qt: i
   if (qt == QT_Q6_K) return dequantizeQ6K(dst, w, <usize>rows * <usize>(K >> 8));
   if (qt == QT_Q5_K) return dequantizeQ5K(dst, w, <usize>rows * <usize>(K >> 8));
   const bytes = rowBytes(32, qt), blocks = <usize>rows * <usize>(K >> 5);
+  if (hasMin(qt)) {
+    // d·q, then + m: two roundings, as ggml's reference dequantizers and gguf-py compute it
+    for (let b: usize = 0; b < blocks; b++) {
+      const d = f32x4.splat(half(<u32>load<u16>(w))), m = f32x4.splat(half(<u32>load<u16>(w + 2))), q0 = quants0(w, qt), q1 = quants1(w, qt), o = dst + b * 128;
+      v128.store(o, f32x4.add(f32x4.mul(d, lo8(q0)), m)); v128.store(o, f32x4.add(f32x4.mul(d, lo8b(q0)), m), 16);
+      v128.store(o, f32x4.add(f32x4.mul(d, hi8(q0)), m), 32); v128.store(o, f32x4.add(f32x4.mul(d, hi8b(q0)), m), 48);
+      v128.store(o, f32x4.add(f32x4.mul(d, lo8(q1)), m), 64); v128.store(o, f32x4.add(f32x4.mul(d, lo8b(q1)), m), 80);
+      v128.store(o, f32x4.add(f32x4.mul(d, hi8(q1)), m), 96); v128.store(o, f32x4.add(f32x4.mul(d, hi8b(q1)), m), 112);
+      w += bytes;
+    }
+    return;
+  }
   for (let b: usize = 0; b < blocks; b++) {
     const d = f32x4.splat(half(<u32>load<u16>(w))), q0 = quants0(w, qt), q1 = quants1(w, qt), o = dst + b * 128;
     v128.store(o, f32x4.mul(d, lo8(q0))); v128.store(o, f32x4.mul(d, lo8b(q0)), 16);
@@ -161,8 +195,9 @@ export function embedding_gather_q(out: usize, table: usize, ids: usize, n: i32,
 /** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in blocks of `qt` (K a multiple of the block's values); rows of Y are ldy floats apart. */
 export function matmul_xwt_q(y: usize, ldy: i32, x: usize, w: usize, M: i32, N: i32, K: i32, qt: i32, accumulate: bool): void {
   const rb = rowBytes(K, qt), q16 = K <= XQ_MAX, sb = superBlocks(qt);
-  // (Q5_K, whose 5-bit quants times scales would overflow the split products' i32 lanes, dequantizes)
-  if (M < 4 && (q16 || !sb) && qt != QT_Q5_K) {
+  // (Q5_K, whose 5-bit quants times scales would overflow the split products' i32 lanes, and
+  // Q4_1 and Q5_1, whose min would need x's sums, dequantize)
+  if (M < 4 && (q16 || !sb) && qt != QT_Q5_K && !hasMin(qt)) {
     // x's int16 parts, its scales per XB, and (Q4_K) its sums per 32
     const xq = packA(), xl = xq + <usize>K * 2, xs = xq + <usize>K * 4, xsum = xs + ((<usize>(K / XB) * 4 + 15) & ~(<usize>15));
     for (let m = 0; m < M; m++) {

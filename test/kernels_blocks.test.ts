@@ -1,12 +1,12 @@
 /**
- * The block-quantized kernels (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) against the f32 kernels on the
+ * The block-quantized kernels (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K) against the f32 kernels on the
  * dequantized weights (dequantized by the TypeScript reader, checked against llama.cpp's gguf-py
  * in test/checkpoint/gguf.test.ts and against super-blocks built by hand here): products within
  * 1e-5 of the largest value, dequantized rows and gathered embeddings equal.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../src/checkpoint/gguf/blocks.ts';
+import { dequantize, quantizeQ4_0, quantizeQ4_1, quantizeQ8_0 } from '../src/checkpoint/gguf/blocks.ts';
 import type { GgmlType } from '../src/checkpoint/gguf/format.ts';
 import { WeightType } from '../src/runtime/kernels.ts';
 import { Rng } from '../src/runtime/random.ts';
@@ -22,6 +22,8 @@ const TYPES: { wt: WeightType; name: GgmlType; blocks: (n: number, seed: number)
   { wt: WeightType.Q8_0, name: 'Q8_0', blocks: (n, seed) => quantizeQ8_0(normal(n, seed)) },
   { wt: WeightType.Q4_0, name: 'Q4_0', blocks: (n, seed) => quantizeQ4_0(normal(n, seed)) },
   { wt: WeightType.Q5_0, name: 'Q5_0', blocks: (n, seed) => randomBlocks('Q5_0', n, seed) },
+  { wt: WeightType.Q4_1, name: 'Q4_1', blocks: (n, seed) => quantizeQ4_1(normal(n, seed)) },
+  { wt: WeightType.Q5_1, name: 'Q5_1', blocks: (n, seed) => randomBlocks('Q5_1', n, seed) },
   { wt: WeightType.Q4_K, name: 'Q4_K', blocks: (n, seed) => randomBlocks('Q4_K', n, seed) },
   { wt: WeightType.Q5_K, name: 'Q5_K', blocks: (n, seed) => randomBlocks('Q5_K', n, seed) },
   { wt: WeightType.Q6_K, name: 'Q6_K', blocks: (n, seed) => randomBlocks('Q6_K', n, seed) },

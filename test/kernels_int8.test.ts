@@ -1,9 +1,10 @@
 /**
  * Generation's integer products over block-quantized weights (assembly/qact.ts, kqact.ts)
  * against an oracle written here from the formulas: x rounded to int8 per block (of 32 values for
- * Q8_0, Q4_0 and Q5_0, of 256 for Q4_K, Q5_K and Q6_K; scale max|x|/127, nearest with ties to even), each
+ * Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1, of 256 for Q4_K, Q5_K and Q6_K; scale max|x|/127, nearest with ties to even), each
  * block's exact integer sums (the super-blocks' 6- and 8-bit scales and mins applied to the
- * integer sums of their runs), then the f32 accumulation acc = isum·fl(d·dx) + acc. The plain
+ * integer sums of their runs), then the f32 accumulation acc = isum·fl(d·dx) + acc (Q4_1 and Q5_1:
+ * then acc = Σqx·fl(m·dx) + acc). The plain
  * build rounds each product and sum apart, so it must give the oracle's bits; the relaxed build
  * fuses them (FMA), so it must be within an ulp or two of each step. Both must also stay within
  * the rounding bound of 8-bit activations of the f32 product on the dequantized weights, and give
@@ -11,7 +12,14 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dequantize, quantizeQ4_0, quantizeQ4_K, quantizeQ6_K, quantizeQ8_0 } from '../src/checkpoint/gguf/blocks.ts';
+import {
+  dequantize,
+  quantizeQ4_0,
+  quantizeQ4_1,
+  quantizeQ4_K,
+  quantizeQ6_K,
+  quantizeQ8_0,
+} from '../src/checkpoint/gguf/blocks.ts';
 import type { GgmlType } from '../src/checkpoint/gguf/format.ts';
 import { halfToFloat } from '../src/checkpoint/dtypes.ts';
 import { WeightType } from '../src/runtime/kernels.ts';
@@ -67,6 +75,19 @@ function blockTerms(type: GgmlType, b: Uint8Array, at: number): { s: number; c: 
     }
     return [{ s: half(b, at), c }];
   }
+  if (type === 'Q4_1' || type === 'Q5_1') {
+    // value j: the nibble of the block's last 16 bytes (low for j < 16), Q5_1's bit j of the u32 at 4
+    // as its fifth bit; then the min m, whose factor is 1 for every value
+    const q5 = type === 'Q5_1',
+      qs = at + (q5 ? 8 : 4),
+      qh = q5 ? (b[at + 4] | (b[at + 5] << 8) | (b[at + 6] << 16) | (b[at + 7] << 24)) >>> 0 : 0,
+      c: number[] = [];
+    for (let j = 0; j < 32; j++) c[j] = (j < 16 ? b[qs + j] & 15 : b[qs + j - 16] >> 4) | (((qh >>> j) & 1) << 4);
+    return [
+      { s: half(b, at), c },
+      { s: half(b, at + 2), c: new Array(32).fill(1) },
+    ];
+  }
   if (type === 'Q4_K' || type === 'Q5_K') {
     // llama.cpp's get_scale_min_k4 over the 12 bytes at at + 4; run j of 32 values: sub-block j;
     // Q5_K: its nibbles 32 bytes further on, and bit j of byte at + 16 + (i mod 32) as value i's fifth bit
@@ -112,6 +133,8 @@ const BLOCK: Record<string, { values: number; bytes: number }> = {
   Q8_0: { values: 32, bytes: 34 },
   Q4_0: { values: 32, bytes: 18 },
   Q5_0: { values: 32, bytes: 22 },
+  Q4_1: { values: 32, bytes: 20 },
+  Q5_1: { values: 32, bytes: 24 },
   Q4_K: { values: 256, bytes: 144 },
   Q5_K: { values: 256, bytes: 176 },
   Q6_K: { values: 256, bytes: 210 },
@@ -166,17 +189,19 @@ const SHAPES: Record<number, [number, number, number][]> = {
   ],
 };
 
-/** The types, each with blocks of n values (quantized normal values; random Q5_0 and Q5_K blocks). */
+/** The types, each with blocks of n values (quantized normal values; random Q5_0, Q5_1 and Q5_K blocks). */
 const TYPES = [
   ['Q8_0', WeightType.Q8_0, (n: number, seed: number) => quantizeQ8_0(normal(n, seed))],
   ['Q4_0', WeightType.Q4_0, (n: number, seed: number) => quantizeQ4_0(normal(n, seed))],
   ['Q5_0', WeightType.Q5_0, (n: number, seed: number) => randomBlocks('Q5_0', n, seed)],
+  ['Q4_1', WeightType.Q4_1, (n: number, seed: number) => quantizeQ4_1(normal(n, seed))],
+  ['Q5_1', WeightType.Q5_1, (n: number, seed: number) => randomBlocks('Q5_1', n, seed)],
   ['Q4_K', WeightType.Q4_K, (n: number, seed: number) => quantizeQ4_K(normal(n, seed))],
   ['Q5_K', WeightType.Q5_K, (n: number, seed: number) => randomBlocks('Q5_K', n, seed)],
   ['Q6_K', WeightType.Q6_K, (n: number, seed: number) => quantizeQ6_K(normal(n, seed))],
 ] as const;
 
-test('int8-activation products over Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K: the oracle formula, the 8-bit rounding bound, rows alone and batched the same, accumulate', async () => {
+test('int8-activation products over Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K and Q6_K: the oracle formula, the 8-bit rounding bound, rows alone and batched the same, accumulate', async () => {
   for (const kind of await coreKinds()) {
     const core = await testCore(kind),
       k = core.kernels;

@@ -22,18 +22,31 @@ import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 
 /**
  * How the frozen base weights are stored: f32, bf16 (half the bytes), int8 (a quarter, per-row
- * scales), llama.cpp's blocks q8_0, q4_0, q5_0 (32 values with an f16 scale), q4_k, q5_k, q6_k (256), or
+ * scales), llama.cpp's blocks q8_0, q4_0, q5_0 (32 values with an f16 scale), q4_1, q5_1 (with an f16
+ * min too), q4_k, q5_k, q6_k (256), or
  * 'stored': each matrix as the checkpoint stores it (a GGUF file's blocks as they are, a Q4_K_M
  * file's mix of types included; bf16 as bf16; f32 and f16 as f32).
  */
-export type Dtype = 'f32' | 'bf16' | 'int8' | 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q5_k' | 'q6_k' | 'stored';
+export type Dtype =
+  | 'f32'
+  | 'bf16'
+  | 'int8'
+  | 'q8_0'
+  | 'q4_0'
+  | 'q5_0'
+  | 'q4_1'
+  | 'q5_1'
+  | 'q4_k'
+  | 'q5_k'
+  | 'q6_k'
+  | 'stored';
 
 /** What a model is made with besides its files. */
 export interface PretrainedOptions {
   /** storage of the frozen base weights (default 'f32'; Node's Llama: 'stored' for a GGUF file) */
   dtype?: Dtype;
   /**
-   * what generation feeds block-quantized weights (q8_0, q4_0, q5_0, q4_k, q5_k, q6_k): 'int8' (default) rounds
+   * what generation feeds block-quantized weights (q8_0, q4_0, q5_0, q4_1, q5_1, q4_k, q5_k, q6_k): 'int8' (default) rounds
    * the activations per block (of 32 values, 256 for q4_k, q5_k and q6_k) and multiplies in integers, as
    * llama.cpp does (faster); 'f32' keeps them exact
    */

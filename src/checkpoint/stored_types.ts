@@ -1,8 +1,8 @@
 /**
  * `--dtype stored`: each frozen matrix kept as the checkpoint stores it, nothing rounded again. A
- * GGUF file's Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K matrices keep their blocks (a Q4_K_M file
- * keeps its mix of Q4_K, Q6_K and Q5_0), BF16 matrices stay bf16, and F32, F16 and the blocks
- * without a kernel (Q4_1, Q5_1) become f32 (f16 values are exact in f32, not in bf16).
+ * GGUF file's block matrices (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K) keep their blocks
+ * (a Q4_K_M file keeps its mix of Q4_K, Q6_K and Q5_0, a Q5_K_M file its Q5_K, Q6_K and Q5_1),
+ * BF16 matrices stay bf16, and F32 and F16 ones become f32 (f16 values are exact in f32, not in bf16).
  */
 import { WeightType } from '../runtime/kernels.ts';
 import type { LlamaConfig } from '../model/config.ts';
@@ -15,6 +15,8 @@ const KEPT_AS: Partial<Record<string, WeightType>> = {
   Q8_0: WeightType.Q8_0,
   Q4_0: WeightType.Q4_0,
   Q5_0: WeightType.Q5_0,
+  Q4_1: WeightType.Q4_1,
+  Q5_1: WeightType.Q5_1,
   Q4_K: WeightType.Q4_K,
   Q5_K: WeightType.Q5_K,
   Q6_K: WeightType.Q6_K,

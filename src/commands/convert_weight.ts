@@ -6,7 +6,7 @@
  * with `model.safetensors` (and `config.json` when the config is known). Tensors keep their
  * dtype unless `--dtype` says otherwise; the output must not exist.
  *
- * `--output_format gguf [--dtype f32|f16|bf16|q8_0|q4_0|q5_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m] [--model_file T] [--adapter A]`: any
+ * `--output_format gguf [--dtype f32|f16|bf16|q8_0|q4_0|q5_0|q4_1|q5_1|q4_k|q5_k|q6_k|q4_k_m|q5_k_m] [--model_file T] [--adapter A]`: any
  * checkpoint (a GGUF file too) as one GGUF file for llama.cpp or Ollama, matrices of the given
  * type (default f16), the tokenizer T (a tokenizer.model; by default the one in P's folder)
  * written into it, and a PEFT adapter folder A merged into the base first (W += scale·B·A, the

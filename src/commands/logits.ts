@@ -1,5 +1,5 @@
 /**
- * `wasmformers logits --load_checkpoint P --input_ids 1,42,99 [--greedy N] [--weight_dtype f32|bf16|int8|q8_0|q4_0|q5_0|q4_k|q5_k|q6_k|stored] [--activations int8|f32]`: prints, as JSON,
+ * `wasmformers logits --load_checkpoint P --input_ids 1,42,99 [--greedy N] [--weight_dtype f32|bf16|int8|q8_0|q4_0|q5_0|q4_1|q5_1|q4_k|q5_k|q6_k|stored] [--activations int8|f32]`: prints, as JSON,
  * the last position's logits and a greedy continuation of N tokens — the quickest way to
  * compare this implementation with another one.
  */

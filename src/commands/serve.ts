@@ -1,6 +1,6 @@
 /**
  * `wasmformers serve --load_checkpoint <model> [--adapter name=path ...] [--host 127.0.0.1]
- * [--port 8080] [--api_key K] [--threads N] [--dtype f32|bf16|int8|q8_0|q4_0|q5_0|q4_k|q5_k|q6_k|stored]
+ * [--port 8080] [--api_key K] [--threads N] [--dtype f32|bf16|int8|q8_0|q4_0|q5_0|q4_1|q5_1|q4_k|q5_k|q6_k|stored]
  * [--activations int8|f32]`: an
  * OpenAI-compatible server (src/serve/) for the base model, its weights stored as --dtype (by
  * default as stored for a GGUF file, f32 otherwise), and

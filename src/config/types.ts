@@ -86,7 +86,7 @@ export interface RunConfig extends IgnoredKeys {
   stream_layers: string;
   /** ours: threads that run each rank's kernels (0: the machine's cores shared out among the ranks) */
   threads: number;
-  /** ours: what generation feeds block-quantized weights (q8_0, q4_0, q5_0, q4_k, q5_k, q6_k), 'int8' (llama.cpp's integer products) or 'f32' (exact); the schema checks it */
+  /** ours: what generation feeds block-quantized weights (q8_0, q4_0, q5_0, q4_1, q5_1, q4_k, q5_k, q6_k), 'int8' (llama.cpp's integer products) or 'f32' (exact); the schema checks it */
   activations: Activations;
   runner_config: {
     epochs: number;

@@ -10,7 +10,20 @@ import { WeightType, weightBytes } from '../runtime/kernels.ts';
 export type PlanCategory = 'weights' | 'LoRA' | 'gradients' | 'optimizer state' | 'activations' | 'core';
 
 /** What an entry holds: f32 or i32 values, plain bytes, or a matrix in a weight storage type. */
-export type ElementType = 'f32' | 'bf16' | 'i8' | 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k' | 'q5_0' | 'q5_k' | 'i32' | 'u8';
+export type ElementType =
+  | 'f32'
+  | 'bf16'
+  | 'i8'
+  | 'q8_0'
+  | 'q4_0'
+  | 'q4_k'
+  | 'q6_k'
+  | 'q5_0'
+  | 'q5_k'
+  | 'q4_1'
+  | 'q5_1'
+  | 'i32'
+  | 'u8';
 
 /** One allocation of the plan: `bytes` holds `shape` of `type`, padded to 64 bytes. */
 export interface PlanEntry {

@@ -1,7 +1,7 @@
 /**
  * The names the commands take for the storage of frozen base weights (`--dtype`,
  * `param_init_type`, `logits --weight_dtype`): f32 (float32), bf16 (bfloat16), int8 with a scale
- * per row, llama.cpp's blocks q8_0, q4_0, q5_0 (32 values) and q4_k, q5_k, q6_k (256 values), and `stored`:
+ * per row, llama.cpp's blocks q8_0, q4_0, q5_0, q4_1, q5_1 (32 values) and q4_k, q5_k, q6_k (256 values), and `stored`:
  * each matrix as the checkpoint stores it (checkpoint/stored_types.ts).
  */
 import { WeightType } from '../runtime/kernels.ts';
@@ -17,6 +17,8 @@ export const WEIGHT_DTYPES: Readonly<Record<string, WeightType>> = {
   q8_0: WeightType.Q8_0,
   q4_0: WeightType.Q4_0,
   q5_0: WeightType.Q5_0,
+  q4_1: WeightType.Q4_1,
+  q5_1: WeightType.Q5_1,
   q4_k: WeightType.Q4_K,
   q5_k: WeightType.Q5_K,
   q6_k: WeightType.Q6_K,

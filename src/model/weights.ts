@@ -6,7 +6,15 @@
 import type { Core } from '../runtime/core.ts';
 import { blockValues, isBlockType, WeightType, weightBytes } from '../runtime/kernels.ts';
 import { checkBlockScales } from './block_scales.ts';
-import { dequantize, quantizeQ4_K, quantizeQ5_0, quantizeQ5_K, quantizeQ6_K } from '../checkpoint/gguf/blocks.ts';
+import {
+  dequantize,
+  quantizeQ4_1,
+  quantizeQ4_K,
+  quantizeQ5_0,
+  quantizeQ5_1,
+  quantizeQ5_K,
+  quantizeQ6_K,
+} from '../checkpoint/gguf/blocks.ts';
 import type { BlockType } from '../checkpoint/gguf/format.ts';
 import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
@@ -33,11 +41,15 @@ const BLOCK_NAMES: Partial<Record<WeightType, BlockType>> = {
   [WeightType.Q6_K]: 'Q6_K',
   [WeightType.Q5_0]: 'Q5_0',
   [WeightType.Q5_K]: 'Q5_K',
+  [WeightType.Q4_1]: 'Q4_1',
+  [WeightType.Q5_1]: 'Q5_1',
 };
 
-/** The block types setMatrix quantizes in TypeScript (the K-quants' fits search; Q5_0 is rarely asked for). */
+/** The block types setMatrix quantizes in TypeScript (the K-quants' fits search; the others are rarely asked for). */
 const QUANTIZE_TS: Partial<Record<WeightType, (values: Float32Array) => Uint8Array>> = {
   [WeightType.Q5_0]: quantizeQ5_0,
+  [WeightType.Q4_1]: quantizeQ4_1,
+  [WeightType.Q5_1]: quantizeQ5_1,
   [WeightType.Q4_K]: quantizeQ4_K,
   [WeightType.Q5_K]: quantizeQ5_K,
   [WeightType.Q6_K]: quantizeQ6_K,
@@ -46,7 +58,7 @@ const QUANTIZE_TS: Partial<Record<WeightType, (values: Float32Array) => Uint8Arr
 /** Values setMatrix converts per kernel call (its scratch: 16 MiB of f32, not the whole matrix). */
 const CONVERT_VALUES = 1 << 22;
 
-/** The ggml name of a block weight type (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K). */
+/** The ggml name of a block weight type (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K). */
 export function blockTypeName(wt: WeightType): BlockType {
   const name = BLOCK_NAMES[wt];
   if (!name) throw new Error(`weight type ${WeightType[wt]} is not a block type`);
@@ -55,11 +67,10 @@ export function blockTypeName(wt: WeightType): BlockType {
 
 /**
  * The type llama.cpp's quantizer gives a matrix of super-block type `wt` whose rows are not whole
- * super-blocks of 256 values: Q5_0 for Q4_K, Q8_0 for Q6_K (and here for Q5_K: llama.cpp's Q5_1 has
- * no kernel here, and Q8_0 keeps more bits, not fewer).
+ * super-blocks of 256 values: Q5_0 for Q4_K, Q5_1 for Q5_K, Q8_0 for Q6_K.
  */
 export function superBlockFallback(wt: WeightType): WeightType {
-  return wt === WeightType.Q4_K ? WeightType.Q5_0 : WeightType.Q8_0;
+  return wt === WeightType.Q4_K ? WeightType.Q5_0 : wt === WeightType.Q5_K ? WeightType.Q5_1 : WeightType.Q8_0;
 }
 
 /**

@@ -343,6 +343,8 @@ describe('Llama, generate and finetune', () => {
       ['q4_k', 0.3],
       ['q5_k', 0.15],
       ['q5_0', 0.15],
+      ['q5_1', 0.15],
+      ['q4_1', 0.3],
       ['q4_0', 0.3],
     ] as const) {
       const m = await Llama.fromPretrained(wide, { dtype });
@@ -397,7 +399,7 @@ describe('Llama, generate and finetune', () => {
     await assert.rejects(Llama.fromPretrained(join(dir, 'nowhere')), /nowhere: no such file or folder/);
     await assert.rejects(
       Llama.fromPretrained(folder, { dtype: 'f16' as 'f32' }),
-      /dtype "f16": expected f32, float32, bf16, bfloat16, int8, q8_0, q4_0, q5_0, q4_k, q5_k, q6_k, stored$/,
+      /dtype "f16": expected f32, float32, bf16, bfloat16, int8, q8_0, q4_0, q5_0, q4_1, q5_1, q4_k, q5_k, q6_k, stored$/,
     );
     const bytesOf = (config: Uint8Array) => ({
       config,

@@ -396,7 +396,7 @@ describe('run_mindformer', () => {
       [['--config', tiny, '--run_mode', 'finetun'], /unknown --run_mode 'finetun'/],
       [
         ['--config', tiny, '--run_mode', 'predict', '--predict_data', 'Hi', '--dtype', 'q3_k'],
-        /unknown --dtype 'q3_k' \(f32, float32, bf16, bfloat16, int8, q8_0, q4_0, q5_0, q4_k, q5_k, q6_k, stored\)/,
+        /unknown --dtype 'q3_k' \(f32, float32, bf16, bfloat16, int8, q8_0, q4_0, q5_0, q4_1, q5_1, q4_k, q5_k, q6_k, stored\)/,
       ],
       [
         ['--config', tiny, '--run_mode', 'predict', '--predict_data', 'Hi', '--dtype', 'stored'],

@@ -1,6 +1,6 @@
 /**
- * llama.cpp's block-quantized layouts, to f32, and from f32: Q8_0, Q4_0 and Q5_0 as its reference
- * quantizers compute them (f32 arithmetic, scales stored as f16), Q4_K, Q5_K and Q6_K by the
+ * llama.cpp's block-quantized layouts, to f32, and from f32: Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1 as its
+ * reference quantizers compute them (f32 arithmetic, scales stored as f16), Q4_K, Q5_K and Q6_K by the
  * least-squares fits described at quantizeAffineK and quantizeQ6_K:
  * - Q8_0, 32 values in 34 bytes: f16 d, then 32 int8 q; x = d·q, d = max|x|/127, q = round(x/d).
  * - Q4_0, 32 values in 18 bytes: f16 d, then 16 bytes whose low nibbles hold values 0..15 and
@@ -14,9 +14,10 @@
  * - Q5_K, 256 values in 176 bytes: f16 d, f16 dmin, Q4_K's 12 bytes of (scale, min) pairs, 32
  *   bytes of fifth bits (bit i of byte l for value l of the i-th 32), 128 bytes of nibbles as
  *   Q4_K's; x = d·scale·q − dmin·min.
- * Read only (dequantized), as llama.cpp lays them out:
- * - Q4_1, 32 values in 20 bytes: f16 d, f16 m, 16 bytes of nibbles as Q4_0's; x = d·q + m.
- * - Q5_1, 32 values in 24 bytes: f16 d, f16 m, the fifth bits, the nibbles; x = d·q + m.
+ * - Q4_1, 32 values in 20 bytes: f16 d, f16 m, 16 bytes of nibbles as Q4_0's; x = d·q + m,
+ *   m = min x, d = (max x − m)/15.
+ * - Q5_1, 32 values in 24 bytes: f16 d, f16 m, the fifth bits, the nibbles; x = d·q + m,
+ *   d = (max x − m)/31.
  */
 import { decodeF32, floatToHalf, halfToFloat } from '../dtypes.ts';
 import { GGML_TYPES, type GgmlType } from './format.ts';
@@ -198,6 +199,52 @@ export function quantizeQ5_0(x: Float32Array): Uint8Array {
     dv.setUint32(22 * b + 2, qh >>> 0, true);
   }
   return out;
+}
+
+/**
+ * f32 values (a multiple of 32) as blocks of 32 with a scale and a min (Q4_1: top 15, 20 bytes;
+ * Q5_1: top 31, 24 bytes), as llama.cpp's reference quantizers make them, in f32: m = min x,
+ * d = (max x − m)/top, q = min(top, trunc((x − m)·(1/d) + 0.5)) (0 where d is 0); d and m as f16,
+ * then (Q5_1) the fifth bits as a u32, bit j for value j, then the low four bits as Q4_0's nibbles.
+ */
+function quantizeMinBlocks(x: Float32Array, top: 15 | 31): Uint8Array {
+  const bytes = top === 15 ? 20 : 24,
+    out = new Uint8Array((x.length / 32) * bytes),
+    dv = new DataView(out.buffer);
+  for (let b = 0; b < x.length / 32; b++) {
+    const at = bytes * b,
+      block = x.subarray(32 * b, 32 * b + 32);
+    let lo = Infinity,
+      hi = -Infinity;
+    for (const v of block) {
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    const d = f32(f32(hi - lo) / top),
+      id = d ? f32(1 / d) : 0,
+      q = (v: number) => Math.min(top, Math.trunc(f32(f32(f32(v - lo) * id) + 0.5))) & top;
+    dv.setUint16(at, halfBits(d), true);
+    dv.setUint16(at + 2, halfBits(lo), true);
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      const a = q(block[j]),
+        c = q(block[j + 16]);
+      out[at + bytes - 16 + j] = (a & 15) | ((c & 15) << 4);
+      qh |= ((a >> 4) << j) | ((c >> 4) << (j + 16));
+    }
+    if (top === 31) dv.setUint32(at + 4, qh >>> 0, true);
+  }
+  return out;
+}
+
+/** f32 values (a multiple of 32) as Q4_1 blocks (quantizeMinBlocks). */
+export function quantizeQ4_1(x: Float32Array): Uint8Array {
+  return quantizeMinBlocks(x, 15);
+}
+
+/** f32 values (a multiple of 32) as Q5_1 blocks (quantizeMinBlocks). */
+export function quantizeQ5_1(x: Float32Array): Uint8Array {
+  return quantizeMinBlocks(x, 31);
 }
 
 /**

@@ -41,10 +41,7 @@ export type TypedValue =
   | { type: 'f32s'; value: Float32Array }
   | { type: 'i32s'; value: Int32Array };
 
-/**
- * The ggml tensor types this project reads or writes, with their block size and bytes per block
- * (Q4_1, Q5_1 and Q5_K are read only, as some published files hold them).
- */
+/** The ggml tensor types this project reads or writes, with their block size and bytes per block. */
 export const GGML_TYPES = {
   F32: { id: 0, block: 1, bytes: 4 },
   F16: { id: 1, block: 1, bytes: 2 },

@@ -2,11 +2,10 @@
  * A checkpoint (tensors under Hugging Face names, its config, its tokenizer) as a GGUF file that
  * llama.cpp runs: tensors renamed (gguf/names.ts), the llama architecture's q/k rows put in
  * llama.cpp's interleaved RoPE order, matrices stored as the chosen type (F32, F16, BF16, Q8_0,
- * Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, or Q4_K_M and Q5_K_M: llama.cpp's mixes of Q4_K or Q5_K with
+ * Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, or Q4_K_M and Q5_K_M: llama.cpp's mixes of Q4_K or Q5_K with
  * Q6_K, see mixedType; as llama.cpp's quantizer does, a matrix whose rows are not whole
- * super-blocks of 256 is stored as Q5_0 instead of Q4_K and as Q8_0 instead of Q6_K, and here as
- * Q8_0 instead of Q5_K too, where llama.cpp takes Q5_1, which nothing here writes; one whose rows
- * are not whole blocks of 32 as F16), vectors (norms, biases) as F32, Llama 3's rescaled RoPE as
+ * super-blocks of 256 is stored as Q5_0 instead of Q4_K, Q5_1 instead of Q5_K and Q8_0 instead
+ * of Q6_K, and one whose rows are not whole blocks of 32 as F16), vectors (norms, biases) as F32, Llama 3's rescaled RoPE as
  * the rope_freqs.weight factors llama.cpp reads. Written under a temporary name and renamed.
  */
 import { dirname } from 'node:path';
@@ -17,7 +16,16 @@ import { baseTensorList } from '../../model/weights.ts';
 import { decodeF32, encodeFloat } from '../dtypes.ts';
 import { permuteRopeRows } from '../names.ts';
 import type { TensorStore } from '../store.ts';
-import { quantizeQ4_0, quantizeQ4_K, quantizeQ5_0, quantizeQ5_K, quantizeQ6_K, quantizeQ8_0 } from './blocks.ts';
+import {
+  quantizeQ4_0,
+  quantizeQ4_1,
+  quantizeQ4_K,
+  quantizeQ5_0,
+  quantizeQ5_1,
+  quantizeQ5_K,
+  quantizeQ6_K,
+  quantizeQ8_0,
+} from './blocks.ts';
 import { configToGguf, ggufArchitecture, llama3Factors } from './config.ts';
 import { GGML_TYPES, type GgmlType, type TypedValue } from './format.ts';
 import { ggufName, isRopeProjection } from './names.ts';
@@ -32,6 +40,8 @@ export const GGUF_OUTPUT_TYPES = [
   'Q8_0',
   'Q4_0',
   'Q5_0',
+  'Q4_1',
+  'Q5_1',
   'Q4_K',
   'Q5_K',
   'Q6_K',
@@ -48,6 +58,8 @@ const FILE_TYPES: Record<GgufOutputType, number> = {
   Q4_0: 2,
   Q8_0: 7,
   Q5_0: 8,
+  Q4_1: 3,
+  Q5_1: 9,
   Q4_K: 14,
   Q4_K_M: 15,
   Q5_K: 16,
@@ -61,6 +73,8 @@ function encode(values: Float32Array, type: GgmlType, what: string): Uint8Array 
   if (type === 'Q8_0') return quantizeQ8_0(values);
   if (type === 'Q4_0') return quantizeQ4_0(values);
   if (type === 'Q5_0') return quantizeQ5_0(values);
+  if (type === 'Q4_1') return quantizeQ4_1(values);
+  if (type === 'Q5_1') return quantizeQ5_1(values);
   if (type === 'Q4_K') return quantizeQ4_K(values);
   if (type === 'Q5_K') return quantizeQ5_K(values);
   if (type === 'Q6_K') return quantizeQ6_K(values);
@@ -91,7 +105,8 @@ function checkTensorsOfConfig(store: TensorStore, config: LlamaConfig): void {
 
 /** The type a matrix with rows of `cols` values is written as when `type` is asked for (see the file comment). */
 function matrixType(type: GgmlType, cols: number): GgmlType {
-  if (GGML_TYPES[type].block === 256 && cols % 256 !== 0) return matrixType(type === 'Q4_K' ? 'Q5_0' : 'Q8_0', cols);
+  if (GGML_TYPES[type].block === 256 && cols % 256 !== 0)
+    return matrixType(type === 'Q4_K' ? 'Q5_0' : type === 'Q5_K' ? 'Q5_1' : 'Q8_0', cols);
   return cols % GGML_TYPES[type].block !== 0 ? 'F16' : type;
 }
 
