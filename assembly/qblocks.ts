@@ -165,7 +165,7 @@ export function dequantize_rows_q(dst: usize, w: usize, rows: i32, K: i32, qt: i
   if (qt == QT_Q5_K) return dequantizeQ5K(dst, w, <usize>rows * <usize>(K >> 8));
   const bytes = rowBytes(32, qt), blocks = <usize>rows * <usize>(K >> 5);
   if (hasMin(qt)) {
-    // d·q, then + m: two roundings, as ggml's reference dequantizers and gguf-py compute it
+    // d·q, then + m: two roundings, as gguf-py and the TypeScript reader (gguf/blocks.ts) compute it
     for (let b: usize = 0; b < blocks; b++) {
       const d = f32x4.splat(half(<u32>load<u16>(w))), m = f32x4.splat(half(<u32>load<u16>(w + 2))), q0 = quants0(w, qt), q1 = quants1(w, qt), o = dst + b * 128;
       v128.store(o, f32x4.add(f32x4.mul(d, lo8(q0)), m)); v128.store(o, f32x4.add(f32x4.mul(d, lo8b(q0)), m), 16);

@@ -92,6 +92,8 @@ describe('threads inside a rank', async () => {
       WeightType.Q8_0,
       WeightType.Q4_0,
       WeightType.Q5_0,
+      WeightType.Q4_1,
+      WeightType.Q5_1,
       WeightType.Q4_K,
       WeightType.Q5_K,
       WeightType.Q6_K,
