@@ -1,7 +1,7 @@
 /**
  * Inference speed beside llama.cpp: prefill (a 128-token prompt) and decode tokens/s for the
  * stories15M, stories110M and TinyLlama-1.1B shapes (random weights from init_checkpoint), ours
- * with f32, bf16, q8_0, q4_0, q5_0, q4_k and q6_k weights, and llama.cpp's q4_k_m mix (the
+ * with f32, bf16, q8_0, q4_0, q5_0, q4_k and q6_k weights, and llama.cpp's q4_k_m and q5_k_m mixes (the
  * super-blocks where rows are whole super-blocks of 256: not stories15M's 288) on 1 and 2 threads
  * beside llama.cpp on a GGUF file of the same type written by convert_weight (which ours reads
  * with --dtype stored for the block types: each matrix in its blocks), in
@@ -33,7 +33,7 @@ const PROMPT = 128,
   DECODE = 64;
 const SHAPES: (Shape & { types: string[] })[] = [
   { name: 'stories15M', dim: 288, layers: 6, heads: 6, kvHeads: 6, ffn: 768, types: ['f32', 'bf16', 'q8_0', 'q4_0'] },
-  { ...STORIES_110M, types: ['f32', 'bf16', 'q8_0', 'q4_0', 'q5_0', 'q4_k', 'q6_k', 'q4_k_m'] },
+  { ...STORIES_110M, types: ['f32', 'bf16', 'q8_0', 'q4_0', 'q5_0', 'q4_k', 'q6_k', 'q4_k_m', 'q5_k_m'] },
   {
     name: 'TinyLlama-1.1B',
     dim: 2048,
@@ -41,7 +41,7 @@ const SHAPES: (Shape & { types: string[] })[] = [
     heads: 32,
     kvHeads: 4,
     ffn: 5632,
-    types: ['bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m'],
+    types: ['bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m', 'q5_k_m'],
   },
 ];
 const THREADS = [1, 2];
