@@ -1,12 +1,13 @@
-// Generation's integer path for Q4_K, Q5_K and Q6_K weights (kquants.ts), as llama.cpp computes them
+// Generation's integer path for Q4_K, Q5_K, Q6_K and Q3_K weights (kquants.ts), as llama.cpp computes them
 // against its q8_K activations: each row of X is rounded to int8 per super-block of 256 values
 // (dx = max|x|/127, nearest with ties to even), the quants meet it in exact integer products, the
-// sub-block scales and mins are applied in integers, and only a super-block's one (Q6_K) or two
+// sub-block scales and mins are applied in integers, and only a super-block's one (Q6_K, Q3_K) or two
 // (Q4_K, Q5_K) sums meet the f32 scales, accumulated over the super-blocks b in order (fma):
 //   Q4_K: y = Σ_b isum·fl(d·dx) + imin·fl(−dmin·dx),
 //         isum = Σ_j sc_j·Σ q·qx, imin = Σ_j min_j·Σ qx over the 8 runs j of 32 (q: nibbles 0..15);
 //   Q5_K: as Q4_K, q in 0..31 (the nibble and its fifth bit);
-//   Q6_K: y = Σ_b isum·fl(d·dx), isum = Σ_j sc_j·(Σ q·qx − 32·Σ qx) over the 16 runs of 16 (q: 0..63).
+//   Q6_K: y = Σ_b isum·fl(d·dx), isum = Σ_j sc_j·(Σ q·qx − 32·Σ qx) over the 16 runs of 16 (q: 0..63);
+//   Q3_K: as Q6_K, with sc_j its 6-bit scales minus 32 and Σ_j sc_j·(Σ q·qx − 4·Σ qx) (q: 0..7).
 // As qact.ts does for blocks of 32, decoding takes 4 weight rows against one x row and tiles take
 // 4 x rows against one weight row, with the same operations for each (row, column), so a batched
 // row has the bits of the row alone. The relaxed build dots x with the quants (the 7-bit operand
@@ -15,13 +16,13 @@
 // first. The integer sums are exact, so both builds get the same ones.
 //
 // Bounds: Q4_K's int16 lanes hold 4 products, at most 4·15·127 = 7620 (Q5_K's 4·31·127 = 15748);
-// Q6_K's hold 2, at most 2·63·127 = 16002; the plain build's scaled quants at most 31·63 and
-// 63·128. A super-block's sums stay under 2^29.
+// Q6_K's hold 2, at most 2·63·127 = 16002 (Q3_K's 2·7·127); the plain build's scaled quants at
+// most 31·63 and 63·128. A super-block's sums stay under 2^29.
 
 import { fma, halfHigh4, reduce4, shrBytes, topHalves4 } from './simd';
 import { absMax32, roundInt8x16 } from './quant';
-import { fifthBitsK, q6Quants, scalesMinsK4 } from './kquants';
-import { QT_Q6_K, QT_Q5_K, rowBytes } from './qblocks';
+import { fifthBitsK, q3Quants, q6Quants, scalesMinsK4, scalesQ3K } from './kquants';
+import { QT_Q3_K, QT_Q6_K, QT_Q5_K, rowBytes } from './qblocks';
 
 /** Bytes of x's sums per super-block and row: 8 int16 sums of runs of 32, then 16 of runs of 16. */
 export const SUMS_BYTES: usize = 48;
@@ -95,6 +96,18 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
   return i32x4.add(run32(a0, a1, xp, s1), run32(b0, b1, xp + 32, s2));
 }
 
+/** Whether `qt` has a scale per run of 16 values and no mins (Q6_K, Q3_K: sumRuns16), rather than Q4_K's and Q5_K's runs of 32. */
+// @ts-ignore: decorator
+@inline function runs16(qt: i32): bool {
+  return qt == QT_Q6_K || qt == QT_Q3_K;
+}
+
+/** Byte offset of the f16 d in a Q6_K or Q3_K super-block. */
+// @ts-ignore: decorator
+@inline function dAt(qt: i32): usize {
+  return qt == QT_Q3_K ? 108 : 208;
+}
+
 /**
  * isum of one Q4_K or Q5_K (qt) super-block at w (sm: its scalesMinsK4) against rows of x's 256
  * int8 at xp + r·k (r < rows: 1 or 4); 4 rows are reduced to one lane each, one row is left in 4 lanes.
@@ -135,32 +148,43 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
   return i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(sm), v128.load(s));
 }
 
-/** 32·Σ_j sc_j·Σ qx over the 16 runs of one Q6_K super-block (its scales 0..7 and 8..15 as int16 lanes lo, hi) against x's sums at s: 4 i32 lanes. */
+/**
+ * The quants' offset (Q6_K's 32, Q3_K's 4: 2^shift) times Σ_j sc_j·Σ qx over the 16 runs of one
+ * super-block (its scales 0..7 and 8..15 as int16 lanes lo, hi) against x's sums at s: 4 i32 lanes.
+ */
 // @ts-ignore: decorator
-@inline function offsetQ6K(lo: v128, hi: v128, s: usize): v128 {
-  return i32x4.shl(i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(s, 16)), i32x4.dot_i16x8_s(hi, v128.load(s, 32))), 5);
+@inline function offsetRuns16(lo: v128, hi: v128, s: usize, shift: i32): v128 {
+  return i32x4.shl(i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(s, 16)), i32x4.dot_i16x8_s(hi, v128.load(s, 32))), shift);
 }
 
-/** The four runs of 16 of one group of Q6_K (quants q0..q3, scales c0..c3) against x's runs at xp, xp + 32, xp + 64, xp + 96. */
+/** The four runs of 16 of one group of Q6_K or Q3_K (quants q0..q3, scales c0..c3) against x's runs at xp, xp + 32, xp + 64, xp + 96. */
 // @ts-ignore: decorator
 @inline function quad16(q0: v128, q1: v128, q2: v128, q3: v128, c0: v128, c1: v128, c2: v128, c3: v128, xp: usize): v128 {
   return i32x4.add(i32x4.add(run16(q0, xp, c0), run16(q1, xp + 32, c1)), i32x4.add(run16(q2, xp + 64, c2), run16(q3, xp + 96, c3)));
 }
 
 /**
- * isum of one Q6_K super-block at w against rows of x (int8 at xp + r·k, sums at s + r·sumsRow,
- * r < rows: 1 or 4); 4 rows are reduced to one lane each, one row is left in 4 lanes.
+ * isum of one Q6_K or Q3_K (qt) super-block at w against rows of x (int8 at xp + r·k, sums at
+ * s + r·sumsRow, r < rows: 1 or 4); 4 rows are reduced to one lane each, one row is left in 4 lanes.
  */
 // @ts-ignore: decorator
-@inline function sumQ6K(w: usize, xp: usize, k: usize, s: usize, sumsRow: usize, rows: i32): v128 {
+@inline function sumRuns16(w: usize, xp: usize, k: usize, s: usize, sumsRow: usize, rows: i32, qt: i32): v128 {
   let r0 = i32x4.splat(0), r1 = r0, r2 = r0, r3 = r0;
-  const scales = v128.load(w + 192), lo = i16x8.extend_low_i8x16_s(scales), hi = i16x8.extend_high_i8x16_s(scales);
+  const isQ3 = qt == QT_Q3_K, shift = isQ3 ? 2 : 5;
+  const scales = isQ3 ? scalesQ3K(w + 96) : v128.load(w + 192), lo = i16x8.extend_low_i8x16_s(scales), hi = i16x8.extend_high_i8x16_s(scales);
   for (let hf = 0; hf < 2; hf++) {
     // the half's 8 scales as int16 lanes, the group's 4 at lanes 0, 2, 4, 6 (rotated on per group)
     let sc = hf == 0 ? lo : hi;
     for (let l0 = 0; l0 < 32; l0 += 16) {
-      const ql = w + <usize>(64 * hf + l0), qh = w + 128 + <usize>(32 * hf + l0);
-      const q0 = q6Quants(ql, qh, 0), q1 = q6Quants(ql, qh, 1), q2 = q6Quants(ql, qh, 2), q3 = q6Quants(ql, qh, 3);
+      let q0: v128, q1: v128, q2: v128, q3: v128;
+      if (isQ3) {
+        // Q3_K: the half's 2-bit parts, and the high bits of both halves shifted down to this half's
+        const qs = v128.load(w + 32 + <usize>(32 * hf + l0)), hm = i16x8.shr_u(v128.load(w + <usize>l0), 4 * hf);
+        q0 = q3Quants(qs, hm, 0); q1 = q3Quants(qs, hm, 1); q2 = q3Quants(qs, hm, 2); q3 = q3Quants(qs, hm, 3);
+      } else {
+        const ql = w + <usize>(64 * hf + l0), qh = w + 128 + <usize>(32 * hf + l0);
+        q0 = q6Quants(ql, qh, 0); q1 = q6Quants(ql, qh, 1); q2 = q6Quants(ql, qh, 2); q3 = q6Quants(ql, qh, 3);
+      }
       const c0 = splatLane16(sc, 0), c1 = splatLane16(sc, 2), c2 = splatLane16(sc, 4), c3 = splatLane16(sc, 6);
       sc = i8x16.shuffle(sc, sc, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1);
       const run = xp + <usize>(128 * hf + l0);
@@ -172,9 +196,9 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
       }
     }
   }
-  if (rows == 1) return i32x4.sub(r0, offsetQ6K(lo, hi, s));
-  return reduce4(i32x4.sub(r0, offsetQ6K(lo, hi, s)), i32x4.sub(r1, offsetQ6K(lo, hi, s + sumsRow)),
-    i32x4.sub(r2, offsetQ6K(lo, hi, s + 2 * sumsRow)), i32x4.sub(r3, offsetQ6K(lo, hi, s + 3 * sumsRow)));
+  if (rows == 1) return i32x4.sub(r0, offsetRuns16(lo, hi, s, shift));
+  return reduce4(i32x4.sub(r0, offsetRuns16(lo, hi, s, shift)), i32x4.sub(r1, offsetRuns16(lo, hi, s + sumsRow, shift)),
+    i32x4.sub(r2, offsetRuns16(lo, hi, s + 2 * sumsRow, shift)), i32x4.sub(r3, offsetRuns16(lo, hi, s + 3 * sumsRow, shift)));
 }
 
 /**
@@ -187,7 +211,7 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
   let acc = f32x4.splat(0), wp = w, s = xs, dp = xd;
   for (let xp = xr; xp < end; xp += 256) {
     const w1 = wp + rb, w2 = w1 + rb, w3 = w2 + rb, dx = v128.load32_splat(dp);
-    if (qt != QT_Q6_K) {
+    if (!runs16(qt)) {
       const m0 = scalesMinsK4(wp + 4), m1 = scalesMinsK4(w1 + 4), m2 = scalesMinsK4(w2 + 4), m3 = scalesMinsK4(w3 + 4);
       const isum = reduce4(sumQ4K(wp, m0, xp, 0, 1, qt), sumQ4K(w1, m1, xp, 0, 1, qt), sumQ4K(w2, m2, xp, 0, 1, qt), sumQ4K(w3, m3, xp, 0, 1, qt));
       const imin = reduce4(minsQ4K(m0, s), minsQ4K(m1, s), minsQ4K(m2, s), minsQ4K(m3, s));
@@ -198,8 +222,9 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
       acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(i32x4.shl(h, 16)), dx), acc);
       acc = fma(f32x4.convert_i32x4_s(imin), f32x4.neg(f32x4.mul(halfHigh4(h), dx)), acc);
     } else {
-      const isum = reduce4(sumQ6K(wp, xp, 0, s, 0, 1), sumQ6K(w1, xp, 0, s, 0, 1), sumQ6K(w2, xp, 0, s, 0, 1), sumQ6K(w3, xp, 0, s, 0, 1));
-      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(topHalves4(wp + 208, w1 + 208, w2 + 208, w3 + 208)), dx), acc);
+      const isum = reduce4(sumRuns16(wp, xp, 0, s, 0, 1, qt), sumRuns16(w1, xp, 0, s, 0, 1, qt), sumRuns16(w2, xp, 0, s, 0, 1, qt), sumRuns16(w3, xp, 0, s, 0, 1, qt));
+      const at = dAt(qt);
+      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(topHalves4(wp + at, w1 + at, w2 + at, w3 + at)), dx), acc);
     }
     wp += bytes;
     s += SUMS_BYTES;
@@ -218,15 +243,15 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
   let acc = f32x4.splat(0), wp = w, s = xs, dp = xd;
   for (let xp = xr; xp < end; xp += 256) {
     const dx = v128.load(dp);
-    if (qt != QT_Q6_K) {
+    if (!runs16(qt)) {
       const sm = scalesMinsK4(wp + 4), h = v128.load32_splat(wp); // d | dmin << 16
       const isum = sumQ4K(wp, sm, xp, k, 4, qt);
       const imin = reduce4(minsQ4K(sm, s), minsQ4K(sm, s + sumsRow), minsQ4K(sm, s + 2 * sumsRow), minsQ4K(sm, s + 3 * sumsRow));
       acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(i32x4.shl(h, 16)), dx), acc);
       acc = fma(f32x4.convert_i32x4_s(imin), f32x4.neg(f32x4.mul(halfHigh4(h), dx)), acc);
     } else {
-      const isum = sumQ6K(wp, xp, k, s, sumsRow, 4);
-      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(v128.load16_splat(wp + 208)), dx), acc);
+      const isum = sumRuns16(wp, xp, k, s, sumsRow, 4, qt);
+      acc = fma(f32x4.convert_i32x4_s(isum), f32x4.mul(halfHigh4(v128.load16_splat(wp + dAt(qt))), dx), acc);
     }
     wp += bytes;
     s += SUMS_BYTES;

@@ -8,6 +8,10 @@
 //   scales, f16 d; each half of 128 values reads 64 bytes of ql and 32 of qh, and value
 //   l + 32g (g = 0..3) of a half takes ql's low (g even) or high (g odd) nibble of byte l + 32·(g&1)
 //   and bits 2g..2g+1 of qh byte l: w = d·scale·(q − 32), one scale per 16 values.
+// - Q3_K, 110 bytes: 32 bytes of high bits (hmask), 64 bytes of 2-bit low parts (qs), 12 bytes
+//   packing sixteen 6-bit scales, f16 d; value l + 32g of half h (g = 0..3, l = 0..31) takes bits
+//   2g..2g+1 of qs byte 32h + l and bit 4h + g of hmask byte l as its third bit:
+//   w = d·(scale − 32)·(q − 4), one scale per 16 values, laid out as Q6_K's.
 //
 // The dot products meet x as splitX16 leaves it (two int16 parts, one scale per 256 values, which
 // is one super-block): the quants times their small integer scales fit int16 and the products
@@ -20,6 +24,7 @@ import { LO } from './gemm';
 export const Q4K_BYTES: usize = 144;
 export const Q6K_BYTES: usize = 210;
 export const Q5K_BYTES: usize = 176;
+export const Q3K_BYTES: usize = 110;
 
 /** Q5_K's fifth bits of run i (0..7) for the 16 values whose bit bytes are qh, as 16 in the lanes where they are set. */
 // @ts-ignore: decorator
@@ -122,6 +127,45 @@ export function dotRowQ4K(xq: usize, xl: usize, xs: usize, xsum: usize, w: usize
   return v128.or(nib, top);
 }
 
+/**
+ * Q3_K's run g of 16 three-bit quants (0..7) of half h at qs (the half's 16 bytes of 2-bit parts)
+ * and hm (the 16 bytes of high bits, shifted right by 4h), as u8 lanes.
+ */
+// @ts-ignore: decorator
+@inline export function q3Quants(qs: v128, hm: v128, g: i32): v128 {
+  const low = g == 0 ? v128.and(qs, i8x16.splat(3)) : shrBytes(qs, 2 * g, 3);
+  let top: v128;
+  if (g < 2) top = shlBytes(hm, 2 - g, 4);
+  else if (g == 2) top = v128.and(hm, i8x16.splat(4));
+  else top = shrBytes(hm, 1, 4);
+  return v128.or(low, top);
+}
+
+/** Q3_K's 6-bit scale j (0..15) of the 12 packed bytes at p, minus 32 (as scalesQ3K's lane j). */
+// @ts-ignore: decorator
+@inline function scaleQ3K(p: usize, j: i32): i32 {
+  const low = (<i32>load<u8>(p + <usize>(j & 7)) >> (j < 8 ? 0 : 4)) & 15;
+  return (low | (((<i32>load<u8>(p + 8 + <usize>(j & 3)) >> (2 * (j >> 2))) & 3) << 4)) - 32;
+}
+
+/**
+ * Q3_K's sixteen 6-bit scales minus 32 (int8 lanes 0..15, one per run of 16 values) from the 12
+ * bytes at p: scale j takes its low four bits from byte j mod 8 (low nibble for j < 8) and its top
+ * two from bits 2·(j div 4) of byte 8 + j mod 4.
+ */
+// @ts-ignore: decorator
+@inline export function scalesQ3K(p: usize): v128 {
+  const v = v128.load32_lane(p + 8, v128.load64_zero(p), 2);
+  const a = i8x16.shuffle(v, v, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
+  const low = v128.bitselect(v128.and(a, i8x16.splat(15)), shrBytes(a, 4, 15), i8x16(-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0));
+  // the top bits: byte 8 + j mod 4 shifted right by 0, 2, 4 and 6 for j in 0..3, 4..7, 8..11 and 12..15
+  const b = i8x16.shuffle(v, v, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11);
+  const b01 = i8x16.shuffle(b, i16x8.shr_u(b, 2), 0, 1, 2, 3, 20, 21, 22, 23, 0, 0, 0, 0, 0, 0, 0, 0);
+  const b23 = i8x16.shuffle(i16x8.shr_u(b, 4), i16x8.shr_u(b, 6), 0, 1, 2, 3, 20, 21, 22, 23, 0, 0, 0, 0, 0, 0, 0, 0);
+  const top = shlBytes(i8x16.shuffle(b01, b23, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), 4, 0x30);
+  return i8x16.sub(v128.or(low, top), i8x16.splat(32));
+}
+
 /** Q6_K's run g as q6Quants, minus 32, as int8. */
 // @ts-ignore: decorator
 @inline function q6Group(ql: usize, qh: usize, g: i32): v128 {
@@ -202,6 +246,25 @@ export function dequantizeQ5K(dst: usize, w: usize, blocks: usize): void {
     }
     dst += 1024;
     w += Q5K_BYTES;
+  }
+}
+
+/** dst[256·blocks] f32 = the Q3_K super-blocks at w: (d·(scale − 32))·(q − 4). */
+export function dequantizeQ3K(dst: usize, w: usize, blocks: usize): void {
+  for (let b: usize = 0; b < blocks; b++) {
+    const d = half(<u32>load<u16>(w + 108)), four = i8x16.splat(4);
+    for (let hf = 0; hf < 2; hf++) {
+      for (let l0 = 0; l0 < 32; l0 += 16) {
+        const qs = v128.load(w + 32 + <usize>(32 * hf + l0)), hm = i16x8.shr_u(v128.load(w + <usize>l0), 4 * hf), run = 8 * hf + (l0 >> 4);
+        const o = dst + <usize>(128 * hf + l0) * 4;
+        store16(o, i8x16.sub(q3Quants(qs, hm, 0), four), d * <f32>scaleQ3K(w + 96, run), 0);
+        store16(o + 128, i8x16.sub(q3Quants(qs, hm, 1), four), d * <f32>scaleQ3K(w + 96, run + 2), 0);
+        store16(o + 256, i8x16.sub(q3Quants(qs, hm, 2), four), d * <f32>scaleQ3K(w + 96, run + 4), 0);
+        store16(o + 384, i8x16.sub(q3Quants(qs, hm, 3), four), d * <f32>scaleQ3K(w + 96, run + 6), 0);
+      }
+    }
+    dst += 1024;
+    w += Q3K_BYTES;
   }
 }
 

@@ -18,12 +18,12 @@
 // alike; the two pair sums added stay inside int16: at most 4·31·128), the plain build widens them
 // to int16 first: both builds give the same sums.
 //
-// matmul_xwt_qa, the export, also runs Q4_K, Q5_K and Q6_K: the same loops over the kernels of
+// matmul_xwt_qa, the export, also runs Q4_K, Q5_K, Q6_K and Q3_K: the same loops over the kernels of
 // kqact.ts, whose activations are rounded per super-block of 256.
 
 import { fma, halfHigh4, reduce4, storeLanes, topHalves4 } from './simd';
 import { absMax32, roundInt8x16 } from './quant';
-import { hasMin, matmul_xwt_q, QT_Q4_0, QT_Q4_1, QT_Q4_K, QT_Q5_0, QT_Q5_1, QT_Q5_K, QT_Q6_K, QT_Q8_0, rowBytes, superBlocks, unsignedQuants } from './qblocks';
+import { hasMin, matmul_xwt_q, QT_Q3_K, QT_Q4_0, QT_Q4_1, QT_Q4_K, QT_Q5_0, QT_Q5_1, QT_Q5_K, QT_Q6_K, QT_Q8_0, rowBytes, superBlocks, unsignedQuants } from './qblocks';
 import { decode4K, quantizeRowsK, rowRegionBytes, SUMS_BYTES, tile4K } from './kqact';
 import { QROWS_BYTES, qRows } from './workspace';
 
@@ -215,13 +215,16 @@ function chunkQ4_K(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usiz
 function chunkQ5_K(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, accumulate: bool): void {
   productChunk(y, ldy, q, xd, xs, w, rows, N, K, QT_Q5_K, accumulate);
 }
+function chunkQ3_K(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, accumulate: bool): void {
+  productChunk(y, ldy, q, xd, xs, w, rows, N, K, QT_Q3_K, accumulate);
+}
 function chunkQ6_K(y: usize, ldy: usize, q: usize, xd: usize, xs: usize, w: usize, rows: i32, N: i32, K: i32, accumulate: bool): void {
   productChunk(y, ldy, q, xd, xs, w, rows, N, K, QT_Q6_K, accumulate);
 }
 
 /**
  * Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in blocks of qt and X rounded to int8 per block: of 32 for
- * Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1 (the file's header), of 256 for Q4_K, Q5_K and Q6_K (kqact.ts); rows of Y are ldy floats
+ * Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1 (the file's header), of 256 for Q4_K, Q5_K, Q6_K and Q3_K (kqact.ts); rows of Y are ldy floats
  * apart. X is quantized in chunks of rows that fit the workspace's qRows region; a K too long for
  * 4 rows there takes the exact path.
  */
@@ -241,6 +244,7 @@ export function matmul_xwt_qa(y: usize, ldy: i32, x: usize, w: usize, M: i32, N:
     else if (qt == QT_Q5_1) chunkQ5_1(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
     else if (qt == QT_Q4_K) chunkQ4_K(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
     else if (qt == QT_Q5_K) chunkQ5_K(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
+    else if (qt == QT_Q3_K) chunkQ3_K(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
     else chunkQ6_K(yc, <usize>ldy, q, xd, xs, w, rows, N, K, accumulate);
   }
 }

@@ -3,19 +3,19 @@
 // nibbles values 0..15 and high nibbles 16..31: w = d·(q − 8)), Q5_0 (f16 d, a u32 of fifth
 // bits, bit j for value j, then Q4_0's nibbles: w = d·(q − 16)), Q4_1 and Q5_1 (Q4_0's and
 // Q5_0's quants after an f16 d and an f16 min m: w = d·q + m), or as super-blocks of 256, Q4_K,
-// Q5_K and Q6_K (kquants.ts).
+// Q5_K, Q6_K and Q3_K (kquants.ts).
 //
 // Decoding (fewer than 4 rows of X) dots each weight row with x block by block: x is split into
 // two int16 parts (gemm.ts splitX16, about 30 bits), the quants widened to int16 in registers
 // meet them in exact integer multiply-adds (i32x4.dot_i16x8_s), and each block's sums are scaled
 // by its d and x's scale (rows longer than XQ_MAX widen Q8_0/Q4_0 quants to f32 instead, and take
-// the dequantizing path below for the super-blocks, Q4_1 and Q5_1). Longer inputs dequantize as many weight rows
+// the dequantizing path below for the other super-blocks, Q4_1 and Q5_1). Longer inputs dequantize as many weight rows
 // as the workspace's qRows region holds (1 MiB) and run the f32 GEMM on them.
 // quantize_blocks makes Q8_0 and Q4_0 blocks from f32 values as weights load.
 
 import { fma, hsum, shrBytes } from './simd';
 import { gemm, LO, splitX16, WT_F32, XB, XQ_MAX } from './gemm';
-import { dequantizeQ4K, dequantizeQ5K, dequantizeQ6K, dotRowQ4K, dotRowQ6K, Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, sumBlocks32 } from './kquants';
+import { dequantizeQ3K, dequantizeQ4K, dequantizeQ5K, dequantizeQ6K, dotRowQ4K, dotRowQ6K, Q3K_BYTES, Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, sumBlocks32 } from './kquants';
 import { half, halfBits } from './quant';
 import { QROWS_BYTES, packA, qRows } from './workspace';
 
@@ -27,11 +27,12 @@ export const QT_Q5_0: i32 = 7;
 export const QT_Q5_K: i32 = 8;
 export const QT_Q4_1: i32 = 9;
 export const QT_Q5_1: i32 = 10;
+export const QT_Q3_K: i32 = 11;
 
 /** Whether `qt` is a super-block type (256 values a block). */
 // @ts-ignore: decorator
 @inline export function superBlocks(qt: i32): bool {
-  return qt == QT_Q4_K || qt == QT_Q5_K || qt == QT_Q6_K;
+  return qt == QT_Q4_K || qt == QT_Q5_K || qt == QT_Q6_K || qt == QT_Q3_K;
 }
 
 /** Whether `qt` is a block of 32 with a min (Q4_1, Q5_1: w = d·q + m). */
@@ -55,7 +56,7 @@ export const QT_Q5_1: i32 = 10;
 /** Bytes of one row of K values. */
 // @ts-ignore: decorator
 @inline export function rowBytes(K: i32, qt: i32): usize {
-  if (superBlocks(qt)) return <usize>(K >> 8) * (qt == QT_Q4_K ? Q4K_BYTES : qt == QT_Q5_K ? Q5K_BYTES : Q6K_BYTES);
+  if (superBlocks(qt)) return <usize>(K >> 8) * (qt == QT_Q4_K ? Q4K_BYTES : qt == QT_Q5_K ? Q5K_BYTES : qt == QT_Q3_K ? Q3K_BYTES : Q6K_BYTES);
   return <usize>(K >> 5) * (qt == QT_Q8_0 ? 34 : qt == QT_Q5_0 ? 22 : qt == QT_Q4_1 ? 20 : qt == QT_Q5_1 ? 24 : 18);
 }
 
@@ -163,6 +164,7 @@ export function dequantize_rows_q(dst: usize, w: usize, rows: i32, K: i32, qt: i
   if (qt == QT_Q4_K) return dequantizeQ4K(dst, w, <usize>rows * <usize>(K >> 8));
   if (qt == QT_Q6_K) return dequantizeQ6K(dst, w, <usize>rows * <usize>(K >> 8));
   if (qt == QT_Q5_K) return dequantizeQ5K(dst, w, <usize>rows * <usize>(K >> 8));
+  if (qt == QT_Q3_K) return dequantizeQ3K(dst, w, <usize>rows * <usize>(K >> 8));
   const bytes = rowBytes(32, qt), blocks = <usize>rows * <usize>(K >> 5);
   if (hasMin(qt)) {
     // d·q, then + m: two roundings, as gguf-py and the TypeScript reader (gguf/blocks.ts) compute it
@@ -195,9 +197,9 @@ export function embedding_gather_q(out: usize, table: usize, ids: usize, n: i32,
 /** Y[M,N] (+)= X[M,K]·W[N,K]ᵀ with W in blocks of `qt` (K a multiple of the block's values); rows of Y are ldy floats apart. */
 export function matmul_xwt_q(y: usize, ldy: i32, x: usize, w: usize, M: i32, N: i32, K: i32, qt: i32, accumulate: bool): void {
   const rb = rowBytes(K, qt), q16 = K <= XQ_MAX, sb = superBlocks(qt);
-  // (Q5_K, whose 5-bit quants times scales would overflow the split products' i32 lanes, and
-  // Q4_1 and Q5_1, whose min would need x's sums, dequantize)
-  if (M < 4 && (q16 || !sb) && qt != QT_Q5_K && !hasMin(qt)) {
+  // (Q5_K, whose 5-bit quants times scales would overflow the split products' i32 lanes, Q3_K,
+  // and Q4_1 and Q5_1, whose min would need x's sums, dequantize)
+  if (M < 4 && (q16 || !sb) && qt != QT_Q5_K && qt != QT_Q3_K && !hasMin(qt)) {
     // x's int16 parts, its scales per XB, and (Q4_K) its sums per 32
     const xq = packA(), xl = xq + <usize>K * 2, xs = xq + <usize>K * 4, xsum = xs + ((<usize>(K / XB) * 4 + 15) & ~(<usize>15));
     for (let m = 0; m < M; m++) {

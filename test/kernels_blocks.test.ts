@@ -1,5 +1,5 @@
 /**
- * The block-quantized kernels (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K) against the f32 kernels on the
+ * The block-quantized kernels (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q3_K) against the f32 kernels on the
  * dequantized weights (dequantized by the TypeScript reader, checked against llama.cpp's gguf-py
  * in test/checkpoint/gguf.test.ts and against super-blocks built by hand here): products within
  * 1e-5 of the largest value, dequantized rows and gathered embeddings equal.
@@ -27,6 +27,7 @@ const TYPES: { wt: WeightType; name: GgmlType; blocks: (n: number, seed: number)
   { wt: WeightType.Q4_K, name: 'Q4_K', blocks: (n, seed) => randomBlocks('Q4_K', n, seed) },
   { wt: WeightType.Q5_K, name: 'Q5_K', blocks: (n, seed) => randomBlocks('Q5_K', n, seed) },
   { wt: WeightType.Q6_K, name: 'Q6_K', blocks: (n, seed) => randomBlocks('Q6_K', n, seed) },
+  { wt: WeightType.Q3_K, name: 'Q3_K', blocks: (n, seed) => randomBlocks('Q3_K', n, seed) },
 ];
 
 /** Checks every kernel over `blocks` (N rows of K values of `wt`) against the f32 kernels on `w`, their dequantized values. */

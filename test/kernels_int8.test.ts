@@ -1,7 +1,7 @@
 /**
  * Generation's integer products over block-quantized weights (assembly/qact.ts, kqact.ts)
  * against an oracle written here from the formulas: x rounded to int8 per block (of 32 values for
- * Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1, of 256 for Q4_K, Q5_K and Q6_K; scale max|x|/127, nearest with ties to even), each
+ * Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1, of 256 for Q4_K, Q5_K, Q6_K and Q3_K; scale max|x|/127, nearest with ties to even), each
  * block's exact integer sums (the super-blocks' 6- and 8-bit scales and mins applied to the
  * integer sums of their runs), then the f32 accumulation acc = isum·fl(d·dx) + acc (Q4_1 and Q5_1:
  * then acc = Σqx·fl(m·dx) + acc). The plain
@@ -115,6 +115,23 @@ function blockTerms(type: GgmlType, b: Uint8Array, at: number): { s: number; c: 
       { s: -half(b, at + 2), c: m },
     ];
   }
+  if (type === 'Q3_K') {
+    // value i of half h: bits 2g..2g+1 of qs byte 32 + 32h + l, bit 4h + g of hmask byte l; run
+    // i >> 4's 6-bit scale (low four bits in byte (i >> 4) mod 8, top two in byte 104 + (i >> 4) mod 4) minus 32
+    const c: number[] = [];
+    for (let i = 0; i < 256; i++) {
+      const h = i >> 7,
+        g = (i & 127) >> 5,
+        l = i & 31,
+        j = i >> 4,
+        q = ((b[at + 32 + 32 * h + l] >> (2 * g)) & 3) | (((b[at + l] >> (4 * h + g)) & 1) << 2),
+        sc =
+          (((b[at + 96 + (j & 7)] >> (j < 8 ? 0 : 4)) & 15) | (((b[at + 104 + (j & 3)] >> (2 * (j >> 2))) & 3) << 4)) -
+          32;
+      c[i] = sc * (q - 4);
+    }
+    return [{ s: half(b, at + 108), c }];
+  }
   // Q6_K: value i of half h: ql byte 64h + l + 32(g & 1) (low nibble for g < 2), qh byte 32h + l bits 2g..2g+1
   const c: number[] = [];
   for (let i = 0; i < 256; i++) {
@@ -138,6 +155,7 @@ const BLOCK: Record<string, { values: number; bytes: number }> = {
   Q4_K: { values: 256, bytes: 144 },
   Q5_K: { values: 256, bytes: 176 },
   Q6_K: { values: 256, bytes: 210 },
+  Q3_K: { values: 256, bytes: 110 },
 };
 
 /** The oracle's y[M,N] for x[M,K] against N rows of `type` blocks; `fused` as the relaxed build's FMA. */
@@ -189,7 +207,7 @@ const SHAPES: Record<number, [number, number, number][]> = {
   ],
 };
 
-/** The types, each with blocks of n values (quantized normal values; random Q5_0, Q5_1 and Q5_K blocks). */
+/** The types, each with blocks of n values (quantized normal values; random Q5_0, Q5_1, Q5_K and Q3_K blocks). */
 const TYPES = [
   ['Q8_0', WeightType.Q8_0, (n: number, seed: number) => quantizeQ8_0(normal(n, seed))],
   ['Q4_0', WeightType.Q4_0, (n: number, seed: number) => quantizeQ4_0(normal(n, seed))],
@@ -199,9 +217,10 @@ const TYPES = [
   ['Q4_K', WeightType.Q4_K, (n: number, seed: number) => quantizeQ4_K(normal(n, seed))],
   ['Q5_K', WeightType.Q5_K, (n: number, seed: number) => randomBlocks('Q5_K', n, seed)],
   ['Q6_K', WeightType.Q6_K, (n: number, seed: number) => quantizeQ6_K(normal(n, seed))],
+  ['Q3_K', WeightType.Q3_K, (n: number, seed: number) => randomBlocks('Q3_K', n, seed)],
 ] as const;
 
-test('int8-activation products over Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K and Q6_K: the oracle formula, the 8-bit rounding bound, rows alone and batched the same, accumulate', async () => {
+test('int8-activation products over Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K and Q3_K: the oracle formula, the 8-bit rounding bound, rows alone and batched the same, accumulate', async () => {
   for (const kind of await coreKinds()) {
     const core = await testCore(kind),
       k = core.kernels;

@@ -97,6 +97,7 @@ describe('threads inside a rank', async () => {
       WeightType.Q4_K,
       WeightType.Q5_K,
       WeightType.Q6_K,
+      WeightType.Q3_K,
     ];
     for (const wt of types) {
       // super-blocks take rows of whole 256 values

@@ -1,6 +1,6 @@
 /**
  * `--dtype stored`: each frozen matrix kept as the checkpoint stores it, nothing rounded again. A
- * GGUF file's block matrices (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K) keep their blocks
+ * GGUF file's block matrices (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q3_K) keep their blocks
  * (a Q4_K_M file keeps its mix of Q4_K, Q6_K and Q5_0, a Q5_K_M file its Q5_K, Q6_K and Q5_1),
  * BF16 matrices stay bf16, and F32 and F16 ones become f32 (f16 values are exact in f32, not in bf16).
  */
@@ -20,6 +20,7 @@ const KEPT_AS: Partial<Record<string, WeightType>> = {
   Q4_K: WeightType.Q4_K,
   Q5_K: WeightType.Q5_K,
   Q6_K: WeightType.Q6_K,
+  Q3_K: WeightType.Q3_K,
 } satisfies Partial<Record<GgmlType, WeightType>>;
 
 /**

@@ -22,6 +22,7 @@ export type ElementType =
   | 'q5_k'
   | 'q4_1'
   | 'q5_1'
+  | 'q3_k'
   | 'i32'
   | 'u8';
 

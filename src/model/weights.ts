@@ -43,6 +43,7 @@ const BLOCK_NAMES: Partial<Record<WeightType, BlockType>> = {
   [WeightType.Q5_K]: 'Q5_K',
   [WeightType.Q4_1]: 'Q4_1',
   [WeightType.Q5_1]: 'Q5_1',
+  [WeightType.Q3_K]: 'Q3_K',
 };
 
 /** The block types setMatrix quantizes in TypeScript (the K-quants' fits search; the others are rarely asked for). */
@@ -58,7 +59,7 @@ const QUANTIZE_TS: Partial<Record<WeightType, (values: Float32Array) => Uint8Arr
 /** Values setMatrix converts per kernel call (its scratch: 16 MiB of f32, not the whole matrix). */
 const CONVERT_VALUES = 1 << 22;
 
-/** The ggml name of a block weight type (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K). */
+/** The ggml name of a block weight type (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, Q3_K). */
 export function blockTypeName(wt: WeightType): BlockType {
   const name = BLOCK_NAMES[wt];
   if (!name) throw new Error(`weight type ${WeightType[wt]} is not a block type`);
@@ -596,6 +597,10 @@ export class LlamaWeights {
       arena.f32(m.ptr, values.length).set(values);
       return;
     }
+    if (m.wt === WeightType.Q3_K)
+      throw new Error(
+        `a Q3_K matrix [${m.rows}, ${m.cols}] takes the blocks a GGUF file stores; nothing here quantizes to Q3_K`,
+      );
     const quantize = QUANTIZE_TS[m.wt];
     if (quantize) {
       const blocks = quantize(values);

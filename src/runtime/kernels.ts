@@ -11,7 +11,8 @@ import type { Slice, ThreadPool } from './pool.ts';
  * How frozen weights are stored: f32, bf16 (upper half of f32), int8 with an f32 scale per row,
  * llama.cpp's blocks of 32 with an f16 scale, Q8_0 (34 bytes a block), Q4_0 (18 bytes) and Q5_0
  * (22 bytes), or with an f16 scale and min, Q4_1 (20 bytes) and Q5_1 (24 bytes), or its
- * super-blocks of 256, Q4_K (144 bytes), Q6_K (210 bytes) and Q5_K (176 bytes).
+ * super-blocks of 256, Q4_K (144 bytes), Q6_K (210 bytes), Q5_K (176 bytes) and Q3_K (110 bytes;
+ * read from GGUF files only: nothing here quantizes to it).
  */
 export enum WeightType {
   F32 = 0,
@@ -25,21 +26,24 @@ export enum WeightType {
   Q5_K = 8,
   Q4_1 = 9,
   Q5_1 = 10,
+  Q3_K = 11,
 }
 
 /** Bytes per element of a weight type (fractional for the block types, whose rows are whole blocks). */
 export function weightBytes(wt: WeightType): number {
-  return [4, 2, 1, 34 / 32, 18 / 32, 144 / 256, 210 / 256, 22 / 32, 176 / 256, 20 / 32, 24 / 32][wt];
+  return [4, 2, 1, 34 / 32, 18 / 32, 144 / 256, 210 / 256, 22 / 32, 176 / 256, 20 / 32, 24 / 32, 110 / 256][wt];
 }
 
 /** Whether a weight type is one of llama.cpp's blocks (rows must be whole blocks, see blockValues). */
 export function isBlockType(wt: WeightType): boolean {
-  return wt >= WeightType.Q8_0 && wt <= WeightType.Q5_1;
+  return wt >= WeightType.Q8_0 && wt <= WeightType.Q3_K;
 }
 
-/** Values per block of a weight type: 256 for Q4_K, Q5_K and Q6_K, 32 for Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1, 1 otherwise. */
+/** Values per block of a weight type: 256 for Q4_K, Q5_K, Q6_K and Q3_K, 32 for Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1, 1 otherwise. */
 export function blockValues(wt: WeightType): number {
-  return wt === WeightType.Q4_K || wt === WeightType.Q5_K || wt === WeightType.Q6_K ? 256 : isBlockType(wt) ? 32 : 1;
+  const superBlock =
+    wt === WeightType.Q4_K || wt === WeightType.Q5_K || wt === WeightType.Q6_K || wt === WeightType.Q3_K;
+  return superBlock ? 256 : isBlockType(wt) ? 32 : 1;
 }
 
 /** Throws unless `n` values are whole blocks of `wt` (the block kernels would leave the rest out). */
@@ -221,7 +225,7 @@ export interface CoreExports {
     qt: number,
     acc: number,
   ): void;
-  /** matmul_xwt_q's call, with x rounded to int8 per block (of 32 for Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1, of 256 for Q4_K, Q5_K and Q6_K) */
+  /** matmul_xwt_q's call, with x rounded to int8 per block (of 32 for Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1, of 256 for Q4_K, Q5_K, Q6_K and Q3_K) */
   matmul_xwt_qa: CoreExports['matmul_xwt_q'];
   matmul_dyw_q(dx: number, dy: number, w: number, M: number, N: number, K: number, qt: number, acc: number): void;
   dequantize_rows_q(dst: number, w: number, rows: number, K: number, qt: number): void;
@@ -337,7 +341,7 @@ export class Kernels {
 
   /**
    * y[M,N] (+)= x[M,K]·w[N,K]ᵀ as generation computes it over llama.cpp's block types: x is
-   * rounded to int8 per block (of 32 values for Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1, qact.ts; of 256 for Q4_K, Q5_K and Q6_K,
+   * rounded to int8 per block (of 32 values for Q8_0, Q4_0, Q5_0, Q4_1 and Q5_1, qact.ts; of 256 for Q4_K, Q5_K, Q6_K and Q3_K,
    * kqact.ts: llama.cpp's way, about 0.4% of the block's largest activation) and the products
    * are integer; only those types (isBlockType). A row gives the same bits alone or among
    * others, so batched decoding steps call this with all their rows. The blocks' f16 scales must

@@ -1,14 +1,16 @@
 """GGUF oracle over llama.cpp's own gguf-py (its GGUFWriter, GGUFReader and numpy quantizers),
 found through GGUF_PY (the gguf-py folder of the llama.cpp sources node-llama-cpp ships).
 
-  write MODEL_DIR OUT.gguf TYPE     a Hugging Face folder (config.json, model.safetensors) as a GGUF
+  write MODEL_DIR OUT.gguf TYPE [vocab]
+                                    a Hugging Face folder (config.json, model.safetensors) as a GGUF
                                     file the way llama.cpp's converter lays it out: llama.cpp names,
                                     the llama architecture's q/k rows interleaved, matrices of TYPE
-                                    (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1; Q5_K, which gguf-py does
-                                    not quantize: random blocks of small scales), vectors F32
+                                    (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1; Q5_K and Q3_K, which
+                                    gguf-py does not quantize: random blocks of small scales), vectors F32;
+                                    `vocab` adds MODEL_DIR's tokenizer.model as llama.cpp's metadata
   quant TYPE IN.f32 OUT.bin         f32 values quantized by gguf-py (Q8_0, Q4_0)
   dequant TYPE IN.bin OUT.f32       blocks of TYPE as gguf-py dequantizes them
-  blocks TYPE N SEED OUT.bin OUT.f32  N random blocks of TYPE (Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) and their
+  blocks TYPE N SEED OUT.bin OUT.f32  N random blocks of TYPE (Q3_K, Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) and their
                                     values as gguf-py dequantizes them
 """
 import json
@@ -87,7 +89,25 @@ def gguf_name(name):
     return f'blk.{parts[2]}.{LAYER[parts[3]]}'
 
 
-def write(model_dir, out, type_name):
+def add_vocab(w, model_dir):
+    """MODEL_DIR's SentencePiece tokenizer.model as llama.cpp's `llama` vocabulary: pieces, scores, kinds."""
+    import sentencepiece as spm
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(model_dir, 'tokenizer.model'))
+    n = sp.get_piece_size()
+
+    def kind(i):  # llama.cpp's token types: 1 normal, 2 unknown, 3 control, 5 unused, 6 byte
+        return 2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 5 if sp.is_unused(i) else 6 if sp.is_byte(i) else 1
+
+    w.add_tokenizer_model('llama')
+    w.add_token_list([sp.id_to_piece(i).encode('utf-8') for i in range(n)])
+    w.add_token_scores([sp.get_score(i) for i in range(n)])
+    w.add_token_types([kind(i) for i in range(n)])
+    w.add_bos_token_id(sp.bos_id())
+    w.add_eos_token_id(sp.eos_id())
+    w.add_unk_token_id(sp.unk_id())
+
+
+def write(model_dir, out, type_name, vocab=None):
     cfg = json.load(open(os.path.join(model_dir, 'config.json')))
     arch = cfg.get('model_type', 'llama')
     heads, kv = cfg['num_attention_heads'], cfg.get('num_key_value_heads', cfg['num_attention_heads'])
@@ -107,6 +127,8 @@ def write(model_dir, out, type_name):
     scaling = cfg.get('rope_scaling') or {}
     if scaling.get('rope_type', scaling.get('type')) == 'llama3':
         w.add_tensor('rope_freqs.weight', llama3_factors(cfg, scaling))
+    if vocab == 'vocab':
+        add_vocab(w, model_dir)
     qtype = getattr(gguf.GGMLQuantizationType, type_name)
     for name, a in read_safetensors(os.path.join(model_dir, 'model.safetensors')).items():
         if arch == 'llama' and name.endswith('q_proj.weight'):
@@ -115,8 +137,8 @@ def write(model_dir, out, type_name):
             a = interleave(a, kv)
         if a.ndim == 1:
             w.add_tensor(gguf_name(name), a)
-        elif type_name == 'Q5_K':
-            w.add_tensor(gguf_name(name), random_q5k(a.shape, len(name)), raw_dtype=qtype)
+        elif type_name in ('Q5_K', 'Q3_K'):
+            w.add_tensor(gguf_name(name), random_k(type_name, a.shape, len(name)), raw_dtype=qtype)
         else:
             w.add_tensor(gguf_name(name), quants.quantize(a, qtype), raw_dtype=qtype)
     w.write_header_to_file()
@@ -125,12 +147,17 @@ def write(model_dir, out, type_name):
     w.close()
 
 
-def random_q5k(shape, seed):
-    """Random Q5_K blocks for a matrix of `shape`, d and dmin of about 2e-4 (values below 0.4)."""
+def random_k(type_name, shape, seed):
+    """Random Q5_K or Q3_K blocks for a matrix of `shape`: Q5_K's d and dmin of about 2e-4 (values
+    below 0.4), Q3_K's d of about 3e-3 (values of about 0.1)."""
     rows, cols = shape
+    size = 176 if type_name == 'Q5_K' else 110
     rng = np.random.default_rng(seed)
-    raw = rng.integers(0, 256, (rows, cols // 256, 176), dtype=np.uint8)
-    raw[..., 0:4] = np.abs(rng.normal(0, 2e-4, (rows, cols // 256, 2))).astype(np.float16).view(np.uint8)
+    raw = rng.integers(0, 256, (rows, cols // 256, size), dtype=np.uint8)
+    if type_name == 'Q5_K':
+        raw[..., 0:4] = np.abs(rng.normal(0, 2e-4, (rows, cols // 256, 2))).astype(np.float16).view(np.uint8)
+    else:
+        raw[..., 108:110] = np.abs(rng.normal(0, 3e-3, (rows, cols // 256, 1))).astype(np.float16).view(np.uint8)
     return raw.reshape(rows, -1)
 
 
@@ -150,7 +177,7 @@ def blocks(type_name, n, seed, out_bin, out_f32):
     block, size = gguf.GGML_QUANT_SIZES[qtype]
     rng = np.random.default_rng(seed)
     raw = rng.integers(0, 256, (n, size), dtype=np.uint8)
-    scales = {'Q4_K': [0, 2], 'Q5_K': [0, 2], 'Q6_K': [208], 'Q8_0': [0], 'Q4_0': [0], 'Q4_1': [0, 2], 'Q5_0': [0], 'Q5_1': [0, 2]}[type_name]
+    scales = {'Q3_K': [108], 'Q4_K': [0, 2], 'Q5_K': [0, 2], 'Q6_K': [208], 'Q8_0': [0], 'Q4_0': [0], 'Q4_1': [0, 2], 'Q5_0': [0], 'Q5_1': [0, 2]}[type_name]
     for at in scales:
         raw[:, at:at + 2] = rng.normal(0, 0.05, (n, 1)).astype(np.float16).view(np.uint8)
     raw.tofile(out_bin)

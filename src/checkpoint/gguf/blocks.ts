@@ -18,6 +18,11 @@
  *   m = min x, d = (max x − m)/15.
  * - Q5_1, 32 values in 24 bytes: f16 d, f16 m, the fifth bits, the nibbles; x = d·q + m,
  *   d = (max x − m)/31.
+ * Read only (dequantized here; the kernels multiply it in its blocks), as llama.cpp lays it out:
+ * - Q3_K, 256 values in 110 bytes: 32 bytes of third bits (bit 4h + g of byte l for value
+ *   128h + 32g + l), 64 bytes of 2-bit parts (bits 2g..2g+1 of byte 32h + l), 12 bytes of sixteen
+ *   6-bit scales (low four bits in the nibbles of bytes 0..7, top two in bytes 8..11), f16 d;
+ *   x = d·(scale − 32)·(q − 4), one scale per 16 values.
  */
 import { decodeF32, floatToHalf, halfToFloat } from '../dtypes.ts';
 import { GGML_TYPES, type GgmlType } from './format.ts';
@@ -93,6 +98,24 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, n: number, what: s
       }
       break;
     }
+    case 'Q3_K':
+      // value 128h + 32g + l: bits 2g..2g+1 of qs byte 32h + l, bit 4h + g of hmask byte l
+      for (let b = 0; b < n / 256; b++) {
+        const at = 110 * b,
+          d = half(at + 108),
+          sc = (j: number) =>
+            (((bytes[at + 96 + (j & 7)] >> (j < 8 ? 0 : 4)) & 15) |
+              (((bytes[at + 104 + (j & 3)] >> (2 * (j >> 2))) & 3) << 4)) -
+            32;
+        for (let i = 0; i < 256; i++) {
+          const h = i >> 7,
+            g = (i >> 5) & 3,
+            l = i & 31,
+            q = ((bytes[at + 32 + 32 * h + l] >> (2 * g)) & 3) | (((bytes[at + l] >> (4 * h + g)) & 1) << 2);
+          out[256 * b + i] = f32(f32(d * sc(i >> 4)) * (q - 4));
+        }
+      }
+      break;
     case 'Q6_K':
       for (let b = 0; b < n / 256; b++) {
         const at = 210 * b,

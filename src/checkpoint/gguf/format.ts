@@ -53,6 +53,7 @@ export const GGML_TYPES = {
   Q4_K: { id: 12, block: 256, bytes: 144 },
   Q5_K: { id: 13, block: 256, bytes: 176 },
   Q6_K: { id: 14, block: 256, bytes: 210 },
+  Q3_K: { id: 11, block: 256, bytes: 110 },
   BF16: { id: 30, block: 1, bytes: 2 },
 } as const;
 /** A ggml tensor type this project handles. */
@@ -60,7 +61,7 @@ export type GgmlType = keyof typeof GGML_TYPES;
 /** A ggml block-quantized type this project handles. */
 export type BlockType = Exclude<GgmlType, 'F32' | 'F16' | 'BF16'>;
 
-/** Byte offsets of the f16 scales within one block of each type: d, then the types with mins their dmin (Q6_K's d is last). */
+/** Byte offsets of the f16 scales within one block of each type: d, then the types with mins their dmin (Q6_K's and Q3_K's d is last). */
 export const BLOCK_SCALES_AT: Record<BlockType, readonly number[]> = {
   Q4_0: [0],
   Q4_1: [0, 2],
@@ -70,6 +71,7 @@ export const BLOCK_SCALES_AT: Record<BlockType, readonly number[]> = {
   Q4_K: [0, 2],
   Q5_K: [0, 2],
   Q6_K: [208],
+  Q3_K: [108],
 };
 
 /** The name of a ggml type id, or undefined for one not handled here. */
