@@ -19,9 +19,9 @@
 // Q6_K's hold 2, at most 2·63·127 = 16002 (Q3_K's 2·7·127); the plain build's scaled quants at
 // most 31·63 and 63·128. A super-block's sums stay under 2^29.
 
-import { fma, halfHigh4, reduce4, shrBytes, topHalves4 } from './simd';
+import { fma, halfHigh4, reduce4, shlBytes, shrBytes, topHalves4 } from './simd';
 import { absMax32, roundInt8x16 } from './quant';
-import { fifthBitsK, q3Quants, q6Quants, scalesMinsK4, scalesQ3K } from './kquants';
+import { q3Quants, q6Quants, scalesMinsK4, scalesQ3K } from './kquants';
 import { QT_Q3_K, QT_Q6_K, QT_Q5_K, rowBytes } from './qblocks';
 
 /** Bytes of x's sums per super-block and row: 8 int16 sums of runs of 32, then 16 of runs of 16. */
@@ -119,16 +119,21 @@ export function quantizeRowsK(q: usize, xd: usize, xs: usize, x: usize, rows: i3
   // that the swizzle indices are two constants the engine keeps in registers (an index built per
   // chunk cost six instructions a scale)
   let sc = i16x8.extend_low_i8x16_u(sm);
-  const h0 = q5 ? v128.load(w + 16) : low, h1 = q5 ? v128.load(w + 32) : low; // Q5_K's fifth bits
+  // Q5_K's fifth bits: chunk c's runs take bits 2c and 2c + 1 of each byte, which a shift of 2 a
+  // chunk brings down to bits 0 and 1 (shift counts that change with c would cost a select of
+  // both shifts, c being the loop's variable)
+  let h0 = q5 ? v128.load(w + 16) : low, h1 = q5 ? v128.load(w + 32) : low;
   let r0 = i32x4.splat(0), r1 = r0, r2 = r0, r3 = r0;
   for (let c = 0; c < 4; c++) {
     const v0 = v128.load(qs + <usize>c * 32), v1 = v128.load(qs + 16 + <usize>c * 32), o = xp + <usize>c * 64;
     let a0 = v128.and(v0, low), a1 = v128.and(v1, low), b0 = shrBytes(v0, 4, 15), b1 = shrBytes(v1, 4, 15);
     if (q5) {
-      a0 = v128.or(a0, fifthBitsK(h0, 2 * c));
-      a1 = v128.or(a1, fifthBitsK(h1, 2 * c));
-      b0 = v128.or(b0, fifthBitsK(h0, 2 * c + 1));
-      b1 = v128.or(b1, fifthBitsK(h1, 2 * c + 1));
+      a0 = v128.or(a0, shlBytes(h0, 4, 16));
+      a1 = v128.or(a1, shlBytes(h1, 4, 16));
+      b0 = v128.or(b0, shlBytes(h0, 3, 16));
+      b1 = v128.or(b1, shlBytes(h1, 3, 16));
+      h0 = i16x8.shr_u(h0, 2);
+      h1 = i16x8.shr_u(h1, 2);
     }
     const s1 = splatLane16(sc, 0), s2 = splatLane16(sc, 1);
     sc = i8x16.shuffle(sc, sc, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3);

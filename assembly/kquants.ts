@@ -26,12 +26,6 @@ export const Q6K_BYTES: usize = 210;
 export const Q5K_BYTES: usize = 176;
 export const Q3K_BYTES: usize = 110;
 
-/** Q5_K's fifth bits of run i (0..7) for the 16 values whose bit bytes are qh, as 16 in the lanes where they are set. */
-// @ts-ignore: decorator
-@inline export function fifthBitsK(qh: v128, i: i32): v128 {
-  return i < 4 ? shlBytes(qh, 4 - i, 16) : shrBytes(qh, i - 4, 16);
-}
-
 /** Q4_K's 6-bit scale j (0..7) of the 12 packed bytes at p. */
 // @ts-ignore: decorator
 @inline function scaleK4(p: usize, j: i32): i32 {
@@ -234,15 +228,18 @@ export function dequantizeQ4K(dst: usize, w: usize, blocks: usize): void {
 export function dequantizeQ5K(dst: usize, w: usize, blocks: usize): void {
   for (let b: usize = 0; b < blocks; b++) {
     const d = half(<u32>load<u16>(w)), dmin = half(<u32>load<u16>(w + 2)), sc = w + 4;
-    const h0 = v128.load(w + 16), h1 = v128.load(w + 32);
+    // the fifth bits of chunk c's two runs, bits 2c and 2c + 1, shifted down to bits 0 and 1
+    let h0 = v128.load(w + 16), h1 = v128.load(w + 32);
     for (let c = 0; c < 4; c++) {
       const v0 = v128.load(w + 48 + <usize>c * 32), v1 = v128.load(w + 64 + <usize>c * 32), o = dst + <usize>c * 256;
       const d1: f32 = d * <f32>scaleK4(sc, 2 * c), m1: f32 = dmin * <f32>minK4(sc, 2 * c);
       const d2: f32 = d * <f32>scaleK4(sc, 2 * c + 1), m2: f32 = dmin * <f32>minK4(sc, 2 * c + 1);
-      store16(o, v128.or(v128.and(v0, i8x16.splat(15)), fifthBitsK(h0, 2 * c)), d1, m1);
-      store16(o + 64, v128.or(v128.and(v1, i8x16.splat(15)), fifthBitsK(h1, 2 * c)), d1, m1);
-      store16(o + 128, v128.or(shrBytes(v0, 4, 15), fifthBitsK(h0, 2 * c + 1)), d2, m2);
-      store16(o + 192, v128.or(shrBytes(v1, 4, 15), fifthBitsK(h1, 2 * c + 1)), d2, m2);
+      store16(o, v128.or(v128.and(v0, i8x16.splat(15)), shlBytes(h0, 4, 16)), d1, m1);
+      store16(o + 64, v128.or(v128.and(v1, i8x16.splat(15)), shlBytes(h1, 4, 16)), d1, m1);
+      store16(o + 128, v128.or(shrBytes(v0, 4, 15), shlBytes(h0, 3, 16)), d2, m2);
+      store16(o + 192, v128.or(shrBytes(v1, 4, 15), shlBytes(h1, 3, 16)), d2, m2);
+      h0 = i16x8.shr_u(h0, 2);
+      h1 = i16x8.shr_u(h1, 2);
     }
     dst += 1024;
     w += Q5K_BYTES;
