@@ -26,6 +26,7 @@ import { absMax32, roundInt8x16 } from './quant';
 import { hasMin, matmul_xwt_q, QT_Q3_K, QT_Q4_0, QT_Q4_1, QT_Q4_K, QT_Q5_0, QT_Q5_1, QT_Q5_K, QT_Q6_K, QT_Q8_0, rowBytes, superBlocks, unsignedQuants } from './qblocks';
 import { decode4K, quantizeRowsK, rowRegionBytes, SUMS_BYTES, tile4K } from './kqact';
 import { QROWS_BYTES, qRows } from './workspace';
+import { streamRows } from './gemm';
 
 /** Weight rows (bytes) a tile pass keeps hot while every group of 4 x rows goes by. */
 const TILE_WEIGHT_BYTES: usize = 256 << 10;
@@ -160,16 +161,16 @@ function quantizeRows(q: usize, xd: usize, xs: usize, x: usize, rows: i32, K: i3
   // x's sums: beside the scales for blocks of 32, row after row for super-blocks (kqact.ts)
   const sumsRow: usize = sb ? <usize>(K >> 8) * SUMS_BYTES : 4;
   if (rows < 4) {
-    // Decoding: each x row against 4 weight rows at a time, one from each quarter of W, so that
-    // the reads are four long sequential streams (rows next to each other would be short ones).
-    const quarter = N >> 2, qb = <usize>quarter * rb, qy = <usize>quarter * 4;
+    // Decoding: each x row against 4 weight rows at a time, one from each part of W (streamRows),
+    // so that the reads are four long sequential streams (rows next to each other would be short ones).
+    const a = streamRows(N), qb = <usize>a * rb, qy = <usize>a * 4;
     for (let m = 0; m < rows; m++) {
       const xr = q + <usize>m * <usize>K, md = xd + <usize>m * 4, ms = xs + <usize>m * sumsRow, yr = y + <usize>m * ldy * 4;
-      for (let n = 0; n < quarter; n++) {
+      for (let n = 0; n < a; n++) {
         const wr = w + <usize>n * rb;
         storeLanes(yr + <usize>n * 4, qy, sb ? decode4K(xr, md, ms, wr, qb, K, qt) : decode4(xr, md, ms, wr, qb, K, qt), 4, accumulate);
       }
-      for (let n = quarter << 2; n < N; n++) {
+      for (let n = a << 2; n < N; n++) {
         const wr = w + <usize>n * rb;
         storeLanes(yr + <usize>n * 4, 0, sb ? decode4K(xr, md, ms, wr, 0, K, qt) : decode4(xr, md, ms, wr, 0, K, qt), 1, accumulate);
       }
