@@ -6,15 +6,7 @@
 import type { Core } from '../runtime/core.ts';
 import { blockValues, isBlockType, WeightType, weightBytes } from '../runtime/kernels.ts';
 import { checkBlockScales } from './block_scales.ts';
-import {
-  dequantize,
-  quantizeQ4_1,
-  quantizeQ4_K,
-  quantizeQ5_0,
-  quantizeQ5_1,
-  quantizeQ5_K,
-  quantizeQ6_K,
-} from '../checkpoint/gguf/blocks.ts';
+import { dequantize, QUANTIZERS } from '../checkpoint/gguf/blocks.ts';
 import type { BlockType } from '../checkpoint/gguf/format.ts';
 import { Rng } from '../runtime/random.ts';
 import { headDim, type LlamaConfig } from './config.ts';
@@ -47,14 +39,14 @@ const BLOCK_NAMES: Partial<Record<WeightType, BlockType>> = {
 };
 
 /** The block types setMatrix quantizes in TypeScript (the K-quants' fits search; the others are rarely asked for). */
-const QUANTIZE_TS: Partial<Record<WeightType, (values: Float32Array) => Uint8Array>> = {
-  [WeightType.Q5_0]: quantizeQ5_0,
-  [WeightType.Q4_1]: quantizeQ4_1,
-  [WeightType.Q5_1]: quantizeQ5_1,
-  [WeightType.Q4_K]: quantizeQ4_K,
-  [WeightType.Q5_K]: quantizeQ5_K,
-  [WeightType.Q6_K]: quantizeQ6_K,
-};
+const QUANTIZED_IN_TS: ReadonlySet<WeightType> = new Set([
+  WeightType.Q5_0,
+  WeightType.Q4_1,
+  WeightType.Q5_1,
+  WeightType.Q4_K,
+  WeightType.Q5_K,
+  WeightType.Q6_K,
+]);
 
 /** Values setMatrix converts per kernel call (its scratch: 16 MiB of f32, not the whole matrix). */
 const CONVERT_VALUES = 1 << 22;
@@ -601,10 +593,10 @@ export class LlamaWeights {
       throw new Error(
         `a Q3_K matrix [${m.rows}, ${m.cols}] takes the blocks a GGUF file stores; nothing here quantizes to Q3_K`,
       );
-    const quantize = QUANTIZE_TS[m.wt];
-    if (quantize) {
-      const blocks = quantize(values);
-      checkBlockScales(blocks, blockTypeName(m.wt));
+    if (QUANTIZED_IN_TS.has(m.wt)) {
+      const type = blockTypeName(m.wt),
+        blocks = QUANTIZERS[type]!(values);
+      checkBlockScales(blocks, type);
       arena.u8(m.ptr, blocks.length).set(blocks);
       return;
     }

@@ -439,14 +439,7 @@ test("gguf-py's Q4_1, Q5_0 and Q5_1 files (the fallbacks of published Q4_K_M and
       assert.equal(t.matrix!.wt, kept, `${type}: ${t.name} held as`);
       assert.deepEqual(stored.weights.getMatrix(t.matrix!), values.get(t.name), `${type}: ${t.name}'s values`);
     }
-    // The blocks: with f32 activations f32 on their values; with int8 ones within the rounding of x.
-    const f32 = await ours(file, tokens),
-      exact = await ours(file, tokens, 12, 'stored', 'f32'),
-      int8 = await ours(file, tokens, 12, 'stored');
-    assertClose(exact.logits, f32.logits, 1e-4, `${type} blocks against f32 on their values`);
-    assert.deepEqual(exact.greedy, f32.greedy);
-    assertClose(int8.logits, exact.logits, 0.03, `${type}: int8 against f32 activations`);
-    assert.notDeepEqual(int8.logits, exact.logits, `${type}: the integer path is taken`);
+    await assertStoredLikeF32(file, tokens, type, 0.03);
   }
 });
 
@@ -476,19 +469,34 @@ test('Q5_K and Q3_K GGUF files (random blocks written by gguf-py) are held in th
     } finally {
       gguf.close();
     }
-    const f32 = await ours(file, tokens),
-      exact = await ours(file, tokens, 12, 'stored', 'f32'),
-      int8 = await ours(file, tokens, 12, 'stored');
-    assertClose(exact.logits, f32.logits, 1e-4, `${type} blocks against f32 on their values`);
-    assert.deepEqual(exact.greedy, f32.greedy);
-    assertClose(int8.logits, exact.logits, 0.05, `${type}: int8 against f32 activations`);
-    assert.notDeepEqual(int8.logits, exact.logits, `${type}: the integer path is taken`);
+    const int8 = await assertStoredLikeF32(file, tokens, type, 0.05);
     // llama.cpp rounds x per 256 values for these too (its q8_K, as ours): near-ties as for Q4_K
     const steps = greedySteps(stored, tokens, 12);
     assert.deepEqual(steps.tokens, int8.greedy);
     await assertLlamaCppNear(llama, file, tokens, steps, 0.15, type);
   }
 });
+
+/**
+ * Checks `file` held as stored (`--dtype stored`): with f32 activations it computes what f32
+ * computes on its values, with int8 ones it stays within `int8Bound` of that (the rounding of x)
+ * and takes the integer path; returns the int8 run.
+ */
+async function assertStoredLikeF32(
+  file: string,
+  tokens: number[],
+  what: string,
+  int8Bound: number,
+): Promise<{ logits: number[]; greedy: number[] }> {
+  const f32 = await ours(file, tokens),
+    exact = await ours(file, tokens, 12, 'stored', 'f32'),
+    int8 = await ours(file, tokens, 12, 'stored');
+  assertClose(exact.logits, f32.logits, 1e-4, `${what} blocks against f32 on their values`);
+  assert.deepEqual(exact.greedy, f32.greedy);
+  assertClose(int8.logits, exact.logits, int8Bound, `${what}: int8 against f32 activations`);
+  assert.notDeepEqual(int8.logits, exact.logits, `${what}: the integer path is taken`);
+  return int8;
+}
 
 /** Our greedy continuation of `prompt` (n tokens) and the logits before each of its tokens. */
 function greedySteps(model: LlamaModel, prompt: number[], n: number): { tokens: number[]; logits: Float32Array[] } {

@@ -25,7 +25,7 @@
  *   x = d·(scale − 32)·(q − 4), one scale per 16 values.
  */
 import { decodeF32, floatToHalf, halfToFloat } from '../dtypes.ts';
-import { GGML_TYPES, type GgmlType } from './format.ts';
+import { GGML_TYPES, type BlockType, type GgmlType } from './format.ts';
 
 const f32 = Math.fround;
 
@@ -463,3 +463,15 @@ export function quantizeQ6_K(x: Float32Array): Uint8Array {
   }
   return out;
 }
+
+/** The quantizer of each block type that is written here (Q3_K is read only). */
+export const QUANTIZERS: Readonly<Partial<Record<BlockType, (x: Float32Array) => Uint8Array>>> = {
+  Q8_0: quantizeQ8_0,
+  Q4_0: quantizeQ4_0,
+  Q5_0: quantizeQ5_0,
+  Q4_1: quantizeQ4_1,
+  Q5_1: quantizeQ5_1,
+  Q4_K: quantizeQ4_K,
+  Q5_K: quantizeQ5_K,
+  Q6_K: quantizeQ6_K,
+};

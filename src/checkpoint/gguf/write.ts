@@ -16,18 +16,9 @@ import { baseTensorList } from '../../model/weights.ts';
 import { decodeF32, encodeFloat } from '../dtypes.ts';
 import { permuteRopeRows } from '../names.ts';
 import type { TensorStore } from '../store.ts';
-import {
-  quantizeQ4_0,
-  quantizeQ4_1,
-  quantizeQ4_K,
-  quantizeQ5_0,
-  quantizeQ5_1,
-  quantizeQ5_K,
-  quantizeQ6_K,
-  quantizeQ8_0,
-} from './blocks.ts';
+import { QUANTIZERS } from './blocks.ts';
 import { configToGguf, ggufArchitecture, llama3Factors } from './config.ts';
-import { GGML_TYPES, type GgmlType, type TypedValue } from './format.ts';
+import { GGML_TYPES, type BlockType, type GgmlType, type TypedValue } from './format.ts';
 import { ggufName, isRopeProjection } from './names.ts';
 import { tokenizerToGguf } from './tokenizer.ts';
 import { writeGguf, type GgufTensor } from './writer.ts';
@@ -70,15 +61,9 @@ const FILE_TYPES: Record<GgufOutputType, number> = {
 
 /** f32 values as bytes of `type`. */
 function encode(values: Float32Array, type: GgmlType, what: string): Uint8Array {
-  if (type === 'Q8_0') return quantizeQ8_0(values);
-  if (type === 'Q4_0') return quantizeQ4_0(values);
-  if (type === 'Q5_0') return quantizeQ5_0(values);
-  if (type === 'Q4_1') return quantizeQ4_1(values);
-  if (type === 'Q5_1') return quantizeQ5_1(values);
-  if (type === 'Q4_K') return quantizeQ4_K(values);
-  if (type === 'Q5_K') return quantizeQ5_K(values);
-  if (type === 'Q6_K') return quantizeQ6_K(values);
   if (type === 'F32' || type === 'F16' || type === 'BF16') return encodeFloat(values, type, what);
+  const quantize = QUANTIZERS[type as BlockType];
+  if (quantize) return quantize(values);
   throw new Error(`${what}: cannot write ${type}`);
 }
 
