@@ -420,6 +420,7 @@ for (const kind of await coreKinds()) {
       table[2 * DECODE_ROW_INTS + 4] = 0;
       assert.throws(() => k.attentionDecodeRows(tab, table, H, KVH, D), /row 2 over 0 positions/);
       assert.throws(() => k.attentionDecodeRows(tab, table.subarray(0, 7), H, KVH, D), /7 int32 is not rows of 5/);
+      assert.throws(() => k.attentionDecodeRows(tab, table.slice(), H, KVH, D), /the table checked is at byte 0/);
       c.arena.release(mark);
     });
 

@@ -16,7 +16,7 @@ export function checkBlockScales(blocks: Uint8Array, type: BlockType): void {
       if ((hi & 0x7c) === 0x7c) {
         const bits = (hi << 8) | blocks[at + o];
         throw new Error(
-          `${type} block ${at / bytes} has an infinite or NaN scale (f16 0x${bits.toString(16).padStart(4, '0')}), which the kernels cannot compute with`,
+          `${type} block ${at / bytes} has an infinite or NaN scale (f16 0x${bits.toString(16).padStart(4, '0')})`,
         );
       }
     }

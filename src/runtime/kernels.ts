@@ -596,6 +596,9 @@ export class Kernels {
    */
   attentionDecodeRows(tab: number, table: Int32Array, H: number, KVH: number, D: number): void {
     checkHeads(H, KVH, D);
+    // the kernel reads the rows at tab: what is checked here must be them
+    if (table.byteOffset !== tab)
+      throw new RangeError(`decode attention: the table checked is at byte ${table.byteOffset}, the rows at ${tab}`);
     if (table.length % DECODE_ROW_INTS !== 0)
       throw new RangeError(`decode attention: a table of ${table.length} int32 is not rows of ${DECODE_ROW_INTS}`);
     const rows = table.length / DECODE_ROW_INTS;

@@ -1135,6 +1135,44 @@ test('a block matrix with an infinite or NaN scale is refused as it loads: a Q8_
   }
 });
 
+test('a GGUF file is not written from weights that are not finite, beyond F16, or whose block scales would overflow: one line naming the tensor, and no file', async () => {
+  const model = await randomLlama('bad-write', ['--model.model_config.num_layers', '1']);
+  const f32 = readFileSync(await toGguf(model, join(dir, 'bad-write-f32.gguf'), 'f32'));
+  // output.weight (lm_head.weight) is the file's last tensor: its last value is the file's last 4 bytes
+  const cases: [string, number, string, RegExp][] = [
+    ['inf', Number.POSITIVE_INFINITY, 'q4_k', /: tensor lm_head\.weight: value \d+ is Infinity$/],
+    ['nan', Number.NaN, 'f32', /: tensor lm_head\.weight: value \d+ is NaN$/],
+    ['beyond-f16', 1e6, 'f16', /: tensor lm_head\.weight: value \d+ \(1000000\) is beyond F16's range \(±65504\)$/],
+    ['q8-scale', 1e10, 'q8_0', /: tensor lm_head\.weight: Q8_0 block \d+ has an infinite or NaN scale \(f16 0x7c00\)$/],
+    // rows of 64 values: q5_k writes them as its fallback, Q5_1
+    [
+      'q5_1-scale',
+      1e10,
+      'q5_k',
+      /: tensor lm_head\.weight: Q5_1 block \d+ has an infinite or NaN scale \(f16 0x7c00\)$/,
+    ],
+  ];
+  for (const [what, value, dtype, message] of cases) {
+    const input = join(dir, `bad-write-${what}.gguf`),
+      out = join(dir, `bad-write-${what}.${dtype}.gguf`);
+    const b = Buffer.from(f32);
+    b.writeFloatLE(value, b.length - 4);
+    writeFileSync(input, b);
+    await assert.rejects(toGguf(input, out, dtype), (err: Error) => {
+      assert.ok(err.message.startsWith(`${input}: `), `${what}: names the input: ${err.message}`);
+      assert.match(err.message, message, what);
+      assert.ok(!err.message.includes('\n'), `${what}: one line`);
+      return true;
+    });
+    assert.ok(!existsSync(out), `${what}: no file at ${out}`);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith(basename(out)) && f !== basename(out)),
+      [],
+      `${what}: no temporary left`,
+    );
+  }
+});
+
 test('a config.json that disagrees with the tensors writes nothing: one line naming the tensor, its shape and the shape the config gives', async () => {
   const model = await randomLlama('config-base'),
     hf = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8'));

@@ -12,6 +12,7 @@ import { dirname } from 'node:path';
 import { makeFolders, writeAtomically } from '../../io/atomic.ts';
 import type { TokenizerFiles } from '../../tokenizer/files.ts';
 import { headDim, type LlamaConfig } from '../../model/config.ts';
+import { checkBlockScales } from '../../model/block_scales.ts';
 import { baseTensorList } from '../../model/weights.ts';
 import { decodeF32, encodeFloat } from '../dtypes.ts';
 import { permuteRopeRows } from '../names.ts';
@@ -59,12 +60,32 @@ const FILE_TYPES: Record<GgufOutputType, number> = {
   BF16: 32,
 };
 
-/** f32 values as bytes of `type`. */
+/**
+ * f32 values as bytes of `type`. Refuses, naming the tensor, values that are not finite, F16 values
+ * beyond its range and blocks whose f16 scales overflow: llama.cpp would run such a file and
+ * compute with infinities and NaNs.
+ */
 function encode(values: Float32Array, type: GgmlType, what: string): Uint8Array {
-  if (type === 'F32' || type === 'F16' || type === 'BF16') return encodeFloat(values, type, what);
+  for (let i = 0; i < values.length; i++)
+    if (!Number.isFinite(values[i])) throw new Error(`${what}: value ${i} is ${values[i]}`);
+  if (type === 'F32' || type === 'F16' || type === 'BF16') {
+    const bytes = encodeFloat(values, type, what);
+    if (type === 'F16') {
+      const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, values.length),
+        i = halves.findIndex((h) => (h & 0x7c00) === 0x7c00);
+      if (i >= 0) throw new Error(`${what}: value ${i} (${values[i]}) is beyond F16's range (±65504)`);
+    }
+    return bytes;
+  }
   const quantize = QUANTIZERS[type as BlockType];
-  if (quantize) return quantize(values);
-  throw new Error(`${what}: cannot write ${type}`);
+  if (!quantize) throw new Error(`${what}: cannot write ${type}`);
+  const blocks = quantize(values);
+  try {
+    checkBlockScales(blocks, type as BlockType);
+  } catch (err) {
+    throw new Error(`${what}: ${(err as Error).message}`);
+  }
+  return blocks;
 }
 
 /**
